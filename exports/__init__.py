@@ -1,0 +1,1 @@
+"""Checkpoint formats: the hosted index, the downloader, tfjs readers and conversion to ONNX."""

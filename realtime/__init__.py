@@ -1,0 +1,1 @@
+"""The real-time engine: audio I/O, lock-free ring buffers, worker threads, model sessions, the CLI."""
