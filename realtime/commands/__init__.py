@@ -1,0 +1,1 @@
+"""Sub-commands of the ``tonehost`` CLI, one module each (see :mod:`realtime.cli`)."""
