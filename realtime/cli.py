@@ -13,6 +13,7 @@ import sys
 # Sub-command modules, in the order ``tonehost --help`` lists them.
 COMMAND_MODULES = [
     "realtime.commands.devices",
+    "realtime.commands.checkpoints",
 ]
 
 
