@@ -86,8 +86,13 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+def _finite_number(value: object) -> bool:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:  # an integer beyond float range
+        return False
 
 
 class WeightSpec:
@@ -126,7 +131,7 @@ class WeightSpec:
                 raise _fail(source, f"weight {name!r}: {dtype} weights cannot be quantized to {qdtype}", REFETCH)
             if qdtype != "float16":
                 scale, qmin = quant.get("scale"), quant.get("min")
-                if not (_is_number(scale) and _is_number(qmin) and math.isfinite(scale) and math.isfinite(qmin)):
+                if not (_finite_number(scale) and _finite_number(qmin)):
                     raise _fail(source, f"weight {name!r} is quantized to {qdtype} without finite 'scale' and "
                                 f"'min' (got scale={scale!r:.40}, min={qmin!r:.40})", REFETCH)
                 self.scale, self.min = float(scale), float(qmin)
