@@ -338,12 +338,15 @@ def quantize_affine(data: np.ndarray, dtype: str) -> tuple[np.ndarray, float, fl
     exactly representable (``min = -round(-min / scale) * scale``). The data are then mapped with
     ``round((clip(x, min, max) - min) / scale)``; with the numpy 1.x of that converter the float32 array and the
     float64 scalars combine in float32, which is reproduced here explicitly (so numpy 2 gives the same bytes).
-    A constant tensor is stored as zeros with ``scale = 1`` and ``min`` = the constant.
+    A constant tensor is stored as zeros with ``scale = 1`` and ``min`` = the constant. int32 weights are
+    quantized too (in float64, as numpy 1.x did), as the converter Magenta used (``write_weights(...,
+    quantization_dtype=...)``, tensorflowjs 0.x) quantized every weight of the group; tfjs reads them back with
+    ``Math.round``.
 
     Parameters
     ----------
     data : numpy.ndarray
-        float32 weights.
+        float32 (or int32) weights.
     dtype : {"uint8", "uint16"}
         Storage type.
 
@@ -357,7 +360,9 @@ def quantize_affine(data: np.ndarray, dtype: str) -> tuple[np.ndarray, float, fl
     if dtype not in ("uint8", "uint16"):
         raise ValueError(f"quantize must be None, 'uint8' or 'uint16', not {dtype!r}")
     qtype = np.uint8 if dtype == "uint8" else np.uint16
-    data = np.asarray(data, dtype=np.float32)
+    data = np.asarray(data)
+    if data.dtype != np.int32:
+        data = data.astype(np.float32)
     if data.size == 0:
         return np.zeros(data.shape, qtype), 1.0, 0.0
     min_val = float(np.float64(data.min()))
@@ -372,6 +377,9 @@ def quantize_affine(data: np.ndarray, dtype: str) -> tuple[np.ndarray, float, fl
         nudged_max = quant_max * scale + nudged_min
     else:
         nudged_min, nudged_max = min_val, max_val
+    if data.dtype == np.int32:  # numpy 1.x: int32 array op float64 scalar -> float64
+        q = np.round((np.clip(data.astype(np.float64), nudged_min, nudged_max) - nudged_min) / scale)
+        return q.astype(qtype), scale, nudged_min
     lo, hi, s = np.float32(nudged_min), np.float32(nudged_max), np.float32(scale)
     q = np.round((np.clip(data, lo, hi) - lo) / s).astype(qtype)
     return q, scale, nudged_min
@@ -396,7 +404,7 @@ def build_weights(weights: Mapping[str, np.ndarray], quantize: str | None = None
         arr = _stored(name, value)
         dtype = {np.dtype(np.float32): "float32", np.dtype(np.int32): "int32", np.dtype(np.bool_): "bool"}[arr.dtype]
         entry = {"name": name, "shape": list(arr.shape), "dtype": dtype}
-        if quantize is not None and dtype == "float32":
+        if quantize is not None and dtype != "bool":
             q, scale, qmin = quantize_affine(arr, quantize)
             entry["quantization"] = {"min": qmin, "scale": scale, "dtype": quantize}
             chunks.append(q.astype(q.dtype.newbyteorder("<")).tobytes())
@@ -432,7 +440,8 @@ def write_layers_checkpoint(directory: str | os.PathLike, weights: Mapping[str, 
     weights : mapping of str to array
         Written in this order as one group; float64 becomes float32 and int64 int32, like the converter.
     quantize : {None, "uint8", "uint16"}
-        Store float32 weights quantized like the tfjs converter (see :func:`quantize_affine`).
+        Store the weights quantized like the tfjs converter Magenta used: every float32 and int32 weight (see
+        :func:`quantize_affine`); manifest entry ``quantization: {"min", "scale", "dtype"}``.
     shard_bytes : int
         Shard size (4 MiB, the converter's default); files ``group1-shard{i}of{N}`` without extension.
     config : dict, optional

@@ -42,7 +42,7 @@ def _assert_same(ours: dict, theirs: dict) -> None:
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory):
     root = tmp_path_factory.mktemp("parity")
-    w = random_weights(11, {**SMALL_SHAPES, "big": (130, 257)}, int_names=("global_step",))
+    w = random_weights(11, {**SMALL_SHAPES, "big": (130, 257), "counts": (7,)}, int_names=("global_step", "counts"))
     w["zeros_row"] = np.zeros((3, 5), np.float32)
     w["zeros_row"][1] = [0.5, -0.25, 1e-3, -7.0, 3.0]
     w["constant"] = np.full((4,), -0.75, np.float32)

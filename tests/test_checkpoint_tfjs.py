@@ -93,6 +93,17 @@ def test_quantized_roundtrip_zero_exact_and_error_bounded(tmp_path, qdtype, bits
     assert np.all(r["k"][3, :] == 0.0)  # the nudge makes 0 exactly representable
 
 
+def test_int32_weights_are_quantized_like_the_old_converter(tmp_path):
+    # tensorflowjs 0.x write_weights(quantization_dtype=...) quantized every weight, int32 included
+    ints = np.array([-1000, -3, 0, 7, 999], np.int32)
+    m = write_layers_checkpoint(tmp_path, {"i": ints}, quantize="uint8")
+    e = m[0]["weights"][0]
+    assert e["dtype"] == "int32" and e["quantization"]["dtype"] == "uint8"
+    r = read_layers_checkpoint(tmp_path)["i"]
+    assert r.dtype == np.int32 and np.abs(r - ints).max() <= e["quantization"]["scale"] / 2 + 0.5
+    assert r[2] == 0
+
+
 def test_dequantization_is_float32_of_float64_affine(tmp_path):
     q = np.array([0, 1, 40000, 65535], np.uint16)
     (tmp_path / "s").write_bytes(q.tobytes())
