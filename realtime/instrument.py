@@ -1,0 +1,382 @@
+"""The DDSP instrument pipeline: voice (or MIDI) in, instrument out, block by block or over a whole file.
+
+:class:`InstrumentPipeline` is one worker that the live engine drives (``process(block)`` per audio block) and
+that ``tonehost render`` runs over a whole array (:meth:`InstrumentPipeline.render`); both take the same code path.
+
+Per block of input at ``sample_rate`` (48 kHz):
+
+1. resample to 16 kHz (:class:`dsp.resample.Resampler`, short filter: ~0.7 ms);
+2. features every ``feature_hop`` = 64 samples (4 ms, 250 frames/s) from :class:`realtime.voice_features.VoiceTracker`
+   (or the DDSP-VST pitch model, ``tracker="ddsp-vst"``, run at its own 20 ms hop);
+3. the live magenta.js normalisation (:class:`realtime.voice_features.LiveNormalizer`), input gain, pitch shift;
+4. one controls-model step per model frame (250 frames/s for hosted magenta.js instruments, 50 for DDSP-VST
+   models): ONNX in the contract of :mod:`exports.ddsp_contract`;
+5. harmonic and filtered-noise synthesis straight at the output rate (:mod:`dsp.harmonic`, :mod:`dsp.noise`;
+   harmonics at or above the *model's* Nyquist are zeroed and the 65 noise bands are placed on a 48 kHz filter
+   with the same 125 Hz band spacing, so the result equals synthesis at 16 kHz followed by ideal upsampling);
+6. optional reverb (:mod:`dsp.reverb`), post gain from the checkpoint.
+
+The controls model can be swapped while running (:meth:`InstrumentPipeline.set_controls`): the swap happens at
+the next model frame, with the new model's state starting at zero.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dsp.harmonic import harmonic_block, make_frame_buffer, make_harmonic_state
+from dsp.noise import make_noise_frame_buffer, make_noise_state, noise_block
+from dsp.resample import Resampler, resample_block
+from exports.ddsp_contract import (INPUT_F0, INPUT_PW, INPUT_STATE, OUTPUT_AMPLITUDE, OUTPUT_HARMONICS,
+                                   OUTPUT_NOISE, OUTPUT_STATE, ContractInfo, read_metadata, scale_db,
+                                   scale_f0_hz)
+from realtime.voice_features import LiveNormalizer, NormalizerSettings, TrackerConfig, VoiceTracker
+
+FEATURE_RATE = 16000
+_RING = 256
+
+
+class ControlsModel:
+    """A DDSP controls model in the tonehost ONNX contract, stepped one frame at a time.
+
+    Parameters
+    ----------
+    path : path of the ``.onnx`` file (with contract metadata).
+    threads : onnxruntime intra-op threads.
+    """
+
+    def __init__(self, path: str | Path, threads: int = 1):
+        import onnxruntime as ort
+        self.path = Path(path)
+        try:
+            self.info: ContractInfo = read_metadata(self.path)
+        except ValueError as exc:
+            err = ValueError(f"{self.path}: {exc}")
+            err.user_message = str(err)
+            raise err from exc
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(self.path), so, providers=["CPUExecutionProvider"])
+        self.name = self.path.stem
+        self.reset()
+
+    def reset(self) -> None:
+        """Zero the recurrent state."""
+        self.state = np.zeros((1, self.info.state_size), np.float32)
+        self._f0 = np.zeros((1, 1), np.float32)
+        self._pw = np.zeros((1, 1), np.float32)
+
+    def step(self, f0_hz: float, db: float):
+        """One control frame: returns (amplitude, harmonic_distribution[K], noise_magnitudes[B])."""
+        self._f0[0, 0] = scale_f0_hz(f0_hz, self.info.f0_range)
+        self._pw[0, 0] = scale_db(db, self.info.db_range)
+        amp, harm, noise, state = self.session.run(
+            [OUTPUT_AMPLITUDE, OUTPUT_HARMONICS, OUTPUT_NOISE, OUTPUT_STATE],
+            {INPUT_F0: self._f0, INPUT_PW: self._pw, INPUT_STATE: self.state})
+        self.state = state
+        return float(amp.reshape(-1)[0]), harm.reshape(-1), noise.reshape(-1)
+
+
+@dataclass
+class PipelineConfig:
+    """Settings of :class:`InstrumentPipeline`."""
+
+    sample_rate: int = 48000
+    tracker: str = "yin"  # "yin" (the live tracker) or "ddsp-vst" (the converted DDSP-VST pitch model)
+    input_gain_db: float = 0.0
+    pitch_shift: float = 0.0  # semitones
+    auto_register: bool = True
+    reverb: bool = False
+    reverb_wet: float = 0.3
+    output_gain: float = 1.0
+    noise_seed: int = 0
+    resampler_zero_crossings: int = 8
+
+
+class InstrumentPipeline:
+    """Voice in, DDSP instrument out (see the module docstring).
+
+    Parameters
+    ----------
+    controls : ControlsModel
+    config : PipelineConfig, optional
+    tracker_config : TrackerConfig, optional
+    """
+
+    def __init__(self, controls: ControlsModel, config: PipelineConfig | None = None,
+                 tracker_config: TrackerConfig | None = None):
+        self.cfg = config or PipelineConfig()
+        sr = self.cfg.sample_rate
+        if sr % FEATURE_RATE and sr != 44100:
+            pass  # any integer rate works with the rational resampler
+        self.tracker_cfg = tracker_config or TrackerConfig()
+        self.tracker = VoiceTracker(self.tracker_cfg)
+        self._down = Resampler(sr, FEATURE_RATE, zero_crossings=self.cfg.resampler_zero_crossings)
+        self._down_out = np.zeros(self._down.max_out(8192))
+        self._vst = None
+        if self.cfg.tracker == "ddsp-vst":
+            from exports.pitch_model import DDSPVSTPitchModel
+            self._vst = DDSPVSTPitchModel()
+            self._vst_buf = np.zeros(DDSPVSTPitchModel.frame_size, np.float32)
+            self._vst_f0 = 0.0
+            self._vst_conf = 0.0
+        elif self.cfg.tracker != "yin":
+            raise ValueError(f"unknown tracker {self.cfg.tracker!r} (use 'yin' or 'ddsp-vst')")
+        self._lock = threading.Lock()
+        self._pending: ControlsModel | None = None
+        self._reverb = None
+        if self.cfg.reverb:
+            from dsp.reverb import Reverb
+            self._reverb = Reverb(sr, wet=self.cfg.reverb_wet)
+        self._install(controls)
+        self._external: list[tuple[float, float, bool]] | None = None
+        self.block_times: list[float] = []
+        #: When a list, every model frame appends (input samples consumed so far, f0_hz, db, amplitude).
+        self.trace: list[tuple[int, float, float, float]] | None = None
+        self._samples_in = 0
+        self.last = {"f0_hz": 0.0, "confidence": 0.0, "voiced": False, "db": -120.0, "amplitude": 0.0}
+
+    # -- model management -----------------------------------------------------------------------------
+    def _install(self, controls: ControlsModel) -> None:
+        info = controls.info
+        sr = self.cfg.sample_rate
+        self.controls = controls
+        controls.reset()
+        self.model_hop_16k = int(round(FEATURE_RATE / info.frame_rate))
+        if self.model_hop_16k % self.tracker_cfg.hop:
+            raise ValueError(f"model hop {self.model_hop_16k} is not a multiple of the feature hop "
+                             f"{self.tracker_cfg.hop}")
+        self._decim = self.model_hop_16k // self.tracker_cfg.hop
+        self.synth_hop = int(round(sr / info.frame_rate))
+        self.normalizer = LiveNormalizer(NormalizerSettings.from_settings(info.settings), db_kind=info.db_kind,
+                                         frame_rate=FEATURE_RATE / self.tracker_cfg.hop,
+                                         input_gain_db=self.cfg.input_gain_db, pitch_shift=self.cfg.pitch_shift,
+                                         auto_register=self.cfg.auto_register)
+        self.model_nyquist = 0.5 * info.sample_rate
+        K, B = info.n_harmonics, info.n_noise_bands
+        self._hframes = make_frame_buffer(_RING, K, np.float64)
+        self._hstate = make_harmonic_state(K)
+        # Noise bands on a filter at the output rate with the model's band spacing (zeros above the model's
+        # Nyquist); sqrt(sr/model_sr) keeps the in-band power equal to synthesis at the model rate.
+        spacing = self.model_nyquist / (B - 1)
+        self._nb_out = int(round(0.5 * sr / spacing)) + 1
+        self._noise_gain = math.sqrt(sr / info.sample_rate)
+        self._nframes = make_noise_frame_buffer(_RING, self._nb_out, np.float64)
+        self._nstate = make_noise_state(self._nb_out, seed=self.cfg.noise_seed)
+        self._hw = self._hr = self._nw = self._nr = 0
+        self._hvis = self._nvis = 0  # write counters the synth may see (frames become due at fixed samples)
+        self._due: list[tuple[int, int, int]] = []
+        self._feature_count = 0
+        self._k = np.arange(1, K + 1, dtype=np.float64)
+        self._h_tmp = np.zeros(n := max(8192, 4 * self.synth_hop))
+        self._n_tmp = np.zeros(n)
+        self.post_gain = float(info.post_gain) * self.cfg.output_gain
+
+    def set_controls(self, controls: ControlsModel) -> None:
+        """Switch instrument while running: takes effect at the next model frame (thread-safe)."""
+        with self._lock:
+            self._pending = controls
+
+    def set_pitch_shift(self, semitones: float) -> None:
+        self.cfg.pitch_shift = self.normalizer.pitch_shift = float(semitones)
+
+    def set_input_gain(self, db: float) -> None:
+        self.cfg.input_gain_db = self.normalizer.input_gain_db = float(db)
+
+    # -- latency ----------------------------------------------------------------------------------------
+    def latency_budget(self, block_size: int = 128) -> dict[str, float]:
+        """Expected delay per stage in milliseconds (what the live stream adds on top of the device)."""
+        sr = self.cfg.sample_rate
+        t = self.tracker_cfg
+        budget = {
+            "input block": 1000.0 * block_size / sr,
+            "resample 48k->16k": 1000.0 * self._down.delay_out() / FEATURE_RATE,
+            "feature hop (wait for a full hop)": 1000.0 * t.hop / FEATURE_RATE / 2,
+            "loudness window (half)": 1000.0 * t.loudness_delay_s,
+            "pitch window (half) + median": 1000.0 * t.pitch_delay_s,
+            "model frame (synth ramps over one hop)": 1000.0 * self.synth_hop / sr,
+            "output block": 1000.0 * block_size / sr,
+        }
+        if self._vst is not None:
+            budget["pitch window (half) + median"] = 1000.0 * (512 + 320 / 2) / FEATURE_RATE
+        return budget
+
+    # -- control input from outside (MIDI) ---------------------------------------------------------------
+    def set_external_control(self, enabled: bool) -> None:
+        """When enabled, the voice is ignored and :meth:`push_control` drives the instrument (MIDI in)."""
+        self._external = [] if enabled else None
+        self._ext_last = (0.0, -120.0, False)
+
+    def push_control(self, f0_hz: float, db: float, voiced: bool = True) -> None:
+        """Set the external control for the coming feature frames (f0 in Hz, loudness/power in dB)."""
+        self._ext_last = (float(f0_hz), float(db), bool(voiced))
+
+    # -- processing ---------------------------------------------------------------------------------------
+    def process(self, block: np.ndarray) -> np.ndarray:
+        """Consume one block of mono input at ``sample_rate``; return as many output samples (float32).
+
+        Each model frame enters the synthesizer at a fixed output sample (just after the input sample that
+        completed it), so the output does not depend on the block size.
+        """
+        t0 = time.perf_counter()
+        x = np.asarray(block, np.float64).reshape(-1)
+        n = len(x)
+        if len(self._down_out) < self._down.max_out(n):
+            self._down_out = np.zeros(self._down.max_out(n))
+        m = resample_block(x, n, self._down_out, self._down.state, self._down.bank, self._down.L, self._down.M)
+        x16 = self._down_out[:m]
+        block_start = self._samples_in
+        self._samples_in += n
+        if self._vst is not None:
+            self._vst_push(x16)
+        before = self.tracker.frames_out
+        frames = self.tracker.process(x16)
+        hop16 = self.tracker_cfg.hop
+        for i in range(len(frames)):
+            if self._feature_frame(float(frames.f0_hz[i]), float(frames.confidence[i]), bool(frames.voiced[i]),
+                                   float(frames.power_db[i]), float(frames.loudness_db[i])):
+                c = (before + i + 1) * hop16  # 16 kHz samples that completed this frame
+                pos = ((c - 1) * self._down.M) // self._down.L + 2  # first output sample after it
+                self._due.append((pos, self._hw, self._nw))
+        out = self._synth(n, block_start)
+        self.block_times.append(time.perf_counter() - t0)
+        return out
+
+    def _vst_push(self, x16: np.ndarray) -> None:
+        # The DDSP-VST model sees the newest 1024 samples every 20 ms (320 samples), as in the plugin.
+        buf = self._vst_buf
+        k = len(x16)
+        if k >= len(buf):
+            buf[:] = x16[-len(buf):]
+        elif k:
+            buf[:-k] = buf[k:]
+            buf[-k:] = x16
+        self._vst_count = getattr(self, "_vst_count", 0) + k
+        if self._vst_count >= 320:
+            self._vst_count -= 320
+            r = self._vst(buf)
+            self._vst_conf = r["confidence"]
+            if r["confidence"] >= 0.5 and r["pw_db"] > self.tracker_cfg.gate_db:
+                self._vst_f0 = r["f0_hz"]
+
+    def _feature_frame(self, f0, conf, voiced, pw_db, ld_db) -> bool:
+        """Handle one feature frame; True when it produced a model frame (written ahead into the rings)."""
+        if self._vst is not None:
+            f0, conf = self._vst_f0, self._vst_conf
+            voiced = conf >= 0.5 and pw_db > self.tracker_cfg.gate_db
+        if self._external is not None:
+            f0, db, voiced = self._ext_last
+            conf = 1.0 if voiced else 0.0
+        else:
+            db = pw_db if self.controls.info.db_kind == "power_db" else ld_db
+        self._feature_count += 1
+        # The normaliser runs every feature frame (its statistics are per frame); the model every decim.
+        if self._external is not None:
+            f0n, dbn = f0, db
+        else:
+            f0n, dbn = self.normalizer(f0, db, voiced)
+        self.last.update(f0_hz=f0n, confidence=conf, voiced=voiced, db=dbn)
+        if self._feature_count % self._decim:
+            return False
+        with self._lock:
+            pending, self._pending = self._pending, None
+        if pending is not None:
+            self._swap(pending)
+        amp, harm, noise = self.controls.step(max(f0n, 0.0), dbn)
+        self.last["amplitude"] = amp
+        if self.trace is not None:
+            self.trace.append((self._samples_in, f0n, dbn, amp))
+        row = self._hw % _RING
+        h = self._hframes[row]
+        h[0] = f0n
+        h[1] = amp
+        hk = np.where(self._k * f0n < self.model_nyquist, harm, 0.0)
+        h[2:] = hk
+        self._hw += 1
+        nrow = self._nframes[self._nw % _RING]
+        nrow[:] = 0.0
+        nrow[:len(noise)] = noise * self._noise_gain
+        self._nw += 1
+        return True
+
+    def _swap(self, controls: ControlsModel) -> None:
+        old = self.controls.info
+        new = controls.info
+        same_shape = (old.n_harmonics, old.n_noise_bands, old.frame_rate, old.sample_rate) == \
+            (new.n_harmonics, new.n_noise_bands, new.frame_rate, new.sample_rate)
+        if same_shape:
+            # Keep the synth state (phase, ring) so the sound continues without a click.
+            self.controls = controls
+            controls.reset()
+            self.normalizer.settings = NormalizerSettings.from_settings(new.settings)
+            self.normalizer.db_kind = new.db_kind
+            self.normalizer.reset()
+            self.post_gain = float(new.post_gain) * self.cfg.output_gain
+        else:
+            self._install(controls)
+
+    def _synth(self, n: int, block_start: int) -> np.ndarray:
+        sr = float(self.cfg.sample_rate)
+        if len(self._h_tmp) < n:
+            self._h_tmp = np.zeros(n)
+            self._n_tmp = np.zeros(n)
+        h, nz = self._h_tmp, self._n_tmp
+        done = 0
+        while done < n:
+            upto = n
+            if self._due and self._due[0][0] - block_start <= done:
+                _, self._hvis, self._nvis = self._due.pop(0)
+                continue
+            if self._due:
+                upto = min(n, max(done, self._due[0][0] - block_start))
+            k = upto - done
+            self._hr = harmonic_block(h[done:], k, self._hframes, self._hr, self._hvis, self._hstate, sr,
+                                      self.synth_hop)
+            self._nr = noise_block(nz[done:], k, self._nframes, self._nr, self._nvis, self._nstate,
+                                   self.synth_hop)
+            done = upto
+        y = (h[:n] + nz[:n]) * self.post_gain
+        if self._reverb is not None:
+            y = self._reverb.process(y)
+        return y.astype(np.float32)
+
+    # -- offline ------------------------------------------------------------------------------------------
+    def render(self, audio: np.ndarray, sample_rate: int | None = None, block_size: int = 128,
+               tail_s: float = 0.0, progress=None) -> np.ndarray:
+        """Run the live pipeline over a whole signal (``tonehost render``): same code path, blockwise.
+
+        Parameters
+        ----------
+        audio : mono (or multi-channel, averaged) float array
+        sample_rate : its rate; resampled to the pipeline's rate when different
+        block_size : block size of the simulated stream
+        tail_s : seconds of silence appended (reverb tails)
+        progress : optional callable(fraction)
+
+        Returns
+        -------
+        float32 array at the pipeline's sample rate, as long as the (resampled) input plus the tail.
+        """
+        x = np.asarray(audio, np.float64)
+        if x.ndim > 1:
+            x = x.mean(axis=1)
+        sr = self.cfg.sample_rate
+        if sample_rate and sample_rate != sr:
+            from scipy.signal import resample_poly
+            g = math.gcd(int(sample_rate), sr)
+            x = resample_poly(x, sr // g, int(sample_rate) // g)
+        if tail_s > 0:
+            x = np.concatenate([x, np.zeros(int(tail_s * sr))])
+        out = np.zeros(len(x), np.float32)
+        for start in range(0, len(x), block_size):
+            blk = x[start:start + block_size]
+            out[start:start + len(blk)] = self.process(blk)
+            if progress is not None and (start // block_size) % 256 == 0:
+                progress(start / max(1, len(x)))
+        return out
