@@ -99,6 +99,10 @@ def resolve_source(source: str | os.PathLike, extra_index=None) -> Source:
     if s.startswith("file://"):
         s = urllib.parse.unquote(urllib.parse.urlsplit(s).path)
     p = Path(s).expanduser()
+    if "/" not in s and not s.startswith("~"):
+        from .index import all_checkpoints
+        if s in all_checkpoints(extra_index):  # an id wins over a same-named folder in the working directory
+            p = Path("/nonexistent-tonehost-id-path")
     if p.is_dir() or ("/" in s and p.exists()):
         if not p.is_dir():
             raise CheckpointNotFoundError(f"{p} is a file; a checkpoint source is a directory (the folder with "
@@ -541,10 +545,14 @@ def _copy_or_download(source: Source, dest: Path, lock: LockFile, *, retries: in
             dl = Downloader(source, work, _expected_for(source, record), retries=retries, backoff=backoff,
                             timeout=timeout, progress=bar)
             fmt, names = _plan_and_download(dl, source.format)
+            total = sum(dl.hashes[n][0] for n in names)
+            check_checkpoint_dir(work, fmt, decode=total <= FULL_DECODE_LIMIT)
+        except (CheckpointFormatError, CheckpointIntegrityError):
+            # complete files that do not make a valid checkpoint: keeping them would only fail again
+            shutil.rmtree(work, ignore_errors=True)
+            raise
         finally:
             bar.close()
-        total = sum(dl.hashes[n][0] for n in names)
-        check_checkpoint_dir(work, fmt, decode=total <= FULL_DECODE_LIMIT)
         for stray in work.rglob("*.part"):
             stray.unlink()
         new_record = {"url": source.urls[0], "format": fmt,
@@ -553,6 +561,7 @@ def _copy_or_download(source: Source, dest: Path, lock: LockFile, *, retries: in
         if record:
             extra = set(record.get("files", {})) ^ set(names)
             if extra:
+                shutil.rmtree(work, ignore_errors=True)
                 raise CheckpointIntegrityError(
                     f"checkpoint {source.key} now has files {sorted(set(names))} but {LOCK_NAME} recorded "
                     f"{sorted(record.get('files', {}))}; if it changed upstream on purpose, remove its entry from "
@@ -611,6 +620,8 @@ def fetch_checkpoint(source: str | os.PathLike, to: str | os.PathLike | None = N
         check_checkpoint_dir(src.local, _detect_format(src.local), decode=False)
         return src.local
     dest = Path(to).expanduser() if to else cache / src.subdir / src.name
+    if dest.is_dir() and not any(dest.iterdir()):
+        dest.rmdir()  # an empty directory (e.g. made for --to) is no checkpoint: fill it
     if dest.exists() and not force:
         if not dest.is_dir():
             raise CheckpointError(f"{dest} exists and is not a directory; choose another --to", dest)

@@ -310,3 +310,34 @@ def test_default_cache_dir(monkeypatch, tmp_path):
     monkeypatch.setenv("TONEHOST_CACHE", str(tmp_path / "tc"))
     assert default_cache_dir() == tmp_path / "tc" / "checkpoints"
     os.environ.pop("TONEHOST_CACHE")
+
+
+def test_server_with_truncated_shard_and_bad_manifest(tmp_path, cache):
+    root = tmp_path / "srv"
+    write_layers_checkpoint(root / "trunc", W_LAYERS, shard_bytes=512)
+    last = sorted((root / "trunc").glob("group1-shard*"))[-1]
+    last.write_bytes(last.read_bytes()[:-8])  # complete per HTTP, short per the manifest
+    (root / "badjson").mkdir()
+    (root / "badjson" / "weights_manifest.json").write_text('[{"paths": [')
+    srv = CheckpointServer(root).start()
+    try:
+        with pytest.raises(CheckpointFormatError, match="truncated"):
+            fetch_checkpoint(f"{srv.url}/trunc", cache_dir=cache, **FAST)
+        with pytest.raises(CheckpointFormatError, match="not valid JSON"):
+            fetch_checkpoint(f"{srv.url}/badjson", cache_dir=cache, **FAST)
+        left = [p.name for p in (cache / "url").iterdir() if not p.name.endswith(".lock")]
+        assert left == []  # no entry, and no leftovers that would fail again
+        (root / "badjson").rename(root / "old")
+        write_layers_checkpoint(root / "badjson", W_LAYERS)  # fixed upstream: the next fetch works
+        assert read_layers_checkpoint(fetch_checkpoint(f"{srv.url}/badjson", cache_dir=cache, **FAST))
+    finally:
+        srv.stop()
+
+
+def test_id_wins_over_same_named_folder_and_empty_to_dir(server, tree, tmp_path, cache, monkeypatch):
+    idx = _index(tmp_path, server, tree, rnn=dict(rel="layers"))
+    (tmp_path / "rnn").mkdir()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty").mkdir()
+    path = fetch_checkpoint("rnn", to=tmp_path / "empty", cache_dir=cache, extra_index=idx, **FAST)
+    assert path == tmp_path / "empty" and (path / "weights_manifest.json").exists()
