@@ -14,6 +14,8 @@ import sys
 COMMAND_MODULES = [
     "realtime.commands.devices",
     "realtime.commands.checkpoints",
+    "realtime.commands.export",
+    "realtime.commands.transcribe",
 ]
 
 

@@ -1,0 +1,63 @@
+"""``tonehost export``: convert a hosted checkpoint to ONNX. One sub-command per model family
+(``onsets-frames`` here); add a family with a ``_register_<name>(sub)`` function listed in ``EXPORTERS``."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+HELP = "convert a model checkpoint to ONNX (cached next to the checkpoint)"
+
+
+def _resolve_checkpoint(source: str, offline: bool = False):
+    """An id, URL or directory -> a local checkpoint directory (downloaded and verified if needed)."""
+    from pathlib import Path
+
+    p = Path(source)
+    if p.is_dir():
+        return p
+    if p.exists() and p.name == "weights_manifest.json":
+        return p.parent
+    from exports.download import fetch_checkpoint
+
+    return fetch_checkpoint(source, offline=offline, progress=sys.stderr.isatty())
+
+
+def _register_onsets_frames(sub) -> None:
+    p = sub.add_parser(
+        "onsets-frames", help="Onsets and Frames piano transcription (onsets_frames_uni, onsets_frames_uni_q2)",
+        description="Build an ONNX model of magenta.js's OnsetsAndFrames from a layers checkpoint (float32 or "
+        "quantized). The 'stream' form (default) takes mel frames, the range of frames to output and the LSTM "
+        "states, and returns probabilities and the new states, so it runs a frame or a chunk at a time; the "
+        "'whole' form takes a whole mel spectrogram. The export is cached next to the checkpoint (or in "
+        "$TONEHOST_CACHE/exports) and reused while the checkpoint is unchanged.")
+    p.add_argument("checkpoint", help="checkpoint id (e.g. onsets_frames_uni), URL, or local directory")
+    p.add_argument("-o", "--output", metavar="MODEL.onnx", help="also copy the model here")
+    p.add_argument("--form", choices=["stream", "whole"], default="stream", help="graph form (default stream)")
+    p.add_argument("--force", action="store_true", help="rebuild even if a cached export matches")
+    p.add_argument("--offline", action="store_true", help="never download the checkpoint")
+    p.set_defaults(func=cmd_onsets_frames)
+
+
+def cmd_onsets_frames(args) -> int:
+    from exports.onsets_frames import export_checkpoint
+
+    ckpt = _resolve_checkpoint(args.checkpoint, args.offline)
+    t0 = time.perf_counter()
+    path, reused = export_checkpoint(ckpt, args.output, form=args.form, force=args.force)
+    took = time.perf_counter() - t0
+    print(f"{path} ({'cached export reused' if reused else f'exported in {took:.1f} s'}, {args.form} form, "
+          f"{path.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+EXPORTERS = [_register_onsets_frames]
+
+
+def register(subparsers) -> None:
+    """Add ``export`` with one sub-command per model family."""
+    p = subparsers.add_parser("export", help=HELP, description=HELP + ".")
+    sub = p.add_subparsers(dest="export_model", metavar="MODEL")
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+    for reg in EXPORTERS:
+        reg(sub)

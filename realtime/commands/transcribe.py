@@ -1,0 +1,196 @@
+"""``tonehost transcribe``: piano transcription with Onsets and Frames, from a file or live from a microphone."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+HELP = "transcribe piano audio to MIDI with Onsets and Frames (a file, or --live from the microphone)"
+NAMES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "transcribe", help=HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=HELP + ".\n\nexamples:\n"
+        "  tonehost transcribe take.wav -o take.mid --notes take.tsv\n"
+        "  tonehost transcribe --live --midi-out tonehost -o live.mid\n"
+        "  tonehost transcribe --live --input-file take.wav      # a file played in real time, as from a mic\n\n"
+        "Any common sample rate and channel count is accepted (mixed down and resampled to 16 kHz). The model is "
+        "magenta.js's onsets_frames_uni (or --checkpoint), exported to ONNX once and cached. Notes come out as "
+        "soon as they are known: 3 frames of receptive field plus half a window after their onset (160 ms).")
+    p.add_argument("audio", nargs="?", help="audio file to transcribe (wav, flac, ogg, ...)")
+    p.add_argument("-o", "--output", metavar="OUT.mid", help="MIDI file to write (live: rewritten after every "
+                   "note, so an interrupt loses only the notes still sounding)")
+    p.add_argument("--notes", metavar="OUT.tsv", help="also write notes as TSV: onset, offset, pitch, velocity")
+    p.add_argument("--checkpoint", default="onsets_frames_uni", metavar="ID|DIR",
+                   help="checkpoint id, URL or directory (default onsets_frames_uni; _q2 is the quantized one)")
+    p.add_argument("--model", metavar="MODEL.onnx", help="use this exported stream-form model instead")
+    p.add_argument("--offline", action="store_true", help="never download the checkpoint")
+    p.add_argument("--threads", type=int, default=1, help="onnxruntime threads (default 1)")
+    live = p.add_argument_group("live")
+    live.add_argument("--live", action="store_true", help="transcribe the microphone until Ctrl-C")
+    live.add_argument("--device", metavar="N", help="input device (index or name; see `tonehost devices`)")
+    live.add_argument("--samplerate", type=int, default=48000, help="audio device rate (default 48000)")
+    live.add_argument("--blocksize", type=int, default=128, help="audio device block size (default 128)")
+    live.add_argument("--midi-out", metavar="PORT", help="send notes to this MIDI output (an existing port's name "
+                      "or index; otherwise a virtual port of that name is created)")
+    live.add_argument("--input-file", metavar="AUDIO", help="live mode fed from this file in real time "
+                      "instead of the microphone")
+    live.add_argument("--seconds", type=float, help="stop after this many seconds")
+    live.add_argument("--quiet", "-q", action="store_true", help="do not print notes")
+    p.set_defaults(func=cmd_transcribe)
+
+
+def _user_error(msg: str):
+    from realtime.cli import UserError
+
+    return UserError(msg)
+
+
+def load_session(args):
+    """The onnxruntime session for --model, or for the (cached) export of --checkpoint."""
+    from realtime.transcriber import make_session
+
+    if args.model:
+        path = Path(args.model)
+        if not path.is_file():
+            raise _user_error(f"model file {path} not found; export one with `tonehost export onsets-frames "
+                              "CHECKPOINT -o MODEL.onnx` or drop --model")
+    else:
+        from exports.onsets_frames import export_checkpoint
+        from realtime.commands.export import _resolve_checkpoint
+
+        path, _ = export_checkpoint(_resolve_checkpoint(args.checkpoint, args.offline))
+    try:
+        sess = make_session(path, threads=args.threads)
+    except Exception as exc:
+        raise _user_error(f"{path} is not a usable ONNX model ({str(exc).splitlines()[0]}); export it again "
+                          "with `tonehost export onsets-frames CHECKPOINT --force`") from None
+    if [i.name for i in sess.get_inputs()][:3] != ["mel", "start", "stop"]:
+        raise _user_error(f"{path} is not the stream form of the O&F export; use `tonehost export onsets-frames "
+                          "CHECKPOINT --form stream`")
+    return sess
+
+
+def read_audio(path: str):
+    import soundfile as sf
+
+    p = Path(path)
+    if not p.is_file():
+        raise _user_error(f"audio file {p} not found")
+    try:
+        audio, sr = sf.read(str(p), dtype="float32", always_2d=True)
+    except Exception as exc:
+        raise _user_error(f"cannot read {p} as audio ({exc}); use wav, flac or ogg") from None
+    if len(audio) == 0:
+        raise _user_error(f"{p} holds no audio samples")
+    return audio, sr
+
+
+def note_name(pitch: int) -> str:
+    return f"{NAMES[pitch % 12]}{pitch // 12 - 1}"
+
+
+def cmd_transcribe(args) -> int:
+    if args.live:
+        return cmd_live(args)
+    if not args.audio:
+        raise _user_error("give an audio file to transcribe, or --live for the microphone")
+    if not args.output and not args.notes:
+        raise _user_error("say where the notes go: -o OUT.mid and/or --notes OUT.tsv")
+    from realtime.midi_out import write_midi_atomic, write_notes_tsv
+    from realtime.transcriber import transcribe_array
+
+    audio, sr = read_audio(args.audio)
+    sess = load_session(args)
+    t0 = time.perf_counter()
+    tr = transcribe_array(sess, audio, sr)
+    took = time.perf_counter() - t0
+    notes = sorted(tr.notes, key=lambda n: (n.onset, n.pitch))
+    if args.output:
+        write_midi_atomic(args.output, notes)
+    if args.notes:
+        write_notes_tsv(args.notes, notes)
+    dur = len(audio) / sr
+    print(f"{len(notes)} notes from {dur:.1f} s of audio in {took:.2f} s ({dur / max(took, 1e-9):.0f}x real "
+          f"time)" + "".join(f" -> {x}" for x in (args.output, args.notes) if x))
+    return 0
+
+
+def _open_source(args):
+    """(source, samplerate, closer): the engine's input, or a file played in real time."""
+    from realtime.transcriber import ArraySource
+
+    if args.input_file:
+        audio, sr = read_audio(args.input_file)
+        src = ArraySource(audio, sr, realtime=True)
+        src.start()
+        return src, sr, lambda: None
+    try:
+        from realtime.engine import Engine, EngineConfig
+    except ImportError:
+        raise _user_error("live input needs the audio engine (realtime.engine), which this build lacks; "
+                          "use --input-file AUDIO to try live mode on a file") from None
+    device = int(args.device) if args.device and str(args.device).isdigit() else args.device
+    eng = Engine(EngineConfig(device=device, samplerate=args.samplerate, blocksize=args.blocksize,
+                              in_channels=1, out_channels=2))
+    eng.start()
+    return eng, args.samplerate, eng.stop
+
+
+def cmd_live(args) -> int:
+    from realtime.midi_out import MidiFileWriter, MidiPortOut, write_notes_tsv
+    from realtime.transcriber import LiveTranscriber
+
+    sess = load_session(args)
+    port = MidiPortOut(args.midi_out) if args.midi_out else None
+    writer = MidiFileWriter(args.output) if args.output else None
+    source, sr, close_source = _open_source(args)
+    t_start = time.perf_counter()
+
+    def on_event(e):
+        if e.kind == "on":
+            if port:
+                port.note_on(e.pitch, e.velocity)
+            if writer:
+                writer.note_on(e.pitch, e.velocity, e.time)
+            if not args.quiet:
+                lag = (e.emitted - t_start) - e.time
+                print(f"{e.time:8.3f} s  on   {note_name(e.pitch):>4} ({e.pitch:3d})  vel {e.velocity:3d}"
+                      f"   [{lag * 1000:5.0f} ms after onset]", flush=True)
+        else:
+            if port:
+                port.note_off(e.pitch)
+            if writer:
+                writer.note_off(e.pitch, e.time)
+
+    live = LiveTranscriber(sess, source, sr, on_event=on_event).start()
+    where = f", MIDI out: {port.name}{' (virtual)' if port.virtual else ''}" if port else ""
+    print(f"transcribing {'from ' + args.input_file if args.input_file else 'the microphone'} at {sr} Hz"
+          f"{where}{', recording to ' + args.output if args.output else ''}; Ctrl-C to stop", file=sys.stderr)
+    try:
+        while live.running:
+            if args.seconds and time.perf_counter() - t_start > args.seconds:
+                break
+            time.sleep(0.05)
+    except KeyboardInterrupt:
+        print("stopping", file=sys.stderr)
+    finally:
+        live.stop()
+        close_source()
+        t_end = live.transcriber.frames_done * 0.032
+        for pitch in live.sounding():
+            if port:
+                port.note_off(pitch)
+        if writer:
+            writer.close(t_end)
+        if port:
+            port.close()
+    notes = live.transcriber.notes
+    if args.notes:
+        write_notes_tsv(args.notes, notes)
+    print(f"{len(writer.notes) if writer else len(notes)} notes" + (f" -> {args.output}" if args.output else ""),
+          file=sys.stderr)
+    return 0
