@@ -21,6 +21,10 @@ from numba import njit
 def yin_cmnd(x, start, width, max_lag, d, cmnd):
     """YIN difference function and its cumulative-mean normalisation for one window.
 
+    The integration window is aligned to the *newest* samples: ``d(tau) = sum (x[j] - x[j - tau])^2`` over the
+    last ``width`` samples of the window, so a period T only looks back ``width + T`` samples (a high note is
+    detected sooner than a low one; classic YIN looks forward from the oldest sample instead).
+
     Parameters
     ----------
     x : float array
@@ -33,10 +37,11 @@ def yin_cmnd(x, start, width, max_lag, d, cmnd):
     d[0] = 0.0
     cmnd[0] = 1.0
     running = 0.0
+    newest = start + max_lag
     for tau in range(1, max_lag + 1):
         acc = 0.0
-        for j in range(width):
-            diff = x[start + j] - x[start + j + tau]
+        for j in range(newest, newest + width):
+            diff = x[j] - x[j - tau]
             acc += diff * diff
         d[tau] = acc
         running += acc

@@ -16,6 +16,9 @@ COMMAND_MODULES = [
     "realtime.commands.checkpoints",
     "realtime.commands.export",
     "realtime.commands.transcribe",
+    "realtime.commands.pitch",
+    "realtime.commands.render",
+    "realtime.commands.play",
 ]
 
 

@@ -135,7 +135,7 @@ class InstrumentPipeline:
             from dsp.reverb import Reverb
             self._reverb = Reverb(sr, wet=self.cfg.reverb_wet)
         self._install(controls)
-        self._external: list[tuple[float, float, bool]] | None = None
+        self._external = None
         self.block_times: list[float] = []
         #: When a list, every model frame appends (input samples consumed so far, f0_hz, db, amplitude).
         self.trace: list[tuple[int, float, float, float]] | None = None
@@ -199,18 +199,23 @@ class InstrumentPipeline:
             "resample 48k->16k": 1000.0 * self._down.delay_out() / FEATURE_RATE,
             "feature hop (wait for a full hop)": 1000.0 * t.hop / FEATURE_RATE / 2,
             "loudness window (half)": 1000.0 * t.loudness_delay_s,
-            "pitch window (half) + median": 1000.0 * t.pitch_delay_s,
+            "pitch analysis (half of width + period) + median": 1000.0 * t.pitch_delay_s,
             "model frame (synth ramps over one hop)": 1000.0 * self.synth_hop / sr,
             "output block": 1000.0 * block_size / sr,
         }
         if self._vst is not None:
-            budget["pitch window (half) + median"] = 1000.0 * (512 + 320 / 2) / FEATURE_RATE
+            budget["pitch analysis (half of width + period) + median"] = 1000.0 * (512 + 320 / 2) / FEATURE_RATE
         return budget
 
     # -- control input from outside (MIDI) ---------------------------------------------------------------
-    def set_external_control(self, enabled: bool) -> None:
-        """When enabled, the voice is ignored and :meth:`push_control` drives the instrument (MIDI in)."""
-        self._external = [] if enabled else None
+    def set_external_control(self, source=True) -> None:
+        """Drive the instrument from outside instead of the voice (MIDI in).
+
+        ``source``: True (use :meth:`push_control`), a callable ``source(dt) -> (f0_hz, db, voiced)`` called
+        once per feature frame (``dt`` = frame period in seconds, e.g. :class:`realtime.midi_in.MidiVoice`),
+        or False/None to go back to the voice.
+        """
+        self._external = source if source else None
         self._ext_last = (0.0, -120.0, False)
 
     def push_control(self, f0_hz: float, db: float, voiced: bool = True) -> None:
@@ -271,6 +276,8 @@ class InstrumentPipeline:
             f0, conf = self._vst_f0, self._vst_conf
             voiced = conf >= 0.5 and pw_db > self.tracker_cfg.gate_db
         if self._external is not None:
+            if callable(self._external):
+                self._ext_last = self._external(self.tracker_cfg.hop / FEATURE_RATE)
             f0, db, voiced = self._ext_last
             conf = 1.0 if voiced else 0.0
         else:
@@ -380,3 +387,99 @@ class InstrumentPipeline:
             if progress is not None and (start // block_size) % 256 == 0:
                 progress(start / max(1, len(x)))
         return out
+
+
+# ---------------------------------------------------------------------------------------------- checkpoints
+
+INSTRUMENTS = ("violin", "flute", "trumpet", "tenor_saxophone")
+
+
+def resolve_controls(instrument: str | None = None, checkpoint: str | None = None) -> Path:
+    """The ``.onnx`` controls model for ``--instrument``/``--checkpoint``.
+
+    ``checkpoint`` may be a ``.onnx`` file in the contract, a checkpoint directory (``model.json`` +
+    ``settings.json``) or an index id; without it, ``ddsp_<instrument>`` from the index is used. Directories
+    and ids are fetched/verified by :mod:`exports.download` and exported once into the cache by
+    ``exports.ddsp_export.export_ddsp``. Errors carry a ``user_message``.
+    """
+    def fail(msg: str):
+        err = ValueError(msg)
+        err.user_message = msg
+        return err
+
+    if checkpoint and str(checkpoint).endswith(".onnx"):
+        path = Path(checkpoint).expanduser()
+        if not path.is_file():
+            raise fail(f"{path}: no such model file (pass a .onnx exported with `tonehost export`, a checkpoint "
+                       "directory or an id from `tonehost checkpoints list`)")
+        return path
+    source = checkpoint or f"ddsp_{instrument or 'violin'}"
+    from exports.download import default_cache_dir, fetch_checkpoint
+    ckpt_dir = fetch_checkpoint(source, progress=True)
+    import hashlib
+    model_json = ckpt_dir / "model.json"
+    digest = hashlib.sha256(model_json.read_bytes()).hexdigest()[:12] if model_json.is_file() else "x"
+    out = default_cache_dir().parent / "ddsp_onnx" / f"{ckpt_dir.name}-{digest}.onnx"
+    if not out.is_file():
+        try:
+            from exports.ddsp_export import export_ddsp
+        except ImportError as exc:
+            raise fail(f"cannot convert {ckpt_dir} to ONNX: exports.ddsp_export is not available in this "
+                       "build; pass --checkpoint model.onnx") from exc
+        export_ddsp(ckpt_dir, out)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- latency
+
+def _test_tone(f0s, durs, sr, amp=0.3):
+    parts = []
+    phase = 0.0
+    for f0, dur in zip(f0s, durs):
+        n = int(dur * sr)
+        if f0 <= 0:
+            parts.append(np.zeros(n))
+            continue
+        ph = phase + 2 * np.pi * f0 * np.arange(1, n + 1) / sr
+        phase = ph[-1]
+        parts.append(amp * sum((0.7 ** k) * np.sin(k * ph) for k in range(1, 6)) / 2)
+    return np.concatenate(parts)
+
+
+def _partial_energy(frame, f0, sr):
+    spec = np.abs(np.fft.rfft(frame * np.hanning(len(frame)))) ** 2
+    freqs = np.fft.rfftfreq(len(frame), 1.0 / sr)
+    total = 0.0
+    for k in range(1, 8):
+        total += spec[np.abs(freqs - k * f0) < 0.03 * k * f0].sum()
+    return total
+
+
+def measure_latency(pipeline: "InstrumentPipeline", block_size: int = 128) -> dict[str, float]:
+    """Measure voice-in to instrument-out delays through :meth:`InstrumentPipeline.process` (offline).
+
+    A tone onset (silence -> 220 Hz) and a pitch step (220 -> 330 Hz) go in; the onset arrives when the output
+    envelope (1 ms causal RMS) first reaches -20 dB of its steady level; the step arrives when the output's
+    partials at multiples of 330 Hz first outweigh those at 220 Hz (centred 20 ms analysis windows).
+
+    Returns dict with ``onset_ms`` and ``pitch_step_ms`` (the pipeline is consumed: its state advances).
+    """
+    sr = pipeline.cfg.sample_rate
+    t_on, t_step = 0.5, 1.5
+    x = _test_tone([0, 220.0, 330.0], [t_on, t_step - t_on, 1.0], sr)
+    y = pipeline.render(x, sr, block_size=block_size).astype(np.float64)
+    win = max(1, sr // 1000)
+    env = np.sqrt(np.convolve(y ** 2, np.ones(win) / win)[:len(y)])
+    on = int(t_on * sr)
+    steady = np.median(env[on + sr // 2:int(t_step * sr) - sr // 20])
+    hit = np.flatnonzero(env[on:] > 0.1 * steady)
+    onset_ms = 1000.0 * hit[0] / sr if len(hit) else float("nan")
+    step = int(t_step * sr)
+    half = int(0.010 * sr)
+    step_ms = float("nan")
+    for c in range(step - int(0.01 * sr), step + int(0.08 * sr), max(1, sr // 4000)):
+        frame = y[c - half:c + half]
+        if _partial_energy(frame, 330.0, sr) > _partial_energy(frame, 220.0, sr):
+            step_ms = 1000.0 * (c - step) / sr
+            break
+    return {"onset_ms": onset_ms, "pitch_step_ms": step_ms}

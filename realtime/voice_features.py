@@ -65,8 +65,13 @@ class TrackerConfig:
 
     @property
     def pitch_delay_s(self) -> float:
-        """Centre of the pitch analysis window behind the newest sample, in seconds."""
-        return 0.5 * self.window / self.sample_rate + (self.hop / self.sample_rate if self.median else 0.0)
+        """Centre of the pitch analysis behind the newest sample, in seconds.
+
+        YIN here looks back ``width + T`` samples for a period T; this uses T at 150 Hz (a typical voice), plus
+        the median's frame.
+        """
+        span = self.width + self.sample_rate / 150.0
+        return 0.5 * span / self.sample_rate + (self.hop / self.sample_rate if self.median else 0.0)
 
     @property
     def loudness_delay_s(self) -> float:

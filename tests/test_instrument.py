@@ -117,3 +117,37 @@ def test_reverb_adds_a_tail(model_paths):
     wet = InstrumentPipeline(ControlsModel(model_paths["violin"]), PipelineConfig(reverb=True)).render(x, SR)
     tail = slice(int(0.8 * SR), int(1.0 * SR))
     assert np.sqrt(np.mean(wet[tail] ** 2)) > 10 * np.sqrt(np.mean(dry[tail] ** 2) + 1e-12)
+
+
+def test_midi_voice_portamento_velocity_release():
+    from realtime.midi_in import MidiVoice, midi_to_hz
+    v = MidiVoice(db_low=-80, db_high=-40, portamento_s=0.05, attack_s=0.005, release_s=0.05)
+    dt = 0.004
+    v.note_on(60, 127)
+    f0, db, on = v(dt)
+    assert on and f0 == pytest.approx(midi_to_hz(60))  # a phrase starts on pitch
+    for _ in range(100):
+        f0, db, _ = v(dt)
+    assert db == pytest.approx(-40, abs=0.1)
+    v.note_on(67, 1)  # legato: glide, and velocity 1 -> db_low
+    f_first = v(dt)[0]
+    assert midi_to_hz(60) < f_first < midi_to_hz(67)
+    steps = 0
+    while abs(1200 * np.log2(v(dt)[0] / midi_to_hz(67))) > 50:
+        steps += 1
+    assert 0.03 < steps * dt < 0.2  # ~portamento time constants, not a jump
+    v.note_off(67)  # back to the still-held 60
+    assert v(dt)[2]
+    v.note_off(60)
+    dbs = [v(dt)[1] for _ in range(50)]
+    assert not v(dt)[2] and dbs[-1] < -100 and np.all(np.diff(dbs) < 0)
+
+
+def test_pipeline_plays_from_midi_voice(model_paths):
+    from realtime.midi_in import MidiVoice
+    pipe = InstrumentPipeline(ControlsModel(model_paths["violin"]))
+    voice = MidiVoice(db_low=-80, db_high=-48.6)
+    pipe.set_external_control(voice)
+    voice.note_on(57, 100)  # A3 = 220 Hz
+    y = pipe.render(np.zeros(SR // 2), SR)
+    assert harmonic_score(y[SR // 8:], 220.0) > 0.8
