@@ -116,3 +116,27 @@ def test_midi_writer_file_is_valid_after_every_note(tmp_path):
             msgs.append((m.type, m.note, round(t, 3)))
     assert msgs == [("note_on", 60, 0.5), ("note_on", 64, 0.6), ("note_off", 60, 1.0), ("note_off", 64, 2.0)]
     assert notes_to_midi([]).ticks_per_beat == 480
+
+
+def test_export_from_url_is_cached_next_to_the_downloaded_checkpoint(tmp_path, monkeypatch, capsys):
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).parent))
+    from checkpoint_http import CheckpointServer
+
+    root = tmp_path / "srv"
+    write_layers_checkpoint(root / "of_uni", random_weights(1), quantize="uint16")
+    monkeypatch.setenv("TONEHOST_CACHE", str(tmp_path / "cache"))
+    srv = CheckpointServer(root).start()
+    try:
+        url = f"{srv.url}/of_uni"
+        for expect in ("exported in", "cached export reused"):
+            rc, err = run_cli(["export", "onsets-frames", url])
+            assert rc == 0, err
+            out = capsys.readouterr().out
+            assert expect in out
+        model = Path(out.split(" (")[0])
+        assert model.is_file() and (model.parent / "weights_manifest.json").is_file()
+        assert str(tmp_path / "cache") in str(model)
+    finally:
+        srv.stop()
