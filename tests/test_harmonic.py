@@ -117,6 +117,7 @@ def test_starvation_holds_last_frame_and_silence_before_first():
 
 def test_callable_from_cfunc():
     K, hop, sr, n, nf = 8, 64, 16000.0, 128, 4
+    ns = len(make_harmonic_state(K))
     sig = types.int64(types.CPointer(types.float32), types.CPointer(types.float32),
                       types.CPointer(types.float64), types.int64, types.int64, types.int64)
 
@@ -124,7 +125,7 @@ def test_callable_from_cfunc():
     def callback(out_ptr, frames_ptr, state_ptr, nn, rp, wp):
         out = carray(out_ptr, (nn,))
         frames = carray(frames_ptr, (nf, 2 + K))
-        state = carray(state_ptr, (8 + 2 * K,))
+        state = carray(state_ptr, (ns,))
         return harmonic_block(out, nn, frames, rp, wp, state, sr, hop)
 
     frames = make_frame_buffer(nf, K)
