@@ -13,9 +13,12 @@ Inputs (all float32)
 
 Outputs (all float32)
     ``amplitude``              [1, 1]            overall harmonic amplitude, exp-sigmoid already applied
-    ``harmonic_distribution``  [1, n_harmonics]  per-harmonic weights, exp-sigmoid applied, NOT normalised and
-                                                 NOT Nyquist-masked (the synth zeros harmonics >= sr/2 and
-                                                 renormalises to sum 1, then multiplies by ``amplitude``)
+    ``harmonic_distribution``  [1, n_harmonics]  per-harmonic weights as ddsp's ``Harmonic.get_controls``
+                                                 returns them: exp-sigmoid applied, harmonics with
+                                                 ``k * f0 >= sample_rate / 2`` zeroed (f0 from ``f0_scaled``),
+                                                 normalised to sum 1 (DDSP-VST's model does the same). A synth
+                                                 may re-apply mask + normalisation (idempotent), then multiplies
+                                                 by ``amplitude``
     ``noise_magnitudes``       [1, n_noise_bands] filtered-noise band magnitudes, exp-sigmoid applied
     ``state_out``              [1, state_size]   feed back as ``state`` on the next call
 

@@ -51,7 +51,42 @@ def cmd_onsets_frames(args) -> int:
     return 0
 
 
-EXPORTERS = [_register_onsets_frames]
+def _register_ddsp(sub) -> None:
+    p = sub.add_parser(
+        "ddsp", help="DDSP instrument controls model (ddsp_violin, ..., a checkpoint dir, or a DDSP-VST .tflite)",
+        description="Convert a DDSP instrument to tonehost's streaming ONNX controls contract (exports/"
+        "ddsp_contract.py): one control frame per call, inputs f0_scaled, pw_scaled and the GRU state, outputs "
+        "amplitude, harmonic distribution, noise magnitudes and the new state; synthesis runs in tonehost's own "
+        "synthesizers. Sources: a hosted magenta.js checkpoint (id, URL, directory with model.json + shard + "
+        "settings.json, or the model.json itself) or a DDSP-VST .tflite controls model. The checkpoint's "
+        "settings.json is kept in the model's metadata. Needs no TensorFlow.")
+    p.add_argument("checkpoint", help="checkpoint id (e.g. ddsp_violin), URL, directory, model.json or .tflite")
+    p.add_argument("-o", "--output", metavar="MODEL.onnx", required=True, help="where to write the model")
+    p.add_argument("--offline", action="store_true", help="never download the checkpoint")
+    p.set_defaults(func=cmd_ddsp)
+
+
+def cmd_ddsp(args) -> int:
+    from pathlib import Path
+
+    from exports.ddsp_contract import read_metadata
+    from exports.ddsp_export import export_ddsp
+
+    src = Path(args.checkpoint).expanduser()
+    if src.is_file() and src.name.endswith(".json"):
+        src = src.parent
+    if not src.exists():
+        src = _resolve_checkpoint(args.checkpoint, args.offline)
+    t0 = time.perf_counter()
+    out = export_ddsp(src, args.output)
+    info = read_metadata(out)
+    print(f"{out} (exported in {time.perf_counter() - t0:.1f} s from {info.source_format}, "
+          f"{info.frame_rate:g} frames/s, {info.n_harmonics} harmonics, {info.n_noise_bands} noise bands, "
+          f"state {info.state_size}, {out.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+EXPORTERS = [_register_onsets_frames, _register_ddsp]
 
 
 def register(subparsers) -> None:
