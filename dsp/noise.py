@@ -168,6 +168,8 @@ def noise_block(out, n, frames, read_pos, write_pos, state, hop):
     fir = _HDR + B * N
     acc = fir + N
     cap = frames.shape[0]
+    firv = state[fir:fir + N]
+    accv = state[acc:acc + N]
     pos = int(state[_POS])
     if pos < 0:
         pos = hop
@@ -187,12 +189,14 @@ def noise_block(out, n, frames, read_pos, write_pos, state, hop):
         x, u = _next_uniform(x)
         # scatter u * fir into acc[idx .. idx+N-1] (ring), in two contiguous runs
         first = N - idx
+        a1 = accv[idx:]
         for m in range(first):
-            state[acc + idx + m] += u * state[fir + m]
-        for m in range(first, N):
-            state[acc + m - first] += u * state[fir + m]
-        out[i] = state[acc + idx]
-        state[acc + idx] = 0.0
+            a1[m] += u * firv[m]
+        f2 = firv[first:]
+        for m in range(idx):
+            accv[m] += u * f2[m]
+        out[i] = accv[idx]
+        accv[idx] = 0.0
         idx += 1
         if idx == N:
             idx = 0
