@@ -183,6 +183,11 @@ class Transcriber:
         self.model_calls = 0
         self.model_seconds = 0.0
 
+    def warm_up(self) -> None:
+        """Run the mel kernel and one model call on silence (first-call costs out of the way), then reset."""
+        self.push_audio(np.zeros(16000 // 2, np.float32))
+        self.reset()
+
     @property
     def frames_done(self) -> int:
         """Frames whose probabilities are known (and decoded)."""
@@ -381,6 +386,7 @@ class LiveTranscriber:
         self.on_event = on_event or (lambda e: None)
         self.poll_s = poll_s
         self.transcriber = Transcriber(session, max_chunk=max_chunk)
+        self.transcriber.warm_up()
         self.resampler = AudioTo16k(self.samplerate)
         self.samples_read = 0
         self.error: BaseException | None = None

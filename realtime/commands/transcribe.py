@@ -147,8 +147,11 @@ def cmd_live(args) -> int:
     sess = load_session(args)
     port = MidiPortOut(args.midi_out) if args.midi_out else None
     writer = MidiFileWriter(args.output) if args.output else None
+    from realtime.transcriber import Transcriber
+
+    Transcriber(sess).warm_up()  # first-call costs before the clock starts
     source, sr, close_source = _open_source(args)
-    t_start = time.perf_counter()
+    t_start = getattr(source, "t0", None) or time.perf_counter()
 
     def on_event(e):
         if e.kind == "on":
