@@ -274,3 +274,21 @@ def render_harmonic(f0_hz, amplitude, distribution, sample_rate, hop, block_size
         view = out[start:start + m]
         rp = harmonic_block(view, m, frames, rp, n_frames, state, float(sample_rate), int(hop))
     return out
+
+
+@njit(nogil=True, cache=True)
+def frames_due(state, n, hop):
+    """How many control frames :func:`harmonic_block` will want while rendering the next ``n`` samples.
+
+    Comparing this with the frames it actually consumed tells a caller how many hops it held the previous
+    controls because no frame had arrived (a late producer). Before the first frame nothing is due.
+    """
+    if state[_STARTED] < 0.5:
+        return 0
+    pos = int(state[_POS])
+    if pos < 0 or pos > hop:
+        pos = hop
+    first = hop - pos
+    if first >= n:
+        return 0
+    return 1 + (n - 1 - first) // hop

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numba import carray, cfunc, njit, types
 
-from dsp.harmonic import harmonic_block
+from dsp.harmonic import frames_due, harmonic_block
 from dsp.noise import noise_block
 
 from .atomics import as_voidptr, cycle_counter, load_acquire, store_release
@@ -48,7 +48,7 @@ S_INPUT_DROPPED = 8            # input samples dropped because the worker did no
 S_OUTPUT_UNDERRUN = 9          # output samples missing (worker late): silence instead
 S_OUTPUT_UNDERRUN_BLOCKS = 10
 S_OUTPUT_SKIPPED = 11          # output samples dropped to bound latency after a stall
-S_SYNTH_LATE = 12              # synth blocks that held the previous controls (no new frame in time)
+S_SYNTH_LATE = 12              # control frames that were due but had not arrived (previous controls held)
 S_FRAMES_SKIPPED = 13          # control frames skipped to bound latency
 S_LAST_CYCLES, S_MAX_CYCLES = 14, 15
 S_OUTPUT_STARTED = 16          # 1 once the worker has written output (before that, silence is not an underrun)
@@ -155,11 +155,11 @@ def process_block(inp, outp, frames, status, ctl):
             if w - r > limit:
                 stats[S_FRAMES_SKIPPED] += w - r - limit
                 r = w - limit
-            before = r
+            due = frames_due(hstate, n, hop)
             r2 = harmonic_block(harm, n, hframes, r, w, hstate, sr, hop)
-            stats[S_FRAMES_CONSUMED] += r2 - before
-            if r2 == before and w > 0:
-                stats[S_SYNTH_LATE] += 1
+            stats[S_FRAMES_CONSUMED] += r2 - r
+            if due > r2 - r:
+                stats[S_SYNTH_LATE] += due - (r2 - r)
             store_release(fidx, 8, r2)
             if params[P_NOISE_ON] != 0.0 and ctl[C_NFRAMES] != 0:
                 nframes = carray(as_voidptr(ctl[C_NFRAMES]), (ctl[C_NROWS], ctl[C_NCOLS]), dtype=np.float32)

@@ -31,8 +31,9 @@ def list_devices() -> list[dict]:
             "max_input_channels": d["max_input_channels"],
             "max_output_channels": d["max_output_channels"],
             "default_samplerate": d["default_samplerate"],
-            "default_low_latency_ms": 1000 * min(d["default_low_input_latency"] or 1e9,
-                                                 d["default_low_output_latency"] or 1e9),
+            "default_low_latency_ms": 1000 * max(
+                d["default_low_input_latency"] if d["max_input_channels"] else 0.0,
+                d["default_low_output_latency"] if d["max_output_channels"] else 0.0),
         })
     return out
 

@@ -302,7 +302,7 @@ class Engine:
             "output_underrun_samples": int(s[cb.S_OUTPUT_UNDERRUN]),
             "output_underrun_blocks": int(s[cb.S_OUTPUT_UNDERRUN_BLOCKS]),
             "output_skipped": int(s[cb.S_OUTPUT_SKIPPED]),
-            "synth_late_blocks": int(s[cb.S_SYNTH_LATE]),
+            "synth_frames_late": int(s[cb.S_SYNTH_LATE]),
             "frames_consumed": int(s[cb.S_FRAMES_CONSUMED]),
             "frames_skipped": int(s[cb.S_FRAMES_SKIPPED]),
             "input_queued": self.input_ring.available(),

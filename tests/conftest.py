@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -19,37 +17,18 @@ DATA = SHARED / "data"
 MODELS = SHARED / "models"
 
 
-def _jack_running() -> bool:
-    if shutil.which("jack_lsp") is None:
-        return False
-    try:
-        out = subprocess.run(["jack_lsp"], capture_output=True, text=True, timeout=5,
-                             env={**os.environ, "JACK_NO_START_SERVER": "1"})
-    except subprocess.TimeoutExpired:
-        return False
-    return out.returncode == 0 and "system:playback_1" in out.stdout
-
-
 @pytest.fixture(scope="session")
 def jack_server():
-    """A running JACK server (dummy backend, 48 kHz, 128 frames). Skips only if jackd is not installed."""
-    if _jack_running():
-        yield
-        return
-    if shutil.which("jackd") is None:
+    """A running JACK server (dummy backend, 48 kHz, 128 frames), its log in ``$TONEHOST_JACKD_LOG``.
+
+    Reuses the server ``.ci/run`` started; otherwise starts one for the session. Skips only if jackd is missing.
+    """
+    from realtime.jack import JackServer
+
+    if shutil.which("jackd") is None and shutil.which("jack_lsp") is None:
         pytest.skip("jackd is not installed (apt-get install jackd2); .ci/run installs it")
-    proc = subprocess.Popen(["jackd", "-R", "-d", "dummy", "-r", "48000", "-p", "128"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(50):
-        if _jack_running():
-            break
-        time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail("could not start jackd -d dummy")
-    yield
-    proc.terminate()
-    proc.wait(timeout=10)
+    with JackServer(48000, 128) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,151 @@
+"""JACK helpers for tests, benchmarks and users without a sound card.
+
+- :class:`JackServer`: start ``jackd -R -d dummy`` (or reuse a running server) with its log captured;
+- :func:`ports`, :func:`connect`, :func:`disconnect`: the patchbay, through the ``jack_*`` command-line tools;
+- :class:`XrunLog`: xruns per client in a time window, read from the server log (jackd names the client that
+  was late: ``JackEngine::XRun: client = NAME was not finished``), so tonehost and the C reference client
+  ``jack_simple_client`` are judged in the same window on the same machine;
+- :class:`ReferenceClient`: runs ``jack_simple_client`` (C, real-time thread) as the yardstick.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+LOG_ENV = "TONEHOST_JACKD_LOG"
+_XRUN = re.compile(r"client = (\S+) was not finished")
+
+
+def _env():
+    return {**os.environ, "JACK_NO_START_SERVER": "1"}
+
+
+def server_running() -> bool:
+    if shutil.which("jack_lsp") is None:
+        return False
+    try:
+        out = subprocess.run(["jack_lsp"], capture_output=True, text=True, timeout=5, env=_env())
+    except subprocess.TimeoutExpired:
+        return False
+    return out.returncode == 0 and "system:" in out.stdout
+
+
+def ports(connections: bool = False) -> str:
+    args = ["jack_lsp", "-c"] if connections else ["jack_lsp"]
+    return subprocess.run(args, capture_output=True, text=True, timeout=5, env=_env()).stdout
+
+
+def client_ports(client: str) -> list[str]:
+    return [p for p in ports().split() if p.startswith(client + ":")]
+
+
+def connect(src: str, dst: str) -> None:
+    r = subprocess.run(["jack_connect", src, dst], capture_output=True, text=True, timeout=5, env=_env())
+    if r.returncode != 0 and "already" not in (r.stderr + r.stdout):
+        raise RuntimeError(f"jack_connect {src} {dst} failed: {r.stderr.strip() or r.stdout.strip()}")
+
+
+def disconnect(src: str, dst: str) -> None:
+    subprocess.run(["jack_disconnect", src, dst], capture_output=True, text=True, timeout=5, env=_env())
+
+
+class JackServer:
+    """A JACK dummy server for the duration of a ``with`` block (reuses one already running)."""
+
+    def __init__(self, rate: int = 48000, period: int = 128, log_path: str | None = None):
+        self.rate, self.period = rate, period
+        self.log_path = log_path or os.environ.get(LOG_ENV)
+        self.proc = None
+
+    def __enter__(self):
+        if server_running():
+            return self
+        if shutil.which("jackd") is None:
+            raise RuntimeError("jackd is not installed: apt-get install jackd2")
+        if self.log_path is None:
+            self.log_path = os.path.join(tempfile.mkdtemp(prefix="tonehost-jack-"), "jackd.log")
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(["jackd", "-R", "-d", "dummy", "-r", str(self.rate), "-p", str(self.period)],
+                                     stdout=log, stderr=subprocess.STDOUT)
+        os.environ[LOG_ENV] = self.log_path
+        for _ in range(100):
+            if server_running():
+                return self
+            time.sleep(0.1)
+        self.proc.kill()
+        raise RuntimeError(f"jackd did not start; see {self.log_path}")
+
+    def __exit__(self, *exc):
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+class XrunLog:
+    """Count xruns per JACK client in the server log between :meth:`start` and :meth:`stop`."""
+
+    def __init__(self, log_path: str | None = None):
+        self.path = log_path or os.environ.get(LOG_ENV)
+        self.offset = 0
+        self.counts: dict[str, int] = {}
+
+    @property
+    def available(self) -> bool:
+        return bool(self.path) and Path(self.path).is_file()
+
+    def start(self) -> "XrunLog":
+        self.offset = Path(self.path).stat().st_size if self.available else 0
+        return self
+
+    def stop(self) -> dict[str, int]:
+        self.counts = {}
+        if not self.available:
+            return self.counts
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            text = f.read().decode("utf-8", "replace")
+        for name in _XRUN.findall(text):
+            self.counts[name] = self.counts.get(name, 0) + 1
+        self.counts["_total"] = text.count("JackEngine::XRun")
+        return self.counts
+
+
+class ReferenceClient:
+    """``jack_simple_client`` (the C reference: a sine from a real-time thread) for a ``with`` block."""
+
+    NAME = "jack_simple_client"
+
+    def __init__(self, name: str | None = None):
+        self.name = name or self.NAME
+        self.proc = None
+
+    def __enter__(self):
+        exe = shutil.which("jack_simple_client")
+        if exe is None:
+            raise RuntimeError("jack_simple_client is not installed: apt-get install jackd2")
+        # jack_simple_client takes its client name as its only argument
+        self.proc = subprocess.Popen([exe, self.name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     env=_env())
+        for _ in range(50):
+            if client_ports(self.name):
+                return self
+            time.sleep(0.1)
+        self.__exit__()
+        raise RuntimeError("jack_simple_client did not register its ports")
+
+    def __exit__(self, *exc):
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+            self.proc = None
