@@ -23,6 +23,7 @@ import numpy as np
 PASS = "pass"  # reshape / identity / transpose of a [1, T, C] tensor: value passes through
 DENSE = "dense"
 ADD = "add"
+SUB = "sub"  # only ``const - x`` matters: TF <= 2.1 LayerNorm's ``beta - mean * inv``
 MUL = "mul"
 FUSED_NORM = "fused_norm"  # a normalisation op with an epsilon attribute (FusedBatchNormV3 as LayerNorm)
 RSQRT = "rsqrt"
@@ -192,9 +193,9 @@ def read_layer(g: Graph, dense: Op) -> tuple[FcLayer, object]:
     relu = None
     vec_adds, vec_muls = [], []
     for op in g.forward(dense.outputs[0], stop_kinds=(LEAKY_RELU, DENSE, CONCAT, RNN)):
-        if op.kind == LEAKY_RELU:
-            relu = op
-            break
+        if op.kind == LEAKY_RELU:  # not expanded past; the norm's branches may be deeper, so keep going
+            relu = relu or op
+            continue
         c, _ = g.const_operand(op) if op.kind in (ADD, MUL) else (None, None)
         if op.kind == FUSED_NORM:
             eps, normalized = float(op.attrs["epsilon"]), True
@@ -205,6 +206,8 @@ def read_layer(g: Graph, dense: Op) -> tuple[FcLayer, object]:
             eps = float(c.ravel()[0])
         elif op.kind == ADD and _vec(c, n):
             vec_adds.append(c.reshape(n))
+        elif op.kind == SUB and len(op.inputs) == 2 and op.inputs[0] in g.consts and _vec(g.consts[op.inputs[0]], n):
+            vec_adds.append(np.asarray(g.consts[op.inputs[0]]).reshape(n))  # x*inv + (beta - mean*inv)
         elif op.kind == MUL and _vec(c, n):
             vec_muls.append(c.reshape(n))
     if relu is None:

@@ -9,7 +9,8 @@ input/output, and leave synthesis to :mod:`dsp`.
 How the graph is read (no TensorFlow needed):
 
 * the GraphDef is translated into the neutral graph of :mod:`exports.ddsp_decoder` (``MatMul`` with a constant
-  kernel = dense, ``BiasAdd``/``AddV2``/``Mul`` with constants, ``FusedBatchNormV3`` = Keras LayerNormalization
+  kernel = dense, ``BiasAdd``/``AddV2``/``Mul`` with constants; LayerNorm either as TF <= 2.1 wrote it
+  (moments, ``Rsqrt``, ``Mul`` by gamma, ``Sub`` from beta - the form TF.js can run) or as ``FusedBatchNormV3``
   with its epsilon, ``LeakyRelu`` alpha, ``ConcatV2``, ``SplitV`` sizes, the GRU's ``While``/``StatelessWhile``
   whose body function tells the input kernel (its MatMul reads the TensorList item) from the recurrent one);
 * the input scaling is *measured*: the elementwise ops between each placeholder and its first dense layer are
@@ -25,8 +26,8 @@ shard holds ~1.94 M values, not 972,040 float32 ones. No ``RnnFcDecoder`` config
 48000-tap trainable reverb) - which is expected, because a frozen graph's shard also holds folded constants
 (LayerNorm ones/zeros per frame, linspaces, window, shape vectors, int32 = 4 bytes even when quantised). The
 DDSP-VST decoder (``vst.gin``: GRU 512, FC 256 x 1 layer, inputs (loudness, f0), 1+60+65 outputs) has 1,873,278
-parameters; converted here the same way (fixture ``tests/fixtures/ddsp_tfjs``) its shard is 3,931,436 bytes,
-within 1.1 % of the hosted 3,888,160, while the ``solo_instrument.gin`` decoder (FC 512 x 3, ~4.7 M parameters)
+parameters; converted here the same way (fixture ``tests/fixtures/ddsp_tfjs``) its shard is 3,916,382 bytes,
+within 0.7 % of the hosted 3,888,160, while the ``solo_instrument.gin`` decoder (FC 512 x 3, ~4.7 M parameters)
 would be ~9.4 MB even in float16. The fixture therefore uses the vst.gin sizes. Nothing here depends on it: layer
 sizes, number of layers, state size, split sizes and exp-sigmoid constants are all read from the graph.
 """
@@ -37,12 +38,12 @@ from pathlib import Path
 import numpy as np
 
 from . import ddsp_contract as C
-from .ddsp_decoder import (ADD, CONCAT, DENSE, FUSED_NORM, LEAKY_RELU, MUL, OTHER, PASS, POW, RNN, RSQRT, SIGMOID,
+from .ddsp_decoder import (ADD, SUB, CONCAT, DENSE, FUSED_NORM, LEAKY_RELU, MUL, OTHER, PASS, POW, RNN, RSQRT, SIGMOID,
                            SPLIT, DecoderNotFound, Graph, GruWeights, Op, extract_decoder, snap)
 from .errors import CheckpointFormatError
 
 _PASS = {"Reshape", "Identity", "Transpose", "ExpandDims", "Squeeze", "TensorListStack", "TensorListFromTensor"}
-_KINDS = {"BiasAdd": ADD, "AddV2": ADD, "Add": ADD, "Mul": MUL, "Rsqrt": RSQRT, "LeakyRelu": LEAKY_RELU,
+_KINDS = {"BiasAdd": ADD, "AddV2": ADD, "Add": ADD, "Sub": SUB, "Mul": MUL, "Rsqrt": RSQRT, "LeakyRelu": LEAKY_RELU,
           "ConcatV2": CONCAT, "Sigmoid": SIGMOID, "Pow": POW, "FusedBatchNormV3": FUSED_NORM,
           "FusedBatchNorm": FUSED_NORM}
 _ELEMENTWISE = {"Mul", "AddV2", "Add", "Sub", "RealDiv", "Div", "Log", "Maximum", "Minimum", "LessEqual",

@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from . import ddsp_contract as C
-from .ddsp_decoder import (ADD, CONCAT, DENSE, LEAKY_RELU, MUL, OTHER, PASS, POW, RNN, RSQRT, SIGMOID, SPLIT,
+from .ddsp_decoder import (ADD, SUB, CONCAT, DENSE, LEAKY_RELU, MUL, OTHER, PASS, POW, RNN, RSQRT, SIGMOID, SPLIT,
                            DecoderNotFound, Graph, GruWeights, Op, extract_decoder)
 from .errors import CheckpointFormatError
 
 _NP = {0: np.float32, 1: np.float16, 2: np.int32, 4: np.int64, 6: np.bool_, 9: np.int8}
-_KINDS = {"RESHAPE": PASS, "SQUEEZE": PASS, "EXPAND_DIMS": PASS, "ADD": ADD, "MUL": MUL, "RSQRT": RSQRT,
+_KINDS = {"RESHAPE": PASS, "SQUEEZE": PASS, "EXPAND_DIMS": PASS, "ADD": ADD, "SUB": SUB, "MUL": MUL, "RSQRT": RSQRT,
           "LEAKY_RELU": LEAKY_RELU, "CONCATENATION": CONCAT, "LOGISTIC": SIGMOID, "POW": POW}
 
 

@@ -28,7 +28,11 @@ Writes (seeded, deterministic weights):
     and the reverb is outside our contract). The noise synth's ``fftshift`` is the ``Roll`` op magenta.js
     registers. Weights are rounded to float16 first, so the float16 storage is lossless and TensorFlow's output is
     the graph's own output.
-    ``reference.npz``: inputs, the decoder's controls per frame, the graph's audio, and its harmonic part.
+    ``reference.npz``: inputs, the decoder's controls per frame, the graph's audio, and its harmonic part
+    (TensorFlow running the SavedModel that was converted). LayerNorm is written as TF <= 2.1 Keras computed it
+    (moments + batch_normalization), the form TF.js can run. When ``node`` and ``tests/node/node_modules`` are
+    there, the converted ``model.json`` is also run by TensorFlow.js (``ddsp_tfjs_run.js``, custom ``Roll`` op
+    registered as magenta.js does) and its controls/levels are checked against TensorFlow's.
 
 ``tests/fixtures/ddsp_tflite/``
     ``model.tflite``: DDSP-VST's controls contract (``VSTStatelessPredictControls``: inputs f0_scaled [1],
@@ -90,26 +94,48 @@ def midi_to_hz(notes):
     return 440.0 * (2.0 ** ((notes - 69.0) / 12.0))
 
 
+class LayerNorm21(tfkl.Layer):
+    """Keras LayerNormalization as TF <= 2.1 computed it (``nn.moments`` + ``nn.batch_normalization``).
+
+    Newer Keras emits ``FusedBatchNormV3(is_training=True)`` with empty mean/variance, which TensorFlow.js runs
+    as NaN; the hosted magenta.js graphs (2020) run in TF.js, so they have this unfused form.
+    """
+
+    def __init__(self, epsilon=1e-3, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = epsilon
+
+    def build(self, shape):
+        self.gamma = self.add_weight(name="gamma", shape=shape[-1:], initializer="ones")
+        self.beta = self.add_weight(name="beta", shape=shape[-1:], initializer="zeros")
+
+    def call(self, x):
+        mean, variance = tf.nn.moments(x, [-1], keepdims=True)
+        return tf.nn.batch_normalization(x, mean, variance, offset=self.beta, scale=self.gamma,
+                                         variance_epsilon=self.epsilon)
+
+
 class Fc(keras.Sequential):
-    def __init__(self, ch, **kwargs):
-        super().__init__([tfkl.Dense(ch), tfkl.LayerNormalization(), tfkl.Activation(tf.nn.leaky_relu)], **kwargs)
+    def __init__(self, ch, unfused_norm=False, **kwargs):
+        norm = LayerNorm21() if unfused_norm else tfkl.LayerNormalization()
+        super().__init__([tfkl.Dense(ch), norm, tfkl.Activation(tf.nn.leaky_relu)], **kwargs)
 
 
 class FcStack(keras.Sequential):
-    def __init__(self, ch, layers, **kwargs):
-        super().__init__([Fc(ch) for _ in range(layers)], **kwargs)
+    def __init__(self, ch, layers, unfused_norm=False, **kwargs):
+        super().__init__([Fc(ch, unfused_norm) for _ in range(layers)], **kwargs)
 
 
 class RnnFcDecoder(keras.layers.Layer):
     """ddsp.training.decoders.RnnFcDecoder (+ its ``stateless`` variant used by DDSP-VST's export)."""
 
-    def __init__(self, input_keys, stateless=False, **kwargs):
+    def __init__(self, input_keys, stateless=False, unfused_norm=False, **kwargs):
         super().__init__(**kwargs)
         self.input_keys = input_keys
         self.stateless = stateless
-        self.input_stacks = [FcStack(FC_CH, LAYERS) for _ in input_keys]
+        self.input_stacks = [FcStack(FC_CH, LAYERS, unfused_norm) for _ in input_keys]
         self.rnn = tfkl.GRU(RNN_CH, return_sequences=True, return_state=stateless)
-        self.out_stack = FcStack(FC_CH, LAYERS)
+        self.out_stack = FcStack(FC_CH, LAYERS, unfused_norm)
         self.dense_out = tfkl.Dense(sum(n for _, n in OUTPUT_SPLITS))
 
     def call(self, inputs, state=None):
@@ -245,7 +271,7 @@ def tfjs_inputs():
 def make_tfjs(seed=20240605):
     out = FIX / "ddsp_tfjs"
     tf.random.set_seed(seed)
-    decoder = RnnFcDecoder(("ld_scaled", "f0_scaled"), name="rnn_fc_decoder")
+    decoder = RnnFcDecoder(("ld_scaled", "f0_scaled"), unfused_norm=True, name="rnn_fc_decoder")
     model = AutoencoderInference(decoder, TFJS_FRAMES, TFJS_HOP)
     f0, ld = tfjs_inputs()
     model.controls(tf.constant(f0), tf.constant(ld))  # build
@@ -280,6 +306,47 @@ def make_tfjs(seed=20240605):
                         harmonic_audio=harm.astype(np.float32),
                         sample_rate=SAMPLE_RATE, hop=TFJS_HOP, ld_range=LD_RANGE, n_params=n_params)
     print(f"tfjs fixture: {n_params} decoder params; shard {(out / 'group1-shard1of1.bin').stat().st_size} bytes")
+    check_in_tfjs(out, f0, ld, harm, audio, amplitudes.numpy()[0, :, 0])
+
+
+def check_in_tfjs(out, f0, ld, harm, audio, amplitude):
+    """Run the converted model.json with TensorFlow.js in Node, as magenta.js does (Roll op), if available.
+
+    TF.js computes with the float16-stored constants too (1/127, ln 10, 2*pi/sr, ...), so its controls differ
+    from TensorFlow's by ~1e-4 and its oscillator phases drift apart; the check is on controls and noise level.
+    """
+    node_modules = ROOT / "tests" / "node" / "node_modules"
+    if not shutil.which("node") or not (node_modules / "@tensorflow" / "tfjs").is_dir():
+        print("tfjs check skipped: needs node and `npm ci --prefix tests/node`")
+        return
+    model = json.loads((out / "model.json").read_text())
+    nodes = {n["name"]: n for n in model["modelTopology"]["node"]}
+    consumers = {}
+    for n in nodes.values():
+        for i in n.get("input", []):
+            consumers.setdefault(i, []).append(n)
+    final = nodes[nodes["Identity"]["input"][0]]  # harmonic + noise
+    harm_node = next(i for i in final["input"] if nodes[i.split(":")[0]]["op"] == "Sum")
+    split = next(n for n in nodes.values() if n["op"] == "SplitV")
+    t = split["name"]
+    for op in ("Pow", "Mul", "AddV2"):  # exp-sigmoid of split output 0 = amplitude
+        t = next(n["name"] for n in consumers[t] if n["op"] == op)
+    with tempfile.TemporaryDirectory() as tmp:
+        inputs = Path(tmp) / "in.json"
+        inputs.write_text(json.dumps({"f0_hz": f0.tolist(), "loudness_db": ld.tolist(), "fetch": [harm_node, t]}))
+        env = dict(os.environ, NODE_PATH=str(node_modules))
+        subprocess.run(["node", str(Path(__file__).with_name("ddsp_tfjs_run.js")), str(out), str(inputs),
+                        str(Path(tmp) / "o_")], check=True, env=env, capture_output=True)
+        js_audio = np.fromfile(Path(tmp) / "o_audio.f32", "<f4")
+        js_harm = np.fromfile(Path(tmp) / "o_0.f32", "<f4")
+        js_amp = np.fromfile(Path(tmp) / "o_1.f32", "<f4")
+    assert np.isfinite(js_audio).all(), "TF.js output is not finite"
+    amp_err = float(np.abs(js_amp - amplitude).max())
+    noise_js, noise_tf = js_audio - js_harm, audio - harm
+    print(f"TF.js vs TF: amplitude max |diff| {amp_err:.2e} (max {np.abs(amplitude).max():.3f}); harmonic rms "
+          f"{np.sqrt(np.mean(js_harm ** 2)):.4f} vs {np.sqrt(np.mean(harm ** 2)):.4f}; noise rms "
+          f"{np.sqrt(np.mean(noise_js ** 2)):.4f} vs {np.sqrt(np.mean(noise_tf ** 2)):.4f}")
+    assert amp_err < 2e-3 * max(1.0, float(np.abs(amplitude).max()))
 
 
 # ------------------------------------------------------------------------------------ DDSP-VST .tflite model
