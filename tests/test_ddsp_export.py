@@ -226,3 +226,19 @@ def test_errors_name_the_file(tmp_path):
         convert_ddsp(broken)
     with pytest.raises(ValueError, match="re-export"):
         C.ContractInfo.from_metadata({"tonehost.contract": "something else"})
+
+
+def test_layer_reader_handles_fused_layernorm_form():
+    """Newer Keras writes LayerNorm as FusedBatchNormV3 (+ Mul gamma, Add beta); the walker reads it too."""
+    from exports.ddsp_decoder import (ADD, DENSE, FUSED_NORM, LEAKY_RELU, MUL, PASS, Graph, Op, read_layer)
+    rng = np.random.default_rng(1)
+    k, b, gm, bt = rng.standard_normal((4, 3)), rng.standard_normal(3), rng.standard_normal(3), rng.standard_normal(3)
+    consts = {"b": b, "g": gm, "bt": bt}
+    ops = [Op(DENSE, ["x"], ["d"], {"kernel": k}, "dense"), Op(ADD, ["d", "b"], ["db"]),
+           Op(PASS, ["db"], ["r"]), Op(FUSED_NORM, ["r"], ["n"], {"epsilon": 0.001}), Op(PASS, ["n"], ["r2"]),
+           Op(MUL, ["r2", "g"], ["m"]), Op(ADD, ["m", "bt"], ["a"]), Op(LEAKY_RELU, ["a"], ["y"], {"alpha": 0.2})]
+    layer, out = read_layer(Graph(ops, consts), ops[0])
+    assert out == "y" and layer.epsilon == 0.001 and layer.alpha == pytest.approx(0.2)
+    np.testing.assert_array_equal(layer.bias, b)
+    np.testing.assert_array_equal(layer.gamma, gm)
+    np.testing.assert_array_equal(layer.beta, bt)
