@@ -239,6 +239,6 @@ def test_layer_reader_handles_fused_layernorm_form():
            Op(MUL, ["r2", "g"], ["m"]), Op(ADD, ["m", "bt"], ["a"]), Op(LEAKY_RELU, ["a"], ["y"], {"alpha": 0.2})]
     layer, out = read_layer(Graph(ops, consts), ops[0])
     assert out == "y" and layer.epsilon == 0.001 and layer.alpha == pytest.approx(0.2)
-    np.testing.assert_array_equal(layer.bias, b)
-    np.testing.assert_array_equal(layer.gamma, gm)
-    np.testing.assert_array_equal(layer.beta, bt)
+    np.testing.assert_allclose(layer.bias, b, rtol=1e-6)
+    np.testing.assert_allclose(layer.gamma, gm, rtol=1e-6)
+    np.testing.assert_allclose(layer.beta, bt, rtol=1e-6)
