@@ -27,8 +27,8 @@ shard holds ~1.94 M values, not 972,040 float32 ones. No ``RnnFcDecoder`` config
 (LayerNorm ones/zeros per frame, linspaces, window, shape vectors, int32 = 4 bytes even when quantised). The
 DDSP-VST decoder (``vst.gin``: GRU 512, FC 256 x 1 layer, inputs (loudness, f0), 1+60+65 outputs) has 1,873,278
 parameters; converted here the same way (fixture ``tests/fixtures/ddsp_tfjs``) its shard is 3,916,382 bytes,
-within 0.7 % of the hosted 3,888,160, while the ``solo_instrument.gin`` decoder (FC 512 x 3, ~4.7 M parameters)
-would be ~9.4 MB even in float16. The fixture therefore uses the vst.gin sizes. Nothing here depends on it: layer
+within 0.7 % of the hosted 3,888,160, while the ``solo_instrument.gin`` decoder (FC 512 x 3, 4,799,102 parameters)
+would be ~9.6 MB even in float16. The fixture therefore uses the vst.gin sizes. Nothing here depends on it: layer
 sizes, number of layers, state size, split sizes and exp-sigmoid constants are all read from the graph.
 """
 from __future__ import annotations
