@@ -20,8 +20,9 @@ How the graph is read (no TensorFlow needed):
 * ``settings.json`` and the contract metadata are stored in the ONNX ``metadata_props``.
 
 Architecture of the hosted files (what the 972,040 in the brief is): the shard is 3,888,160 bytes. ddsp's own
-exporter (``ddsp/training/ddsp_export.py``) converts with ``--quantize_float16``, i.e. 2 bytes per value, so the
-shard holds ~1.94 M values, not 972,040 float32 ones. No ``RnnFcDecoder`` configuration counts exactly 972,040
+exporter (``ddsp/training/ddsp_export.py``) converts with ``--quantize_float16``, i.e. 2 bytes per value; if the
+hosted files were made that way (our best hypothesis, not verified: the files cannot be fetched here) the shard
+holds ~1.94 M values, not 972,040 float32 ones. No ``RnnFcDecoder`` configuration counts exactly 972,040
 (we searched ch in 32..1024, 1-3 layers per stack, GRU/LSTM 32..1024 units, 60/100 harmonics, with/without a
 48000-tap trainable reverb) - which is expected, because a frozen graph's shard also holds folded constants
 (LayerNorm ones/zeros per frame, linspaces, window, shape vectors, int32 = 4 bytes even when quantised). The
