@@ -1,7 +1,7 @@
 """``tonehost play --instrument violin``: live, mic (or MIDI keyboard) to speakers through a DDSP instrument.
 
-The pipeline (:class:`realtime.instrument.InstrumentPipeline`) runs as the worker of :mod:`realtime.engine` when
-that engine is available (GIL-free callback, lock-free rings); otherwise inside a sounddevice callback. A status
+The pipeline (:class:`realtime.instrument.InstrumentPipeline`) runs as the worker of :mod:`realtime.engine` (GIL-free
+callback, lock-free rings, woken once per block). A status
 line shows input/output meters, f0, and the latency: the device's reported input+output latency plus the
 pipeline's own, measured at start-up through the same code path. Type another instrument name (or a .onnx path)
 and Enter to switch instruments without restarting the stream; ``q`` + Enter quits.
@@ -130,94 +130,60 @@ def run(args) -> int:
             midi_port.close()
         print(file=sys.stderr)
     bt = np.asarray(pipe.block_times or [0.0]) * 1e6
-    print(f"blocks {len(pipe.block_times)}, CPU per block p50 {np.percentile(bt, 50):.0f} us, "
-          f"p99 {np.percentile(bt, 99):.0f} us; xruns {runner.xruns}", file=sys.stderr)
+    st = runner.last_stats
+    print(f"blocks {len(pipe.block_times)}, worker CPU per block p50 {np.percentile(bt, 50):.0f} us, "
+          f"p99 {np.percentile(bt, 99):.0f} us; xruns {st['xruns']}, output underruns "
+          f"{st['output_underrun_blocks']} blocks, input dropped {st['input_dropped']} samples, callback p99 "
+          f"{st['callback_us_p99']:.0f} us", file=sys.stderr)
     return 0
 
 
-class _Runner:
+def _start_stream(args, work, stop, device_latency_ms) -> "_EngineRunner":
+    """Start the GIL-free engine (:mod:`realtime.engine`) with the pipeline as its worker."""
+    return _EngineRunner(args, work, stop, device_latency_ms)
+
+
+class _EngineRunner:
+    """Drive the pipeline as the worker of :class:`realtime.engine.Engine` (input ring -> work -> output ring).
+
+    The worker sleeps on the engine's eventfd (woken once per audio block) and never touches the audio thread.
+    """
+
     error: str | None = None
     xruns: int = 0
 
-    def close(self) -> None:  # pragma: no cover - overridden
-        pass
-
-
-def _start_stream(args, work, stop, device_latency_ms) -> _Runner:
-    """Start audio: the project's engine when present, else a sounddevice stream calling ``work``."""
-    from realtime.cli import UserError
-    try:
+    def __init__(self, args, work, stop, device_latency_ms):
         from realtime.engine import Engine, EngineConfig
-    except ImportError:
-        Engine = None
-    if Engine is not None:
-        return _EngineRunner(Engine, EngineConfig, args, work, stop, device_latency_ms)
-    import sounddevice as sd
-    runner = _Runner()
 
-    def callback(indata, outdata, frames, time_info, status):
-        if status:
-            runner.xruns += 1
-        y = work(indata[:, 0].copy())
-        outdata[:] = y[:frames, None]
-
-    try:
-        stream = sd.Stream(samplerate=args.samplerate, blocksize=args.blocksize, device=_device(args.device),
-                           channels=(1, 2), dtype="float32", callback=callback, latency="low")
-        stream.start()
-    except Exception as exc:
-        raise UserError(f"cannot open audio device {args.device or '(default)'}: {exc}; list devices with "
-                        "`tonehost devices` and pass --device N") from exc
-    lat = stream.latency
-    device_latency_ms[0] = 1000.0 * (lat[0] + lat[1]) if isinstance(lat, tuple) else 1000.0 * lat
-
-    def close():
-        stream.stop()
-        stream.close()
-    runner.close = close
-    return runner
-
-
-class _EngineRunner(_Runner):
-    """Drive the pipeline as the worker of :class:`realtime.engine.Engine` (input ring -> work -> output ring)."""
-
-    def __init__(self, Engine, EngineConfig, args, work, stop, device_latency_ms):
-        from realtime.cli import UserError
-        try:
-            self.engine = Engine(EngineConfig(device=_device(args.device), samplerate=args.samplerate,
-                                              blocksize=args.blocksize, in_channels=1, out_channels=2))
-            self.engine.start()
-        except Exception as exc:
-            raise UserError(f"cannot open audio device {args.device or '(default)'}: {exc}; list devices with "
-                            "`tonehost devices` and pass --device N") from exc
-        st = self._stats()
-        device_latency_ms[0] = float(st.get("latency_ms", st.get("device_latency_ms", float("nan"))))
+        self.engine = Engine(EngineConfig(device=_device(args.device), samplerate=args.samplerate,
+                                          blocksize=args.blocksize, in_channels=1, out_channels=2))
+        self.engine.start()  # DeviceError carries a user_message naming the device and the fix
+        lat = self.engine.latency()
+        device_latency_ms[0] = 1000.0 * (lat["input"] + lat["output"])
         self._stop = stop
-        self._thread = threading.Thread(target=self._loop, args=(work, args.blocksize), daemon=True)
+        self._thread = threading.Thread(target=self._loop, args=(work,), daemon=True, name="play-worker")
         self._thread.start()
 
-    def _stats(self) -> dict:
-        try:
-            st = self.engine.stats()
-            return st if isinstance(st, dict) else vars(st)
-        except Exception:
-            return {}
-
-    def _loop(self, work, blocksize):
-        buf = np.zeros(blocksize, np.float32)
+    def _loop(self, work):
+        buf = np.zeros(8192, np.float32)
         try:
             while not self._stop.is_set():
+                if not self.engine.wait_block(0.1):
+                    continue
                 n = self.engine.read_input(buf)
                 if n <= 0:
-                    time.sleep(0.0005)
                     continue
                 y = work(buf[:n])
                 self.engine.write_output(np.ascontiguousarray(y, np.float32))
-                self.xruns = int(self._stats().get("xruns", self.xruns))
         except Exception as exc:  # surfaced by the status loop
             self.error = str(exc)
+
+    def stats(self) -> dict:
+        return self.engine.stats()
 
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=2)
-        self.engine.stop()
+        self.last_stats = self.engine.stats()
+        self.xruns = self.last_stats["xruns"]
+        self.engine.close()
