@@ -20,7 +20,6 @@ Floor: 3 frames of receptive field + half a window (1024 samples) at 16 kHz = 16
 from __future__ import annotations
 
 import argparse
-import queue
 import threading
 import time
 
@@ -30,32 +29,9 @@ import soundfile as sf
 from transcribe_common import DATA, model_path, reference_notes, save, tmpdir
 
 
-class QueueSource:
-    """``read_input`` over a queue of blocks filled by the JACK capture callback."""
-
-    def __init__(self):
-        self.q: queue.SimpleQueue = queue.SimpleQueue()
-        self._pending = np.zeros(0, np.float32)
-        self.done = False
-        self.exhausted = False
-
-    def read_input(self, buf):
-        while len(self._pending) < len(buf):
-            try:
-                self._pending = np.concatenate([self._pending, self.q.get_nowait()])
-            except queue.Empty:
-                break
-        n = min(len(buf), len(self._pending))
-        buf[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
-        if n == 0 and self.done:
-            self.exhausted = True
-        return n
-
-
 def main() -> None:
     import jack
-    from realtime.transcriber import AudioTo16k, LiveTranscriber, latency_floor_s, make_session, to_mono
+    from realtime.transcriber import LiveTranscriber, latency_floor_s, make_session, to_mono
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", help="checkpoint id or directory (default: random weights)")
@@ -66,8 +42,10 @@ def main() -> None:
     model, what = model_path(args.checkpoint, tmp)
     sess = make_session(model)
 
+    from realtime import jack as jackutil
+    from realtime.engine import Engine, EngineConfig
+
     player = jack.Client("tonehost_bench_player", no_start_server=True)
-    capture = jack.Client("tonehost_bench_capture", no_start_server=True)
     sr, period = player.samplerate, player.blocksize
     audio, fsr = sf.read(args.audio, dtype="float32", always_2d=True)
     mono = to_mono(audio)[:int(args.seconds * fsr)]
@@ -75,16 +53,21 @@ def main() -> None:
         from dsp.resample import resample
         mono = resample(mono, fsr, sr, compensate_delay=True).astype(np.float32)
     out_port = player.outports.register("out")
-    in_port = capture.inports.register("in")
-    src = QueueSource()
+    # capture through tonehost's own engine (GIL-free callback -> input ring), as `transcribe --live` does
+    src = Engine(EngineConfig(samplerate=sr, blocksize=period, in_channels=1, out_channels=0,
+                              input_ring_seconds=4.0))
     log = []  # (first sample index of the block, perf_counter at the callback)
     pos = [0]
     finished = threading.Event()
+    go = threading.Event()  # the player stays silent until wiring is done, so sample 0 is the same for both
 
     @player.set_process_callback
     def play(frames):
         t = time.perf_counter()
         buf = out_port.get_array()
+        if not go.is_set():
+            buf[:] = 0
+            return
         i = pos[0]
         chunk = mono[i:i + frames]
         buf[:len(chunk)] = chunk
@@ -95,20 +78,21 @@ def main() -> None:
             finished.set()
         pos[0] = i + frames
 
-    @capture.set_process_callback
-    def cap(frames):
-        if pos[0] <= len(mono) + frames:
-            src.q.put(in_port.get_array().copy())
-
     events = []
     live = LiveTranscriber(sess, src, sr, on_event=events.append, poll_s=0.002)
-    with player, capture:
-        player.connect(out_port, in_port)
+    with player, src:
+        in_name = [p for p in jackutil.client_ports("tonehost") if ":in_" in p][0]
+        for cap in ("system:capture_1", "system:capture_2"):
+            jackutil.disconnect(cap, in_name)
+        player.connect(out_port, in_name)
+        time.sleep(0.1)
+        src.read_input(np.zeros(1 << 18, np.float32))  # drop the silence queued before the start
+        go.set()
         live.start()
         finished.wait(timeout=args.seconds + 30)
         time.sleep(0.3)
-        src.done = True
-        live.join(timeout=30)
+        live.stop()
+        engine_stats = src.stats()
     tr = live.transcriber
     print(f"model calls {tr.model_calls}, {tr.model_seconds / max(1, tr.model_calls) * 1000:.1f} ms each, frames {tr.frames_done}")
     log_i = np.array([a for a, _ in log], float)
@@ -130,7 +114,7 @@ def main() -> None:
             true.append((e.emitted - played_at(min(cand, key=lambda c: abs(c - e.time)))) * 1000)
     rs_delay = 32 / 16000 if sr != 16000 else 0.0
     floor_ms = (latency_floor_s() + rs_delay + period / sr) * 1000
-    res = {"model": what, "jack_samplerate": sr, "jack_period": period, "note_ons": len(ons),
+    res = {"engine": engine_stats, "model": what, "jack_samplerate": sr, "jack_period": period, "note_ons": len(ons),
            "pipeline_latency_ms": {"p50": round(float(np.percentile(pipe, 50)), 1),
                                    "p95": round(float(np.percentile(pipe, 95)), 1),
                                    "max": round(float(pipe.max()), 1)} if len(pipe) else None,

@@ -151,6 +151,14 @@ def make_session(model: str | Path | bytes, threads: int = 1):
     return ort.InferenceSession(src, so, providers=["CPUExecutionProvider"])
 
 
+def state_units(session, name: str = "onset_h") -> int:
+    """LSTM units of a stream-form model (its state input's width): 384 hosted, smaller for the shipped model."""
+    for i in session.get_inputs():
+        if i.name == name and len(i.shape) == 2 and isinstance(i.shape[1], int):
+            return int(i.shape[1])
+    return LSTM_UNITS
+
+
 class Transcriber:
     """Incremental O&F on 16 kHz audio (or on mel frames): same result whatever the block sizes.
 
@@ -176,7 +184,7 @@ class Transcriber:
         self._mel = np.zeros((0, 229), dtype=np.float32)  # mel frames from index self._mel0 on
         self._mel0 = 0
         self._next = 0          # next conv/output frame to compute
-        self._states = {n: np.zeros((1, LSTM_UNITS), np.float32)
+        self._states = {n: np.zeros((1, state_units(self.session, n)), np.float32)
                         for n in ("onset_h", "onset_c", "frame_h", "frame_c")}
         self._probs: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._finished = False
@@ -412,7 +420,11 @@ class LiveTranscriber:
                     continue
                 if getattr(self.source, "exhausted", False):
                     break
-                time.sleep(self.poll_s)
+                wait = getattr(self.source, "wait_block", None)  # the engine wakes us once per audio block
+                if wait is not None:
+                    wait(self.poll_s * 10)
+                else:
+                    time.sleep(self.poll_s)
             if getattr(self.source, "exhausted", False) and not self._stop.is_set():
                 self._emit(self.transcriber.push_audio(self.resampler.flush()))
                 self._emit(self.transcriber.finish())

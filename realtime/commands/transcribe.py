@@ -128,16 +128,14 @@ def _open_source(args):
         src = ArraySource(audio, sr, realtime=True)
         src.start()
         return src, sr, lambda: None
-    try:
-        from realtime.engine import Engine, EngineConfig
-    except ImportError:
-        raise _user_error("live input needs the audio engine (realtime.engine), which this build lacks; "
-                          "use --input-file AUDIO to try live mode on a file") from None
+    from realtime.engine import Engine, EngineConfig
+
     device = int(args.device) if args.device and str(args.device).isdigit() else args.device
+    # input only: the GIL-free callback queues the microphone, the transcriber's worker reads it
     eng = Engine(EngineConfig(device=device, samplerate=args.samplerate, blocksize=args.blocksize,
-                              in_channels=1, out_channels=2))
-    eng.start()
-    return eng, args.samplerate, eng.stop
+                              in_channels=1, out_channels=0, input_ring_seconds=4.0))
+    eng.start()  # a missing device / unsupported rate raises DeviceError with a user_message
+    return eng, args.samplerate, eng.close
 
 
 def cmd_live(args) -> int:
