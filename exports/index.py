@@ -223,7 +223,7 @@ def _entry_from_json(d: object, origin: str) -> Checkpoint:
     files_json = d.get("files", {})
     if not isinstance(files_json, dict):
         raise CheckpointFormatError(f"{origin}: entry {cid!r}: 'files' must map file names to "
-                                    "{{\"size\": bytes, \"sha256\": hex}}", origin)
+                                    "{\"size\": bytes, \"sha256\": hex}", origin)
     files = []
     for name, spec in files_json.items():
         spec = spec or {}

@@ -43,29 +43,46 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "tonehost"
 
 
-def find_tflite(explicit: str | os.PathLike | None = None) -> Path:
-    """Locate ``extract_features_micro.tflite``.
+def find_tflite(explicit: str | os.PathLike | None = None, download: bool = True) -> Path:
+    """Locate ``extract_features_micro.tflite``, downloading it (verified) if it is nowhere on disk.
 
-    Looks at, in order: ``explicit``, ``$TONEHOST_DDSP_VST_PITCH``, the cache directory, and the project's
-    ``../shared/models/ddsp_vst/``. Raises :class:`PitchModelError` naming the file and where to get it.
+    Looks at, in order: ``explicit``, ``$TONEHOST_DDSP_VST_PITCH``, the project's ``../shared/models/ddsp_vst/``,
+    the checkpoint cache (entry ``ddsp_vst_pitch`` of the index, as ``tonehost checkpoints fetch
+    ddsp_vst_pitch`` stores it); then, if ``download``, fetches that entry (size + SHA-256 checked, resumable,
+    with a progress bar). Raises :class:`PitchModelError` naming the file and where to get it.
     """
+    from .download import cached_path, fetch_checkpoint
+    from .errors import CheckpointError
+    from .index import PITCH_MODEL_ID
+
+    name = "extract_features_micro.tflite"
     candidates = []
     if explicit:
         candidates.append(Path(explicit))
     if os.environ.get("TONEHOST_DDSP_VST_PITCH"):
         candidates.append(Path(os.environ["TONEHOST_DDSP_VST_PITCH"]))
-    candidates.append(cache_dir() / "ddsp_vst" / "extract_features_micro.tflite")
     root = Path(__file__).resolve().parents[1]
     shared = Path(os.environ.get("TONEHOST_SHARED", root.parent / "shared"))
-    candidates.append(shared / "models" / "ddsp_vst" / "extract_features_micro.tflite")
+    candidates.append(shared / "models" / "ddsp_vst" / name)
+    cached = cached_path(PITCH_MODEL_ID)
+    if cached is not None:
+        candidates.append(Path(cached) / name)
     for path in candidates:
         if path.is_file():
             return path
+    if explicit:
+        raise PitchModelError(f"DDSP-VST pitch model {explicit} not found: give the path of {name}, or leave "
+                              f"it out (or set TONEHOST_DDSP_VST_PITCH) to use the cached/downloaded one.")
+    problem = "not found locally"
+    if download:
+        try:
+            return Path(fetch_checkpoint(PITCH_MODEL_ID)) / name
+        except CheckpointError as exc:
+            problem = f"download failed: {exc}"
     raise PitchModelError(
-        "DDSP-VST pitch model extract_features_micro.tflite not found (looked in "
-        + ", ".join(str(p) for p in candidates)
-        + f"). Download it from {TFLITE_URL} into {candidates[-2].parent}/ "
-        "or set TONEHOST_DDSP_VST_PITCH=/path/to/extract_features_micro.tflite.")
+        f"DDSP-VST pitch model {name}: {problem} (looked in " + ", ".join(str(p) for p in candidates)
+        + f"). Run `tonehost checkpoints fetch {PITCH_MODEL_ID}` on a machine that can reach {TFLITE_URL}, "
+        f"or set TONEHOST_DDSP_VST_PITCH=/path/to/{name}.")
 
 
 # --------------------------------------------------------------------------------------------- conversion

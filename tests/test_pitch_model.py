@@ -91,3 +91,35 @@ def test_missing_model_names_the_fix(tmp_path, monkeypatch):
         pitch_model.find_tflite(tmp_path / "nope.tflite")
     assert "extract_features_micro.tflite" in info.value.user_message
     assert "TONEHOST_DDSP_VST_PITCH" in info.value.user_message
+
+
+def test_missing_model_is_downloaded_through_the_index(tflite_path, tmp_path, monkeypatch):
+    """No local copy: the ``ddsp_vst_pitch`` entry is fetched (verified) from its URL - here a 127.0.0.1 server
+    serving the real file, the index entry pointed at it by a user index file."""
+    import functools
+    import http.server
+    import json
+    import threading
+
+    real = tflite_path
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(real.parent))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        index = tmp_path / "index.json"
+        index.write_text(json.dumps([{"id": "ddsp_vst_pitch", "model": "DDSPVSTPitch", "sizeMb": 0.7,
+                                      "description": "test mirror", "format": "files",
+                                      "files": {"extract_features_micro.tflite": {
+                                          "size": 671569, "sha256": "98ade06772f9ca6ac64789fd843f14aeddf70908"
+                                                                    "4bbc76f060761b141837d0a2"}},
+                                      "url": f"http://127.0.0.1:{server.server_port}"}]))
+        monkeypatch.setenv("TONEHOST_INDEX", str(index))
+        monkeypatch.setenv("TONEHOST_CACHE", str(tmp_path / "cache"))
+        monkeypatch.setenv("TONEHOST_SHARED", str(tmp_path / "noshared"))
+        monkeypatch.delenv("TONEHOST_DDSP_VST_PITCH", raising=False)
+        got = pitch_model.find_tflite()
+    finally:
+        server.shutdown()
+    assert got.is_file() and str(got).startswith(str(tmp_path / "cache"))
+    assert got.read_bytes() == real.read_bytes()
