@@ -455,31 +455,47 @@ def _partial_energy(frame, f0, sr):
     return total
 
 
-def measure_latency(pipeline: "InstrumentPipeline", block_size: int = 128) -> dict[str, float]:
-    """Measure voice-in to instrument-out delays through :meth:`InstrumentPipeline.process` (offline).
+LATENCY_T_ON, LATENCY_T_STEP = 0.5, 1.5
 
-    A tone onset (silence -> 220 Hz) and a pitch step (220 -> 330 Hz) go in; the onset arrives when the output
-    envelope (1 ms causal RMS) first reaches -20 dB of its steady level; the step arrives when the output's
-    partials at multiples of 330 Hz first outweigh those at 220 Hz (centred 20 ms analysis windows).
 
-    Returns dict with ``onset_ms`` and ``pitch_step_ms`` (the pipeline is consumed: its state advances).
+def latency_test_signal(sr: int) -> np.ndarray:
+    """Silence, then a 220 Hz voice-like tone at ``LATENCY_T_ON`` s, stepping to 330 Hz at ``LATENCY_T_STEP`` s."""
+    return _test_tone([0, 220.0, 330.0], [LATENCY_T_ON, LATENCY_T_STEP - LATENCY_T_ON, 1.0], sr)
+
+
+def detect_arrivals(y: np.ndarray, sr: int, t_on: float = LATENCY_T_ON,
+                    t_step: float = LATENCY_T_STEP) -> dict[str, float]:
+    """When the instrument's answer to :func:`latency_test_signal` arrives in its output ``y``.
+
+    The onset arrives when the output envelope (1 ms causal RMS) first reaches -20 dB of its steady level; the
+    step arrives when the output's partials at multiples of 330 Hz first outweigh those at 220 Hz (centred 20 ms
+    analysis windows). ``t_on``/``t_step`` say where the input events sit in ``y``'s time base.
+    Returns ``onset_ms`` and ``pitch_step_ms`` (NaN when not found).
     """
-    sr = pipeline.cfg.sample_rate
-    t_on, t_step = 0.5, 1.5
-    x = _test_tone([0, 220.0, 330.0], [t_on, t_step - t_on, 1.0], sr)
-    y = pipeline.render(x, sr, block_size=block_size).astype(np.float64)
+    y = np.asarray(y, np.float64)
     win = max(1, sr // 1000)
     env = np.sqrt(np.convolve(y ** 2, np.ones(win) / win)[:len(y)])
-    on = int(t_on * sr)
-    steady = np.median(env[on + sr // 2:int(t_step * sr) - sr // 20])
+    on = int(round(t_on * sr))
+    step = int(round(t_step * sr))
+    steady = np.median(env[on + sr // 2:step - sr // 20])
     hit = np.flatnonzero(env[on:] > 0.1 * steady)
     onset_ms = 1000.0 * hit[0] / sr if len(hit) else float("nan")
-    step = int(t_step * sr)
     half = int(0.010 * sr)
     step_ms = float("nan")
-    for c in range(step - int(0.01 * sr), step + int(0.08 * sr), max(1, sr // 4000)):
+    for c in range(step - int(0.01 * sr), min(len(y) - half, step + int(0.08 * sr)), max(1, sr // 4000)):
         frame = y[c - half:c + half]
         if _partial_energy(frame, 330.0, sr) > _partial_energy(frame, 220.0, sr):
             step_ms = 1000.0 * (c - step) / sr
             break
     return {"onset_ms": onset_ms, "pitch_step_ms": step_ms}
+
+
+def measure_latency(pipeline: "InstrumentPipeline", block_size: int = 128) -> dict[str, float]:
+    """Measure voice-in to instrument-out delays through :meth:`InstrumentPipeline.process` (offline).
+
+    Feeds :func:`latency_test_signal` and applies :func:`detect_arrivals` to the output. Returns ``onset_ms``
+    and ``pitch_step_ms`` (the pipeline is consumed: its state advances).
+    """
+    sr = pipeline.cfg.sample_rate
+    y = pipeline.render(latency_test_signal(sr), sr, block_size=block_size)
+    return detect_arrivals(y, sr)
