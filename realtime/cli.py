@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "realtime.commands.pitch",
     "realtime.commands.render",
     "realtime.commands.play",
+    "realtime.commands.train_instrument",
 ]
 
 

@@ -55,7 +55,8 @@ def _midi_range(pipe):
 
 def run(args) -> int:
     from realtime.cli import UserError
-    from realtime.instrument import ControlsModel, measure_latency, resolve_controls
+    from realtime.commands.render import resolve_model
+    from realtime.instrument import ControlsModel, measure_latency
 
     sr = args.samplerate
     # Measure the pipeline's own delay on a throwaway copy (same code path, same settings).
@@ -93,8 +94,8 @@ def run(args) -> int:
                 stop.set()
                 return
             try:
-                onnx = resolve_controls(cmd if not cmd.endswith(".onnx") and "/" not in cmd else None,
-                                        cmd if cmd.endswith(".onnx") or "/" in cmd else None)
+                onnx = resolve_model(cmd if not cmd.endswith(".onnx") and "/" not in cmd else None,
+                                     cmd if cmd.endswith(".onnx") or "/" in cmd else None)
                 pipe.set_controls(ControlsModel(onnx))
                 print(f"\nswitched to {cmd}", file=sys.stderr)
             except Exception as exc:  # keep playing on a bad name

@@ -9,10 +9,11 @@ import numpy as np
 
 def add_pipeline_args(p) -> None:
     """Options shared by ``render`` and ``play``."""
-    p.add_argument("--instrument", default="violin", help="hosted DDSP instrument: violin, flute, trumpet, "
-                   "tenor_saxophone (index id ddsp_<name>; default violin)")
-    p.add_argument("--checkpoint", help="instead of --instrument: an index id, a checkpoint directory "
-                   "(model.json + settings.json) or a .onnx controls model")
+    p.add_argument("--instrument", default="violin", help="DDSP instrument: violin (default; the violin "
+                   "shipped with tonehost, no download), flute, trumpet, tenor_saxophone (hosted checkpoints, "
+                   "index id ddsp_<name>)")
+    p.add_argument("--checkpoint", help="instead of --instrument: an index id (e.g. ddsp_violin for the hosted "
+                   "violin), a checkpoint directory (model.json + settings.json) or a .onnx controls model")
     p.add_argument("--tracker", choices=["yin", "ddsp-vst"], default="yin",
                    help="pitch tracker: yin (tonehost's low-latency tracker, default) or ddsp-vst (its model)")
     p.add_argument("--pitch-shift", type=float, default=0.0, help="transpose, in semitones (default 0)")
@@ -23,10 +24,26 @@ def add_pipeline_args(p) -> None:
     p.add_argument("--gain", type=float, default=1.0, help="output gain (linear, default 1)")
 
 
+def resolve_model(instrument: str | None = None, checkpoint: str | None = None):
+    """The ``.onnx`` controls model for ``--instrument``/``--checkpoint``.
+
+    A checkpoint (index id, directory, ``.onnx``) wins; otherwise an instrument the project ships (``violin``)
+    resolves to the model inside the package (:func:`exports.shipped_instruments.default_instrument_path`), and
+    any other name to the hosted ``ddsp_<name>`` checkpoint (:func:`realtime.instrument.resolve_controls`).
+    """
+    from exports.shipped_instruments import default_instrument_path
+    from realtime.instrument import resolve_controls
+    if not checkpoint:
+        path = default_instrument_path(instrument or "violin")
+        if path is not None:
+            return path
+    return resolve_controls(instrument, checkpoint)
+
+
 def build_pipeline(args, sample_rate: int = 48000):
     """An :class:`~realtime.instrument.InstrumentPipeline` from the shared options."""
-    from realtime.instrument import ControlsModel, InstrumentPipeline, PipelineConfig, resolve_controls
-    path = resolve_controls(args.instrument, args.checkpoint)
+    from realtime.instrument import ControlsModel, InstrumentPipeline, PipelineConfig
+    path = resolve_model(args.instrument, args.checkpoint)
     cfg = PipelineConfig(sample_rate=sample_rate, tracker=args.tracker, input_gain_db=args.input_gain,
                          pitch_shift=args.pitch_shift, auto_register=not args.no_auto_register,
                          reverb=args.reverb, output_gain=args.gain)
