@@ -73,8 +73,7 @@ def harness(signal_path: str, out_path: str, seconds: float) -> None:
             rec.append((capture.last_frame_time, in_port.get_array().copy()))
 
     with player, capture:
-        ins = [p for p in jackutil.client_ports("tonehost") if ":in_" in p]
-        outs = [p for p in jackutil.client_ports("tonehost") if ":out_" in p]
+        ins, outs = jackutil.engine_ports()
         player.connect(out_port, ins[0])
         capture.connect(outs[0], in_port)
         time.sleep(0.3)
@@ -108,9 +107,7 @@ def run_once(model: str, block: int, sr: int = 48000) -> dict:
     tmp = Path(tempfile.mkdtemp())
     np.save(tmp / "signal.npy", signal)
     with jackutil.ReferenceClient() as ref, eng:
-        ins = [p for p in jackutil.client_ports("tonehost") if ":in_" in p]
-        for c in ("system:capture_1", "system:capture_2"):
-            jackutil.disconnect(c, ins[0])
+        jackutil.isolate_input(jackutil.engine_ports()[0][0])
         t = threading.Thread(target=worker)
         t.start()
         time.sleep(0.3)

@@ -39,11 +39,8 @@ def set_period(n: int) -> None:
 
 
 def wire_loopback():
-    ins = [p for p in jack.client_ports("tonehost") if ":in_" in p]
-    outs = [p for p in jack.client_ports("tonehost") if ":out_" in p]
-    for p in ins:
-        for cap in ("system:capture_1", "system:capture_2"):
-            jack.disconnect(cap, p)
+    ins, outs = jack.engine_ports()
+    jack.isolate_input(ins[0])
     jack.connect(outs[0], ins[0])
 
 

@@ -81,9 +81,8 @@ def main() -> None:
     events = []
     live = LiveTranscriber(sess, src, sr, on_event=events.append, poll_s=0.002)
     with player, src:
-        in_name = [p for p in jackutil.client_ports("tonehost") if ":in_" in p][0]
-        for cap in ("system:capture_1", "system:capture_2"):
-            jackutil.disconnect(cap, in_name)
+        in_name = jackutil.engine_ports()[0][0]
+        jackutil.isolate_input(in_name)
         player.connect(out_port, in_name)
         time.sleep(0.1)
         src.read_input(np.zeros(1 << 18, np.float32))  # drop the silence queued before the start

@@ -149,3 +149,28 @@ class ReferenceClient:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
             self.proc = None
+
+
+def engine_ports(client: str = "tonehost") -> tuple[list[str], list[str]]:
+    """(input ports, output ports) a PortAudio stream of ``client`` registered (``client:in_0`` ...)."""
+    own = client_ports(client)
+    return [p for p in own if ":in_" in p], [p for p in own if ":out_" in p]
+
+
+def isolate_input(port: str) -> None:
+    """Disconnect the sound card's capture ports (PortAudio auto-connects them) from ``port``."""
+    for cap in ("system:capture_1", "system:capture_2"):
+        disconnect(cap, port)
+
+
+def wait_new_port(pattern: str, before: set[str], timeout: float = 30.0, alive=lambda: True) -> str | None:
+    """The first port matching the regex ``pattern`` that was not in ``before`` (a client another process is
+    starting), or None after ``timeout`` or once ``alive()`` is false."""
+    rx = re.compile(pattern)
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and alive():
+        for p in ports().split():
+            if p not in before and rx.match(p):
+                return p
+        time.sleep(0.1)
+    return None

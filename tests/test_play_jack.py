@@ -7,21 +7,8 @@ and summary it prints: the tracked f0, a live output meter, and the engine's cou
 import re
 import subprocess
 import sys
-import time
-
-import pytest
 
 from realtime import jack
-
-
-def _new_input_port(before: set[str], timeout: float = 30.0) -> str:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        for p in jack.ports().split():
-            if p not in before and re.match(r"tonehost[^:]*:in_0$", p):
-                return p
-        time.sleep(0.1)
-    raise AssertionError("tonehost play never registered its input port:\n" + jack.ports())
 
 
 def test_play_tracks_and_synthesises_through_jack(jack_server, tmp_path):
@@ -34,7 +21,8 @@ def test_play_tracks_and_synthesises_through_jack(jack_server, tmp_path):
         proc = subprocess.Popen([sys.executable, "-m", "realtime.cli", "play", "--checkpoint", str(model),
                                  "--duration", "6"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
-            port = _new_input_port(before)
+            port = jack.wait_new_port(r"tonehost[^:]*:in_0$", before, alive=lambda: proc.poll() is None)
+            assert port, "tonehost play never registered its input port:\n" + jack.ports()
             jack.connect(f"{ref.name}:output1", port)
             out, _ = proc.communicate(timeout=90)
         finally:

@@ -7,7 +7,6 @@ With random weights the notes are arbitrary: this checks the live plumbing, not 
 import re
 import subprocess
 import sys
-import time
 
 import mido
 
@@ -26,12 +25,7 @@ def test_live_transcription_through_jack(jack_server, tmp_path):
                                  str(ckpt), "--seconds", "5", "-o", str(out_mid)],
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
-            end = time.monotonic() + 60
-            port = None
-            while port is None and time.monotonic() < end and proc.poll() is None:
-                port = next((p for p in jack.ports().split()
-                             if p not in before and re.match(r"tonehost[^:]*:in_0$", p)), None)
-                time.sleep(0.1)
+            port = jack.wait_new_port(r"tonehost[^:]*:in_0$", before, timeout=60, alive=lambda: proc.poll() is None)
             assert port, jack.ports()
             jack.connect(f"{ref.name}:output1", port)
             out, _ = proc.communicate(timeout=120)
