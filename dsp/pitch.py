@@ -83,6 +83,24 @@ def pitch_delay_samples(state: np.ndarray) -> int:
 
 
 @njit(nogil=True, cache=True)
+def yin_first_dip(cmnd, lo, hi, threshold):
+    """YIN's lag choice: the first dip of ``cmnd[lo:hi]`` under ``threshold``, followed down to its bottom;
+    else the global minimum over ``[lo, hi)``."""
+    t = lo
+    while t < hi:
+        if cmnd[t] < threshold:
+            while t + 1 < hi and cmnd[t + 1] < cmnd[t]:
+                t += 1
+            return t
+        t += 1
+    best = lo
+    for t in range(lo, hi):
+        if cmnd[t] < cmnd[best]:
+            best = t
+    return best
+
+
+@njit(nogil=True, cache=True)
 def _local_min_near(dp, center, lo, hi):
     """Index of the smallest d' in [center*0.85, center*1.15] within [lo, hi]; -1 if none."""
     a = int(center * 0.85)
@@ -132,22 +150,7 @@ def _analyse(state, out_row, out):
         d[tau] = s
         run += s
         dp[tau] = s * tau / run if run > 0.0 else 1.0
-    thr = state[_THR]
-    tau = -1
-    t = tmin
-    while t < tmax:
-        if dp[t] < thr:
-            while t + 1 < tmax and dp[t + 1] < dp[t]:
-                t += 1
-            tau = t
-            break
-        t += 1
-    if tau < 0:
-        best = 1e30
-        for t in range(tmin, tmax):
-            if dp[t] < best:
-                best = dp[t]
-                tau = t
+    tau = yin_first_dip(dp, tmin, tmax, state[_THR])
     # octave-down check (chosen lag may be half the period)
     if 2 * tau <= tmax - 1:
         t2 = _local_min_near(dp, 2.0 * tau, tmin, tmax - 1)

@@ -16,6 +16,8 @@ import math
 import numpy as np
 from numba import njit
 
+from .pitch import yin_first_dip
+
 
 @njit(nogil=True, cache=True)
 def yin_cmnd(x, start, width, max_lag, d, cmnd):
@@ -107,20 +109,7 @@ def yin_frame(x, start, width, min_lag, max_lag, threshold, hint_lag, octave_tol
     """
     yin_cmnd(x, start, width, max_lag, d, cmnd)
     # Plain YIN: first dip under the threshold, followed to its bottom; else the global minimum.
-    pick = -1
-    t = min_lag
-    while t < max_lag:
-        if cmnd[t] < threshold:
-            while t + 1 < max_lag and cmnd[t + 1] < cmnd[t]:
-                t += 1
-            pick = t
-            break
-        t += 1
-    if pick < 0:
-        pick = min_lag
-        for t in range(min_lag, max_lag):
-            if cmnd[t] < cmnd[pick]:
-                pick = t
+    pick = yin_first_dip(cmnd, min_lag, max_lag, threshold)
     best = pick
     best_val = cmnd[pick]
     # Octave-down error (picked 2T): the dip at T/2 is nearly as deep -> the true period is T/2.
