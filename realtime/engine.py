@@ -198,9 +198,13 @@ class Engine:
             raise DeviceError("this engine was closed; make a new one")
         if Engine._cps is None:
             Engine._cps = _cycles_per_second()
-        if self.stream is None:
-            self._open()
-        self.stream.start()
+        try:
+            if self.stream is None:
+                self._open()
+            self.stream.start()
+        except BaseException:
+            self.close()  # nothing half-open stays behind (stream, eventfd)
+            raise
         return self
 
     def stop(self) -> None:
