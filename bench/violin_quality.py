@@ -204,6 +204,16 @@ def main(argv=None) -> int:
         results["fonts"][font] = {"mean": summary, "rows": rows}
         print(f"{font} mean: " + ", ".join(f"{k} {v:.3f}" for k, v in summary.items()))
     results["voices"] = render_voices(path, OUT_DIR)
+    model.reset()
+    for _ in range(50):
+        model.step(440.0, -60.0)
+    t0 = time.perf_counter()
+    for i in range(2000):
+        model.step(440.0 + i % 7, -60.0 + i % 11)
+    step_us = (time.perf_counter() - t0) / 2000 * 1e6
+    results["controls_step_us"] = step_us
+    results["controls_step_core_pct_at_250fps"] = step_us * 250 / 1e4
+    print(f"controls step: {step_us:.0f} us per frame ({step_us * 250 / 1e4:.1f} % of a core at 250 frames/s)")
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1))
