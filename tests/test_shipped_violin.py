@@ -91,7 +91,8 @@ def _baseline(f0, ld, power):
     return render_harmonic(f0, rms / np.sqrt(0.5 * np.sum(dist ** 2, axis=1)), dist, 16000, 64)
 
 
-@pytest.mark.skipif(shutil.which("fluidsynth") is None, reason="fluidsynth not installed")
+@pytest.mark.skipif(shutil.which("fluidsynth") is None or not Path("/usr/share/sounds/sf2/FluidR3_GM.sf2").is_file(),
+                    reason="fluidsynth / fluid-soundfont-gm not installed")
 def test_beats_fixed_spectrum_baseline_on_held_out_melody(controls):
     from exports.recipes import make_violin_data as V
     d = V.render_performance(8.0, 424242, V.SOUNDFONTS["fluidr3"])  # a seed never used in training
