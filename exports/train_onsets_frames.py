@@ -67,7 +67,9 @@ class OnsetsFrames(nn.Module):
         self.frame_lstm = nn.LSTM(2 * N_PITCHES, units, batch_first=True)
         self.frame_probs = nn.Linear(units, N_PITCHES)
         self.onset_velocities = nn.Linear(fc, N_PITCHES)
-        for lstm in (self.onset_lstm, self.frame_lstm):  # keras unit_forget_bias
+        for lstm in (self.onset_lstm, self.frame_lstm):  # keras unit_forget_bias; small input weights
+            with torch.no_grad():
+                lstm.weight_ih_l0.mul_(0.5)
             for name in ("bias_ih_l0", "bias_hh_l0"):
                 b = getattr(lstm, name)
                 with torch.no_grad():
@@ -75,11 +77,12 @@ class OnsetsFrames(nn.Module):
                     if name == "bias_ih_l0":
                         b[units:2 * units] = 1.0
 
-    def forward(self, mel: torch.Tensor, context: int = 0):
+    def forward(self, mel: torch.Tensor, context: int = 0, extras: dict | None = None):
         """mel [B, T, 229] -> onset logits, frame logits, velocities, each [B, T - 2 context, 88].
 
         ``context`` frames at each end feed the convolutions only (so crop edges are not zero-padded, as in a
-        whole-sequence run) and are dropped before the dense heads and LSTMs.
+        whole-sequence run) and are dropped before the dense heads and LSTMs. ``extras``, when given, receives
+        the ``fc_end`` features per stack and the ``activation_probs`` logits (for the training losses).
         """
         feats = {}
         for s in STACKS:
@@ -87,9 +90,11 @@ class OnsetsFrames(nn.Module):
             feats[s] = h[:, context:h.shape[1] - context] if context else h
         o, _ = self.onset_lstm(feats["onsets"])
         onset_logits = self.onset_probs(o)
-        act = torch.sigmoid(self.activation_probs(feats["frame"]))
-        f, _ = self.frame_lstm(torch.cat([torch.sigmoid(onset_logits).detach(), act], dim=2))
+        act_logits = self.activation_probs(feats["frame"])
+        f, _ = self.frame_lstm(torch.cat([torch.sigmoid(onset_logits).detach(), torch.sigmoid(act_logits)], dim=2))
         frame_logits = self.frame_probs(f)
+        if extras is not None:
+            extras.update(feats=feats, act_logits=act_logits)
         return onset_logits, frame_logits, self.onset_velocities(feats["velocity"])
 
 
@@ -195,14 +200,24 @@ def rolls(notes: np.ndarray, n_frames: int) -> tuple[np.ndarray, np.ndarray, np.
 
 
 def losses(model: OnsetsFrames, mel: torch.Tensor, on: torch.Tensor, fr: torch.Tensor, ve: torch.Tensor,
-           context: int = RF_PAD) -> dict[str, torch.Tensor]:
-    """O&F losses: BCE on onsets and frames, velocity MSE masked by the onsets."""
-    ol, fl, v = model(mel, context)
+           context: int = RF_PAD, aux: float = 1.0, fc_l2: float = 1e-3) -> dict[str, torch.Tensor]:
+    """O&F losses: BCE on onsets and frames, velocity MSE masked by the onsets.
+
+    Two training aids that leave the architecture unchanged: ``aux`` weighs a BCE of ``activation_probs``
+    against the frame labels (a direct signal for the frame stack), and ``fc_l2`` a penalty on the mean square
+    of the onset and frame ``fc_end`` features, which keeps the LSTMs' gates out of saturation (without it the
+    small model's fc features grow until the LSTM outputs stop depending on the input).
+    """
+    ex: dict = {}
+    ol, fl, v = model(mel, context, ex)
     bce = nn.functional.binary_cross_entropy_with_logits
     onset = bce(ol, on)
     frame = bce(fl, fr)
     vel = (on * (v - ve) ** 2).sum() / on.sum().clamp(min=1.0)
-    return {"onset": onset, "frame": frame, "velocity": vel, "total": onset + frame + vel}
+    act = bce(ex["act_logits"], fr)
+    reg = ex["feats"]["onsets"].pow(2).mean() + ex["feats"]["frame"].pow(2).mean()
+    total = onset + frame + vel + aux * act + fc_l2 * reg
+    return {"onset": onset, "frame": frame, "velocity": vel, "act": act, "fc_sq": reg, "total": total}
 
 
 __all__ = ["OnsetsFrames", "SMALL_WIDTHS", "torch_to_checkpoint", "checkpoint_to_torch", "lstm_to_checkpoint",

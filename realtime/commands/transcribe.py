@@ -18,14 +18,17 @@ def register(subparsers) -> None:
         "  tonehost transcribe --live --midi-out tonehost -o live.mid\n"
         "  tonehost transcribe --live --input-file take.wav      # a file played in real time, as from a mic\n\n"
         "Any common sample rate and channel count is accepted (mixed down and resampled to 16 kHz). The model is "
-        "magenta.js's onsets_frames_uni (or --checkpoint), exported to ONNX once and cached. Notes come out as "
+        "tonehost's own shipped onsets_frames_small (Onsets and Frames trained by the project on rendered piano; "
+        "works offline), or a hosted checkpoint with --checkpoint onsets_frames_uni; exported to ONNX once and "
+        "cached. Notes come out as "
         "soon as they are known: 3 frames of receptive field plus half a window after their onset (160 ms).")
     p.add_argument("audio", nargs="?", help="audio file to transcribe (wav, flac, ogg, ...)")
     p.add_argument("-o", "--output", metavar="OUT.mid", help="MIDI file to write (live: rewritten after every "
                    "note, so an interrupt loses only the notes still sounding)")
     p.add_argument("--notes", metavar="OUT.tsv", help="also write notes as TSV: onset, offset, pitch, velocity")
-    p.add_argument("--checkpoint", default="onsets_frames_uni", metavar="ID|DIR",
-                   help="checkpoint id, URL or directory (default onsets_frames_uni; _q2 is the quantized one)")
+    p.add_argument("--checkpoint", default=None, metavar="ID|DIR",
+                   help="checkpoint id, URL or directory (default: the shipped onsets_frames_small; "
+                   "onsets_frames_uni / onsets_frames_uni_q2 are the hosted magenta.js checkpoints)")
     p.add_argument("--model", metavar="MODEL.onnx", help="use this exported stream-form model instead")
     p.add_argument("--offline", action="store_true", help="never download the checkpoint")
     p.add_argument("--threads", type=int, default=1, help="onnxruntime threads (default 1)")
@@ -62,7 +65,13 @@ def load_session(args):
         from exports.onsets_frames import export_checkpoint
         from realtime.commands.export import _resolve_checkpoint
 
-        path, _ = export_checkpoint(_resolve_checkpoint(args.checkpoint, args.offline))
+        if args.checkpoint is None:
+            from exports.shipped import default_transcriber_dir
+
+            ckpt = default_transcriber_dir()
+        else:
+            ckpt = _resolve_checkpoint(args.checkpoint, args.offline)
+        path, _ = export_checkpoint(ckpt)
     try:
         sess = make_session(path, threads=args.threads)
     except Exception as exc:
