@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import platform
 import time
 from pathlib import Path
@@ -36,7 +35,7 @@ import numpy as np
 from dsp.harmonic import render_harmonic
 from dsp.noise import render_noise
 from exports.recipes import make_violin_data as V
-from exports.shipped_instruments import default_instrument_path
+from exports.shipped import default_instrument_path
 from realtime.instrument import ControlsModel, InstrumentPipeline, PipelineConfig
 
 ROOT = Path(__file__).resolve().parent.parent

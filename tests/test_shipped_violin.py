@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from exports.ddsp_contract import read_metadata
-from exports.shipped_instruments import ShippedModelMissing, default_instrument_path
+from exports.shipped import ShippedModelMissing, default_instrument_path
 
 ROOT = Path(__file__).resolve().parent.parent
 VIOLIN = ROOT / "exports" / "shipped" / "violin.onnx"
@@ -37,7 +37,7 @@ def test_shipped_file_and_contract():
 
 
 def test_missing_model_message(monkeypatch, tmp_path):
-    import exports.shipped_instruments as S
+    import exports.shipped as S
     monkeypatch.setattr(S, "SHIPPED_DIR", tmp_path)
     with pytest.raises(ShippedModelMissing) as err:
         S.default_instrument_path("violin")

@@ -28,10 +28,10 @@ def resolve_model(instrument: str | None = None, checkpoint: str | None = None):
     """The ``.onnx`` controls model for ``--instrument``/``--checkpoint``.
 
     A checkpoint (index id, directory, ``.onnx``) wins; otherwise an instrument the project ships (``violin``)
-    resolves to the model inside the package (:func:`exports.shipped_instruments.default_instrument_path`), and
+    resolves to the model inside the package (:func:`exports.shipped.default_instrument_path`), and
     any other name to the hosted ``ddsp_<name>`` checkpoint (:func:`realtime.instrument.resolve_controls`).
     """
-    from exports.shipped_instruments import default_instrument_path
+    from exports.shipped import default_instrument_path
     from realtime.instrument import resolve_controls
     if not checkpoint:
         path = default_instrument_path(instrument or "violin")
