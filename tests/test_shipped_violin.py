@@ -15,7 +15,7 @@ from exports.shipped import ShippedModelMissing, default_instrument_path
 
 ROOT = Path(__file__).resolve().parent.parent
 VIOLIN = ROOT / "exports" / "shipped" / "violin.onnx"
-MDB = ROOT.parent / "shared" / "data" / "voice" / "mdb_stem_synth" / "AClassicEducation_NightOwl_STEM_08.RESYN.wav"
+MDB = "voice/mdb_stem_synth/AClassicEducation_NightOwl_STEM_08.RESYN.wav"  # under the shared data dir
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +102,7 @@ def test_beats_fixed_spectrum_baseline_on_held_out_melody(controls):
     assert dist < 0.75 * base, (dist, base)  # measured ~0.6 (bench/violin_quality.py)
 
 
-def test_render_defaults_to_shipped_violin(tmp_path):
+def test_render_defaults_to_shipped_violin(tmp_path, data_dir):
     """`tonehost render` with no --checkpoint uses the shipped violin, and the output follows the voice's pitch
     (up to the automatic octave shift toward the violin register)."""
     import soundfile as sf
@@ -110,13 +110,12 @@ def test_render_defaults_to_shipped_violin(tmp_path):
     from realtime.commands.render import resolve_model
     from realtime.voice_features import track_pitch_offline
     assert resolve_model("violin", None) == VIOLIN
-    if not MDB.is_file():
-        pytest.skip("shared voice data missing")
+    voice = data_dir / MDB
     out = tmp_path / "violin.wav"
-    assert main(["render", str(MDB), "-o", str(out)]) == 0
+    assert main(["render", str(voice), "-o", str(out)]) == 0
     y, sr = sf.read(str(out), dtype="float32")
     assert sr == 48000 and np.max(np.abs(y)) > 0.01
-    x, xsr = sf.read(str(MDB), dtype="float32")
+    x, xsr = sf.read(str(voice), dtype="float32")
     tx, fx, _, vx = track_pitch_offline(x, xsr)
     ty, fy, _, vy = track_pitch_offline(y, sr)
     n = min(len(fx), len(fy))
@@ -135,9 +134,9 @@ def test_runtime_does_not_import_torch():
     assert r.returncode == 0 and "ok" in r.stdout, r.stderr
 
 
-def test_train_instrument_command_is_registered(tmp_path):
+def test_train_instrument_command_is_registered(tmp_path, data_dir):
     from realtime.cli import build_parser, main
     args = build_parser().parse_args(["train-instrument", "a.wav", "b.wav", "-o", "x.onnx", "--minutes", "3"])
     assert args.recordings == ["a.wav", "b.wav"] and args.minutes == 3.0
     assert main(["train-instrument", str(tmp_path / "missing.wav"), "-o", str(tmp_path / "x.onnx")]) == 1
-    assert main(["train-instrument", str(MDB), "-o", str(tmp_path / "x.txt")]) == 1
+    assert main(["train-instrument", str(data_dir / MDB), "-o", str(tmp_path / "x.txt")]) == 1
