@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -30,12 +29,6 @@ from realtime.gil_probe import measure_window, python_callback_control
 
 SR = 48000
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def set_period(n: int) -> None:
-    subprocess.run(["jack_bufsize", str(n)], capture_output=True, timeout=10,
-                   env={"JACK_NO_START_SERVER": "1", "PATH": "/usr/bin:/bin"})
-    time.sleep(0.5)
 
 
 def wire_loopback():
@@ -156,7 +149,7 @@ def main(argv=None) -> int:
         return 2
     results = {"sample_rate": SR, "window_s": window, "blocks": {}}
     for block in [int(b) for b in args.blocks.split(",")]:
-        set_period(block)
+        jack.set_buffer_size(block)
         r = {}
         for mode in ("direct", "worker"):
             cfg = EngineConfig(samplerate=SR, blocksize=block, in_channels=1, out_channels=2,
@@ -175,7 +168,7 @@ def main(argv=None) -> int:
         r["xruns"] = xrun_windows(block, window)
         r["python_callback_control_gil_hog"] = python_callback_control(min(window, 4.0), True, blocksize=block)
         results["blocks"][block] = r
-    set_period(128)
+    jack.set_buffer_size(128)
     RESULTS.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(results, indent=2))
 

@@ -59,11 +59,10 @@ def measure_window(seconds: float, engine=None, hog: bool = False) -> dict:
 
 
 _CONTROL = r"""
-import sys, time, threading, ctypes, sounddevice as sd
-name = sys.argv[1].encode(); seconds = float(sys.argv[2]); hog = sys.argv[3] == "1"; block = int(sys.argv[4])
-lib = ctypes.CDLL(sd._libname); buf = ctypes.create_string_buffer(name)
-lib.PaJack_SetClientName.argtypes = [ctypes.c_char_p]; lib.PaJack_SetClientName(buf)
-sd._terminate(); sd._initialize()
+import sys, time, threading, sounddevice as sd
+from realtime.devices import set_jack_client_name
+name = sys.argv[1]; seconds = float(sys.argv[2]); hog = sys.argv[3] == "1"; block = int(sys.argv[4])
+set_jack_client_name(name)
 n = [0, 0]
 def cb(indata, outdata, frames, t, status):
     n[0] += 1

@@ -50,6 +50,14 @@ def connect(src: str, dst: str) -> None:
         raise RuntimeError(f"jack_connect {src} {dst} failed: {r.stderr.strip() or r.stdout.strip()}")
 
 
+def set_buffer_size(frames: int, settle: float = 0.5) -> None:
+    """Change the running server's period (``jack_bufsize``), then let clients settle."""
+    r = subprocess.run(["jack_bufsize", str(frames)], capture_output=True, text=True, timeout=10, env=_env())
+    if r.returncode != 0:
+        raise RuntimeError(f"jack_bufsize {frames} failed: {r.stderr.strip() or r.stdout.strip()}")
+    time.sleep(settle)
+
+
 def disconnect(src: str, dst: str) -> None:
     subprocess.run(["jack_disconnect", src, dst], capture_output=True, text=True, timeout=5, env=_env())
 
