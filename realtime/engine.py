@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import select
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 
 import numpy as np
 import sounddevice as sd
@@ -54,7 +54,6 @@ class EngineConfig:
     input_gain: float = 1.0
     output_gain: float = 1.0
     monitor: float = 0.0                 # input mixed into the output (direct monitoring)
-    extra: dict = field(default_factory=dict)
 
 
 @njit(nogil=True, cache=True)
@@ -97,9 +96,7 @@ class Engine:
     _cps: float | None = None
 
     def __init__(self, config: EngineConfig | None = None, **overrides):
-        cfg = config or EngineConfig()
-        for k, v in overrides.items():
-            setattr(cfg, k, v)
+        cfg = replace(config or EngineConfig(), **overrides)  # the caller's config is left as it was
         if cfg.in_channels <= 0 and cfg.out_channels <= 0:
             raise DeviceError("an engine needs at least one input or output channel")
         if cfg.blocksize <= 0:
