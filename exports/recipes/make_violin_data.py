@@ -58,8 +58,8 @@ SOUNDFONTS = {
 
 # ---------------------------------------------------------------------------------------------- performance
 
-def make_performance(seconds: float, rng: np.random.Generator):
-    """A random expressive monophonic performance.
+def make_performance(seconds: float, rng: np.random.Generator, low: int = LOW, high: int = HIGH):
+    """A random expressive monophonic performance in the MIDI range ``low..high`` (default: the violin's).
 
     Returns
     -------
@@ -73,7 +73,7 @@ def make_performance(seconds: float, rng: np.random.Generator):
     while t < seconds - 1.0:
         # a phrase
         key = int(rng.integers(0, 12))
-        centre = int(rng.integers(LOW + 5, HIGH - 5))
+        centre = int(rng.integers(low + 5, high - 5))
         n_notes = int(rng.integers(2, 12))
         legato = rng.random() < 0.6
         pitch = centre
@@ -115,7 +115,7 @@ def make_performance(seconds: float, rng: np.random.Generator):
             # next pitch: scale-degree steps mostly, some leaps (7 degrees = an octave), stay in range
             step = int(rng.choice([-1, 1, -2, 2, -3, 3, -4, 4, -7, 7],
                                   p=[.22, .22, .14, .14, .07, .07, .05, .05, .02, .02]))
-            deg = np.asarray([p for p in range(LOW, HIGH + 1) if (p - key) % 12 in scale])
+            deg = np.asarray([p for p in range(low, high + 1) if (p - key) % 12 in scale])
             i = int(np.argmin(np.abs(deg - pitch)))
             j = i + step
             if j < 0 or j >= len(deg):
@@ -125,15 +125,16 @@ def make_performance(seconds: float, rng: np.random.Generator):
     return notes, bends, expr
 
 
-def write_midi(path, notes, bends, expr):
-    """Write the performance as a one-track MIDI file (GM violin on channel 0, bend range 2 semitones)."""
+def write_midi(path, notes, bends, expr, program: int = VIOLIN_PROGRAM):
+    """Write the performance as a one-track MIDI file (GM ``program``, default violin, on channel 0, bend range
+    2 semitones)."""
     import mido
     events = []  # (tick, order, message)
 
     def tick(s):
         return int(round(s * TICKS_PER_S))
 
-    events.append((0, 0, mido.Message("program_change", program=VIOLIN_PROGRAM, channel=0)))
+    events.append((0, 0, mido.Message("program_change", program=program, channel=0)))
     for cc, val in ((101, 0), (100, 0), (6, int(BEND_RANGE)), (38, 0), (7, 100), (11, 100)):
         events.append((0, 0, mido.Message("control_change", control=cc, value=val, channel=0)))
     for s, e, p, v in notes:
@@ -206,14 +207,16 @@ def loudness_features(audio16: np.ndarray, n_frames: int) -> np.ndarray:
     return np.asarray(fr.loudness_db[1:n_frames + 1], np.float32)
 
 
-def render_performance(seconds: float, seed: int, soundfont: str, keep_48k: bool = False):
-    """Generate, render and featurise one performance. Returns a dict (audio 16 kHz, f0_hz, ld_db[, audio48])."""
+def render_performance(seconds: float, seed: int, soundfont: str, keep_48k: bool = False,
+                       program: int = VIOLIN_PROGRAM, low: int = LOW, high: int = HIGH):
+    """Generate, render and featurise one performance (GM ``program`` in MIDI range ``low..high``; default the
+    violin). Returns a dict (audio 16 kHz, f0_hz, ld_db, notes[, audio48])."""
     rng = np.random.default_rng(seed)
-    notes, bends, expr = make_performance(seconds, rng)
+    notes, bends, expr = make_performance(seconds, rng, low, high)
     with tempfile.TemporaryDirectory() as tmp:
         mid = Path(tmp) / "perf.mid"
         wav = Path(tmp) / "perf.wav"
-        write_midi(mid, notes, bends, expr)
+        write_midi(mid, notes, bends, expr, program)
         x48 = render(mid, wav, soundfont)
     n48 = int(round(seconds * RENDER_RATE))
     x48 = np.pad(x48, (0, max(0, n48 - len(x48))))[:n48]

@@ -91,7 +91,7 @@ def evaluate(model: OnsetsFrames, items, max_frames: int = 4000):
 
 
 def cmd_train(args) -> None:
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -109,12 +109,16 @@ def cmd_train(args) -> None:
         rng.bit_generator.state = st["rng"]
         torch.set_rng_state(st["torch_rng"])
         print(f"resumed at step {step}", flush=True)
+    elif args.init:
+        st = torch.load(args.init, weights_only=False)
+        model.load_state_dict(st["model"])
+        print(f"initialised from {args.init} (its step {st['step']}); fresh optimiser and schedule", flush=True)
 
     def save() -> None:
         tmp = state_path.with_suffix(".tmp")
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "log": log,
                     "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
-                    "widths": SMALL_WIDTHS, "args": {k: v for k, v in vars(args).items() if k != "func"}}, tmp)
+                    "widths": SMALL_WIDTHS, "init": args.init, "args": {k: v for k, v in vars(args).items() if k != "func"}}, tmp)
         tmp.replace(state_path)
 
     t0 = last_save = last_print = time.time()
@@ -242,6 +246,8 @@ def main(argv=None) -> None:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--save-every", type=float, default=240.0, help="seconds between checkpoints")
     t.add_argument("--fresh", action="store_true", help="ignore an existing train_state.pt")
+    t.add_argument("--init", help="start from the weights of another run's train_state.pt (stage 2 of the recipe)")
+    t.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     t.set_defaults(func=cmd_train)
     e = sub.add_parser("export")
     e.add_argument("--data", required=True)
