@@ -26,7 +26,6 @@ Needs the training extra (torch) and FluidSynth with ``fluid-soundfont-gm``.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import subprocess
 import sys
@@ -39,7 +38,8 @@ import soundfile as sf
 from exports.recipes import make_violin_data as V
 from exports.shipped import default_instrument_path
 from realtime.instrument import ControlsModel
-from violin_quality import SR16, baseline_16k, ours_16k, pipeline_resynthesis, spectral_distance, spectrogram_png
+from violin_quality import (SR16, baseline_16k, ours_16k, pipeline_resynthesis, save_json, spectral_distance,
+                            spectrogram_png)
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = ROOT / "bench" / "results" / "train_instrument"
@@ -127,7 +127,7 @@ def main(argv=None) -> int:
             sf.write(str(OUT_DIR / f"{args.instrument}_{seed}_fluidsynth.wav"), ref, SR16)
             sf.write(str(OUT_DIR / f"{args.instrument}_{seed}_trained.wav"), ours, SR16)
     mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k != "seed"}
-    print(f"mean: " + ", ".join(f"{k} {v:.3f}" for k, v in mean.items()))
+    print("mean: " + ", ".join(f"{k} {v:.3f}" for k, v in mean.items()))
     print(f"train-instrument: {train_s / 60:.1f} min wall, model {model_path.stat().st_size / 1e6:.2f} MB")
     results = {"instrument": args.instrument, "program": program, "soundfont": Path(sf2).name,
                "recording_minutes": args.recording_minutes, "train_minutes_cap": args.train_minutes,
@@ -135,10 +135,7 @@ def main(argv=None) -> int:
                "model_bytes": model_path.stat().st_size, "melodies": args.melodies, "seconds_each": args.seconds,
                "mean": mean, "rows": rows, "host": platform.node(),
                "trained_beats_baseline": mean["trained"] < mean["baseline"]}
-    out = Path(args.json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=1))
-    print(f"wrote {out} and {OUT_DIR.relative_to(ROOT)}/")
+    save_json(args.json, results, OUT_DIR)
     return 0
 
 

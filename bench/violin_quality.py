@@ -62,6 +62,14 @@ def spectral_distance(x, y, fft_sizes=(2048, 1024, 512, 256, 128, 64)) -> float:
     return total
 
 
+def save_json(path, results: dict, also: Path) -> None:
+    """Write the results JSON (creating its folder) and say where it and the ``also`` folder are."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1))
+    print(f"wrote {out} and {also.relative_to(ROOT)}/")
+
+
 def run_model(model: ControlsModel, f0_hz, ld_db):
     """Step the controls model over the frames; returns amplitude [F], harmonics [F, K], noise [F, B]."""
     model.reset()
@@ -213,10 +221,7 @@ def main(argv=None) -> int:
     results["controls_step_us"] = step_us
     results["controls_step_core_pct_at_250fps"] = step_us * 250 / 1e4
     print(f"controls step: {step_us:.0f} us per frame ({step_us * 250 / 1e4:.1f} % of a core at 250 frames/s)")
-    out = Path(args.json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=1))
-    print(f"wrote {out} and {OUT_DIR.relative_to(ROOT)}/")
+    save_json(args.json, results, OUT_DIR)
     return 0
 
 
