@@ -9,9 +9,10 @@ sources that need nothing but PyPI and Debian:
 - generated performances: scales and arpeggios (hands in octaves or thirds), block chords with pedal, melody
   over broken-chord accompaniment, and random polyphony over the whole keyboard (21..108) with pedal.
 
-Each piece is rendered with FluidSynth at 16 kHz through one of several training pianos (FluidR3_GM programs
-0/1/2, TimGM6mb programs 0/1; the MuseScore General soundfont is held out for evaluation), FluidSynth's own
-reverb/chorus on or off, then augmented: gain, spectral tilt (first-order EQ), a synthetic room (exponentially
+Each piece is rendered at 16 kHz through one of several training pianos: FluidSynth with FluidR3_GM programs
+0/1/2 or TimGM6mb programs 0/1 (its own reverb/chorus on or off), or, with ``--pianos fluidsynth,salamander``, the
+Salamander Grand Piano samples (:mod:`exports.recipes.salamander`; the MuseScore General soundfont is held out for
+evaluation), then augmented: gain, spectral tilt (first-order EQ), a synthetic room (exponentially
 decaying noise impulse response, RT60 0.1-1.2 s, random wet mix), low-pass "microphone", additive noise
 (white or pink, 25-60 dB SNR). The magenta.js log-mel front end (:func:`dsp.mel.log_mel`) is computed here, so
 training sees exactly the features the runtime computes.
@@ -323,8 +324,9 @@ def augment(rng, x: np.ndarray) -> np.ndarray:
     return np.clip(x, -1, 1).astype(np.float32)
 
 
-def labels(piece: Piece, n_frames: int) -> np.ndarray:
-    """int32 [n, 4]: pitch, onset frame, offset frame (exclusive, pedal-extended, cut by a re-strike), velocity."""
+def sounding_notes(piece: Piece) -> list[tuple[float, float, int, int]]:
+    """(onset, release, pitch, velocity) in seconds: the release extended by the sustain pedal and cut where the
+    same pitch is struck again."""
     downs = sorted(piece.pedal)
 
     def release_after(t: float) -> float:
@@ -341,22 +343,30 @@ def labels(piece: Piece, n_frames: int) -> np.ndarray:
             state = d
         return state
 
-    rows = []
     by_pitch: dict[int, list] = {}
     for on, off, pitch, vel in piece.notes:
         if pedal_down_at(off):
             off = max(off, release_after(off))
         by_pitch.setdefault(pitch, []).append([on, off, vel])
+    out = []
     for pitch, ns in by_pitch.items():
         ns.sort()
         for i, (on, off, vel) in enumerate(ns):
-            f0 = int(round(on / FRAME_S))
-            f1 = int(round(off / FRAME_S))
             if i + 1 < len(ns):
-                f1 = min(f1, int(round(ns[i + 1][0] / FRAME_S)))
-            f1 = max(f1, f0 + 1)
-            if f0 < n_frames:
-                rows.append((pitch, f0, min(f1, n_frames), vel))
+                off = min(off, ns[i + 1][0])
+            out.append((on, off, pitch, vel))
+    out.sort(key=lambda r: (r[0], r[2]))
+    return out
+
+
+def labels(piece: Piece, n_frames: int) -> np.ndarray:
+    """int32 [n, 4]: pitch, onset frame, offset frame (exclusive, pedal-extended, cut by a re-strike), velocity."""
+    rows = []
+    for on, off, pitch, vel in sounding_notes(piece):
+        f0 = int(round(on / FRAME_S))
+        f1 = max(int(round(off / FRAME_S)), f0 + 1)
+        if f0 < n_frames:
+            rows.append((pitch, f0, min(f1, n_frames), vel))
     rows.sort(key=lambda r: (r[1], r[0]))
     return np.array(rows, dtype=np.int32).reshape(-1, 4)
 
@@ -374,7 +384,17 @@ def main(argv=None) -> None:
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--corpus-share", type=float, default=0.45, help="share of the hours from music21's corpus")
     ap.add_argument("--max-scores", type=int, default=400)
+    ap.add_argument("--pianos", default="fluidsynth",
+                    help="comma-separated: fluidsynth (FluidR3_GM 0/1/2, TimGM6mb 0/1), salamander (Salamander Grand "
+                         "sampled piano, downloaded from the npm registry); each piece picks one at random")
     args = ap.parse_args(argv)
+    pianos = [p.strip() for p in args.pianos.split(",") if p.strip()]
+    if not pianos or set(pianos) - {"fluidsynth", "salamander"}:
+        raise SystemExit(f"--pianos: choose from fluidsynth, salamander (got {args.pianos!r})")
+    sampler = None
+    if "salamander" in pianos:
+        from exports.recipes.salamander import Sampler
+        sampler = Sampler(SAMPLE_RATE)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(args.seed)
@@ -405,10 +425,15 @@ def main(argv=None) -> None:
             piece = GENERATORS[kind](rng, float(rng.uniform(20, 60)))
         if not piece.notes:
             continue
-        sf2, program = TRAIN_PIANOS[int(rng.integers(len(TRAIN_PIANOS)))]
-        midi, wav = tmp / "p.mid", tmp / "p.wav"
-        write_midi(piece, midi, program)
-        audio = render(midi, wav, sf2, reverb=bool(rng.random() < 0.4), chorus=bool(rng.random() < 0.2))
+        which = pianos[int(rng.integers(len(pianos)))] if len(pianos) > 1 else pianos[0]
+        if which == "salamander":
+            sf2, program = "Salamander Grand Piano V3 (npm @audio-samples)", 0
+            audio = sampler.render(sounding_notes(piece), piece.end + 1.5, rng)
+        else:
+            sf2, program = TRAIN_PIANOS[int(rng.integers(len(TRAIN_PIANOS)))]
+            midi, wav = tmp / "p.mid", tmp / "p.wav"
+            write_midi(piece, midi, program)
+            audio = render(midi, wav, sf2, reverb=bool(rng.random() < 0.4), chorus=bool(rng.random() < 0.2))
         audio = audio[: int((piece.end + 1.5) * SAMPLE_RATE)]
         audio = augment(rng, audio)
         mel = log_mel(audio)

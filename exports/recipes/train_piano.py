@@ -37,15 +37,16 @@ from exports.train_onsets_frames import (SMALL_WIDTHS, OnsetsFrames, losses, rol
                                          torch_to_checkpoint)
 
 
-def load_data(data: Path, val_every: int = 25):
-    """(train, val): lists of (mel float16 [T, 229], onset, frame, velocity rolls); every ``val_every``-th piece
-    is held out for validation."""
+def load_data(data, val_every: int = 25):
+    """(train, val): lists of (mel float16 [T, 229], onset, frame, velocity rolls) from one data directory or a
+    comma-separated list of them; every ``val_every``-th piece of each is held out for validation."""
     train, val = [], []
-    for i, p in enumerate(sorted(data.glob("piece_*.npz"))):
-        d = np.load(p)
-        mel = d["mel"]
-        item = (mel, *rolls(d["notes"], len(mel)))
-        (val if i % val_every == val_every - 1 else train).append(item)
+    for folder in str(data).split(","):
+        for i, p in enumerate(sorted(Path(folder).glob("piece_*.npz"))):
+            d = np.load(p)
+            mel = d["mel"]
+            item = (mel, *rolls(d["notes"], len(mel)))
+            (val if i % val_every == val_every - 1 else train).append(item)
     return train, val
 
 
@@ -96,7 +97,7 @@ def cmd_train(args) -> None:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     state_path = work / "train_state.pt"
-    train, val = load_data(Path(args.data))
+    train, val = load_data(args.data)
     print(f"data: {len(train)} train pieces ({sum(len(t[0]) for t in train)} frames), {len(val)} val", flush=True)
     model = OnsetsFrames(SMALL_WIDTHS)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
@@ -213,7 +214,7 @@ def cmd_export(args) -> None:
     model.eval()
     cal = {}
     if not args.no_calibrate:
-        _, val = load_data(Path(args.data))
+        _, val = load_data(args.data)
         cal = calibrate(model, val)
         print("calibration:", cal)
     out = Path(args.out)
@@ -236,7 +237,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train")
-    t.add_argument("--data", required=True)
+    t.add_argument("--data", required=True, help="data directory (or several, comma-separated)")
     t.add_argument("--work", required=True)
     t.add_argument("--minutes", type=float, default=55.0, help="wall-clock cap of this run")
     t.add_argument("--steps", type=int, default=3000, help="total steps (the learning-rate schedule's length)")
