@@ -1,17 +1,29 @@
 """Recipe: train the shipped piano model ``exports/shipped/onsets_frames_small`` (Onsets and Frames, small widths).
 
-Steps (each re-runnable, seeded):
+Commands (each re-runnable, seeded; ``train`` resumes from ``WORK/train_state.pt``, saved every ``--save-every``
+seconds and at the end; ``--minutes`` caps one run's wall-clock time, ``--steps`` is the length of the learning-rate
+schedule):
 
-1. data: ``python -m exports.recipes.make_piano_data --out DATA --hours 2.0 --seed 1234``
-2. train: ``python -m exports.recipes.train_piano train --data DATA --work WORK --minutes 50``
-   (one CPU thread; resumable: re-running continues from ``WORK/train_state.pt``, which is saved every
-   ``--save-every`` seconds and at the end; ``--minutes`` caps this run's wall-clock time, ``--steps`` the total)
-3. export: ``python -m exports.recipes.train_piano export --data DATA --work WORK --out exports/shipped/onsets_frames_small``
-   writes the tfjs layers checkpoint (q2, uint16), after setting the onset/frame head biases so that magenta.js's
-   fixed 0.5 thresholds give the best note F1 on the held-out validation pieces (a constant added to a logit).
+- data: ``python -m exports.recipes.make_piano_data --out DATA --hours H --seed S [--pianos fluidsynth,salamander]``
+- train: ``python -m exports.recipes.train_piano train --data DATA[,DATA2...] --work WORK [--init OTHER/train_state.pt]``
+- export: ``python -m exports.recipes.train_piano export --data DATA[,...] --work WORK --out exports/shipped/onsets_frames_small``
+  writes the tfjs layers checkpoint (q2, uint16), after setting the onset/frame head biases so that magenta.js's
+  fixed 0.5 thresholds give the best note F1 on the held-out validation pieces (a constant added to a logit).
+
+The shipped weights came from exactly this sequence (about 2 h 20 min of one core, the last part on two)::
+
+    make_piano_data --out D1 --hours 2.0 --seed 1234                       # FluidR3_GM + TimGM6mb pianos
+    train_piano train --data D1 --work W1 --steps 3000 --minutes 50         # stage 1 (lr 6e-4)
+    train_piano train --data D1 --work W1 --steps 4500 --minutes 19         #   resumed, longer schedule
+    make_piano_data --out D2 --hours 4.0 --seed 1235
+    make_piano_data --out D3 --hours 1.5 --seed 1236 --pianos salamander   # Salamander Grand (npm samples)
+    train_piano train --data D2 --work W2 --init W1/train_state.pt --steps 7000 --lr 5e-4 --minutes 60
+        # (stopped after its checkpoint at step 3137, then resumed with the third piano and two threads:)
+    train_piano train --data D2,D3 --work W2 --steps 7000 --lr 5e-4 --minutes 90 --threads 2
+    train_piano export --data D2,D3 --work W2
 
 Widths: conv 16/16/32, fc 256, LSTM 128 (:data:`exports.train_onsets_frames.SMALL_WIDTHS`); batches of 8 crops
-of 160 frames (+3 context frames each side for the convolutions), Adam 6e-4 with cosine decay to 5 %,
+of 160 frames (+3 context frames each side for the convolutions), Adam with cosine decay to 5 % of ``--lr``,
 gradient clipping at 3, an auxiliary frame loss on ``activation_probs`` and a small L2 penalty on the fc
 features (see :func:`exports.train_onsets_frames.losses`).
 """
