@@ -24,10 +24,10 @@ from exports.tfjs import read_layers_checkpoint, write_layers_checkpoint
 from realtime.transcriber import make_session, transcribe_array
 
 SMALL = {"conv": (16, 16, 32), "fc": 256, "lstm": 128}
-# onset F1 (50 ms) measured with the shipped weights (0.251 on Bach, 0.169 on the rendered piece; see
-# bench/piano_quality.py), minus a margin
-BACH_F1_FLOOR = 0.20
-RENDERED_F1_FLOOR = 0.12
+# onset F1 (50 ms) measured with the shipped weights (0.863 on Bach, where basic-pitch scores 0.709 in
+# bench/piano_quality.py; 0.772 on the rendered piece below), minus a margin
+BACH_F1_FLOOR = 0.80
+RENDERED_F1_FLOOR = 0.70
 
 
 def _onset_f1(ref_iv, ref_p, notes) -> float:
@@ -136,7 +136,9 @@ def test_shipped_model_transcribes_bach(shipped_session, data_dir):
     ref_iv = np.array([[float(r[0]), float(r[0]) + float(r[1])] for r in rows])
     ref_p = np.array([int(float(r[2])) for r in rows])
     tr = transcribe_array(shipped_session, audio, sr)
-    assert _onset_f1(ref_iv, ref_p, tr.notes) >= BACH_F1_FLOOR
+    f1 = _onset_f1(ref_iv, ref_p, tr.notes)
+    print(f"Bach onset F1 {f1:.3f}")
+    assert f1 >= BACH_F1_FLOOR, f1
     st = transcribe_array(shipped_session, audio, sr, block=128)
     assert st.notes == tr.notes  # streaming == offline with the shipped widths too
 
@@ -170,6 +172,7 @@ def test_shipped_model_transcribes_a_rendered_piece(shipped_session, tmp_path):
     res = transcribe_array(shipped_session, audio, sr)
     ref_iv = np.array([[a, b] for a, b, _, _ in notes])
     f1 = _onset_f1(ref_iv, np.array([p for _, _, p, _ in notes]), res.notes)
+    print(f"rendered piece onset F1 {f1:.3f}")
     assert f1 >= RENDERED_F1_FLOOR, f1
     assert all(10 <= n.velocity <= 90 for n in res.notes)
 
