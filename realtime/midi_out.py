@@ -74,11 +74,18 @@ def write_midi_atomic(path: str | os.PathLike, notes) -> None:
 
 
 def write_notes_tsv(path: str | os.PathLike, notes) -> None:
-    """Write notes as TSV: ``onset<TAB>offset<TAB>pitch<TAB>velocity`` with a header line, seconds to 1 ms."""
+    """Write notes as TSV: ``onset<TAB>offset<TAB>pitch<TAB>velocity`` with a header line, seconds to 1 ms.
+    ``path`` ``-`` writes to standard output."""
+    import sys
+
+    lines = ["onset\toffset\tpitch\tvelocity\n"] + [
+        f"{n.onset:.3f}\t{n.offset:.3f}\t{n.pitch}\t{n.velocity}\n" for n in sorted(notes, key=lambda n: (n.onset, n.pitch))]
+    if str(path) == "-":
+        sys.stdout.writelines(lines)
+        sys.stdout.flush()
+        return
     with open(path, "w") as f:
-        f.write("onset\toffset\tpitch\tvelocity\n")
-        for n in sorted(notes, key=lambda n: (n.onset, n.pitch)):
-            f.write(f"{n.onset:.3f}\t{n.offset:.3f}\t{n.pitch}\t{n.velocity}\n")
+        f.writelines(lines)
 
 
 class MidiFileWriter:

@@ -73,6 +73,16 @@ def test_transcribe_file_writes_midi_and_tsv(ckpt, wav, tmp_path):
     assert sorted((round(m.note), m.velocity) for m in on) == sorted((p, v) for _, _, p, v in notes)
 
 
+def test_transcribe_notes_to_stdout(ckpt, wav, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rc, err = run_cli(["transcribe", str(wav), "--notes", "-", "--checkpoint", str(ckpt)])
+    assert rc == 0, err
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "onset\toffset\tpitch\tvelocity" and len(out) > 5
+    assert all(len(line.split("\t")) == 4 for line in out[1:-1]) and "notes from" in out[-1]
+    assert not (tmp_path / "-").exists()
+
+
 def test_user_errors(ckpt, tmp_path):
     rc, msg = run_cli(["transcribe", str(tmp_path / "nope.wav"), "-o", "x.mid", "--checkpoint", str(ckpt)])
     assert rc == 1 and "nope.wav" in msg

@@ -25,7 +25,7 @@ def register(subparsers) -> None:
     p.add_argument("audio", nargs="?", help="audio file to transcribe (wav, flac, ogg, ...)")
     p.add_argument("-o", "--output", metavar="OUT.mid", help="MIDI file to write (live: rewritten after every "
                    "note, so an interrupt loses only the notes still sounding)")
-    p.add_argument("--notes", metavar="OUT.tsv", help="also write notes as TSV: onset, offset, pitch, velocity")
+    p.add_argument("--notes", metavar="OUT.tsv", help="also write notes as TSV: onset, offset, pitch, velocity (- for standard output)")
     p.add_argument("--checkpoint", default=None, metavar="ID|DIR",
                    help="checkpoint id, URL or directory (default: the shipped onsets_frames_small; "
                    "onsets_frames_uni / onsets_frames_uni_q2 are the hosted magenta.js checkpoints)")
