@@ -24,8 +24,8 @@ from exports.tfjs import read_layers_checkpoint, write_layers_checkpoint
 from realtime.transcriber import make_session, transcribe_array
 
 SMALL = {"conv": (16, 16, 32), "fc": 256, "lstm": 128}
-# onset F1 (50 ms) measured with the shipped weights (0.870 on Bach, where basic-pitch scores 0.709 in
-# bench/piano_quality.py; 0.832 on the rendered piece below), minus a margin
+# onset F1 (50 ms) measured with the shipped weights (0.876 on Bach, where basic-pitch scores 0.709 in
+# bench/piano_quality.py; 0.844 on the rendered piece below), minus a margin
 BACH_F1_FLOOR = 0.80
 RENDERED_F1_FLOOR = 0.75
 
