@@ -22,6 +22,8 @@ input buffer). Needs a running JACK server (``jackd -d dummy -r 48000 -p 128``).
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 import threading
 import time
 
@@ -35,8 +37,6 @@ def harness(signal_path: str, out_path: str) -> None:
     """Child process: a JACK client that plays the signal into tonehost's input once told "go" on stdin, and logs
     each played block's first sample index with ``CLOCK_MONOTONIC`` (the clock of the parent's ``perf_counter``).
     Being a separate process, it never contends with the transcriber for the GIL."""
-    import sys
-
     import jack
     from realtime import jack as jackutil
 
@@ -93,9 +93,6 @@ class _Tee:
 
 
 def main() -> None:
-    import subprocess
-    import sys
-
     import jack
     from realtime.transcriber import LiveTranscriber, latency_floor_s, make_session, to_mono
 

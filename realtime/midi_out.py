@@ -8,6 +8,7 @@ writes the final file. Times are seconds from the start of the take; the file is
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -76,8 +77,6 @@ def write_midi_atomic(path: str | os.PathLike, notes) -> None:
 def write_notes_tsv(path: str | os.PathLike, notes) -> None:
     """Write notes as TSV: ``onset<TAB>offset<TAB>pitch<TAB>velocity`` with a header line, seconds to 1 ms.
     ``path`` ``-`` writes to standard output."""
-    import sys
-
     lines = ["onset\toffset\tpitch\tvelocity\n"] + [
         f"{n.onset:.3f}\t{n.offset:.3f}\t{n.pitch}\t{n.velocity}\n" for n in sorted(notes, key=lambda n: (n.onset, n.pitch))]
     if str(path) == "-":

@@ -425,6 +425,7 @@ def main(argv=None) -> None:
             piece = GENERATORS[kind](rng, float(rng.uniform(20, 60)))
         if not piece.notes:
             continue
+        # one piano family: no extra draw, so the default (fluidsynth) data stays as it was for a given seed
         which = pianos[int(rng.integers(len(pianos)))] if len(pianos) > 1 else pianos[0]
         if which == "salamander":
             sf2, program = "Salamander Grand Piano V3 (npm @audio-samples)", 0
