@@ -20,9 +20,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
-from checkpoint_http import CheckpointServer  # noqa: E402
-from exports.download import fetch_checkpoint  # noqa: E402
-from exports.tfjs import read_layers_checkpoint, write_layers_checkpoint  # noqa: E402
+from tonehost.realtime.testing.checkpoint_server import CheckpointServer  # noqa: E402
+from tonehost.exports.checkpoints.download import fetch_checkpoint  # noqa: E402
+from tonehost.exports.tfjs import read_layers_checkpoint, write_layers_checkpoint  # noqa: E402
 
 L = "cudnn_lstm/rnn/multi_rnn_cell/cell_0/cudnn_compatible_lstm_cell"
 

@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
+from tonehost.exports.onnx_session import make_session
 
-from exports import ddsp_contract as C
-from exports.ddsp_export import convert_ddsp
+from tonehost.exports.contracts import ddsp as C
+from tonehost.exports.convert.ddsp_export import convert_ddsp
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = {"tfjs-graph (magenta.js style)": ROOT / "tests/fixtures/ddsp_tfjs",
@@ -31,10 +31,7 @@ def main() -> None:
         model, spec = convert_ddsp(src)
         export_s = time.perf_counter() - t0
         info = C.ContractInfo.from_metadata({p.key: p.value for p in model.metadata_props})
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = 1
-        so.inter_op_num_threads = 1
-        sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        sess = make_session(model)
         rng = np.random.default_rng(0)
         feed = {C.INPUT_F0: np.zeros((1, 1), np.float32), C.INPUT_PW: np.zeros((1, 1), np.float32),
                 C.INPUT_STATE: C.zero_state(info.state_size)}

@@ -1,10 +1,10 @@
 """Voice in to instrument out through a real JACK server: latency, CPU per block, xruns vs the C reference.
 
-A harness (JACK clients in a separate process, so they never contend for tonehost's GIL) plays the test voice (:func:`realtime.instrument.latency_test_signal`: silence, a 220 Hz
+A harness (JACK clients in a separate process, so they never contend for tonehost's GIL) plays the test voice (:func:`tonehost.realtime.pipelines.instrument.latency_test_signal`: silence, a 220 Hz
 tone onset, a step to 330 Hz) into tonehost's input; tonehost runs the DDSP pipeline as a worker of the
 GIL-free engine (exactly what ``tonehost play`` runs); the harness records tonehost's output.
 The harness stamps their blocks with JACK's frame clock, so input and output share one time base, and
-the arrivals are detected with :func:`realtime.instrument.detect_arrivals` (the definitions of the offline
+the arrivals are detected with :func:`tonehost.realtime.pipelines.instrument.detect_arrivals` (the definitions of the offline
 measurement). Meanwhile ``jack_simple_client`` runs and jackd's log attributes xruns per client.
 
 The device's own buffers are not included (the dummy backend has none): on a sound card add its input + output
@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from realtime import jack as jackutil
-from realtime.engine import Engine, EngineConfig
-from realtime.instrument import (ControlsModel, InstrumentPipeline, PipelineConfig, detect_arrivals,
+from tonehost.realtime.testing import jack as jackutil
+from tonehost.realtime.audio.engine import Engine, EngineConfig
+from tonehost.realtime.pipelines.instrument import (ControlsModel, InstrumentPipeline, PipelineConfig, detect_arrivals,
                                  latency_test_signal, measure_latency)
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -32,9 +32,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def _model(checkpoint: str | None) -> tuple[str, str]:
     if checkpoint:
-        from realtime.instrument import resolve_controls
-        return str(resolve_controls(None, checkpoint)), checkpoint
-    from exports.ddsp_random import make_random_controls_onnx
+        from tonehost.exports.resolve import instrument_model
+        return str(instrument_model(None, checkpoint)), checkpoint
+    from tonehost.realtime.testing.models import make_random_controls_onnx
     path = Path(tempfile.mkdtemp()) / "random.onnx"
     make_random_controls_onnx(path)
     return str(path), "random weights, 250 frames/s (latency does not depend on the weights)"
@@ -92,7 +92,7 @@ def run_once(model: str, block: int, sr: int = 48000) -> dict:
     signal = latency_test_signal(sr).astype(np.float32)
     pipe = InstrumentPipeline(ControlsModel(model), PipelineConfig(sample_rate=sr))
     offline = measure_latency(InstrumentPipeline(ControlsModel(model), PipelineConfig(sample_rate=sr)), block)
-    eng = Engine(EngineConfig(samplerate=sr, blocksize=block, in_channels=1, out_channels=2))
+    eng = Engine(EngineConfig(sample_rate=sr, block_size=block, in_channels=1, out_channels=2))
     stop = threading.Event()
 
     def worker():

@@ -25,8 +25,8 @@ DDSP_VST_MS = 64.0
 
 
 def main() -> int:
-    from exports.ddsp_random import VIOLIN_SETTINGS, make_random_controls_onnx
-    from realtime.instrument import ControlsModel, InstrumentPipeline, PipelineConfig, measure_latency
+    from tonehost.realtime.testing.models import VIOLIN_SETTINGS, make_random_controls_onnx
+    from tonehost.realtime.pipelines.instrument import ControlsModel, InstrumentPipeline, PipelineConfig, measure_latency
 
     tmp = Path(tempfile.mkdtemp())
     models = {

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from realtime import jack
-from realtime.engine import Engine, EngineConfig
-from realtime.gil_probe import measure_window, python_callback_control
+from tonehost.realtime.testing import jack
+from tonehost.realtime.audio.engine import Engine, EngineConfig
+from tonehost.realtime.testing.gil_probe import measure_window, python_callback_control
 
 SR = 48000
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -81,7 +81,7 @@ def _pct(x: np.ndarray) -> dict:
 
 
 def callback_cost(block: int, synth: bool, seconds: float) -> dict:
-    cfg = EngineConfig(samplerate=SR, blocksize=block, in_channels=1, out_channels=2,
+    cfg = EngineConfig(sample_rate=SR, block_size=block, in_channels=1, out_channels=2,
                        synth_harmonics=60 if synth else 0, synth_noise_bands=65)
     stop = threading.Event()
     with Engine(cfg) as eng:
@@ -111,7 +111,7 @@ def callback_cost(block: int, synth: bool, seconds: float) -> dict:
 
 
 def xrun_windows(block: int, seconds: float) -> dict:
-    cfg = EngineConfig(samplerate=SR, blocksize=block, in_channels=1, out_channels=2,
+    cfg = EngineConfig(sample_rate=SR, block_size=block, in_channels=1, out_channels=2,
                        synth_harmonics=60, synth_noise_bands=65)
     stop = threading.Event()
     with jack.ReferenceClient() as ref, Engine(cfg) as eng:
@@ -152,7 +152,7 @@ def main(argv=None) -> int:
         jack.set_buffer_size(block)
         r = {}
         for mode in ("direct", "worker"):
-            cfg = EngineConfig(samplerate=SR, blocksize=block, in_channels=1, out_channels=2,
+            cfg = EngineConfig(sample_rate=SR, block_size=block, in_channels=1, out_channels=2,
                                monitor=1.0 if mode == "direct" else 0.0)
             with Engine(cfg) as eng:
                 wire_loopback()
@@ -166,7 +166,7 @@ def main(argv=None) -> int:
         synth_us = r["callback_synth_us"]["p50"] - r["callback_plain_us"]["p50"]
         r["synth_percent_of_core"] = 100 * synth_us / (1e6 * block / SR)
         r["xruns"] = xrun_windows(block, window)
-        r["python_callback_control_gil_hog"] = python_callback_control(min(window, 4.0), True, blocksize=block)
+        r["python_callback_control_gil_hog"] = python_callback_control(min(window, 4.0), True, block_size=block)
         results["blocks"][block] = r
     jack.set_buffer_size(128)
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -50,7 +50,7 @@ def corpus_midis(tmp: Path) -> list[tuple[str, Path]]:
     except ImportError:
         print("music21 not installed: corpus pieces skipped")
         return []
-    from exports.recipes.make_piano_data import perform_score, score_notes, write_midi
+    from tonehost.exports.training.recipes.make_piano_data import perform_score, score_notes, write_midi
 
     out = []
     for k, (composer, idx) in enumerate(CORPUS_PIECES):
@@ -86,14 +86,15 @@ def main() -> None:
     ap.add_argument("--no-basic-pitch", action="store_true")
     ap.add_argument("--seconds", type=float, default=60.0, help="length of the random piece")
     args = ap.parse_args()
-    from exports.onsets_frames import export_checkpoint
-    from exports.shipped import default_transcriber_dir
-    from realtime.transcriber import make_session, transcribe_array
+    from tonehost.exports.convert.onsets_frames import export_checkpoint
+    from tonehost.exports.checkpoints.shipped import default_transcriber_dir
+    from tonehost.exports.onnx_session import make_session
+    from tonehost.realtime.pipelines.transcriber import transcribe_array
 
     ckpt = Path(args.checkpoint) if args.checkpoint else default_transcriber_dir()
     if not ckpt.is_dir():
-        from realtime.commands.export import _resolve_checkpoint
-        ckpt = _resolve_checkpoint(args.checkpoint)
+        from tonehost.exports.resolve import checkpoint_dir
+        ckpt = checkpoint_dir(args.checkpoint)
     sess = make_session(export_checkpoint(ckpt)[0])
     tmp = tmpdir()
 

@@ -44,8 +44,8 @@ def to16k(x, sr):
 
 
 def tracker_ours(x, sr):
-    from realtime.voice_features import track_pitch_offline
-    t, f, c, v = track_pitch_offline(x, sr)
+    from tonehost.dsp.features import track_pitch
+    t, f, c = track_pitch(x, sr)
     return t, f
 
 
@@ -62,7 +62,7 @@ _vst = None
 
 def tracker_ddsp_vst(x, sr):
     global _vst
-    from exports.pitch_model import DDSPVSTPitchModel
+    from tonehost.exports.convert.pitch_model import DDSPVSTPitchModel
     if _vst is None:
         _vst = DDSPVSTPitchModel()
     t, f, c, pw = _vst.track(to16k(x, sr), hop=320, center=True)
@@ -96,7 +96,7 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="every 5th FDA file")
     args = ap.parse_args()
     import mir_eval
-    from realtime.voice_features import TrackerConfig
+    from tonehost.dsp.features import TrackerConfig
 
     cfg = TrackerConfig()
     LATENCY_MS["tonehost (live YIN)"] = 1000 * cfg.pitch_delay_s

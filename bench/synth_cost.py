@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 from numba import njit
 
-from dsp.harmonic import harmonic_block, make_frame_buffer, make_harmonic_state
-from dsp.noise import make_noise_frame_buffer, make_noise_state, noise_block
-from dsp.resample import Resampler, resample_block
+from tonehost.dsp.harmonic import harmonic_block, make_frame_buffer, make_harmonic_state
+from tonehost.dsp.noise import make_noise_frame_buffer, make_noise_state, noise_block
+from tonehost.dsp.resample import Resampler, resample_block
 
 SR = 48000
 

@@ -35,9 +35,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from exports.recipes import make_violin_data as V
-from exports.shipped import default_instrument_path
-from realtime.instrument import ControlsModel
+from tonehost.exports.training.recipes import make_violin_data as V
+from tonehost.exports.checkpoints.shipped import default_instrument_path
+from tonehost.realtime.pipelines.instrument import ControlsModel
 from violin_quality import (SR16, baseline_16k, ours_16k, pipeline_resynthesis, save_json, spectral_distance,
                             spectrogram_png)
 
@@ -88,7 +88,7 @@ def main(argv=None) -> int:
 
     # 2. the real command line
     model_path = work / f"{args.instrument}.onnx"
-    cmd = [sys.executable, "-m", "realtime.cli", "train-instrument", *map(str, recs), "-o", str(model_path),
+    cmd = [sys.executable, "-m", "tonehost", "train-instrument", *map(str, recs), "-o", str(model_path),
            "--minutes", str(args.train_minutes), "--steps", str(args.steps), "--work", str(work / "train")]
     print("$", " ".join(cmd[1:]), flush=True)
     t0 = time.perf_counter()

@@ -21,7 +21,7 @@ from transcribe_common import DATA, midi_notes, model_path, random_piano_midi, r
 
 
 def scores(ref_iv, ref_p, notes):
-    est_iv = np.array([[n.onset, max(n.offset, n.onset + 1e-3)] for n in notes]).reshape(-1, 2)
+    est_iv = np.array([[n.start_time, max(n.end_time, n.start_time + 1e-3)] for n in notes]).reshape(-1, 2)
     est_p = np.array([n.pitch for n in notes], dtype=float)
     hz = lambda p: 440.0 * 2 ** ((np.asarray(p, float) - 69) / 12)  # noqa: E731
     on = mir_eval.transcription.precision_recall_f1_overlap(ref_iv, hz(ref_p), est_iv, hz(est_p),
@@ -35,7 +35,8 @@ def main() -> None:
     ap.add_argument("--checkpoint", help="checkpoint id or directory (default: random weights)")
     ap.add_argument("--seconds", type=float, default=60.0, help="length of the random rendered piece")
     args = ap.parse_args()
-    from realtime.transcriber import make_session, transcribe_array
+    from tonehost.exports.onnx_session import make_session
+    from tonehost.realtime.pipelines.transcriber import transcribe_array
 
     tmp = tmpdir()
     model, what = model_path(args.checkpoint, tmp)

@@ -23,13 +23,13 @@ SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
 
 def model_path(checkpoint: str | None, tmp: Path) -> tuple[Path, str]:
     """(ONNX stream model, description): the checkpoint's cached export, or one of random weights."""
-    from exports.onsets_frames import export_checkpoint, random_weights
-    from exports.tfjs import write_layers_checkpoint
+    from tonehost.exports.convert.onsets_frames import export_checkpoint, random_weights
+    from tonehost.exports.tfjs import write_layers_checkpoint
 
     if checkpoint:
-        from realtime.commands.export import _resolve_checkpoint
+        from tonehost.exports.resolve import checkpoint_dir
 
-        return export_checkpoint(_resolve_checkpoint(checkpoint))[0], checkpoint
+        return export_checkpoint(checkpoint_dir(checkpoint))[0], checkpoint
     ckpt = tmp / "random_ckpt"
     write_layers_checkpoint(ckpt, random_weights(0))
     return export_checkpoint(ckpt)[0], "random weights (seed 0): plumbing only"

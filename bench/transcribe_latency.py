@@ -3,7 +3,7 @@ leaving the transcriber, p50/p95, beside the architectural floor.
 
 A JACK "player" client in a separate harness process (so it never contends for the transcriber's GIL) plays a
 piano recording (resampled to the server rate) in real time into tonehost's engine input (the GIL-free callback
-and input ring that ``transcribe --live`` uses); the live runner (:class:`realtime.transcriber.LiveTranscriber`,
+and input ring that ``transcribe --live`` uses); the live runner (:class:`tonehost.realtime.pipelines.transcriber.LiveTranscriber`,
 worker thread) reads it. The harness logs every played block's first sample index with ``CLOCK_MONOTONIC`` (the
 clock behind this process's ``perf_counter``), so the wall time at which any input sample was played is known;
 the few blocks of silence the transcriber reads before the first played block are found by correlation. For each note-on event two latencies are computed:
@@ -38,7 +38,7 @@ def harness(signal_path: str, out_path: str) -> None:
     each played block's first sample index with ``CLOCK_MONOTONIC`` (the clock of the parent's ``perf_counter``).
     Being a separate process, it never contends with the transcriber for the GIL."""
     import jack
-    from realtime import jack as jackutil
+    from tonehost.realtime.testing import jack as jackutil
 
     mono = np.load(signal_path).astype(np.float32)
     player = jack.Client("tonehost_bench_player", no_start_server=True)
@@ -94,7 +94,8 @@ class _Tee:
 
 def main() -> None:
     import jack
-    from realtime.transcriber import LiveTranscriber, latency_floor_s, make_session, to_mono
+    from tonehost.exports.onnx_session import make_session
+    from tonehost.realtime.pipelines.transcriber import LiveTranscriber, latency_floor_s, to_mono
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", help="checkpoint id or directory (default: random weights)")
@@ -111,8 +112,8 @@ def main() -> None:
     model, what = model_path(args.checkpoint, tmp)
     sess = make_session(model)
 
-    from realtime import jack as jackutil
-    from realtime.engine import Engine, EngineConfig
+    from tonehost.realtime.testing import jack as jackutil
+    from tonehost.realtime.audio.engine import Engine, EngineConfig
 
     probe = jack.Client("tonehost_bench_probe", no_start_server=True)
     sr, period = probe.samplerate, probe.blocksize
@@ -120,11 +121,11 @@ def main() -> None:
     audio, fsr = sf.read(args.audio, dtype="float32", always_2d=True)
     mono = to_mono(audio)[:int(args.seconds * fsr)]
     if fsr != sr:
-        from dsp.resample import resample
+        from tonehost.dsp.resample import resample
         mono = resample(mono, fsr, sr, compensate_delay=True).astype(np.float32)
     np.save(f"{tmp}/signal.npy", mono)
     # capture through tonehost's own engine (GIL-free callback -> input ring), as `transcribe --live` does
-    src = Engine(EngineConfig(samplerate=sr, blocksize=period, in_channels=1, out_channels=0,
+    src = Engine(EngineConfig(sample_rate=sr, block_size=period, in_channels=1, out_channels=0,
                               input_ring_seconds=4.0))
     tee = _Tee(src, keep=3 * sr)
     events = []

@@ -37,10 +37,11 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
-    from exports.onsets_frames import export_checkpoint, random_weights
-    from exports.tfjs import write_layers_checkpoint
-    from realtime.transcriber import Transcriber, make_session, transcribe_array
-    from dsp.mel import log_mel
+    from tonehost.exports.convert.onsets_frames import export_checkpoint, random_weights
+    from tonehost.exports.tfjs import write_layers_checkpoint
+    from tonehost.exports.onnx_session import make_session
+    from tonehost.realtime.pipelines.transcriber import Transcriber, transcribe_array
+    from tonehost.dsp.mel import log_mel
 
     tmp = tmpdir()
     out = {}
@@ -73,9 +74,9 @@ def main() -> None:
         out[f"{mode}_s"] = round(min(ts), 3)
         out[f"{mode}_x_realtime"] = round(dur / min(ts), 1)
     # component costs
-    from realtime.transcriber import AudioTo16k, to_mono
-    x16 = AudioTo16k(sr)
-    y = np.concatenate([x16.process(to_mono(audio)), x16.flush()])
+    from tonehost.realtime.pipelines.transcriber import AudioTo16k, to_mono
+    audio_16k = AudioTo16k(sr)
+    y = np.concatenate([audio_16k.process(to_mono(audio)), audio_16k.flush()])
     t0 = time.perf_counter()
     mel = log_mel(y)
     out["mel_s"] = round(time.perf_counter() - t0, 3)

@@ -3,8 +3,8 @@
 Held-out melodies (same generator as the training data, seeds never used in training) are rendered with
 FluidSynth; their exact controls (MIDI f0, the live tracker's loudness) drive
 
-- **ours**: the shipped ONNX model stepped frame by frame through :class:`realtime.instrument.ControlsModel`
-  (the run-time path), synthesised by :func:`dsp.harmonic.render_harmonic` + :func:`dsp.noise.render_noise` at
+- **ours**: the shipped ONNX model stepped frame by frame through :class:`tonehost.realtime.pipelines.instrument.ControlsModel`
+  (the run-time path), synthesised by :func:`tonehost.dsp.harmonic.render_harmonic` + :func:`tonehost.dsp.noise.render_noise` at
   16 kHz (before the model's post gain);
 - **baseline**: a plain harmonic synth with a fixed spectrum (1/k or 1/k^2 harmonic amplitudes, the better of
   the two is reported) whose amplitude follows the reference loudness exactly (oracle level per frame);
@@ -13,7 +13,7 @@ and the multi-scale spectral distance (FFT 2048..64, 75 % overlap, mean |S - S_r
 the training loss) to the FluidSynth audio is reported per soundfont: FluidR3 (the training violin, held-out
 melodies) and, for reference, TimGM6mb and MuseScore General (other violins the model never heard).
 
-It also runs the whole live pipeline (:class:`realtime.instrument.InstrumentPipeline`, voice tracker + live
+It also runs the whole live pipeline (:class:`tonehost.realtime.pipelines.instrument.InstrumentPipeline`, voice tracker + live
 normaliser, 48 kHz) over the FluidR3 renders (resynthesis; output delay compensated), writes spectrogram PNGs
 (reference / ours / baseline) and renders the voice recordings in ``../shared/data/voice/`` to WAVs for
 listening, all under ``bench/results/violin/``.
@@ -32,11 +32,11 @@ from pathlib import Path
 
 import numpy as np
 
-from dsp.harmonic import render_harmonic
-from dsp.noise import render_noise
-from exports.recipes import make_violin_data as V
-from exports.shipped import default_instrument_path
-from realtime.instrument import ControlsModel, InstrumentPipeline, PipelineConfig
+from tonehost.dsp.harmonic import render_harmonic
+from tonehost.dsp.noise import render_noise
+from tonehost.exports.training.recipes import make_violin_data as V
+from tonehost.exports.checkpoints.shipped import default_instrument_path
+from tonehost.realtime.pipelines.instrument import ControlsModel, InstrumentPipeline, PipelineConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 VOICE_DIR = ROOT.parent / "shared" / "data" / "voice"

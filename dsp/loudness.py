@@ -19,22 +19,54 @@ import math
 import numpy as np
 from numba import njit
 
-from dsp.fft import fft_inplace, make_fft_plan
+from tonehost.dsp.fft import fft_inplace, make_fft_plan
+
+__all__ = ["power_db", "loudness_db", "vst_power_db", "vst_power_scaled", "mjs_power_db", "make_power_state",
+           "power_block", "vst_power", "mjs_power", "a_weighting_db", "compute_loudness", "make_aloudness_state",
+           "aloudness_block", "compute_loudness_streaming", "MODE_VST", "MODE_MJS", "PW_FLOOR_DB", "LD_FLOOR_DB",
+           "LD_OFFSET_DB"]
 
 MODE_VST = 0   # DDSP-VST pw_db
 MODE_MJS = 1   # magenta.js 20*log10(rms) - 20.7
 
 
+#: DDSP-VST's power floor, magenta.js's loudness floor and offset (dB).
+PW_FLOOR_DB = -80.0
+LD_FLOOR_DB = -120.0
+LD_OFFSET_DB = -20.7
+
+
 @njit(nogil=True, cache=True)
-def vst_power_db(x, n):
-    """DDSP-VST frame power in dB: ``max(10*log10(max(1e-8, mean(x[:n]**2))), -80)``."""
+def power_db(mean_square):
+    """DDSP-VST power of a frame from its mean square: ``max(10*log10(max(1e-8, ms)), -80)`` dB.
+
+    The one home of this formula (``ddsp-vst/.../FeatureExtractor``: ``pw_db``); every tracker calls it.
+    """
+    return max(10.0 * math.log10(max(1e-8, mean_square)), PW_FLOOR_DB)
+
+
+@njit(nogil=True, cache=True)
+def loudness_db(mean_square):
+    """magenta.js loudness of a frame from its mean square: ``max(20*log10(max(1e-20, rms)) - 20.7, -120)`` dB.
+
+    The one home of this formula (``music/src/ddsp/loudness_utils.ts computePower``); every tracker calls it.
+    """
+    return max(20.0 * math.log10(max(1e-20, math.sqrt(mean_square))) + LD_OFFSET_DB, LD_FLOOR_DB)
+
+
+@njit(nogil=True, cache=True)
+def _mean_square(x, n):
     s = 0.0
     for i in range(n):
         v = float(x[i])
         s += v * v
-    ms = s / n if n > 0 else 0.0
-    db = 10.0 * math.log10(max(1e-8, ms))
-    return max(db, -80.0)
+    return s / n if n > 0 else 0.0
+
+
+@njit(nogil=True, cache=True)
+def vst_power_db(x, n):
+    """DDSP-VST frame power in dB of ``x[:n]``: :func:`power_db` of its mean square."""
+    return power_db(_mean_square(x, n))
 
 
 @njit(nogil=True, cache=True)
@@ -45,13 +77,15 @@ def vst_power_scaled(pw_db):
 
 @njit(nogil=True, cache=True)
 def mjs_power_db(x, n):
-    """magenta.js frame loudness: ``max(20*log10(max(1e-20, rms(x[:n]))) - 20.7, -120)``."""
-    s = 0.0
-    for i in range(n):
-        v = float(x[i])
-        s += v * v
-    rms = math.sqrt(s / n) if n > 0 else 0.0
-    return max(20.0 * math.log10(max(1e-20, rms)) - 20.7, -120.0)
+    """magenta.js frame loudness in dB of ``x[:n]``: :func:`loudness_db` of its mean square."""
+    return loudness_db(_mean_square(x, n))
+
+
+@njit(nogil=True, cache=True)
+def _loudness_db_array(mean_squares, out):
+    for i in range(mean_squares.shape[0]):
+        out[i] = loudness_db(mean_squares[i])
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -101,10 +135,7 @@ def power_block(x, n, state, out):
                 u = state[ring + w + j]
                 s += u * u
             ms = s / frame
-            if mode == 0:
-                val = max(10.0 * math.log10(max(1e-8, ms)), -80.0)
-            else:
-                val = max(20.0 * math.log10(max(1e-20, math.sqrt(ms))) - 20.7, -120.0)
+            val = power_db(ms) if mode == 0 else loudness_db(ms)
             if k < out.shape[0]:
                 out[k] = val
                 k += 1
@@ -140,7 +171,7 @@ def mjs_power(audio, sample_rate: int = 16000, frame: int = 1024, frame_rate: in
     sq = np.concatenate([[0.0], np.cumsum(padded ** 2)])
     starts = np.arange(n_out) * hop
     ms = np.maximum((sq[starts + frame] - sq[starts]) / frame, 0.0)
-    return np.maximum(20.0 * np.log10(np.maximum(1e-20, np.sqrt(ms))) - 20.7, -120.0)
+    return _loudness_db_array(ms, np.empty_like(ms))
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ The stream is causal: DDSP's offline ``frequency_filter`` crops ``(N-1)//2 - 1``
 so ``ddsp[n] == stream[n + DDSP_CROP]``; the filter's true (linear-phase) group delay is ``N/2`` samples.
 
 Frames come from a caller-owned ring buffer ``frames`` of shape ``(capacity, B)`` exactly like
-:mod:`dsp.harmonic`: frame ``w`` at row ``w % capacity``; the kernel returns its new read counter. Frame ``i``
+:mod:`tonehost.dsp.harmonic`: frame ``w`` at row ``w % capacity``; the kernel returns its new read counter. Frame ``i``
 is consumed at the start of hop ``i``; with no frame available the previous FIR is held; before the first frame
 the output is silence.
 """

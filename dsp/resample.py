@@ -20,6 +20,8 @@ from math import gcd
 import numpy as np
 from numba import njit
 
+__all__ = ["Resampler", "design_polyphase", "make_resample_state", "resample_block", "resample", "resample_to"]
+
 _W = 0     # ring write index (0..T-1)
 _OFF = 1   # next output's upsampled time minus current input's upsampled time (integer)
 _HDR = 4
@@ -202,3 +204,39 @@ def resample(x, fs_in: int, fs_out: int, block_size: int = 0, compensate_delay: 
         n_expect = -(-(len(x) - int(np.ceil(rs.delay_in())) - rs.taps) * rs.L // rs.M)
         y = y[d:d + n_expect]
     return y
+
+
+def resample_to(x, sample_rate: int, target_rate: int) -> np.ndarray:
+    """Offline resampling of a whole signal from ``sample_rate`` to ``target_rate`` (Hz), aligned with the input.
+
+    Polyphase FIR filtering with a Kaiser window (``scipy.signal.resample_poly``, up ``target/g``, down
+    ``sample_rate/g`` for ``g = gcd``), zero-phase: output sample ``i`` is at time ``i / target_rate``. The streaming
+    :class:`Resampler` is the real-time counterpart (causal, with a reported delay).
+
+    Parameters
+    ----------
+    x : array_like, shape (n,) or (n, channels)
+        Samples (resampled along axis 0).
+    sample_rate, target_rate : int
+        Rates in Hz (positive integers).
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, ``ceil(n * target_rate / sample_rate)`` samples; ``x`` itself (as float64) when the rates are equal.
+
+    Raises
+    ------
+    ValueError
+        A rate that is not a positive integer.
+    """
+    from scipy.signal import resample_poly
+
+    sr, tr = int(sample_rate), int(target_rate)
+    if sr <= 0 or tr <= 0 or sr != sample_rate or tr != target_rate:
+        raise ValueError(f"sample rates must be positive integers, got {sample_rate} -> {target_rate}")
+    x = np.asarray(x, np.float64)
+    if sr == tr:
+        return x
+    g = gcd(sr, tr)
+    return resample_poly(x, tr // g, sr // g, axis=0)

@@ -1,22 +1,38 @@
-"""The one error type of the checkpoint code: every reader, index and downloader failure is a CheckpointError.
+"""tonehost's errors: one root, :class:`TonehostError`, for every failure a user can do something about.
 
-``str(exc)`` and ``exc.user_message`` are the same sentence: what is wrong, which file, and how to fix it. The
-CLI prints ``user_message`` without a traceback.
+``str(exc)`` and ``exc.user_message`` are the same sentence: what is wrong, which file or device, and how to fix
+it. The command line prints that sentence (``tonehost: error: ...``) without a traceback and catches nothing
+else; programs that build on tonehost catch :class:`TonehostError`.
+
+Hierarchy::
+
+    TonehostError
+    |-- UsageError             a bad option value or argument combination
+    |-- AudioFileError         an audio file that is missing, unreadable, truncated or empty
+    |-- DeviceError            an audio or MIDI device that is missing or cannot do what was asked
+    |-- ModelError             a model file that is not in the expected contract (ONNX metadata, inputs)
+    `-- CheckpointError        a checkpoint that cannot be found, fetched, verified or read
+        |-- CheckpointFormatError, CheckpointNotFoundError, CheckpointDownloadError,
+        `-- CheckpointIntegrityError, CheckpointOfflineError
 """
 from __future__ import annotations
 
 from pathlib import Path
 
+__all__ = ["TonehostError", "UsageError", "AudioFileError", "DeviceError", "ModelError", "CheckpointError",
+           "CheckpointFormatError", "CheckpointNotFoundError", "CheckpointDownloadError",
+           "CheckpointIntegrityError", "CheckpointOfflineError"]
 
-class CheckpointError(Exception):
-    """A checkpoint that cannot be found, fetched, verified or read.
+
+class TonehostError(Exception):
+    """Root of tonehost's errors: one clear sentence naming the file or device and the fix.
 
     Parameters
     ----------
     message : str
-        One clear sentence (or two) naming the file and the fix; also ``str(exc)``.
+        The sentence; also ``str(exc)`` and ``exc.user_message``.
     path : str or Path, optional
-        The file or URL concerned, kept for programs that want it.
+        The file, URL or device concerned, kept for programs that want it.
     """
 
     def __init__(self, message: str, path: str | Path | None = None):
@@ -26,6 +42,26 @@ class CheckpointError(Exception):
 
     def __str__(self) -> str:
         return self.user_message
+
+
+class UsageError(TonehostError):
+    """An option value or a combination of arguments that cannot work (``--blocksize 0``, no output given)."""
+
+
+class AudioFileError(TonehostError):
+    """An audio file that is missing, unreadable, truncated or holds no samples."""
+
+
+class DeviceError(TonehostError):
+    """An audio or MIDI device that is missing or cannot do what was asked (rate, channels, block size)."""
+
+
+class ModelError(TonehostError):
+    """A model file (``.onnx``) that is missing or not in the contract tonehost runs."""
+
+
+class CheckpointError(TonehostError):
+    """A checkpoint that cannot be found, fetched, verified or read."""
 
 
 class CheckpointFormatError(CheckpointError):

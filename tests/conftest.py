@@ -5,14 +5,18 @@ CI (``.ci/run``) starts ``jackd -R -d dummy -r 48000 -p 128`` before the tests. 
 """
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import pytest
 
+from tonehost.exports.paths import shared_dir
+
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("TONEHOST_SHARED", ROOT.parent / "shared"))
+TESTS = ROOT / "tests"
+FIXTURES = TESTS / "fixtures"
+NODE_DIR = TESTS / "node"
+SHARED = shared_dir()
 DATA = SHARED / "data"
 MODELS = SHARED / "models"
 
@@ -23,7 +27,7 @@ def jack_server():
 
     Reuses the server ``.ci/run`` started; otherwise starts one for the session. Skips only if jackd is missing.
     """
-    from realtime.jack import JackServer
+    from tonehost.realtime.testing.jack import JackServer
 
     if shutil.which("jackd") is None and shutil.which("jack_lsp") is None:
         pytest.skip("jackd is not installed (apt-get install jackd2); .ci/run installs it")

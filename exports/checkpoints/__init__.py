@@ -1,0 +1,95 @@
+"""Magenta's hosted checkpoints: the index, verified downloads, and the models tonehost ships.
+
+The same three actions as ``tonehost checkpoints``::
+
+    from tonehost import checkpoints
+    checkpoints.list()                    # [Checkpoint(id='ddsp_violin', model='DDSP', ...), ...]
+    checkpoints.info("onsets_frames_uni")  # one entry: urls, mirrors, format, known files
+    checkpoints.fetch("ddsp_violin")       # -> Path of the complete, verified directory in the cache
+
+Modules: :mod:`~tonehost.exports.checkpoints.index` (the 35 hosted checkpoints and user index files),
+:mod:`~tonehost.exports.checkpoints.download` (resumable, verified, atomic fetching with mirrors and an offline
+mode), :mod:`~tonehost.exports.checkpoints.shipped` (the models trained by the project).
+"""
+from __future__ import annotations
+
+import builtins
+import os
+from pathlib import Path
+
+from tonehost.exports.checkpoints.download import cached_path, default_cache_dir, fetch_checkpoint
+from tonehost.exports.checkpoints.index import Checkpoint, FileSpec, all_checkpoints, get_checkpoint
+
+__all__ = ["list", "info", "fetch", "cached", "cache_dir", "Checkpoint", "FileSpec"]
+
+
+def list(extra_index=None) -> builtins.list[Checkpoint]:  # noqa: A001 - the CLI's verb
+    """Every checkpoint of the index (built-in entries, then ``$TONEHOST_INDEX`` and ``extra_index`` files).
+
+    Parameters
+    ----------
+    extra_index : str, os.PathLike or list of them, optional
+        User index files (JSON lists of ``{id, model, sizeMb, description, url[, mirrors, format, files]}``).
+
+    Returns
+    -------
+    list of Checkpoint
+
+    Raises
+    ------
+    CheckpointError
+        An index file that is missing or malformed.
+    """
+    return builtins.list(all_checkpoints(extra_index).values())
+
+
+def info(checkpoint_id: str, extra_index=None) -> Checkpoint:
+    """The index entry of ``checkpoint_id``.
+
+    Raises
+    ------
+    CheckpointNotFoundError
+        Unknown id (the message suggests the nearest ones).
+    """
+    return get_checkpoint(checkpoint_id, extra_index)
+
+
+def fetch(source: str | os.PathLike, to: str | os.PathLike | None = None, offline: bool = False,
+          progress: bool = False, **options) -> Path:
+    """Download (or find in the cache) a checkpoint, verified, and return its directory.
+
+    Parameters
+    ----------
+    source : str or os.PathLike
+        An index id, an http(s) URL of a checkpoint directory, or a local checkpoint directory.
+    to : str or os.PathLike, optional
+        Directory to create instead of the cache entry.
+    offline : bool
+        Never use the network: the cached copy or an error.
+    progress : bool
+        Draw a progress bar on standard error.
+    **options
+        ``cache_dir``, ``extra_index``, ``retries``, ``backoff``, ``timeout``, ``force``
+        (:func:`~tonehost.exports.checkpoints.download.fetch_checkpoint`).
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    CheckpointError
+        Unknown id, 404 everywhere, failure after retries and mirrors, size/hash mismatch, corrupt files, offline
+        without a cached copy; the message names the file and the fix.
+    """
+    return fetch_checkpoint(source, to=to, offline=offline, progress=progress, **options)
+
+
+def cached(source: str, extra_index=None) -> Path | None:
+    """The verified cached directory of ``source``, or None when it is not (completely) in the cache."""
+    return cached_path(source, None, extra_index)
+
+
+def cache_dir() -> Path:
+    """Where checkpoints are cached: ``$TONEHOST_CACHE/checkpoints`` or ``~/.cache/tonehost/checkpoints``."""
+    return default_cache_dir()

@@ -1,0 +1,405 @@
+"""NoteSequence: the score type every model of tonehost reads and writes, with magenta.js's field names.
+
+Mirrors ``NoteSequence`` of ``@magenta/music`` (``music/src/protobuf/index.d.ts``) in Python's idiom: dataclasses
+with the same fields in snake_case (``start_time``, ``quantized_start_step``, ``total_quantized_steps``, ...), JSON
+in magenta.js's camelCase shape (:meth:`NoteSequence.to_json` / :meth:`NoteSequence.from_json`), MIDI files and
+``pretty_midi`` objects in and out, and magenta.js's quantisation (``sequences.quantizeNoteSequence``):
+``step = floor(seconds * steps_per_second + 1 - 0.5)``, a note that would end on its start step lasts one step.
+
+Times are seconds; pitches MIDI note numbers (0-127); velocities 1-127 (0 is kept as given).
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tonehost.exports.errors import TonehostError
+
+__all__ = ["Note", "Tempo", "TimeSignature", "QuantizationInfo", "NoteSequence", "quantize_to_step",
+           "DEFAULT_QPM", "QUANTIZE_CUTOFF", "SequenceError"]
+
+#: magenta.js ``constants.DEFAULT_QUARTERS_PER_MINUTE``.
+DEFAULT_QPM = 120.0
+#: magenta.js ``sequences.ts`` QUANTIZE_CUTOFF.
+QUANTIZE_CUTOFF = 0.5
+#: magenta.js ``constants.DEFAULT_TICKS_PER_QUARTER``.
+DEFAULT_TICKS_PER_QUARTER = 220
+
+
+class SequenceError(TonehostError):
+    """A NoteSequence that cannot be read, written or quantized as asked (bad MIDI file, tempo change, ...)."""
+
+
+def quantize_to_step(seconds: float, steps_per_second: float, cutoff: float = QUANTIZE_CUTOFF) -> int:
+    """magenta.js ``quantizeToStep``: ``floor(seconds * steps_per_second + (1 - cutoff))``.
+
+    Parameters
+    ----------
+    seconds : float
+    steps_per_second : float
+    cutoff : float
+        Fraction of a step after which a time rounds up (0.5: nearest step, ties up).
+
+    Returns
+    -------
+    int
+    """
+    return int(math.floor(seconds * steps_per_second + (1.0 - cutoff)))
+
+
+@dataclass
+class Note:
+    """One note (magenta.js ``NoteSequence.Note``): pitch, velocity, times in seconds and/or quantized steps."""
+
+    pitch: int
+    velocity: int = 100
+    start_time: float = 0.0
+    end_time: float = 0.0
+    quantized_start_step: int | None = None
+    quantized_end_step: int | None = None
+    program: int = 0
+    instrument: int = 0
+    is_drum: bool = False
+
+    def to_json(self) -> dict:
+        """magenta.js JSON of the note (camelCase keys; quantized steps only when set)."""
+        d = {"pitch": int(self.pitch), "velocity": int(self.velocity), "startTime": float(self.start_time),
+             "endTime": float(self.end_time), "program": int(self.program), "instrument": int(self.instrument),
+             "isDrum": bool(self.is_drum)}
+        if self.quantized_start_step is not None:
+            d["quantizedStartStep"] = int(self.quantized_start_step)
+        if self.quantized_end_step is not None:
+            d["quantizedEndStep"] = int(self.quantized_end_step)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Note":
+        """From magenta.js JSON (missing fields take magenta.js's defaults: 0, false)."""
+        qs, qe = d.get("quantizedStartStep"), d.get("quantizedEndStep")
+        return cls(pitch=int(d.get("pitch", 0)), velocity=int(d.get("velocity", 0)),
+                   start_time=float(d.get("startTime", 0.0)), end_time=float(d.get("endTime", 0.0)),
+                   quantized_start_step=None if qs is None else int(qs),
+                   quantized_end_step=None if qe is None else int(qe),
+                   program=int(d.get("program", 0)), instrument=int(d.get("instrument", 0)),
+                   is_drum=bool(d.get("isDrum", False)))
+
+
+@dataclass
+class Tempo:
+    """A tempo (magenta.js ``NoteSequence.Tempo``): quarter notes per minute from ``time`` seconds on."""
+
+    time: float = 0.0
+    qpm: float = DEFAULT_QPM
+
+
+@dataclass
+class TimeSignature:
+    """A time signature (magenta.js ``NoteSequence.TimeSignature``) from ``time`` seconds on."""
+
+    time: float = 0.0
+    numerator: int = 4
+    denominator: int = 4
+
+
+@dataclass
+class QuantizationInfo:
+    """How a sequence is quantized (magenta.js ``NoteSequence.QuantizationInfo``): steps per quarter (relative)
+    or per second (absolute); 0 means unset."""
+
+    steps_per_quarter: int = 0
+    steps_per_second: float = 0.0
+
+
+@dataclass
+class NoteSequence:
+    """A performance or score: notes plus tempo, time signature and quantisation (magenta.js ``NoteSequence``).
+
+    Attributes
+    ----------
+    notes : list of Note
+    total_time : float
+        Seconds (at least the last note's end).
+    tempos, time_signatures : list
+    quantization_info : QuantizationInfo or None
+        Set on quantized sequences (:meth:`quantize`).
+    total_quantized_steps : int or None
+    ticks_per_quarter : int
+        MIDI resolution used by :meth:`to_midi`.
+    """
+
+    notes: list[Note] = field(default_factory=list)
+    total_time: float = 0.0
+    tempos: list[Tempo] = field(default_factory=list)
+    time_signatures: list[TimeSignature] = field(default_factory=list)
+    quantization_info: QuantizationInfo | None = None
+    total_quantized_steps: int | None = None
+    ticks_per_quarter: int = DEFAULT_TICKS_PER_QUARTER
+
+    # -- basics --------------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.notes)
+
+    def copy(self) -> "NoteSequence":
+        """A deep copy."""
+        return copy.deepcopy(self)
+
+    @property
+    def is_quantized(self) -> bool:
+        """magenta.js ``isQuantizedSequence``: quantization info with steps per quarter or per second > 0."""
+        q = self.quantization_info
+        return q is not None and (q.steps_per_quarter > 0 or q.steps_per_second > 0)
+
+    @property
+    def qpm(self) -> float:
+        """The first tempo's quarters per minute (120 when the sequence has none)."""
+        return float(self.tempos[0].qpm) if self.tempos else DEFAULT_QPM
+
+    def add_note(self, pitch: int, start_time: float, end_time: float, velocity: int = 100, **fields) -> Note:
+        """Append a note and extend ``total_time`` to its end; returns it."""
+        note = Note(pitch=int(pitch), velocity=int(velocity), start_time=float(start_time),
+                    end_time=float(end_time), **fields)
+        self.notes.append(note)
+        self.total_time = max(self.total_time, note.end_time)
+        return note
+
+    # -- quantisation --------------------------------------------------------------------------------
+    def quantize(self, steps_per_quarter: int = 4) -> "NoteSequence":
+        """magenta.js ``quantizeNoteSequence``: a quantized copy with steps relative to the (single) tempo.
+
+        Parameters
+        ----------
+        steps_per_quarter : int
+            Grid resolution (4 = sixteenth notes).
+
+        Returns
+        -------
+        NoteSequence
+            A copy with ``quantized_start_step``/``quantized_end_step`` on every note, one tempo and one time
+            signature at time 0, ``quantization_info`` and ``total_quantized_steps`` set.
+
+        Raises
+        ------
+        SequenceError
+            Tempo or time-signature changes, a bad time signature, negative times, ``steps_per_quarter`` < 1.
+        """
+        if int(steps_per_quarter) < 1:
+            raise SequenceError(f"steps_per_quarter must be >= 1, got {steps_per_quarter}")
+        q = self.copy()
+        q.quantization_info = QuantizationInfo(steps_per_quarter=int(steps_per_quarter))
+        if q.time_signatures:
+            q.time_signatures.sort(key=lambda t: t.time)
+            first = q.time_signatures[0]
+            if first.time != 0 and not (first.numerator == 4 and first.denominator == 4):
+                raise SequenceError(f"the sequence has an implicit change from 4/4 to {first.numerator}/"
+                                    f"{first.denominator} at {first.time} s; quantize a part with one time signature")
+            for ts in q.time_signatures[1:]:
+                if (ts.numerator, ts.denominator) != (first.numerator, first.denominator):
+                    raise SequenceError(f"the sequence changes time signature ({first.numerator}/{first.denominator}"
+                                        f" to {ts.numerator}/{ts.denominator} at {ts.time} s); quantize one part")
+            first.time = 0.0
+            q.time_signatures = [first]
+        else:
+            q.time_signatures = [TimeSignature(0.0, 4, 4)]
+        ts = q.time_signatures[0]
+        if ts.denominator <= 0 or ts.denominator & (ts.denominator - 1) or ts.numerator == 0:
+            raise SequenceError(f"bad time signature {ts.numerator}/{ts.denominator}")
+        if q.tempos:
+            q.tempos.sort(key=lambda t: t.time)
+            t0 = q.tempos[0]
+            if t0.time != 0 and t0.qpm != DEFAULT_QPM:
+                raise SequenceError(f"the sequence has an implicit tempo change from {DEFAULT_QPM:g} to "
+                                    f"{t0.qpm:g} qpm at {t0.time} s; quantize a part with one tempo")
+            for t in q.tempos[1:]:
+                if t.qpm != t0.qpm:
+                    raise SequenceError(f"the sequence changes tempo ({t0.qpm:g} to {t.qpm:g} qpm at {t.time} s); "
+                                        "quantize a part with one tempo")
+            t0.time = 0.0
+            q.tempos = [t0]
+        else:
+            q.tempos = [Tempo(0.0, DEFAULT_QPM)]
+        steps_per_second = steps_per_quarter * q.tempos[0].qpm / 60.0
+        q.total_quantized_steps = quantize_to_step(self.total_time, steps_per_second)
+        for n in q.notes:
+            n.quantized_start_step = quantize_to_step(n.start_time, steps_per_second)
+            n.quantized_end_step = quantize_to_step(n.end_time, steps_per_second)
+            if n.quantized_end_step == n.quantized_start_step:
+                n.quantized_end_step += 1
+            if n.quantized_start_step < 0 or n.quantized_end_step < 0:
+                raise SequenceError(f"negative note time: steps {n.quantized_start_step}..{n.quantized_end_step}")
+            q.total_quantized_steps = max(q.total_quantized_steps, n.quantized_end_step)
+        return q
+
+    def unquantize(self, qpm: float | None = None) -> "NoteSequence":
+        """magenta.js ``unquantizeSequence``: times from steps at ``qpm`` (default the sequence's tempo).
+
+        Raises
+        ------
+        SequenceError
+            The sequence is not quantized relative to a tempo.
+        """
+        if self.quantization_info is None or self.quantization_info.steps_per_quarter <= 0:
+            raise SequenceError("the sequence is not quantized with steps per quarter; nothing to unquantize")
+        s = self.copy()
+        if qpm:
+            if s.tempos:
+                s.tempos[0].qpm = float(qpm)
+            else:
+                s.tempos.append(Tempo(0.0, float(qpm)))
+        else:
+            qpm = s.qpm
+        spq = s.quantization_info.steps_per_quarter
+
+        def seconds(step):
+            return step / spq * (60.0 / qpm)
+
+        s.total_time = seconds(s.total_quantized_steps or 0)
+        for n in s.notes:
+            n.start_time = seconds(n.quantized_start_step or 0)
+            n.end_time = seconds(n.quantized_end_step or 0)
+            s.total_time = max(s.total_time, n.end_time)
+            n.quantized_start_step = n.quantized_end_step = None
+        s.quantization_info = None
+        s.total_quantized_steps = None
+        return s
+
+    # -- JSON ----------------------------------------------------------------------------------------
+    def to_json(self) -> dict:
+        """The sequence as magenta.js JSON (``NoteSequence.toJSON()`` shape, camelCase keys)."""
+        d = {"notes": [n.to_json() for n in self.notes], "totalTime": float(self.total_time),
+             "tempos": [{"time": float(t.time), "qpm": float(t.qpm)} for t in self.tempos],
+             "timeSignatures": [{"time": float(t.time), "numerator": int(t.numerator),
+                                 "denominator": int(t.denominator)} for t in self.time_signatures],
+             "ticksPerQuarter": int(self.ticks_per_quarter)}
+        if self.quantization_info is not None:
+            qi = {}
+            if self.quantization_info.steps_per_quarter:
+                qi["stepsPerQuarter"] = int(self.quantization_info.steps_per_quarter)
+            if self.quantization_info.steps_per_second:
+                qi["stepsPerSecond"] = float(self.quantization_info.steps_per_second)
+            d["quantizationInfo"] = qi
+        if self.total_quantized_steps is not None:
+            d["totalQuantizedSteps"] = int(self.total_quantized_steps)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict | str) -> "NoteSequence":
+        """From magenta.js JSON (a dict or a JSON string).
+
+        Raises
+        ------
+        SequenceError
+            Not a JSON object of that shape.
+        """
+        try:
+            if isinstance(d, str):
+                d = json.loads(d)
+            qi = d.get("quantizationInfo")
+            tqs = d.get("totalQuantizedSteps")
+            return cls(notes=[Note.from_json(n) for n in d.get("notes", [])],
+                       total_time=float(d.get("totalTime", 0.0)),
+                       tempos=[Tempo(float(t.get("time", 0.0)), float(t.get("qpm", DEFAULT_QPM)))
+                               for t in d.get("tempos", [])],
+                       time_signatures=[TimeSignature(float(t.get("time", 0.0)), int(t.get("numerator", 4)),
+                                                      int(t.get("denominator", 4)))
+                                        for t in d.get("timeSignatures", [])],
+                       quantization_info=None if qi is None else QuantizationInfo(
+                           int(qi.get("stepsPerQuarter", 0)), float(qi.get("stepsPerSecond", 0.0))),
+                       total_quantized_steps=None if tqs is None else int(tqs),
+                       ticks_per_quarter=int(d.get("ticksPerQuarter", DEFAULT_TICKS_PER_QUARTER)))
+        except (AttributeError, TypeError, ValueError, KeyError) as exc:
+            raise SequenceError(f"not a NoteSequence in magenta.js JSON ({exc})") from None
+
+    # -- pretty_midi / MIDI files ---------------------------------------------------------------------
+    def to_pretty_midi(self):
+        """A ``pretty_midi.PrettyMIDI``: one instrument per (program, instrument, is_drum), the first tempo and
+        time signature. A quantized sequence without times is unquantized first (at its tempo)."""
+        import pretty_midi
+
+        seq = self
+        if self.is_quantized and self.notes and all(n.end_time == 0 for n in self.notes):
+            seq = self.unquantize()
+        pm = pretty_midi.PrettyMIDI(initial_tempo=seq.qpm, resolution=seq.ticks_per_quarter)
+        for ts in seq.time_signatures:
+            pm.time_signature_changes.append(pretty_midi.TimeSignature(ts.numerator, ts.denominator, ts.time))
+        tracks: dict[tuple, object] = {}
+        for n in seq.notes:
+            key = (n.program, n.instrument, n.is_drum)
+            if key not in tracks:
+                tracks[key] = pretty_midi.Instrument(program=n.program, is_drum=n.is_drum)
+            end = n.end_time if n.end_time > n.start_time else n.start_time + 1e-3
+            tracks[key].notes.append(pretty_midi.Note(velocity=max(1, min(127, int(n.velocity))),
+                                                      pitch=int(n.pitch), start=n.start_time, end=end))
+        for key in sorted(tracks, key=lambda k: (k[1], k[0], k[2])):
+            pm.instruments.append(tracks[key])
+        return pm
+
+    @classmethod
+    def from_pretty_midi(cls, pm) -> "NoteSequence":
+        """From a ``pretty_midi.PrettyMIDI`` (magenta.js ``midiToSequenceProto``: notes of every track, tempos,
+        time signatures; ``instrument`` is the track index)."""
+        seq = cls(ticks_per_quarter=int(pm.resolution))
+        times, qpms = pm.get_tempo_changes()
+        seq.tempos = [Tempo(float(t), float(q)) for t, q in zip(times, qpms)]
+        seq.time_signatures = [TimeSignature(float(t.time), int(t.numerator), int(t.denominator))
+                               for t in pm.time_signature_changes]
+        for i, inst in enumerate(pm.instruments):
+            for n in inst.notes:
+                seq.notes.append(Note(pitch=int(n.pitch), velocity=int(n.velocity), start_time=float(n.start),
+                                      end_time=float(n.end), program=int(inst.program), instrument=i,
+                                      is_drum=bool(inst.is_drum)))
+        seq.notes.sort(key=lambda n: (n.start_time, n.pitch))
+        seq.total_time = max([n.end_time for n in seq.notes], default=0.0)
+        return seq
+
+    @classmethod
+    def from_midi(cls, path: str | os.PathLike) -> "NoteSequence":
+        """Read a MIDI file.
+
+        Raises
+        ------
+        SequenceError
+            The file is missing or is not a MIDI file.
+        """
+        import pretty_midi
+
+        p = Path(path)
+        if not p.is_file():
+            raise SequenceError(f"MIDI file {p} not found", p)
+        try:
+            pm = pretty_midi.PrettyMIDI(str(p))
+        except Exception as exc:  # mido/pretty_midi raise OSError, EOFError, ValueError, KeyError on bad files
+            raise SequenceError(f"cannot read {p} as a MIDI file ({exc})", p) from None
+        return cls.from_pretty_midi(pm)
+
+    def to_midi(self, path: str | os.PathLike) -> Path:
+        """Write a MIDI file atomically (a temporary file in the same folder, then renamed); returns its path.
+
+        Raises
+        ------
+        SequenceError
+            The folder does not exist or is not writable.
+        """
+        import tempfile
+
+        p = Path(path)
+        if not p.parent.is_dir():
+            raise SequenceError(f"cannot write {p}: folder {p.parent} does not exist", p)
+        try:
+            fd, tmp = tempfile.mkstemp(dir=p.parent, suffix=".mid.tmp")
+            os.close(fd)
+            self.to_pretty_midi().write(tmp)
+            os.chmod(tmp, 0o666 & ~_umask())
+            os.replace(tmp, p)
+        except OSError as exc:
+            raise SequenceError(f"cannot write {p} ({exc.strerror or exc})", p) from None
+        return p
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -1,0 +1,1 @@
+"""TensorFlow Lite flatbuffers, read in pure Python (the ``tflite`` package): :mod:`~tonehost.exports.tflite.reader`."""

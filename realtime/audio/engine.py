@@ -1,0 +1,331 @@
+"""The real-time engine: a full-duplex PortAudio stream whose callback is a Numba C function.
+
+Graph::
+
+    input --(callback)--> input ring --> worker(s) --> output ring --(callback)--> output
+                                           \\--> control frames --(callback: harmonic + noise synth)--/
+
+The callback (:mod:`tonehost.realtime.audio.callback`) never takes the GIL, never locks and never allocates: a Python thread
+hogging the interpreter cannot make it late. Workers are ordinary Python threads that block on an eventfd the
+callback signals once per block, read input with :meth:`Engine.read_input`, and hand back audio
+(:meth:`Engine.write_output`) or synthesizer control frames (:meth:`Engine.push_frame`). Everything that can
+go wrong is counted in :meth:`Engine.stats` (xruns, dropped input, output underruns, late synth frames).
+"""
+from __future__ import annotations
+
+import os
+import select
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+import sounddevice as sd
+from numba import njit
+
+from tonehost.dsp.harmonic import make_frame_buffer, make_harmonic_state
+from tonehost.dsp.noise import make_noise_frame_buffer, make_noise_state
+
+from tonehost.realtime.audio import callback as cb
+from tonehost.realtime.audio.atomics import cycle_counter, load_acquire, store_release
+from tonehost.realtime.audio.devices import DeviceError, check_settings, resolve_device, set_jack_client_name
+from tonehost.realtime.audio.ring import Ring, ring_discard_older
+
+
+@dataclass
+class EngineConfig:
+    """What to open. ``device`` is an index, a name substring, a ``(input, output)`` pair, or None (default)."""
+
+    device: object = None
+    sample_rate: float = 48000
+    block_size: int = 128
+    in_channels: int = 1
+    out_channels: int = 2
+    latency: object = "low"
+    input_ring_seconds: float = 1.0
+    output_ring_seconds: float = 1.0
+    max_output_backlog: int = 0          # samples kept in the output ring; 0: two blocks
+    synth_harmonics: int = 0             # >0: synthesise in the callback from control frames
+    synth_noise_bands: int = 65          # 0: harmonic only
+    synth_hop: int = 192                 # audio samples per control frame (48 kHz / 250 frames/s)
+    frame_capacity: int = 64
+    max_frame_backlog: int = 4           # control frames kept queued; older ones are skipped
+    noise_seed: int = 0
+    client_name: str = "tonehost"
+    input_gain: float = 1.0
+    output_gain: float = 1.0
+    monitor: float = 0.0                 # input mixed into the output (direct monitoring)
+
+
+@njit(nogil=True, cache=True)
+def _now_cycles():
+    return cycle_counter()
+
+
+def _cycles_per_second() -> float:
+    t0, c0 = time.perf_counter(), _now_cycles()
+    time.sleep(0.05)
+    t1, c1 = time.perf_counter(), _now_cycles()
+    return (c1 - c0) / (t1 - t0)
+
+
+@njit(nogil=True, cache=True)
+def _push_frame(hframes, nframes, fidx, f0, amp, dist, noise):
+    """Producer side of the synth frame ring: one frame if there is room (returns 1) else 0."""
+    cap = hframes.shape[0]
+    w = fidx[0]
+    oldest = min(load_acquire(fidx, 8), load_acquire(fidx, 16))
+    if w - oldest >= cap:
+        return 0
+    row = w % cap
+    hframes[row, 0] = f0
+    hframes[row, 1] = amp
+    k = min(dist.shape[0], hframes.shape[1] - 2)
+    for i in range(k):
+        hframes[row, 2 + i] = dist[i]
+    if nframes.shape[0] == cap:
+        b = min(noise.shape[0], nframes.shape[1])
+        for i in range(b):
+            nframes[row, i] = noise[i]
+    store_release(fidx, 0, w + 1)
+    return 1
+
+
+class Engine:
+    """A running audio graph. Use as a context manager, or call :meth:`start` / :meth:`stop`."""
+
+    _cps: float | None = None
+
+    def __init__(self, config: EngineConfig | None = None, **overrides):
+        cfg = replace(config or EngineConfig(), **overrides)  # the caller's config is left as it was
+        if cfg.in_channels <= 0 and cfg.out_channels <= 0:
+            raise DeviceError("an engine needs at least one input or output channel")
+        if cfg.block_size <= 0:
+            raise DeviceError(f"block size must be positive, got {cfg.block_size}")
+        self.config = cfg
+        sr = float(cfg.sample_rate)
+        self.max_block = max(4096, int(cfg.block_size))
+        self.input_ring = Ring(int(sr * cfg.input_ring_seconds))
+        self.output_ring = Ring(int(sr * cfg.output_ring_seconds))
+        self._scratch = np.zeros(4 * self.max_block, np.float32)
+        self._stats = np.zeros(cb.N_STATS, np.int64)
+        self._params = np.zeros(cb.N_PARAMS, np.float64)
+        self._cost = np.zeros(8192, np.int64)
+        self._fidx = np.zeros(24, np.int64)
+        self._ctl = np.zeros(cb.N_CONTROL, np.int64)
+        K, B = int(cfg.synth_harmonics), int(cfg.synth_noise_bands)
+        if K > 0:
+            self._hframes = make_frame_buffer(cfg.frame_capacity, K, np.float32)
+            self._hstate = make_harmonic_state(K)
+            self._nframes = make_noise_frame_buffer(cfg.frame_capacity, B, np.float32) if B > 0 else \
+                np.zeros((0, 1), np.float32)
+            self._nstate = make_noise_state(B, seed=cfg.noise_seed) if B > 0 else np.zeros(1)
+        else:
+            self._hframes = np.zeros((0, 3), np.float32)
+            self._nframes = np.zeros((0, 1), np.float32)
+            self._hstate = self._nstate = np.zeros(1)
+        self._eventfd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._fill_control()
+        p = self._params
+        p[cb.P_IN_GAIN] = cfg.input_gain
+        p[cb.P_OUT_GAIN] = cfg.output_gain
+        p[cb.P_MONITOR] = cfg.monitor
+        p[cb.P_SYNTH_ON] = 1.0 if K > 0 else 0.0
+        p[cb.P_NOISE_ON] = 1.0 if (K > 0 and B > 0) else 0.0
+        p[cb.P_SAMPLE_RATE] = sr
+        p[cb.P_HOP] = cfg.synth_hop
+        p[cb.P_MAX_OUT_BACKLOG] = cfg.max_output_backlog or 2 * cfg.block_size
+        p[cb.P_MAX_FRAME_BACKLOG] = cfg.max_frame_backlog
+        p[cb.P_RING_OUT_ON] = 1.0
+        self.stream = None
+        self._closed = False
+
+    # ----------------------------------------------------------------- set-up
+    def _fill_control(self):
+        c, cfg = self._ctl, self.config
+        c[cb.C_IN_CH] = max(0, cfg.in_channels)
+        c[cb.C_OUT_CH] = max(0, cfg.out_channels)
+        c[cb.C_MAX_BLOCK] = self.max_block
+        c[cb.C_IN_DATA] = self.input_ring.data.ctypes.data
+        c[cb.C_IN_IDX] = self.input_ring.idx.ctypes.data
+        c[cb.C_IN_CAP] = self.input_ring.capacity
+        c[cb.C_OUT_DATA] = self.output_ring.data.ctypes.data
+        c[cb.C_OUT_IDX] = self.output_ring.idx.ctypes.data
+        c[cb.C_OUT_CAP] = self.output_ring.capacity
+        c[cb.C_SCRATCH] = self._scratch.ctypes.data
+        c[cb.C_STATS] = self._stats.ctypes.data
+        c[cb.C_PARAMS] = self._params.ctypes.data
+        c[cb.C_COST] = self._cost.ctypes.data
+        c[cb.C_COST_CAP] = self._cost.shape[0]
+        for base, frames, state in ((cb.C_HFRAMES, self._hframes, self._hstate),
+                                    (cb.C_NFRAMES, self._nframes, self._nstate)):
+            c[base] = frames.ctypes.data if frames.shape[0] else 0
+            c[base + 1], c[base + 2] = frames.shape
+            c[base + 3] = state.ctypes.data
+        c[cb.C_HSTATE_LEN] = self._hstate.shape[0]
+        c[cb.C_NSTATE_LEN] = self._nstate.shape[0]
+        c[cb.C_FIDX] = self._fidx.ctypes.data
+        c[cb.C_EVENTFD] = self._eventfd
+
+    def _open(self):
+        cfg = self.config
+        set_jack_client_name(cfg.client_name)
+        dev = cfg.device if isinstance(cfg.device, (tuple, list)) else (cfg.device, cfg.device)
+        ins, outs = cfg.in_channels > 0, cfg.out_channels > 0
+        din = resolve_device(dev[0], "input") if ins else None
+        dout = resolve_device(dev[1], "output") if outs else None
+        if ins:
+            check_settings(din, "input", cfg.sample_rate, cfg.in_channels)
+        if outs:
+            check_settings(dout, "output", cfg.sample_rate, cfg.out_channels)
+        kind = "duplex" if (ins and outs) else ("input" if ins else "output")
+        device = (din, dout) if kind == "duplex" else (din if ins else dout)
+        channels = (cfg.in_channels, cfg.out_channels) if kind == "duplex" else max(cfg.in_channels, cfg.out_channels)
+        try:
+            self.stream = sd._StreamBase(
+                kind=kind, samplerate=cfg.sample_rate, blocksize=cfg.block_size, device=device,
+                channels=channels, dtype="float32", latency=cfg.latency,
+                callback=cb.audio_callback.address,
+                userdata=sd._ffi.cast("void *", self._ctl.ctypes.data), wrap_callback=None)
+        except sd.PortAudioError as exc:
+            raise DeviceError(f"could not open the audio stream ({exc}) on device {device} at "
+                              f"{cfg.sample_rate:g} Hz, block {cfg.block_size}; see `tonehost devices`.") from None
+
+    def start(self) -> "Engine":
+        if self._closed:
+            raise DeviceError("this engine was closed; make a new one")
+        if Engine._cps is None:
+            Engine._cps = _cycles_per_second()
+        try:
+            if self.stream is None:
+                self._open()
+            self.stream.start()
+        except BaseException:
+            self.close()  # nothing half-open stays behind (stream, eventfd)
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self.stream is not None and self.stream.active:
+            self.stream.stop()
+
+    def close(self) -> None:
+        self.stop()
+        if self.stream is not None:
+            self.stream.close()
+            self.stream = None
+        if not self._closed:
+            os.close(self._eventfd)
+            self._closed = True
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @property
+    def active(self) -> bool:
+        return self.stream is not None and self.stream.active
+
+    # ---------------------------------------------------------------- workers
+    def wait_block(self, timeout: float = 0.1) -> bool:
+        """Block (without the GIL) until the callback has run since the last call; False on timeout."""
+        r, _, _ = select.select([self._eventfd], [], [], timeout)
+        if r:
+            try:
+                os.read(self._eventfd, 8)
+            except BlockingIOError:
+                pass
+            return True
+        return False
+
+    def wait_input(self, min_samples: int, timeout: float = 1.0) -> int:
+        """Wait until ``min_samples`` input samples are queued (or ``timeout``); return how many are."""
+        deadline = time.monotonic() + timeout
+        while True:
+            n = self.input_ring.available()
+            if n >= min_samples:
+                return n
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return n
+            self.wait_block(min(left, 0.1))
+
+    def read_input(self, buf: np.ndarray) -> int:
+        """Move up to ``len(buf)`` mono input samples (float32) into ``buf``; never blocks."""
+        return self.input_ring.pop(buf)
+
+    def input_keep_latest(self, keep: int) -> int:
+        """Drop queued input older than the newest ``keep`` samples (a worker catching up); return dropped."""
+        return int(ring_discard_older(self.input_ring.idx, keep))
+
+    def write_output(self, buf: np.ndarray) -> int:
+        """Queue mono output samples for the callback; returns how many were taken (0 if the ring is full)."""
+        return self.output_ring.push(buf)
+
+    def push_frame(self, f0_hz: float, amplitude: float, distribution: np.ndarray,
+                   noise_magnitudes: np.ndarray | None = None) -> bool:
+        """Queue one control frame for the in-callback synthesizer; False if the frame ring is full."""
+        if self._hframes.shape[0] == 0:
+            raise DeviceError("this engine has no synthesizer: set EngineConfig.synth_harmonics > 0")
+        noise = np.zeros(0, np.float32) if noise_magnitudes is None else np.asarray(noise_magnitudes, np.float32)
+        return bool(_push_frame(self._hframes, self._nframes, self._fidx, float(f0_hz), float(amplitude),
+                                np.asarray(distribution, np.float32), noise))
+
+    def frames_queued(self) -> int:
+        return int(self._fidx[0] - min(self._fidx[8], self._fidx[16]))
+
+    # ------------------------------------------------------------- parameters
+    def set_param(self, name: str, value: float) -> None:
+        """Set ``input_gain``, ``output_gain``, ``monitor``, ``synth`` (0/1), ``noise`` (0/1) or ``ring_out``."""
+        index = {"input_gain": cb.P_IN_GAIN, "output_gain": cb.P_OUT_GAIN, "monitor": cb.P_MONITOR,
+                 "synth": cb.P_SYNTH_ON, "noise": cb.P_NOISE_ON, "ring_out": cb.P_RING_OUT_ON}[name]
+        self._params[index] = float(value)
+
+    # ------------------------------------------------------------------ stats
+    def stats(self) -> dict:
+        """Counters since start: callbacks, xruns (by PortAudio flag), drops, underruns, callback cost."""
+        s = self._stats.copy()
+        cps = Engine._cps or 1.0
+        n = int(min(s[cb.S_CALLBACKS], self._cost.shape[0]))
+        costs = self._cost[:n] / cps * 1e6 if n else np.zeros(1)
+        return {
+            "callbacks": int(s[cb.S_CALLBACKS]),
+            "frames": int(s[cb.S_FRAMES]),
+            "xruns": int(s[cb.S_XRUN_BLOCKS]),
+            "input_underflow": int(s[cb.S_INPUT_UNDERFLOW]),
+            "input_overflow": int(s[cb.S_INPUT_OVERFLOW]),
+            "output_underflow": int(s[cb.S_OUTPUT_UNDERFLOW]),
+            "output_overflow": int(s[cb.S_OUTPUT_OVERFLOW]),
+            "priming": int(s[cb.S_PRIMING]),
+            "input_dropped": int(s[cb.S_INPUT_DROPPED]),
+            "output_underrun_samples": int(s[cb.S_OUTPUT_UNDERRUN]),
+            "output_underrun_blocks": int(s[cb.S_OUTPUT_UNDERRUN_BLOCKS]),
+            "output_skipped": int(s[cb.S_OUTPUT_SKIPPED]),
+            "synth_frames_late": int(s[cb.S_SYNTH_LATE]),
+            "frames_consumed": int(s[cb.S_FRAMES_CONSUMED]),
+            "frames_skipped": int(s[cb.S_FRAMES_SKIPPED]),
+            "input_queued": self.input_ring.available(),
+            "output_queued": self.output_ring.available(),
+            "callback_us_p50": float(np.percentile(costs, 50)),
+            "callback_us_p99": float(np.percentile(costs, 99)),
+            "callback_us_max": float(s[cb.S_MAX_CYCLES] / cps * 1e6),
+        }
+
+    def callback_costs_us(self) -> np.ndarray:
+        """Cost of the most recent callbacks (up to 8192), in microseconds."""
+        n = int(min(self._stats[cb.S_CALLBACKS], self._cost.shape[0]))
+        return self._cost[:n] / (Engine._cps or 1.0) * 1e6
+
+    def reset_stats(self) -> None:
+        started = self._stats[cb.S_OUTPUT_STARTED]
+        self._stats[:] = 0
+        self._stats[cb.S_OUTPUT_STARTED] = started
+
+    def latency(self) -> dict:
+        """Latencies PortAudio reports for the open stream (seconds), plus the block period."""
+        lat = self.stream.latency if self.stream is not None else (0.0, 0.0)
+        if not isinstance(lat, (tuple, list)):
+            lat = (lat, lat) if self.config.in_channels > 0 else (0.0, lat)
+        return {"input": float(lat[0]), "output": float(lat[1]),
+                "block": self.config.block_size / float(self.config.sample_rate)}

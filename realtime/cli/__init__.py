@@ -1,0 +1,63 @@
+"""The ``tonehost`` command line: one thin module per command, each parsing options and calling the library.
+
+Each command module defines ``register(subparsers)``, which adds its parser and sets ``func`` (a callable taking
+the parsed ``argparse.Namespace`` and returning an exit code). Every failure a user can fix is a
+:class:`~tonehost.exports.errors.TonehostError`; :func:`main` prints its one sentence
+(``tonehost: error: ...``) and exits 1. Nothing else is caught: anything else is a bug and keeps its traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from tonehost import __version__
+from tonehost.exports.errors import TonehostError
+
+__all__ = ["main", "build_parser", "COMMAND_MODULES"]
+
+#: Command modules, in the order ``tonehost --help`` lists them.
+COMMAND_MODULES = [
+    "tonehost.realtime.cli.devices",
+    "tonehost.realtime.cli.checkpoints",
+    "tonehost.realtime.cli.export",
+    "tonehost.realtime.cli.transcribe",
+    "tonehost.realtime.cli.pitch",
+    "tonehost.realtime.cli.render",
+    "tonehost.realtime.cli.play",
+    "tonehost.realtime.cli.train_instrument",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``tonehost`` argument parser with every command registered."""
+    parser = argparse.ArgumentParser(
+        prog="tonehost",
+        description="Real-time host for Magenta's models: hum into a mic and hear a violin, "
+        "transcribe piano live, measure where every millisecond goes.")
+    parser.add_argument("--version", action="version", version=f"tonehost {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code (0 ok, 1 a :class:`TonehostError`, 2 usage, 130 Ctrl-C)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except TonehostError as exc:
+        print(f"tonehost: error: {exc.user_message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""``tonehost export``: convert a hosted checkpoint to ONNX. One sub-command per model family
+(``onsets-frames`` here); add a family with a ``_register_<name>(sub)`` function listed in ``EXPORTERS``."""
+from __future__ import annotations
+
+import time
+
+from tonehost.exports.resolve import checkpoint_dir
+
+HELP = "convert a model checkpoint to ONNX (cached next to the checkpoint)"
+
+
+def _register_onsets_frames(sub) -> None:
+    p = sub.add_parser(
+        "onsets-frames", help="Onsets and Frames piano transcription (onsets_frames_uni, onsets_frames_uni_q2)",
+        description="Build an ONNX model of magenta.js's OnsetsAndFrames from a layers checkpoint (float32 or "
+        "quantized). The 'stream' form (default) takes mel frames, the range of frames to output and the LSTM "
+        "states, and returns probabilities and the new states, so it runs a frame or a chunk at a time; the "
+        "'whole' form takes a whole mel spectrogram. The export is cached next to the checkpoint (or in "
+        "$TONEHOST_CACHE/exports) and reused while the checkpoint is unchanged.")
+    p.add_argument("checkpoint", help="checkpoint id (e.g. onsets_frames_uni), URL, or local directory")
+    p.add_argument("-o", "--output", metavar="MODEL.onnx", help="also copy the model here")
+    p.add_argument("--form", choices=["stream", "whole"], default="stream", help="graph form (default stream)")
+    p.add_argument("--force", action="store_true", help="rebuild even if a cached export matches")
+    p.add_argument("--offline", action="store_true", help="never download the checkpoint")
+    p.set_defaults(func=cmd_onsets_frames)
+
+
+def cmd_onsets_frames(args) -> int:
+    from tonehost.exports.convert.onsets_frames import export_checkpoint
+
+    ckpt = checkpoint_dir(args.checkpoint, args.offline)
+    t0 = time.perf_counter()
+    path, reused = export_checkpoint(ckpt, args.output, form=args.form, force=args.force)
+    took = time.perf_counter() - t0
+    print(f"{path} ({'cached export reused' if reused else f'exported in {took:.1f} s'}, {args.form} form, "
+          f"{path.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+def _register_ddsp(sub) -> None:
+    p = sub.add_parser(
+        "ddsp", help="DDSP instrument controls model (ddsp_violin, ..., a checkpoint dir, or a DDSP-VST .tflite)",
+        description="Convert a DDSP instrument to tonehost's streaming ONNX controls contract (exports/"
+        "ddsp_contract.py): one control frame per call, inputs f0_scaled, pw_scaled and the GRU state, outputs "
+        "amplitude, harmonic distribution, noise magnitudes and the new state; synthesis runs in tonehost's own "
+        "synthesizers. Sources: a hosted magenta.js checkpoint (id, URL, directory with model.json + shard + "
+        "settings.json, or the model.json itself) or a DDSP-VST .tflite controls model. The checkpoint's "
+        "settings.json is kept in the model's metadata. Needs no TensorFlow.")
+    p.add_argument("checkpoint", help="checkpoint id (e.g. ddsp_violin), URL, directory, model.json or .tflite")
+    p.add_argument("-o", "--output", metavar="MODEL.onnx", required=True, help="where to write the model")
+    p.add_argument("--offline", action="store_true", help="never download the checkpoint")
+    p.set_defaults(func=cmd_ddsp)
+
+
+def cmd_ddsp(args) -> int:
+    from pathlib import Path
+
+    from tonehost.exports.contracts.ddsp import read_metadata
+    from tonehost.exports.convert.ddsp_export import export_ddsp
+
+    src = Path(args.checkpoint).expanduser()
+    if src.is_file() and src.name.endswith(".json"):
+        src = src.parent
+    if not src.exists():
+        src = checkpoint_dir(args.checkpoint, args.offline)
+    t0 = time.perf_counter()
+    out = export_ddsp(src, args.output)
+    info = read_metadata(out)
+    print(f"{out} (exported in {time.perf_counter() - t0:.1f} s from {info.source_format}, "
+          f"{info.frame_rate:g} frames/s, {info.n_harmonics} harmonics, {info.n_noise_bands} noise bands, "
+          f"state {info.state_size}, {out.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+EXPORTERS = [_register_onsets_frames, _register_ddsp]
+
+
+def register(subparsers) -> None:
+    """Add ``export`` with one sub-command per model family."""
+    p = subparsers.add_parser("export", help=HELP, description=HELP + ".")
+    sub = p.add_subparsers(dest="export_model", metavar="MODEL")
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+    for reg in EXPORTERS:
+        reg(sub)

@@ -1,0 +1,584 @@
+"""The DDSP instrument pipeline: voice (or MIDI) in, instrument out, block by block or over a whole file.
+
+:class:`InstrumentPipeline` is one worker that the live engine drives (``process(block)`` per audio block) and
+that ``tonehost render`` runs over a whole array (:meth:`InstrumentPipeline.render`); both take the same code path.
+
+Per block of input at ``sample_rate`` (48 kHz):
+
+1. resample to 16 kHz (:class:`tonehost.dsp.resample.Resampler`, short filter: ~0.7 ms);
+2. features every ``feature_hop`` = 64 samples (4 ms, 250 frames/s) from :class:`tonehost.dsp.features.VoiceTracker`
+   (or the DDSP-VST pitch model, ``tracker="ddsp-vst"``, run at its own 20 ms hop);
+3. the live magenta.js normalisation (:class:`tonehost.dsp.features.LiveNormalizer`), input gain, pitch shift;
+4. one controls-model step per model frame (250 frames/s for hosted magenta.js instruments, 50 for DDSP-VST
+   models): ONNX in the contract of :mod:`tonehost.exports.contracts.ddsp`;
+5. harmonic and filtered-noise synthesis straight at the output rate (:mod:`tonehost.dsp.harmonic`, :mod:`tonehost.dsp.noise`;
+   harmonics at or above the *model's* Nyquist are zeroed and the 65 noise bands are placed on a 48 kHz filter
+   with the same 125 Hz band spacing, so the result equals synthesis at 16 kHz followed by ideal upsampling);
+6. optional reverb (:mod:`tonehost.dsp.reverb`), post gain from the checkpoint.
+
+The controls model can be swapped while running (:meth:`InstrumentPipeline.set_controls`): the swap happens at
+the next model frame, with the new model's state starting at zero.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tonehost.exports.errors import ModelError, UsageError
+from tonehost.exports.onnx_session import make_session
+
+from tonehost.dsp.harmonic import harmonic_block, make_frame_buffer, make_harmonic_state
+from tonehost.dsp.noise import make_noise_frame_buffer, make_noise_state, noise_block
+from tonehost.dsp.resample import Resampler, resample_block, resample_to
+from tonehost.exports.contracts.ddsp import (INPUT_F0, INPUT_PW, INPUT_STATE, OUTPUT_AMPLITUDE, OUTPUT_HARMONICS,
+                                   OUTPUT_NOISE, OUTPUT_STATE, ContractInfo, read_metadata, scale_db,
+                                   scale_f0_hz)
+from tonehost.dsp.features import TrackerConfig, VoiceTracker
+from tonehost.dsp.normalize import LiveNormalizer, NormalizerSettings
+
+FEATURE_RATE = 16000
+_RING = 256
+
+
+class ControlsModel:
+    """A DDSP controls model in the tonehost ONNX contract, stepped one frame at a time.
+
+    Parameters
+    ----------
+    path : path of the ``.onnx`` file (with contract metadata).
+    threads : onnxruntime intra-op threads.
+    """
+
+    def __init__(self, path: str | Path, threads: int = 1):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ModelError(f"{self.path}: no such model file (pass a .onnx exported with `tonehost export ddsp`, "
+                             "a checkpoint directory or an id from `tonehost checkpoints list`)", self.path)
+        try:
+            self.info: ContractInfo = read_metadata(self.path)
+        except ValueError as exc:
+            raise ModelError(f"{self.path}: {exc}", self.path) from None
+        self.session = make_session(self.path, threads)
+        self.name = self.path.stem
+        self.reset()
+
+    def reset(self) -> None:
+        """Zero the recurrent state."""
+        self.state = np.zeros((1, self.info.state_size), np.float32)
+        self._f0 = np.zeros((1, 1), np.float32)
+        self._pw = np.zeros((1, 1), np.float32)
+
+    def step(self, f0_hz: float, db: float):
+        """One control frame: returns (amplitude, harmonic_distribution[K], noise_magnitudes[B])."""
+        self._f0[0, 0] = scale_f0_hz(f0_hz, self.info.f0_range)
+        self._pw[0, 0] = scale_db(db, self.info.db_range)
+        amp, harm, noise, state = self.session.run(
+            [OUTPUT_AMPLITUDE, OUTPUT_HARMONICS, OUTPUT_NOISE, OUTPUT_STATE],
+            {INPUT_F0: self._f0, INPUT_PW: self._pw, INPUT_STATE: self.state})
+        self.state = state
+        return float(amp.reshape(-1)[0]), harm.reshape(-1), noise.reshape(-1)
+
+
+@dataclass
+class PipelineConfig:
+    """Settings of :class:`InstrumentPipeline`."""
+
+    sample_rate: int = 48000
+    tracker: str = "yin"  # "yin" (the live tracker) or "ddsp-vst" (the converted DDSP-VST pitch model)
+    input_gain_db: float = 0.0
+    pitch_shift: float = 0.0  # semitones
+    auto_register: bool = True
+    reverb: bool = False
+    reverb_wet: float = 0.3
+    output_gain: float = 1.0
+    noise_seed: int = 0
+    resampler_zero_crossings: int = 8
+
+
+class InstrumentPipeline:
+    """Voice in, DDSP instrument out (see the module docstring).
+
+    Parameters
+    ----------
+    controls : ControlsModel
+    config : PipelineConfig, optional
+    tracker_config : TrackerConfig, optional
+    """
+
+    def __init__(self, controls: ControlsModel, config: PipelineConfig | None = None,
+                 tracker_config: TrackerConfig | None = None):
+        self.cfg = config or PipelineConfig()
+        sr = self.cfg.sample_rate  # any integer rate: the rational resampler brings it to 16 kHz
+        self.tracker_cfg = tracker_config or TrackerConfig()
+        self.tracker = VoiceTracker(self.tracker_cfg)
+        self._down = Resampler(sr, FEATURE_RATE, zero_crossings=self.cfg.resampler_zero_crossings)
+        self._down_out = np.zeros(self._down.max_out(8192))
+        self._vst = None
+        if self.cfg.tracker == "ddsp-vst":
+            from tonehost.exports.convert.pitch_model import DDSPVSTPitchModel
+            self._vst = DDSPVSTPitchModel()
+            self._vst_buf = np.zeros(DDSPVSTPitchModel.frame_size, np.float32)
+            self._vst_f0 = 0.0
+            self._vst_conf = 0.0
+        elif self.cfg.tracker != "yin":
+            raise ValueError(f"unknown tracker {self.cfg.tracker!r} (use 'yin' or 'ddsp-vst')")
+        self._lock = threading.Lock()
+        self._pending: ControlsModel | None = None
+        self._reverb = None
+        if self.cfg.reverb:
+            from tonehost.dsp.reverb import Reverb
+            self._reverb = Reverb(sr, wet=self.cfg.reverb_wet)
+        self._install(controls)
+        self._external = None
+        self.block_times: list[float] = []
+        #: When a list, every model frame appends (input samples consumed so far, f0_hz, db, amplitude).
+        self.trace: list[tuple[int, float, float, float]] | None = None
+        self._samples_in = 0
+        self.last = {"f0_hz": 0.0, "confidence": 0.0, "voiced": False, "db": -120.0, "amplitude": 0.0}
+
+    # -- model management -----------------------------------------------------------------------------
+    def _install(self, controls: ControlsModel) -> None:
+        info = controls.info
+        sr = self.cfg.sample_rate
+        self.controls = controls
+        controls.reset()
+        self.model_hop_16k = int(round(FEATURE_RATE / info.frame_rate))
+        if self.model_hop_16k % self.tracker_cfg.hop:
+            raise ValueError(f"model hop {self.model_hop_16k} is not a multiple of the feature hop "
+                             f"{self.tracker_cfg.hop}")
+        self._decim = self.model_hop_16k // self.tracker_cfg.hop
+        self.synth_hop = int(round(sr / info.frame_rate))
+        self.normalizer = LiveNormalizer(NormalizerSettings.from_settings(info.settings), db_kind=info.db_kind,
+                                         frame_rate=FEATURE_RATE / self.tracker_cfg.hop,
+                                         input_gain_db=self.cfg.input_gain_db, pitch_shift=self.cfg.pitch_shift,
+                                         auto_register=self.cfg.auto_register)
+        self.model_nyquist = 0.5 * info.sample_rate
+        K, B = info.n_harmonics, info.n_noise_bands
+        self._hframes = make_frame_buffer(_RING, K, np.float64)
+        self._hstate = make_harmonic_state(K)
+        # Noise bands on a filter at the output rate with the model's band spacing (zeros above the model's
+        # Nyquist); sqrt(sr/model_sr) keeps the in-band power equal to synthesis at the model rate.
+        spacing = self.model_nyquist / (B - 1)
+        self._nb_out = int(round(0.5 * sr / spacing)) + 1
+        self._noise_gain = math.sqrt(sr / info.sample_rate)
+        self._nframes = make_noise_frame_buffer(_RING, self._nb_out, np.float64)
+        self._nstate = make_noise_state(self._nb_out, seed=self.cfg.noise_seed)
+        self._harm_written = self._harm_read = self._noise_written = self._noise_read = 0
+        self._harm_visible = self._noise_visible = 0  # write counters the synth may see (frames become due at fixed samples)
+        self._due: list[tuple[int, int, int]] = []
+        self._feature_count = 0
+        self._k = np.arange(1, K + 1, dtype=np.float64)
+        self._h_tmp = np.zeros(n := max(8192, 4 * self.synth_hop))
+        self._n_tmp = np.zeros(n)
+        self.post_gain = float(info.post_gain) * self.cfg.output_gain
+
+    def set_controls(self, controls: ControlsModel) -> None:
+        """Switch instrument while running: takes effect at the next model frame (thread-safe)."""
+        with self._lock:
+            self._pending = controls
+
+    def set_pitch_shift(self, semitones: float) -> None:
+        self.cfg.pitch_shift = self.normalizer.pitch_shift = float(semitones)
+
+    def set_input_gain(self, db: float) -> None:
+        self.cfg.input_gain_db = self.normalizer.input_gain_db = float(db)
+
+    # -- latency ----------------------------------------------------------------------------------------
+    def latency_budget(self, block_size: int = 128) -> dict[str, float]:
+        """Expected delay per stage in milliseconds (what the live stream adds on top of the device)."""
+        sr = self.cfg.sample_rate
+        t = self.tracker_cfg
+        budget = {
+            "input block": 1000.0 * block_size / sr,
+            "resample 48k->16k": 1000.0 * self._down.delay_out() / FEATURE_RATE,
+            "feature hop (wait for a full hop)": 1000.0 * t.hop / FEATURE_RATE / 2,
+            "loudness window (half)": 1000.0 * t.loudness_delay_s,
+            "pitch analysis (half of width + period) + median": 1000.0 * t.pitch_delay_s,
+            "model frame (synth ramps over one hop)": 1000.0 * self.synth_hop / sr,
+            "output block": 1000.0 * block_size / sr,
+        }
+        if self._vst is not None:
+            budget["pitch analysis (half of width + period) + median"] = 1000.0 * (512 + 320 / 2) / FEATURE_RATE
+        return budget
+
+    # -- control input from outside (MIDI) ---------------------------------------------------------------
+    def set_external_control(self, source=True) -> None:
+        """Drive the instrument from outside instead of the voice (MIDI in).
+
+        ``source``: True (use :meth:`push_control`), a callable ``source(dt) -> (f0_hz, db, voiced)`` called
+        once per feature frame (``dt`` = frame period in seconds, e.g. :class:`tonehost.realtime.midi.input.MidiVoice`),
+        or False/None to go back to the voice.
+        """
+        self._external = source if source else None
+        self._ext_last = (0.0, -120.0, False)
+
+    def push_control(self, f0_hz: float, db: float, voiced: bool = True) -> None:
+        """Set the external control for the coming feature frames (f0 in Hz, loudness/power in dB)."""
+        self._ext_last = (float(f0_hz), float(db), bool(voiced))
+
+    # -- processing ---------------------------------------------------------------------------------------
+    def process(self, block: np.ndarray) -> np.ndarray:
+        """Consume one block of mono input at ``sample_rate``; return as many output samples (float32).
+
+        Each model frame enters the synthesizer at a fixed output sample (just after the input sample that
+        completed it), so the output does not depend on the block size.
+        """
+        t0 = time.perf_counter()
+        x = np.asarray(block, np.float64).reshape(-1)
+        n = len(x)
+        if len(self._down_out) < self._down.max_out(n):
+            self._down_out = np.zeros(self._down.max_out(n))
+        m = resample_block(x, n, self._down_out, self._down.state, self._down.bank, self._down.L, self._down.M)
+        audio_16k = self._down_out[:m]
+        block_start = self._samples_in
+        self._samples_in += n
+        if self._vst is not None:
+            self._vst_push(audio_16k)
+        before = self.tracker.frames_out
+        frames = self.tracker.process(audio_16k)
+        hop16 = self.tracker_cfg.hop
+        for i in range(len(frames)):
+            if self._feature_frame(float(frames.f0_hz[i]), float(frames.confidence[i]), bool(frames.voiced[i]),
+                                   float(frames.power_db[i]), float(frames.loudness_db[i])):
+                c = (before + i + 1) * hop16  # 16 kHz samples that completed this frame
+                pos = ((c - 1) * self._down.M) // self._down.L + 2  # first output sample after it
+                self._due.append((pos, self._harm_written, self._noise_written))
+        out = self._synth(n, block_start)
+        self.block_times.append(time.perf_counter() - t0)
+        return out
+
+    def _vst_push(self, audio_16k: np.ndarray) -> None:
+        # The DDSP-VST model sees the newest 1024 samples every 20 ms (320 samples), as in the plugin.
+        buf = self._vst_buf
+        k = len(audio_16k)
+        if k >= len(buf):
+            buf[:] = audio_16k[-len(buf):]
+        elif k:
+            buf[:-k] = buf[k:]
+            buf[-k:] = audio_16k
+        self._vst_count = getattr(self, "_vst_count", 0) + k
+        if self._vst_count >= 320:
+            self._vst_count -= 320
+            r = self._vst(buf)
+            self._vst_conf = r["confidence"]
+            if r["confidence"] >= 0.5 and r["pw_db"] > self.tracker_cfg.gate_db:
+                self._vst_f0 = r["f0_hz"]
+
+    def _feature_frame(self, f0, conf, voiced, pw_db, ld_db) -> bool:
+        """Handle one feature frame; True when it produced a model frame (written ahead into the rings)."""
+        if self._vst is not None:
+            f0, conf = self._vst_f0, self._vst_conf
+            voiced = conf >= 0.5 and pw_db > self.tracker_cfg.gate_db
+        if self._external is not None:
+            if callable(self._external):
+                self._ext_last = self._external(self.tracker_cfg.hop / FEATURE_RATE)
+            f0, db, voiced = self._ext_last
+            conf = 1.0 if voiced else 0.0
+        else:
+            db = pw_db if self.controls.info.db_kind == "power_db" else ld_db
+        self._feature_count += 1
+        # The normaliser runs every feature frame (its statistics are per frame); the model every decim.
+        if self._external is not None:
+            f0n, dbn = f0, db
+        else:
+            f0n, dbn = self.normalizer(f0, db, voiced)
+        self.last.update(f0_hz=f0n, confidence=conf, voiced=voiced, db=dbn)
+        if self._feature_count % self._decim:
+            return False
+        with self._lock:
+            pending, self._pending = self._pending, None
+        if pending is not None:
+            self._swap(pending)
+        amp, harm, noise = self.controls.step(max(f0n, 0.0), dbn)
+        self.last["amplitude"] = amp
+        if self.trace is not None:
+            self.trace.append((self._samples_in, f0n, dbn, amp))
+        row = self._harm_written % _RING
+        h = self._hframes[row]
+        h[0] = f0n
+        h[1] = amp
+        hk = np.where(self._k * f0n < self.model_nyquist, harm, 0.0)
+        h[2:] = hk
+        self._harm_written += 1
+        nrow = self._nframes[self._noise_written % _RING]
+        nrow[:] = 0.0
+        nrow[:len(noise)] = noise * self._noise_gain
+        self._noise_written += 1
+        return True
+
+    def _swap(self, controls: ControlsModel) -> None:
+        old = self.controls.info
+        new = controls.info
+        same_shape = (old.n_harmonics, old.n_noise_bands, old.frame_rate, old.sample_rate) == \
+            (new.n_harmonics, new.n_noise_bands, new.frame_rate, new.sample_rate)
+        if same_shape:
+            # Keep the synth state (phase, ring) so the sound continues without a click.
+            self.controls = controls
+            controls.reset()
+            self.normalizer.settings = NormalizerSettings.from_settings(new.settings)
+            self.normalizer.db_kind = new.db_kind
+            self.normalizer.reset()
+            self.post_gain = float(new.post_gain) * self.cfg.output_gain
+        else:
+            self._install(controls)
+
+    def _synth(self, n: int, block_start: int) -> np.ndarray:
+        sr = float(self.cfg.sample_rate)
+        if len(self._h_tmp) < n:
+            self._h_tmp = np.zeros(n)
+            self._n_tmp = np.zeros(n)
+        h, nz = self._h_tmp, self._n_tmp
+        done = 0
+        while done < n:
+            upto = n
+            if self._due and self._due[0][0] - block_start <= done:
+                _, self._harm_visible, self._noise_visible = self._due.pop(0)
+                continue
+            if self._due:
+                upto = min(n, max(done, self._due[0][0] - block_start))
+            k = upto - done
+            self._harm_read = harmonic_block(h[done:], k, self._hframes, self._harm_read, self._harm_visible, self._hstate, sr,
+                                      self.synth_hop)
+            self._noise_read = noise_block(nz[done:], k, self._nframes, self._noise_read, self._noise_visible, self._nstate,
+                                   self.synth_hop)
+            done = upto
+        y = (h[:n] + nz[:n]) * self.post_gain
+        if self._reverb is not None:
+            y = self._reverb.process(y)
+        return y.astype(np.float32)
+
+    # -- offline ------------------------------------------------------------------------------------------
+    def render(self, audio: np.ndarray, sample_rate: int | None = None, block_size: int = 128,
+               tail_s: float = 0.0, progress=None) -> np.ndarray:
+        """Run the live pipeline over a whole signal (``tonehost render``): same code path, blockwise.
+
+        Parameters
+        ----------
+        audio : mono (or multi-channel, averaged) float array
+        sample_rate : its rate; resampled to the pipeline's rate when different
+        block_size : block size of the simulated stream
+        tail_s : seconds of silence appended (reverb tails)
+        progress : optional callable(fraction)
+
+        Returns
+        -------
+        float32 array at the pipeline's sample rate, as long as the (resampled) input plus the tail.
+        """
+        x = np.asarray(audio, np.float64)
+        if x.ndim > 1:
+            x = x.mean(axis=1)
+        sr = self.cfg.sample_rate
+        if sample_rate and sample_rate != sr:
+            x = resample_to(x, sample_rate, sr)
+        if tail_s > 0:
+            x = np.concatenate([x, np.zeros(int(tail_s * sr))])
+        out = np.zeros(len(x), np.float32)
+        for start in range(0, len(x), block_size):
+            blk = x[start:start + block_size]
+            out[start:start + len(blk)] = self.process(blk)
+            if progress is not None and (start // block_size) % 256 == 0:
+                progress(start / max(1, len(x)))
+        return out
+
+
+# ---------------------------------------------------------------------------------------------- latency
+
+def _test_tone(f0s, durs, sr, amp=0.3):
+    parts = []
+    phase = 0.0
+    for f0, dur in zip(f0s, durs):
+        n = int(dur * sr)
+        if f0 <= 0:
+            parts.append(np.zeros(n))
+            continue
+        ph = phase + 2 * np.pi * f0 * np.arange(1, n + 1) / sr
+        phase = ph[-1]
+        parts.append(amp * sum((0.7 ** k) * np.sin(k * ph) for k in range(1, 6)) / 2)
+    return np.concatenate(parts)
+
+
+def _partial_energy(frame, f0, sr):
+    spec = np.abs(np.fft.rfft(frame * np.hanning(len(frame)))) ** 2
+    freqs = np.fft.rfftfreq(len(frame), 1.0 / sr)
+    total = 0.0
+    for k in range(1, 8):
+        total += spec[np.abs(freqs - k * f0) < 0.03 * k * f0].sum()
+    return total
+
+
+LATENCY_T_ON, LATENCY_T_STEP = 0.5, 1.5
+
+
+def latency_test_signal(sr: int) -> np.ndarray:
+    """Silence, then a 220 Hz voice-like tone at ``LATENCY_T_ON`` s, stepping to 330 Hz at ``LATENCY_T_STEP`` s."""
+    return _test_tone([0, 220.0, 330.0], [LATENCY_T_ON, LATENCY_T_STEP - LATENCY_T_ON, 1.0], sr)
+
+
+def detect_arrivals(y: np.ndarray, sr: int, t_on: float = LATENCY_T_ON,
+                    t_step: float = LATENCY_T_STEP) -> dict[str, float]:
+    """When the instrument's answer to :func:`latency_test_signal` arrives in its output ``y``.
+
+    The onset arrives when the output envelope (1 ms causal RMS) first reaches -20 dB of its steady level; the
+    step arrives when the output's partials at multiples of 330 Hz first outweigh those at 220 Hz (centred 20 ms
+    analysis windows). ``t_on``/``t_step`` say where the input events sit in ``y``'s time base.
+    Returns ``onset_ms`` and ``pitch_step_ms`` (NaN when not found).
+    """
+    y = np.asarray(y, np.float64)
+    win = max(1, sr // 1000)
+    env = np.sqrt(np.convolve(y ** 2, np.ones(win) / win)[:len(y)])
+    on = int(round(t_on * sr))
+    step = int(round(t_step * sr))
+    steady = np.median(env[on + sr // 2:step - sr // 20])
+    hit = np.flatnonzero(env[on:] > 0.1 * steady)
+    onset_ms = 1000.0 * hit[0] / sr if len(hit) else float("nan")
+    half = int(0.010 * sr)
+    step_ms = float("nan")
+    for c in range(step - int(0.01 * sr), min(len(y) - half, step + int(0.08 * sr)), max(1, sr // 4000)):
+        frame = y[c - half:c + half]
+        if _partial_energy(frame, 330.0, sr) > _partial_energy(frame, 220.0, sr):
+            step_ms = 1000.0 * (c - step) / sr
+            break
+    return {"onset_ms": onset_ms, "pitch_step_ms": step_ms}
+
+
+def measure_latency(pipeline: "InstrumentPipeline", block_size: int = 128) -> dict[str, float]:
+    """Measure voice-in to instrument-out delays through :meth:`InstrumentPipeline.process` (offline).
+
+    Feeds :func:`latency_test_signal` and applies :func:`detect_arrivals` to the output. Returns ``onset_ms``
+    and ``pitch_step_ms`` (the pipeline is consumed: its state advances).
+    """
+    sr = pipeline.cfg.sample_rate
+    y = pipeline.render(latency_test_signal(sr), sr, block_size=block_size)
+    return detect_arrivals(y, sr)
+
+
+# ---------------------------------------------------------------------------------------------- public API
+
+class DDSP:
+    """A DDSP instrument on ONNX Runtime (magenta.js ``DDSP``): controls or a voice in, the instrument out.
+
+    Parameters
+    ----------
+    checkpoint : str or os.PathLike, optional
+        An exported ``.onnx`` controls model, an index id (``ddsp_violin``), a URL, a checkpoint directory or a
+        DDSP-VST ``.tflite``; wins over ``instrument`` (:func:`tonehost.exports.resolve.instrument_model`).
+    instrument : str
+        ``violin`` (shipped with tonehost, works offline), ``flute``, ``trumpet``, ``tenor_saxophone`` (hosted).
+    sample_rate : int
+        Output rate in Hz.
+    offline : bool
+        Never download.
+    **settings
+        Fields of :class:`PipelineConfig` for :meth:`render` (``pitch_shift``, ``input_gain_db``,
+        ``auto_register``, ``reverb``, ``output_gain``, ``tracker``).
+
+    Raises
+    ------
+    TonehostError
+        (ModelError, CheckpointError) the model cannot be found, fetched or converted.
+
+    Examples
+    --------
+    >>> violin = tonehost.DDSP()
+    >>> audio = violin.synthesize(f0_hz, loudness_db)      # one value per frame at violin.frame_rate
+    >>> audio = violin.render(voice, 44100)                  # voice recording -> violin at 48 kHz
+    """
+
+    def __init__(self, checkpoint=None, instrument: str = "violin", sample_rate: int = 48000,
+                 offline: bool = False, **settings):
+        from tonehost.exports.resolve import instrument_model
+
+        if int(sample_rate) <= 0 or int(sample_rate) != sample_rate:
+            raise UsageError(f"sample_rate must be a positive integer in Hz, got {sample_rate}")
+        self.model_path = instrument_model(instrument, checkpoint, offline)
+        self.controls = ControlsModel(self.model_path)
+        self.sample_rate = int(sample_rate)
+        self.settings = settings
+        PipelineConfig(**settings)  # unknown fields fail here, not at the first render
+
+    @property
+    def info(self) -> ContractInfo:
+        """The model's contract: ``frame_rate``, ``n_harmonics``, ``n_noise_bands``, ``db_kind``, ``settings``."""
+        return self.controls.info
+
+    @property
+    def frame_rate(self) -> float:
+        """Control frames per second the model runs at (250 for magenta.js instruments, 50 for DDSP-VST)."""
+        return float(self.controls.info.frame_rate)
+
+    def _pipeline(self) -> InstrumentPipeline:
+        return InstrumentPipeline(self.controls, PipelineConfig(sample_rate=self.sample_rate, **self.settings))
+
+    def synthesize(self, f0_hz, loudness_db) -> np.ndarray:
+        """Audio from control frames: one value of each per model frame (``frame_rate`` per second).
+
+        Parameters
+        ----------
+        f0_hz : array_like, shape (frames,)
+            Fundamental frequency in Hz (0 or less: held from the previous frame).
+        loudness_db : array_like, shape (frames,)
+            magenta.js loudness in dB (``20 log10(rms) - 20.7``, -120 = silence) for magenta.js instruments, or
+            DDSP-VST power in dB (``10 log10(mean square)``, -80 = silence) for DDSP-VST models
+            (``info.db_kind`` says which). Not normalised: these go to the model as given.
+
+        Returns
+        -------
+        numpy.ndarray, float32, shape (frames * sample_rate / frame_rate,)
+            Harmonic plus filtered noise at ``sample_rate``; frame ``i`` starts at sample
+            ``i * sample_rate / frame_rate``.
+
+        Raises
+        ------
+        UsageError
+            Arrays of different lengths, or non-finite values.
+        """
+        f0 = np.asarray(f0_hz, np.float64).reshape(-1)
+        db = np.asarray(loudness_db, np.float64).reshape(-1)
+        if f0.shape != db.shape:
+            raise UsageError(f"f0_hz and loudness_db need one value per frame each; got {len(f0)} and {len(db)}")
+        if not (np.all(np.isfinite(f0)) and np.all(np.isfinite(db))):
+            raise UsageError("f0_hz and loudness_db must be finite numbers")
+        pipe = self._pipeline()
+        hop = pipe.synth_hop
+        frames_per_model_frame = pipe._decim
+        held = [0.0]
+        count = [0]
+
+        def source(_dt):
+            i = min(count[0] // frames_per_model_frame, len(f0) - 1)
+            count[0] += 1
+            if f0[i] > 0:
+                held[0] = f0[i]
+            return held[0], db[i], f0[i] > 0
+
+        pipe.set_external_control(source)
+        n = len(f0) * hop
+        # model frame i is computed when feature frame (i + 1) * decim completes: one model hop of delay
+        y = pipe.render(np.zeros(n + hop), self.sample_rate)
+        return y[hop:hop + n]
+
+    def render(self, audio: np.ndarray, sample_rate: int, tail_s: float = 0.0) -> np.ndarray:
+        """A voice (or any monophonic) recording played by the instrument: the live pipeline over a whole file.
+
+        Parameters
+        ----------
+        audio : numpy.ndarray, shape (n,) or (n, channels)
+            Float samples (channels are averaged).
+        sample_rate : int
+            Rate of ``audio`` in Hz.
+        tail_s : float
+            Seconds of silence appended (reverb tails).
+
+        Returns
+        -------
+        numpy.ndarray, float32
+            The instrument at :attr:`sample_rate`, as long as the input plus the tail.
+        """
+        if int(sample_rate) <= 0 or int(sample_rate) != sample_rate:
+            raise UsageError(f"sample_rate must be a positive integer in Hz, got {sample_rate}")
+        return self._pipeline().render(audio, int(sample_rate), tail_s=tail_s)

@@ -1,0 +1,568 @@
+"""Streaming Onsets-and-Frames piano transcription: audio in, note-on/note-off events out as soon as known.
+
+The pipeline (one :class:`Transcriber`, used the same way offline and live, so both give the same result):
+
+audio at any rate -> streaming resampler to 16 kHz (:mod:`tonehost.dsp.resample`, delay compensated) -> streaming log-mel
+(:class:`tonehost.dsp.mel.MelStream`) -> the ``stream`` ONNX model (:mod:`tonehost.exports.convert.onsets_frames`) on windows of mel frames
+with 3 frames of receptive-field context either side and the LSTM states carried between calls -> the note
+decoder of magenta.js (:class:`NoteDecoder`).
+
+Conv frame ``j`` depends on mel frames ``j - 3 .. j + 3`` ('same' zero padding only at the sequence's ends), so it
+is computed once mel frame ``j + 3`` exists, and the final 3 frames at :meth:`Transcriber.finish`. Hence the
+streaming result equals a whole-sequence run (same probabilities, same notes), and a note-on leaves
+``3 frames + window`` after its onset frame at the earliest (:func:`latency_floor_s`).
+
+:class:`LiveTranscriber` runs this in a worker thread fed by any *audio source* with a non-blocking
+``read_input(buf) -> int`` (the engine, or :class:`ArraySource` for files and tests); heavy work (numpy FFT, numba
+``nogil`` kernels, onnxruntime) releases the GIL, so an audio callback in the same process keeps running.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from tonehost.dsp.mel import HOP, N_FFT, SAMPLE_RATE, MelStream
+from tonehost.exports.errors import ModelError, UsageError
+from tonehost.exports.note_sequence import Note, NoteSequence
+from tonehost.realtime.io import to_mono
+
+N_PITCHES = 88
+MIN_PITCH = 21
+RF_PAD = 3
+LSTM_UNITS = 384
+FRAME_SECONDS = HOP / SAMPLE_RATE
+ONSET_THRESHOLD = 0.5
+FRAME_THRESHOLD = 0.5
+
+
+def latency_floor_s() -> float:
+    """Architectural floor of note latency: an onset at the *start* of frame f's hop can be known only once
+    mel frame ``f + 3`` is complete, i.e. sample ``(f + 3) * 512 + 1023``: 3 hops of receptive field plus
+    half a window after the frame centre (plus the 16 kHz resampler's delay, see :class:`AudioTo16k`)."""
+    return (RF_PAD * HOP + N_FFT // 2) / SAMPLE_RATE
+
+
+def midi_velocity(v: np.ndarray) -> np.ndarray:
+    """magenta.js velocity mapping: ``int(clip(v, 0, 1) * 80 + 10)`` in float32, truncated like ``toInt``."""
+    v = np.clip(np.asarray(v, dtype=np.float32), np.float32(0), np.float32(1))
+    return (v * np.float32(80.0) + np.float32(10.0)).astype(np.int32)
+
+
+@dataclass
+class NoteEvent:
+    """A note-on or note-off as it leaves the decoder.
+
+    ``frame`` is the mel frame the event belongs to (``time = frame * 0.032`` s into the input) and
+    ``emitted`` the ``time.perf_counter()`` at which it was produced.
+    """
+    kind: str   # "on" | "off"
+    pitch: int
+    velocity: int
+    frame: int
+    time: float
+    emitted: float = field(default_factory=time.perf_counter)
+
+
+class NoteDecoder:
+    """Streaming ``pianorollToNoteSequence`` of magenta.js (onset 0.5, frame 0.5, an onset forces its frame).
+
+    Rules per frame f and pitch p: an onset starts a note unless the pitch already sounds and the previous frame
+    was an onset too; a sounding pitch whose new onset follows a non-onset frame is ended at f and restarted; a
+    pitch without onset and without frame ends at f. :meth:`finish` ends whatever still sounds at the total
+    frame count (the reference's extra silent frame).
+    """
+
+    def __init__(self, onset_threshold: float = ONSET_THRESHOLD, frame_threshold: float = FRAME_THRESHOLD):
+        self.onset_threshold = onset_threshold
+        self.frame_threshold = frame_threshold
+        self.reset()
+
+    def reset(self) -> None:
+        self._start = np.full(N_PITCHES, -1, dtype=np.int64)
+        self._vel = np.zeros(N_PITCHES, dtype=np.int32)
+        self._prev_onsets = np.zeros(N_PITCHES, dtype=bool)
+        self.frame = 0
+        self.notes: list[Note] = []
+
+    @property
+    def sounding(self) -> list[int]:
+        """MIDI pitches currently on."""
+        return [int(p) + MIN_PITCH for p in np.flatnonzero(self._start >= 0)]
+
+    def _end(self, p: int, f: int, events: list) -> None:
+        p, f = int(p), int(f)
+        self.notes.append(Note(pitch=p + MIN_PITCH, velocity=int(self._vel[p]),
+                               start_time=int(self._start[p]) * FRAME_SECONDS, end_time=f * FRAME_SECONDS))
+        events.append(NoteEvent("off", p + MIN_PITCH, 0, f, f * FRAME_SECONDS))
+        self._start[p] = -1
+
+    def push(self, onset_probs: np.ndarray, frame_probs: np.ndarray, velocities: np.ndarray) -> list[NoteEvent]:
+        """Decode frames ``[K, 88]`` (probabilities and raw velocities); return the events they complete."""
+        onsets = np.asarray(onset_probs) > self.onset_threshold
+        frames = (np.asarray(frame_probs) > self.frame_threshold) | onsets
+        vels = midi_velocity(velocities)
+        events: list[NoteEvent] = []
+        for k in range(len(onsets)):
+            f = self.frame
+            on, fr = onsets[k], frames[k]
+            for p in np.flatnonzero(on | (~fr & (self._start >= 0))).tolist():
+                if on[p]:
+                    if self._start[p] >= 0:
+                        if self._prev_onsets[p]:
+                            continue
+                        self._end(p, f, events)
+                    self._start[p] = f
+                    self._vel[p] = vels[k, p]
+                    events.append(NoteEvent("on", p + MIN_PITCH, int(vels[k, p]), int(f), f * FRAME_SECONDS))
+                else:
+                    self._end(p, f, events)
+            self._prev_onsets = on
+            self.frame += 1
+        return events
+
+    def finish(self) -> list[NoteEvent]:
+        """End every sounding note at the current frame (end of input)."""
+        events: list[NoteEvent] = []
+        for p in np.flatnonzero(self._start >= 0):
+            self._end(int(p), self.frame, events)
+        return events
+
+
+def state_units(session, name: str = "onset_h") -> int:
+    """LSTM units of a stream-form model (its state input's width): 384 hosted, smaller for the shipped model."""
+    for i in session.get_inputs():
+        if i.name == name and len(i.shape) == 2 and isinstance(i.shape[1], int):
+            return int(i.shape[1])
+    return LSTM_UNITS
+
+
+class Transcriber:
+    """Incremental O&F on 16 kHz audio (or on mel frames): same result whatever the block sizes.
+
+    Parameters
+    ----------
+    session : onnxruntime.InferenceSession
+        The ``stream`` form of :mod:`tonehost.exports.convert.onsets_frames`.
+    max_chunk : int
+        Most output frames per model call (250 = magenta.js's chunk length; live mode runs what is ready).
+    keep_probs : bool
+        Keep every frame's onset/frame probabilities and velocities (``self.probs()``), for tests and plots.
+    """
+
+    def __init__(self, session, max_chunk: int = 250, keep_probs: bool = False):
+        self.session = session
+        self.max_chunk = max_chunk
+        self.keep_probs = keep_probs
+        self.reset()
+
+    def reset(self) -> None:
+        self.mel_stream = MelStream()
+        self.decoder = NoteDecoder()
+        self._mel = np.zeros((0, 229), dtype=np.float32)  # mel frames from index self._mel0 on
+        self._mel0 = 0
+        self._next = 0          # next conv/output frame to compute
+        self._states = {n: np.zeros((1, state_units(self.session, n)), np.float32)
+                        for n in ("onset_h", "onset_c", "frame_h", "frame_c")}
+        self._probs: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._finished = False
+        self.model_calls = 0
+        self.model_seconds = 0.0
+
+    def warm_up(self) -> None:
+        """Run the mel kernel and one model call on silence (first-call costs out of the way), then reset."""
+        self.push_audio(np.zeros(16000 // 2, np.float32))
+        self.reset()
+
+    @property
+    def frames_done(self) -> int:
+        """Frames whose probabilities are known (and decoded)."""
+        return self._next
+
+    def push_audio(self, audio16k: np.ndarray) -> list[NoteEvent]:
+        """Add 16 kHz mono samples; return the note events now known."""
+        return self.push_mel(self.mel_stream.push(audio16k))
+
+    def push_mel(self, frames: np.ndarray, final: bool = False) -> list[NoteEvent]:
+        """Add log-mel frames ``[k, 229]``; with ``final`` the sequence ends after them."""
+        if len(frames):
+            self._mel = np.concatenate([self._mel, np.asarray(frames, np.float32)])
+        total = self._mel0 + len(self._mel)
+        ready = total if final else total - RF_PAD
+        events: list[NoteEvent] = []
+        while self._next < ready:
+            j0 = self._next
+            j1 = min(ready, j0 + self.max_chunk)
+            events += self._run(j0, j1, total)
+        # keep only the context the next window needs
+        keep_from = max(self._mel0, self._next - RF_PAD)
+        self._mel = self._mel[keep_from - self._mel0:]
+        self._mel0 = keep_from
+        if final:
+            self._finished = True
+            events += self.decoder.finish()
+        return events
+
+    def _run(self, j0: int, j1: int, total: int) -> list[NoteEvent]:
+        w0 = max(0, j0 - RF_PAD)
+        w1 = min(total, j1 + RF_PAD)
+        window = self._mel[w0 - self._mel0:w1 - self._mel0][None]
+        feeds = {"mel": window, "start": np.array([j0 - w0], np.int64), "stop": np.array([j1 - w0], np.int64)}
+        feeds.update(self._states)
+        t0 = time.perf_counter()
+        on, fr, vel, oh, oc, fh, fc = self.session.run(None, feeds)
+        self.model_seconds += time.perf_counter() - t0
+        self.model_calls += 1
+        self._states = {"onset_h": oh, "onset_c": oc, "frame_h": fh, "frame_c": fc}
+        self._next = j1
+        if self.keep_probs:
+            self._probs.append((on[0], fr[0], vel[0]))
+        return self.decoder.push(on[0], fr[0], vel[0])
+
+    def finish(self) -> list[NoteEvent]:
+        """End of input: the last mel frames, the last outputs, and note-offs for what still sounds."""
+        if self._finished:
+            return []
+        return self.push_mel(self.mel_stream.finish(), final=True)
+
+    def probs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(onset_probs, frame_probs, velocities), each ``[frames_done, 88]`` (needs ``keep_probs``)."""
+        if not self._probs:
+            z = np.zeros((0, N_PITCHES), np.float32)
+            return z, z, z
+        return tuple(np.concatenate([p[i] for p in self._probs]) for i in range(3))
+
+    @property
+    def notes(self) -> list[Note]:
+        return self.decoder.notes
+
+
+class AudioTo16k:
+    """Streaming mono resampler to 16 kHz with its group delay removed, so the output lines up with the input.
+
+    The first ``delay`` outputs of the filter are dropped; :meth:`flush` pushes zeros through to get the tail and
+    cuts the total to ``ceil(n_in * 16000 / fs)`` samples. Offline and streaming use this same object, so they
+    see the same 16 kHz samples. At 16 kHz in, it is the identity.
+    """
+
+    def __init__(self, fs_in: int):
+        self.fs_in = int(fs_in)
+        self.n_in = 0
+        self.n_out = 0
+        self._rs = None
+        self._drop = 0
+        if self.fs_in != SAMPLE_RATE:
+            from tonehost.dsp.resample import Resampler
+
+            self._rs = Resampler(self.fs_in, SAMPLE_RATE)
+            self._drop = int(round(self._rs.delay_out()))
+
+    @property
+    def delay_s(self) -> float:
+        """Latency the resampler adds in streaming (its group delay), seconds."""
+        return 0.0 if self._rs is None else self._rs.delay_in() / self.fs_in
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float32).reshape(-1)
+        self.n_in += len(x)
+        if self._rs is None:
+            self.n_out += len(x)
+            return x
+        y = self._rs.process(x)
+        if self._drop:
+            k = min(self._drop, len(y))
+            y = y[k:]
+            self._drop -= k
+        self.n_out += len(y)
+        return y.astype(np.float32)
+
+    def flush(self) -> np.ndarray:
+        if self._rs is None:
+            return np.zeros(0, np.float32)
+        want = -(-self.n_in * SAMPLE_RATE // self.fs_in)
+        n_in = self.n_in
+        y = self.process(np.zeros(int(np.ceil(self._rs.delay_in())) + self._rs.taps, np.float32))
+        self.n_in = n_in
+        y = y[:max(0, want - (self.n_out - len(y)))]
+        self.n_out = want
+        return y
+
+
+def transcribe_array(session, audio: np.ndarray, sample_rate: int, block: int | None = None,
+                     keep_probs: bool = False) -> Transcriber:
+    """Transcribe a whole array (mono or ``[n, ch]``) at any rate; ``block`` streams it in blocks of that size.
+
+    Returns the finished :class:`Transcriber` (``.notes``, ``.probs()`` when ``keep_probs``).
+    """
+    mono = to_mono(audio)
+    rs = AudioTo16k(sample_rate)
+    tr = Transcriber(session, keep_probs=keep_probs)
+    step = len(mono) if not block else block
+    for i in range(0, len(mono), max(1, step)):
+        tr.push_audio(rs.process(mono[i:i + step]))
+    tr.push_audio(rs.flush())
+    tr.finish()
+    return tr
+
+
+class ArraySource:
+    """An audio source over an array with the engine's ``read_input(buf) -> n`` interface.
+
+    With ``realtime=True`` samples become readable at the pace of a real-time clock (as from a microphone);
+    otherwise all at once. ``position`` tells how many samples were read.
+    """
+
+    def __init__(self, audio: np.ndarray, sample_rate: int, realtime: bool = False):
+        self.audio = to_mono(audio)
+        self.sample_rate = int(sample_rate)
+        self.realtime = realtime
+        self.position = 0
+        self.t0: float | None = None
+
+    def start(self) -> None:
+        self.t0 = time.perf_counter()
+
+    def available(self) -> int:
+        if not self.realtime:
+            return len(self.audio) - self.position
+        if self.t0 is None:
+            self.start()
+        due = min(len(self.audio), int((time.perf_counter() - self.t0) * self.sample_rate))
+        return due - self.position
+
+    def read_input(self, buf: np.ndarray) -> int:
+        n = max(0, min(len(buf), self.available()))
+        buf[:n] = self.audio[self.position:self.position + n]
+        self.position += n
+        return n
+
+    @property
+    def exhausted(self) -> bool:
+        return self.position >= len(self.audio)
+
+
+class LiveTranscriber:
+    """Worker thread: read a source, resample, transcribe, hand each event to ``on_event`` as soon as known.
+
+    Parameters
+    ----------
+    session : onnxruntime.InferenceSession
+        ``stream``-form model.
+    source : object
+        Has ``read_input(buf) -> int`` (non-blocking, mono float32); e.g. ``tonehost.realtime.audio.engine.Engine`` or
+        :class:`ArraySource`. If it has ``exhausted`` and that turns True, the run finishes by itself.
+    sample_rate : int
+        The source's rate.
+    on_event : callable
+        Called with each :class:`NoteEvent` from the worker thread (keep it quick).
+    poll_s : float
+        Sleep between reads when nothing is available.
+    """
+
+    def __init__(self, session, source, sample_rate: int, on_event: Callable[[NoteEvent], None] | None = None,
+                 poll_s: float = 0.004, max_chunk: int = 8):
+        self.source = source
+        self.sample_rate = int(sample_rate)
+        self.on_event = on_event or (lambda e: None)
+        self.poll_s = poll_s
+        self.transcriber = Transcriber(session, max_chunk=max_chunk)
+        self.transcriber.warm_up()
+        self.resampler = AudioTo16k(self.sample_rate)
+        self.samples_read = 0
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tonehost-transcriber", daemon=True)
+        self._buf = np.zeros(max(1024, self.sample_rate // 20), dtype=np.float32)
+
+    def start(self) -> "LiveTranscriber":
+        self._thread.start()
+        return self
+
+    def _emit(self, events: list[NoteEvent]) -> None:
+        for e in events:
+            self.on_event(e)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                n = self.source.read_input(self._buf)
+                if n > 0:
+                    self.samples_read += n
+                    self._emit(self.transcriber.push_audio(self.resampler.process(self._buf[:n])))
+                    continue
+                if getattr(self.source, "exhausted", False):
+                    break
+                wait = getattr(self.source, "wait_block", None)  # the engine wakes us once per audio block
+                if wait is not None:
+                    wait(self.poll_s * 10)
+                else:
+                    time.sleep(self.poll_s)
+            if getattr(self.source, "exhausted", False) and not self._stop.is_set():
+                self._emit(self.transcriber.push_audio(self.resampler.flush()))
+                self._emit(self.transcriber.finish())
+        except BaseException as exc:  # surfaced by join()
+            self.error = exc
+
+    def stop(self) -> None:
+        """Stop reading (notes still sounding stay open; see :meth:`sounding`)."""
+        self._stop.set()
+        self.join()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+        if self.error is not None:
+            err, self.error = self.error, None
+            raise err
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def sounding(self) -> list[int]:
+        return self.transcriber.decoder.sounding
+
+
+# ---------------------------------------------------------------------------------------------- public API
+
+def check_stream_session(session, where: str = "the model") -> None:
+    """Raise :class:`~tonehost.exports.errors.ModelError` unless ``session`` runs the stream form of the O&F
+    export (inputs ``mel``, ``start``, ``stop`` then the LSTM states)."""
+    if [i.name for i in session.get_inputs()][:3] != ["mel", "start", "stop"]:
+        raise ModelError(f"{where} is not the stream form of the Onsets and Frames export; use `tonehost export "
+                         "onsets-frames CHECKPOINT --form stream`")
+
+
+def notes_to_sequence(notes, total_time: float | None = None) -> NoteSequence:
+    """A :class:`~tonehost.exports.note_sequence.NoteSequence` of ``notes`` sorted by (start_time, pitch).
+
+    ``total_time`` defaults to the last note's end (seconds).
+    """
+    seq = NoteSequence(notes=sorted(notes, key=lambda n: (n.start_time, n.pitch)))
+    ends = [n.end_time for n in seq.notes]
+    seq.total_time = float(total_time if total_time is not None else max(ends, default=0.0))
+    return seq
+
+
+class TranscriptionStream:
+    """A live transcription: push audio blocks as they come, get note events as soon as they are known.
+
+    Made by :meth:`OnsetsAndFrames.stream`. Whatever the block sizes, the notes equal those of
+    :meth:`OnsetsAndFrames.transcribe` on the whole signal.
+
+    Parameters
+    ----------
+    session : onnxruntime.InferenceSession
+        Stream-form model.
+    sample_rate : int
+        Rate of the pushed audio in Hz (resampled to 16 kHz).
+    max_chunk : int
+        Most frames per model call (small = low latency).
+    """
+
+    def __init__(self, session, sample_rate: int, max_chunk: int = 8):
+        self.sample_rate = int(sample_rate)
+        self._resampler = AudioTo16k(self.sample_rate)
+        self._transcriber = Transcriber(session, max_chunk=max_chunk)
+        self._done = False
+
+    def push(self, block: np.ndarray) -> list[NoteEvent]:
+        """Add audio (``[n]`` or ``[n, channels]`` float at ``sample_rate``); return the events it completes.
+
+        Returns
+        -------
+        list of NoteEvent
+            Note-ons and note-offs, in order (``time`` in seconds of the input).
+        """
+        if self._done:
+            raise UsageError("this transcription stream is finished; start a new one with OnsetsAndFrames.stream()")
+        return self._transcriber.push_audio(self._resampler.process(to_mono(block)))
+
+    def finish(self) -> list[NoteEvent]:
+        """End of input: the last frames' events and note-offs for what still sounds."""
+        if self._done:
+            return []
+        self._done = True
+        events = self._transcriber.push_audio(self._resampler.flush())
+        return events + self._transcriber.finish()
+
+    @property
+    def sounding(self) -> list[int]:
+        """MIDI pitches currently on."""
+        return self._transcriber.decoder.sounding
+
+    @property
+    def note_sequence(self) -> NoteSequence:
+        """The notes finished so far as a NoteSequence (times in seconds of the input)."""
+        return notes_to_sequence(self._transcriber.notes, self._transcriber.frames_done * FRAME_SECONDS)
+
+
+class OnsetsAndFrames:
+    """Piano transcription with Onsets and Frames on ONNX Runtime (magenta.js ``OnsetsAndFrames``).
+
+    Parameters
+    ----------
+    checkpoint : str or os.PathLike, optional
+        ``None``: the model shipped with tonehost (``onsets_frames_small``, works offline); an index id
+        (``onsets_frames_uni``, ``onsets_frames_uni_q2``), a URL, a checkpoint directory, or an exported
+        stream-form ``.onnx`` (:func:`tonehost.exports.resolve.transcriber_model`).
+    threads : int
+        ONNX Runtime intra-op threads.
+    offline : bool
+        Never download.
+
+    Raises
+    ------
+    TonehostError
+        (CheckpointError, ModelError) the checkpoint cannot be found, fetched or converted.
+
+    Examples
+    --------
+    >>> model = tonehost.OnsetsAndFrames()
+    >>> seq = model.transcribe(audio, 44100)       # NoteSequence
+    >>> stream = model.stream(48000)
+    >>> events = stream.push(block)                 # note-ons/offs as soon as known
+    """
+
+    def __init__(self, checkpoint=None, threads: int = 1, offline: bool = False):
+        from tonehost.exports.onnx_session import make_session
+        from tonehost.exports.resolve import transcriber_model
+
+        self.model_path = transcriber_model(checkpoint, offline)
+        self.session = make_session(self.model_path, threads)
+        check_stream_session(self.session, str(self.model_path))
+
+    def transcribe(self, audio: np.ndarray, sample_rate: int) -> NoteSequence:
+        """Transcribe a whole recording.
+
+        Parameters
+        ----------
+        audio : numpy.ndarray, shape (n,) or (n, channels)
+            Float samples at ``sample_rate`` (channels are averaged).
+        sample_rate : int
+            Hz (any rate; resampled to 16 kHz).
+
+        Returns
+        -------
+        NoteSequence
+            Notes with ``pitch``, ``velocity`` (magenta.js mapping ``int(v * 80 + 10)``), ``start_time`` and
+            ``end_time`` in seconds; ``total_time`` the length of the input.
+
+        Raises
+        ------
+        UsageError
+            ``sample_rate`` is not a positive integer.
+        """
+        if int(sample_rate) <= 0 or int(sample_rate) != sample_rate:
+            raise UsageError(f"sample_rate must be a positive integer in Hz, got {sample_rate}")
+        audio = np.asarray(audio)
+        tr = transcribe_array(self.session, audio, int(sample_rate))
+        return notes_to_sequence(tr.notes, len(audio) / float(sample_rate))
+
+    def stream(self, sample_rate: int, max_chunk: int = 8) -> TranscriptionStream:
+        """A :class:`TranscriptionStream` for audio arriving at ``sample_rate`` Hz."""
+        if int(sample_rate) <= 0 or int(sample_rate) != sample_rate:
+            raise UsageError(f"sample_rate must be a positive integer in Hz, got {sample_rate}")
+        return TranscriptionStream(self.session, int(sample_rate), max_chunk)

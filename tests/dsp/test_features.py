@@ -1,0 +1,177 @@
+"""Live voice features: pitch accuracy, octave stability at note edges, loudness scaling, live normalisation."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tonehost.dsp.features import TrackerConfig, VoiceTracker, track_pitch
+from tonehost.dsp.normalize import LiveNormalizer, NormalizerSettings
+
+SR = 16000
+
+
+def sung(f0s, durs, sr=SR, amp=0.3, vibrato=0.0, decay=False, seed=0):
+    """A 'sung' test signal: harmonic tones with a voice-like spectrum, short fades, optional vibrato."""
+    rng = np.random.default_rng(seed)
+    out, truth = [], []
+    for f0, dur in zip(f0s, durs):
+        n = int(dur * sr)
+        t = np.arange(n) / sr
+        f = f0 * 2 ** (vibrato * np.sin(2 * np.pi * 5.5 * t) / 12) if f0 > 0 else np.zeros(n)
+        ph = 2 * np.pi * np.cumsum(f) / sr
+        x = sum((0.8 ** k) * np.sin(k * ph + k) for k in range(1, 9)) if f0 > 0 else np.zeros(n)
+        env = np.ones(n)
+        fade = min(n // 4, int(0.02 * sr))
+        if f0 > 0 and fade:
+            env[:fade] = np.linspace(0, 1, fade)
+            env[-fade:] = np.linspace(1, 0, fade)
+            if decay:
+                env *= np.exp(-3 * t / dur)
+        out.append(amp * env * x / 3)
+        truth.append(f)
+    x = np.concatenate(out) + 1e-4 * rng.standard_normal(sum(len(o) for o in out))
+    return x.astype(np.float64), np.concatenate(truth)
+
+
+def cents(a, b):
+    return 1200 * np.abs(np.log2(np.maximum(a, 1e-9) / np.maximum(b, 1e-9)))
+
+
+def run(tracker, x, block):
+    frames = [tracker.process(x[i:i + block]) for i in range(0, len(x), block)]
+    return {k: np.concatenate([getattr(f, k) for f in frames]) for k in
+            ("f0_hz", "confidence", "voiced", "power_db", "loudness_db", "raw_f0_hz")}
+
+
+def test_tracks_sung_notes_within_20_cents():
+    f0s = [110.0, 0, 146.8, 196.0, 0, 261.6, 392.0, 587.3]
+    x, truth = sung(f0s, [0.4] * len(f0s), vibrato=0.3)
+    cfg = TrackerConfig()
+    fr = run(VoiceTracker(cfg), x, 128)
+    # frame i ends at sample (i+1)*hop; compare with the truth at the pitch window centre
+    centre = ((np.arange(len(fr["f0_hz"])) + 1) * cfg.hop - int(cfg.pitch_delay_s * SR)).clip(0, len(truth) - 1)
+    ref = truth[centre]
+    # steady parts only: 60 ms away from note changes
+    change = np.flatnonzero(np.diff(np.r_[0, truth > 0, 0]))
+    steady = np.ones(len(ref), bool)
+    for c in change:
+        steady &= np.abs(centre - c) > int(0.06 * SR)
+    voiced_ref = steady & (ref > 0)
+    assert fr["voiced"][voiced_ref].mean() > 0.97
+    assert np.median(cents(fr["f0_hz"][voiced_ref], ref[voiced_ref])) < 10
+    assert (cents(fr["f0_hz"][voiced_ref], ref[voiced_ref]) < 50).mean() > 0.97
+    assert fr["voiced"][steady & (ref == 0)].mean() < 0.05
+
+
+def test_no_octave_jumps_in_decaying_note_tails():
+    x, truth = sung([98.0, 0, 220.0, 0], [0.6, 0.3, 0.6, 0.3], amp=0.5, decay=True)
+    fr = run(VoiceTracker(), x, 64)
+    v = fr["voiced"]
+    f = fr["f0_hz"][v]
+    # every voiced output frame sits on one of the two notes, never an octave off
+    nearest = np.minimum(cents(f, 98.0), cents(f, 220.0))
+    assert nearest.max() < 100, f[nearest >= 100]
+
+
+def test_block_size_does_not_change_features():
+    x, _ = sung([150.0, 300.0], [0.3, 0.3])
+    a = run(VoiceTracker(), x, 1)
+    b = run(VoiceTracker(), x, 1000)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+
+
+@pytest.mark.parametrize("amp", [0.01, 0.1, 0.5])
+def test_loudness_scalings(amp):
+    t = np.arange(SR) / SR
+    x = amp * np.sin(2 * np.pi * 200 * t)
+    fr = run(VoiceTracker(), x, 256)
+    expect_pw = 10 * np.log10(amp ** 2 / 2)
+    assert np.median(fr["power_db"][20:]) == pytest.approx(expect_pw, abs=0.2)
+    assert np.median(fr["loudness_db"][20:]) == pytest.approx(expect_pw - 20.7, abs=0.2)
+
+
+def test_noise_and_silence_are_unvoiced():
+    rng = np.random.default_rng(0)
+    fr = run(VoiceTracker(), np.r_[np.zeros(SR // 2), 0.2 * rng.standard_normal(SR)], 128)
+    assert fr["voiced"].mean() < 0.05
+    assert fr["confidence"][: SR // 2 // 64 - 10].max() == 0.0
+
+
+def test_offline_times_are_window_centres():
+    x, _ = sung([200.0, 300.0], [0.5, 0.5], amp=0.5)
+    x[: int(0.5 * SR)] = sung([200.0], [0.5], amp=0.5)[0]
+    t, f, c = track_pitch(x, SR, hop_length=64)
+    assert np.all(np.diff(t) > 0) and abs(t[1] - t[0] - 0.004) < 1e-9
+    # the switch 200 -> 300 Hz is reported at 0.5 s (within 12 ms)
+    mid = np.sqrt(200 * 300)
+    switch = t[np.flatnonzero((f[:-1] < mid) & (f[1:] >= mid))]
+    assert len(switch) >= 1 and np.min(np.abs(switch - 0.5)) < 0.012
+
+
+def test_offline_tracker_on_real_singing(data_dir):
+    import mir_eval
+    import soundfile as sf
+    base = data_dir / "voice" / "mdb_stem_synth" / "AClassicEducation_NightOwl_STEM_08.RESYN"
+    x, sr = sf.read(str(base) + ".wav")
+    ref = np.loadtxt(str(base) + ".csv", delimiter=",")
+    t, f, _ = track_pitch(x, sr)
+    rv, rc, ev, ec = mir_eval.melody.to_cent_voicing(ref[:, 0], ref[:, 1], t, f)
+    assert mir_eval.melody.raw_pitch_accuracy(rv, rc, ev, ec) > 0.95
+    assert mir_eval.melody.overall_accuracy(rv, rc, ev, ec) > 0.93
+
+
+VIOLIN = NormalizerSettings.from_settings({"averageMaxLoudness": -48.6, "meanLoudness": -68.5,
+                                           "meanPitch": 62.0, "loudnessThreshold": -100})
+
+
+def test_normaliser_running_mean_reaches_mean_loudness():
+    norm = LiveNormalizer(VIOLIN, frame_rate=250, stats_seconds=1.0)
+    out = [norm(220.0, -30.0, True)[1] for _ in range(2000)]
+    assert out[-1] == pytest.approx(-68.5, abs=0.5)
+    # louder frames stay louder, but never above averageMaxLoudness
+    assert norm(220.0, -25.0, True)[1] > out[-1]
+    assert norm(220.0, 20.0, True)[1] <= -48.6 + 1e-9
+
+
+def test_normaliser_attenuates_unvoiced_frames_by_25_db():
+    norm = LiveNormalizer(VIOLIN, frame_rate=250, stats_seconds=1.0, release_frames=5)
+    for _ in range(1500):
+        voiced_db = norm(220.0, -30.0, True)[1]
+    unvoiced = [norm(220.0, -30.0, False)[1] for _ in range(10)]
+    assert unvoiced[0] < voiced_db  # ramps in
+    assert unvoiced[-1] == pytest.approx(voiced_db - 25.0, abs=0.5)
+
+
+def test_normaliser_octave_shift_only_between_notes():
+    norm = LiveNormalizer(VIOLIN, frame_rate=250, stats_seconds=0.2)
+    f_low = 440.0 * 2 ** ((45 - 69) / 12)  # MIDI 45, 17 semitones under the violin's mean pitch 62
+    outs = [norm(f_low, -30.0, True)[0] for _ in range(300)]
+    # inside the first note the shift was decided at its first frame and never changes
+    assert len(set(np.round(outs, 6))) == 1
+    norm(f_low, -30.0, False)  # a gap between notes: re-decide
+    f_next = norm(f_low, -30.0, True)[0]
+    assert norm.octave_shift == 1
+    assert f_next == pytest.approx(2 * f_low, rel=1e-6)
+
+
+def test_pitch_shift_and_gain_controls():
+    norm = LiveNormalizer(NormalizerSettings(), db_kind="power_db", input_gain_db=6.0, pitch_shift=-12.0,
+                          auto_register=False)
+    f0, db = norm(440.0, -30.0, True)
+    assert f0 == pytest.approx(220.0)
+    assert db == pytest.approx(-24.0)
+    assert norm(440.0, 10.0, True)[1] == 0.0  # power_db is clipped to [-80, 0]
+
+
+def test_continuity_hint_suppresses_period_doubling():
+    from tonehost.dsp.yin import scratch, yin_frame
+    t = np.arange(2000) / SR
+    f0 = 200.0
+    x = sum((0.8 ** k) * np.sin(2 * np.pi * k * f0 * t + k) for k in range(1, 8))
+    x = x + 0.3 * np.sin(np.pi * f0 * t) + 0.3 * np.sin(3 * np.pi * f0 * t)  # a subharmonic (vocal fry-like)
+    d, c = scratch(247)
+    plain, _ = yin_frame(x, 0, 192, 14, 246, 0.15, 0.0, -1.0, d, c)
+    hinted, _ = yin_frame(x, 0, 192, 14, 246, 0.15, SR / f0, 0.25, d, c)
+    assert SR / plain == pytest.approx(f0 / 2, rel=0.01)  # plain YIN drops an octave here
+    assert SR / hinted == pytest.approx(f0, rel=0.01)  # the previous note's period wins

@@ -1,0 +1,77 @@
+"""tonehost: a real-time audio plugin-host backend for Magenta's model checkpoints.
+
+Hum into a mic and hear a violin; transcribe piano as it is played; measure where every millisecond goes. Models
+run on ONNX Runtime, synthesis and analysis in Numba kernels, audio through a GIL-free PortAudio callback.
+
+The API map (everything here is importable as ``tonehost.NAME``)
+-----------------------------------------------------------------
+Models, in the shape of magenta.js's classes:
+
+- :class:`OnsetsAndFrames` (``checkpoint=None``) -- piano transcription: ``.transcribe(audio, sample_rate)`` ->
+  :class:`NoteSequence`; ``.stream(sample_rate)`` -> ``push(block) -> events``, ``finish()``.
+- :class:`DDSP` (``checkpoint=None, instrument="violin"``) -- an instrument:
+  ``.synthesize(f0_hz, loudness_db)`` -> audio; ``.render(voice_audio, sample_rate)`` -> audio.
+- :func:`track_pitch` (``audio, sample_rate``) -> ``(times, f0_hz, confidence)``: the live f0 tracker.
+
+Data:
+
+- :class:`NoteSequence`, :class:`Note` -- magenta.js's fields (``pitch``, ``velocity``, ``start_time``,
+  ``end_time``, ``quantized_start_step``, ...); ``from_midi``/``to_midi``, ``from_pretty_midi``/
+  ``to_pretty_midi``, ``to_json``/``from_json``, ``quantize``.
+- :func:`read_audio` (``path``) -> ``(samples, sample_rate)``.
+
+Checkpoints: :mod:`checkpoints` -- ``list()``, ``info(id)``, ``fetch(id)`` (as ``tonehost checkpoints``).
+
+Live audio: :class:`Engine`, :class:`EngineConfig` -- a full-duplex stream whose callback never takes the GIL;
+workers read input (``read_input``), write output (``write_output``) or push synth control frames
+(``push_frame``); ``stats()`` counts every xrun, drop and underrun.
+
+Errors: every failure a user can fix is a :class:`TonehostError` (one sentence naming the file or device and the
+fix); subclasses in :mod:`tonehost.exports.errors`.
+
+The packages
+------------
+- :mod:`tonehost.dsp` -- pure numeric kernels (synthesizers, resampling, mel, YIN, loudness, the voice tracker).
+- :mod:`tonehost.exports` -- model files in and out: the checkpoint index and downloader, tfjs/tflite readers,
+  ONNX converters, model contracts, the ONNX session factory, NoteSequence; ``training`` (torch) apart.
+- :mod:`tonehost.realtime` -- the engine and audio I/O, the pipelines (instrument, transcriber), MIDI, the CLI.
+
+Imports point one way: ``realtime -> exports -> dsp``. Names below load on first use, so ``import tonehost`` is
+quick and pulls in neither ONNX Runtime nor PortAudio.
+"""
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.2.0"
+
+_EXPORTS = {
+    "OnsetsAndFrames": "tonehost.realtime.pipelines.transcriber",
+    "TranscriptionStream": "tonehost.realtime.pipelines.transcriber",
+    "DDSP": "tonehost.realtime.pipelines.instrument",
+    "track_pitch": "tonehost.dsp.features",
+    "NoteSequence": "tonehost.exports.note_sequence",
+    "Note": "tonehost.exports.note_sequence",
+    "read_audio": "tonehost.realtime.io",
+    "Engine": "tonehost.realtime.audio.engine",
+    "EngineConfig": "tonehost.realtime.audio.engine",
+    "TonehostError": "tonehost.exports.errors",
+}
+_MODULES = {"checkpoints": "tonehost.exports.checkpoints"}
+
+__all__ = ["__version__", "checkpoints", *_EXPORTS]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    elif name in _MODULES:
+        value = importlib.import_module(_MODULES[name])
+    else:
+        raise AttributeError(f"module 'tonehost' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
