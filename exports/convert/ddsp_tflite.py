@@ -11,7 +11,6 @@ The flatbuffer is parsed in pure Python with the ``tflite`` package, translated 
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 
@@ -19,53 +18,13 @@ from tonehost.exports.contracts import ddsp as C
 from tonehost.exports.convert.ddsp_decoder import (ADD, SUB, CONCAT, DENSE, LEAKY_RELU, MUL, OTHER, PASS, POW, RNN, RSQRT, SIGMOID, SPLIT,
                            DecoderNotFound, Graph, GruWeights, Op, extract_decoder)
 from tonehost.exports.errors import CheckpointFormatError
+from tonehost.exports.tflite.reader import Subgraph, builtin_names, read_model
 
-_NP = {0: np.float32, 1: np.float16, 2: np.int32, 4: np.int64, 6: np.bool_, 9: np.int8}
 _KINDS = {"RESHAPE": PASS, "SQUEEZE": PASS, "EXPAND_DIMS": PASS, "ADD": ADD, "SUB": SUB, "MUL": MUL, "RSQRT": RSQRT,
           "LEAKY_RELU": LEAKY_RELU, "CONCATENATION": CONCAT, "LOGISTIC": SIGMOID, "POW": POW}
 
 
-class _Sub:
-    """One TFLite subgraph: ops as (name, inputs, outputs, op), constant tensors."""
-
-    def __init__(self, model, index, op_names):
-        import tflite
-        self.g = g = model.Subgraphs(index)
-        self.names = [g.Tensors(i).Name().decode() for i in range(g.TensorsLength())]
-        self.consts = {}
-        for i in range(g.TensorsLength()):
-            t = g.Tensors(i)
-            buf = model.Buffers(t.Buffer())
-            if buf is not None and buf.DataLength() and t.Type() in _NP:
-                shape = tuple(int(s) for s in t.ShapeAsNumpy()) if t.ShapeLength() else ()
-                arr = np.frombuffer(buf.DataAsNumpy().tobytes(), _NP[t.Type()]).reshape(shape)
-                self.consts[i] = arr.astype(np.float32) if arr.dtype == np.float16 else arr.copy()
-        self.ops = []
-        for i in range(g.OperatorsLength()):
-            op = g.Operators(i)
-            code = model.OperatorCodes(op.OpcodeIndex())
-            opname = op_names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "CUSTOM")
-            ins = [op.Inputs(j) for j in range(op.InputsLength())]
-            outs = [op.Outputs(j) for j in range(op.OutputsLength())]
-            self.ops.append((opname, ins, outs, op))
-        self.inputs = [g.Inputs(i) for i in range(g.InputsLength())]
-        self.outputs = [g.Outputs(i) for i in range(g.OutputsLength())]
-        self._tflite = tflite
-
-    def options(self, op, cls_name):
-        table = op.BuiltinOptions()
-        opts = getattr(self._tflite, cls_name)()
-        opts.Init(table.Bytes, table.Pos)
-        return opts
-
-    def dequantize_consts(self):
-        """Fold DEQUANTIZE ops on constants (float16 weights) into float32 constants."""
-        for name, ins, outs, _ in self.ops:
-            if name == "DEQUANTIZE" and ins[0] in self.consts:
-                self.consts[outs[0]] = self.consts[ins[0]].astype(np.float32)
-
-
-def _gru_from_body(body: _Sub, x_index: int, h_index: int, source: str) -> GruWeights:
+def _gru_from_body(body: Subgraph, x_index: int, h_index: int, source: str) -> GruWeights:
     """Read the Keras GRU step from a WHILE body: the FC on the sequence element and the FC on the state."""
     producers = {o: (name, ins) for name, ins, outs, _ in body.ops for o in outs}
 
@@ -108,25 +67,13 @@ def _gru_from_body(body: _Sub, x_index: int, h_index: int, source: str) -> GruWe
 
 def read_tflite(path) -> tuple[Graph, dict, dict]:
     """Parse ``path`` into (graph, starts {"f0", "pw", "state"} -> tensor, info dict)."""
-    import tflite
-    data = Path(path).read_bytes()
-    try:
-        model = tflite.Model.GetRootAsModel(data, 0)
-        n_sub = model.SubgraphsLength()
-    except Exception as exc:  # flatbuffers raise assorted errors on garbage
-        raise CheckpointFormatError(f"{path}: not a TFLite flatbuffer ({exc}); re-download the model", path)
-    if n_sub < 1:
-        raise CheckpointFormatError(f"{path}: TFLite model without subgraphs; re-download the model", path)
-    op_names = {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_")}
-    main = _Sub(model, 0, op_names)
+    model = read_model(path)
+    op_names = builtin_names()
+    main = Subgraph(model, 0, op_names)
     main.dequantize_consts()
     # Signature names (DDSP-VST: f0_scaled, pw_scaled, state), else tensor names.
-    named = {}
-    if model.SignatureDefsLength():
-        sd = model.SignatureDefs(0)
-        for i in range(sd.InputsLength()):
-            named[sd.Inputs(i).Name().decode()] = sd.Inputs(i).TensorIndex()
-    else:
+    named = main.signature("inputs")
+    if not named:
         for t in main.inputs:
             named[main.names[t].split(":")[0].replace("call_", "").replace("serving_default_", "")] = t
     starts = {}
@@ -157,7 +104,7 @@ def read_tflite(path) -> tuple[Graph, dict, dict]:
             pass
         elif name == "WHILE":
             wopts = main.options(op, "WhileOptions")
-            body = _Sub(model, wopts.BodySubgraphIndex(), op_names)
+            body = Subgraph(model, wopts.BodySubgraphIndex(), op_names)
             body.dequantize_consts()
             state_in = next((j for j, t in enumerate(ins) if _feeds_from(main, starts["state"], t)), None)
             x_in = next((j for j, t in enumerate(ins) if j != state_in and t not in main.consts
@@ -182,11 +129,11 @@ def read_tflite(path) -> tuple[Graph, dict, dict]:
     return graph, starts, {"f0_range": f0_range}
 
 
-def _rank3(sub: _Sub, t) -> bool:
+def _rank3(sub: Subgraph, t) -> bool:
     return sub.g.Tensors(t).ShapeLength() == 3
 
 
-def _feeds_from(sub: _Sub, src, t) -> bool:
+def _feeds_from(sub: Subgraph, src, t) -> bool:
     """True if tensor ``t`` is ``src`` or a reshape of it."""
     producers = {o: (name, ins) for name, ins, outs, _ in sub.ops for o in outs}
     for _ in range(4):

@@ -17,6 +17,7 @@ import numpy as np
 
 from tonehost.exports.errors import CheckpointError
 from tonehost.exports.paths import cache_dir, shared_dir
+from tonehost.exports.tflite.reader import Subgraph, read_model
 
 #: Where DDSP-VST publishes the model (the same bytes as ``shared/models/ddsp_vst``).
 TFLITE_URL = ("https://github.com/magenta/ddsp-vst/raw/main/models/pitch-detection/"
@@ -76,22 +77,6 @@ def find_tflite(explicit: str | os.PathLike | None = None, download: bool = True
 
 # --------------------------------------------------------------------------------------------- conversion
 
-def _builtin_names() -> dict[int, str]:
-    import tflite
-    return {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_")}
-
-
-def _options(op, cls_name: str):
-    import tflite
-    table = op.BuiltinOptions()
-    opts = getattr(tflite, cls_name)()
-    opts.Init(table.Bytes, table.Pos)
-    return opts
-
-
-_NP_TYPES = {0: np.float32, 2: np.int32, 4: np.int64, 6: np.bool_}
-
-
 def convert_tflite_to_onnx(tflite_path: str | os.PathLike, onnx_path: str | os.PathLike | None = None):
     """Translate the DDSP-VST pitch TFLite model into an ONNX model.
 
@@ -105,28 +90,17 @@ def convert_tflite_to_onnx(tflite_path: str | os.PathLike, onnx_path: str | os.P
     onnx.ModelProto with input ``audio`` float32[1024] and outputs :data:`OUTPUT_NAMES`, each float32[1].
     """
     import onnx
-    import tflite
     from onnx import TensorProto, helper, numpy_helper
 
-    data = Path(tflite_path).read_bytes()
-    model = tflite.Model.GetRootAsModel(data, 0)
+    model = read_model(tflite_path)
     if model.SubgraphsLength() != 1:
         raise PitchModelError(f"{tflite_path}: expected one subgraph, found {model.SubgraphsLength()}")
-    graph = model.Subgraphs(0)
-    op_names = _builtin_names()
+    sub = Subgraph(model, 0)
 
     def tname(i: int) -> str:
         return f"t{i}"
 
-    consts: dict[int, np.ndarray] = {}
-    shapes: dict[int, tuple] = {}
-    for i in range(graph.TensorsLength()):
-        t = graph.Tensors(i)
-        shapes[i] = tuple(int(s) for s in t.ShapeAsNumpy()) if t.ShapeLength() else ()
-        buf = model.Buffers(t.Buffer())
-        if buf is not None and buf.DataLength():
-            dtype = _NP_TYPES[t.Type()]
-            consts[i] = np.frombuffer(buf.DataAsNumpy().tobytes(), dtype).reshape(shapes[i]).copy()
+    consts, shapes = sub.consts, sub.shapes
 
     nodes: list = []
     inits: list = []
@@ -161,12 +135,7 @@ def convert_tflite_to_onnx(tflite_path: str | os.PathLike, onnx_path: str | os.P
         else:
             raise PitchModelError(f"{tflite_path}: fused activation {act} not supported")
 
-    for k in range(graph.OperatorsLength()):
-        op = graph.Operators(k)
-        oc = model.OperatorCodes(op.OpcodeIndex())
-        kind = op_names.get(max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode()), "?")
-        ins = [int(i) for i in op.InputsAsNumpy()]
-        outs = [int(i) for i in op.OutputsAsNumpy()]
+    for kind, ins, outs, op in sub.ops:
         out = tname(outs[0])
         simple = {"ABS": "Abs", "SQRT": "Sqrt", "LOG": "Log", "LOGISTIC": "Sigmoid", "GREATER": "Greater",
                   "LESS": "Less", "LESS_EQUAL": "LessOrEqual", "MAXIMUM": "Max", "POW": "Pow",
@@ -175,7 +144,7 @@ def convert_tflite_to_onnx(tflite_path: str | os.PathLike, onnx_path: str | os.P
             node(simple[kind], [inp(i) for i in ins], [out])
         elif kind in ("ADD", "SUB", "MUL", "DIV"):
             cls = {"ADD": "AddOptions", "SUB": "SubOptions", "MUL": "MulOptions", "DIV": "DivOptions"}[kind]
-            act = _options(op, cls).FusedActivationFunction() if op.BuiltinOptions() else 0
+            act = sub.options(op, cls).FusedActivationFunction() if op.BuiltinOptions() else 0
             tmp = fresh("pre") if act else out
             node(kind.capitalize(), [inp(ins[0]), inp(ins[1])], [tmp])
             if act:
@@ -187,7 +156,7 @@ def convert_tflite_to_onnx(tflite_path: str | os.PathLike, onnx_path: str | os.P
         elif kind == "RESHAPE":
             node("Reshape", [inp(ins[0]), const(np.asarray(shapes[outs[0]], np.int64))], [out])
         elif kind in ("MEAN", "SUM"):
-            keep = _options(op, "ReducerOptions").KeepDims()
+            keep = sub.options(op, "ReducerOptions").KeepDims()
             axes = np.atleast_1d(consts[ins[1]]).astype(np.int64)
             onnx_op = "ReduceMean" if kind == "MEAN" else "ReduceSum"
             if onnx_op == "ReduceSum":
@@ -195,7 +164,7 @@ def convert_tflite_to_onnx(tflite_path: str | os.PathLike, onnx_path: str | os.P
             else:  # ReduceMean takes axes as an attribute before opset 18
                 node(onnx_op, [inp(ins[0])], [out], axes=[int(a) for a in axes], keepdims=int(keep))
         elif kind == "GATHER":
-            opts = _options(op, "GatherOptions")
+            opts = sub.options(op, "GatherOptions")
             idx = fresh("idx")
             node("Cast", [inp(ins[1])], [idx], to=TensorProto.INT64)
             if opts.BatchDims() == 0:
@@ -208,7 +177,7 @@ def convert_tflite_to_onnx(tflite_path: str | os.PathLike, onnx_path: str | os.P
                 raise PitchModelError(f"{tflite_path}: GATHER with batch_dims={opts.BatchDims()} "
                                       f"axis={opts.Axis()} is not supported")
         elif kind == "STRIDED_SLICE":
-            opts = _options(op, "StridedSliceOptions")
+            opts = sub.options(op, "StridedSliceOptions")
             if opts.EllipsisMask() or opts.NewAxisMask():
                 raise PitchModelError(f"{tflite_path}: STRIDED_SLICE ellipsis/new-axis masks not supported")
             in_shape = shapes[ins[0]]
@@ -229,7 +198,7 @@ def convert_tflite_to_onnx(tflite_path: str | os.PathLike, onnx_path: str | os.P
                            const(np.arange(len(begin), dtype=np.int64)), const(stride)], [sliced])
             node("Reshape", [sliced, const(np.asarray(shapes[outs[0]], np.int64))], [out])
         elif kind == "CONV_2D":
-            opts = _options(op, "Conv2DOptions")
+            opts = sub.options(op, "Conv2DOptions")
             w = consts[ins[1]]  # [O, H, W, I]
             used_consts.add(ins[1])
             w_name = const(np.ascontiguousarray(w.transpose(0, 3, 1, 2)), "w")
@@ -250,7 +219,7 @@ def convert_tflite_to_onnx(tflite_path: str | os.PathLike, onnx_path: str | os.P
             node("Transpose", [y], [z], perm=[0, 2, 3, 1])
             fused(z, opts.FusedActivationFunction(), out)
         elif kind == "MAX_POOL_2D":
-            opts = _options(op, "Pool2DOptions")
+            opts = sub.options(op, "Pool2DOptions")
             n, h, wd, _ = shapes[ins[0]]
             kh, kw, sh, sw = opts.FilterHeight(), opts.FilterWidth(), opts.StrideH(), opts.StrideW()
             pads = _pads(opts.Padding(), (h, wd), (kh, kw), (sh, sw), (1, 1))
@@ -262,7 +231,7 @@ def convert_tflite_to_onnx(tflite_path: str | os.PathLike, onnx_path: str | os.P
             node("Transpose", [y], [z], perm=[0, 2, 3, 1])
             fused(z, opts.FusedActivationFunction(), out)
         elif kind == "FULLY_CONNECTED":
-            opts = _options(op, "FullyConnectedOptions")
+            opts = sub.options(op, "FullyConnectedOptions")
             w = consts[ins[1]]  # [units, in]
             used_consts.add(ins[1])
             args = [inp(ins[0]), const(w, "w")]
@@ -275,11 +244,11 @@ def convert_tflite_to_onnx(tflite_path: str | os.PathLike, onnx_path: str | os.P
             axis = int(np.atleast_1d(consts[ins[1]])[0])
             y = fresh("argmax")
             node("ArgMax", [inp(ins[0])], [y], axis=axis, keepdims=0)
-            to = {2: TensorProto.INT32, 4: TensorProto.INT64}[graph.Tensors(outs[0]).Type()]
+            to = {2: TensorProto.INT32, 4: TensorProto.INT64}[sub.g.Tensors(outs[0]).Type()]
             node("Cast", [y], [out], to=to)
         elif kind == "CAST":
             to = {0: TensorProto.FLOAT, 2: TensorProto.INT32, 4: TensorProto.INT64,
-                  6: TensorProto.BOOL}[graph.Tensors(outs[0]).Type()]
+                  6: TensorProto.BOOL}[sub.g.Tensors(outs[0]).Type()]
             node("Cast", [inp(ins[0])], [out], to=to)
         else:
             raise PitchModelError(f"{tflite_path}: TFLite op {kind} is not supported by the converter")
@@ -290,13 +259,13 @@ def convert_tflite_to_onnx(tflite_path: str | os.PathLike, onnx_path: str | os.P
         inits.append(numpy_helper.from_array(consts[i], tname(i)))
 
     # Signature: output_0..3 -> f0_hz, f0_scaled, pw_db, pw_scaled (by signature, not subgraph output order).
-    sig_outputs = _signature_outputs(model, graph)
-    in_idx = int(graph.InputsAsNumpy()[0])
+    sig_outputs = _signature_outputs(sub)
+    in_idx = sub.inputs[0]
     node("Identity", ["audio"], [tname(in_idx)])
     for name, idx in zip(OUTPUT_NAMES[:4], sig_outputs):
         node("Identity", [tname(idx)], [name])
     # confidence: the peak of the CREPE classifier's sigmoid output (the input of the ARG_MAX).
-    argmax_in = _argmax_input(model, graph, op_names)
+    argmax_in = _argmax_input(sub)
     peak = fresh("peak")
     node("ReduceMax", [tname(argmax_in)], [peak], axes=[-1], keepdims=0)
     node("Reshape", [peak, const(np.asarray([1], np.int64))], ["confidence"])
@@ -340,21 +309,17 @@ def _tensor_ids(names) -> list[int]:
     return ids
 
 
-def _signature_outputs(model, graph) -> list[int]:
-    if model.SignatureDefsLength():
-        sd = model.SignatureDefs(0)
-        pairs = sorted((sd.Outputs(i).Name().decode(), sd.Outputs(i).TensorIndex())
-                       for i in range(sd.OutputsLength()))
-        return [idx for _, idx in pairs]
-    return sorted(int(i) for i in graph.OutputsAsNumpy())
+def _signature_outputs(sub: Subgraph) -> list[int]:
+    named = sub.signature("outputs")
+    if named:
+        return [idx for _, idx in sorted(named.items())]
+    return sorted(sub.outputs)
 
 
-def _argmax_input(model, graph, op_names) -> int:
-    for k in range(graph.OperatorsLength()):
-        op = graph.Operators(k)
-        oc = model.OperatorCodes(op.OpcodeIndex())
-        if op_names.get(max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode())) == "ARG_MAX":
-            return int(op.InputsAsNumpy()[0])
+def _argmax_input(sub: Subgraph) -> int:
+    for kind, ins, _, _ in sub.ops:
+        if kind == "ARG_MAX":
+            return ins[0]
     raise PitchModelError("pitch model has no ARG_MAX (not a CREPE-style model)")
 
 
@@ -389,11 +354,6 @@ def ensure_pitch_onnx(tflite_path: str | os.PathLike | None = None, cache: Path 
     digest = hashlib.sha256(src.read_bytes()).hexdigest()[:16]
     out = (cache or cache_dir()) / "ddsp_vst" / f"extract_features_micro-{digest}.onnx"
     if not out.is_file():
-        try:
-            import tflite  # noqa: F401
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise PitchModelError("converting the DDSP-VST pitch model needs the 'tflite' package: "
-                                  "pip install 'tonehost[convert]' (or pip install tflite)") from exc
         convert_tflite_to_onnx(src, out)
     return out
 
