@@ -32,7 +32,7 @@ def list_devices() -> list[dict]:
     return out
 
 
-def _describe_available() -> str:
+def describe_available() -> str:
     devs = list_devices()
     if not devs:
         return ("no audio devices at all: is a sound server running? (on Linux: start JACK, e.g. "
@@ -50,7 +50,7 @@ def resolve_device(device, kind: str) -> int:
         info = sd.query_devices(device, kind)
     except (ValueError, sd.PortAudioError) as exc:
         what = "default" if device is None else repr(device)
-        raise DeviceError(f"no {kind} device {what} ({exc}); {_describe_available()}. "
+        raise DeviceError(f"no {kind} device {what} ({exc}); {describe_available()}. "
                           f"Pick one with --device N (see `tonehost devices`).") from None
     return int(info["index"])
 

@@ -94,6 +94,8 @@ class Engine:
     """A running audio graph. Use as a context manager, or call :meth:`start` / :meth:`stop`."""
 
     _cps: float | None = None
+    #: A live stream never runs out (the :class:`~tonehost.realtime.audio.worker.AudioSource` protocol).
+    exhausted = False
 
     def __init__(self, config: EngineConfig | None = None, **overrides):
         cfg = replace(config or EngineConfig(), **overrides)  # the caller's config is left as it was
@@ -222,6 +224,11 @@ class Engine:
 
     def __exit__(self, *exc):
         self.close()
+
+    @property
+    def sample_rate(self) -> int:
+        """The stream's rate in Hz."""
+        return int(self.config.sample_rate)
 
     @property
     def active(self) -> bool:

@@ -13,14 +13,14 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from tonehost.realtime.audio.devices import _describe_available, list_devices
+    from tonehost.realtime.audio.devices import describe_available, list_devices
 
     devs = list_devices()
     if args.json:
         print(json.dumps(devs, indent=2))
         return 0
     if not devs:
-        print(_describe_available())
+        print(describe_available())
         return 1
     print(f"{'idx':>3}  {'name':<32} {'host API':<28} {'in':>3} {'out':>3} {'rate':>7} {'low lat ms':>10}")
     for d in devs:

@@ -1,7 +1,8 @@
 """``tonehost play --instrument violin``: live, mic (or MIDI keyboard) to speakers through a DDSP instrument.
 
-The pipeline (:class:`tonehost.realtime.pipelines.instrument.InstrumentPipeline`) runs as the worker of :mod:`tonehost.realtime.audio.engine` (GIL-free
-callback, lock-free rings, woken once per block). A status
+The pipeline (:class:`~tonehost.realtime.pipelines.instrument.InstrumentPipeline`) runs on a
+:class:`~tonehost.realtime.audio.worker.Worker` fed by the engine (GIL-free callback, lock-free rings, woken once
+per block). A status
 line shows input/output meters, f0, and the latency: the device's reported input+output latency plus the
 pipeline's own, measured at start-up through the same code path. Type another instrument name (or a .onnx path)
 and Enter to switch instruments without restarting the stream; ``q`` + Enter quits.
@@ -14,7 +15,7 @@ import time
 
 import numpy as np
 
-from tonehost.realtime.cli.render import add_pipeline_args, build_pipeline
+from tonehost.realtime.cli.options import add_instrument_args, audio_device, instrument_from_args
 
 
 def register(subparsers) -> None:
@@ -23,7 +24,7 @@ def register(subparsers) -> None:
         description="Full-duplex audio through a DDSP instrument. Shows input/output meters and the measured "
         "latency. While playing, type an instrument name (violin, flute, trumpet, tenor_saxophone), an index id "
         "or a .onnx path and press Enter to switch; q + Enter to stop.")
-    add_pipeline_args(p)
+    add_instrument_args(p)
     p.add_argument("--device", help="audio device index or name (see `tonehost devices`); default: system default")
     p.add_argument("--block-size", "--blocksize", dest="block_size", type=int, default=128, help="frames per audio block (default 128)")
     p.add_argument("--sample-rate", "--samplerate", dest="sample_rate", type=int, default=48000, help="sample rate (default 48000)")
@@ -32,12 +33,6 @@ def register(subparsers) -> None:
     p.add_argument("--portamento", type=float, default=0.05, help="MIDI glide time constant in s (default 0.05)")
     p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (default: run until q)")
     p.set_defaults(func=run)
-
-
-def _device(arg):
-    if arg is None:
-        return None
-    return int(arg) if str(arg).isdigit() else arg
 
 
 def _db(x: float) -> float:
@@ -56,13 +51,15 @@ def _midi_range(pipe):
 def run(args) -> int:
     from tonehost.exports.errors import DeviceError
     from tonehost.exports.resolve import instrument_model
+    from tonehost.realtime.audio.engine import Engine, EngineConfig
+    from tonehost.realtime.audio.worker import Worker
     from tonehost.realtime.pipelines.instrument import ControlsModel, measure_latency
 
     sr = args.sample_rate
+    instrument = instrument_from_args(args, sr)
     # Measure the pipeline's own delay on a throwaway copy (same code path, same settings).
-    probe = build_pipeline(args, sr)
-    measured = measure_latency(probe, args.block_size)
-    pipe = build_pipeline(args, sr)
+    measured = measure_latency(instrument.pipeline(), args.block_size)
+    pipe = instrument.pipeline()
     midi_port = None
     if args.midi_in:
         from tonehost.realtime.midi.input import MidiVoice, open_midi_input
@@ -82,8 +79,12 @@ def run(args) -> int:
         return y
 
     stop = threading.Event()
-    device_latency_ms = [float("nan")]
-    runner = _start_stream(args, work, stop, device_latency_ms)
+    engine = Engine(EngineConfig(device=audio_device(args.device), sample_rate=sr, block_size=args.block_size,
+                                 in_channels=1, out_channels=2))
+    engine.start()  # a DeviceError names the device and the fix
+    lat = engine.latency()
+    device_latency_ms = 1000.0 * (lat["input"] + lat["output"])
+    worker = Worker(engine, work, output=engine.write_output, name="play-worker").start()
 
     def console():
         for line in sys.stdin:
@@ -95,7 +96,7 @@ def run(args) -> int:
                 return
             try:
                 onnx = instrument_model(cmd if not cmd.endswith(".onnx") and "/" not in cmd else None,
-                                     cmd if cmd.endswith(".onnx") or "/" in cmd else None)
+                                        cmd if cmd.endswith(".onnx") or "/" in cmd else None)
                 pipe.set_controls(ControlsModel(onnx))
                 print(f"\nswitched to {cmd}", file=sys.stderr)
             except Exception as exc:  # keep playing on a bad name
@@ -114,77 +115,32 @@ def run(args) -> int:
                 mi, mo = meters["in"], meters["out"]
                 meters["in"] = meters["out"] = 0.0
             last = pipe.last
-            total = device_latency_ms[0] + algo
+            total = device_latency_ms + algo
             bar_in = "#" * int(max(0, 60 + _db(mi)) / 3)
             bar_out = "#" * int(max(0, 60 + _db(mo)) / 3)
             print(f"\rin {_db(mi):6.1f} dB {bar_in:<20} out {_db(mo):6.1f} dB {bar_out:<20} "
                   f"f0 {last['f0_hz']:7.1f} Hz {'voiced' if last['voiced'] else '      '} "
-                  f"latency {total:5.1f} ms (device {device_latency_ms[0]:.1f})  ", end="", file=sys.stderr)
-            if runner.error:
-                raise DeviceError(f"audio stream failed: {runner.error}")
+                  f"latency {total:5.1f} ms (device {device_latency_ms:.1f})  ", end="", file=sys.stderr)
+            if not worker.running:
+                try:
+                    worker.join()
+                except Exception as exc:
+                    raise DeviceError(f"audio stream failed: {exc}") from None
             if args.duration and time.monotonic() - t_start >= args.duration:
                 break
     finally:
         stop.set()
-        runner.close()
-        if midi_port is not None:
-            midi_port.close()
-        print(file=sys.stderr)
-    bt = np.asarray(pipe.block_times or [0.0]) * 1e6
-    st = runner.last_stats
-    print(f"blocks {len(pipe.block_times)}, worker CPU per block p50 {np.percentile(bt, 50):.0f} us, "
-          f"p99 {np.percentile(bt, 99):.0f} us; xruns {st['xruns']}, output underruns "
-          f"{st['output_underrun_blocks']} blocks, input dropped {st['input_dropped']} samples, callback p99 "
-          f"{st['callback_us_p99']:.0f} us", file=sys.stderr)
-    return 0
-
-
-def _start_stream(args, work, stop, device_latency_ms) -> "_EngineRunner":
-    """Start the GIL-free engine (:mod:`tonehost.realtime.audio.engine`) with the pipeline as its worker."""
-    return _EngineRunner(args, work, stop, device_latency_ms)
-
-
-class _EngineRunner:
-    """Drive the pipeline as the worker of :class:`tonehost.realtime.audio.engine.Engine` (input ring -> work -> output ring).
-
-    The worker sleeps on the engine's eventfd (woken once per audio block) and never touches the audio thread.
-    """
-
-    error: str | None = None
-    xruns: int = 0
-
-    def __init__(self, args, work, stop, device_latency_ms):
-        from tonehost.realtime.audio.engine import Engine, EngineConfig
-
-        self.engine = Engine(EngineConfig(device=_device(args.device), sample_rate=args.sample_rate,
-                                          block_size=args.block_size, in_channels=1, out_channels=2))
-        self.engine.start()  # DeviceError carries a user_message naming the device and the fix
-        lat = self.engine.latency()
-        device_latency_ms[0] = 1000.0 * (lat["input"] + lat["output"])
-        self._stop = stop
-        self._thread = threading.Thread(target=self._loop, args=(work,), daemon=True, name="play-worker")
-        self._thread.start()
-
-    def _loop(self, work):
-        buf = np.zeros(8192, np.float32)
         try:
-            while not self._stop.is_set():
-                if not self.engine.wait_block(0.1):
-                    continue
-                n = self.engine.read_input(buf)
-                if n <= 0:
-                    continue
-                y = work(buf[:n])
-                self.engine.write_output(np.ascontiguousarray(y, np.float32))
-        except Exception as exc:  # surfaced by the status loop
-            self.error = str(exc)
-
-    def stats(self) -> dict:
-        return self.engine.stats()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
-        self.last_stats = self.engine.stats()
-        self.xruns = self.last_stats["xruns"]
-        self.engine.close()
+            worker.stop()
+        finally:
+            stats = engine.stats()
+            engine.close()
+            if midi_port is not None:
+                midi_port.close()
+            print(file=sys.stderr)
+    bt = np.asarray(pipe.block_times or [0.0]) * 1e6
+    print(f"blocks {len(pipe.block_times)}, worker CPU per block p50 {np.percentile(bt, 50):.0f} us, "
+          f"p99 {np.percentile(bt, 99):.0f} us; xruns {stats['xruns']}, output underruns "
+          f"{stats['output_underrun_blocks']} blocks, input dropped {stats['input_dropped']} samples, callback p99 "
+          f"{stats['callback_us_p99']:.0f} us", file=sys.stderr)
+    return 0

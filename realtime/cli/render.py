@@ -6,33 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-def add_pipeline_args(p) -> None:
-    """Options shared by ``render`` and ``play``."""
-    p.add_argument("--instrument", default="violin", help="DDSP instrument: violin (default; the violin "
-                   "shipped with tonehost, no download), flute, trumpet, tenor_saxophone (hosted checkpoints, "
-                   "index id ddsp_<name>)")
-    p.add_argument("--checkpoint", help="instead of --instrument: an index id (e.g. ddsp_violin for the hosted "
-                   "violin), a checkpoint directory (model.json + settings.json) or a .onnx controls model")
-    p.add_argument("--tracker", choices=["yin", "ddsp-vst"], default="yin",
-                   help="pitch tracker: yin (tonehost's low-latency tracker, default) or ddsp-vst (its model)")
-    p.add_argument("--pitch-shift", type=float, default=0.0, help="transpose, in semitones (default 0)")
-    p.add_argument("--input-gain", type=float, default=0.0, help="input gain in dB (default 0)")
-    p.add_argument("--no-auto-register", action="store_true",
-                   help="don't shift by octaves toward the instrument's register (settings.json meanPitch)")
-    p.add_argument("--reverb", action="store_true", help="add magenta.js-style reverb (3 s, 30%% wet)")
-    p.add_argument("--gain", type=float, default=1.0, help="output gain (linear, default 1)")
-
-
-def build_pipeline(args, sample_rate: int = 48000):
-    """An :class:`~tonehost.realtime.pipelines.instrument.InstrumentPipeline` from the shared options."""
-    from tonehost.realtime.pipelines.instrument import ControlsModel, InstrumentPipeline, PipelineConfig
-    from tonehost.exports.resolve import instrument_model
-    path = instrument_model(args.instrument, args.checkpoint)
-    cfg = PipelineConfig(sample_rate=sample_rate, tracker=args.tracker, input_gain_db=args.input_gain,
-                         pitch_shift=args.pitch_shift, auto_register=not args.no_auto_register,
-                         reverb=args.reverb, output_gain=args.gain)
-    return InstrumentPipeline(ControlsModel(path), cfg)
+from tonehost.realtime.cli.options import add_instrument_args, instrument_from_args
 
 
 def register(subparsers) -> None:
@@ -41,7 +15,7 @@ def register(subparsers) -> None:
         description="Run the same pipeline as `tonehost play` over VOICE and write the instrument at 48 kHz.")
     p.add_argument("voice", help="input recording (wav/flac/ogg, any rate)")
     p.add_argument("-o", "--output", required=True, help="output wav file (48 kHz, mono, float)")
-    add_pipeline_args(p)
+    add_instrument_args(p)
     p.add_argument("--tail", type=float, default=None, help="seconds of tail to render (default 0, 2 with --reverb)")
     p.set_defaults(func=run)
 
@@ -50,7 +24,7 @@ def run(args) -> int:
     import soundfile as sf
     from tonehost.realtime.io import read_audio
     x, sr = read_audio(args.voice)
-    pipe = build_pipeline(args)
+    pipe = instrument_from_args(args).pipeline()
     tail = args.tail if args.tail is not None else (2.0 if args.reverb else 0.0)
     t0 = time.perf_counter()
     y = pipe.render(x, sr, tail_s=tail)

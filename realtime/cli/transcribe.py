@@ -87,7 +87,7 @@ def cmd_transcribe(args) -> int:
 
 def _open_source(args):
     """(source, sample_rate, closer): the engine's input, or a file played in real time."""
-    from tonehost.realtime.pipelines.transcriber import ArraySource
+    from tonehost.realtime.audio.worker import ArraySource
 
     if args.input_file:
         audio, sr = read_audio(args.input_file, mono=False)

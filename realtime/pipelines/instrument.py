@@ -511,7 +511,8 @@ class DDSP:
         """Control frames per second the model runs at (250 for magenta.js instruments, 50 for DDSP-VST)."""
         return float(self.controls.info.frame_rate)
 
-    def _pipeline(self) -> InstrumentPipeline:
+    def pipeline(self) -> InstrumentPipeline:
+        """A fresh :class:`InstrumentPipeline` of this instrument (the live worker; state starts at zero)."""
         return InstrumentPipeline(self.controls, PipelineConfig(sample_rate=self.sample_rate, **self.settings))
 
     def synthesize(self, f0_hz, loudness_db) -> np.ndarray:
@@ -543,7 +544,7 @@ class DDSP:
             raise UsageError(f"f0_hz and loudness_db need one value per frame each; got {len(f0)} and {len(db)}")
         if not (np.all(np.isfinite(f0)) and np.all(np.isfinite(db))):
             raise UsageError("f0_hz and loudness_db must be finite numbers")
-        pipe = self._pipeline()
+        pipe = self.pipeline()
         hop = pipe.synth_hop
         frames_per_model_frame = pipe._decim
         held = [0.0]
@@ -581,4 +582,4 @@ class DDSP:
         """
         if int(sample_rate) <= 0 or int(sample_rate) != sample_rate:
             raise UsageError(f"sample_rate must be a positive integer in Hz, got {sample_rate}")
-        return self._pipeline().render(audio, int(sample_rate), tail_s=tail_s)
+        return self.pipeline().render(audio, int(sample_rate), tail_s=tail_s)

@@ -13,12 +13,11 @@ streaming result equals a whole-sequence run (same probabilities, same notes), a
 ``3 frames + window`` after its onset frame at the earliest (:func:`latency_floor_s`).
 
 :class:`LiveTranscriber` runs this in a worker thread fed by any *audio source* with a non-blocking
-``read_input(buf) -> int`` (the engine, or :class:`ArraySource` for files and tests); heavy work (numpy FFT, numba
+``read_input(buf) -> int`` (the engine, or :class:`~tonehost.realtime.audio.worker.ArraySource` for files and tests); heavy work (numpy FFT, numba
 ``nogil`` kernels, onnxruntime) releases the GIL, so an audio callback in the same process keeps running.
 """
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -28,6 +27,7 @@ import numpy as np
 from tonehost.dsp.mel import HOP, N_FFT, SAMPLE_RATE, MelStream
 from tonehost.exports.errors import ModelError, UsageError
 from tonehost.exports.note_sequence import Note, NoteSequence
+from tonehost.realtime.audio.worker import Worker
 from tonehost.realtime.io import to_mono
 
 N_PITCHES = 88
@@ -308,120 +308,73 @@ def transcribe_array(session, audio: np.ndarray, sample_rate: int, block: int | 
     return tr
 
 
-class ArraySource:
-    """An audio source over an array with the engine's ``read_input(buf) -> n`` interface.
-
-    With ``realtime=True`` samples become readable at the pace of a real-time clock (as from a microphone);
-    otherwise all at once. ``position`` tells how many samples were read.
-    """
-
-    def __init__(self, audio: np.ndarray, sample_rate: int, realtime: bool = False):
-        self.audio = to_mono(audio)
-        self.sample_rate = int(sample_rate)
-        self.realtime = realtime
-        self.position = 0
-        self.t0: float | None = None
-
-    def start(self) -> None:
-        self.t0 = time.perf_counter()
-
-    def available(self) -> int:
-        if not self.realtime:
-            return len(self.audio) - self.position
-        if self.t0 is None:
-            self.start()
-        due = min(len(self.audio), int((time.perf_counter() - self.t0) * self.sample_rate))
-        return due - self.position
-
-    def read_input(self, buf: np.ndarray) -> int:
-        n = max(0, min(len(buf), self.available()))
-        buf[:n] = self.audio[self.position:self.position + n]
-        self.position += n
-        return n
-
-    @property
-    def exhausted(self) -> bool:
-        return self.position >= len(self.audio)
-
-
 class LiveTranscriber:
-    """Worker thread: read a source, resample, transcribe, hand each event to ``on_event`` as soon as known.
+    """A worker thread (:class:`~tonehost.realtime.audio.worker.Worker`): read a source, resample, transcribe, hand
+    each event to ``on_event`` as soon as it is known.
 
     Parameters
     ----------
     session : onnxruntime.InferenceSession
         ``stream``-form model.
-    source : object
-        Has ``read_input(buf) -> int`` (non-blocking, mono float32); e.g. ``tonehost.realtime.audio.engine.Engine`` or
-        :class:`ArraySource`. If it has ``exhausted`` and that turns True, the run finishes by itself.
+    source : AudioSource
+        The engine, or an :class:`~tonehost.realtime.audio.worker.ArraySource` (files, tests); a finite source
+        ends the run by itself (the last notes are closed).
     sample_rate : int
-        The source's rate.
+        The source's rate in Hz.
     on_event : callable
         Called with each :class:`NoteEvent` from the worker thread (keep it quick).
     poll_s : float
-        Sleep between reads when nothing is available.
+        Longest wait for input before looking again.
+    max_chunk : int
+        Most frames per model call.
     """
 
     def __init__(self, session, source, sample_rate: int, on_event: Callable[[NoteEvent], None] | None = None,
-                 poll_s: float = 0.004, max_chunk: int = 8):
+                 poll_s: float = 0.04, max_chunk: int = 8):
         self.source = source
         self.sample_rate = int(sample_rate)
         self.on_event = on_event or (lambda e: None)
-        self.poll_s = poll_s
         self.transcriber = Transcriber(session, max_chunk=max_chunk)
         self.transcriber.warm_up()
         self.resampler = AudioTo16k(self.sample_rate)
-        self.samples_read = 0
-        self.error: BaseException | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="tonehost-transcriber", daemon=True)
-        self._buf = np.zeros(max(1024, self.sample_rate // 20), dtype=np.float32)
-
-    def start(self) -> "LiveTranscriber":
-        self._thread.start()
-        return self
+        self._worker = Worker(source, self._process, on_end=self._finish, max_block=max(1024, self.sample_rate // 20),
+                              poll_s=poll_s, name="tonehost-transcriber")
 
     def _emit(self, events: list[NoteEvent]) -> None:
         for e in events:
             self.on_event(e)
 
-    def _run(self) -> None:
-        try:
-            while not self._stop.is_set():
-                n = self.source.read_input(self._buf)
-                if n > 0:
-                    self.samples_read += n
-                    self._emit(self.transcriber.push_audio(self.resampler.process(self._buf[:n])))
-                    continue
-                if getattr(self.source, "exhausted", False):
-                    break
-                wait = getattr(self.source, "wait_block", None)  # the engine wakes us once per audio block
-                if wait is not None:
-                    wait(self.poll_s * 10)
-                else:
-                    time.sleep(self.poll_s)
-            if getattr(self.source, "exhausted", False) and not self._stop.is_set():
-                self._emit(self.transcriber.push_audio(self.resampler.flush()))
-                self._emit(self.transcriber.finish())
-        except BaseException as exc:  # surfaced by join()
-            self.error = exc
+    def _process(self, block: np.ndarray) -> None:
+        self._emit(self.transcriber.push_audio(self.resampler.process(block)))
+
+    def _finish(self) -> None:
+        self._emit(self.transcriber.push_audio(self.resampler.flush()))
+        self._emit(self.transcriber.finish())
+
+    def start(self) -> "LiveTranscriber":
+        """Start the worker thread; returns self."""
+        self._worker.start()
+        return self
+
+    @property
+    def samples_read(self) -> int:
+        """Input samples consumed so far."""
+        return self._worker.samples_read
 
     def stop(self) -> None:
-        """Stop reading (notes still sounding stay open; see :meth:`sounding`)."""
-        self._stop.set()
-        self.join()
+        """Stop reading (notes still sounding stay open; see :meth:`sounding`); re-raises a worker error."""
+        self._worker.stop(None)
 
     def join(self, timeout: float | None = None) -> None:
-        self._thread.join(timeout)
-        if self.error is not None:
-            err, self.error = self.error, None
-            raise err
+        """Wait for a finite source to be transcribed to its end; re-raises a worker error."""
+        self._worker.join(timeout)
 
     @property
     def running(self) -> bool:
-        return self._thread.is_alive()
+        return self._worker.running
 
     def sounding(self) -> list[int]:
+        """MIDI pitches currently on."""
         return self.transcriber.decoder.sounding
 
 

@@ -7,7 +7,10 @@ import pytest
 
 from tonehost.exports.convert.onsets_frames import build_model, random_weights
 from tonehost.exports.onnx_session import make_session
-from tonehost.realtime.pipelines.transcriber import ArraySource, AudioTo16k, LiveTranscriber, Note, NoteDecoder, Transcriber, latency_floor_s, midi_velocity, transcribe_array
+from tonehost.exports.note_sequence import Note
+from tonehost.realtime.audio.worker import ArraySource
+from tonehost.realtime.pipelines.transcriber import (AudioTo16k, LiveTranscriber, NoteDecoder, Transcriber,
+                                                    latency_floor_s, midi_velocity, transcribe_array)
 
 
 def _roll(T, entries):

@@ -1,0 +1,186 @@
+"""The one worker loop: read audio from a source, run a pipeline on it, hand the result on; in its own thread.
+
+An :class:`AudioSource` is anything a worker reads mono float32 input from without blocking: the
+:class:`~tonehost.realtime.audio.engine.Engine` (its input ring, filled by the GIL-free callback) or an
+:class:`ArraySource` (a file or a test signal, all at once or at the pace of a real-time clock, as from a mic).
+
+:class:`Worker` runs ``process(block)`` on whatever input is queued, passes the result to ``output`` (e.g.
+``engine.write_output``), sleeps on ``source.wait_block`` (the engine's eventfd, woken once per audio block)
+when nothing is queued, and calls ``on_end`` once a finite source is exhausted. An exception inside the loop
+stops it and is raised again by :meth:`Worker.join`. The heavy work a pipeline does (numba ``nogil`` kernels,
+ONNX Runtime, large numpy ops) releases the GIL, so the audio callback never waits for a worker.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable, Protocol, runtime_checkable
+
+import numpy as np
+
+__all__ = ["AudioSource", "ArraySource", "Worker"]
+
+
+@runtime_checkable
+class AudioSource(Protocol):
+    """What a :class:`Worker` reads from.
+
+    Attributes
+    ----------
+    sample_rate : int
+        Hz.
+    exhausted : bool
+        True once a finite source has nothing more to give (always False for a live stream).
+    """
+
+    sample_rate: int
+
+    def read_input(self, buf: np.ndarray) -> int:
+        """Move up to ``len(buf)`` queued mono float32 samples into ``buf``; never blocks; returns how many."""
+
+    def wait_block(self, timeout: float) -> bool:
+        """Sleep until more input may be queued (or ``timeout`` seconds); False on timeout."""
+
+    @property
+    def exhausted(self) -> bool:
+        """True once no more input will come."""
+
+
+class ArraySource:
+    """An :class:`AudioSource` over an array: a file or a test signal.
+
+    Parameters
+    ----------
+    audio : numpy.ndarray, shape (n,) or (n, channels)
+        Float samples (channels are averaged).
+    sample_rate : int
+        Hz.
+    realtime : bool
+        Samples become readable at the pace of a real-time clock (as from a microphone) from :meth:`start` (or
+        the first read) on; otherwise all at once.
+
+    Attributes
+    ----------
+    position : int
+        Samples read so far.
+    t0 : float or None
+        ``time.perf_counter()`` at the start of the real-time clock.
+    """
+
+    def __init__(self, audio: np.ndarray, sample_rate: int, realtime: bool = False):
+        from tonehost.realtime.io import to_mono
+
+        self.audio = to_mono(audio)
+        self.sample_rate = int(sample_rate)
+        self.realtime = realtime
+        self.position = 0
+        self.t0: float | None = None
+
+    def start(self) -> "ArraySource":
+        """Start the real-time clock now."""
+        self.t0 = time.perf_counter()
+        return self
+
+    def available(self) -> int:
+        """Samples readable now."""
+        if not self.realtime:
+            return len(self.audio) - self.position
+        if self.t0 is None:
+            self.start()
+        due = min(len(self.audio), int((time.perf_counter() - self.t0) * self.sample_rate))
+        return due - self.position
+
+    def read_input(self, buf: np.ndarray) -> int:
+        n = max(0, min(len(buf), self.available()))
+        buf[:n] = self.audio[self.position:self.position + n]
+        self.position += n
+        return n
+
+    def wait_block(self, timeout: float) -> bool:
+        """Sleep ``min(timeout, 4 ms)`` (the clock of a real-time source advances meanwhile)."""
+        time.sleep(min(timeout, 0.004))
+        return self.available() > 0
+
+    @property
+    def exhausted(self) -> bool:
+        return self.position >= len(self.audio)
+
+
+class Worker:
+    """A thread running ``output(process(block))`` on every block of input a source queues.
+
+    Parameters
+    ----------
+    source : AudioSource
+    process : callable
+        ``process(block) -> result``; ``block`` is a float32 view ``[n]`` valid only during the call.
+    output : callable, optional
+        Called with each result that is not None (e.g. ``engine.write_output`` for audio).
+    on_end : callable, optional
+        Called once in the worker thread when a finite source is exhausted (not when stopped).
+    max_block : int
+        Most samples handed to ``process`` at once.
+    poll_s : float
+        Longest sleep on ``source.wait_block`` before looking again.
+    name : str
+        Thread name.
+    """
+
+    def __init__(self, source: AudioSource, process: Callable[[np.ndarray], object],
+                 output: Callable[[object], object] | None = None, on_end: Callable[[], None] | None = None,
+                 max_block: int = 8192, poll_s: float = 0.1, name: str = "tonehost-worker"):
+        self.source = source
+        self.process = process
+        self.output = output
+        self.on_end = on_end
+        self.poll_s = poll_s
+        self.samples_read = 0
+        self.error: BaseException | None = None
+        self._buf = np.zeros(int(max_block), np.float32)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> "Worker":
+        """Start the thread; returns self."""
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                n = self.source.read_input(self._buf)
+                if n > 0:
+                    self.samples_read += n
+                    result = self.process(self._buf[:n])
+                    if self.output is not None and result is not None:
+                        self.output(result)
+                    continue
+                if getattr(self.source, "exhausted", False):  # a live stream has no end
+                    if self.on_end is not None:
+                        self.on_end()
+                    break
+                wait = getattr(self.source, "wait_block", None)
+                if wait is not None:
+                    wait(self.poll_s)
+                else:
+                    time.sleep(min(self.poll_s, 0.004))
+        except BaseException as exc:  # surfaced by join()
+            self.error = exc
+
+    @property
+    def running(self) -> bool:
+        """True while the thread runs."""
+        return self._thread.is_alive()
+
+    def stop(self, timeout: float | None = 2.0) -> None:
+        """Ask the loop to stop after the current block and wait for it (re-raises the loop's error)."""
+        self._stop.set()
+        self.join(timeout)
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the thread; raise the exception that ended the loop, if any (once)."""
+        if self._thread.is_alive() or self._thread.ident is not None:
+            self._thread.join(timeout)
+        if self.error is not None:
+            err, self.error = self.error, None
+            raise err
