@@ -124,6 +124,13 @@ class LockFile:
         self.path = Path(cache_dir) / LOCK_NAME
 
     def read(self) -> dict:
+        """Every record: ``{key: {"files": {name: {"size", "sha256"}}, "recorded": iso_time}}`` ({} if none).
+
+        Raises
+        ------
+        CheckpointFormatError
+            The lock file exists but is not JSON.
+        """
         if not self.path.exists():
             return {}
         try:
@@ -134,9 +141,11 @@ class LockFile:
         return data if isinstance(data, dict) else {}
 
     def get(self, key: str) -> dict | None:
+        """The record of source ``key``, or None."""
         return self.read().get(key)
 
     def record(self, key: str, record: dict) -> None:
+        """Store ``record`` under ``key`` (read-modify-write under an advisory lock, then an atomic rename)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with _flock(self.path.with_name(LOCK_NAME + ".lck")):
             data = self.read()

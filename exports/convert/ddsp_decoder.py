@@ -66,6 +66,7 @@ class Graph:
                 self.consumers.setdefault(t, []).append(op)
 
     def const(self, t):
+        """The constant array of tensor ``t``, or None when ``t`` is computed."""
         return self.consts.get(t)
 
     def const_operand(self, op: Op):
@@ -123,6 +124,7 @@ class GruWeights:
 
     @property
     def units(self) -> int:
+        """GRU width (the recurrent kernel is ``[units, 3 * units]``)."""
         return int(self.recurrent.shape[0])
 
 
@@ -142,6 +144,7 @@ class DecoderSpec:
 
     @property
     def n_params(self) -> int:
+        """Number of weights the decoder holds."""
         arrays = [self.gru.kernel, self.gru.recurrent, self.gru.bias_input, self.gru.bias_recurrent,
                   self.dense_kernel, self.dense_bias]
         for layer in [l for s in self.stacks.values() for l in s] + list(self.out_stack):

@@ -78,17 +78,22 @@ class Ring:
 
     @property
     def capacity(self) -> int:
+        """Samples the ring holds at most (``capacity`` rounded up to a power of two)."""
         return self.data.shape[0]
 
     def available(self) -> int:
+        """Samples queued for the consumer."""
         return int(ring_available(self.idx))
 
     def push(self, src: np.ndarray) -> int:
+        """Producer: queue as much of ``src`` as fits; returns how many samples were queued."""
         src = np.ascontiguousarray(src, dtype=np.float32)
         return int(ring_push(self.data, self.idx, src, src.shape[0]))
 
     def pop(self, dst: np.ndarray) -> int:
+        """Consumer: move up to ``len(dst)`` queued samples into ``dst``; returns how many."""
         return int(ring_pop(self.data, self.idx, dst, dst.shape[0]))
 
     def discard_older(self, keep: int) -> int:
+        """Consumer: drop all but the newest ``keep`` queued samples; returns how many were dropped."""
         return int(ring_discard_older(self.idx, keep))
