@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 
 import mir_eval
 import numpy as np
@@ -22,6 +21,7 @@ from tonehost.exports.convert.onsets_frames import (FULL_WIDTHS, LSTM_PREFIX, bu
 from tonehost.exports.checkpoints.shipped import default_transcriber_dir
 from tonehost.exports.tfjs import read_layers_checkpoint, write_layers_checkpoint
 from tonehost.exports.onnx_session import make_session
+from tonehost.exports.training.fluidsynth import render_midi
 from tonehost.realtime.pipelines.transcriber import transcribe_array
 
 SMALL = {"conv": (16, 16, 32), "fc": 256, "lstm": 128}
@@ -167,9 +167,8 @@ def test_shipped_model_transcribes_a_rendered_piece(shipped_session, tmp_path):
     mf = mido.MidiFile(ticks_per_beat=480)
     mf.tracks.append(tr)
     mf.save(tmp_path / "p.mid")
-    subprocess.run(["fluidsynth", "-ni", "-r", "16000", "-F", str(tmp_path / "p.wav"), sf2, str(tmp_path / "p.mid")],
-                   check=True, capture_output=True)
-    audio, sr = sf.read(tmp_path / "p.wav", dtype="float32")
+    sr = 16000
+    audio = render_midi(tmp_path / "p.mid", tmp_path / "p.wav", sf2, sr, mono=False)  # FluidSynth's defaults
     res = transcribe_array(shipped_session, audio, sr)
     ref_iv = np.array([[a, b] for a, b, _, _ in notes])
     f1 = _onset_f1(ref_iv, np.array([p for _, _, p, _ in notes]), res.notes)

@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -270,16 +269,11 @@ def write_midi(piece: Piece, path: Path, program: int) -> None:
 
 
 def render(midi: Path, wav: Path, soundfont: str, reverb: bool, chorus: bool, gain: float = 0.6) -> np.ndarray:
-    """FluidSynth at 16 kHz, mixed to mono float32."""
-    import soundfile as sf
+    """FluidSynth at 16 kHz (gain to 3 decimals, 512 voices), mixed to mono float32."""
+    from tonehost.exports.training.fluidsynth import render_midi
 
-    subprocess.run(["fluidsynth", "-ni", "-g", f"{gain:.3f}", "-r", str(SAMPLE_RATE),
-                    "-o", f"synth.reverb.active={int(reverb)}", "-o", f"synth.chorus.active={int(chorus)}",
-                    "-o", "synth.polyphony=512", "-F", str(wav), soundfont, str(midi)],
-                   check=True, capture_output=True)
-    a, sr = sf.read(wav, dtype="float32", always_2d=True)
-    assert sr == SAMPLE_RATE, sr
-    return a.mean(axis=1)
+    return render_midi(midi, wav, soundfont, SAMPLE_RATE, gain=round(gain, 3), reverb=reverb, chorus=chorus,
+                       settings={"synth.polyphony": 512})
 
 
 def augment(rng, x: np.ndarray) -> np.ndarray:

@@ -32,7 +32,6 @@ import argparse
 import json
 import math
 import os
-import subprocess
 import tempfile
 from pathlib import Path
 
@@ -178,14 +177,9 @@ def f0_track(notes, bends, n_frames: int) -> np.ndarray:
 
 
 def render(midi_path, wav_path, soundfont: str, sample_rate: int = RENDER_RATE) -> np.ndarray:
-    """Render a MIDI file with the fluidsynth command line (no reverb/chorus); returns mono float audio."""
-    import soundfile as sf
-    cmd = ["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", "0.5", "-r", str(sample_rate),
-           "-F", str(wav_path), "-T", "wav", soundfont, str(midi_path)]
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    x, sr = sf.read(str(wav_path), dtype="float32", always_2d=True)
-    assert sr == sample_rate, (sr, sample_rate)
-    return x.mean(axis=1)
+    """Render a MIDI file with the fluidsynth command line (gain 0.5, no reverb/chorus); returns mono float32."""
+    from tonehost.exports.training.fluidsynth import render_midi
+    return render_midi(midi_path, wav_path, soundfont, sample_rate, gain=0.5, reverb=False, chorus=False)
 
 
 def to_16k(x48: np.ndarray) -> np.ndarray:
