@@ -4,25 +4,22 @@ Writes the float32 and q2 (uint16) checkpoints in the tfjs layout, reads them, s
 server and fetches them (cold, resumed after a dropped connection, cache hit with hash verification). Prints
 the numbers and writes ``bench/results/checkpoint_io.json``.
 
-    .venv/bin/python bench/checkpoint_io.py
+    .venv/bin/python -m bench.checkpoint_io
 """
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT))
-
-from tonehost.realtime.testing.checkpoint_server import CheckpointServer  # noqa: E402
-from tonehost.exports.checkpoints.download import fetch_checkpoint  # noqa: E402
-from tonehost.exports.tfjs import read_layers_checkpoint, write_layers_checkpoint  # noqa: E402
+from bench._common import save_json
+from tonehost.exports.checkpoints.download import fetch_checkpoint
+from tonehost.exports.tfjs import read_layers_checkpoint, write_layers_checkpoint
+from tonehost.realtime.testing.checkpoint_server import CheckpointServer
 
 L = "cudnn_lstm/rnn/multi_rnn_cell/cell_0/cudnn_compatible_lstm_cell"
 
@@ -57,7 +54,8 @@ def timed(fn, repeat=3):
     return best, out
 
 
-def main() -> None:
+def main(argv=None) -> None:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
     shapes = oaf_shapes()
     rng = np.random.default_rng(0)
     weights = {k: (rng.standard_normal(v) * 0.05).astype(np.float32) for k, v in shapes.items()}
@@ -92,9 +90,7 @@ def main() -> None:
         finally:
             srv.stop()
     print(json.dumps(results, indent=2))
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "checkpoint_io.json").write_text(json.dumps(results, indent=2))
+    save_json("checkpoint_io", results)
 
 
 if __name__ == "__main__":

@@ -1,22 +1,20 @@
 """Cost of one DDSP controls step (ONNX Runtime, 1 thread) for the exported fixture instruments.
 
-Usage: ``.venv/bin/python bench/ddsp_controls_step.py [--frames 2000]``; prints per-step median / p99 in
+Usage: ``.venv/bin/python -m bench.ddsp_controls_step [--frames 2000]``; prints per-step median / p99 in
 microseconds and the share of one core at the model's frame rate, writes ``bench/results/ddsp_controls_step.json``.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from pathlib import Path
 
 import numpy as np
-from tonehost.exports.onnx_session import make_session
 
+from bench._common import ROOT, save_json
 from tonehost.exports.contracts import ddsp as C
 from tonehost.exports.convert.ddsp_export import convert_ddsp
+from tonehost.exports.onnx_session import make_session
 
-ROOT = Path(__file__).resolve().parents[1]
 SOURCES = {"tfjs-graph (magenta.js style)": ROOT / "tests/fixtures/ddsp_tfjs",
            "tflite (DDSP-VST style)": ROOT / "tests/fixtures/ddsp_tflite/model.tflite"}
 
@@ -52,9 +50,7 @@ def main() -> None:
         results[label] = r
         print(f"{label}: {spec.n_params} params, export {export_s:.2f} s, step median {r['median_us']:.0f} us, "
               f"p99 {r['p99_us']:.0f} us, {r['core_share_percent']:.1f} % of a core at {info.frame_rate:g} fps")
-    out_dir = ROOT / "bench" / "results"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "ddsp_controls_step.json").write_text(json.dumps(results, indent=2))
+    save_json("ddsp_controls_step", results)
 
 
 if __name__ == "__main__":

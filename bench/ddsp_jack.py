@@ -1,20 +1,23 @@
 """Voice in to instrument out through a real JACK server: latency, CPU per block, xruns vs the C reference.
 
-A harness (JACK clients in a separate process, so they never contend for tonehost's GIL) plays the test voice (:func:`tonehost.realtime.pipelines.instrument.latency_test_signal`: silence, a 220 Hz
-tone onset, a step to 330 Hz) into tonehost's input; tonehost runs the DDSP pipeline as a worker of the
-GIL-free engine (exactly what ``tonehost play`` runs); the harness records tonehost's output.
-The harness stamps their blocks with JACK's frame clock, so input and output share one time base, and
-the arrivals are detected with :func:`tonehost.realtime.pipelines.instrument.detect_arrivals` (the definitions of the offline
-measurement). Meanwhile ``jack_simple_client`` runs and jackd's log attributes xruns per client.
+A harness (JACK clients in a separate process, so they never contend for tonehost's GIL) plays the test voice
+(:func:`tonehost.realtime.pipelines.instrument.latency_test_signal`: silence, a 220 Hz tone onset, a step to
+330 Hz) into tonehost's input; tonehost runs the DDSP pipeline as a worker of the GIL-free engine (exactly what
+``tonehost play`` runs); the harness records tonehost's output. The harness stamps their blocks with JACK's frame
+clock, so input and output share one time base, and the arrivals are detected with
+:func:`tonehost.realtime.pipelines.instrument.detect_arrivals` (the definitions of the offline measurement).
+Meanwhile ``jack_simple_client`` runs and jackd's log attributes xruns per client.
 
 The device's own buffers are not included (the dummy backend has none): on a sound card add its input + output
 latency. Target at 48 kHz / 128: under 30 ms, less than half of DDSP-VST's 64 ms. Writes
 ``bench/results/ddsp_jack.json``.
+
+    bash scripts/with_jack.sh .venv/bin/python -m bench.ddsp_jack [--checkpoint ID|DIR|FILE.onnx] [--runs 3]
 """
 from __future__ import annotations
 
 import argparse
-import json
+import subprocess
 import tempfile
 import threading
 import time
@@ -22,12 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
+from bench._common import RESULTS, ROOT, module_command, no_jack_server, save_json
 from tonehost.realtime.testing import jack as jackutil
 from tonehost.realtime.audio.engine import Engine, EngineConfig
 from tonehost.realtime.pipelines.instrument import (ControlsModel, InstrumentPipeline, PipelineConfig, detect_arrivals,
                                  latency_test_signal, measure_latency)
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def _model(checkpoint: str | None) -> tuple[str, str]:
@@ -86,9 +88,6 @@ def harness(signal_path: str, out_path: str, seconds: float) -> None:
 
 
 def run_once(model: str, block: int, sr: int = 48000) -> dict:
-    import subprocess
-    import sys
-
     signal = latency_test_signal(sr).astype(np.float32)
     pipe = InstrumentPipeline(ControlsModel(model), PipelineConfig(sample_rate=sr))
     offline = measure_latency(InstrumentPipeline(ControlsModel(model), PipelineConfig(sample_rate=sr)), block)
@@ -114,8 +113,8 @@ def run_once(model: str, block: int, sr: int = 48000) -> dict:
         eng.reset_stats()
         pipe.block_times.clear()
         log = jackutil.XrunLog().start()
-        subprocess.run([sys.executable, __file__, "--harness", str(tmp / "signal.npy"), str(tmp / "rec.npz"),
-                        str(len(signal) / sr + 0.3)], check=True, timeout=60)
+        subprocess.run(module_command("bench.ddsp_jack", "--harness", tmp / "signal.npy", tmp / "rec.npz",
+                                      len(signal) / sr + 0.3), cwd=ROOT, check=True, timeout=60)
         xr = log.stop()
         stats = eng.stats()
         stop.set()
@@ -153,8 +152,7 @@ def main(argv=None) -> int:
     if args.harness:
         harness(args.harness[0], args.harness[1], float(args.harness[2]))
         return 0
-    if not jackutil.server_running():
-        print("no JACK server: run through scripts/with_jack.sh")
+    if no_jack_server():
         return 2
     model, what = _model(args.checkpoint)
     runs = [run_once(model, args.block) for _ in range(args.runs)]
@@ -165,8 +163,7 @@ def main(argv=None) -> int:
     summary.update({k: int(sum(r[k] for r in runs)) for k in ("xruns_tonehost", "xruns_c_reference",
                                                                "xruns_harness", "output_underrun_blocks")})
     res = {"model": what, "block": args.block, "runs": runs, "median": summary}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(res, indent=2, default=float))
+    out = save_json(Path(args.output), res)
     print(f"DDSP voice -> instrument through JACK at 48 kHz / {args.block} ({what}), median of {args.runs} runs")
     print(f"  tone onset : {summary['jack_onset_ms']:6.1f} ms through JACK   ({summary['offline_onset_ms']:.1f} ms "
           f"offline, same code path)")
@@ -181,7 +178,7 @@ def main(argv=None) -> int:
     print(f"  xruns over {args.runs} runs: tonehost {summary['xruns_tonehost']}, jack_simple_client "
           f"{summary['xruns_c_reference']} (harness clients {summary['xruns_harness']}); output underruns "
           f"{summary['output_underrun_blocks']} blocks")
-    print(f"wrote {args.output}")
+    print(f"wrote {out}")
     return 0
 
 

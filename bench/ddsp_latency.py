@@ -3,7 +3,7 @@ speed. Offline through the live code path (:meth:`InstrumentPipeline.process`, 1
 a tone onset and a pitch step at the input, their arrival at the output (:func:`measure_latency`); the stage-by-stage
 budget; then the two 128-sample device buffers (input + output) a full-duplex stream adds on top.
 
-    .venv/bin/python bench/ddsp_latency.py
+    .venv/bin/python -m bench.ddsp_latency
 
 Uses random-weight controls models in the contract (250 frames/s magenta.js-like, 50 frames/s DDSP-VST-like);
 latency does not depend on the weights. Writes bench/results/ddsp_latency.json. Not yet measured here: the
@@ -11,24 +11,24 @@ same through JACK (needs realtime/engine.py) and xruns against jack_simple_clien
 """
 from __future__ import annotations
 
-import json
-import tempfile
+import argparse
 import time
-from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-ROOT = Path(__file__).resolve().parents[1]
-VOICE = ROOT.parent / "shared" / "data" / "voice" / "mdb_stem_synth" / "AClassicEducation_NightOwl_STEM_08.RESYN.wav"
+from bench._common import SHARED_DATA, save_json, tmpdir
+
+VOICE = SHARED_DATA / "voice" / "mdb_stem_synth" / "AClassicEducation_NightOwl_STEM_08.RESYN.wav"
 DDSP_VST_MS = 64.0
 
 
-def main() -> int:
+def main(argv=None) -> int:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
     from tonehost.realtime.testing.models import VIOLIN_SETTINGS, make_random_controls_onnx
     from tonehost.realtime.pipelines.instrument import ControlsModel, InstrumentPipeline, PipelineConfig, measure_latency
 
-    tmp = Path(tempfile.mkdtemp())
+    tmp = tmpdir()
     models = {
         "magenta.js-like 250 fps (loudness_db)": make_random_controls_onnx(
             tmp / "m250.onnx", settings=VIOLIN_SETTINGS, state_size=512),
@@ -70,10 +70,7 @@ def main() -> int:
                   f"{e2e_onset:.1f} ms, pitch step {e2e_step:.1f} ms (target < 30; DDSP-VST {DDSP_VST_MS:.0f})")
             print(f"   CPU per 128-sample block p50 {np.percentile(bt, 50):.0f} us, p99 {np.percentile(bt, 99):.0f} us "
                   f"(period {1e6 * block / sr:.0f} us); render {results[key]['render_speed_x_realtime']:.1f}x real time")
-    out = ROOT / "bench" / "results" / "ddsp_latency.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2, default=float))
-    print(f"\nwrote {out}")
+    print(f"\nwrote {save_json('ddsp_latency', results)}")
     return 0
 
 

@@ -12,23 +12,24 @@ For each block size (64, 128, 256; the JACK period is switched with ``jack_bufsi
   with a GIL-hogging Python thread in tonehost's process (target: zero extra over the reference).
 
 Prints a table and writes ``bench/results/latency.json``. ``--quick`` shortens the windows.
+
+    bash scripts/with_jack.sh .venv/bin/python -m bench.latency [--quick] [--blocks 64,128,256]
 """
 from __future__ import annotations
 
 import argparse
-import json
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
+from bench._common import RESULTS, no_jack_server, save_json
 from tonehost.realtime.testing import jack
 from tonehost.realtime.audio.engine import Engine, EngineConfig
 from tonehost.realtime.testing.gil_probe import measure_window, python_callback_control
 
 SR = 48000
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def wire_loopback():
@@ -144,8 +145,7 @@ def main(argv=None) -> int:
     ap.add_argument("-o", "--output", default=str(RESULTS / "latency.json"))
     args = ap.parse_args(argv)
     window = args.window or (4.0 if args.quick else 20.0)
-    if not jack.server_running():
-        print("no JACK server: run through scripts/with_jack.sh (starts jackd -d dummy) or start one")
+    if no_jack_server("run through scripts/with_jack.sh (starts jackd -d dummy) or start one"):
         return 2
     results = {"sample_rate": SR, "window_s": window, "blocks": {}}
     for block in [int(b) for b in args.blocks.split(",")]:
@@ -169,8 +169,7 @@ def main(argv=None) -> int:
         r["python_callback_control_gil_hog"] = python_callback_control(min(window, 4.0), True, block_size=block)
         results["blocks"][block] = r
     jack.set_buffer_size(128)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(results, indent=2))
+    out = save_json(Path(args.output), results)
 
     print(f"\nEngine latency and cost at {SR} Hz (JACK dummy backend), xrun windows of {window:g} s")
     print(f"{'block':>5} {'JACK loop':>10} {'worker loop':>12} {'engine RT':>14} {'callback p50/p99 us':>20} "
@@ -194,7 +193,7 @@ def main(argv=None) -> int:
               f"{'met' if ok_rt else 'MISSED'}); extra xruns over C reference with GIL hog: {extra} "
               f"({'met' if extra <= 0 else 'MISSED'}); synth {b128['synth_percent_of_core']:.2f}% of a core "
               f"(< 5%: {'met' if b128['synth_percent_of_core'] < 5 else 'MISSED'})")
-    print(f"wrote {args.output}")
+    print(f"wrote {out}")
     return 0
 
 

@@ -2,11 +2,11 @@
 
 Audio:
 
-- ``../shared/data/piano``: Bach BWV 846 (synthesized piano, 129 notes) and stereo_sample (real piano, 8 notes);
+- ``shared/data/piano``: Bach BWV 846 (synthesized piano, 129 notes) and stereo_sample (real piano, 8 notes);
 - MIDI rendered with a soundfont *not used in training*: Debian's ``musescore-general-soundfont-small``
   (``/usr/share/sounds/sf3/MuseScore_General_Lite.sf3``, Grand Piano): ``piano_sample.mid`` (madmom), a seeded
-  random piece (``transcribe_common.random_piano_midi``), and Monteverdi / Palestrina scores from music21's corpus
-  (composers the training set does not use) played by the recipe's humanised pianist with a fixed seed;
+  random piece (``bench.transcribe_common.random_piano_midi``), and Monteverdi / Palestrina scores from music21's
+  corpus (composers the training set does not use) played by the recipe's humanised pianist with a fixed seed;
 - the same MIDI rendered with FluidR3_GM (a training soundfont), for comparison.
 
 Metrics: mir_eval note P/R/F1 with onset tolerance 50 ms (pitch within 50 cents, offsets ignored), and F1 with
@@ -14,7 +14,7 @@ offsets (default 20 %/50 ms). The peer is basic-pitch (Spotify, ICASSP 2022; its
 default thresholds), run on the same wav files. tonehost runs through the real path: the checkpoint directory ->
 cached ONNX export -> streaming runner (offline call) -> magenta.js note decoder.
 
-    .venv/bin/python bench/piano_quality.py [--checkpoint DIR|ID] [--no-basic-pitch]
+    .venv/bin/python -m bench.piano_quality [--checkpoint DIR|ID] [--no-basic-pitch] [--seconds S]
 
 Needs: ``pip install --no-deps basic-pitch`` + ``pretty_midi resampy`` (peer), music21 (corpus pieces), Debian
 ``fluidsynth fluid-soundfont-gm musescore-general-soundfont-small``. Writes ``bench/results/piano_quality.json``.
@@ -22,25 +22,19 @@ Needs: ``pip install --no-deps basic-pitch`` + ``pretty_midi resampy`` (peer), m
 from __future__ import annotations
 
 import argparse
-import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from transcribe_common import DATA, ROOT, midi_notes, random_piano_midi, reference_notes, save, tmpdir
-from transcribe_accuracy import scores
+from bench._common import ROOT, tmpdir
+from bench.transcribe_accuracy import scores
+from bench.transcribe_common import DATA, midi_notes, random_piano_midi, reference_notes, render, save
 
 HELD_OUT_SF = "/usr/share/sounds/sf3/MuseScore_General_Lite.sf3"
 TRAIN_SF = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
 CORPUS_PIECES = (("monteverdi", 0), ("monteverdi", 5), ("monteverdi", 11), ("palestrina", 3), ("palestrina", 40))
-
-
-def render(midi: Path, wav: Path, soundfont: str, sr: int = 44100) -> None:
-    """FluidSynth render (program of the MIDI file, Grand Piano by default)."""
-    subprocess.run(["fluidsynth", "-ni", "-g", "0.8", "-r", str(sr), "-F", str(wav), soundfont, str(midi)],
-                   check=True, capture_output=True)
 
 
 def corpus_midis(tmp: Path) -> list[tuple[str, Path]]:
@@ -108,7 +102,7 @@ def main() -> None:
     for sf_name, sf_path in (("held-out MuseScore_General_Lite", HELD_OUT_SF), ("train FluidR3_GM", TRAIN_SF)):
         for name, mid in midis:
             wav = tmp / f"{mid.stem}.{Path(sf_path).stem}.wav"
-            render(mid, wav, sf_path)
+            render(mid, wav, soundfont=sf_path)  # program of the MIDI file, Grand Piano by default
             items.append((sf_name, name, wav, *midi_notes(mid)))
 
     print(f"model: {ckpt}")

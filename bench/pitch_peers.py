@@ -1,27 +1,26 @@
-"""Pitch trackers on ../shared/data/voice: tonehost's live tracker vs librosa pyin, the DDSP-VST model, swift-f0.
+"""Pitch trackers on shared/data/voice: tonehost's live tracker vs librosa pyin, the DDSP-VST model, swift-f0.
 
 Metrics (mir_eval, 50 cents): raw pitch accuracy, raw chroma accuracy, voicing recall / false alarm, overall
 accuracy, per data set; plus each tracker's compute time per second of audio and its algorithmic latency
 (how far behind the newest sample its estimate is centred / how much future it needs).
 
-    .venv/bin/python bench/pitch_peers.py [--quick]
+    .venv/bin/python -m bench.pitch_peers [--quick]
 
 Writes bench/results/pitch_peers.json.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "voice"
+from bench._common import SHARED_DATA, save_json
+
+DATA = SHARED_DATA / "voice"
 
 
 def load_sets(quick: bool):
@@ -92,7 +91,7 @@ LATENCY_MS = {
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="every 5th FDA file")
     args = ap.parse_args()
     import mir_eval
@@ -142,10 +141,7 @@ def main() -> int:
             print(f"{name:22s} {set_name:15s} {s['raw_pitch_accuracy']:6.3f} {s['raw_chroma_accuracy']:6.3f} "
                   f"{s['voicing_recall']:6.3f} {s['voicing_false_alarm']:6.3f} {s['overall_accuracy']:6.3f} "
                   f"{s['compute_ms_per_audio_s']:7.1f} {r['latency_ms'] or float('nan'):10.1f}")
-    out = ROOT / "bench" / "results" / "pitch_peers.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2, default=float))
-    print(f"wrote {out}")
+    print(f"wrote {save_json('pitch_peers', results)}")
     return 0
 
 

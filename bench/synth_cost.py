@@ -8,12 +8,11 @@ Python call overhead, as from the engine's cfunc callback), and the cost of a 16
 
 Usage::
 
-    .venv/bin/python bench/synth_cost.py [--seconds 20] [--json bench/results/synth_cost.json]
+    .venv/bin/python -m bench.synth_cost [--seconds 20] [--json bench/results/synth_cost.json]
 """
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from numba import njit
 
+from bench._common import RESULTS, save_json
 from tonehost.dsp.harmonic import harmonic_block, make_frame_buffer, make_harmonic_state
 from tonehost.dsp.noise import make_noise_frame_buffer, make_noise_state, noise_block
 from tonehost.dsp.resample import Resampler, resample_block
@@ -111,7 +111,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=20.0, help="audio rendered per block size (default 20)")
     ap.add_argument("--hop", type=int, default=960, help="samples per control frame at 48 kHz (default 960)")
-    ap.add_argument("--json", default=str(Path(__file__).resolve().parent / "results" / "synth_cost.json"))
+    ap.add_argument("--json", default=str(RESULTS / "synth_cost.json"))
     args = ap.parse_args(argv)
     results = []
     print(f"{'block':>5} {'p50 us':>8} {'p99 us':>8} {'max us':>8} {'p50 %core':>9} {'p99 %core':>9} "
@@ -125,10 +125,8 @@ def main(argv=None) -> int:
     ok = r128["p99_pct_core"] < 5.0
     print(f"target < 5% of one core at 128 frames (p99): {'met' if ok else 'NOT met'} "
           f"({r128['p99_pct_core']:.2f}%)")
-    out = Path(args.json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"sample_rate": SR, "machine": platform.platform(), "processor": platform.processor(),
-                               "results": results, "target_met_128": ok}, indent=2))
+    out = save_json(Path(args.json), {"sample_rate": SR, "machine": platform.platform(),
+                                      "processor": platform.processor(), "results": results, "target_met_128": ok})
     print(f"wrote {out}")
     return 0
 

@@ -7,7 +7,7 @@ What a user does, with FluidSynth standing in for the user's instrument (so the 
 2. ``tonehost train-instrument REC.wav... -o OUT.onnx --minutes M`` through the real command line (its own
    pitch/loudness tracking, training and ONNX export);
 3. held-out melodies (other seeds) of the same instrument: the multi-scale spectral distance to the FluidSynth
-   audio (the training loss, :func:`violin_quality.spectral_distance`) of
+   audio (the training loss, :func:`bench.violin_quality.spectral_distance`) of
 
    - **trained**: the model from step 2, driven by the exact controls (MIDI f0, the live tracker's loudness),
    - **baseline**: a plain harmonic synth with a fixed 1/k or 1/k^2 spectrum at the oracle level (the better one),
@@ -18,7 +18,7 @@ What a user does, with FluidSynth standing in for the user's instrument (so the 
 
 Usage::
 
-    .venv/bin/python bench/train_instrument_quality.py [--instrument flute] [--recording-minutes 5] \\
+    .venv/bin/python -m bench.train_instrument_quality [--instrument flute] [--recording-minutes 5] \\
         [--train-minutes 15] [--melodies 4] [--json bench/results/train_instrument_quality.json]
 
 Needs the training extra (torch) and FluidSynth with ``fluid-soundfont-gm``.
@@ -35,14 +35,14 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from tonehost.exports.training.recipes import make_violin_data as V
+from bench._common import RESULTS, ROOT
+from bench.violin_quality import (SR16, baseline_16k, ours_16k, pipeline_resynthesis, save_results,
+                                  spectral_distance, spectrogram_png)
 from tonehost.exports.checkpoints.shipped import default_instrument_path
+from tonehost.exports.training.recipes import make_violin_data as V
 from tonehost.realtime.pipelines.instrument import ControlsModel
-from violin_quality import (SR16, baseline_16k, ours_16k, pipeline_resynthesis, save_json, spectral_distance,
-                            spectrogram_png)
 
-ROOT = Path(__file__).resolve().parent.parent
-OUT_DIR = ROOT / "bench" / "results" / "train_instrument"
+OUT_DIR = RESULTS / "train_instrument"
 INSTRUMENTS = {  # GM program, MIDI range
     "flute": (73, 60, 93),
     "trumpet": (56, 55, 82),
@@ -63,7 +63,7 @@ def main(argv=None) -> int:
     ap.add_argument("--melodies", type=int, default=4, help="held-out melodies")
     ap.add_argument("--seconds", type=float, default=20.0, help="length of each held-out melody")
     ap.add_argument("--work", default=str(OUT_DIR / "work"), help="recordings, model and training state")
-    ap.add_argument("--json", default=str(ROOT / "bench" / "results" / "train_instrument_quality.json"))
+    ap.add_argument("--json", default=str(RESULTS / "train_instrument_quality.json"))
     args = ap.parse_args(argv)
     program, low, high = INSTRUMENTS[args.instrument]
     sf2 = V.SOUNDFONTS[args.soundfont]
@@ -135,7 +135,7 @@ def main(argv=None) -> int:
                "model_bytes": model_path.stat().st_size, "melodies": args.melodies, "seconds_each": args.seconds,
                "mean": mean, "rows": rows, "host": platform.node(),
                "trained_beats_baseline": mean["trained"] < mean["baseline"]}
-    save_json(args.json, results, OUT_DIR)
+    save_results(args.json, results, OUT_DIR)
     return 0
 
 

@@ -1,11 +1,11 @@
 """Note accuracy (mir_eval onset-only and with offsets) of O&F transcription, offline vs streaming.
 
-Data: the piano recordings in ../shared/data/piano (Bach BWV 846 synthesized, 25.5 s; stereo_sample, real piano,
+Data: the piano recordings in shared/data/piano (Bach BWV 846 synthesized, 25.5 s; stereo_sample, real piano,
 4 s) and longer piano audio rendered with FluidSynth from MIDI (piano_sample.mid and a seeded random piece),
 whose MIDI is the exact ground truth. Streaming runs 48 kHz-style blocks of 128 samples (after resampling to the
 file's rate) through the same runner as live mode and must lose nothing: its notes must equal the offline ones.
 
-    .venv/bin/python bench/transcribe_accuracy.py [--checkpoint onsets_frames_uni] [--seconds 60]
+    .venv/bin/python -m bench.transcribe_accuracy [--checkpoint onsets_frames_uni] [--seconds 60]
 
 With no --checkpoint the weights are random: the F1 figures then measure plumbing only (expect ~0).
 """
@@ -17,7 +17,8 @@ import mir_eval
 import numpy as np
 import soundfile as sf
 
-from transcribe_common import DATA, midi_notes, model_path, random_piano_midi, reference_notes, render, save, tmpdir
+from bench._common import tmpdir
+from bench.transcribe_common import DATA, midi_notes, model_path, random_piano_midi, reference_notes, render, save
 
 
 def scores(ref_iv, ref_p, notes):

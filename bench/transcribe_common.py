@@ -1,23 +1,19 @@
-"""Shared helpers of the ``bench/transcribe_*.py`` scripts: model, reference notes, FluidSynth rendering.
+"""Shared helpers of the ``bench.transcribe_*`` modules: model, reference notes, FluidSynth rendering.
 
 The model is ``--checkpoint ID|DIR`` when given, else deterministic random weights (``random_weights(0)``): then
 accuracy measures plumbing only, and latency is measured against the frames the events belong to.
 """
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-DATA = ROOT.parent / "shared" / "data" / "piano"
-RESULTS = ROOT / "bench" / "results"
+from bench._common import SHARED_DATA, save_json
+from tonehost.exports.training.fluidsynth import render_midi
+
+DATA = SHARED_DATA / "piano"
 SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
 
 
@@ -36,7 +32,7 @@ def model_path(checkpoint: str | None, tmp: Path) -> tuple[Path, str]:
 
 
 def reference_notes(name: str) -> tuple[np.ndarray, np.ndarray]:
-    """(intervals [n, 2] s, MIDI pitches [n]) of a recording in ../shared/data/piano."""
+    """(intervals [n, 2] s, MIDI pitches [n]) of a recording in the shared data's ``piano/``."""
     if name.startswith("FMP"):
         rows = [r.split(";") for r in (DATA / f"{name}.csv").read_text().splitlines()[1:] if r.strip()]
         iv = np.array([[float(r[0]), float(r[0]) + float(r[1])] for r in rows])
@@ -89,19 +85,12 @@ def midi_notes(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.array([[a, b] for a, b, _ in out]), np.array([p for _, _, p in out])
 
 
-def render(midi: Path, wav: Path, sr: int = 44100) -> None:
-    """Render MIDI to audio with FluidSynth (FluidR3 GM piano)."""
-    subprocess.run(["fluidsynth", "-ni", "-g", "0.8", "-r", str(sr), "-F", str(wav), SOUNDFONT, str(midi)],
-                   check=True, capture_output=True)
+def render(midi: Path, wav: Path, sr: int = 44100, soundfont: str = SOUNDFONT) -> None:
+    """Render MIDI to ``wav`` with FluidSynth (gain 0.8, its default reverb and chorus; FluidR3 GM piano)."""
+    render_midi(midi, wav, soundfont, sr, gain=0.8)
 
 
 def save(name: str, result: dict) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    p = RESULTS / f"{name}.json"
+    """``result`` stamped with the time (``"when"``) as ``bench/results/NAME.json``."""
     result["when"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-    p.write_text(json.dumps(result, indent=1))
-    return p
-
-
-def tmpdir() -> Path:
-    return Path(tempfile.mkdtemp(prefix="tonehost_bench_"))
+    return save_json(name, result, indent=1)

@@ -3,10 +3,11 @@ leaving the transcriber, p50/p95, beside the architectural floor.
 
 A JACK "player" client in a separate harness process (so it never contends for the transcriber's GIL) plays a
 piano recording (resampled to the server rate) in real time into tonehost's engine input (the GIL-free callback
-and input ring that ``transcribe --live`` uses); the live runner (:class:`tonehost.realtime.pipelines.transcriber.LiveTranscriber`,
-worker thread) reads it. The harness logs every played block's first sample index with ``CLOCK_MONOTONIC`` (the
-clock behind this process's ``perf_counter``), so the wall time at which any input sample was played is known;
-the few blocks of silence the transcriber reads before the first played block are found by correlation. For each note-on event two latencies are computed:
+and input ring that ``transcribe --live`` uses); the live runner
+(:class:`tonehost.realtime.pipelines.transcriber.LiveTranscriber`, worker thread) reads it. The harness logs every
+played block's first sample index with ``CLOCK_MONOTONIC`` (the clock behind this process's ``perf_counter``), so
+the wall time at which any input sample was played is known; the few blocks of silence the transcriber reads
+before the first played block are found by correlation. For each note-on event two latencies are computed:
 
 * ``pipeline``: emitted time minus the play time of the event's own frame (``frame * 32 ms`` of input) - valid
   for any weights, including the random ones used when no --checkpoint is given;
@@ -17,7 +18,7 @@ Floor: 3 frames of receptive field + half a window (1024 samples) at 16 kHz = 16
 (the player runs in the same JACK cycle as tonehost's capture, so no period is added; a sound card adds its own
 input buffer). Needs a running JACK server (``jackd -d dummy -r 48000 -p 128``).
 
-    .venv/bin/python bench/transcribe_latency.py [--checkpoint onsets_frames_uni] [--audio FILE] [--seconds 25]
+    .venv/bin/python -m bench.transcribe_latency [--checkpoint onsets_frames_uni] [--audio FILE] [--seconds 25]
 """
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ import time
 import numpy as np
 import soundfile as sf
 
-from transcribe_common import DATA, model_path, reference_notes, save, tmpdir
+from bench._common import ROOT, module_command, tmpdir
+from bench.transcribe_common import DATA, model_path, reference_notes, save
 
 
 def harness(signal_path: str, out_path: str) -> None:
@@ -93,10 +95,6 @@ class _Tee:
 
 
 def main() -> None:
-    import jack
-    from tonehost.exports.onnx_session import make_session
-    from tonehost.realtime.pipelines.transcriber import LiveTranscriber, latency_floor_s, to_mono
-
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", help="checkpoint id or directory (default: random weights)")
     ap.add_argument("--audio", default=str(DATA / "FMP_C1_F12_Bach_BWV846_Sibelius-Tracks.wav"))
@@ -106,6 +104,10 @@ def main() -> None:
     if args.harness:
         harness(*args.harness)
         return
+    import jack
+    from tonehost.exports.onnx_session import make_session
+    from tonehost.realtime.pipelines.transcriber import LiveTranscriber, latency_floor_s, to_mono
+
     if abs(time.perf_counter() - time.clock_gettime(time.CLOCK_MONOTONIC)) > 1e-3:
         raise SystemExit("perf_counter is not CLOCK_MONOTONIC here: the harness timestamps cannot be compared")
     tmp = tmpdir()
@@ -132,8 +134,9 @@ def main() -> None:
     live = LiveTranscriber(sess, tee, sr, on_event=events.append, poll_s=0.002)
     with src:
         jackutil.isolate_input(jackutil.engine_ports()[0][0])
-        child = subprocess.Popen([sys.executable, __file__, "--harness", f"{tmp}/signal.npy", f"{tmp}/log.npz"],
-                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        child = subprocess.Popen(module_command("bench.transcribe_latency", "--harness", f"{tmp}/signal.npy",
+                                                f"{tmp}/log.npz"),
+                                 cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         if child.stdout.readline().strip() != "ready":
             raise SystemExit("the JACK player harness did not start")
         time.sleep(0.1)

@@ -2,9 +2,9 @@
 frame, memory.
 
 Pinned to one CPU (``sched_setaffinity``), onnxruntime with 1 thread. Audio: the Bach BWV 846 recording
-(25.5 s, 22.05 kHz) from ../shared/data/piano.
+(25.5 s, 22.05 kHz) from shared/data/piano.
 
-    .venv/bin/python bench/transcribe_throughput.py [--checkpoint onsets_frames_uni]
+    .venv/bin/python -m bench.transcribe_throughput [--checkpoint onsets_frames_uni] [--repeats 3]
 """
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 
-from transcribe_common import DATA, model_path, save, tmpdir  # noqa: E402
+from bench._common import tmpdir  # noqa: E402
+from bench.transcribe_common import DATA, model_path, save  # noqa: E402
 
 
 def rss_mb() -> float:

@@ -3,9 +3,10 @@
 Held-out melodies (same generator as the training data, seeds never used in training) are rendered with
 FluidSynth; their exact controls (MIDI f0, the live tracker's loudness) drive
 
-- **ours**: the shipped ONNX model stepped frame by frame through :class:`tonehost.realtime.pipelines.instrument.ControlsModel`
-  (the run-time path), synthesised by :func:`tonehost.dsp.harmonic.render_harmonic` + :func:`tonehost.dsp.noise.render_noise` at
-  16 kHz (before the model's post gain);
+- **ours**: the shipped ONNX model stepped frame by frame through
+  :class:`tonehost.realtime.pipelines.instrument.ControlsModel` (the run-time path), synthesised by
+  :func:`tonehost.dsp.harmonic.render_harmonic` + :func:`tonehost.dsp.noise.render_noise` at 16 kHz (before the
+  model's post gain);
 - **baseline**: a plain harmonic synth with a fixed spectrum (1/k or 1/k^2 harmonic amplitudes, the better of
   the two is reported) whose amplitude follows the reference loudness exactly (oracle level per frame);
 
@@ -13,34 +14,33 @@ and the multi-scale spectral distance (FFT 2048..64, 75 % overlap, mean |S - S_r
 the training loss) to the FluidSynth audio is reported per soundfont: FluidR3 (the training violin, held-out
 melodies) and, for reference, TimGM6mb and MuseScore General (other violins the model never heard).
 
-It also runs the whole live pipeline (:class:`tonehost.realtime.pipelines.instrument.InstrumentPipeline`, voice tracker + live
-normaliser, 48 kHz) over the FluidR3 renders (resynthesis; output delay compensated), writes spectrogram PNGs
-(reference / ours / baseline) and renders the voice recordings in ``../shared/data/voice/`` to WAVs for
-listening, all under ``bench/results/violin/``.
+It also runs the whole live pipeline (:class:`tonehost.realtime.pipelines.instrument.InstrumentPipeline`, voice
+tracker + live normaliser, 48 kHz) over the FluidR3 renders (resynthesis; output delay compensated), writes
+spectrogram PNGs (reference / ours / baseline) and renders the voice recordings in ``shared/data/voice/`` to WAVs
+for listening, all under ``bench/results/violin/``.
 
 Usage::
 
-    .venv/bin/python bench/violin_quality.py [--melodies 6] [--seconds 20] [--json bench/results/violin_quality.json]
+    .venv/bin/python -m bench.violin_quality [--melodies 6] [--seconds 20] [--json bench/results/violin_quality.json]
 """
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
 from pathlib import Path
 
 import numpy as np
 
+from bench._common import RESULTS, ROOT, SHARED_DATA, save_json
 from tonehost.dsp.harmonic import render_harmonic
 from tonehost.dsp.noise import render_noise
 from tonehost.exports.training.recipes import make_violin_data as V
 from tonehost.exports.checkpoints.shipped import default_instrument_path
 from tonehost.realtime.pipelines.instrument import ControlsModel, InstrumentPipeline, PipelineConfig
 
-ROOT = Path(__file__).resolve().parent.parent
-VOICE_DIR = ROOT.parent / "shared" / "data" / "voice"
-OUT_DIR = ROOT / "bench" / "results" / "violin"
+VOICE_DIR = SHARED_DATA / "voice"
+OUT_DIR = RESULTS / "violin"
 SR16 = 16000
 HOP = 64
 BENCH_SEED = 900000  # melodies from seeds 900000.. (training used 0..29, the eval set 100003..)
@@ -62,11 +62,9 @@ def spectral_distance(x, y, fft_sizes=(2048, 1024, 512, 256, 128, 64)) -> float:
     return total
 
 
-def save_json(path, results: dict, also: Path) -> None:
-    """Write the results JSON (creating its folder) and say where it and the ``also`` folder are."""
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=1))
+def save_results(path, results: dict, also: Path) -> None:
+    """Write the results JSON (:func:`bench._common.save_json`) and say where it and the ``also`` folder are."""
+    out = save_json(Path(path), results, indent=1)
     print(f"wrote {out} and {also.relative_to(ROOT)}/")
 
 
@@ -166,7 +164,7 @@ def main(argv=None) -> int:
     ap.add_argument("--melodies", type=int, default=6)
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--fonts", default="fluidr3,timgm6mb,musescore")
-    ap.add_argument("--json", default=str(ROOT / "bench" / "results" / "violin_quality.json"))
+    ap.add_argument("--json", default=str(RESULTS / "violin_quality.json"))
     args = ap.parse_args(argv)
     path = Path(args.model) if args.model else default_instrument_path("violin")
     OUT_DIR.mkdir(parents=True, exist_ok=True)
@@ -221,7 +219,7 @@ def main(argv=None) -> int:
     results["controls_step_us"] = step_us
     results["controls_step_core_pct_at_250fps"] = step_us * 250 / 1e4
     print(f"controls step: {step_us:.0f} us per frame ({step_us * 250 / 1e4:.1f} % of a core at 250 frames/s)")
-    save_json(args.json, results, OUT_DIR)
+    save_results(args.json, results, OUT_DIR)
     return 0
 
 
