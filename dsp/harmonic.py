@@ -1,6 +1,6 @@
 """Streaming harmonic (additive) synthesizer, DDSP / DDSP-VST style.
 
-Controls arrive at a control rate (one frame every ``hop`` audio samples). A frame is a row of a caller-owned
+Controls arrive at a control rate (one frame every ``hop_length`` audio samples). A frame is a row of a caller-owned
 float array ``frames`` of shape ``(capacity, 2 + K)``::
 
     frames[i, 0]      f0 in Hz
@@ -11,7 +11,7 @@ float array ``frames`` of shape ``(capacity, 2 + K)``::
 write counter; :func:`harmonic_block` consumes frames in order and returns the new read counter.
 
 Timing: when frame ``i`` is consumed (at the start of hop ``i``), the synthesizer ramps linearly from the
-previous frame to frame ``i`` over the next ``hop`` samples (DDSP-VST: "f0 and amplitudes interpolated over the
+previous frame to frame ``i`` over the next ``hop_length`` samples (DDSP-VST: "f0 and amplitudes interpolated over the
 hop"). The first frame ever consumed is also used as its own predecessor. If a hop starts and no frame is
 available the last frame is held (the ramp target is repeated), so a starving producer gives a sustained note,
 not a click.
@@ -39,7 +39,7 @@ MAX_HARMONICS = 100
 
 # State layout (float64 array): scalars, then prev/next harmonic amplitude vectors.
 _PHASE = 0      # fundamental phase, wrapped to [0, 2*pi)
-_POS = 1        # position inside the current hop (0..hop-1); == hop means "need a frame"
+_POS = 1        # position inside the current hop (0..hop_length-1); == hop_length means "need a frame"
 _STARTED = 2    # 1 once a first frame has been consumed
 _F0_PREV = 3
 _F0_NEXT = 4
@@ -109,7 +109,7 @@ def _load_frame(frames, row, state, sample_rate):
 
 
 @njit(nogil=True, cache=True)
-def harmonic_block(out, n, frames, read_pos, write_pos, state, sample_rate, hop):
+def harmonic_block(out, n, frames, read_pos, write_pos, state, sample_rate, hop_length):
     """Render ``n`` samples of the harmonic synthesizer into ``out[:n]`` (per-block kernel).
 
     Parameters
@@ -126,7 +126,7 @@ def harmonic_block(out, n, frames, read_pos, write_pos, state, sample_rate, hop)
         From :func:`make_harmonic_state`.
     sample_rate : float
         Audio sample rate in Hz.
-    hop : int
+    hop_length : int
         Audio samples per control frame.
 
     Returns
@@ -139,7 +139,7 @@ def harmonic_block(out, n, frames, read_pos, write_pos, state, sample_rate, hop)
     nyq = 0.5 * sample_rate
     two_pi = 2.0 * math.pi
     w_scale = two_pi / sample_rate
-    inv_hop = 1.0 / hop
+    inv_hop = 1.0 / hop_length
     prev = _HDR
     nxt = _HDR + K
     scr = _HDR + 2 * K
@@ -152,12 +152,12 @@ def harmonic_block(out, n, frames, read_pos, write_pos, state, sample_rate, hop)
     acc = state[scr + 6 * _CH:scr + 7 * _CH]
     pos = int(state[_POS])
     if pos < 0:
-        pos = hop
+        pos = hop_length
     phase = state[_PHASE]
     rp = read_pos
     i = 0
     while i < n:
-        if pos >= hop:
+        if pos >= hop_length:
             if rp < write_pos:
                 _load_frame(frames, rp % cap, state, sample_rate)
                 rp += 1
@@ -169,14 +169,14 @@ def harmonic_block(out, n, frames, read_pos, write_pos, state, sample_rate, hop)
             pos = 0
         if state[_STARTED] < 0.5:
             out[i] = 0.0
-            pos = hop
+            pos = hop_length
             i += 1
             continue
         # a chunk of samples inside one hop: fundamental phasor per sample, then harmonics by
         # z_k = z_{k-1} * z_1, vectorised across the samples of the chunk
         m = n - i
-        if hop - pos < m:
-            m = hop - pos
+        if hop_length - pos < m:
+            m = hop_length - pos
         if _CH < m:
             m = _CH
         f0p = state[_F0_PREV]
@@ -238,7 +238,7 @@ def harmonic_block(out, n, frames, read_pos, write_pos, state, sample_rate, hop)
     return rp
 
 
-def render_harmonic(f0_hz, amplitude, distribution, sample_rate, hop, block_size=0, out_dtype=np.float64):
+def render_harmonic(f0_hz, amplitude, distribution, sample_rate, hop_length, block_size=0, out_dtype=np.float64):
     """Offline wrapper: render a whole control sequence.
 
     Parameters
@@ -246,15 +246,15 @@ def render_harmonic(f0_hz, amplitude, distribution, sample_rate, hop, block_size
     f0_hz, amplitude : array_like, shape (n_frames,)
     distribution : array_like, shape (n_frames, K)
     sample_rate : float
-    hop : int
-        Audio samples per frame; the output has ``n_frames * hop`` samples.
+    hop_length : int
+        Audio samples per frame; the output has ``n_frames * hop_length`` samples.
     block_size : int
         0 renders in one call; otherwise the render is split into blocks of this size (for tests).
 
     Returns
     -------
     numpy.ndarray
-        Audio, shape ``(n_frames * hop,)``.
+        Audio, shape ``(n_frames * hop_length,)``.
     """
     f0_hz = np.asarray(f0_hz, dtype=np.float64)
     amplitude = np.asarray(amplitude, dtype=np.float64)
@@ -265,19 +265,19 @@ def render_harmonic(f0_hz, amplitude, distribution, sample_rate, hop, block_size
     frames[:, 1] = amplitude
     frames[:, 2:] = distribution
     state = make_harmonic_state(K)
-    total = n_frames * hop
+    total = n_frames * hop_length
     out = np.zeros(total, dtype=out_dtype)
     step = total if block_size <= 0 else block_size
     rp = 0
     for start in range(0, total, step):
         m = min(step, total - start)
         view = out[start:start + m]
-        rp = harmonic_block(view, m, frames, rp, n_frames, state, float(sample_rate), int(hop))
+        rp = harmonic_block(view, m, frames, rp, n_frames, state, float(sample_rate), int(hop_length))
     return out
 
 
 @njit(nogil=True, cache=True)
-def frames_due(state, n, hop):
+def frames_due(state, n, hop_length):
     """How many control frames :func:`harmonic_block` will want while rendering the next ``n`` samples.
 
     Comparing this with the frames it actually consumed tells a caller how many hops it held the previous
@@ -286,9 +286,9 @@ def frames_due(state, n, hop):
     if state[_STARTED] < 0.5:
         return 0
     pos = int(state[_POS])
-    if pos < 0 or pos > hop:
-        pos = hop
-    first = hop - pos
+    if pos < 0 or pos > hop_length:
+        pos = hop_length
+    first = hop_length - pos
     if first >= n:
         return 0
-    return 1 + (n - 1 - first) // hop
+    return 1 + (n - 1 - first) // hop_length

@@ -24,7 +24,7 @@ import numpy as np
 from numba import njit
 
 # scalar header of the float64 state
-_POS = 0        # position inside hop; -1 => need a frame
+_POS = 0        # position inside the hop; -1 => need a frame
 _STARTED = 1
 _NB = 2         # number of bands B
 _NT = 3         # FIR length N
@@ -142,7 +142,7 @@ def _load_fir(frames, row, state):
 
 
 @njit(nogil=True, cache=True)
-def noise_block(out, n, frames, read_pos, write_pos, state, hop):
+def noise_block(out, n, frames, read_pos, write_pos, state, hop_length):
     """Render ``n`` samples of filtered noise into ``out[:n]`` (per-block kernel).
 
     Parameters
@@ -155,7 +155,7 @@ def noise_block(out, n, frames, read_pos, write_pos, state, hop):
         Monotonic frame counters (frames ``read_pos .. write_pos-1`` are available).
     state : float64 array
         From :func:`make_noise_state`.
-    hop : int
+    hop_length : int
         Audio samples per frame.
 
     Returns
@@ -172,19 +172,19 @@ def noise_block(out, n, frames, read_pos, write_pos, state, hop):
     accv = state[acc:acc + N]
     pos = int(state[_POS])
     if pos < 0:
-        pos = hop
+        pos = hop_length
     idx = int(state[_IDX])
     x = (np.uint64(int(state[_RNG_HI])) << np.uint64(32)) | np.uint64(int(state[_RNG_LO]))
     rp = read_pos
     for i in range(n):
-        if pos >= hop:
+        if pos >= hop_length:
             if rp < write_pos:
                 _load_fir(frames, rp % cap, state)
                 rp += 1
             pos = 0
         if state[_STARTED] < 0.5:
             out[i] = 0.0
-            pos = hop
+            pos = hop_length
             continue
         x, u = _next_uniform(x)
         # scatter u * fir into acc[idx .. idx+N-1] (ring), in two contiguous runs
@@ -226,13 +226,13 @@ def white_noise(n: int, seed: int = 0) -> np.ndarray:
     return out
 
 
-def render_noise(magnitudes, hop, seed=0, block_size=0, window_size=0, out_dtype=np.float64):
-    """Offline wrapper: filtered noise for a magnitude sequence, causal stream of ``n_frames * hop`` samples.
+def render_noise(magnitudes, hop_length, seed=0, block_size=0, window_size=0, out_dtype=np.float64):
+    """Offline wrapper: filtered noise for a magnitude sequence, causal stream of ``n_frames * hop_length`` samples.
 
     Parameters
     ----------
     magnitudes : array_like, shape (n_frames, B)
-    hop : int
+    hop_length : int
     seed : int
     block_size : int
         0 = one call; otherwise render in blocks of this size.
@@ -247,11 +247,11 @@ def render_noise(magnitudes, hop, seed=0, block_size=0, window_size=0, out_dtype
     mags = np.atleast_2d(np.asarray(magnitudes, dtype=np.float64))
     n_frames, B = mags.shape
     state = make_noise_state(B, seed, window_size)
-    total = n_frames * hop
+    total = n_frames * hop_length
     out = np.zeros(total, dtype=out_dtype)
     step = total if block_size <= 0 else block_size
     rp = 0
     for start in range(0, total, step):
         m = min(step, total - start)
-        rp = noise_block(out[start:start + m], m, mags, rp, n_frames, state, int(hop))
+        rp = noise_block(out[start:start + m], m, mags, rp, n_frames, state, int(hop_length))
     return out

@@ -1,6 +1,6 @@
 """Streaming rational (L/M) polyphase resampler with a Kaiser-windowed sinc.
 
-``fs_out / fs_in = L / M`` (reduced). The prototype low-pass runs at ``L * fs_in``; its cutoff sits at
+``target_rate / sample_rate = L / M`` (reduced). The prototype low-pass runs at ``L * sample_rate``; its cutoff sits at
 ``rolloff`` times the lower of the two Nyquist frequencies and it spans ``zero_crossings`` sinc zero crossings
 (at the lower rate) on each side, i.e. ``2 * half + 1`` taps with ``half = zero_crossings * max(L, M)``. It is
 split into ``L`` phases of ``T`` taps (stored time-reversed so each output is one contiguous dot product).
@@ -65,7 +65,7 @@ class Resampler:
 
     Parameters
     ----------
-    fs_in, fs_out : int
+    sample_rate, target_rate : int
         Sample rates in Hz (integers).
     zero_crossings, rolloff, beta :
         See :func:`design_polyphase`.
@@ -80,11 +80,11 @@ class Resampler:
         float64 state to pass to :func:`resample_block`.
     """
 
-    def __init__(self, fs_in: int, fs_out: int, zero_crossings: int = 32, rolloff: float = 0.9,
+    def __init__(self, sample_rate: int, target_rate: int, zero_crossings: int = 32, rolloff: float = 0.9,
                  beta: float = 8.0):
-        g = gcd(int(fs_in), int(fs_out))
-        self.fs_in, self.fs_out = int(fs_in), int(fs_out)
-        self.L, self.M = int(fs_out) // g, int(fs_in) // g
+        g = gcd(int(sample_rate), int(target_rate))
+        self.sample_rate, self.target_rate = int(sample_rate), int(target_rate)
+        self.L, self.M = int(target_rate) // g, int(sample_rate) // g
         self.bank, self.half = design_polyphase(self.L, self.M, zero_crossings, rolloff, beta)
         self.state = make_resample_state(self.bank)
 
@@ -174,13 +174,13 @@ def resample_block(x, n_in, out, state, bank, L, M):
     return n_out
 
 
-def resample(x, fs_in: int, fs_out: int, block_size: int = 0, compensate_delay: bool = False, **design):
+def resample(x, sample_rate: int, target_rate: int, block_size: int = 0, compensate_delay: bool = False, **design):
     """Offline wrapper: resample a whole signal.
 
     Parameters
     ----------
     x : array_like
-    fs_in, fs_out : int
+    sample_rate, target_rate : int
     block_size : int
         0 = one call; otherwise stream in blocks of this size (for tests).
     compensate_delay : bool
@@ -192,7 +192,7 @@ def resample(x, fs_in: int, fs_out: int, block_size: int = 0, compensate_delay: 
     numpy.ndarray
         float64 output.
     """
-    rs = Resampler(fs_in, fs_out, **design)
+    rs = Resampler(sample_rate, target_rate, **design)
     x = np.asarray(x, dtype=np.float64)
     if compensate_delay:
         x = np.concatenate([x, np.zeros(int(np.ceil(rs.delay_in())) + rs.taps)])
