@@ -1,0 +1,114 @@
+"""Cache ONNX exports of layers checkpoints: build once, reuse while the checkpoint's files are unchanged.
+
+The same scheme as the Onsets and Frames export (:func:`tonehost.exports.convert.onsets_frames.export_checkpoint`):
+the model goes next to the checkpoint (``<checkpoint>/<name>``), or into ``cache_dir("exports")/<fingerprint>/``
+when that folder is not writable or is the package's own data, with a ``.json`` beside it holding the
+fingerprint. The fingerprint hashes ``weights_manifest.json``, ``config.json``, the shards' names, sizes and
+mtimes, the export kind and its version, so a changed checkpoint or a newer exporter rebuilds.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+from tonehost.exports.errors import CheckpointError
+from tonehost.exports.paths import SHIPPED_DIR, cache_dir
+
+__all__ = ["checkpoint_fingerprint", "cached_export"]
+
+
+def checkpoint_fingerprint(checkpoint: Path, salt: str = "") -> str:
+    """SHA-256 hex of the manifest, config.json, and the shards' names, sizes and mtimes, plus ``salt``."""
+    h = hashlib.sha256()
+    for name in ("weights_manifest.json", "config.json"):
+        f = checkpoint / name
+        h.update(f.read_bytes() if f.is_file() else b"-")
+    for p in sorted(checkpoint.iterdir()):
+        if p.is_file() and p.name.startswith("group"):
+            st = p.stat()
+            h.update(f"{p.name}:{st.st_size}:{st.st_mtime_ns}".encode())
+    h.update(salt.encode())
+    return h.hexdigest()
+
+
+def cached_export(checkpoint: str | os.PathLike, name: str, build: Callable[[Path], bytes], version: int,
+                  output: str | os.PathLike | None = None, force: bool = False) -> tuple[Path, bool]:
+    """The ONNX export ``name`` of a checkpoint directory, built by ``build(checkpoint)`` unless cached.
+
+    Parameters
+    ----------
+    checkpoint : path
+        A layers checkpoint directory (or its ``weights_manifest.json``).
+    name : str
+        File name of the export, e.g. ``tonehost-music-rnn-v1.onnx``.
+    build : callable
+        ``build(checkpoint_dir) -> bytes`` (a serialized ONNX model).
+    version : int
+        The exporter's version, part of the fingerprint.
+    output : path, optional
+        Also copy the model there (and return that path).
+    force : bool
+        Rebuild even when a cached export matches.
+
+    Returns
+    -------
+    (Path, bool)
+        The model's path and whether a cached export was reused.
+
+    Raises
+    ------
+    CheckpointError
+        No ``weights_manifest.json``, or nowhere writable for the export.
+    """
+    ckpt = Path(checkpoint)
+    if ckpt.is_file() and ckpt.name == "weights_manifest.json":
+        ckpt = ckpt.parent
+    if not (ckpt / "weights_manifest.json").is_file():
+        raise CheckpointError(f"{ckpt} has no weights_manifest.json; pass a checkpoint directory (or an id from "
+                              "`tonehost checkpoints list`)", ckpt)
+    fp = checkpoint_fingerprint(ckpt, f"{name}:v{version}")
+    candidates = [ckpt / name, cache_dir("exports") / fp[:16] / name]
+    if ckpt.resolve().parent == SHIPPED_DIR.resolve() or SHIPPED_DIR.resolve() in ckpt.resolve().parents:
+        candidates = candidates[1:]  # never write exports into the package's own data
+    cached, reused = None, False
+    for c in candidates:
+        meta = c.with_suffix(".json")
+        if not force and c.is_file() and meta.is_file():
+            try:
+                if json.loads(meta.read_text()).get("fingerprint") == fp:
+                    cached, reused = c, True
+                    break
+            except (OSError, ValueError):
+                pass
+    if cached is None:
+        t0 = time.perf_counter()
+        data = build(ckpt)
+        for c in candidates:
+            try:
+                c.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(dir=c.parent, suffix=".tmp")
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                os.replace(tmp, c)
+                c.with_suffix(".json").write_text(json.dumps(
+                    {"fingerprint": fp, "export_version": version, "seconds": round(time.perf_counter() - t0, 3)}))
+                cached = c
+                break
+            except OSError:
+                continue
+        if cached is None:
+            raise CheckpointError(f"cannot write the ONNX export next to {ckpt} nor in {cache_dir('exports')}; "
+                                  "set TONEHOST_CACHE to a writable folder", ckpt)
+    if output is not None:
+        out = Path(output)
+        if out.resolve() != cached.resolve():
+            out.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(cached, out)
+        return out, reused
+    return cached, reused
