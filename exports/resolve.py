@@ -14,7 +14,11 @@ from pathlib import Path
 
 from tonehost.exports.errors import ModelError
 
-__all__ = ["INSTRUMENTS", "checkpoint_dir", "instrument_model", "transcriber_model"]
+__all__ = ["INSTRUMENTS", "checkpoint_dir", "instrument_model", "transcriber_model", "music_rnn_checkpoint",
+           "MUSIC_RNN_IDS"]
+
+#: The MusicRNN checkpoints of the index.
+MUSIC_RNN_IDS = ("basic_rnn", "melody_rnn", "drum_kit_rnn", "chord_pitches_improv")
 
 #: The DDSP instruments of the index (``ddsp_<name>``); ``violin`` is also shipped with tonehost.
 INSTRUMENTS = ("violin", "flute", "trumpet", "tenor_saxophone")
@@ -136,3 +140,34 @@ def instrument_model(instrument: str | None = None, checkpoint: str | os.PathLik
     if not out.is_file():
         export_ddsp(ckpt, out)
     return out
+
+
+def music_rnn_checkpoint(checkpoint: str | os.PathLike | None = None, offline: bool = False) -> Path:
+    """The local directory of a MusicRNN checkpoint (its ONNX export is made by
+    :func:`tonehost.exports.convert.music_rnn.export_music_rnn`, cached beside it).
+
+    Parameters
+    ----------
+    checkpoint : str or os.PathLike, optional
+        An id of :data:`MUSIC_RNN_IDS` (default ``basic_rnn``; fetched and verified once), an http(s) URL or a
+        checkpoint directory (``weights_manifest.json`` + shards + ``config.json``).
+    offline : bool
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    CheckpointError
+        Unknown id, failed download (the hosted files need the network once), offline without a cached copy,
+        or a directory without ``weights_manifest.json``.
+    """
+    from tonehost.exports.errors import CheckpointNotFoundError
+
+    source = "basic_rnn" if checkpoint is None else checkpoint
+    path = checkpoint_dir(source, offline)
+    if not (path / "weights_manifest.json").is_file():
+        raise CheckpointNotFoundError(f"{path} has no weights_manifest.json; pass a MusicRNN checkpoint directory "
+                                      f"or one of {', '.join(MUSIC_RNN_IDS)}", path)
+    return path

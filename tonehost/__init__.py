@@ -12,6 +12,10 @@ Models, in the shape of magenta.js's classes:
 - :class:`DDSP` (``checkpoint=None, instrument="violin"``) -- an instrument:
   ``.synthesize(f0_hz, loudness_db)`` -> audio; ``.render(voice_audio, sample_rate)`` -> audio.
 - :func:`track_pitch` (``audio, sample_rate``) -> ``(times, f0_hz, confidence)``: the live f0 tracker.
+- :class:`MusicRNN` (``checkpoint="basic_rnn", spec=None``) -- melody/drum continuation (basic_rnn, melody_rnn,
+  drum_kit_rnn, chord_pitches_improv): ``.continue_sequence(seq, steps, temperature=None,
+  chord_progression=None, rng=None)`` -> :class:`NoteSequence` of the new steps; ``.stream(...)`` -> a step-wise
+  generator for live use (``feed_sequence``, ``sample``, ``take``).
 
 Data:
 
@@ -33,7 +37,8 @@ The packages
 ------------
 - :mod:`tonehost.dsp` -- pure numeric kernels (synthesizers, resampling, mel, YIN, loudness, the voice tracker).
 - :mod:`tonehost.exports` -- model files in and out: the checkpoint index and downloader, tfjs/tflite readers,
-  ONNX converters, model contracts, the ONNX session factory, NoteSequence; ``training`` (torch) apart.
+  ONNX converters, model contracts, the ONNX session factory, NoteSequence and ``sequences`` (magenta.js's data
+  converters and chord encoders); ``training`` (torch) apart.
 - :mod:`tonehost.realtime` -- the engine and audio I/O, the pipelines (instrument, transcriber), MIDI, the CLI.
 
 Imports point one way: ``realtime -> exports -> dsp``. Names below load on first use, so ``import tonehost`` is
@@ -49,6 +54,7 @@ _EXPORTS = {
     "OnsetsAndFrames": "tonehost.realtime.pipelines.transcriber",
     "TranscriptionStream": "tonehost.realtime.pipelines.transcriber",
     "DDSP": "tonehost.realtime.pipelines.instrument",
+    "MusicRNN": "tonehost.realtime.pipelines.music_rnn",
     "track_pitch": "tonehost.dsp.features",
     "NoteSequence": "tonehost.exports.note_sequence",
     "Note": "tonehost.exports.note_sequence",
