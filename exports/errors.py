@@ -21,7 +21,7 @@ from pathlib import Path
 
 __all__ = ["TonehostError", "UsageError", "AudioFileError", "DeviceError", "ModelError", "CheckpointError",
            "CheckpointFormatError", "CheckpointNotFoundError", "CheckpointDownloadError",
-           "CheckpointIntegrityError", "CheckpointOfflineError"]
+           "CheckpointIntegrityError", "CheckpointOfflineError", "TonehostWarning", "NonFiniteAudioWarning"]
 
 
 class TonehostError(Exception):
@@ -82,3 +82,13 @@ class CheckpointIntegrityError(CheckpointError):
 
 class CheckpointOfflineError(CheckpointError):
     """Offline mode was asked for, and the checkpoint is not (completely) in the cache."""
+
+
+class TonehostWarning(UserWarning):
+    """Root of tonehost's warnings: something was repaired and the run goes on; the command line prints the one
+    sentence as ``tonehost: warning: ...``."""
+
+
+class NonFiniteAudioWarning(TonehostWarning):
+    """An audio file or input held NaN or infinite samples; they were replaced by zeros (the message names the
+    file and the count)."""

@@ -1,19 +1,36 @@
-"""Audio files in: the one reader every command and pipeline uses.
+"""Audio files in: the one reader every command and pipeline uses, whole or in blocks.
 
-:func:`read_audio` reads any format libsndfile knows (wav, flac, ogg, aiff, ...), at any rate and channel count,
-as float32, and turns every way a file can be bad into one :class:`~tonehost.exports.errors.AudioFileError`
-naming the file and the fix.
+:class:`AudioFile` opens any format libsndfile knows (wav, flac, ogg, aiff, ...), at any rate and channel count,
+and reads it as float32 in blocks (:meth:`AudioFile.blocks`, memory flat in the file's length) or whole
+(:func:`read_audio`). Both share one set of checks, so every command sees a bad file the same way:
+
+- a missing, unreadable or non-audio file, a file with no samples, a file whose header promises more samples than
+  it holds (a cut-off download or copy) or that fails to decode part way: one
+  :class:`~tonehost.exports.errors.AudioFileError` naming the file and the fix, never an empty or short result;
+- NaN and infinite samples (float WAV/AIFF can store them) are replaced by zeros, and one
+  :class:`~tonehost.exports.errors.NonFiniteAudioWarning` names the file and the count once the file is read.
 """
 from __future__ import annotations
 
 import os
+import re
+import warnings
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
-from tonehost.exports.errors import AudioFileError
+from tonehost.exports.errors import AudioFileError, NonFiniteAudioWarning
 
-__all__ = ["read_audio", "to_mono"]
+__all__ = ["AudioFile", "read_audio", "read_blocks", "to_mono", "replace_non_finite", "warn_non_finite",
+           "BLOCK_FRAMES"]
+
+#: Frames per block of :meth:`AudioFile.blocks` (about 3 s at 44.1 kHz: 1.5 MB as stereo float32).
+BLOCK_FRAMES = 1 << 17
+
+# libsndfile's header log says "data : 352800 (should be 4956)" (WAV) or "SSND : ... (should be ...)" (AIFF)
+# when the header promises more bytes than the file holds.
+_SHORT_CHUNK = re.compile(r"^\s*(data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
 
 
 def to_mono(audio: np.ndarray) -> np.ndarray:
@@ -31,8 +48,205 @@ def to_mono(audio: np.ndarray) -> np.ndarray:
     return a if a.ndim == 1 else a.mean(axis=1, dtype=np.float64).astype(np.float32)
 
 
+def replace_non_finite(audio: np.ndarray) -> int:
+    """Replace NaN and +-inf samples by 0 in place.
+
+    Parameters
+    ----------
+    audio : numpy.ndarray
+        Float samples of any shape (modified in place).
+
+    Returns
+    -------
+    int
+        How many samples were replaced (0 costs one vectorised ``isfinite`` pass and no copy).
+    """
+    finite = np.isfinite(audio)
+    if finite.all():
+        return 0
+    bad = int(audio.size - np.count_nonzero(finite))
+    audio[~finite] = 0.0
+    return bad
+
+
+def warn_non_finite(where, count: int, stacklevel: int = 3) -> None:
+    """Issue the one :class:`~tonehost.exports.errors.NonFiniteAudioWarning` for ``count`` replaced samples of
+    ``where`` (a file or an input's name); nothing when ``count`` is 0."""
+    if count:
+        warnings.warn(f"{where}: {count} non-finite sample{'s' if count != 1 else ''} (NaN or infinity) "
+                      "replaced by silence; check the recording or the program that wrote it",
+                      NonFiniteAudioWarning, stacklevel=stacklevel)
+
+
+class AudioFile:
+    """An audio file open for reading, whole or in blocks of bounded size.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Any file libsndfile reads (wav, flac, ogg, aiff, ...).
+    mono : bool
+        Mix the channels down to one (blocks ``[n]``); otherwise blocks are ``[n, channels]``.
+    allow_empty : bool
+        Accept a file with no samples (reading it gives nothing) instead of raising.
+
+    Attributes
+    ----------
+    sample_rate : int
+        Hz.
+    channels : int
+        Channels in the file (before any mix-down).
+    frames : int
+        Samples per channel the file holds.
+    non_finite : int
+        NaN/inf samples replaced by zeros so far (counted over all channels, before the mix-down).
+
+    Raises
+    ------
+    AudioFileError
+        The file is missing, not audio, truncated (its header promises more than it holds) or, unless
+        ``allow_empty``, holds no samples.
+
+    Examples
+    --------
+    >>> with AudioFile("take.flac") as f:
+    ...     for block in f.blocks():      # float32 [n], n <= BLOCK_FRAMES
+    ...         consume(block, f.sample_rate)
+    """
+
+    def __init__(self, path: str | os.PathLike, mono: bool = True, allow_empty: bool = False):
+        import soundfile as sf
+
+        self.path = Path(path)
+        self.mono = mono
+        self.non_finite = 0
+        self._warned = False
+        if not self.path.is_file():
+            raise AudioFileError(f"audio file {self.path} not found", self.path)
+        try:
+            self._file = sf.SoundFile(str(self.path))
+        except Exception as exc:  # soundfile raises RuntimeError / LibsndfileError / TypeError for bad files
+            raise AudioFileError(f"cannot read {self.path} as audio ({exc}); use wav, flac or ogg",
+                                 self.path) from None
+        self.sample_rate = int(self._file.samplerate)
+        self.channels = int(self._file.channels)
+        self.frames = int(self._file.frames)
+        short = _SHORT_CHUNK.search(self._file.extra_info or "")
+        if short and int(short.group(2)) not in (0, 0xFFFFFFFF) and int(short.group(2)) > int(short.group(3)):
+            declared, held = int(short.group(2)), int(short.group(3))
+            self._file.close()
+            raise AudioFileError(f"{self.path} is truncated: its header promises {declared} bytes of audio but the "
+                                 f"file holds {held} ({100 * held / declared:.1f} %); copy or download it again",
+                                 self.path)
+        if self.frames == 0 and not allow_empty:
+            self._file.close()
+            raise AudioFileError(f"{self.path} holds no audio samples", self.path)
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds."""
+        return self.frames / self.sample_rate if self.sample_rate else 0.0
+
+    def __enter__(self) -> "AudioFile":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the file (idempotent)."""
+        self._file.close()
+
+    def _read(self, n: int) -> np.ndarray:
+        try:
+            block = self._file.read(n, dtype="float32", always_2d=True)
+        except Exception as exc:  # a FLAC/OGG stream cut or damaged part way
+            at = self._file.tell() / self.sample_rate if not self._file.closed else 0.0
+            raise AudioFileError(f"{self.path} cannot be decoded past {at:.1f} s of {self.duration:.1f} s ({exc}); "
+                                 "the file is truncated or damaged: copy or download it again", self.path) from None
+        self.non_finite += replace_non_finite(block)
+        return to_mono(block) if self.mono else block
+
+    def _done(self, got: int) -> None:
+        if got < self.frames:
+            raise AudioFileError(f"{self.path} is truncated: it ends after {got / self.sample_rate:.1f} s of the "
+                                 f"{self.duration:.1f} s its header promises; copy or download it again", self.path)
+        if not self._warned:
+            self._warned = True
+            warn_non_finite(self.path, self.non_finite, stacklevel=4)
+
+    def blocks(self, block_frames: int = BLOCK_FRAMES) -> Iterator[np.ndarray]:
+        """Read the file from its start in blocks.
+
+        Parameters
+        ----------
+        block_frames : int
+            Most frames per block; every block but the last has exactly this many.
+
+        Yields
+        ------
+        numpy.ndarray
+            float32 ``[n]`` (mono) or ``[n, channels]``; a new array each time.
+
+        Raises
+        ------
+        AudioFileError
+            The file ends before the length its header gives, or fails to decode part way (raised when reached,
+            after the blocks before it were yielded).
+
+        Warns
+        -----
+        NonFiniteAudioWarning
+            Once, after the last block, when NaN/inf samples were replaced.
+        """
+        self._file.seek(0)
+        got = 0
+        while got < self.frames:
+            block = self._read(min(int(block_frames), self.frames - got))
+            if len(block) == 0:
+                break
+            got += len(block)
+            yield block
+        self._done(got)
+
+    def read(self) -> np.ndarray:
+        """The whole file as one float32 array ``[frames]`` or ``[frames, channels]`` (see :meth:`blocks` for the
+        errors and the warning)."""
+        self._file.seek(0)
+        audio = self._read(self.frames)
+        self._done(len(audio))
+        return audio
+
+
+def read_blocks(path: str | os.PathLike, block_frames: int = BLOCK_FRAMES,
+                mono: bool = True) -> Iterator[tuple[np.ndarray, int]]:
+    """Read an audio file in blocks: ``for block, sample_rate in read_blocks(path): ...``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    block_frames : int
+        Most frames per block.
+    mono : bool
+        Mix down to ``[n]``; otherwise ``[n, channels]``.
+
+    Yields
+    ------
+    (numpy.ndarray, int)
+        float32 samples and the sample rate in Hz.
+
+    Raises
+    ------
+    AudioFileError
+        As :class:`AudioFile` and :meth:`AudioFile.blocks`.
+    """
+    with AudioFile(path, mono=mono) as f:
+        for block in f.blocks(block_frames):
+            yield block, f.sample_rate
+
+
 def read_audio(path: str | os.PathLike, mono: bool = True, allow_empty: bool = False) -> tuple[np.ndarray, int]:
-    """Read an audio file as float32 samples in [-1, 1].
+    """Read a whole audio file as float32 samples in [-1, 1].
 
     Parameters
     ----------
@@ -51,17 +265,13 @@ def read_audio(path: str | os.PathLike, mono: bool = True, allow_empty: bool = F
     Raises
     ------
     AudioFileError
-        The file is missing, unreadable, not audio, or (unless ``allow_empty``) holds no samples.
-    """
-    import soundfile as sf
+        The file is missing, unreadable, not audio, truncated, damaged part way or (unless ``allow_empty``) holds
+        no samples.
 
-    p = Path(path)
-    if not p.is_file():
-        raise AudioFileError(f"audio file {p} not found", p)
-    try:
-        audio, sample_rate = sf.read(str(p), dtype="float32", always_2d=True)
-    except Exception as exc:  # soundfile raises RuntimeError / LibsndfileError / TypeError for bad files
-        raise AudioFileError(f"cannot read {p} as audio ({exc}); use wav, flac or ogg", p) from None
-    if len(audio) == 0 and not allow_empty:
-        raise AudioFileError(f"{p} holds no audio samples", p)
-    return (to_mono(audio) if mono else audio), int(sample_rate)
+    Warns
+    -----
+    NonFiniteAudioWarning
+        NaN/inf samples were replaced by zeros (the message names the file and the count).
+    """
+    with AudioFile(path, mono=mono, allow_empty=allow_empty) as f:
+        return f.read(), f.sample_rate

@@ -35,8 +35,10 @@ def test_version_everywhere():
 
 
 def test_one_error_root():
-    for name in errors.__all__:
-        assert issubclass(getattr(errors, name), errors.TonehostError), name
+    for name in errors.__all__:  # one root for errors, one for warnings (repaired input)
+        cls = getattr(errors, name)
+        assert issubclass(cls, errors.TonehostError) or issubclass(cls, errors.TonehostWarning), name
+    assert issubclass(errors.NonFiniteAudioWarning, errors.TonehostWarning)
     e = errors.AudioFileError("x.wav: broken; use wav", "x.wav")
     assert str(e) == e.user_message == "x.wav: broken; use wav" and e.path == "x.wav"
     from tonehost.exports.convert.pitch_model import PitchModelError

@@ -2,8 +2,11 @@
 
 Each command module defines ``register(subparsers)``, which adds its parser and sets ``func`` (a callable taking
 the parsed ``argparse.Namespace`` and returning an exit code). Every failure a user can fix is a
-:class:`~tonehost.exports.errors.TonehostError`; :func:`main` prints its one sentence
-(``tonehost: error: ...``) and exits 1. Nothing else is caught: anything else is a bug and keeps its traceback.
+:class:`~tonehost.exports.errors.TonehostError`; :func:`main` is the one place that prints its one sentence
+(``tonehost: error: ...``) and exits 1. Option values are checked while parsing (the types of
+:mod:`tonehost.realtime.cli.options`); a bad one is the same one line, exit 2. Nothing else is caught: anything
+else is a bug and keeps its traceback. The live commands (``play``, ``transcribe --live``) treat Ctrl-C as a
+normal stop (summary, exit 0); elsewhere Ctrl-C prints ``interrupted`` and exits 130.
 """
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import importlib
 import sys
 
 from tonehost import __version__
-from tonehost.exports.errors import TonehostError
+from tonehost.exports.errors import TonehostError, TonehostWarning
 
 __all__ = ["main", "build_parser", "COMMAND_MODULES"]
 
@@ -22,6 +25,7 @@ COMMAND_MODULES = [
     "tonehost.realtime.cli.checkpoints",
     "tonehost.realtime.cli.export",
     "tonehost.realtime.cli.transcribe",
+    "tonehost.realtime.cli.continue_",
     "tonehost.realtime.cli.pitch",
     "tonehost.realtime.cli.render",
     "tonehost.realtime.cli.play",
@@ -31,7 +35,9 @@ COMMAND_MODULES = [
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``tonehost`` argument parser with every command registered."""
-    parser = argparse.ArgumentParser(
+    from tonehost.realtime.cli.options import Parser
+
+    parser = Parser(
         prog="tonehost",
         description="Real-time host for Magenta's models: hum into a mic and hear a violin, "
         "transcribe piano live, measure where every millisecond goes.")
@@ -45,10 +51,23 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (0 ok, 1 a :class:`TonehostError`, 2 usage, 130 Ctrl-C)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except TonehostError as exc:  # a bad option value (options.Parser): one line, like argparse's exit code
+        print(f"tonehost: error: {exc.user_message}", file=sys.stderr)
+        return 2
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    import warnings
+
+    def show(message, category, filename, lineno, file=None, line=None, _default=warnings.showwarning):
+        if issubclass(category, TonehostWarning):  # repaired input: one line, no source location
+            print(f"tonehost: warning: {message}", file=sys.stderr, flush=True)
+        else:
+            _default(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -151,12 +151,18 @@ class Transcriber:
         Most output frames per model call (250 = magenta.js's chunk length; live mode runs what is ready).
     keep_probs : bool
         Keep every frame's onset/frame probabilities and velocities (``self.probs()``), for tests and plots.
+    full_chunks : bool
+        Offline: run the model only on whole ``max_chunk`` windows (and the rest at :meth:`finish`), so the model
+        calls fall on the same frames however the audio is cut into blocks: a file read block by block gives
+        bit-for-bit the probabilities of the whole array in one push. Live mode leaves it off and runs what is
+        ready.
     """
 
-    def __init__(self, session, max_chunk: int = 250, keep_probs: bool = False):
+    def __init__(self, session, max_chunk: int = 250, keep_probs: bool = False, full_chunks: bool = False):
         self.session = session
         self.max_chunk = max_chunk
         self.keep_probs = keep_probs
+        self.full_chunks = full_chunks
         self.reset()
 
     def reset(self) -> None:
@@ -196,6 +202,8 @@ class Transcriber:
         while self._next < ready:
             j0 = self._next
             j1 = min(ready, j0 + self.max_chunk)
+            if self.full_chunks and not final and j1 - j0 < self.max_chunk:
+                break
             events += self._run(j0, j1, total)
         # keep only the context the next window needs
         keep_from = max(self._mel0, self._next - RF_PAD)
@@ -299,13 +307,57 @@ def transcribe_array(session, audio: np.ndarray, sample_rate: int, block: int | 
     """
     mono = to_mono(audio)
     rs = AudioTo16k(sample_rate)
-    tr = Transcriber(session, keep_probs=keep_probs)
+    tr = Transcriber(session, keep_probs=keep_probs, full_chunks=True)
     step = len(mono) if not block else block
     for i in range(0, len(mono), max(1, step)):
         tr.push_audio(rs.process(mono[i:i + step]))
     tr.push_audio(rs.flush())
     tr.finish()
     return tr
+
+
+def transcribe_file(session, path, progress: Callable[[float], object] | None = None,
+                    block_frames: int | None = None) -> tuple[Transcriber, float]:
+    """Transcribe an audio file read block by block: memory stays flat in the file's length.
+
+    The file goes through the one streaming reader (:class:`~tonehost.realtime.io.AudioFile`: truncated or
+    damaged files raise, NaN/inf samples become zeros with one warning) and the same :class:`Transcriber` as
+    live mode, with whole 250-frame model calls (``full_chunks``), so the notes equal :func:`transcribe_array`
+    on the whole file, bit for bit.
+
+    Parameters
+    ----------
+    session : onnxruntime.InferenceSession
+        Stream-form model.
+    path : str or os.PathLike
+        Any audio file :class:`~tonehost.realtime.io.AudioFile` reads (any rate, any channel count).
+    progress : callable, optional
+        Called after each block with the seconds of audio read in it (e.g. ``tqdm.update``).
+    block_frames : int, optional
+        Frames per block read (default :data:`~tonehost.realtime.io.BLOCK_FRAMES`).
+
+    Returns
+    -------
+    (Transcriber, float)
+        The finished transcriber (``.notes``) and the file's length in seconds.
+
+    Raises
+    ------
+    AudioFileError
+        The file is missing, not audio, empty, truncated or damaged part way.
+    """
+    from tonehost.realtime.io import BLOCK_FRAMES, AudioFile
+
+    with AudioFile(path, mono=True) as f:
+        rs = AudioTo16k(f.sample_rate)
+        tr = Transcriber(session, full_chunks=True)
+        for block in f.blocks(block_frames or BLOCK_FRAMES):
+            tr.push_audio(rs.process(block))
+            if progress is not None:
+                progress(len(block) / f.sample_rate)
+        tr.push_audio(rs.flush())
+        tr.finish()
+        return tr, f.duration
 
 
 class LiveTranscriber:
@@ -513,6 +565,29 @@ class OnsetsAndFrames:
         audio = np.asarray(audio)
         tr = transcribe_array(self.session, audio, int(sample_rate))
         return notes_to_sequence(tr.notes, len(audio) / float(sample_rate))
+
+    def transcribe_file(self, path, progress: Callable[[float], object] | None = None) -> NoteSequence:
+        """Transcribe an audio file read block by block (memory flat in its length; :func:`transcribe_file`).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Any audio file (wav, flac, ogg, ...; any rate and channel count).
+        progress : callable, optional
+            Called with the seconds of audio read after each block.
+
+        Returns
+        -------
+        NoteSequence
+            As :meth:`transcribe`; ``total_time`` the file's length.
+
+        Raises
+        ------
+        AudioFileError
+            The file is missing, not audio, empty, truncated or damaged part way.
+        """
+        tr, duration = transcribe_file(self.session, path, progress)
+        return notes_to_sequence(tr.notes, duration)
 
     def stream(self, sample_rate: int, max_chunk: int = 8) -> TranscriptionStream:
         """A :class:`TranscriptionStream` for audio arriving at ``sample_rate`` Hz."""
