@@ -372,7 +372,8 @@ class NoteSequence:
         try:
             pm = pretty_midi.PrettyMIDI(str(p))
         except Exception as exc:  # mido/pretty_midi raise OSError, EOFError, ValueError, KeyError on bad files
-            raise SequenceError(f"cannot read {p} as a MIDI file ({exc})", p) from None
+            detail = str(exc).strip() or type(exc).__name__
+            raise SequenceError(f"cannot read {p} as a MIDI file ({detail}); is it a Standard MIDI File?", p) from None
         return cls.from_pretty_midi(pm)
 
     def to_midi(self, path: str | os.PathLike) -> Path:

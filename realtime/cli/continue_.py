@@ -1,0 +1,145 @@
+"""``tonehost continue``: continue a MIDI melody (or drum groove) with a MusicRNN checkpoint."""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+from tonehost.exports.errors import UsageError
+from tonehost.exports.note_sequence import NoteSequence, SequenceError
+
+HELP = "continue a MIDI melody or drum groove with MusicRNN (basic_rnn, melody_rnn, drum_kit_rnn, chord_pitches_improv)"
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "continue", help=HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=HELP + ".\n\nexamples:\n"
+        "  tonehost continue primer.mid -o out.mid                          # basic_rnn, 64 steps, argmax\n"
+        "  tonehost continue primer.mid -o out.mid --temperature 1.0 --seed 7 --steps 128\n"
+        "  tonehost continue primer.mid -o out.mid --checkpoint chord_pitches_improv --chords \"C G Am F\"\n"
+        "  tonehost continue groove.mid -o more.mid --checkpoint drum_kit_rnn\n"
+        "  tonehost continue primer.mid -o out.mid --checkpoint ./my_checkpoint_dir --qpm 90\n\n"
+        "The primer is quantized to sixteenth notes (4 steps per quarter) at its own tempo; the output holds the "
+        "primer followed by the new steps, written at --qpm (default: the primer's tempo). A melody model needs "
+        "a one-voice primer within its pitch range (basic_rnn and chord_pitches_improv: 48-83, melody_rnn: "
+        "0-127); drum_kit_rnn takes the primer's drum notes (or all notes when it has none), one hit per drum "
+        "class and step. --chords spread evenly over primer + continuation, as magenta.js does. The checkpoint "
+        "is fetched once (verified) and exported to ONNX once (cached next to it).")
+    p.add_argument("primer", help="MIDI file to continue")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.mid", help="MIDI file to write (primer + "
+                   "continuation)")
+    p.add_argument("--checkpoint", default="basic_rnn", metavar="ID|DIR",
+                   help="MusicRNN checkpoint id, URL or directory (default basic_rnn)")
+    p.add_argument("--steps", type=int, default=64, help="new sixteenth-note steps to generate (default 64)")
+    p.add_argument("--temperature", type=float, default=0.0,
+                   help="sampling temperature; 0 (the default) takes the most likely event at every step")
+    p.add_argument("--chords", metavar="\"C G Am F\"", help="chord progression, for chord-conditioned "
+                   "checkpoints (chord_pitches_improv)")
+    p.add_argument("--qpm", type=float, help="tempo of the output in quarter notes per minute (default: the "
+                   "primer's)")
+    p.add_argument("--seed", type=int, help="random seed of the sampling (default: fresh)")
+    p.add_argument("--skip-polyphony", action="store_true", help="keep only the highest note of notes that "
+                   "start together (magenta.js's own rule) instead of refusing a polyphonic primer")
+    p.add_argument("--offline", action="store_true", help="never download the checkpoint")
+    p.add_argument("--threads", type=int, default=1, help="onnxruntime threads (default 1)")
+    p.set_defaults(func=cmd_continue)
+
+
+def _bar_beat(step: int) -> str:
+    return f"bar {step // 16 + 1} beat {step % 16 // 4 + 1}"
+
+
+def _check_primer(path: str, seq: NoteSequence, model, skip_polyphony: bool) -> NoteSequence:
+    """The primer the converter will read, or a one-sentence error naming the file and the fix."""
+    from tonehost.exports.sequences import DrumsOneHotConverter, MelodyConverter
+
+    conv = model.data_converter
+    if isinstance(conv, DrumsOneHotConverter):
+        use_all = not any(n.is_drum for n in seq.notes)
+        bad = sorted({n.pitch for n in seq.notes if (use_all or n.is_drum) and n.pitch not in conv.pitch_to_class})
+        if bad:
+            raise UsageError(f"{path}: pitch{'es' if len(bad) > 1 else ''} {', '.join(map(str, bad[:6]))} "
+                             f"{'are' if len(bad) > 1 else 'is'} not in the drum kit the model knows (GM kick, "
+                             "snare, hi-hats, toms, crash, ride); remove or remap those notes")
+        out = seq.copy()
+        out.notes = [n for n in out.notes if use_all or n.is_drum]
+        return conv.clean_drums(out)
+    if isinstance(conv, MelodyConverter):
+        starts: dict[int, list] = {}
+        for n in seq.notes:
+            starts.setdefault(n.quantized_start_step, []).append(n)
+        chords = [s for s, ns in sorted(starts.items()) if len(ns) > 1]
+        if chords and not skip_polyphony:
+            raise UsageError(f"{path} is polyphonic ({len(starts[chords[0]])} notes start together at "
+                             f"{_bar_beat(chords[0])}{f' and {len(chords) - 1} more places' if len(chords) > 1 else ''}"
+                             "); give a one-voice melody, or pass --skip-polyphony to keep the highest note")
+        lo, hi = conv.min_pitch, conv.max_pitch
+        kept = [max(ns, key=lambda n: n.pitch) for ns in starts.values()]
+        out_of_range = sorted({n.pitch for n in kept if not lo <= n.pitch <= hi})
+        if out_of_range and all(n.is_drum for n in seq.notes):
+            raise UsageError(f"{path} holds drums, and {model.checkpoint_dir.name if model.checkpoint_dir else 'this'} "
+                             "is a melody model; continue drums with --checkpoint drum_kit_rnn")
+        if out_of_range:
+            span = f"{min(out_of_range)}..{max(out_of_range)}" if len(out_of_range) > 1 else str(out_of_range[0])
+            raise UsageError(f"{path} has pitch{'es' if len(out_of_range) > 1 else ''} {span} outside the model's "
+                             f"range {lo}..{hi}; transpose the melody into range")
+    return seq
+
+
+def cmd_continue(args) -> int:
+    from tonehost.exports.sequences import parse_chord_progression
+    from tonehost.realtime.pipelines.music_rnn import MusicRNN
+
+    if args.steps < 1:
+        raise UsageError(f"--steps must be at least 1, got {args.steps}")
+    if args.temperature < 0:
+        raise UsageError(f"--temperature must be 0 (most likely event) or positive, got {args.temperature:g}")
+    if args.qpm is not None and not args.qpm > 0:
+        raise UsageError(f"--qpm must be positive, got {args.qpm:g}")
+    chords = parse_chord_progression(args.chords) if args.chords else None
+    out_path = Path(args.output)
+    if not out_path.parent.is_dir():
+        raise UsageError(f"cannot write {out_path}: folder {out_path.parent} does not exist")
+    raw = NoteSequence.from_midi(args.primer)
+    if not raw.notes:
+        raise UsageError(f"{args.primer} has no notes to continue")
+    try:
+        primer = raw.quantize(4)
+    except SequenceError as exc:
+        raise SequenceError(f"{args.primer}: {exc}") from None
+
+    t0 = time.perf_counter()
+    model = MusicRNN(args.checkpoint, offline=args.offline, threads=args.threads)
+    t_load = time.perf_counter() - t0
+    if model.chord_encoder is not None and not chords:
+        raise UsageError(f"{args.checkpoint} is conditioned on chords: pass --chords, e.g. --chords \"C G Am F\"")
+    if model.chord_encoder is None and chords:
+        raise UsageError(f"{args.checkpoint} takes no chords; drop --chords (chord_pitches_improv takes them)")
+    if chords:
+        chords = parse_chord_progression(chords, model.chord_encoder)
+    model_input = _check_primer(args.primer, primer, model, args.skip_polyphony)
+    t1 = time.perf_counter()
+    cont = model.continue_sequence(model_input, args.steps, temperature=args.temperature or None,
+                                   chord_progression=chords, rng=args.seed)
+    t_gen = time.perf_counter() - t1
+
+    T = primer.total_quantized_steps
+    velocity = int(statistics.median(n.velocity for n in primer.notes)) if primer.notes else 100
+    program = statistics.mode(n.program for n in primer.notes) if primer.notes else 0
+    out = primer.copy()
+    for n in cont.notes:
+        n.quantized_start_step += T
+        n.quantized_end_step += T
+        n.velocity = velocity
+        if not n.is_drum:
+            n.program = program
+        out.notes.append(n)
+    out.total_quantized_steps = T + args.steps
+    qpm = args.qpm or primer.qpm
+    out.unquantize(qpm).to_midi(out_path)
+    name = model.checkpoint_dir.name if model.checkpoint_dir else args.checkpoint
+    print(f"{name}: {T}-step primer + {args.steps} new steps ({len(cont.notes)} notes) in {t_gen:.2f} s "
+          f"(model ready in {t_load:.2f} s) -> {out_path}")
+    return 0

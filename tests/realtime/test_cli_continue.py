@@ -1,0 +1,102 @@
+"""``tonehost continue``: primer + continuation in the output file, and one-line errors for bad input."""
+from __future__ import annotations
+
+import pretty_midi
+import pytest
+
+from tonehost.exports.convert.music_rnn import write_random_checkpoint
+from tonehost.exports.note_sequence import NoteSequence
+from tonehost.realtime.cli import main
+from tonehost.realtime.pipelines.music_rnn import MusicRNN
+
+
+@pytest.fixture(scope="module")
+def ckpts(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli_rnn")
+    return {n: write_random_checkpoint(root / n, n, seed=i, layers=(16, 16, 16) if n != "basic_rnn" else (16, 16))
+            for i, n in enumerate(("basic_rnn", "drum_kit_rnn", "chord_pitches_improv"))}
+
+
+def _midi(path, notes, qpm=120.0, drum=False):
+    pm = pretty_midi.PrettyMIDI(initial_tempo=qpm)
+    inst = pretty_midi.Instrument(0, is_drum=drum)
+    for pitch, start, end in notes:
+        inst.notes.append(pretty_midi.Note(80, pitch, start, end))
+    pm.instruments.append(inst)
+    pm.write(str(path))
+    return path
+
+
+def _run(capsys, *argv):
+    rc = main(list(map(str, argv)))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_output_is_primer_then_the_continuation(ckpts, tmp_path, capsys):
+    primer = _midi(tmp_path / "p.mid", [(60, 0, 0.25), (62, 0.25, 0.5), (64, 0.5, 1.0), (67, 1.0, 1.9)], qpm=100)
+    out = tmp_path / "out.mid"
+    rc, text, err = _run(capsys, "continue", primer, "-o", out, "--checkpoint", ckpts["basic_rnn"], "--steps", 24,
+                         "--temperature", 1.0, "--seed", 4, "--qpm", 90)
+    assert rc == 0, err
+    assert "primer + 24 new steps" in text
+    q = NoteSequence.from_midi(primer).quantize(4)
+    T = q.total_quantized_steps
+    cont = MusicRNN(ckpts["basic_rnn"]).continue_sequence(q, 24, temperature=1.0, rng=4)
+    got = NoteSequence.from_midi(out)
+    assert got.qpm == pytest.approx(90, abs=1e-3)
+    spq_s = 60 / 90 / 4
+    want = [(n.pitch, n.quantized_start_step, n.quantized_end_step) for n in q.notes] + \
+        [(n.pitch, n.quantized_start_step + T, n.quantized_end_step + T) for n in cont.notes]
+    have = [(n.pitch, round(n.start_time / spq_s), round(n.end_time / spq_s)) for n in got.notes]
+    assert sorted(have) == sorted(want) and len(cont.notes) > 3
+
+
+def test_chords_and_drums(ckpts, tmp_path, capsys):
+    primer = _midi(tmp_path / "p.mid", [(60, 0, 0.5), (64, 0.5, 1.0)])
+    rc, text, err = _run(capsys, "continue", primer, "-o", tmp_path / "c.mid", "--checkpoint",
+                         ckpts["chord_pitches_improv"], "--chords", "C G Am F", "--steps", 16)
+    assert rc == 0, err
+    groove = _midi(tmp_path / "g.mid", [(36, 0, 0.1), (42, 0.125, 0.2), (38, 0.25, 0.3), (42, 0.375, 0.45)],
+                   drum=True)
+    rc, text, err = _run(capsys, "continue", groove, "-o", tmp_path / "d.mid", "--checkpoint",
+                         ckpts["drum_kit_rnn"], "--steps", 16)
+    assert rc == 0, err
+    got = NoteSequence.from_midi(tmp_path / "d.mid")
+    assert all(n.is_drum for n in got.notes) and max(n.start_time for n in got.notes) > 0.5
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing", "not found"),
+    ("corrupt", "cannot read .* as a MIDI file"),
+    ("polyphonic", "is polyphonic .* --skip-polyphony"),
+    ("range", "pitch 30 outside the model's range 48..83"),
+    ("chord_name", "chord symbol 'Hm7'"),
+    ("no_chords", "conditioned on chords: pass --chords"),
+    ("drums_for_melody", "holds drums"),
+    ("unknown_drum", "not in the drum kit"),
+    ("steps", "--steps must be at least 1"),
+])
+def test_bad_input_is_one_line(ckpts, tmp_path, capsys, case, message):
+    import re
+
+    ok = _midi(tmp_path / "ok.mid", [(60, 0, 0.5), (62, 0.5, 1.0)])
+    args = {"missing": [tmp_path / "nope.mid"],
+            "corrupt": [tmp_path / "bad.mid"],
+            "polyphonic": [_midi(tmp_path / "poly.mid", [(60, 0, 1), (64, 0, 1), (67, 0.5, 1)])],
+            "range": [_midi(tmp_path / "low.mid", [(30, 0, 1)])],
+            "chord_name": [ok, "--checkpoint", ckpts["chord_pitches_improv"], "--chords", "C Hm7"],
+            "no_chords": [ok, "--checkpoint", ckpts["chord_pitches_improv"]],
+            "drums_for_melody": [_midi(tmp_path / "dr.mid", [(36, 0, 0.1), (38, 0.5, 0.6)], drum=True)],
+            "unknown_drum": [_midi(tmp_path / "dr2.mid", [(36, 0, 0.1), (25, 0.5, 0.6)], drum=True),
+                             "--checkpoint", ckpts["drum_kit_rnn"]],
+            "steps": [ok, "--steps", 0]}[case]
+    (tmp_path / "bad.mid").write_bytes(b"MThd\x00\x00\x00\x06garbage")
+    if "--checkpoint" not in args:
+        args = args + ["--checkpoint", ckpts["basic_rnn"]]
+    rc, out, err = _run(capsys, "continue", *args, "-o", tmp_path / "o.mid")
+    assert rc == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tonehost: error: "), err
+    assert re.search(message, lines[0]), lines[0]
+    assert not (tmp_path / "o.mid").exists()
