@@ -1,0 +1,218 @@
+"""Parity of tonehost.MusicVAE with @magenta/music 1.23.1's MusicVAE in Node, one random-weight checkpoint per
+decoder family, in the exact on-disk format (config.json, manifest, shards; float32, q1 and q2 as hosted):
+
+flat melody (mel_2bar_small), flat drums (drums_2bar_lokl_small), NADE drums (drums_2bar_nade_9_q2, q2),
+chord-conditioned (mel_chords, q2), hierarchical melody (mel_16bar_small_q2, 16-step conductor, q2), trio
+(trio_4bar_lokl_small_q1: conductor + 3 split decoders, q1), multitrack (multitrack_chords: variable-length
+segments, chords per track, control preprocessing, q1) and GrooVAE (groovae_2bar_humanize).
+
+Compared: z from encode() (1e-5), every decoder step's output projection (the logits the sampler reads, 1e-5),
+the argmax decode of the same explicit z (identical), its NoteSequences (identical notes), and the interpolation
+grid of getInterpolatedZs. magenta.js builds each model with its own initialize() from files served on
+127.0.0.1. One Node process runs all eight (about 10 s); ours runs meanwhile.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from tonehost.exports.convert.music_vae_standins import FAMILIES, STANDINS, write_standin
+from tonehost.exports.note_sequence import Note, NoteSequence, QuantizationInfo, Tempo
+from tonehost.exports.sequences import DEFAULT_DRUM_PITCH_CLASSES
+from tonehost.realtime.pipelines.music_vae import MusicVAE, interpolated_zs
+from tonehost.realtime.testing.checkpoint_server import CheckpointServer
+
+from conftest import NODE_DIR
+
+SCRIPT = NODE_DIR / "music_vae_parity.js"
+pytestmark = pytest.mark.skipif(
+    shutil.which("node") is None or not (NODE_DIR / "node_modules" / "@magenta" / "music").is_dir(),
+    reason="needs node and `npm ci --prefix tests/node` (@magenta/music 1.23.1)")
+
+#: What the sequence layer writes where magenta.js leaves a decoded note's velocity unset (exports/sequences).
+UNSET_VELOCITY = 100
+CHORDS = {"mel_chords": ["C", "G", "Am", "F"], "multitrack_chords": ["Am"]}
+
+
+def _quantized(notes, total, spq=4, qpm=120.0) -> NoteSequence:
+    step = 60.0 / qpm / spq
+    for n in notes:
+        n.start_time = n.quantized_start_step * step
+        n.end_time = n.quantized_end_step * step
+    return NoteSequence(notes=notes, tempos=[Tempo(0.0, qpm)], quantization_info=QuantizationInfo(spq),
+                        total_quantized_steps=total, total_time=total * step)
+
+
+def melody(rng, steps, lo=48, hi=84, program=0, instrument=0) -> list[Note]:
+    """A monophonic line: notes of 1-4 steps with occasional rests."""
+    notes, t = [], int(rng.integers(0, 3))
+    while t < steps:
+        d = int(rng.integers(1, 5))
+        notes.append(Note(int(rng.integers(lo, hi)), 100, quantized_start_step=t,
+                          quantized_end_step=min(t + d, steps), program=program, instrument=instrument))
+        t += d + int(rng.integers(0, 3) == 0)
+    return notes
+
+
+def drums(rng, steps, instrument=9) -> list[Note]:
+    """Kick on beats, hats on eighths, random snares/toms/cymbals, one step each."""
+    notes = []
+    for t in range(steps):
+        for cls in range(9):
+            p = 0.5 if (cls == 0 and t % 4 == 0) or (cls == 2 and t % 2 == 0) else 0.08
+            if rng.random() < p:
+                notes.append(Note(DEFAULT_DRUM_PITCH_CLASSES[cls][int(rng.integers(0, 2)) %
+                                                                 len(DEFAULT_DRUM_PITCH_CLASSES[cls])],
+                                  int(rng.integers(40, 127)), quantized_start_step=t, quantized_end_step=t + 1,
+                                  is_drum=True, instrument=instrument))
+    return notes
+
+
+def sequences_for(cid: str, rng, n: int = 2) -> list[NoteSequence]:
+    """``n`` random input sequences that the checkpoint ``cid``'s converter accepts."""
+    conv = STANDINS[cid].config["dataConverter"]
+    kind, steps = conv["type"], conv["args"]["numSteps"]
+    out = []
+    for _ in range(n):
+        if kind == "MelodyConverter":
+            out.append(_quantized(melody(rng, steps), steps))
+        elif kind in ("DrumsConverter", "DrumRollConverter"):
+            out.append(_quantized(drums(rng, steps), steps))
+        elif kind == "TrioConverter":
+            notes = melody(rng, steps, 60, 84) + melody(rng, steps, 33, 55, program=33, instrument=1) + \
+                drums(rng, steps)
+            out.append(_quantized(notes, steps))
+        elif kind == "MultitrackConverter":
+            notes = []
+            for inst in range(int(rng.integers(2, 5))):
+                prog = int(rng.integers(0, 100))
+                for t in range(0, 96, int(rng.integers(6, 25))):
+                    notes.append(Note(int(rng.integers(40, 90)), int(rng.integers(20, 127)),
+                                      quantized_start_step=t, quantized_end_step=min(96, t + 12),
+                                      program=prog, instrument=inst))
+            notes += [Note(36, 90, quantized_start_step=t, quantized_end_step=t + 6, is_drum=True,
+                           instrument=9) for t in range(0, 96, 24)]
+            out.append(_quantized(notes, 96, spq=24))
+        elif kind == "GrooveConverter":  # unquantized: the converter quantizes it (times off the grid)
+            seq = _quantized(drums(rng, steps), steps)
+            seq.quantization_info, seq.total_quantized_steps = None, None
+            for note in seq.notes:
+                jitter = float(rng.uniform(-0.04, 0.04))
+                note.start_time = max(0.0, note.start_time + jitter)
+                note.end_time = note.start_time + 0.1
+                note.quantized_start_step = note.quantized_end_step = None
+            out.append(seq)
+    return out
+
+
+def _ns_notes(ns: dict) -> tuple[list[tuple], np.ndarray]:
+    """(pitch, steps, program, instrument, drum, velocity) per note, and the times ``[n, 2]``."""
+    out = [(n["pitch"], n["quantizedStartStep"] or 0, n["quantizedEndStep"] or 0, n["program"] or 0,
+            n["instrument"] or 0, bool(n["isDrum"]), n["velocity"] or UNSET_VELOCITY) for n in ns["notes"]]
+    return out, np.array([[n["startTime"] or 0.0, n["endTime"] or 0.0] for n in ns["notes"]]).reshape(-1, 2)
+
+
+def _our_notes(seq: NoteSequence) -> tuple[list[tuple], np.ndarray]:
+    return ([(n.pitch, n.quantized_start_step or 0, n.quantized_end_step or 0, n.program, n.instrument,
+              bool(n.is_drum), n.velocity) for n in seq.notes],
+            np.array([[n.start_time, n.end_time] for n in seq.notes]).reshape(-1, 2))
+
+
+@pytest.fixture(scope="module")
+def parity(tmp_path_factory):
+    """Write the 8 stand-ins, start Node on them, run ours meanwhile; returns {family: (ref, ours, model)}."""
+    root = tmp_path_factory.mktemp("music_vae_parity")
+    rng = np.random.default_rng(2024)
+    server = CheckpointServer(root).start()
+    cases, inputs = [], {}
+    try:
+        for k, (family, cid) in enumerate(FAMILIES.items()):
+            write_standin(root / cid, cid, seed=100 + k)
+            seqs = sequences_for(cid, rng)
+            z_extra = rng.standard_normal((1, 16)).astype(np.float32)
+            case = {"name": family, "url": f"{server.url}/{cid}", "seqs": [s.to_json() for s in seqs],
+                    "z": None}
+            if cid in CHORDS:
+                case["controlArgs"] = {"chordProgression": CHORDS[cid]}
+            if cid.startswith("multitrack"):
+                case["spq"] = 24
+            inputs[family] = (cid, seqs, z_extra)
+            cases.append(case)
+        # decode the encoded z of both inputs plus a random z: Node gets the exact float32 values we use
+        ours = {}
+        for case in cases:
+            cid, seqs, z_extra = inputs[case["name"]]
+            model = MusicVAE(root / cid)
+            chords = CHORDS.get(cid)
+            z = model.encode(seqs, chord_progression=chords)
+            z_all = np.concatenate([z, z_extra]).astype(np.float32)
+            case["z"] = z_all.tolist()
+            res = model.decode_tensors(z_all, chord_progression=chords, return_logits=True)
+            decoded = model.decode(z_all, chord_progression=chords)
+            ours[case["name"]] = (z, z_all, res, decoded, model)
+        interp_z = rng.standard_normal((4, 16)).astype(np.float32)
+        cases[0]["interp"] = [{"z": interp_z[:2].tolist(), "numInterps": 5},
+                              {"z": interp_z.tolist(), "numInterps": [3, 4]},
+                              {"z": interp_z.tolist(), "numInterps": 7}]
+        (root / "cases.json").write_text(json.dumps(cases))
+        p = subprocess.run(["node", str(SCRIPT), str(root / "cases.json"), str(root / "out.json")],
+                           capture_output=True, text=True, timeout=300)
+        assert p.returncode == 0, p.stderr[-3000:]
+    finally:
+        server.stop()
+    ref = json.loads((root / "out.json").read_text())
+    assert ref["tfjs"].startswith("2.") and ref["backend"] == "cpu"
+    out = {r["name"]: r for r in ref["results"]}
+    return {family: (out[family], ours[family], interp_z) for family in FAMILIES}
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_encode_decode_logits_and_notes_match_magenta_js(parity, family):
+    ref, (z, z_all, res, decoded, model), _ = parity[family]
+    assert "error" not in ref, ref.get("error")
+    # z from encode
+    np.testing.assert_allclose(z, np.array(ref["z"], np.float32), atol=1e-5, rtol=0)
+    # the argmax decode of the same z: identical samples (NADE bits, groove hits; velocities/offsets 1e-5)
+    r_samples = np.array(ref["samples"], np.float32)
+    assert res.samples.shape == r_samples.shape == (3, model.num_steps, model.arch.output_depth)
+    if model.arch.decoders[0].kind == "groove":
+        k = r_samples.shape[2] // 3
+        np.testing.assert_array_equal(res.samples[..., :k], r_samples[..., :k])
+        np.testing.assert_allclose(res.samples[..., k:], r_samples[..., k:], atol=1e-5, rtol=0)
+    else:
+        np.testing.assert_array_equal(res.samples, r_samples)
+    # each decoder's logits at every step
+    assert len(res.logits) == len(ref["logits"]) == len(model.arch.decoders)
+    for mine, theirs in zip(res.logits, ref["logits"]):
+        theirs = np.array(theirs, np.float32).transpose(1, 0, 2)  # [steps, B, P] -> [B, steps, P]
+        assert mine.shape == theirs.shape
+        np.testing.assert_allclose(mine, theirs, atol=1e-5, rtol=0)
+        assert np.abs(theirs).max() > 0.5  # the weights make decisive logits, not all ~0
+    # the decoded NoteSequences: the same notes
+    for mine, theirs in zip(decoded, ref["sequences"]):
+        (m_notes, m_times), (t_notes, t_times) = _our_notes(mine), _ns_notes(theirs)
+        assert m_notes == t_notes
+        np.testing.assert_allclose(m_times, t_times, atol=1e-5, rtol=0)  # groove offsets come from tanh
+    assert sum(len(s.notes) for s in decoded) > 0
+
+
+def test_models_were_built_as_magenta_js_builds_them(parity):
+    kinds = {f: parity[f][0]["arch"] for f in FAMILIES}
+    assert kinds["hierarchical_melody"]["conductor"] and kinds["trio"]["conductor"]
+    assert len(kinds["trio"]["kinds"]) == 3 and not kinds["flat_melody"]["conductor"]
+    assert kinds["multitrack"]["controlPreprocessing"] == [True]
+    assert not any(kinds["chords"]["controlPreprocessing"])
+
+
+def test_interpolated_zs_match_get_interpolated_zs(parity):
+    ref, _, interp_z = parity["flat_melody"]
+    mine = [interpolated_zs(interp_z[:2], 5), interpolated_zs(interp_z, (3, 4)), interpolated_zs(interp_z, 7)]
+    for m, r in zip(mine, ref["interp"]):
+        r = np.array(r, np.float32)
+        assert m.shape == r.shape
+        np.testing.assert_allclose(m, r, atol=1e-6, rtol=0)
+    assert mine[1].shape == (12, 16) and mine[2].shape == (49, 16)
