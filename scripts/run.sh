@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec bash scripts/with_jack.sh .venv/bin/python bench/latency.py "$@"
+exec bash scripts/with_jack.sh .venv/bin/python -m bench.latency "$@"
