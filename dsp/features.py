@@ -22,30 +22,88 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from tonehost.dsp.loudness import loudness_db, power_db
 from tonehost.dsp.resample import resample_to
-from tonehost.dsp.yin import median3, scratch, yin_frame
+from tonehost.dsp.yin import median3, predominant_lag, scratch, tail_aperiodicity, window_length, yin_frame
 
+
+
+@njit(nogil=True, cache=True)
+def dc_block(x, out, state, coeff):
+    """One-pole DC blocker ``y[n] = x[n] - x[n-1] + coeff * y[n-1]`` (Smith, "Introduction to Digital Filters",
+    DC blocker), in place over ``x`` into ``out``; ``state`` holds ``(x[n-1], y[n-1])`` between calls."""
+    xp = state[0]
+    yp = state[1]
+    for i in range(len(x)):
+        v = x[i]
+        yp = v - xp + coeff * yp
+        xp = v
+        out[i] = yp
+    state[0] = xp
+    state[1] = yp
+
+
+#: Logistic voicing model: with ``a`` the YIN aperiodicity (CMND at the period, clipped to 1.5), ``t`` the
+#: newest-window aperiodicity (:func:`~tonehost.dsp.yin.tail_aperiodicity`, clipped to 1.5) and ``r`` the level
+#: below the running peak in dB (clipped to -60), ``P(voiced) = 1 / (1 + exp(-z))`` with
+#: ``z = b0 + b1 a + b2 t + b3 r + b4 ln(a) + b5 ln(t)`` (logs of values floored at 1e-3). Fitted (maximum
+#: likelihood, Newton's method) by ``python -m bench.pitch_peers --fit-voicing`` on the development files only:
+#: FDA rl/sb 001-010. FDA 011-025 and MDB-stem-synth are held out (never used to fit or tune).
+VOICING_WEIGHTS = (-3.859, 3.514, -1.166, 0.052, -3.228, 0.222)
+
+
+def voicing_features(aper: float, tail: float, rel_db: float) -> tuple:
+    """The inputs of the logistic voicing model (see :data:`VOICING_WEIGHTS`): ``(1, a, t, r, ln a, ln t)``."""
+    a = min(max(aper, 0.0), 1.5)
+    t = min(max(tail, 0.0), 1.5)
+    return 1.0, a, t, max(rel_db, -60.0), math.log(max(a, 1e-3)), math.log(max(t, 1e-3))
+
+
+def voicing_probability(aper: float, tail: float, rel_db: float, weights=VOICING_WEIGHTS) -> float:
+    """Calibrated P(voiced) of one frame from its aperiodicity, tail aperiodicity and level below the peak (dB).
+
+    Returns
+    -------
+    float
+        ``1 / (1 + exp(-w . voicing_features(...)))`` in (0, 1).
+    """
+    z = 0.0
+    for w, f in zip(weights, voicing_features(aper, tail, rel_db)):
+        z += w * f
+    return 1.0 / (1.0 + math.exp(-min(max(z, -60.0), 60.0)))
 
 
 @dataclass
 class TrackerConfig:
-    """Parameters of :class:`VoiceTracker` (samples are at ``sample_rate``)."""
+    """Parameters of :class:`VoiceTracker` (samples are at ``sample_rate``, 16 kHz).
+
+    ``fmin``/``fmax`` (Hz) bound the period search: 50-2000 Hz covers humming to whistling. ``width`` is YIN's
+    integration window (its half is most of the analysis latency), ``hop`` the samples between frames.
+    ``voicing_weights`` are the logistic voicing model (see :data:`VOICING_WEIGHTS`); a frame is voiced when its
+    probability exceeds ``voicing_on`` (staying voiced down to ``voicing_off``).
+    """
 
     sample_rate: int = 16000
-    hop: int = 64
-    fmin: float = 65.0
-    fmax: float = 1100.0
-    width: int = 192  # YIN integration window
+    hop: int = 32
+    fmin: float = 50.0
+    fmax: float = 2000.0
+    width: int = 128  # YIN integration window
     threshold: float = 0.15
     octave_tolerance: float = 0.25
-    voicing_on: float = 0.6
-    voicing_off: float = 0.4
-    hold_frames: int = 3  # unvoiced frames tolerated inside a note
+    voicing_on: float = 0.5
+    voicing_off: float = 0.5
+    hold_frames: int = 0  # unvoiced frames tolerated inside a note
     gate_db: float = -60.0  # frames quieter than this (power dB) are unvoiced
     loudness_window: int = 128
     median: bool = True
+    tail: int = 48  # newest samples whose periodicity is checked on their own (fast note ends)
+    peak_release_db_s: float = 10.0  # fall rate of the running level peak (rel_db feature)
+    missing_share: float = 0.03  # predominant_lag: fundamental counts as missing below this power share
+    max_sub_cmnd: float = 0.6
+    dc_cutoff_hz: float = 20.0
+    voicing_weights: tuple = VOICING_WEIGHTS
 
     @property
     def min_lag(self) -> int:
@@ -57,8 +115,8 @@ class TrackerConfig:
 
     @property
     def window(self) -> int:
-        """Samples the pitch analysis looks at (YIN width + largest lag)."""
-        return self.width + self.max_lag
+        """Samples the pitch analysis looks at (YIN width, at least the period, + largest lag)."""
+        return window_length(self.width, self.max_lag, True)
 
     @property
     def pitch_delay_s(self) -> float:
@@ -77,7 +135,11 @@ class TrackerConfig:
 
 @dataclass
 class FeatureFrames:
-    """Feature frames produced by one :meth:`VoiceTracker.process` call (arrays of equal length)."""
+    """Feature frames produced by one :meth:`VoiceTracker.process` call (arrays of equal length).
+
+    ``f0_hz`` (Hz, held while unvoiced), ``confidence`` (calibrated P(voiced), 0..1), ``voiced`` (bool),
+    ``power_db`` (DDSP-VST dB), ``loudness_db`` (magenta.js dB), ``raw_f0_hz`` (this frame's own estimate, Hz).
+    """
 
     f0_hz: np.ndarray
     confidence: np.ndarray
@@ -88,6 +150,9 @@ class FeatureFrames:
 
     def __len__(self) -> int:
         return len(self.f0_hz)
+
+
+_KEYS = ("f0", "conf", "voiced", "pw", "ld", "raw")
 
 
 class VoiceTracker:
@@ -107,6 +172,11 @@ class VoiceTracker:
         self._keep = keep
         self._since_hop = 0
         self._d, self._cmnd = scratch(c.max_lag)
+        self._dc_state = np.zeros(2)
+        self._dc_coeff = 1.0 - 2.0 * math.pi * c.dc_cutoff_hz / c.sample_rate
+        self._peak_step = c.peak_release_db_s * c.hop / c.sample_rate
+        #: When a list, every frame appends its voicing features (aper, tail_aper, rel_db, pw_db, raw_f0).
+        self.features_log: list | None = None
         self.reset()
 
     def reset(self) -> None:
@@ -114,6 +184,7 @@ class VoiceTracker:
         self._hist[:] = 0.0
         self._fill = self._keep
         self._since_hop = 0
+        self._dc_state[:] = 0.0
         self._voiced = False
         self._unvoiced_run = 0
         self._voiced_run = 0
@@ -121,14 +192,26 @@ class VoiceTracker:
         self._stable_f0 = 0.0
         self._stable_age = 10 ** 9
         self._recent = [0.0, 0.0, 0.0]
+        self._peak_db = -80.0
         self.frames_out = 0
 
     # -- streaming --------------------------------------------------------------------------------------
     def process(self, x: np.ndarray) -> FeatureFrames:
-        """Push samples; return the feature frames completed by them (possibly none)."""
+        """Push samples; return the feature frames completed by them (possibly none).
+
+        Parameters
+        ----------
+        x : numpy.ndarray, shape (n,)
+            Samples at ``config.sample_rate`` (16 kHz), any block size.
+
+        Returns
+        -------
+        FeatureFrames
+            One entry per ``config.hop`` samples completed.
+        """
         x = np.asarray(x, np.float64).reshape(-1)
         c = self.cfg
-        out = {k: [] for k in ("f0", "conf", "voiced", "pw", "ld", "raw")}
+        out = {k: [] for k in _KEYS}
         pos = 0
         while pos < len(x):
             take = min(len(x) - pos, c.hop - self._since_hop)
@@ -138,7 +221,7 @@ class VoiceTracker:
             if self._since_hop == c.hop:
                 self._since_hop = 0
                 f = self._frame()
-                for key, val in zip(("f0", "conf", "voiced", "pw", "ld", "raw"), f):
+                for key, val in zip(_KEYS, f):
                     out[key].append(val)
         return FeatureFrames(np.asarray(out["f0"], np.float32), np.asarray(out["conf"], np.float32),
                              np.asarray(out["voiced"], bool), np.asarray(out["pw"], np.float32),
@@ -150,7 +233,7 @@ class VoiceTracker:
             keep = self._keep
             self._hist[:keep] = self._hist[self._fill - keep:self._fill]
             self._fill = keep
-        self._hist[self._fill:self._fill + n] = x
+        dc_block(x, self._hist[self._fill:self._fill + n], self._dc_state, self._dc_coeff)
         self._fill += n
 
     def _frame(self):
@@ -160,16 +243,29 @@ class VoiceTracker:
         ms = float(np.dot(lw, lw)) / c.loudness_window
         pw_db = power_db(ms)
         ld_db = loudness_db(ms)
-        # Gate on the pitch window's power too (a note that just ended still fills it).
-        hint = self._stable_f0 if self._stable_age < 25 else 0.0
+        hint = self._stable_f0 if self._stable_age < 50 else 0.0
         hint_lag = c.sample_rate / hint if hint > 0 else 0.0
         start = end - c.window
         period, aper = yin_frame(self._hist, start, c.width, c.min_lag, c.max_lag, c.threshold,
-                                 hint_lag, c.octave_tolerance, self._d, self._cmnd)
+                                 hint_lag, c.octave_tolerance, self._d, self._cmnd, True)
+        span = min(c.window, int(max(c.width, period) + 2 * period))
+        pred = predominant_lag(self._hist, end - span, span, self._cmnd, period, c.min_lag, c.max_lag,
+                               c.missing_share, c.max_sub_cmnd)
+        if pred != period:
+            period = pred
+            aper = float(self._cmnd[int(pred + 0.5)])
         raw_f0 = c.sample_rate / period if period > 0 else 0.0
-        conf = min(1.0, max(0.0, 1.0 - aper))
+        tail = tail_aperiodicity(self._hist, end, c.tail, period)
+        # level below the running peak (a peak follower falling at peak_release_db_s)
+        w = int(max(c.width, period + 0.5))
+        pw_win = power_db(float(np.dot(self._hist[end - w:end], self._hist[end - w:end])) / w)
+        self._peak_db = max(pw_win, self._peak_db - self._peak_step)
+        rel_db = pw_win - self._peak_db
+        conf = voicing_probability(aper, tail, rel_db, c.voicing_weights)
         if pw_db < c.gate_db:
             conf = 0.0
+        if self.features_log is not None:
+            self.features_log.append((aper, tail, rel_db, pw_db, raw_f0))
         # Voicing with hysteresis and hold.
         if self._voiced:
             if conf >= c.voicing_off:
@@ -200,10 +296,93 @@ class VoiceTracker:
         return self._f0, conf, self._voiced, pw_db, ld_db, raw_f0
 
 
+# ---------------------------------------------------------------------------------------------- latency
+
+def voice_like(f0_hz: np.ndarray, sample_rate: int = 16000, amplitude: float = 0.3,
+               n_harmonics: int = 12) -> np.ndarray:
+    """A voice-like test tone following ``f0_hz`` (one value per sample): harmonics falling 6 dB per octave.
+
+    Parameters
+    ----------
+    f0_hz : numpy.ndarray, shape (n,)
+        Instantaneous f0 in Hz per sample (0 = silence).
+    sample_rate : int
+    amplitude : float
+        Peak-ish amplitude of the sum.
+    n_harmonics : int
+        Harmonics below Nyquist are summed (amplitude 1/k).
+
+    Returns
+    -------
+    numpy.ndarray, float64, shape (n,)
+    """
+    f = np.asarray(f0_hz, np.float64)
+    phase = 2.0 * np.pi * np.cumsum(f) / sample_rate
+    y = np.zeros(len(f))
+    for k in range(1, n_harmonics + 1):
+        y += np.where(k * f < 0.45 * sample_rate, np.sin(k * phase) / k, 0.0)
+    return amplitude * y / 1.6
+
+
+def measure_tracker_latency(config: TrackerConfig | None = None, f_from: float = 220.0, f_to: float = 330.0,
+                            glide_cents_per_s: float = 2400.0) -> dict[str, float]:
+    """Measured analysis latency of :class:`VoiceTracker`: how long after a pitch change the tracker reports it.
+
+    A frame counts as reported when it is *available*: at the input sample that completed it. Two signals
+    (voice-like, :func:`voice_like`):
+
+    - step: ``f_from`` for 0.5 s, then ``f_to``; ``step_ms`` = time from the step to the first frame from which
+      on f0 stays within 50 cents of ``f_to`` (for 20 ms);
+    - glide: ``f_from`` for 0.3 s, then an exponential glide at ``glide_cents_per_s`` for 0.5 s; ``glide_ms`` =
+      the median, over the glide's middle, of (frame availability time - the time at which the input had the
+      frame's f0);
+    - onset: silence then ``f_from``; ``voicing_ms`` = time from the onset to the first voiced frame.
+
+    Returns
+    -------
+    dict
+        ``step_ms``, ``glide_ms``, ``voicing_ms`` (NaN when never reached).
+    """
+    cfg = config or TrackerConfig()
+    sr = cfg.sample_rate
+    out = {}
+    # step
+    n0, n1 = sr // 2, sr // 2
+    f = np.r_[np.full(n0, f_from), np.full(n1, f_to)]
+    fr = VoiceTracker(cfg).process(voice_like(f, sr))
+    avail = np.arange(1, len(fr) + 1) * cfg.hop / sr
+    ok = fr.voiced & (np.abs(1200 * np.log2(np.maximum(fr.f0_hz, 1e-3) / f_to)) < 50)
+    need = max(1, int(0.020 * sr / cfg.hop))
+    step_ms = float("nan")
+    for i in np.flatnonzero(ok & (avail > 0.5)):
+        if ok[i:i + need].all():
+            step_ms = 1000.0 * (avail[i] - 0.5)
+            break
+    out["step_ms"] = round(step_ms, 6)
+    # glide
+    t = np.arange(int(0.3 * sr) + int(0.5 * sr) + sr // 5) / sr
+    cents = np.clip(t - 0.3, 0.0, 0.5) * glide_cents_per_s
+    f = f_from * 2.0 ** (cents / 1200.0)
+    fr = VoiceTracker(cfg).process(voice_like(f, sr))
+    avail = np.arange(1, len(fr) + 1) * cfg.hop / sr
+    mid = fr.voiced & (avail > 0.3 + 0.1) & (avail < 0.3 + 0.45)
+    got = 1200.0 * np.log2(np.maximum(fr.f0_hz[mid], 1e-3) / f_from)
+    t_true = 0.3 + got / glide_cents_per_s
+    out["glide_ms"] = round(float(1000.0 * np.median(avail[mid] - t_true)), 6) if mid.any() else float("nan")
+    # onset
+    f = np.r_[np.zeros(sr // 4), np.full(sr // 4, f_from)]
+    fr = VoiceTracker(cfg).process(voice_like(f, sr))
+    avail = np.arange(1, len(fr) + 1) * cfg.hop / sr
+    on = np.flatnonzero(fr.voiced & (avail > 0.25))
+    out["voicing_ms"] = round(float(1000.0 * (avail[on[0]] - 0.25)), 6) if len(on) else float("nan")
+    return out
+
+
 # ---------------------------------------------------------------------------------------------- offline
 
-def track_pitch(audio: np.ndarray, sample_rate: int, hop_length: int = 64,
-                config: TrackerConfig | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def track_pitch(audio: np.ndarray, sample_rate: int, hop_length: int | None = None,
+                config: TrackerConfig | None = None, unvoiced_guess: bool = False
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """f0 of a whole recording with the live tracker (:class:`VoiceTracker`), as ``tonehost pitch`` writes it.
 
     Parameters
@@ -212,28 +391,34 @@ def track_pitch(audio: np.ndarray, sample_rate: int, hop_length: int = 64,
         Samples at ``sample_rate`` (channels are averaged).
     sample_rate : int
         Rate of ``audio`` in Hz; resampled to the tracker's 16 kHz (:func:`tonehost.dsp.resample.resample_to`).
-    hop_length : int
-        Samples between frames at 16 kHz (64 = 4 ms, 250 frames/s).
+    hop_length : int, optional
+        Samples between frames at 16 kHz (default: the tracker's hop, 32 = 2 ms, 500 frames/s).
     config : TrackerConfig, optional
         Tracker parameters (its ``hop`` is replaced by ``hop_length``).
+    unvoiced_guess : bool
+        Where unvoiced, return minus the frame's own f0 estimate instead of 0 (the MIREX / mir_eval convention:
+        raw pitch accuracy then scores the pitch whatever the voicing decision).
 
     Returns
     -------
     times : numpy.ndarray, float64, shape (frames,)
         Centre of each frame's pitch analysis window in seconds (the tracker's delay removed).
     f0_hz : numpy.ndarray, float32, shape (frames,)
-        f0 in Hz; 0 where the tracker says unvoiced.
+        f0 in Hz; 0 where the tracker says unvoiced (``-estimate`` with ``unvoiced_guess``).
     confidence : numpy.ndarray, float32, shape (frames,)
-        Periodicity ``1 - d'(tau)`` in [0, 1] (0 below the energy gate).
+        Calibrated probability that the frame is voiced (the logistic model of :data:`VOICING_WEIGHTS`; 0
+        below the energy gate).
 
     Raises
     ------
     ValueError
         ``hop_length`` < 1.
     """
+    cfg = config or TrackerConfig()
+    if hop_length is None:
+        hop_length = cfg.hop
     if int(hop_length) < 1:
         raise ValueError(f"hop_length must be >= 1 sample, got {hop_length}")
-    cfg = config or TrackerConfig()
     cfg = TrackerConfig(**{**cfg.__dict__, "hop": int(hop_length)})
     x = np.asarray(audio, np.float64)
     if x.ndim > 1:
@@ -246,5 +431,5 @@ def track_pitch(audio: np.ndarray, sample_rate: int, hop_length: int = 64,
     n = len(fr)
     times = (np.arange(1, n + 1) * cfg.hop) / cfg.sample_rate - cfg.pitch_delay_s
     keep = times >= 0
-    f0 = np.where(fr.voiced, fr.f0_hz, 0.0)
+    f0 = np.where(fr.voiced, fr.f0_hz, -fr.raw_f0_hz if unvoiced_guess else 0.0)
     return times[keep], f0[keep].astype(np.float32), fr.confidence[keep]

@@ -21,7 +21,8 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["yin_cmnd", "yin_first_dip", "yin_frame", "median3", "glide", "scratch"]
+__all__ = ["yin_cmnd", "window_length", "yin_first_dip", "yin_frame", "partial_power", "predominant_lag", "tail_aperiodicity",
+           "median3", "glide", "scratch"]
 
 
 @njit(nogil=True, cache=True)
@@ -58,34 +59,54 @@ def yin_first_dip(cmnd, lo, hi, threshold):
 
 
 @njit(nogil=True, cache=True)
-def yin_cmnd(x, start, width, max_lag, d, cmnd):
+def yin_cmnd(x, start, width, max_lag, d, cmnd, adaptive=False):
     """YIN difference function and its cumulative-mean normalisation for one window.
 
     The integration window is aligned to the *newest* samples: ``d(tau) = sum (x[j] - x[j - tau])^2`` over the
     last ``width`` samples of the window, so a period T only looks back ``width + T`` samples (a high note is
     detected sooner than a low one; classic YIN looks forward from the oldest sample instead).
 
+    With ``adaptive``, lag ``tau`` integrates over the newest ``max(width, tau)`` samples and ``d`` is the mean
+    per sample (so lags stay comparable): a short ``width`` keeps high notes fast while a low note still sees a
+    whole period (a window shorter than the period makes the difference depend on where in the period it falls).
+
     Parameters
     ----------
     x : float array
-        Signal; the window is ``x[start : start + width + max_lag]``.
+        Signal; the window is ``x[start : start + width + max_lag]`` (``start + 2 * max_lag`` when adaptive and
+        ``max_lag > width``: the caller's window must reach that far back, see :func:`window_length`).
     start, width, max_lag : int
         Window start, integration width W and largest lag.
     d, cmnd : float64 arrays of length >= max_lag + 1
         Outputs: d[tau] and d'[tau] (d'[0] = 1).
+    adaptive : bool
+        Lag-dependent integration width (above).
     """
     d[0] = 0.0
     cmnd[0] = 1.0
     running = 0.0
-    newest = start + max_lag
+    end = start + window_length(width, max_lag, adaptive)
     for tau in range(1, max_lag + 1):
+        w = width
+        if adaptive and tau > width:
+            w = tau
         acc = 0.0
-        for j in range(newest, newest + width):
+        for j in range(end - w, end):
             diff = x[j] - x[j - tau]
             acc += diff * diff
+        if adaptive:
+            acc *= width / w
         d[tau] = acc
         running += acc
         cmnd[tau] = acc * tau / running if running > 0.0 else 1.0
+
+
+@njit(nogil=True, cache=True)
+def window_length(width, max_lag, adaptive=False):
+    """Samples one YIN window spans: ``width + max_lag``, or ``max(width, max_lag) + max_lag`` when adaptive."""
+    if adaptive and max_lag > width:
+        return 2 * max_lag
+    return width + max_lag
 
 
 @njit(nogil=True, cache=True)
@@ -120,7 +141,7 @@ def _refine(cmnd, t, max_lag):
 
 
 @njit(nogil=True, cache=True)
-def yin_frame(x, start, width, min_lag, max_lag, threshold, hint_lag, octave_tolerance, d, cmnd):
+def yin_frame(x, start, width, min_lag, max_lag, threshold, hint_lag, octave_tolerance, d, cmnd, adaptive=False):
     """Estimate the period of one window with YIN plus octave-error suppression.
 
     Parameters
@@ -139,13 +160,15 @@ def yin_frame(x, start, width, min_lag, max_lag, threshold, hint_lag, octave_tol
         How much shallower (in CMND units) a dip at the hinted period may be and still be preferred over the
         first pick (half of it for the hint-free check of the half period).
     d, cmnd : float64 scratch arrays of length >= max_lag + 1
+    adaptive : bool
+        Lag-dependent integration width (:func:`yin_cmnd`).
 
     Returns
     -------
     (period, aperiodicity) : (float, float)
         Period in samples (fractional) and the CMND value at it (0 = perfectly periodic, ~1 = noise).
     """
-    yin_cmnd(x, start, width, max_lag, d, cmnd)
+    yin_cmnd(x, start, width, max_lag, d, cmnd, adaptive)
     # Plain YIN: first dip under the threshold, followed to its bottom; else the global minimum.
     pick = yin_first_dip(cmnd, min_lag, max_lag, threshold)
     best = pick
@@ -169,6 +192,134 @@ def yin_frame(x, start, width, min_lag, max_lag, threshold, hint_lag, octave_tol
                     best = h
                     best_val = cmnd[h]
     return _refine(cmnd, best, max_lag), best_val
+
+
+@njit(nogil=True, cache=True)
+def partial_power(x, start, n, freq):
+    """Power of the sinusoid at ``freq`` in a Hann-windowed stretch of ``x`` (a one-bin DFT, Goertzel-style).
+
+    Parameters
+    ----------
+    x : float array
+        Signal; the stretch is ``x[start : start + n]``.
+    start, n : int
+        First sample and length of the stretch.
+    freq : float
+        Frequency in cycles per sample (Hz / sample_rate).
+
+    Returns
+    -------
+    float
+        ``2 |X(f)|^2 / (sum w)^2``: the power ``A^2 / 2`` of a sinusoid of amplitude A at ``freq``, in the units
+        of :func:`windowed_mean_square` (Harris, "On the use of windows for harmonic analysis with the DFT",
+        Proc. IEEE 66(1), 1978: coherent gain of the Hann window).
+    """
+    re = 0.0
+    im = 0.0
+    sw = 0.0
+    # rotating phasors instead of cos/sin per sample
+    c_w, s_w = math.cos(2.0 * math.pi / n), math.sin(2.0 * math.pi / n)
+    c_f, s_f = math.cos(2.0 * math.pi * freq), math.sin(2.0 * math.pi * freq)
+    wc, ws = math.cos(math.pi / n), math.sin(math.pi / n)  # window phase at (i + 0.5) / n
+    pc, ps = 1.0, 0.0
+    for i in range(n):
+        w = 0.5 - 0.5 * wc
+        v = x[start + i] * w
+        re += v * pc
+        im -= v * ps
+        sw += w
+        wc, ws = wc * c_w - ws * s_w, ws * c_w + wc * s_w
+        pc, ps = pc * c_f - ps * s_f, ps * c_f + pc * s_f
+    if sw <= 0.0:
+        return 0.0
+    return 2.0 * (re * re + im * im) / (sw * sw)
+
+
+@njit(nogil=True, cache=True)
+def windowed_mean_square(x, start, n):
+    """Hann-weighted mean square of ``x[start:start+n]`` (``sum (x w)^2 / sum w^2``): a sinusoid's ``A^2 / 2``."""
+    num = 0.0
+    den = 0.0
+    for i in range(n):
+        w = 0.5 - 0.5 * math.cos(2.0 * math.pi * (i + 0.5) / n)
+        v = x[start + i] * w
+        num += v * v
+        den += w * w
+    return num / den if den > 0.0 else 0.0
+
+
+@njit(nogil=True, cache=True)
+def predominant_lag(x, start, n, cmnd, lag, min_lag, max_lag, missing_share, max_sub_cmnd):
+    """Replace a period that is only the *common* period of several tones by the predominant tone's period.
+
+    Two notes at once (C5 and a quieter G4: a second voice, a backing track, room bleed) are periodic together at
+    their common period (C3 here), and YIN picks it with full confidence. A real low note has energy at its own
+    fundamental or second harmonic; a common period of higher tones has none. When the partials at ``1/lag`` and
+    ``2/lag`` together hold less than ``missing_share`` of the stretch's power, the sub-multiple ``lag / k``
+    (k = 2..8) with the deepest CMND dip under ``max_sub_cmnd`` whose own fundamental is present wins: the
+    predominant (most periodic) tone, as a monophonic listener - and CREPE-style trackers - would follow.
+
+    Parameters
+    ----------
+    x : float array
+        Signal; the analysed stretch is ``x[start : start + n]``.
+    start, n : int
+    cmnd : float64 array
+        The window's cumulative-mean-normalised difference (:func:`yin_cmnd`).
+    lag : float
+        The period YIN picked, in samples.
+    min_lag, max_lag : int
+        Lag range.
+    missing_share : float
+        Largest power share of the first two partials for which the fundamental counts as missing (0.02-0.05).
+    max_sub_cmnd : float
+        A sub-multiple must dip under this CMND value to be taken.
+
+    Returns
+    -------
+    float
+        The period to use (``lag`` itself when it has a fundamental or no sub-multiple qualifies).
+    """
+    if lag < 2.0 * min_lag:
+        return lag
+    ms = windowed_mean_square(x, start, n)
+    if ms <= 0.0:
+        return lag
+    share = (partial_power(x, start, n, 1.0 / lag) + partial_power(x, start, n, 2.0 / lag)) / ms
+    if share >= missing_share:
+        return lag
+    best = -1
+    best_val = max_sub_cmnd
+    for k in range(2, 9):
+        sub = lag / k
+        if sub < min_lag:
+            break
+        m = _local_min_near(cmnd, int(sub + 0.5), min_lag, max_lag, 1)
+        if cmnd[m] < best_val and partial_power(x, start, n, 1.0 / m) / ms >= missing_share:
+            best = m
+            best_val = cmnd[m]
+    if best < 0:
+        return lag
+    return _refine(cmnd, best, max_lag)
+
+
+@njit(nogil=True, cache=True)
+def tail_aperiodicity(x, end, n, lag):
+    """How far the newest ``n`` samples are from repeating with period ``lag``: 0 = periodic, ~1 = not.
+
+    ``sum (x[j] - x[j - T])^2 / sum (x[j]^2 + x[j - T]^2)`` over ``j`` in ``[end - n, end)`` (a normalised YIN
+    difference, de Cheveigne & Kawahara 2002 eq. 6, on a short window): a voice that stops, or turns into
+    breath, shows here a few milliseconds before the full window notices.
+    """
+    t = int(lag + 0.5)
+    num = 0.0
+    den = 0.0
+    for j in range(end - n, end):
+        a = x[j]
+        b = x[j - t]
+        num += (a - b) * (a - b)
+        den += a * a + b * b
+    return num / den if den > 0.0 else 1.0
 
 
 @njit(nogil=True, cache=True)

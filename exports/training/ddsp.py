@@ -169,8 +169,8 @@ def features_from_audio(audio16: np.ndarray):
     """f0 and loudness of a *recording* (no MIDI) with the live tracker, aligned like the training features:
     frame ``i`` = the tracker's frame ``i+1`` (its window centred on the end of hop ``i``); f0 held while
     unvoiced (as live). Returns (f0_hz, ld_db, voiced) per frame."""
-    from tonehost.dsp.features import VoiceTracker
-    tr = VoiceTracker()
+    from tonehost.dsp.features import TrackerConfig, VoiceTracker
+    tr = VoiceTracker(TrackerConfig(hop=HOP))
     n = len(audio16) // HOP
     x = np.zeros((n + 8) * HOP, np.float64)
     x[:n * HOP] = audio16[:n * HOP]

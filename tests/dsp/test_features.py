@@ -175,3 +175,70 @@ def test_continuity_hint_suppresses_period_doubling():
     hinted, _ = yin_frame(x, 0, 192, 14, 246, 0.15, SR / f0, 0.25, d, c)
     assert SR / plain == pytest.approx(f0 / 2, rel=0.01)  # plain YIN drops an octave here
     assert SR / hinted == pytest.approx(f0, rel=0.01)  # the previous note's period wins
+
+
+def _tone(f0, dur=2.0, amp=0.3, n_harmonics=10):
+    t = np.arange(int(dur * SR)) / SR
+    return amp * sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, n_harmonics + 1) if k * f0 < 7000) / 1.6
+
+
+@pytest.mark.parametrize("f0", [1568.0, 2093.0])
+def test_whistle_range_up_to_2000_hz(f0):
+    """Whistled G6 / C7: the old tracker's range ended at 1100 Hz and reported 784.6 / 1048 Hz at confidence 0.97."""
+    _, f, c = track_pitch(_tone(f0, n_harmonics=1), SR)
+    v = f > 0
+    assert v.mean() > 0.95
+    assert np.median(cents(f[v], f0)) < 20
+    assert (cents(f[v], f0) < 50).mean() > 0.97
+
+
+def test_hum_down_to_50_hz():
+    _, f, c = track_pitch(_tone(55.0), SR)
+    v = f > 0
+    assert v.mean() > 0.95 and np.median(cents(f[v], 55.0)) < 10
+
+
+def test_predominant_pitch_of_two_tones():
+    """C5 with a quieter G4 (-6 dB), 2 s at 16 kHz: the old tracker reported their common period, 130.8 Hz (C3),
+    at confidence 0.99; the predominant line is C5 (523.25 Hz), as DDSP-VST's CREPE-based model reports."""
+    x = _tone(523.25) + 0.5 * _tone(392.0)
+    t, f, c = track_pitch(x, SR)
+    v = f > 0
+    assert v.mean() > 0.9
+    assert (cents(f[v], 523.25) < 50).mean() > 0.97
+    # after the abrupt start's first 20 ms (a partly filled window) never the common period or another low pitch
+    assert not np.any(f[v & (t > 0.02)] < 300)
+
+
+def test_a_low_note_with_its_fundamental_keeps_it():
+    """The predominant-pitch rule only fires when the fundamental is missing: a sung C3 with strong upper
+    harmonics (formant at the 4th) stays C3."""
+    t = np.arange(2 * SR) / SR
+    f0 = 130.81
+    amps = {1: 0.4, 2: 0.5, 3: 0.6, 4: 1.0, 5: 0.5, 6: 0.3}
+    x = 0.2 * sum(a * np.sin(2 * np.pi * k * f0 * t) for k, a in amps.items())
+    _, f, c = track_pitch(x, SR)
+    v = f > 0
+    assert v.mean() > 0.95 and (cents(f[v], f0) < 50).mean() > 0.97
+
+
+@pytest.mark.parametrize("f_from,f_to", [(220.0, 330.0), (110.0, 165.0), (440.0, 660.0)])
+def test_analysis_latency_at_most_10_ms(f_from, f_to):
+    """Measured, not computed: a step and a glide (2400 cents/s) through the streaming tracker; a frame counts
+    when the input sample completing it arrives. The old tracker (hop 64, width 192): step 12 ms, glide 11.5 ms."""
+    from tonehost.dsp.features import measure_tracker_latency
+    lat = measure_tracker_latency(TrackerConfig(), f_from, f_to)
+    assert lat["step_ms"] <= 10.0, lat
+    assert lat["glide_ms"] <= 10.0, lat
+    assert lat["voicing_ms"] <= 14.0, lat
+
+
+def test_dc_offset_does_not_change_pitch_or_loudness():
+    x = _tone(220.0, 1.0)
+    t = np.arange(len(x)) / SR
+    dc = 0.6 * np.exp(-t / 0.1)
+    a = run(VoiceTracker(), x, 128)
+    b = run(VoiceTracker(), x + dc, 128)
+    late = slice(len(a["f0_hz"]) // 2, None)  # after the 20 Hz DC blocker settles (DC gone after 0.5 s)
+    assert np.max(np.abs(a["loudness_db"][late] - b["loudness_db"][late])) < 0.5
+    np.testing.assert_allclose(a["f0_hz"][late], b["f0_hz"][late], rtol=1e-3)

@@ -191,8 +191,8 @@ def to_16k(x48: np.ndarray) -> np.ndarray:
 def loudness_features(audio16: np.ndarray, n_frames: int) -> np.ndarray:
     """The live tracker's ``loudness_db`` for frames ``i`` = the tracker's frame ``i+1`` (window centred on the
     end of hop ``i``), computed by :class:`tonehost.dsp.features.VoiceTracker` itself."""
-    from tonehost.dsp.features import VoiceTracker
-    tr = VoiceTracker()
+    from tonehost.dsp.features import TrackerConfig, VoiceTracker
+    tr = VoiceTracker(TrackerConfig(hop=HOP))
     need = (n_frames + 1) * HOP
     x = np.zeros(need, np.float64)
     m = min(need, len(audio16))
