@@ -24,12 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
+from tonehost.exports.note_sequence import Note, NoteSequence, QuantizationInfo, Tempo
+from tonehost.exports.sequences.drums import DEFAULT_DRUM_PITCH_CLASSES
 from tonehost.exports.convert.music_vae_arch import (CONDUCTOR_CELL, CONDUCTOR_PREFIX, CONTROL_CELL, DECODER_CELL,
                                                      ENCODER_CELL, HIER_ENCODER_CELL, control_depth,
                                                      decoder_prefixes)
 
 __all__ = ["StandIn", "STANDINS", "FAMILIES", "weight_shapes", "random_weights", "write_standin", "scaled",
-           "hosted_size_mb", "converter_depths"]
+           "hosted_size_mb", "converter_depths", "random_sequences"]
 
 _MEL = {"minPitch": 21, "maxPitch": 108}
 _MULTI = {"numSteps": 512, "numSegments": 8, "stepsPerQuarter": 24, "totalSteps": 96, "numVelocityBins": 8}
@@ -306,3 +308,94 @@ def write_standin(directory: str | os.PathLike, checkpoint_id: str | StandIn, *,
     q = s.quantize if quantize is True else quantize
     write_layers_checkpoint(directory, random_weights(s, seed, gain), quantize=q, config=s.config)
     return Path(directory)
+
+
+# ------------------------------------------------------------------------------------------ example inputs
+
+def _quantized(notes, total, spq=4, qpm=120.0) -> NoteSequence:
+    step = 60.0 / qpm / spq
+    for n in notes:
+        n.start_time = n.quantized_start_step * step
+        n.end_time = n.quantized_end_step * step
+    return NoteSequence(notes=notes, tempos=[Tempo(0.0, qpm)], quantization_info=QuantizationInfo(spq),
+                        total_quantized_steps=total, total_time=total * step)
+
+
+def _melody(rng, steps, lo=48, hi=84, program=0, instrument=0) -> list[Note]:
+    """A monophonic line: notes of 1-4 steps with occasional rests."""
+    notes, t = [], int(rng.integers(0, 3))
+    while t < steps:
+        d = int(rng.integers(1, 5))
+        notes.append(Note(int(rng.integers(lo, hi)), 100, quantized_start_step=t,
+                          quantized_end_step=min(t + d, steps), program=program, instrument=instrument))
+        t += d + int(rng.integers(0, 3) == 0)
+    return notes
+
+
+def _drums(rng, steps, instrument=9) -> list[Note]:
+    """Kick on beats, hats on eighths, random snares/toms/cymbals, one step each."""
+    notes = []
+    for t in range(steps):
+        for cls in range(9):
+            p = 0.5 if (cls == 0 and t % 4 == 0) or (cls == 2 and t % 2 == 0) else 0.08
+            if rng.random() < p:
+                notes.append(Note(DEFAULT_DRUM_PITCH_CLASSES[cls][int(rng.integers(0, 2)) %
+                                                                 len(DEFAULT_DRUM_PITCH_CLASSES[cls])],
+                                  int(rng.integers(40, 127)), quantized_start_step=t, quantized_end_step=t + 1,
+                                  is_drum=True, instrument=instrument))
+    return notes
+
+
+def random_sequences(checkpoint_id: str, rng, n: int = 2) -> list[NoteSequence]:
+    """``n`` random inputs that a stand-in's converter accepts (for tests and benches).
+
+    Melodies (monophonic, 1-4 step notes), drum patterns (kick on beats, hats on eighths, random hits), trios
+    (melody, bass program 33, drums), multitrack bars (2-4 instruments and drums at 24 steps per quarter) and,
+    for groove models, unquantized drums with timing jitter and velocities.
+
+    Parameters
+    ----------
+    checkpoint_id : str
+        An id of :data:`STANDINS`.
+    rng : numpy.random.Generator
+    n : int
+
+    Returns
+    -------
+    list of NoteSequence
+        Quantized at the model's grid (groove: unquantized, 120 qpm).
+    """
+    cid = checkpoint_id
+    conv = STANDINS[cid].config["dataConverter"]
+    kind, steps = conv["type"], conv["args"]["numSteps"]
+    out = []
+    for _ in range(n):
+        if kind == "MelodyConverter":
+            out.append(_quantized(_melody(rng, steps), steps))
+        elif kind in ("DrumsConverter", "DrumRollConverter"):
+            out.append(_quantized(_drums(rng, steps), steps))
+        elif kind == "TrioConverter":
+            notes = _melody(rng, steps, 60, 84) + _melody(rng, steps, 33, 55, program=33, instrument=1) + \
+                _drums(rng, steps)
+            out.append(_quantized(notes, steps))
+        elif kind == "MultitrackConverter":
+            notes = []
+            for inst in range(int(rng.integers(2, 5))):
+                prog = int(rng.integers(0, 100))
+                for t in range(0, 96, int(rng.integers(6, 25))):
+                    notes.append(Note(int(rng.integers(40, 90)), int(rng.integers(20, 127)),
+                                      quantized_start_step=t, quantized_end_step=min(96, t + 12),
+                                      program=prog, instrument=inst))
+            notes += [Note(36, 90, quantized_start_step=t, quantized_end_step=t + 6, is_drum=True,
+                           instrument=9) for t in range(0, 96, 24)]
+            out.append(_quantized(notes, 96, spq=24))
+        elif kind == "GrooveConverter":  # unquantized: the converter quantizes it (times off the grid)
+            seq = _quantized(_drums(rng, steps), steps)
+            seq.quantization_info, seq.total_quantized_steps = None, None
+            for note in seq.notes:
+                jitter = float(rng.uniform(-0.04, 0.04))
+                note.start_time = max(0.0, note.start_time + jitter)
+                note.end_time = note.start_time + 0.1
+                note.quantized_start_step = note.quantized_end_step = None
+            out.append(seq)
+    return out

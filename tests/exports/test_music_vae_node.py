@@ -20,9 +20,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from tonehost.exports.convert.music_vae_standins import FAMILIES, STANDINS, write_standin
-from tonehost.exports.note_sequence import Note, NoteSequence, QuantizationInfo, Tempo
-from tonehost.exports.sequences import DEFAULT_DRUM_PITCH_CLASSES
+from tonehost.exports.convert.music_vae_standins import FAMILIES, random_sequences, write_standin
+from tonehost.exports.note_sequence import NoteSequence
 from tonehost.realtime.pipelines.music_vae import MusicVAE, interpolated_zs
 from tonehost.realtime.testing.checkpoint_server import CheckpointServer
 
@@ -36,77 +35,6 @@ pytestmark = pytest.mark.skipif(
 #: What the sequence layer writes where magenta.js leaves a decoded note's velocity unset (exports/sequences).
 UNSET_VELOCITY = 100
 CHORDS = {"mel_chords": ["C", "G", "Am", "F"], "multitrack_chords": ["Am"]}
-
-
-def _quantized(notes, total, spq=4, qpm=120.0) -> NoteSequence:
-    step = 60.0 / qpm / spq
-    for n in notes:
-        n.start_time = n.quantized_start_step * step
-        n.end_time = n.quantized_end_step * step
-    return NoteSequence(notes=notes, tempos=[Tempo(0.0, qpm)], quantization_info=QuantizationInfo(spq),
-                        total_quantized_steps=total, total_time=total * step)
-
-
-def melody(rng, steps, lo=48, hi=84, program=0, instrument=0) -> list[Note]:
-    """A monophonic line: notes of 1-4 steps with occasional rests."""
-    notes, t = [], int(rng.integers(0, 3))
-    while t < steps:
-        d = int(rng.integers(1, 5))
-        notes.append(Note(int(rng.integers(lo, hi)), 100, quantized_start_step=t,
-                          quantized_end_step=min(t + d, steps), program=program, instrument=instrument))
-        t += d + int(rng.integers(0, 3) == 0)
-    return notes
-
-
-def drums(rng, steps, instrument=9) -> list[Note]:
-    """Kick on beats, hats on eighths, random snares/toms/cymbals, one step each."""
-    notes = []
-    for t in range(steps):
-        for cls in range(9):
-            p = 0.5 if (cls == 0 and t % 4 == 0) or (cls == 2 and t % 2 == 0) else 0.08
-            if rng.random() < p:
-                notes.append(Note(DEFAULT_DRUM_PITCH_CLASSES[cls][int(rng.integers(0, 2)) %
-                                                                 len(DEFAULT_DRUM_PITCH_CLASSES[cls])],
-                                  int(rng.integers(40, 127)), quantized_start_step=t, quantized_end_step=t + 1,
-                                  is_drum=True, instrument=instrument))
-    return notes
-
-
-def sequences_for(cid: str, rng, n: int = 2) -> list[NoteSequence]:
-    """``n`` random input sequences that the checkpoint ``cid``'s converter accepts."""
-    conv = STANDINS[cid].config["dataConverter"]
-    kind, steps = conv["type"], conv["args"]["numSteps"]
-    out = []
-    for _ in range(n):
-        if kind == "MelodyConverter":
-            out.append(_quantized(melody(rng, steps), steps))
-        elif kind in ("DrumsConverter", "DrumRollConverter"):
-            out.append(_quantized(drums(rng, steps), steps))
-        elif kind == "TrioConverter":
-            notes = melody(rng, steps, 60, 84) + melody(rng, steps, 33, 55, program=33, instrument=1) + \
-                drums(rng, steps)
-            out.append(_quantized(notes, steps))
-        elif kind == "MultitrackConverter":
-            notes = []
-            for inst in range(int(rng.integers(2, 5))):
-                prog = int(rng.integers(0, 100))
-                for t in range(0, 96, int(rng.integers(6, 25))):
-                    notes.append(Note(int(rng.integers(40, 90)), int(rng.integers(20, 127)),
-                                      quantized_start_step=t, quantized_end_step=min(96, t + 12),
-                                      program=prog, instrument=inst))
-            notes += [Note(36, 90, quantized_start_step=t, quantized_end_step=t + 6, is_drum=True,
-                           instrument=9) for t in range(0, 96, 24)]
-            out.append(_quantized(notes, 96, spq=24))
-        elif kind == "GrooveConverter":  # unquantized: the converter quantizes it (times off the grid)
-            seq = _quantized(drums(rng, steps), steps)
-            seq.quantization_info, seq.total_quantized_steps = None, None
-            for note in seq.notes:
-                jitter = float(rng.uniform(-0.04, 0.04))
-                note.start_time = max(0.0, note.start_time + jitter)
-                note.end_time = note.start_time + 0.1
-                note.quantized_start_step = note.quantized_end_step = None
-            out.append(seq)
-    return out
 
 
 def _ns_notes(ns: dict) -> tuple[list[tuple], np.ndarray]:
@@ -132,7 +60,7 @@ def parity(tmp_path_factory):
     try:
         for k, (family, cid) in enumerate(FAMILIES.items()):
             write_standin(root / cid, cid, seed=100 + k)
-            seqs = sequences_for(cid, rng)
+            seqs = random_sequences(cid, rng)
             z_extra = rng.standard_normal((1, 16)).astype(np.float32)
             case = {"name": family, "url": f"{server.url}/{cid}", "seqs": [s.to_json() for s in seqs],
                     "z": None}
