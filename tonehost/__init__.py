@@ -16,6 +16,11 @@ Models, in the shape of magenta.js's classes:
   drum_kit_rnn, chord_pitches_improv): ``.continue_sequence(seq, steps, temperature=None,
   chord_progression=None, rng=None)`` -> :class:`NoteSequence` of the new steps; ``.stream(...)`` -> a step-wise
   generator for live use (``feed_sequence``, ``sample``, ``take``).
+- :class:`MusicVAE` (``checkpoint="mel_2bar_small", seed=None``) -- any of the 25 hosted MusicVAE checkpoints
+  (melody, drums, NADE drums, chords, 16-bar, trio, multitrack, GrooVAE): ``.encode(seqs, chord_progression=None,
+  key=None)`` -> z ``[n, Z]``; ``.decode(z, temperature=None)`` -> [:class:`NoteSequence`];
+  ``.sample(n, temperature=0.5)``; ``.interpolate(seqs, n_interps)`` (2 or 4 corners); ``.similar(seq, n,
+  similarity)``; ``.groove(drums)`` (GrooVAE over any length, window by window).
 
 Data:
 
@@ -55,6 +60,7 @@ _EXPORTS = {
     "TranscriptionStream": "tonehost.realtime.pipelines.transcriber",
     "DDSP": "tonehost.realtime.pipelines.instrument",
     "MusicRNN": "tonehost.realtime.pipelines.music_rnn",
+    "MusicVAE": "tonehost.realtime.pipelines.music_vae",
     "track_pitch": "tonehost.dsp.features",
     "NoteSequence": "tonehost.exports.note_sequence",
     "Note": "tonehost.exports.note_sequence",
