@@ -46,7 +46,7 @@ __all__ = ["EXPORT_VERSION", "PARTS", "read_spec", "read_architecture", "build_e
            "build_decoder_step", "build_conductor_step", "build_controls", "build_part", "part_names",
            "export_music_vae"]
 
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2
 
 
 def _f32(a) -> np.ndarray:
@@ -149,21 +149,22 @@ def _scan_lstm(g: OnnxGraph, weights, lstm: Lstm, x_tbf: str, reverse: bool, tag
     cell = _cell(weights, lstm)
     H = cell.units
     body = OnnxGraph(f"{tag}_body")
-    c_in = body.input("c_in", ["B", H])
-    h_in = body.input("h_in", ["B", H])
-    x_t = body.input("x_t", ["B", cell.input_size])
+    n = f"{tag}_batch"  # its own dimension name: a hierarchical level's batch is B * segments
+    c_in = body.input("c_in", [n, H])
+    h_in = body.input("h_in", [n, H])
+    x_t = body.input("x_t", [n, cell.input_size])
     if mask_tb1 is not None:
-        m_t = body.input("m_t", ["B", 1], TensorProto.BOOL)
+        m_t = body.input("m_t", [n, 1], TensorProto.BOOL)
         nc, nh = basic_lstm_cell(body, x_t, c_in, h_in, cell, "cell")
         body.op1("Where", [m_t, nc, c_in], name="c_out")
         body.op1("Where", [m_t, nh, h_in], name="h_out")
     else:
         basic_lstm_cell(body, x_t, c_in, h_in, cell, "cell", c_out="c_out", h_out="h_out")
-    body.output("c_out", ["B", H])
-    body.output("h_out", ["B", H])
+    body.output("c_out", [n, H])
+    body.output("h_out", [n, H])
     if all_outputs:
         body.op1("Identity", ["h_out"], name="y_t")
-        body.output("y_t", ["B", H])
+        body.output("y_t", [n, H])
     graph = _subgraph(body, tag)
     zeros = _zeros_like_batch(g, x_tbf, 1, H, f"{tag}/zeros")
     scan_in = [x_tbf] + ([mask_tb1] if mask_tb1 is not None else [])

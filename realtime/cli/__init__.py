@@ -26,6 +26,8 @@ COMMAND_MODULES = [
     "tonehost.realtime.cli.export",
     "tonehost.realtime.cli.transcribe",
     "tonehost.realtime.cli.continue_",
+    "tonehost.realtime.cli.vae",
+    "tonehost.realtime.cli.groove",
     "tonehost.realtime.cli.pitch",
     "tonehost.realtime.cli.render",
     "tonehost.realtime.cli.play",

@@ -1,0 +1,354 @@
+"""``tonehost vae``: MusicVAE from the command line -- sample, interpolate, similar, encode, decode (MIDI in and out)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tonehost.exports.errors import TonehostError, UsageError
+
+HELP = "MusicVAE: sample, interpolate between, vary, encode and decode melodies, drums, trios and multitrack bars"
+
+EXAMPLES = """examples:
+  tonehost vae sample -o samples.mid                                   # 4 melodies (mel_2bar_small), T=0.5
+  tonehost vae sample -o beats.mid --checkpoint drums_2bar_hikl_small -n 8 --temperature 0.8 --seed 3
+  tonehost vae sample -o tune.mid --checkpoint mel_chords --chords "C G Am F"
+  tonehost vae interpolate a.mid b.mid -o morph.mid --steps 7          # a -> b in 7 melodies, back to back
+  tonehost vae interpolate a.mid b.mid c.mid d.mid -o grid.mid --grid 4x3 --split   # grid_01.mid ...
+  tonehost vae similar riff.mid -o variations.mid -n 6 --similarity 0.8
+  tonehost vae encode a.mid b.mid -o z.json                            # latent vectors (JSON or .npy)
+  tonehost vae decode z.json -o back.mid                               # argmax decode of each vector
+  tonehost vae sample -o parts.mid --checkpoint ./my_checkpoint_dir    # any MusicVAE checkpoint directory
+
+Results are written one after another into one MIDI file (each the model's length: 2 bars for the 2-bar
+models, 16 for mel_16bar, one bar for multitrack), or one file each with --split (OUT_01.mid, OUT_02.mid, ...).
+Input MIDI is quantized to the model's grid (sixteenth notes; multitrack 24 steps per quarter) at its own tempo;
+a melody model reads the non-drum notes (one voice: of notes starting together the highest is kept; pitches
+21-108), a drum model the drum notes; a longer input is cut to the model's length (with a note saying so).
+--temperature 0 takes the most likely event at every step (sample defaults to 0.5, the others to 0). The
+checkpoint is fetched once (verified) and exported to ONNX once (cached next to it)."""
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("vae", help=HELP, description=HELP + ".\n\n" + EXAMPLES,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="vae_command", metavar="ACTION")
+    sub.required = True
+
+    def common(q, temperature: float, inputs: bool = True, output_help: str = "MIDI file to write"):
+        q.add_argument("-o", "--output", required=True, metavar="OUT", help=output_help)
+        q.add_argument("--checkpoint", default="mel_2bar_small", metavar="ID|DIR",
+                       help="MusicVAE checkpoint id, URL or directory (default mel_2bar_small; "
+                       "`tonehost checkpoints list` shows the 25)")
+        q.add_argument("--temperature", type=float, default=temperature,
+                       help=f"sampling temperature; 0 takes the most likely event (default {temperature:g})")
+        q.add_argument("--chords", metavar="\"C G Am F\"",
+                       help="chord progression for chord-conditioned checkpoints (mel_chords, multitrack_chords: "
+                       "one chord)")
+        q.add_argument("--key", type=int, metavar="0..11", help="key for key-conditioned checkpoints (0 = C)")
+        q.add_argument("--qpm", type=float, help="tempo of the output (default: the input's, else 120)")
+        q.add_argument("--seed", type=int, help="random seed (default: fresh)")
+        q.add_argument("--split", action="store_true", help="write one MIDI file per result (OUT_01.mid, ...)")
+        q.add_argument("--offline", action="store_true", help="never download the checkpoint")
+        q.add_argument("--threads", type=int, default=1, help="onnxruntime threads (default 1)")
+
+    q = sub.add_parser("sample", help="new sequences from random latent vectors",
+                       description="New sequences from z ~ N(0, 1).\n\n" + EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    q.add_argument("-n", "--num", type=int, default=4, help="how many (default 4)")
+    common(q, 0.5)
+    q.set_defaults(func=cmd_sample)
+
+    q = sub.add_parser("interpolate", help="a path between 2 inputs (or a grid between 4)",
+                       description="Sequences between 2 inputs (a line, both ends included) or 4 (a grid: first "
+                       "row from the 1st to the 3rd input, last row from the 2nd to the 4th).\n\n" + EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    q.add_argument("inputs", nargs="+", metavar="IN.mid", help="2 or 4 MIDI files")
+    q.add_argument("--steps", type=int, default=5, help="sequences along the line (default 5)")
+    q.add_argument("--grid", metavar="WxH", help="grid size for 4 inputs (default STEPSxSTEPS)")
+    common(q, 0.0)
+    q.set_defaults(func=cmd_interpolate)
+
+    q = sub.add_parser("similar", help="variations of one input",
+                       description="Variations of one input: z = z_in * s + noise * (1 - s).\n\n" + EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    q.add_argument("input", metavar="IN.mid")
+    q.add_argument("-n", "--num", type=int, default=4, help="how many (default 4)")
+    q.add_argument("--similarity", type=float, default=0.8, help="0 (unrelated) .. 1 (the input) (default 0.8)")
+    common(q, 0.0)
+    q.set_defaults(func=cmd_similar)
+
+    q = sub.add_parser("encode", help="latent vectors of MIDI files (JSON or .npy)",
+                       description="Latent vectors (z = mu) of MIDI files: a JSON list of lists, or a NumPy .npy "
+                       "[n, Z] when OUT ends with .npy; - writes JSON on standard output.\n\n" + EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    q.add_argument("inputs", nargs="+", metavar="IN.mid")
+    common(q, 0.0, output_help="z.json, z.npy or - (standard output)")
+    q.set_defaults(func=cmd_encode)
+
+    q = sub.add_parser("decode", help="MIDI from latent vectors",
+                       description="Decode latent vectors (a JSON list of lists or a .npy [n, Z], as `vae encode` "
+                       "writes) to MIDI.\n\n" + EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    q.add_argument("z", metavar="Z.json|Z.npy")
+    common(q, 0.0)
+    q.set_defaults(func=cmd_decode)
+
+
+# --------------------------------------------------------------------------------------------------- helpers
+
+def load_model(args):
+    """The MusicVAE of ``--checkpoint``, with ``--seed``, ``--offline``, ``--threads``; checks the shared
+    options first."""
+    from tonehost.realtime.pipelines.music_vae import MusicVAE
+
+    if args.temperature < 0 or not np.isfinite(args.temperature):
+        raise UsageError(f"--temperature must be 0 (most likely event) or positive, got {args.temperature:g}")
+    if args.qpm is not None and not (args.qpm > 0 and np.isfinite(args.qpm)):
+        raise UsageError(f"--qpm must be a positive number, got {args.qpm:g}")
+    if args.threads < 1:
+        raise UsageError(f"--threads must be at least 1, got {args.threads}")
+    out = Path(args.output)
+    if str(out) != "-" and not out.parent.is_dir():
+        raise UsageError(f"cannot write {out}: folder {out.parent} does not exist")
+    return MusicVAE(args.checkpoint, seed=args.seed, offline=args.offline, threads=args.threads)
+
+
+def controls(args, model) -> dict:
+    """``chord_progression`` and ``key`` for the model, or a one-line error."""
+    from tonehost.exports.sequences import parse_chord_progression
+
+    chords = parse_chord_progression(args.chords, model.chord_encoder) if args.chords else None
+    if model.chord_encoder is not None and not chords:
+        raise UsageError(f"{model.name} is conditioned on chords: pass --chords, e.g. --chords \"C G Am F\"")
+    if model.chord_encoder is None and chords:
+        raise UsageError(f"{model.name} takes no chords; drop --chords (mel_chords and the multitrack *_chords "
+                         "checkpoints take them)")
+    if args.key is not None and not model.spec.get("conditionOnKey"):
+        raise UsageError(f"{model.name} takes no key; drop --key")
+    return {"chord_progression": chords, "key": args.key}
+
+
+def read_input(path: str, model):
+    """A MIDI file as the model's input: the notes its converter reads, quantized to its grid; the
+    one-sentence error names the file."""
+    from tonehost.exports.note_sequence import NoteSequence
+
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"{p}: no such MIDI file")
+    seq = NoteSequence.from_midi(p)
+    if not seq.notes:
+        raise UsageError(f"{p} has no notes")
+    kind = model.spec["dataConverter"]["type"]
+    if kind.startswith("Melody"):
+        seq.notes = [n for n in seq.notes if not n.is_drum]
+        if not seq.notes:
+            raise UsageError(f"{p} holds only drums and {model.name} is a melody model; use a drum checkpoint "
+                             "(drums_2bar_hikl_small, groovae_2bar_humanize)")
+    elif kind.startswith("Drum") and any(n.is_drum for n in seq.notes):
+        seq.notes = [n for n in seq.notes if n.is_drum]
+    if kind.startswith("Drum"):
+        known = model.converter.pitch_to_class
+        unknown = sorted({n.pitch for n in seq.notes if n.pitch not in known})
+        if unknown:
+            print(f"tonehost: note: {p}: drum pitches {', '.join(map(str, unknown[:8]))} are not in the model's "
+                  "kit; skipped", file=sys.stderr)
+            seq.notes = [n for n in seq.notes if n.pitch in known]
+    try:
+        if kind != "GrooveConverter":
+            seq = seq.quantize(model.steps_per_quarter)
+            if kind.startswith("Drum"):  # one hit per drum class and step, as the encoders assume
+                seq = model.converter.clean_drums(seq)
+            steps = seq.total_quantized_steps or 0
+            if steps > model.num_steps and not model.arch.segmented_by_track:
+                bars = model.num_steps / model.steps_per_quarter / 4
+                print(f"tonehost: note: {p} is {steps / model.steps_per_quarter / 4:g} bars; {model.name} reads "
+                      f"the first {bars:g}", file=sys.stderr)
+        else:
+            limit = model.num_steps * 60.0 / seq.qpm / model.steps_per_quarter
+            if seq.total_time > limit + 1e-9:
+                print(f"tonehost: note: {p} is {seq.total_time:.2f} s; {model.name} reads the first {limit:.2f} s "
+                      "(`tonehost groove` takes any length)", file=sys.stderr)
+                seq.notes = [n for n in seq.notes if n.start_time < limit - 0.5 * limit / model.num_steps]
+        model.to_tensor(seq)  # converter errors now, naming the file
+    except TonehostError as exc:
+        raise type(exc)(f"{p}: {exc.user_message}", p) from None
+    return seq
+
+
+def write_output(results, path: str, model, qpm: float | None, split: bool) -> list[Path]:
+    """Write decoded sequences: back to back in one MIDI file, or one file each (``split``)."""
+    from tonehost.exports.note_sequence import NoteSequence, Tempo
+
+    qpm = qpm or 120.0
+    out = Path(path)
+    spq = model.steps_per_quarter
+    seg_seconds = (96 if model.arch.segmented_by_track else model.num_steps) * 60.0 / qpm / spq
+
+    def timed(seq):
+        s = seq.unquantize(qpm) if seq.is_quantized else seq
+        if not seq.is_quantized and seq.tempos and seq.tempos[0].qpm != qpm:  # groove: rescale to the tempo
+            r = seq.tempos[0].qpm / qpm
+            for n in s.notes:
+                n.start_time *= r
+                n.end_time *= r
+        return s
+
+    if split:
+        stem, suffix = out.with_suffix(""), out.suffix or ".mid"
+        paths = []
+        for k, seq in enumerate(results):
+            p = Path(f"{stem}_{k + 1:02d}{suffix}")
+            s = timed(seq)
+            s.tempos = [Tempo(0.0, qpm)]
+            s.total_time = max(seg_seconds, max((n.end_time for n in s.notes), default=0.0))
+            s.to_midi(p)
+            paths.append(p)
+        return paths
+    whole = NoteSequence(tempos=[Tempo(0.0, qpm)])
+    for k, seq in enumerate(results):
+        for n in timed(seq).notes:
+            n.start_time = max(0.0, n.start_time + k * seg_seconds)
+            n.end_time += k * seg_seconds
+            n.quantized_start_step = n.quantized_end_step = None
+            whole.notes.append(n)
+    whole.total_time = len(results) * seg_seconds
+    whole.to_midi(out)
+    return [out]
+
+
+def _report(model, what: str, results, paths, t_load: float, t_run: float) -> None:
+    notes = sum(len(r.notes) for r in results)
+    where = paths[0] if len(paths) == 1 else f"{paths[0]} .. {paths[-1].name}"
+    print(f"{model.name}: {what}: {len(results)} sequence{'s' if len(results) != 1 else ''}, {notes} notes in "
+          f"{t_run:.2f} s (model ready in {t_load:.2f} s) -> {where}")
+
+
+def _load(args):
+    t0 = time.perf_counter()
+    model = load_model(args)
+    return model, time.perf_counter() - t0
+
+
+# -------------------------------------------------------------------------------------------------- commands
+
+def cmd_sample(args) -> int:
+    if args.num < 1:
+        raise UsageError(f"-n must be at least 1, got {args.num}")
+    model, t_load = _load(args)
+    kw = controls(args, model)
+    t0 = time.perf_counter()
+    results = model.sample(args.num, temperature=args.temperature, **kw)
+    t_run = time.perf_counter() - t0
+    _report(model, "sample", results, write_output(results, args.output, model, args.qpm, args.split), t_load,
+            t_run)
+    return 0
+
+
+def cmd_interpolate(args) -> int:
+    if len(args.inputs) not in (2, 4):
+        raise UsageError(f"interpolate takes 2 or 4 MIDI files, got {len(args.inputs)}")
+    if args.steps < 2:
+        raise UsageError(f"--steps must be at least 2 (both ends), got {args.steps}")
+    n_interps = args.steps
+    if args.grid:
+        if len(args.inputs) != 4:
+            raise UsageError("--grid needs 4 inputs (the corners)")
+        try:
+            w, h = (int(v) for v in args.grid.lower().split("x"))
+        except ValueError:
+            raise UsageError(f"--grid is WIDTHxHEIGHT, e.g. 4x3; got {args.grid!r}") from None
+        if w < 2 or h < 2:
+            raise UsageError(f"--grid needs at least 2x2, got {args.grid}")
+        n_interps = (w, h)
+    model, t_load = _load(args)
+    kw = controls(args, model)
+    seqs = [read_input(p, model) for p in args.inputs]
+    qpm = args.qpm or seqs[0].qpm
+    t0 = time.perf_counter()
+    results = model.interpolate(seqs, n_interps, temperature=args.temperature, qpm=qpm, **kw)
+    t_run = time.perf_counter() - t0
+    _report(model, "interpolate", results, write_output(results, args.output, model, qpm, args.split), t_load,
+            t_run)
+    return 0
+
+
+def cmd_similar(args) -> int:
+    if args.num < 1:
+        raise UsageError(f"-n must be at least 1, got {args.num}")
+    if not 0 <= args.similarity <= 1:
+        raise UsageError(f"--similarity must be between 0 and 1, got {args.similarity:g}")
+    model, t_load = _load(args)
+    kw = controls(args, model)
+    seq = read_input(args.input, model)
+    qpm = args.qpm or seq.qpm
+    t0 = time.perf_counter()
+    results = model.similar(seq, args.num, args.similarity, temperature=args.temperature, qpm=qpm, **kw)
+    t_run = time.perf_counter() - t0
+    _report(model, "similar", results, write_output(results, args.output, model, qpm, args.split), t_load, t_run)
+    return 0
+
+
+def cmd_encode(args) -> int:
+    model, t_load = _load(args)
+    kw = controls(args, model)
+    seqs = [read_input(p, model) for p in args.inputs]
+    z = model.encode(seqs, **kw)
+    if args.output == "-":
+        try:
+            json.dump(z.tolist(), sys.stdout)
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+        except BrokenPipeError:  # `| head`: the reader has what it wanted
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    out = Path(args.output)
+    if out.suffix == ".npy":
+        np.save(out, z)
+    else:
+        out.write_text(json.dumps({"checkpoint": model.name, "z": z.tolist()}))
+    print(f"{model.name}: {len(seqs)} sequence{'s' if len(seqs) != 1 else ''} -> z [{z.shape[0]}, {z.shape[1]}] "
+          f"-> {out}")
+    return 0
+
+
+def read_z(path: str, z_dims: int) -> np.ndarray:
+    """Latent vectors from a ``.npy`` or a JSON file (a list of lists, or ``{"z": [...]}`` as ``vae encode``
+    writes); a one-sentence error names the file."""
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"{p}: no such file")
+    try:
+        if p.suffix == ".npy":
+            z = np.load(p, allow_pickle=False)
+        else:
+            data = json.loads(p.read_text())
+            z = np.asarray(data["z"] if isinstance(data, dict) else data, dtype=np.float32)
+    except (ValueError, KeyError, OSError, TypeError) as exc:
+        raise UsageError(f"{p} is not a latent vector file (a JSON list of lists or a .npy, as `tonehost vae "
+                         f"encode` writes): {str(exc).splitlines()[0][:80]}") from None
+    z = np.asarray(z, np.float32)
+    if z.ndim == 1:
+        z = z[None, :]
+    if z.ndim != 2 or z.shape[1] != z_dims or not np.all(np.isfinite(z)):
+        raise UsageError(f"{p} holds shape {list(z.shape)}; this model decodes finite [n, {z_dims}] vectors "
+                         "(encode with the same checkpoint)")
+    return z
+
+
+def cmd_decode(args) -> int:
+    model, t_load = _load(args)
+    kw = controls(args, model)
+    z = read_z(args.z, model.z_dims)
+    t0 = time.perf_counter()
+    results = model.decode(z, temperature=args.temperature, qpm=args.qpm, **kw)
+    t_run = time.perf_counter() - t0
+    _report(model, "decode", results, write_output(results, args.output, model, args.qpm, args.split), t_load,
+            t_run)
+    return 0
