@@ -9,30 +9,64 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-__all__ = ["NormalizerSettings", "LiveNormalizer", "LOWEST_LD", "LD_CONF_REDUCTION", "VST_PW_FLOOR"]
+__all__ = ["NormalizerSettings", "LiveNormalizer", "INSTRUMENT_RANGES", "instrument_range", "LOWEST_LD",
+           "LD_CONF_REDUCTION", "VST_PW_FLOOR"]
 
 from tonehost.dsp.loudness import LD_FLOOR_DB as LOWEST_LD, PW_FLOOR_DB as VST_PW_FLOOR
 
 LD_CONF_REDUCTION = -25.0  # magenta.js: frames with low pitch confidence are attenuated by 25 dB
 
 
+#: Sounding ranges (MIDI note numbers, lowest and highest) of the hosted DDSP instruments, from the standard
+#: orchestration tables (Adler, "The Study of Orchestration", 4th ed.: violin G3-E7, flute C4-C7, trumpet in Bb
+#: sounding E3-Bb5, tenor saxophone sounding Ab2-E5); the highest is kept at the DDSP training data's top
+#: (the issue's violin: G3-E6). The register shift keeps an instrument inside its range.
+INSTRUMENT_RANGES = {
+    "violin": (55, 88),
+    "flute": (60, 96),
+    "trumpet": (52, 82),
+    "tenor_saxophone": (44, 76),
+    "saxophone": (44, 76),
+}
+
+
+def instrument_range(name: str | None) -> tuple[int, int] | None:
+    """``(lowest, highest)`` MIDI note of the instrument whose name (a model file stem such as ``violin`` or
+    ``ddsp_tenor_saxophone``) contains a key of :data:`INSTRUMENT_RANGES`; None when unknown."""
+    if not name:
+        return None
+    low = str(name).lower()
+    for key in sorted(INSTRUMENT_RANGES, key=len, reverse=True):
+        if key in low:
+            return INSTRUMENT_RANGES[key]
+    return None
+
+
 @dataclass
 class NormalizerSettings:
-    """The magenta.js ``settings.json`` fields the normaliser uses (None: that shift is off)."""
+    """The magenta.js ``settings.json`` fields the normaliser uses (None: that shift is off), plus the
+    instrument's range in MIDI notes (``low_pitch``/``high_pitch``, None: unbounded)."""
 
     average_max_loudness: float | None = None
     mean_loudness: float | None = None
     mean_pitch: float | None = None
     loudness_threshold: float = -100.0
+    low_pitch: float | None = None
+    high_pitch: float | None = None
 
     @classmethod
-    def from_settings(cls, settings: dict) -> "NormalizerSettings":
-        """From a parsed ``settings.json`` (magenta.js camelCase keys); missing keys switch shifts off."""
+    def from_settings(cls, settings: dict, instrument: str | None = None) -> "NormalizerSettings":
+        """From a parsed ``settings.json`` (magenta.js camelCase keys); missing keys switch shifts off.
+
+        ``instrument``: a name to look up in :data:`INSTRUMENT_RANGES` (e.g. the model file's stem).
+        """
         def get(key):
             val = settings.get(key)
             return None if val is None else float(val)
+        rng = instrument_range(instrument)
         return cls(get("averageMaxLoudness"), get("meanLoudness"), get("meanPitch"),
-                   float(settings.get("loudnessThreshold", -100.0)))
+                   float(settings.get("loudnessThreshold", -100.0)),
+                   None if rng is None else float(rng[0]), None if rng is None else float(rng[1]))
 
 
 @dataclass
@@ -42,17 +76,32 @@ class LiveNormalizer:
     magenta.js (ddsp.ts ``normalizeAudioFeatures``) shifts a whole file's loudness so its max becomes
     ``averageMaxLoudness`` and its mean (above ``loudnessThreshold``) ``meanLoudness``, clips to
     [-120, averageMaxLoudness], attenuates frames with a 100-frame-smoothed confidence <= 0.7 by 25 dB, and shifts
-    pitch by whole octaves toward ``meanPitch``. Live, the whole-file statistics are replaced by running ones:
+    pitch by whole octaves toward ``meanPitch``: ``round((meanPitch - mean pitch of the file) / 12)``. Live, the
+    whole-file statistics are replaced by ones that settle fast and then hold:
 
-    - loudness: an exponential mean over active frames (time constant ``stats_seconds``) gives the shift
-      ``meanLoudness - running_mean``; the max shift is implied (max(x) cancels out of the two shifts), the clip
-      to averageMaxLoudness is kept; the final min/mean rescale is dropped (it is the identity when the
-      quietest frame sits at -120 dB, which silence always gives);
-    - confidence mask: the tracker's hysteresis voicing (no 100-frame centred average: it would add 200 ms)
-      drives a -25 dB attenuation that ramps in over ``release_frames``, not at once;
-    - pitch register: a running mean of MIDI pitch over voiced frames; the octave shift toward ``meanPitch`` is
-      only changed between notes, never inside one;
+    - loudness: the level statistic is the mean loudness of *voiced* frames only (a DC offset, breath, room noise
+      and silence never enter it): the median of the first ``level_seed_seconds`` of voicing, then an exponential
+      mean with time constant ``stats_seconds`` (seconds of voicing, not of wall time: it does not move while
+      nobody sings). The shift is ``meanLoudness - level``; the clip to averageMaxLoudness is kept; the final
+      min/mean rescale is dropped (the identity when the quietest frame sits at -120 dB, which silence gives).
+      So a steady input gives a steady output once seeded, and the same phrase sung again comes out alike.
+    - confidence mask: the tracker's voicing drives a -25 dB attenuation that ramps in over ``release_frames``.
+    - pitch register: a phrase is a voiced stretch whose gaps are shorter than ``phrase_gap_seconds``; the octave
+      shift is decided at a phrase's start and held to its end, never changed inside it. The decision is
+      ``round((meanPitch - register) / 12)``, where the register is the median MIDI pitch of the voiced frames
+      of the last ``register_seconds`` of singing (a decaying histogram, so a single octave-wrong frame weighs
+      nothing); a new shift is taken only when the register sits more than ``6 + hysteresis`` semitones from
+      the current shift's centre (hysteresis over phrases). The first phrase, having no history, follows the
+      running median of its first ``seed_seconds`` (a wrong first frame is outvoted by the second and third)
+      and then holds. :meth:`preset` gives the statistics of a whole file in advance (offline ``render``): the
+      shift is then magenta.js's ``round((meanPitch - mean pitch) / 12)`` from the first frame on. The shift keeps the phrase inside the instrument's range
+      (``low_pitch``/``high_pitch``), and a frame that would still fall below ``low_pitch`` is raised by
+      octaves (a tracker error or a second voice never makes the violin play under its G string).
     - the user's ``input_gain_db`` (added to loudness before everything) and ``pitch_shift`` (semitones) apply.
+
+    Offline ``render`` runs this same path after :meth:`preset` with the file's own statistics (voiced mean
+    pitch and loudness, as magenta.js computes them over the whole file); without the preset its output equals
+    the live one.
 
     Parameters
     ----------
@@ -67,35 +116,146 @@ class LiveNormalizer:
     input_gain_db: float = 0.0
     pitch_shift: float = 0.0
     auto_register: bool = True
-    stats_seconds: float = 3.0
+    stats_seconds: float = 20.0
+    seed_seconds: float = 0.1
+    level_seed_seconds: float = 1.0
     release_frames: int = 8
-    active_db: float = -90.0  # loudness_db above which a frame updates the running mean
+    active_db: float = -90.0  # loudness_db above which a voiced frame updates the level statistic
+    phrase_gap_seconds: float = 0.3
+    register_seconds: float = 8.0
+    hysteresis: float = 3.0
 
     def __post_init__(self):
         self.reset()
 
     def reset(self) -> None:
+        """Forget the statistics, the register and the phrase state."""
         self._ld_mean = None
-        self._p_mean = None
+        self._ld_seed: list[float] = []
+        self._hist = [0.0] * 128
+        self._hist_total = 0.0
+        self._gain = 1.0
+        self._seed_pitch: list[float] = []
         self._octaves = 0
+        self._has_shift = False
+        self._in_phrase = False
+        self._gap = 0
+        self._phrase_decided = False
         self._mask_db = LD_CONF_REDUCTION
         self._was_voiced = False
+
+    def preset(self, mean_pitch: float | None = None, level_db: float | None = None) -> None:
+        """Start from a whole recording's statistics instead of an empty history (offline rendering).
+
+        Parameters
+        ----------
+        mean_pitch : float, optional
+            Mean MIDI pitch of the recording's voiced frames: the register (held like ``register_seconds`` of
+            singing) and the shift ``round((meanPitch - mean_pitch) / 12)`` (magenta.js), kept in range.
+        level_db : float, optional
+            Mean loudness (``db_kind`` dB, input gain not included) of the voiced frames: the level statistic,
+            already seeded.
+        """
+        if mean_pitch is not None and self.settings.mean_pitch is not None:
+            self._hist = [0.0] * 128
+            self._gain = 1.0
+            self._hist[min(127, max(0, int(round(mean_pitch))))] = self.register_seconds * self.frame_rate
+            self._hist_total = self.register_seconds * self.frame_rate
+            self._has_shift = False
+            self._decide(float(mean_pitch), hysteresis=False)
+        if level_db is not None:
+            self._ld_mean = float(level_db) + self.input_gain_db
+            self._ld_seed = [self._ld_mean] * max(1, int(round(self.level_seed_seconds * self.frame_rate)))
 
     @property
     def octave_shift(self) -> int:
         """The current automatic register shift in octaves."""
         return self._octaves
 
-    def __call__(self, f0_hz: float, loudness_db: float, voiced: bool) -> tuple[float, float]:
-        """Normalise one frame; returns (f0_hz, db) for the controls model."""
+    @property
+    def level_db(self) -> float | None:
+        """The level statistic (mean loudness of voiced frames, dB) or None before the first voiced frame."""
+        return self._ld_mean
+
+    # -- loudness --------------------------------------------------------------------------------------
+    def _update_level(self, db: float) -> None:
+        seed_n = max(1, int(round(self.level_seed_seconds * self.frame_rate)))
+        if len(self._ld_seed) < seed_n:
+            self._ld_seed.append(db)
+            srt = sorted(self._ld_seed)
+            self._ld_mean = srt[len(srt) // 2]
+        else:
+            alpha = 1.0 / max(1.0, self.stats_seconds * self.frame_rate)
+            self._ld_mean += alpha * (db - self._ld_mean)
+
+    # -- register --------------------------------------------------------------------------------------
+    def _register(self) -> float | None:
+        if self._hist_total <= 0.0:
+            return None
+        half = 0.5 * self._hist_total
+        acc = 0.0
+        for k, v in enumerate(self._hist):
+            acc += v
+            if acc >= half:
+                return float(k)
+        return None
+
+    def _add_pitch(self, midi: float) -> None:
+        # exponential forgetting without touching every bin: new frames weigh more (``_gain`` grows by 1/decay
+        # per frame) and the histogram is rescaled once the weights get large
+        self._gain /= math.exp(-1.0 / max(1.0, self.register_seconds * self.frame_rate))
+        k = min(127, max(0, int(round(midi))))
+        self._hist[k] += self._gain
+        self._hist_total += self._gain
+        if self._gain > 1e6:
+            self._hist = [v / self._gain for v in self._hist]
+            self._hist_total /= self._gain
+            self._gain = 1.0
+
+    def _fit_range(self, shift: int, centre: float) -> int:
         s = self.settings
-        alpha = 1.0 / max(1.0, self.stats_seconds * self.frame_rate)
+        if s.low_pitch is not None and s.high_pitch is not None:
+            # the phrase's register inside the instrument's range (low end first: a violin never under G3)
+            while centre + 12 * shift > s.high_pitch and centre + 12 * (shift - 1) >= s.low_pitch:
+                shift -= 1
+            while centre + 12 * shift < s.low_pitch:
+                shift += 1
+        return shift
+
+    def _decide(self, centre: float, hysteresis: bool = True) -> None:
+        s = self.settings
+        want = int(round((s.mean_pitch - centre) / 12.0))
+        if self._has_shift and hysteresis:
+            # hysteresis: keep the current shift unless the register is far from its centre
+            if abs(s.mean_pitch - centre - 12.0 * self._octaves) <= 6.0 + self.hysteresis:
+                want = self._octaves
+        self._octaves = self._fit_range(want, centre)
+        self._has_shift = True
+
+    def __call__(self, f0_hz: float, loudness_db: float, voiced: bool) -> tuple[float, float]:
+        """Normalise one frame; returns (f0_hz, db) for the controls model.
+
+        Parameters
+        ----------
+        f0_hz : float
+            The tracker's f0 in Hz (held while unvoiced; <= 0: none yet).
+        loudness_db : float
+            The tracker's loudness (``db_kind``) in dB.
+        voiced : bool
+            The tracker's voicing decision.
+
+        Returns
+        -------
+        (float, float)
+            f0 in Hz and loudness/power in dB for the controls model.
+        """
+        s = self.settings
         db = loudness_db + self.input_gain_db
         if self.db_kind == "power_db":
             db = min(0.0, max(VST_PW_FLOOR, db))
         elif s.mean_loudness is not None and s.average_max_loudness is not None:
-            if db > self.active_db:
-                self._ld_mean = db if self._ld_mean is None else self._ld_mean + alpha * (db - self._ld_mean)
+            if voiced and db > self.active_db:
+                self._update_level(db)
             shift = s.mean_loudness - (self._ld_mean if self._ld_mean is not None else s.mean_loudness)
             db = min(s.average_max_loudness, max(LOWEST_LD, db + shift))
             # Low-confidence attenuation: instant release of the mask at a voiced frame, ramp-in when unvoiced.
@@ -106,17 +266,39 @@ class LiveNormalizer:
             db = max(LOWEST_LD, db + self._mask_db)
         else:
             db = max(LOWEST_LD, db)
-        # Pitch register.
         f0 = f0_hz
         if f0 > 0:
             midi = 69.0 + 12.0 * math.log2(f0 / 440.0)
+            register_on = self.auto_register and s.mean_pitch is not None
             if voiced:
-                self._p_mean = midi if self._p_mean is None else self._p_mean + alpha * (midi - self._p_mean)
-            if self.auto_register and s.mean_pitch is not None and self._p_mean is not None:
-                if not voiced or not self._was_voiced:  # only re-decide between notes
-                    self._octaves = int(round((s.mean_pitch - self._p_mean) / 12.0))
-            shift = 12.0 * (self._octaves if self.auto_register else 0) + self.pitch_shift
-            midi = min(110.0, midi + shift)
-            f0 = 440.0 * 2.0 ** ((midi - 69.0) / 12.0)
+                self._gap = 0
+                if register_on:
+                    if not self._in_phrase:  # a phrase starts: decide from the history
+                        self._in_phrase = True
+                        self._phrase_decided = False
+                        self._seed_pitch = []
+                        reg = self._register()
+                        if reg is not None:
+                            self._decide(reg)
+                            self._phrase_decided = True
+                    if not self._phrase_decided:  # first phrase: the median of its first seed_seconds
+                        self._seed_pitch.append(midi)
+                        srt = sorted(self._seed_pitch)
+                        med = srt[len(srt) // 2]
+                        seed_n = max(1, int(round(self.seed_seconds * self.frame_rate)))
+                        self._decide(med, hysteresis=False)  # the running median of the seed frames
+                        self._phrase_decided = len(self._seed_pitch) >= seed_n
+                self._add_pitch(midi)
+            else:
+                self._gap += 1
+                if self._gap >= self.phrase_gap_seconds * self.frame_rate:
+                    self._in_phrase = False
+            shift = 12.0 * (self._octaves if register_on else 0) + self.pitch_shift
+            out = midi + shift
+            if register_on and s.low_pitch is not None:
+                while out < s.low_pitch:
+                    out += 12.0
+            out = min(110.0, out)
+            f0 = 440.0 * 2.0 ** ((out - 69.0) / 12.0)
         self._was_voiced = voiced
         return f0, db

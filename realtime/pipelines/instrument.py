@@ -34,7 +34,7 @@ from tonehost.exports.onnx_session import make_session
 
 from tonehost.dsp.harmonic import harmonic_block, make_frame_buffer, make_harmonic_state
 from tonehost.dsp.noise import make_noise_frame_buffer, make_noise_state, noise_block
-from tonehost.dsp.resample import Resampler, resample_block, resample_to
+from tonehost.dsp.resample import Resampler, resample_block
 from tonehost.exports.contracts.ddsp import (INPUT_F0, INPUT_PW, INPUT_STATE, OUTPUT_AMPLITUDE, OUTPUT_HARMONICS,
                                    OUTPUT_NOISE, OUTPUT_STATE, ContractInfo, read_metadata, scale_db,
                                    scale_f0_hz)
@@ -153,7 +153,8 @@ class InstrumentPipeline:
                              f"{self.tracker_cfg.hop}")
         self._decim = self.model_hop_16k // self.tracker_cfg.hop
         self.synth_hop = int(round(sr / info.frame_rate))
-        self.normalizer = LiveNormalizer(NormalizerSettings.from_settings(info.settings), db_kind=info.db_kind,
+        self.normalizer = LiveNormalizer(NormalizerSettings.from_settings(info.settings, controls.name),
+                                         db_kind=info.db_kind,
                                          frame_rate=FEATURE_RATE / self.tracker_cfg.hop,
                                          input_gain_db=self.cfg.input_gain_db, pitch_shift=self.cfg.pitch_shift,
                                          auto_register=self.cfg.auto_register)
@@ -320,7 +321,7 @@ class InstrumentPipeline:
             # Keep the synth state (phase, ring) so the sound continues without a click.
             self.controls = controls
             controls.reset()
-            self.normalizer.settings = NormalizerSettings.from_settings(new.settings)
+            self.normalizer.settings = NormalizerSettings.from_settings(new.settings, controls.name)
             self.normalizer.db_kind = new.db_kind
             self.normalizer.reset()
             self.post_gain = float(new.post_gain) * self.cfg.output_gain
@@ -353,37 +354,145 @@ class InstrumentPipeline:
         return y.astype(np.float32)
 
     # -- offline ------------------------------------------------------------------------------------------
-    def render(self, audio: np.ndarray, sample_rate: int | None = None, block_size: int = 128,
-               tail_s: float = 0.0, progress=None) -> np.ndarray:
+    def file_statistics(self, blocks, sample_rate: int) -> tuple[float | None, float | None]:
+        """Whole-recording statistics for :meth:`preset`: the voice tracker over every block, nothing else.
+
+        Parameters
+        ----------
+        blocks : iterable of numpy.ndarray
+            The recording in order, mono ``[n]`` or ``[n, channels]`` (averaged) float blocks of any size.
+        sample_rate : int
+            Their rate in Hz.
+
+        Returns
+        -------
+        (float or None, float or None)
+            Mean MIDI pitch and mean loudness (the model's ``db_kind``, dB) of the voiced frames, as magenta.js's
+            ``normalizeAudioFeatures`` takes them over a whole file; None when nothing is voiced.
+        """
+        tracker = VoiceTracker(self.tracker_cfg)
+        rs = Resampler(int(sample_rate), FEATURE_RATE, zero_crossings=self.cfg.resampler_zero_crossings) \
+            if int(sample_rate) != FEATURE_RATE else None
+        power = self.controls.info.db_kind == "power_db"
+        sum_p = sum_db = 0.0
+        n_p = n_db = 0
+        for block in blocks:
+            x = np.asarray(block, np.float64)
+            if x.ndim > 1:
+                x = x.mean(axis=1)
+            for i in range(0, len(x), 1 << 16):
+                part = x[i:i + (1 << 16)]
+                fr = tracker.process(rs.process(part) if rs is not None else part)
+                v = fr.voiced & (fr.f0_hz > 0)
+                if v.any():
+                    sum_p += float(np.sum(69.0 + 12.0 * np.log2(fr.f0_hz[v].astype(np.float64) / 440.0)))
+                    n_p += int(v.sum())
+                    db = (fr.power_db if power else fr.loudness_db)[v].astype(np.float64)
+                    db = db[db > self.normalizer.active_db]
+                    sum_db += float(db.sum())
+                    n_db += len(db)
+        return (sum_p / n_p if n_p else None), (sum_db / n_db if n_db else None)
+
+    def preset(self, mean_pitch: float | None, level_db: float | None) -> None:
+        """Start the normaliser from a whole recording's statistics (:meth:`file_statistics`): the register shift
+        is magenta.js's whole-file one from the first frame, the level statistic is settled from the start."""
+        self.normalizer.preset(mean_pitch, level_db)
+
+    def render_blocks(self, blocks, sample_rate: int, tail_s: float = 0.0, block_size: int = 2048):
+        """Stream a recording through the pipeline: yields the instrument, block by block (memory flat in length).
+
+        Parameters
+        ----------
+        blocks : iterable of numpy.ndarray
+            Input blocks (mono or ``[n, channels]``, averaged) at ``sample_rate``.
+        sample_rate : int
+            Input rate in Hz; resampled on the fly (a streaming polyphase filter whose delay is removed) when it
+            differs from the pipeline's rate.
+        tail_s : float
+            Seconds of silence appended (reverb tails).
+        block_size : int
+            Samples per :meth:`process` call (the output does not depend on it).
+
+        Yields
+        ------
+        numpy.ndarray
+            float32 output blocks at the pipeline's rate; together ``ceil(n * sr / sample_rate) + tail`` samples.
+        """
+        sr = self.cfg.sample_rate
+        sample_rate = int(sample_rate)
+        rs = Resampler(sample_rate, sr) if sample_rate != sr else None
+        skip = int(round(rs.delay_out())) if rs is not None else 0
+        n_in = produced = 0
+
+        def run(x):
+            for i in range(0, len(x), block_size):
+                yield self.process(x[i:i + block_size])
+
+        def convert(x):
+            nonlocal skip
+            y = rs.process(x)
+            if skip:
+                cut = min(skip, len(y))
+                y, skip = y[cut:], skip - cut
+            return y
+
+        for block in blocks:
+            x = np.asarray(block, np.float64)
+            if x.ndim > 1:
+                x = x.mean(axis=1)
+            n_in += len(x)
+            y = convert(x) if rs is not None else x
+            produced += len(y)
+            yield from run(y)
+        if rs is not None:  # flush the filter: exactly ceil(n * sr / sample_rate) samples, aligned with the input
+            total = -(-n_in * sr // sample_rate)
+            y = convert(np.zeros(int(np.ceil(rs.delay_in())) + rs.taps + 1))
+            yield from run(y[:max(0, total - produced)])
+        yield from run(np.zeros(int(round(tail_s * sr))))
+
+    def render(self, audio: np.ndarray, sample_rate: int | None = None, block_size: int = 2048,
+               tail_s: float = 0.0, progress=None, whole_file: bool = True) -> np.ndarray:
         """Run the live pipeline over a whole signal (``tonehost render``): same code path, blockwise.
 
         Parameters
         ----------
-        audio : mono (or multi-channel, averaged) float array
-        sample_rate : its rate; resampled to the pipeline's rate when different
-        block_size : block size of the simulated stream
-        tail_s : seconds of silence appended (reverb tails)
-        progress : optional callable(fraction)
+        audio : numpy.ndarray, shape (n,) or (n, channels)
+            Float samples (channels are averaged).
+        sample_rate : int, optional
+            Their rate in Hz; resampled to the pipeline's rate when different (default: the pipeline's rate).
+        block_size : int
+            Samples per simulated stream block (the output does not depend on it).
+        tail_s : float
+            Seconds of silence appended (reverb tails).
+        progress : callable, optional
+            Called with the fraction done (0..1) now and then.
+        whole_file : bool
+            Normalise with the whole recording's statistics first (:meth:`file_statistics`, :meth:`preset`:
+            magenta.js's register shift and a settled level from the first frame); False: exactly the live path.
 
         Returns
         -------
-        float32 array at the pipeline's sample rate, as long as the (resampled) input plus the tail.
+        numpy.ndarray, float32
+            At the pipeline's sample rate, ``ceil(n * rate / sample_rate)`` samples plus the tail.
         """
         x = np.asarray(audio, np.float64)
         if x.ndim > 1:
             x = x.mean(axis=1)
         sr = self.cfg.sample_rate
-        if sample_rate and sample_rate != sr:
-            x = resample_to(x, sample_rate, sr)
-        if tail_s > 0:
-            x = np.concatenate([x, np.zeros(int(tail_s * sr))])
-        out = np.zeros(len(x), np.float32)
-        for start in range(0, len(x), block_size):
-            blk = x[start:start + block_size]
-            out[start:start + len(blk)] = self.process(blk)
-            if progress is not None and (start // block_size) % 256 == 0:
-                progress(start / max(1, len(x)))
-        return out
+        sample_rate = int(sample_rate or sr)
+        if whole_file:
+            self.preset(*self.file_statistics([x], sample_rate))
+        total = -(-len(x) * sr // sample_rate) + int(round(tail_s * sr))
+        out = np.zeros(total, np.float32)
+        pos = 0
+        step = max(block_size, 1 << 15)
+        blocks = (x[i:i + step] for i in range(0, len(x), step))
+        for y in self.render_blocks(blocks, sample_rate, tail_s, block_size):
+            out[pos:pos + len(y)] = y
+            pos += len(y)
+            if progress is not None:
+                progress(min(1.0, pos / max(1, total)))
+        return out[:pos]
 
 
 # ---------------------------------------------------------------------------------------------- latency
@@ -453,7 +562,7 @@ def measure_latency(pipeline: "InstrumentPipeline", block_size: int = 128) -> di
     and ``pitch_step_ms`` (the pipeline is consumed: its state advances).
     """
     sr = pipeline.cfg.sample_rate
-    y = pipeline.render(latency_test_signal(sr), sr, block_size=block_size)
+    y = pipeline.render(latency_test_signal(sr), sr, block_size=block_size, whole_file=False)
     return detect_arrivals(y, sr)
 
 
@@ -560,7 +669,7 @@ class DDSP:
         pipe.set_external_control(source)
         n = len(f0) * hop
         # model frame i is computed when feature frame (i + 1) * decim completes: one model hop of delay
-        y = pipe.render(np.zeros(n + hop), self.sample_rate)
+        y = pipe.render(np.zeros(n + hop), self.sample_rate, whole_file=False)
         return y[hop:hop + n]
 
     def render(self, audio: np.ndarray, sample_rate: int, tail_s: float = 0.0) -> np.ndarray:
