@@ -1,6 +1,7 @@
 """``tonehost render VOICE.wav --instrument violin -o out.wav``: the live pipeline, offline."""
 from __future__ import annotations
 
+import argparse
 import time
 from pathlib import Path
 
@@ -12,30 +13,57 @@ from tonehost.realtime.cli.options import add_instrument_args, instrument_from_a
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "render", help="turn a voice recording into an instrument (offline, faster than real time)",
-        description="Run the same pipeline as `tonehost play` over VOICE and write the instrument at 48 kHz.")
+        description="Run the same pipeline as `tonehost play` over VOICE and write the instrument at 48 kHz. The "
+        "file is streamed (memory does not grow with its length): a first pass measures its voiced pitch and "
+        "level, so the register shift and loudness are set for the whole file as magenta.js does (--live: the "
+        "running statistics of `play` instead).\n\nexamples:\n"
+        "  tonehost render take.wav -o violin.wav\n"
+        "  tonehost render take.flac -o flute.wav --instrument flute --reverb\n"
+        "  tonehost render take.wav -o out.wav --pitch-shift -12 --live",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("voice", help="input recording (wav/flac/ogg, any rate)")
     p.add_argument("-o", "--output", required=True, help="output wav file (48 kHz, mono, float)")
     add_instrument_args(p)
+    p.add_argument("--live", action="store_true", help="normalise exactly as `tonehost play` does (running "
+                   "statistics) instead of over the whole file as magenta.js does (the default)")
     p.add_argument("--tail", type=float, default=None, help="seconds of tail to render (default 0, 2 with --reverb)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     import soundfile as sf
-    from tonehost.realtime.io import read_audio
-    x, sr = read_audio(args.voice)
+    from tqdm import tqdm
+
+    from tonehost.realtime.io import AudioFile
+
     pipe = instrument_from_args(args).pipeline()
+    sr = pipe.cfg.sample_rate
     tail = args.tail if args.tail is not None else (2.0 if args.reverb else 0.0)
-    t0 = time.perf_counter()
-    y = pipe.render(x, sr, tail_s=tail)
-    dt = time.perf_counter() - t0
-    peak = float(np.max(np.abs(y))) if len(y) else 0.0
     out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(out), y, pipe.cfg.sample_rate, subtype="FLOAT")
-    dur = len(y) / pipe.cfg.sample_rate
-    bt = np.asarray(pipe.block_times) * 1e6
+    t0 = time.perf_counter()
+    peak, n_out = 0.0, 0
+    with AudioFile(args.voice) as voice:  # a missing, empty or broken file: one AudioFileError line
+        dur_in = voice.duration
+        if not args.live:
+            # pass 1: the whole recording's voiced pitch and level (magenta.js normalises over the whole file)
+            with tqdm(total=round(dur_in, 1), unit="s", desc="analysing", disable=None, leave=False) as bar:
+                def blocks():
+                    for b in voice.blocks():
+                        yield b
+                        bar.update(round(len(b) / voice.sample_rate, 1))
+                pipe.preset(*pipe.file_statistics(blocks(), voice.sample_rate))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with sf.SoundFile(str(out), "w", sr, 1, subtype="FLOAT") as w, \
+                tqdm(total=round(dur_in + tail, 1), unit="s", desc="rendering", disable=None) as bar:
+            for y in pipe.render_blocks(voice.blocks(), voice.sample_rate, tail_s=tail):
+                w.write(y)
+                if len(y):
+                    peak = max(peak, float(np.max(np.abs(y))))
+                n_out += len(y)
+                bar.update(round(len(y) / sr, 3))
+    dt = time.perf_counter() - t0
+    dur = n_out / sr
     print(f"{out}: {dur:.2f} s rendered in {dt:.2f} s ({dur / max(dt, 1e-9):.1f}x real time), peak "
-          f"{20 * np.log10(max(peak, 1e-9)):.1f} dBFS; per 128-sample block p50 {np.percentile(bt, 50):.0f} us, "
-          f"p99 {np.percentile(bt, 99):.0f} us; model {pipe.controls.path.name}")
+          f"{20 * np.log10(max(peak, 1e-9)):.1f} dBFS; register shift {pipe.normalizer.octave_shift:+d} oct; "
+          f"model {pipe.controls.path.name}")
     return 0
