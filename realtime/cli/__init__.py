@@ -17,7 +17,7 @@ import sys
 from tonehost import __version__
 from tonehost.exports.errors import TonehostError, TonehostWarning
 
-__all__ = ["main", "build_parser", "COMMAND_MODULES"]
+__all__ = ["main", "build_parser", "one_line", "COMMAND_MODULES"]
 
 #: Command modules, in the order ``tonehost --help`` lists them.
 COMMAND_MODULES = [
@@ -50,13 +50,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def one_line(message: str) -> str:
+    """``message`` on one line: control characters (a newline in a file name, ...) shown escaped."""
+    return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii")
+                   for c in str(message))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (0 ok, 1 a :class:`TonehostError`, 2 usage, 130 Ctrl-C)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except TonehostError as exc:  # a bad option value (options.Parser): one line, like argparse's exit code
-        print(f"tonehost: error: {exc.user_message}", file=sys.stderr)
+        print(f"tonehost: error: {one_line(exc.user_message)}", file=sys.stderr)
         return 2
     if not getattr(args, "func", None):
         parser.print_help()
@@ -76,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except TonehostError as exc:
-        print(f"tonehost: error: {exc.user_message}", file=sys.stderr)
+        print(f"tonehost: error: {one_line(exc.user_message)}", file=sys.stderr)
         return 1
 
 

@@ -8,6 +8,7 @@ import textwrap
 
 from tonehost.exports.checkpoints.download import LockFile, cached_path, default_cache_dir, fetch_checkpoint
 from tonehost.exports.checkpoints.index import all_checkpoints, get_checkpoint, index_json
+from tonehost.realtime.cli.options import non_negative_int, output_dir
 
 HELP = "list, inspect and download Magenta's hosted model checkpoints"
 
@@ -51,12 +52,12 @@ def register(subparsers) -> None:
         "or those recorded in checkpoints.lock.json on the first download). Prints the checkpoint directory.")
     fp.add_argument("source", help="a checkpoint id, an http(s) URL of a checkpoint directory, or a local "
                     "checkpoint directory")
-    fp.add_argument("--to", metavar="DIR", help="create the checkpoint in DIR instead of the cache")
+    fp.add_argument("--to", metavar="DIR", type=output_dir, help="create the checkpoint in DIR instead of the cache")
     fp.add_argument("--cache-dir", metavar="DIR", help="cache directory (default: $TONEHOST_CACHE/checkpoints "
                     "or $XDG_CACHE_HOME/tonehost/checkpoints)")
     fp.add_argument("--offline", action="store_true", help="never use the network: use the cached copy or fail")
     fp.add_argument("--force", action="store_true", help="download again even if a verified copy exists")
-    fp.add_argument("--retries", type=int, default=4, help="retries per file and server (default 4)")
+    fp.add_argument("--retries", type=non_negative_int, default=4, help="retries per file and server (default 4)")
     fp.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     fp.add_argument("--index", action="append", metavar="FILE", default=argparse.SUPPRESS,
                     help="an extra JSON index file (repeatable)")

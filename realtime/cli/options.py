@@ -1,7 +1,192 @@
-"""Option groups several commands share (public: commands import nothing private from one another)."""
+"""Option groups and option types several commands share (public: commands import nothing private from one another).
+
+Option types (``type=`` of ``add_argument``) check every value when the command line is parsed, so a bad value is
+one line (``tonehost: error: argument --block-size: ...``) before anything opens: :func:`positive_int`,
+:func:`non_negative_int`, :func:`positive_float`, :func:`non_negative_float`, :func:`finite_float`,
+:func:`sample_rate`, :func:`block_size`, and for files the commands write :func:`output_file` (checks the place
+and creates missing folders) and :func:`output_dir`. :class:`Parser` turns argparse's own errors into that one line.
+"""
 from __future__ import annotations
 
-__all__ = ["add_instrument_args", "instrument_from_args", "audio_device"]
+import argparse
+import math
+import os
+import tempfile
+from pathlib import Path
+
+from tonehost.exports.errors import UsageError
+
+__all__ = ["add_instrument_args", "instrument_from_args", "audio_device", "Parser", "positive_int",
+           "non_negative_int", "positive_float", "non_negative_float", "finite_float", "sample_rate", "block_size",
+           "output_file", "output_file_or_stdout", "output_dir", "MIN_SAMPLE_RATE", "MAX_SAMPLE_RATE",
+           "MAX_BLOCK_SIZE"]
+
+#: The sample rates (Hz) the live commands accept (sound cards and JACK run 8 kHz .. 384 kHz).
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 8000, 384000
+#: The largest audio block in frames (JACK periods go up to 8192).
+MAX_BLOCK_SIZE = 8192
+
+
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are a :class:`~tonehost.exports.errors.UsageError` (one line).
+
+    argparse prints its usage block and exits on a bad option; tonehost's :func:`~tonehost.realtime.cli.main`
+    prints ``tonehost: error: <message> (see `tonehost CMD --help`)`` instead and exits 2. Sub-command parsers
+    made with ``add_subparsers`` are of the same class.
+    """
+
+    def error(self, message: str):
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+    def _get_values(self, action, arg_strings):
+        # argparse drops a lone "--" value (``--block-size=--``) and stores [] unchecked: refuse it instead
+        if action.nargs is None and action.option_strings and list(arg_strings) == ["--"]:
+            self.error(f"argument {'/'.join(action.option_strings)}: expected a value, got '--'")
+        return super()._get_values(action, arg_strings)
+
+
+def _number(text: str, kind, what: str):
+    try:
+        value = kind(str(text).strip())
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1 (``--threads``, ``--steps``); raises ``ArgumentTypeError`` otherwise."""
+    value = _number(text, int, "a whole number >= 1")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: a whole number >= 0 (``--retries``, ``--seed``)."""
+    value = _number(text, int, "a whole number >= 0")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0 (``--seconds``, ``--hop-ms``)."""
+    value = _number(text, float, "a number > 0")
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """argparse type: a finite number >= 0 (``--portamento``, ``--gain``, ``--duration``)."""
+    value = _number(text, float, "a number >= 0")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def finite_float(text: str) -> float:
+    """argparse type: any finite number (``--pitch-shift`` in semitones, ``--input-gain`` in dB)."""
+    return _number(text, float, "a finite number")
+
+
+def sample_rate(text: str) -> int:
+    """argparse type: a sample rate in Hz, a whole number in [:data:`MIN_SAMPLE_RATE`, :data:`MAX_SAMPLE_RATE`]."""
+    what = f"a sample rate in Hz from {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} (e.g. 48000)"
+    value = _number(text, int, what)
+    if not MIN_SAMPLE_RATE <= value <= MAX_SAMPLE_RATE:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+    return value
+
+
+def block_size(text: str) -> int:
+    """argparse type: frames per audio block, a whole number in [1, :data:`MAX_BLOCK_SIZE`]."""
+    what = f"frames per block from 1 to {MAX_BLOCK_SIZE} (e.g. 128; best: the server's period)"
+    value = _number(text, int, what)
+    if not 1 <= value <= MAX_BLOCK_SIZE:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+    return value
+
+
+def _nearest_existing(path: Path) -> Path:
+    p = path
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def _probe_writable(folder: Path) -> None:
+    """Create and remove a file in ``folder`` (the permission bits do not tell: root, read-only mounts, /proc)."""
+    fd, name = tempfile.mkstemp(dir=folder, prefix=".tonehost-probe-")
+    os.close(fd)
+    os.unlink(name)
+
+
+def output_file(text: str) -> Path:
+    """argparse type: a file the command will write; its missing folders are created now.
+
+    The same check for every command's outputs: the path is not empty and not a folder, an existing file there
+    is writable, and the folder it goes in exists (created, with its parents, if missing) and is writable.
+
+    Returns
+    -------
+    pathlib.Path
+        The path, ``~`` expanded.
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        With the reason and the fix (argparse prefixes the option's name).
+    """
+    if not str(text).strip():
+        raise argparse.ArgumentTypeError("expected a file name, got an empty string")
+    if "\0" in str(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a valid file name")
+    path = Path(text).expanduser()
+    try:
+        if path.is_dir():
+            raise argparse.ArgumentTypeError(f"{path} is a folder; give a file name inside it")
+        if path.exists() and not os.access(path, os.W_OK):
+            raise argparse.ArgumentTypeError(f"{path} exists and is not writable; pick another name")
+        folder = path.parent
+        base = _nearest_existing(folder)
+        if not base.is_dir():
+            raise argparse.ArgumentTypeError(f"cannot create {folder}: {base} is a file, not a folder")
+        if not os.access(base, os.W_OK | os.X_OK):
+            raise argparse.ArgumentTypeError(f"cannot write in {base} (permission denied); pick another place")
+        folder.mkdir(parents=True, exist_ok=True)
+        _probe_writable(folder)
+    except OSError as exc:  # a name too long, a read-only file system, a folder even root cannot write in
+        raise argparse.ArgumentTypeError(f"cannot write {path}: {exc.strerror or exc}; pick another place") from None
+    return path
+
+
+def output_file_or_stdout(text: str) -> Path | str:
+    """argparse type: ``-`` (standard output) or an :func:`output_file`."""
+    return "-" if str(text) == "-" else output_file(text)
+
+
+def output_dir(text: str) -> Path:
+    """argparse type: a folder the command writes into; created (with its parents) if missing, checked writable."""
+    if not str(text).strip():
+        raise argparse.ArgumentTypeError("expected a folder name, got an empty string")
+    if "\0" in str(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a valid folder name")
+    path = Path(text).expanduser()
+    try:
+        base = _nearest_existing(path)
+        if not base.is_dir():
+            raise argparse.ArgumentTypeError(f"{base} is a file, not a folder")
+        if not os.access(base, os.W_OK | os.X_OK):
+            raise argparse.ArgumentTypeError(f"cannot write in {base} (permission denied); pick another place")
+        path.mkdir(parents=True, exist_ok=True)
+        _probe_writable(path)
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot write in {path}: {exc.strerror or exc}; pick another place") \
+            from None
+    return path
 
 
 def add_instrument_args(p) -> None:
@@ -13,12 +198,12 @@ def add_instrument_args(p) -> None:
                    "violin), a checkpoint directory (model.json + settings.json) or a .onnx controls model")
     p.add_argument("--tracker", choices=["yin", "ddsp-vst"], default="yin",
                    help="pitch tracker: yin (tonehost's low-latency tracker, default) or ddsp-vst (its model)")
-    p.add_argument("--pitch-shift", type=float, default=0.0, help="transpose, in semitones (default 0)")
-    p.add_argument("--input-gain", type=float, default=0.0, help="input gain in dB (default 0)")
+    p.add_argument("--pitch-shift", type=finite_float, default=0.0, help="transpose, in semitones (default 0)")
+    p.add_argument("--input-gain", type=finite_float, default=0.0, help="input gain in dB (default 0)")
     p.add_argument("--no-auto-register", action="store_true",
                    help="don't shift by octaves toward the instrument's register (settings.json meanPitch)")
     p.add_argument("--reverb", action="store_true", help="add magenta.js-style reverb (3 s, 30%% wet)")
-    p.add_argument("--gain", type=float, default=1.0, help="output gain (linear, default 1)")
+    p.add_argument("--gain", type=non_negative_float, default=1.0, help="output gain (linear, default 1)")
 
 
 def instrument_from_args(args, sample_rate: int = 48000):

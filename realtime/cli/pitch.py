@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tonehost.realtime.cli.options import output_file, positive_float
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -14,10 +16,10 @@ def register(subparsers) -> None:
         description="Run the live voice tracker (or the DDSP-VST pitch model) over AUDIO and write one row per "
         "frame: time (s, centre of the analysis window), f0_hz (0 where unvoiced), confidence (0..1).")
     p.add_argument("audio", help="input audio file (wav/flac/ogg; any rate, mixed to mono)")
-    p.add_argument("-o", "--output", required=True, help="CSV file to write")
+    p.add_argument("-o", "--output", required=True, type=output_file, help="CSV file to write")
     p.add_argument("--tracker", choices=["yin", "ddsp-vst"], default="yin",
                    help="yin: tonehost's live tracker (default); ddsp-vst: DDSP-VST's CREPE-micro model (ONNX)")
-    p.add_argument("--hop-ms", type=float, default=4.0, help="frame hop in milliseconds (default 4; "
+    p.add_argument("--hop-ms", type=positive_float, default=4.0, help="frame hop in milliseconds (default 4; "
                    "ddsp-vst uses 20 unless given)")
     p.set_defaults(func=run)
 

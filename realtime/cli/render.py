@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tonehost.realtime.cli.options import add_instrument_args, instrument_from_args
+from tonehost.realtime.cli.options import add_instrument_args, instrument_from_args, non_negative_float, output_file
 
 
 def register(subparsers) -> None:
@@ -22,11 +22,11 @@ def register(subparsers) -> None:
         "  tonehost render take.wav -o out.wav --pitch-shift -12 --live",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("voice", help="input recording (wav/flac/ogg, any rate)")
-    p.add_argument("-o", "--output", required=True, help="output wav file (48 kHz, mono, float)")
+    p.add_argument("-o", "--output", required=True, type=output_file, help="output wav file (48 kHz, mono, float)")
     add_instrument_args(p)
     p.add_argument("--live", action="store_true", help="normalise exactly as `tonehost play` does (running "
                    "statistics) instead of over the whole file as magenta.js does (the default)")
-    p.add_argument("--tail", type=float, default=None, help="seconds of tail to render (default 0, 2 with --reverb)")
+    p.add_argument("--tail", type=non_negative_float, default=None, help="seconds of tail to render (default 0, 2 with --reverb)")
     p.set_defaults(func=run)
 
 

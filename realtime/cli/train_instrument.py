@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tonehost.realtime.cli.options import non_negative_int, output_dir, output_file, positive_float, positive_int
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -19,12 +21,12 @@ def register(subparsers) -> None:
         description="Train a DDSP decoder (multi-scale spectral loss through differentiable harmonic + noise "
         "synths) on monophonic recordings of one instrument and export it as a .onnx controls model.")
     p.add_argument("recordings", nargs="+", help="audio files of the instrument alone (wav/flac/ogg, any rate)")
-    p.add_argument("-o", "--output", required=True, help="output .onnx controls model")
-    p.add_argument("--minutes", type=float, default=20.0, help="wall-clock training budget (default 20)")
-    p.add_argument("--steps", type=int, default=4000, help="maximum training steps (default 4000)")
-    p.add_argument("--work", help="training directory for resumable checkpoints (default OUTPUT.train/)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--post-gain", type=float, default=1.0, help="output gain stored in the model (default 1)")
+    p.add_argument("-o", "--output", required=True, type=output_file, help="output .onnx controls model")
+    p.add_argument("--minutes", type=positive_float, default=20.0, help="wall-clock training budget (default 20)")
+    p.add_argument("--steps", type=positive_int, default=4000, help="maximum training steps (default 4000)")
+    p.add_argument("--work", type=output_dir, help="training directory for resumable checkpoints (default OUTPUT.train/)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
+    p.add_argument("--post-gain", type=positive_float, default=1.0, help="output gain stored in the model (default 1)")
     p.set_defaults(func=run)
 
 
