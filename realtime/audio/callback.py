@@ -14,6 +14,9 @@ PortAudio calls :data:`audio_callback` on the audio thread with a pointer to the
 
 No locks, no allocation (arrays are views made with ``carray`` over caller-owned memory), no Python objects.
 Besides plain memory access it makes one system call: ``write`` on an eventfd to wake the workers.
+
+:data:`stream_finished` (PortAudio's stream-finished callback, also a GIL-free C function) raises a flag when the
+host API ends the stream, one of the signals the engine uses to notice that the device or server went away.
 """
 from __future__ import annotations
 
@@ -53,6 +56,7 @@ S_FRAMES_SKIPPED = 13          # control frames skipped to bound latency
 S_LAST_CYCLES, S_MAX_CYCLES = 14, 15
 S_OUTPUT_STARTED = 16          # 1 once the worker has written output (before that, silence is not an underrun)
 S_FRAMES_CONSUMED = 17
+S_FINISHED = 18                # 1 once PortAudio called the stream-finished callback (see :data:`stream_finished`)
 N_STATS = 24
 
 # Params (float64), written by the Python side at any time.
@@ -207,3 +211,22 @@ CALLBACK_SIG = types.int32(types.voidptr, types.voidptr, types.uint64, types.voi
 def audio_callback(inp, outp, frames, time_info, status, user):
     ctl = carray(user, (N_CONTROL,), dtype=np.int64)
     return process_block(inp, outp, np.int64(frames), np.int64(status), ctl)
+
+
+FINISHED_SIG = types.void(types.voidptr)
+
+
+@cfunc(FINISHED_SIG, nopython=True, cache=True)
+def stream_finished(user):
+    """PortAudio's ``PaStreamFinishedCallback``: the stream became inactive (stopped, aborted, or ended by the host).
+
+    Sets ``stats[S_FINISHED]`` and wakes the workers through the eventfd, without the GIL. The engine reads the
+    flag (:meth:`~tonehost.realtime.audio.engine.Engine.failure`) only while it has not asked the stream to stop,
+    so a flag raised then means the host API ended the stream on its own: the device or server went away.
+    """
+    ctl = carray(user, (N_CONTROL,), dtype=np.int64)
+    stats = carray(as_voidptr(ctl[C_STATS]), (N_STATS,), dtype=np.int64)
+    stats[S_FINISHED] = 1
+    if ctl[C_EVENTFD] >= 0:
+        stats[N_STATS - 1] = 1
+        _write(np.int32(ctl[C_EVENTFD]), as_voidptr(ctl[C_STATS] + 8 * (N_STATS - 1)), np.uint64(8))

@@ -1,12 +1,16 @@
 """Audio devices through PortAudio (sounddevice): listing, resolving a user's choice, clear errors.
 
 Also names PortAudio's JACK client (``PaJack_SetClientName``), so that tonehost's ports show up as
-``tonehost:in_1`` ... in JACK instead of the anonymous ``PortAudio``.
+``tonehost:in_1`` ... in JACK instead of the anonymous ``PortAudio``; asks a running JACK server for its period
+(:func:`jack_server_period`); and keeps the streams of a server that went away out of PortAudio's clean-up
+(:func:`abandon_stream`): closing a JACK stream whose server is gone blocks for good inside ``Pa_CloseStream``.
 """
 from __future__ import annotations
 
+import atexit
 import ctypes
 import ctypes.util
+import threading
 
 import sounddevice as sd
 
@@ -72,11 +76,18 @@ def check_settings(device: int, kind: str, sample_rate: float, channels: int) ->
 
 
 _jack_name_set: list = []
+_abandoned: list = []
 
 
 def set_jack_client_name(name: str) -> None:
-    """Name PortAudio's JACK client (re-initialises PortAudio; call before any stream is open)."""
+    """Name PortAudio's JACK client (re-initialises PortAudio; call before any stream is open).
+
+    Does nothing once a stream was abandoned (:func:`abandon_stream`): re-initialising PortAudio would try to
+    close it and block.
+    """
     if _jack_name_set and _jack_name_set[0].value == name.encode():
+        return
+    if _abandoned:
         return
     libname = getattr(sd, "_libname", None) or ctypes.util.find_library("portaudio")
     try:
@@ -90,3 +101,92 @@ def set_jack_client_name(name: str) -> None:
         _jack_name_set[:] = [buf]  # PortAudio keeps the pointer: keep the buffer alive
         sd._terminate()
         sd._initialize()
+
+
+def host_api_name(device: int) -> str:
+    """The PortAudio host API name of device index ``device`` (e.g. ``"JACK Audio Connection Kit"``, ``"ALSA"``)."""
+    info = sd.query_devices(device)
+    return sd.query_hostapis(info["hostapi"])["name"]
+
+
+def abandon_stream(*keep_alive) -> None:
+    """Leave a stream whose device or server went away open for good, instead of blocking on closing it.
+
+    PortAudio's JACK host API waits for the server's process thread to acknowledge a stop or a close; with the
+    server gone (or hung) ``Pa_StopStream``/``Pa_CloseStream``/``Pa_Terminate`` wait forever (seen with
+    PortAudio 19.6: the main thread stuck in ``Pa_CloseStream``, Ctrl-C ignored). This keeps ``keep_alive`` (the
+    stream and the memory its C callback points into) referenced until the process ends, and removes
+    sounddevice's exit handler, which would call ``Pa_Terminate`` and block the exit. The operating system
+    reclaims everything when the process exits.
+
+    Parameters
+    ----------
+    *keep_alive : object
+        Objects that must outlive the process's remaining life (the stream, the engine's arrays, ...).
+    """
+    _abandoned.append(keep_alive)
+    atexit.unregister(sd._exit_handler)
+
+
+def streams_abandoned() -> int:
+    """How many streams :func:`abandon_stream` left open in this process."""
+    return len(_abandoned)
+
+
+def close_within(stream, timeout: float) -> bool:
+    """Stop and close ``stream`` (a sounddevice stream), giving up after ``timeout`` seconds.
+
+    Returns
+    -------
+    bool
+        True when the stream was closed; False when PortAudio was still blocked after ``timeout`` (the call is
+        left to finish in a daemon thread and the stream is abandoned, see :func:`abandon_stream`).
+    """
+    def run():
+        try:
+            stream.stop()
+        finally:
+            stream.close()
+
+    t = threading.Thread(target=run, name="tonehost-close-stream", daemon=True)
+    t.start()
+    t.join(timeout)
+    return not t.is_alive()
+
+
+_JACK_NO_START_SERVER = 0x01
+
+
+def jack_server_period(client_name: str = "tonehost-probe") -> tuple[int, int] | None:
+    """``(period_frames, sample_rate)`` of the running JACK server, or None (no server, no libjack).
+
+    Opens a short-lived JACK client (``jack_client_open`` with ``JackNoStartServer``, through ctypes: libjack is
+    already loaded by PortAudio's JACK host API), reads ``jack_get_buffer_size`` and ``jack_get_sample_rate``
+    and closes it. Call it only when a JACK stream is open (libjack prints to standard error when no server
+    runs, unless PortAudio installed its silent error handler first).
+
+    Parameters
+    ----------
+    client_name : str
+        Name of the probe client (visible in the JACK graph for a few milliseconds).
+    """
+    name = ctypes.util.find_library("jack")
+    try:
+        lib = ctypes.CDLL(name or "libjack.so.0")
+    except OSError:
+        return None
+    lib.jack_client_open.restype = ctypes.c_void_p
+    lib.jack_client_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(ctypes.c_int)]
+    lib.jack_get_buffer_size.restype = ctypes.c_uint32
+    lib.jack_get_buffer_size.argtypes = [ctypes.c_void_p]
+    lib.jack_get_sample_rate.restype = ctypes.c_uint32
+    lib.jack_get_sample_rate.argtypes = [ctypes.c_void_p]
+    lib.jack_client_close.argtypes = [ctypes.c_void_p]
+    status = ctypes.c_int(0)
+    client = lib.jack_client_open(client_name.encode(), _JACK_NO_START_SERVER, ctypes.byref(status))
+    if not client:
+        return None
+    try:
+        return int(lib.jack_get_buffer_size(client)), int(lib.jack_get_sample_rate(client))
+    finally:
+        lib.jack_client_close(client)

@@ -10,6 +10,13 @@ hogging the interpreter cannot make it late. Workers are ordinary Python threads
 callback signals once per block, read input with :meth:`Engine.read_input`, and hand back audio
 (:meth:`Engine.write_output`) or synthesizer control frames (:meth:`Engine.push_frame`). Everything that can
 go wrong is counted in :meth:`Engine.stats` (xruns, dropped input, output underruns, late synth frames).
+
+A stream can also end under the engine: the JACK server quits or is killed, the device is unplugged, the server
+hangs. :meth:`Engine.failure` notices it from three signals (PortAudio's stream-finished callback, the stream no
+longer active -- PortAudio's JACK host API clears it from JACK's shutdown callback -- and a watchdog on the
+callback counter) and returns one sentence; the engine then counts as :attr:`~Engine.exhausted`, so a
+:class:`~tonehost.realtime.audio.worker.Worker` ends its loop. :meth:`Engine.close` never blocks on a dead stream:
+it leaves it to the operating system (:func:`~tonehost.realtime.audio.devices.abandon_stream`).
 """
 from __future__ import annotations
 
@@ -27,13 +34,20 @@ from tonehost.dsp.noise import make_noise_frame_buffer, make_noise_state
 
 from tonehost.realtime.audio import callback as cb
 from tonehost.realtime.audio.atomics import cycle_counter, load_acquire, store_release
-from tonehost.realtime.audio.devices import DeviceError, check_settings, resolve_device, set_jack_client_name
+from tonehost.realtime.audio.devices import (DeviceError, abandon_stream, check_settings, close_within,
+                                             host_api_name, jack_server_period, resolve_device,
+                                             set_jack_client_name)
 from tonehost.realtime.audio.ring import Ring, ring_discard_older
 
 
 @dataclass
 class EngineConfig:
-    """What to open. ``device`` is an index, a name substring, a ``(input, output)`` pair, or None (default)."""
+    """What to open. ``device`` is an index, a name substring, a ``(input, output)`` pair, or None (default).
+
+    ``watchdog_s``: seconds without a single callback after which a started stream counts as lost (the server
+    hung or the device went away); ``close_timeout_s``: longest wait for PortAudio to stop and close a stream
+    that still looks alive before it is abandoned.
+    """
 
     device: object = None
     sample_rate: float = 48000
@@ -54,6 +68,8 @@ class EngineConfig:
     input_gain: float = 1.0
     output_gain: float = 1.0
     monitor: float = 0.0                 # input mixed into the output (direct monitoring)
+    watchdog_s: float = 1.0              # no callback for this long: the stream is lost
+    close_timeout_s: float = 1.0         # longest wait on PortAudio when closing
 
 
 @njit(nogil=True, cache=True)
@@ -90,19 +106,32 @@ def _push_frame(hframes, nframes, fidx, f0, amp, dist, noise):
     return 1
 
 
+class _Stopper:
+    """``stop()`` only (for :func:`close_within`, whose ``close()`` must not close a stream merely stopped)."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def stop(self):
+        self.stream.stop()
+
+    def close(self):
+        pass
+
+
 class Engine:
     """A running audio graph. Use as a context manager, or call :meth:`start` / :meth:`stop`."""
 
     _cps: float | None = None
-    #: A live stream never runs out (the :class:`~tonehost.realtime.audio.worker.AudioSource` protocol).
-    exhausted = False
 
     def __init__(self, config: EngineConfig | None = None, **overrides):
         cfg = replace(config or EngineConfig(), **overrides)  # the caller's config is left as it was
         if cfg.in_channels <= 0 and cfg.out_channels <= 0:
             raise DeviceError("an engine needs at least one input or output channel")
-        if cfg.block_size <= 0:
-            raise DeviceError(f"block size must be positive, got {cfg.block_size}")
+        if int(cfg.block_size) != cfg.block_size or cfg.block_size <= 0:
+            raise DeviceError(f"block size must be a positive whole number of frames, got {cfg.block_size}")
+        if not float(cfg.sample_rate) > 0:
+            raise DeviceError(f"sample rate must be positive, got {cfg.sample_rate}")
         self.config = cfg
         sr = float(cfg.sample_rate)
         self.max_block = max(4096, int(cfg.block_size))
@@ -140,6 +169,15 @@ class Engine:
         p[cb.P_RING_OUT_ON] = 1.0
         self.stream = None
         self._closed = False
+        self._running = False        # started and not asked to stop: a stream ending now was lost
+        self._failure: str | None = None
+        self._wd_count = -1
+        self._wd_time = 0.0
+        self._abandoned = False
+        #: The PortAudio host API of the open stream (e.g. ``"JACK Audio Connection Kit"``), None before start.
+        self.host_api: str | None = None
+        #: ``(period_frames, sample_rate)`` of the JACK server the stream runs on (None: not JACK, or unknown).
+        self.server_period: tuple[int, int] | None = None
 
     # ----------------------------------------------------------------- set-up
     def _fill_control(self):
@@ -191,6 +229,12 @@ class Engine:
         except sd.PortAudioError as exc:
             raise DeviceError(f"could not open the audio stream ({exc}) on device {device} at "
                               f"{cfg.sample_rate:g} Hz, block {cfg.block_size}; see `tonehost devices`.") from None
+        # PortAudio calls this C function (no GIL) when the stream becomes inactive, e.g. the host ended it
+        self._finished_ptr = sd._ffi.cast("PaStreamFinishedCallback *", cb.stream_finished.address)
+        sd._lib.Pa_SetStreamFinishedCallback(self.stream._ptr, self._finished_ptr)
+        self.host_api = host_api_name(din if ins else dout)
+        if self.host_api.startswith("JACK"):
+            self.server_period = jack_server_period(f"{cfg.client_name}-probe")
 
     def start(self) -> "Engine":
         if self._closed:
@@ -200,23 +244,95 @@ class Engine:
         try:
             if self.stream is None:
                 self._open()
+            self._stats[cb.S_FINISHED] = 0
             self.stream.start()
+            self._failure = None
+            self._wd_count, self._wd_time = -1, time.monotonic()
+            self._running = True
         except BaseException:
             self.close()  # nothing half-open stays behind (stream, eventfd)
             raise
         return self
 
+    def failure(self) -> str | None:
+        """Why a started stream ended without being asked to, or None while it runs (or was stopped).
+
+        Three signals, checked in this order: PortAudio's stream-finished callback ran
+        (:data:`~tonehost.realtime.audio.callback.stream_finished`); PortAudio reports the stream inactive
+        (``Pa_IsStreamActive``; its JACK host API clears it from JACK's shutdown callback the moment the server
+        quits, is killed, or drops the client); no callback for ``config.watchdog_s`` seconds (a hung server, a
+        device that stopped). Once lost, a stream stays lost. Cheap (no system call); any thread may call it.
+
+        Returns
+        -------
+        str or None
+            One sentence naming the server or device and what to do, for a
+            :class:`~tonehost.exports.errors.DeviceError`.
+        """
+        if self._failure is not None:
+            return self._failure
+        if not self._running or self.stream is None:
+            return None
+        now = time.monotonic()
+        n = int(self._stats[cb.S_CALLBACKS])
+        if n != self._wd_count:
+            self._wd_count, self._wd_time = n, now
+        if not self._running:  # stop() raced with this check
+            return None
+        silent = now - self._wd_time
+        if self._stats[cb.S_FINISHED] or not self.stream.active:
+            jack_how, how = "went away (it ended tonehost's audio stream)", "ended the stream"
+        elif silent > self.config.watchdog_s:
+            jack_how = f"stopped running tonehost's audio (no callback for {silent:.1f} s: hung or gone)"
+            how = f"stopped calling back for {silent:.1f} s"
+        else:
+            return None
+        if self.host_api and self.host_api.startswith("JACK"):
+            self._failure = (f"the JACK server {jack_how}; start it again (e.g. `jackd -d alsa`, or "
+                             "`jackd -d dummy -r 48000 -p 128` without a sound card) and rerun")
+        else:
+            self._failure = (f"the audio device went away ({self.host_api or 'PortAudio'} {how}); reconnect it "
+                             "or pick another with --device (see `tonehost devices`)")
+        return self._failure
+
+    @property
+    def exhausted(self) -> bool:
+        """True once the stream was lost (:meth:`failure`): no more input will come. A running stream has no end."""
+        return self.failure() is not None
+
+    def _abandon(self) -> None:
+        abandon_stream(self.stream, self._ctl, self._stats, self._params, self._scratch, self.input_ring,
+                       self.output_ring, self._hframes, self._nframes, self._hstate, self._nstate, self._fidx,
+                       self._cost, getattr(self, "_finished_ptr", None))
+        self._abandoned = True
+
     def stop(self) -> None:
-        if self.stream is not None and self.stream.active:
-            self.stream.stop()
+        """Stop the stream (bounded: a stream that cannot be stopped within ``close_timeout_s`` is abandoned)."""
+        self._running = False
+        if self.stream is None or self._abandoned:
+            return
+        if self._failure is not None:  # the server is gone: PortAudio would wait for it forever
+            self._abandon()
+            return
+        if self.stream.active and not close_within(_Stopper(self.stream), self.config.close_timeout_s):
+            self._abandon()
 
     def close(self) -> None:
+        """Stop and close the stream and free the eventfd; never blocks longer than ``close_timeout_s``.
+
+        A lost stream (:meth:`failure`), or one PortAudio does not close in time, is left open for the process's
+        lifetime instead (:func:`~tonehost.realtime.audio.devices.abandon_stream`), with the memory its callback
+        uses and the eventfd it writes to.
+        """
         self.stop()
-        if self.stream is not None:
-            self.stream.close()
+        if self.stream is not None and not self._abandoned:
+            if not close_within(self.stream, self.config.close_timeout_s):
+                self._abandon()
+        if not self._abandoned:
             self.stream = None
         if not self._closed:
-            os.close(self._eventfd)
+            if not self._abandoned:
+                os.close(self._eventfd)
             self._closed = True
 
     def __enter__(self):
@@ -232,7 +348,8 @@ class Engine:
 
     @property
     def active(self) -> bool:
-        return self.stream is not None and self.stream.active
+        """True while the stream runs (False once stopped, closed or lost)."""
+        return self.stream is not None and not self._abandoned and self._failure is None and self.stream.active
 
     # ---------------------------------------------------------------- workers
     def wait_block(self, timeout: float = 0.1) -> bool:
@@ -325,9 +442,11 @@ class Engine:
         return self._cost[:n] / (Engine._cps or 1.0) * 1e6
 
     def reset_stats(self) -> None:
-        started = self._stats[cb.S_OUTPUT_STARTED]
+        started, finished = self._stats[cb.S_OUTPUT_STARTED], self._stats[cb.S_FINISHED]
         self._stats[:] = 0
         self._stats[cb.S_OUTPUT_STARTED] = started
+        self._stats[cb.S_FINISHED] = finished
+        self._wd_count = -1
 
     def latency(self) -> dict:
         """Latencies PortAudio reports for the open stream (seconds), plus the block period."""

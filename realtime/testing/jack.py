@@ -1,6 +1,7 @@
 """JACK helpers for tests, benchmarks and users without a sound card.
 
-- :class:`JackServer`: start ``jackd -R -d dummy`` (or reuse a running server) with its log captured;
+- :class:`JackServer`: start ``jackd -R -d dummy`` (or reuse a running server) with its log captured; with a
+  ``name``, a private server (``jackd -n NAME``) that a test may kill without touching anyone else's;
 - :func:`ports`, :func:`connect`, :func:`disconnect`: the patchbay, through the ``jack_*`` command-line tools;
 - :class:`XrunLog`: xruns per client in a time window, read from the server log (jackd names the client that
   was late: ``JackEngine::XRun: client = NAME was not finished``), so tonehost and the C reference client
@@ -21,15 +22,19 @@ LOG_ENV = "TONEHOST_JACKD_LOG"
 _XRUN = re.compile(r"client = (\S+) was not finished")
 
 
-def _env():
-    return {**os.environ, "JACK_NO_START_SERVER": "1"}
+def _env(server: str | None = None):
+    env = {**os.environ, "JACK_NO_START_SERVER": "1"}
+    if server:
+        env["JACK_DEFAULT_SERVER"] = server
+    return env
 
 
-def server_running() -> bool:
+def server_running(server: str | None = None) -> bool:
+    """True when the JACK server (``$JACK_DEFAULT_SERVER``, or ``server``) answers."""
     if shutil.which("jack_lsp") is None:
         return False
     try:
-        out = subprocess.run(["jack_lsp"], capture_output=True, text=True, timeout=5, env=_env())
+        out = subprocess.run(["jack_lsp"], capture_output=True, text=True, timeout=5, env=_env(server))
     except subprocess.TimeoutExpired:
         return False
     return out.returncode == 0 and "system:" in out.stdout
@@ -63,38 +68,113 @@ def disconnect(src: str, dst: str) -> None:
 
 
 class JackServer:
-    """A JACK dummy server for the duration of a ``with`` block (reuses one already running)."""
+    """A JACK dummy server for the duration of a ``with`` block (reuses one already running).
 
-    def __init__(self, rate: int = 48000, period: int = 128, log_path: str | None = None):
+    Parameters
+    ----------
+    rate, period : int
+        Sample rate (Hz) and period (frames) of a server this starts.
+    log_path : str, optional
+        The server's log (default ``$TONEHOST_JACKD_LOG`` or a temporary file).
+    name : str, optional
+        Start a private server ``jackd -n NAME`` (never reuse one): clients reach it through
+        ``JACK_DEFAULT_SERVER=NAME`` (:attr:`env` for child processes). For tests that kill the server
+        (:meth:`kill`) without disturbing anyone else's. Reuse a few fixed names (:func:`private_server`): JACK's
+        registry holds 8 servers per machine and frees a killed server's slot only for a server of the same name
+        (:meth:`__exit__` does that for a server killed with SIGKILL).
+    """
+
+    def __init__(self, rate: int = 48000, period: int = 128, log_path: str | None = None, name: str | None = None):
         self.rate, self.period = rate, period
-        self.log_path = log_path or os.environ.get(LOG_ENV)
+        self.name = name
+        self.log_path = log_path or (None if name else os.environ.get(LOG_ENV))
         self.proc = None
 
+    @property
+    def env(self) -> dict:
+        """Environment for a child process that should use this server."""
+        return _env(self.name)
+
     def __enter__(self):
-        if server_running():
+        if self.proc is not None and self.proc.poll() is None:
+            return self  # already started (private_server)
+        if self.name is None and server_running():
             return self
         if shutil.which("jackd") is None:
             raise RuntimeError("jackd is not installed: apt-get install jackd2")
         if self.log_path is None:
             self.log_path = os.path.join(tempfile.mkdtemp(prefix="tonehost-jack-"), "jackd.log")
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(["jackd", "-R", "-d", "dummy", "-r", str(self.rate), "-p", str(self.period)],
-                                     stdout=log, stderr=subprocess.STDOUT)
-        os.environ[LOG_ENV] = self.log_path
+        if self.name and server_running(self.name):
+            raise RuntimeError(f"a JACK server named {self.name} already runs")
+        named = ["-n", self.name] if self.name else []
+        self.proc = subprocess.Popen(["jackd", *named, "-R", "-d", "dummy", "-r", str(self.rate), "-p",
+                                      str(self.period)], stdout=log, stderr=subprocess.STDOUT, env=self.env)
+        if self.name is None:
+            os.environ[LOG_ENV] = self.log_path
         for _ in range(100):
-            if server_running():
+            if server_running(self.name):
                 return self
+            if self.proc.poll() is not None:
+                break
             time.sleep(0.1)
         self.proc.kill()
         raise RuntimeError(f"jackd did not start; see {self.log_path}")
 
+    def kill(self, sig: int = 9) -> None:
+        """Send ``sig`` (default SIGKILL) to a server this started (the server "goes away")."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            if sig in (9, 15):
+                self.proc.wait(timeout=10)
+
     def __exit__(self, *exc):
         if self.proc is not None:
-            self.proc.terminate()
+            if self.proc.poll() is None:
+                self.proc.send_signal(18)  # SIGCONT: a frozen server must run to shut down
+                self.proc.terminate()
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+                self.proc.wait()
+            if self.name and self.proc.returncode == -9:
+                self._release_slot()
+
+    def _release_slot(self) -> None:
+        """Free what a SIGKILLed private server left: its slot in JACK's server registry (8 slots per machine,
+        reclaimed only by a server of the same name), its socket and semaphores. Starts it again and stops it
+        cleanly."""
+        proc = subprocess.Popen(["jackd", "-n", self.name, "-d", "dummy", "-r", str(self.rate), "-p",
+                                 str(self.period)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env=self.env)
+        for _ in range(50):
+            if server_running(self.name) or proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def private_server(rate: int = 48000, period: int = 128, log_path: str | None = None, pool: int = 4) -> JackServer:
+    """A started private :class:`JackServer` named ``tonehost-private-<uid>-<k>``, the first free ``k < pool``.
+
+    Use it as a context manager (it is already started; ``__exit__`` stops it and frees its registry slot).
+    """
+    errors = []
+    for k in range(pool):
+        name = f"tonehost-private-{os.getuid()}-{k}"
+        if server_running(name):
+            continue  # another test run holds it
+        try:
+            return JackServer(rate, period, log_path, name=name).__enter__()
+        except RuntimeError as exc:
+            errors.append(str(exc))
+    raise RuntimeError(f"no private JACK server could start ({'; '.join(errors) or 'all names in use'})")
 
 
 class XrunLog:
