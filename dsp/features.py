@@ -25,7 +25,7 @@ import numpy as np
 from numba import njit
 
 from tonehost.dsp.loudness import loudness_db, power_db
-from tonehost.dsp.resample import resample_to
+from tonehost.dsp.resample import Resampler
 from tonehost.dsp.yin import median3, predominant_lag, scratch, tail_aperiodicity, window_length, yin_frame
 
 
@@ -390,7 +390,7 @@ def track_pitch(audio: np.ndarray, sample_rate: int, hop_length: int | None = No
     audio : numpy.ndarray, shape (n,) or (n, channels)
         Samples at ``sample_rate`` (channels are averaged).
     sample_rate : int
-        Rate of ``audio`` in Hz; resampled to the tracker's 16 kHz (:func:`tonehost.dsp.resample.resample_to`).
+        Rate of ``audio`` in Hz; resampled to the tracker's 16 kHz (:class:`tonehost.dsp.resample.Resampler`, streaming).
     hop_length : int, optional
         Samples between frames at 16 kHz (default: the tracker's hop, 32 = 2 ms, 500 frames/s).
     config : TrackerConfig, optional
@@ -414,22 +414,84 @@ def track_pitch(audio: np.ndarray, sample_rate: int, hop_length: int | None = No
     ValueError
         ``hop_length`` < 1.
     """
+    times, f0, conf = [], [], []
+    for t, f, c, _, _ in track_pitch_blocks([audio], sample_rate, hop_length, config, unvoiced_guess):
+        times.append(t)
+        f0.append(f)
+        conf.append(c)
+    if not times:
+        return np.zeros(0), np.zeros(0, np.float32), np.zeros(0, np.float32)
+    return np.concatenate(times), np.concatenate(f0), np.concatenate(conf)
+
+
+def track_pitch_blocks(blocks, sample_rate: int, hop_length: int | None = None,
+                       config: TrackerConfig | None = None, unvoiced_guess: bool = False):
+    """:func:`track_pitch` over a recording given in blocks, yielding its frames as they complete (memory flat).
+
+    Parameters
+    ----------
+    blocks : iterable of numpy.ndarray
+        The recording in order: ``(n,)`` or ``(n, channels)`` (averaged) float blocks of any size.
+    sample_rate : int
+        Their rate in Hz; resampled to 16 kHz on the fly (:class:`tonehost.dsp.resample.Resampler`, its delay
+        removed from the times).
+    hop_length, config, unvoiced_guess
+        As :func:`track_pitch`.
+
+    Yields
+    ------
+    (times, f0_hz, confidence, loudness_db, voiced) : tuple of numpy.ndarray, shape (frames,) each
+        As :func:`track_pitch`, plus the frames' magenta.js loudness (dB) and voicing (bool).
+
+    Raises
+    ------
+    ValueError
+        ``hop_length`` < 1 or a rate that is not a positive integer.
+    """
     cfg = config or TrackerConfig()
     if hop_length is None:
         hop_length = cfg.hop
     if int(hop_length) < 1:
         raise ValueError(f"hop_length must be >= 1 sample, got {hop_length}")
+    if int(sample_rate) <= 0 or int(sample_rate) != sample_rate:
+        raise ValueError(f"sample rates must be positive integers, got {sample_rate}")
     cfg = TrackerConfig(**{**cfg.__dict__, "hop": int(hop_length)})
-    x = np.asarray(audio, np.float64)
-    if x.ndim > 1:
-        x = x.mean(axis=1)
-    x = resample_to(x, sample_rate, cfg.sample_rate)
+    sr = int(sample_rate)
+    rs = Resampler(sr, cfg.sample_rate) if sr != cfg.sample_rate else None
+    delay = rs.delay_out() if rs is not None else 0.0  # 16 kHz samples the streaming filter lags
     tracker = VoiceTracker(cfg)
-    # Pad the end so the last real samples reach the window centre.
-    x = np.concatenate([x, np.zeros(cfg.window // 2 + cfg.hop, np.float64)])
-    fr = tracker.process(x)
-    n = len(fr)
-    times = (np.arange(1, n + 1) * cfg.hop) / cfg.sample_rate - cfg.pitch_delay_s
-    keep = times >= 0
-    f0 = np.where(fr.voiced, fr.f0_hz, -fr.raw_f0_hz if unvoiced_guess else 0.0)
-    return times[keep], f0[keep].astype(np.float32), fr.confidence[keep]
+    done = 0
+
+    def frames(x):
+        nonlocal done
+        fr = tracker.process(x)
+        n = len(fr)
+        if not n:
+            return None
+        idx = np.arange(done + 1, done + n + 1)
+        done += n
+        times = (idx * cfg.hop - delay) / cfg.sample_rate - cfg.pitch_delay_s
+        keep = times >= 0
+        f0 = np.where(fr.voiced, fr.f0_hz, -fr.raw_f0_hz if unvoiced_guess else 0.0).astype(np.float32)
+        return times[keep], f0[keep], fr.confidence[keep], fr.loudness_db[keep], fr.voiced[keep]
+
+    n_in = 0
+    for block in blocks:
+        x = np.asarray(block, np.float64)
+        if x.ndim > 1:
+            x = x.mean(axis=1)
+        n_in += len(x)
+        for i in range(0, len(x), 1 << 16):
+            part = x[i:i + (1 << 16)]
+            got = frames(rs.process(part) if rs is not None else part)
+            if got is not None:
+                yield got
+    if n_in == 0:
+        return
+    # Flush the resampler and pad so the last real samples reach the analysis centre; stop at the input's end.
+    end_t = n_in / sr
+    tail = np.zeros(int(math.ceil(delay)) + cfg.window // 2 + 2 * cfg.hop + (rs.taps if rs is not None else 0))
+    got = frames(rs.process(tail) if rs is not None else tail)
+    if got is not None:
+        keep = got[0] < end_t
+        yield tuple(a[keep] for a in got)

@@ -1,18 +1,56 @@
-"""``tonehost devices``: the audio devices PortAudio sees, with host API, channels and default rate."""
+"""``tonehost devices``: the audio devices PortAudio sees (``--midi``: the MIDI ports, ALSA and JACK MIDI)."""
 from __future__ import annotations
 
+import argparse
 import json
 
 
 def register(sub) -> None:
-    p = sub.add_parser("devices", help="list audio devices (use the index with --device N)",
+    p = sub.add_parser("devices", help="list audio devices (use the index with --device N); --midi: MIDI ports",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="List the audio devices PortAudio can open (on Linux usually through JACK or "
-                                   "ALSA). Pass the index, or part of the name, to --device of play/transcribe.")
+                                   "ALSA). Pass the index, or part of the name, to --device of play/transcribe.\n"
+                                   "With --midi: the MIDI ports of the ALSA sequencer and of JACK MIDI, inputs "
+                                   "(what play --midi-in reads) and\noutputs (what transcribe --live --midi-out "
+                                   "writes to), numbered as those options take them.\n\nexamples:\n"
+                                   "  tonehost devices\n  tonehost devices --midi\n  tonehost devices --midi --json")
+    p.add_argument("--midi", action="store_true", help="list MIDI ports (ALSA and JACK MIDI) instead")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=run)
 
 
+def run_midi(args) -> int:
+    """``devices --midi``: one table per direction; says which MIDI systems are missing."""
+    from tonehost.realtime.midi.ports import list_ports, midi_apis
+
+    systems = [name for _, name in midi_apis()]
+    ports = {d: list_ports(d) for d in ("input", "output")}
+    if args.json:
+        print(json.dumps({d: [{"index": p.index, "name": p.name, "system": p.system} for p in ps]
+                          for d, ps in ports.items()}, indent=2))
+        return 0
+    seen = {p.system for ps in ports.values() for p in ps}
+    for d, title in (("input", "MIDI inputs (play --midi-in N)"), ("output", "MIDI outputs (transcribe --live "
+                                                                             "--midi-out N)")):
+        print(title + ":")
+        for p in ports[d]:
+            print(f"  {p.index:>3}  {p.name:<48} {p.system}")
+        if not ports[d]:
+            print("  none")
+    missing = []
+    if "ALSA" not in systems:
+        missing.append("no ALSA sequencer (/dev/snd/seq; load it with `modprobe snd-seq`)")
+    if "JACK" in systems and "JACK" not in seen:
+        missing.append("no JACK MIDI ports (is a JACK server running?)")
+    if missing:
+        print("note: " + "; ".join(missing) + ". A name that matches no port creates one "
+              "(tonehost-midi:NAME) for other programs to connect to.")
+    return 0
+
+
 def run(args) -> int:
+    if args.midi:
+        return run_midi(args)
     from tonehost.realtime.audio.devices import describe_available, list_devices
 
     devs = list_devices()

@@ -4,34 +4,51 @@ The pipeline (:class:`~tonehost.realtime.pipelines.instrument.InstrumentPipeline
 :class:`~tonehost.realtime.audio.worker.Worker` fed by the engine (GIL-free callback, lock-free rings, woken once
 per block). A status
 line shows input/output meters, f0, and the latency: the device's reported input+output latency plus the
-pipeline's own, measured at start-up through the same code path. Type another instrument name (or a .onnx path)
-and Enter to switch instruments without restarting the stream; ``q`` + Enter quits.
+pipeline's own, measured at start-up through the same code path (redrawn in place on a terminal, one line a second
+in a pipe). Type another instrument name (violin, flute, ...), an index id (``ddsp_flute``), a checkpoint folder or a
+.onnx path and Enter to switch instruments without restarting the stream; ``q`` + Enter or Ctrl-C stops with a
+summary (exit 0). If the audio server goes away the command says so in one line and exits 1 within a second or two.
 """
 from __future__ import annotations
 
+import argparse
+import os
 import sys
 import threading
-import time
+from pathlib import Path
 
 import numpy as np
 
-from tonehost.realtime.cli.options import add_instrument_args, audio_device, instrument_from_args
+from tonehost.exports.errors import CheckpointError, DeviceError, TonehostError, UsageError
+from tonehost.realtime.cli.live import Session, StatusLine, period_note
+from tonehost.realtime.cli.options import (add_instrument_args, audio_device, block_size, instrument_from_args,
+                                           non_negative_float, sample_rate)
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "play", help="live: sing or hum into the mic and hear a DDSP instrument (or play it from MIDI)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Full-duplex audio through a DDSP instrument. Shows input/output meters and the measured "
-        "latency. While playing, type an instrument name (violin, flute, trumpet, tenor_saxophone), an index id "
-        "or a .onnx path and press Enter to switch; q + Enter to stop.")
+        "latency.\nWhile playing, type an instrument name (violin, flute, trumpet, tenor_saxophone), an index id "
+        "(ddsp_flute), a checkpoint folder\nor a .onnx path and press Enter to switch; q + Enter or Ctrl-C stops "
+        "with a summary (exit 0).\n\nexamples:\n"
+        "  tonehost play                                  # the shipped violin, default device, 128 frames\n"
+        "  tonehost play --instrument flute --reverb      # a hosted instrument (fetched once)\n"
+        "  tonehost play --checkpoint my_instrument.onnx --device 2 --block-size 64\n"
+        "  tonehost play --midi-in 0                      # from MIDI input 0 of `tonehost devices --midi`\n"
+        "  tonehost play --midi-in keys                   # creates MIDI port tonehost-midi:keys to connect to\n\n"
+        "Exit status: 0 after q, Ctrl-C, SIGTERM or --duration; 1 with one line when the audio server or device "
+        "goes away\n(within ~1 s) or a device/model cannot be used; 2 for a bad option.")
     add_instrument_args(p)
     p.add_argument("--device", help="audio device index or name (see `tonehost devices`); default: system default")
-    p.add_argument("--block-size", "--blocksize", dest="block_size", type=int, default=128, help="frames per audio block (default 128)")
-    p.add_argument("--sample-rate", "--samplerate", dest="sample_rate", type=int, default=48000, help="sample rate (default 48000)")
-    p.add_argument("--midi-in", metavar="PORT", help="play from this MIDI input (name, part of a name, or index) "
-                   "instead of the voice: note -> pitch with portamento, velocity -> loudness")
-    p.add_argument("--portamento", type=float, default=0.05, help="MIDI glide time constant in s (default 0.05)")
-    p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (default: run until q)")
+    p.add_argument("--block-size", "--blocksize", dest="block_size", type=block_size, default=128, help="frames per audio block (default 128)")
+    p.add_argument("--sample-rate", "--samplerate", dest="sample_rate", type=sample_rate, default=48000, help="sample rate (default 48000)")
+    p.add_argument("--midi-in", metavar="PORT", help="play from this MIDI input instead of the voice (note -> "
+                   "pitch with portamento, velocity -> loudness): a number or name from `tonehost devices --midi` "
+                   "(ALSA or JACK MIDI), or a new name to create an input port tonehost-midi:PORT")
+    p.add_argument("--portamento", type=non_negative_float, default=0.05, help="MIDI glide time constant in s (default 0.05)")
+    p.add_argument("--duration", type=non_negative_float, default=0.0, help="stop after this many seconds (default: run until q)")
     p.set_defaults(func=run)
 
 
@@ -48,9 +65,88 @@ def _midi_range(pipe):
     return hi - 35.0, hi
 
 
+def _stdin_lines():
+    """Lines typed on standard input, read from file descriptor 0 directly (a daemon thread blocked in
+    ``sys.stdin`` holds its lock and can abort the interpreter's exit); ends at end of file."""
+    buf = b""
+    while True:
+        try:
+            chunk = os.read(0, 4096)
+        except OSError:
+            return
+        if not chunk:
+            if buf:
+                yield buf.decode(errors="replace")
+            return
+        buf += chunk
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            yield line.decode(errors="replace")
+
+
+def typed_model(text: str, status=None) -> Path:
+    """The controls model for what the player typed while playing: an instrument, an index id, a folder or a .onnx.
+
+    Parameters
+    ----------
+    text : str
+        ``violin`` (the shipped model), ``flute`` / ``ddsp_flute`` (a hosted checkpoint, fetched once without a
+        progress bar, one retry), a checkpoint folder, or a ``.onnx`` controls model.
+    status : StatusLine, optional
+        Where to say that a download starts.
+
+    Returns
+    -------
+    pathlib.Path
+        The ``.onnx`` controls model.
+
+    Raises
+    ------
+    UsageError
+        An unknown name (the message lists the instruments that can be played).
+    CheckpointError, ModelError
+        A hosted instrument that is not cached and cannot be downloaded (the message says how to fetch it, or
+        to play a local one), a bad model file.
+    """
+    from tonehost.exports import checkpoints
+    from tonehost.exports.checkpoints.shipped import SHIPPED_INSTRUMENTS
+    from tonehost.exports.resolve import INSTRUMENTS, instrument_model
+
+    t = text.strip()
+    path = Path(t).expanduser()
+    if t.endswith(".onnx") or path.is_dir() or "/" in t:
+        return instrument_model(checkpoint=t)
+    name = t[len("ddsp_"):] if t.startswith("ddsp_") else t
+    if name not in INSTRUMENTS:
+        raise UsageError(f"unknown instrument {t!r}; instruments: {', '.join(INSTRUMENTS)} (or an index id such as "
+                         "ddsp_flute, a checkpoint folder, or a .onnx file)")
+    if t == name and name in SHIPPED_INSTRUMENTS:
+        return instrument_model(name)
+    ckpt_id = f"ddsp_{name}"
+    cached = checkpoints.cached(ckpt_id)
+    if cached is None:
+        if status is not None:
+            status.message(f"fetching {ckpt_id} (hosted checkpoint, about 4 MB) ...")
+        try:
+            cached = checkpoints.fetch(ckpt_id, progress=False, retries=1, backoff=0.25, timeout=10.0)
+        except CheckpointError as exc:
+            reason = exc.user_message.split(". ")[0]
+            raise type(exc)(f"{ckpt_id} is not in the cache and could not be downloaded ({reason}); fetch it once "
+                            f"with `tonehost checkpoints fetch {ckpt_id}`, or play a local one with --checkpoint "
+                            "DIR", exc.path) from None
+    return instrument_model(checkpoint=str(cached))
+
+
+def status_text(meter_in: float, meter_out: float, last: dict, latency_ms: float, device_latency_ms: float) -> str:
+    """The status line: input/output meters, the tracked f0 and the total latency."""
+    bar_in = "#" * int(max(0, 60 + _db(meter_in)) / 3)
+    bar_out = "#" * int(max(0, 60 + _db(meter_out)) / 3)
+    return (f"in {_db(meter_in):6.1f} dB {bar_in:<20} out {_db(meter_out):6.1f} dB {bar_out:<20} "
+            f"f0 {last['f0_hz']:7.1f} Hz {'voiced' if last['voiced'] else '      '} "
+            f"latency {latency_ms:5.1f} ms (device {device_latency_ms:.1f})")
+
+
 def run(args) -> int:
-    from tonehost.exports.errors import DeviceError
-    from tonehost.exports.resolve import instrument_model
     from tonehost.realtime.audio.engine import Engine, EngineConfig
     from tonehost.realtime.audio.worker import Worker
     from tonehost.realtime.pipelines.instrument import ControlsModel, measure_latency
@@ -60,87 +156,85 @@ def run(args) -> int:
     # Measure the pipeline's own delay on a throwaway copy (same code path, same settings).
     measured = measure_latency(instrument.pipeline(), args.block_size)
     pipe = instrument.pipeline()
+    status = StatusLine(sys.stderr)
     midi_port = None
-    if args.midi_in:
-        from tonehost.realtime.midi.input import MidiVoice, open_midi_input
-        lo, hi = _midi_range(pipe)
-        voice = MidiVoice(db_low=lo, db_high=hi, portamento_s=args.portamento)
-        midi_port = open_midi_input(args.midi_in, voice)
-        pipe.set_external_control(voice)
-
-    meters = {"in": 0.0, "out": 0.0}
-    lock = threading.Lock()
-
-    def work(block: np.ndarray) -> np.ndarray:
-        y = pipe.process(block)
-        with lock:
-            meters["in"] = max(meters["in"], float(np.max(np.abs(block))) if len(block) else 0.0)
-            meters["out"] = max(meters["out"], float(np.max(np.abs(y))) if len(y) else 0.0)
-        return y
-
-    stop = threading.Event()
-    engine = Engine(EngineConfig(device=audio_device(args.device), sample_rate=sr, block_size=args.block_size,
-                                 in_channels=1, out_channels=2))
-    engine.start()  # a DeviceError names the device and the fix
-    lat = engine.latency()
-    device_latency_ms = 1000.0 * (lat["input"] + lat["output"])
-    worker = Worker(engine, work, output=engine.write_output, name="play-worker").start()
-
-    def console():
-        for line in sys.stdin:
-            cmd = line.strip()
-            if not cmd:
-                continue
-            if cmd in ("q", "quit", "exit"):
-                stop.set()
-                return
-            try:
-                onnx = instrument_model(cmd if not cmd.endswith(".onnx") and "/" not in cmd else None,
-                                        cmd if cmd.endswith(".onnx") or "/" in cmd else None)
-                pipe.set_controls(ControlsModel(onnx))
-                print(f"\nswitched to {cmd}", file=sys.stderr)
-            except Exception as exc:  # keep playing on a bad name
-                print(f"\ncannot switch to {cmd}: {getattr(exc, 'user_message', exc)}", file=sys.stderr)
-
-    if sys.stdin and sys.stdin.isatty():
-        threading.Thread(target=console, daemon=True).start()
-    algo = max(measured["onset_ms"], measured["pitch_step_ms"])
-    print(f"playing {pipe.controls.name} at {sr} Hz / {args.block_size}; pipeline latency measured: onset "
-          f"{measured['onset_ms']:.1f} ms, pitch step {measured['pitch_step_ms']:.1f} ms", file=sys.stderr)
-    t_start = time.monotonic()
+    engine = None
+    worker = None
     try:
-        while not stop.is_set():
-            time.sleep(0.2)
+        if args.midi_in:
+            from tonehost.realtime.midi.input import MidiVoice, open_midi_input
+            lo, hi = _midi_range(pipe)
+            voice = MidiVoice(db_low=lo, db_high=hi, portamento_s=args.portamento)
+            midi_port = open_midi_input(args.midi_in, voice)
+            pipe.set_external_control(voice)
+
+        meters = {"in": 0.0, "out": 0.0}
+        lock = threading.Lock()
+
+        def work(block: np.ndarray) -> np.ndarray:
+            y = pipe.process(block)
+            with lock:
+                meters["in"] = max(meters["in"], float(np.max(np.abs(block))) if len(block) else 0.0)
+                meters["out"] = max(meters["out"], float(np.max(np.abs(y))) if len(y) else 0.0)
+            return y
+
+        engine = Engine(EngineConfig(device=audio_device(args.device), sample_rate=sr, block_size=args.block_size,
+                                     in_channels=1, out_channels=2))
+        engine.start()  # a DeviceError names the device and the fix
+        lat = engine.latency()
+        device_latency_ms = 1000.0 * (lat["input"] + lat["output"])
+        worker = Worker(engine, work, output=engine.write_output, name="play-worker").start()
+        session = Session(duration=args.duration, failure=engine.failure, alive=lambda: worker.running)
+
+        def console():
+            for line in _stdin_lines():
+                cmd = line.strip()
+                if not cmd:
+                    continue
+                if cmd in ("q", "quit", "exit"):
+                    session.request_stop()
+                    return
+                try:
+                    pipe.set_controls(ControlsModel(typed_model(cmd, status)))
+                    status.message(f"switched to {cmd}")
+                except TonehostError as exc:  # keep playing on a bad name or a failed download
+                    status.message(f"cannot switch to {cmd}: {exc.user_message}")
+
+        if sys.stdin is not None:
+            threading.Thread(target=console, daemon=True, name="play-console").start()
+        algo = max(measured["onset_ms"], measured["pitch_step_ms"])
+        status.message(f"playing {pipe.controls.name} at {sr} Hz / {args.block_size}; pipeline latency measured: "
+                       f"onset {measured['onset_ms']:.1f} ms, pitch step {measured['pitch_step_ms']:.1f} ms"
+                       + (f"; MIDI in: {midi_port.describe()}" if midi_port is not None else "")
+                       + "; q + Enter or Ctrl-C to stop")
+        note = period_note(engine, args.block_size)
+        if note:
+            status.message(note)
+
+        def tick():
             with lock:
                 mi, mo = meters["in"], meters["out"]
                 meters["in"] = meters["out"] = 0.0
-            last = pipe.last
-            total = device_latency_ms + algo
-            bar_in = "#" * int(max(0, 60 + _db(mi)) / 3)
-            bar_out = "#" * int(max(0, 60 + _db(mo)) / 3)
-            print(f"\rin {_db(mi):6.1f} dB {bar_in:<20} out {_db(mo):6.1f} dB {bar_out:<20} "
-                  f"f0 {last['f0_hz']:7.1f} Hz {'voiced' if last['voiced'] else '      '} "
-                  f"latency {total:5.1f} ms (device {device_latency_ms:.1f})  ", end="", file=sys.stderr)
-            if not worker.running:
-                try:
-                    worker.join()
-                except Exception as exc:
-                    raise DeviceError(f"audio stream failed: {exc}") from None
-            if args.duration and time.monotonic() - t_start >= args.duration:
-                break
+            status.update(status_text(mi, mo, pipe.last, device_latency_ms + algo, device_latency_ms))
+
+        with session:
+            session.run(tick, every=0.2)
+            worker.stop()  # re-raises a pipeline error (a bug): it keeps its traceback
     finally:
-        stop.set()
-        try:
-            worker.stop()
-        finally:
-            stats = engine.stats()
-            engine.close()
-            if midi_port is not None:
-                midi_port.close()
-            print(file=sys.stderr)
+        if worker is not None and worker.running:
+            worker.stop(timeout=1.0)
+        stats = engine.stats() if engine is not None else None
+        if engine is not None:
+            engine.close()  # bounded: a lost stream is left to the OS instead of blocking in PortAudio
+        if midi_port is not None:
+            midi_port.close()
+        status.done()
     bt = np.asarray(pipe.block_times or [0.0]) * 1e6
-    print(f"blocks {len(pipe.block_times)}, worker CPU per block p50 {np.percentile(bt, 50):.0f} us, "
+    print(f"played {session.elapsed:.1f} s ({'stopped: the audio stream was lost' if session.lost else 'stopped'}); "
+          f"blocks {len(pipe.block_times)}, worker CPU per block p50 {np.percentile(bt, 50):.0f} us, "
           f"p99 {np.percentile(bt, 99):.0f} us; xruns {stats['xruns']}, output underruns "
           f"{stats['output_underrun_blocks']} blocks, input dropped {stats['input_dropped']} samples, callback p99 "
           f"{stats['callback_us_p99']:.0f} us", file=sys.stderr)
+    if session.lost:
+        raise DeviceError(session.lost)
     return 0

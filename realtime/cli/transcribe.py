@@ -6,6 +6,8 @@ import sys
 import time
 
 from tonehost.exports.errors import UsageError
+from tonehost.realtime.cli.options import (block_size, non_negative_float, output_file, output_file_or_stdout,
+                                           positive_float, positive_int, sample_rate)
 from tonehost.realtime.pipelines.transcriber import OnsetsAndFrames
 from tonehost.realtime.io import read_audio
 
@@ -19,33 +21,44 @@ def register(subparsers) -> None:
         description=HELP + ".\n\nexamples:\n"
         "  tonehost transcribe take.wav -o take.mid --notes take.tsv\n"
         "  tonehost transcribe --live --midi-out tonehost -o live.mid\n"
-        "  tonehost transcribe --live --input-file take.wav      # a file played in real time, as from a mic\n\n"
+        "  tonehost transcribe --live --input-file take.wav      # a file played in real time, as from a mic\n"
+        "  tonehost transcribe --recover live.mid                # rebuild a take whose process was killed\n\n"
+        "Live takes: the MIDI file starts at the first note (--lead-in keeps some time before it), is rewritten "
+        "after every\nnote, and a journal beside it (live.mid.journal) lets --recover (or the next --live -o "
+        "live.mid) rebuild every\nnote of a take that was killed. Ctrl-C or SIGTERM stops with a summary (exit 0); "
+        "if the audio server goes away the\ntake is finalised and the command exits 1 with one line.\n\n"
         "Any common sample rate and channel count is accepted (mixed down and resampled to 16 kHz). The model is "
         "tonehost's own shipped onsets_frames_small (Onsets and Frames trained by the project on rendered piano; "
         "works offline), or a hosted checkpoint with --checkpoint onsets_frames_uni; exported to ONNX once and "
         "cached. Notes come out as "
         "soon as they are known: 3 frames of receptive field plus half a window after their onset (160 ms).")
     p.add_argument("audio", nargs="?", help="audio file to transcribe (wav, flac, ogg, ...)")
-    p.add_argument("-o", "--output", metavar="OUT.mid", help="MIDI file to write (live: rewritten after every "
+    p.add_argument("-o", "--output", metavar="OUT.mid", type=output_file, help="MIDI file to write (live: rewritten after every "
                    "note, so an interrupt loses only the notes still sounding)")
-    p.add_argument("--notes", metavar="OUT.tsv", help="also write notes as TSV: onset, offset, pitch, velocity (- for standard output)")
+    p.add_argument("--notes", metavar="OUT.tsv", type=output_file_or_stdout, help="also write notes as TSV: onset, offset, pitch, velocity (- for standard output)")
     p.add_argument("--checkpoint", default=None, metavar="ID|DIR",
                    help="checkpoint id, URL or directory (default: the shipped onsets_frames_small; "
                    "onsets_frames_uni / onsets_frames_uni_q2 are the hosted magenta.js checkpoints)")
     p.add_argument("--model", metavar="MODEL.onnx", help="use this exported stream-form model instead")
     p.add_argument("--offline", action="store_true", help="never download the checkpoint")
-    p.add_argument("--threads", type=int, default=1, help="onnxruntime threads (default 1)")
+    p.add_argument("--threads", type=positive_int, default=1, help="onnxruntime threads (default 1)")
     live = p.add_argument_group("live")
     live.add_argument("--live", action="store_true", help="transcribe the microphone until Ctrl-C")
     live.add_argument("--device", metavar="N", help="input device (index or name; see `tonehost devices`)")
-    live.add_argument("--sample-rate", "--samplerate", dest="sample_rate", type=int, default=48000, help="audio device rate (default 48000)")
-    live.add_argument("--block-size", "--blocksize", dest="block_size", type=int, default=128, help="audio device block size (default 128)")
+    live.add_argument("--sample-rate", "--samplerate", dest="sample_rate", type=sample_rate, default=48000, help="audio device rate (default 48000)")
+    live.add_argument("--block-size", "--blocksize", dest="block_size", type=block_size, default=128, help="audio device block size (default 128)")
     live.add_argument("--midi-out", metavar="PORT", help="send notes to this MIDI output (an existing port's name "
                       "or index; otherwise a virtual port of that name is created)")
     live.add_argument("--input-file", metavar="AUDIO", help="live mode fed from this file in real time "
                       "instead of the microphone")
-    live.add_argument("--seconds", type=float, help="stop after this many seconds")
+    live.add_argument("--seconds", type=positive_float, help="stop after this many seconds")
     live.add_argument("--quiet", "-q", action="store_true", help="do not print notes")
+    live.add_argument("--lead-in", type=non_negative_float, default=0.0, metavar="SECONDS",
+                      help="live: keep this much time before the first note in the take (default 0: the file "
+                      "starts at the first note; with --input-file the file's own times are kept)")
+    live.add_argument("--recover", metavar="TAKE.mid", type=output_file,
+                      help="rebuild TAKE.mid from its journal (TAKE.mid.journal) after the take's process was "
+                      "killed: every note with its onset, the sounding ones closed at the last journalled time")
     p.set_defaults(func=cmd_transcribe)
 
 
@@ -60,6 +73,8 @@ def note_name(pitch: int) -> str:
 
 
 def cmd_transcribe(args) -> int:
+    if args.recover:
+        return cmd_recover(args)
     if args.live:
         return cmd_live(args)
     if not args.audio:
@@ -85,6 +100,36 @@ def cmd_transcribe(args) -> int:
     return 0
 
 
+def cmd_recover(args) -> int:
+    """``--recover TAKE``: rebuild a killed live take from its journal (:func:`~tonehost.realtime.midi.output.recover_take`)."""
+    from tonehost.realtime.midi.output import recover_take
+
+    if args.live or args.audio:
+        raise UsageError("--recover TAKE.mid works alone: it rebuilds a take from its journal")
+    rec = recover_take(args.recover)
+    print(f"{rec.path}: recovered {len(rec.notes)} notes ({rec.closed} still sounding, closed at the last "
+          f"journalled time) from the take started {rec.started or 'earlier'}")
+    return 0
+
+
+def _recover_leftover(take) -> None:
+    """Before a new live take overwrites ``take`` (a path): rebuild the killed take a journal beside it still
+    describes, into ``TAKE-recovered-<start time>.mid``, and say so."""
+    from pathlib import Path
+
+    from tonehost.realtime.midi.output import journal_path, recover_take
+
+    take = Path(take)
+    jp = journal_path(take)
+    if not jp.is_file():
+        return
+    stamp = jp.stat().st_mtime
+    name = f"{take.stem}-recovered-{time.strftime('%Y%m%d-%H%M%S', time.localtime(stamp))}{take.suffix or '.mid'}"
+    rec = recover_take(take, out=take.with_name(name))
+    print(f"found the journal of an interrupted take: recovered {len(rec.notes)} notes into {rec.path}",
+          file=sys.stderr)
+
+
 def _open_source(args):
     """(source, sample_rate, closer): the engine's input, or a file played in real time."""
     from tonehost.realtime.audio.worker import ArraySource
@@ -95,61 +140,81 @@ def _open_source(args):
         src.start()
         return src, sr, lambda: None
     from tonehost.realtime.audio.engine import Engine, EngineConfig
+    from tonehost.realtime.cli.options import audio_device
 
-    device = int(args.device) if args.device and str(args.device).isdigit() else args.device
     # input only: the GIL-free callback queues the microphone, the transcriber's worker reads it
-    eng = Engine(EngineConfig(device=device, sample_rate=args.sample_rate, block_size=args.block_size,
-                              in_channels=1, out_channels=0, input_ring_seconds=4.0))
+    eng = Engine(EngineConfig(device=audio_device(args.device), sample_rate=args.sample_rate,
+                              block_size=args.block_size, in_channels=1, out_channels=0, input_ring_seconds=4.0))
     eng.start()  # a missing device / unsupported rate raises DeviceError with a user_message
     return eng, args.sample_rate, eng.close
 
 
 def cmd_live(args) -> int:
+    """``--live``: transcribe the microphone (or ``--input-file`` in real time) until stopped; see the module."""
+    from tonehost.exports.errors import DeviceError
+    from tonehost.realtime.cli.live import Session, period_note
     from tonehost.realtime.midi.output import MidiFileWriter, MidiPortOut, write_notes_tsv
-    from tonehost.realtime.pipelines.transcriber import LiveTranscriber
+    from tonehost.realtime.pipelines.transcriber import LiveTranscriber, Transcriber
 
+    if args.audio:
+        raise UsageError("--live transcribes the microphone (or --input-file); drop the audio file argument")
     sess = load_session(args)
-    port = MidiPortOut(args.midi_out) if args.midi_out else None
-    writer = MidiFileWriter(args.output) if args.output else None
-    from tonehost.realtime.pipelines.transcriber import Transcriber
-
-    Transcriber(sess).warm_up()  # first-call costs before the clock starts
-    source, sr, close_source = _open_source(args)
-    t_start = getattr(source, "t0", None) or time.perf_counter()
-
-    def on_event(e):
-        if e.kind == "on":
-            if port:
-                port.note_on(e.pitch, e.velocity)
-            if writer:
-                writer.note_on(e.pitch, e.velocity, e.time)
-            if not args.quiet:
-                lag = (e.emitted - t_start) - e.time
-                print(f"{e.time:8.3f} s  on   {note_name(e.pitch):>4} ({e.pitch:3d})  vel {e.velocity:3d}"
-                      f"   [{lag * 1000:5.0f} ms after onset]", flush=True)
-        else:
-            if port:
-                port.note_off(e.pitch)
-            if writer:
-                writer.note_off(e.pitch, e.time)
-
-    live = LiveTranscriber(sess, source, sr, on_event=on_event).start()
-    where = f", MIDI out: {port.name}{' (virtual)' if port.virtual else ''}" if port else ""
-    print(f"transcribing {'from ' + args.input_file if args.input_file else 'the microphone'} at {sr} Hz"
-          f"{where}{', recording to ' + args.output if args.output else ''}; Ctrl-C to stop", file=sys.stderr)
+    if args.output:
+        _recover_leftover(args.output)
+    port = writer = live = None
+    close_source = lambda: None  # noqa: E731
+    session = Session(duration=args.seconds)
     try:
-        while live.running:
-            if args.seconds and time.perf_counter() - t_start > args.seconds:
-                break
-            time.sleep(0.05)
-    except KeyboardInterrupt:
-        print("stopping", file=sys.stderr)
+        port = MidiPortOut(args.midi_out) if args.midi_out else None
+        # a microphone take starts at its first note; a file keeps its own times (as offline transcription does)
+        start = 0.0 if args.input_file else "first_note"
+        writer = MidiFileWriter(args.output, start=start, lead_in=args.lead_in) if args.output else None
+        Transcriber(sess).warm_up()  # first-call costs before the clock starts
+        source, sr, close_source = _open_source(args)
+        t_start = getattr(source, "t0", None) or time.perf_counter()
+
+        def on_event(e):
+            if e.kind == "on":
+                if port:
+                    port.note_on(e.pitch, e.velocity)
+                if writer:
+                    writer.note_on(e.pitch, e.velocity, e.time)  # journalled before it is printed
+                if not args.quiet:
+                    lag = (e.emitted - t_start) - e.time
+                    print(f"{e.time:8.3f} s  on   {note_name(e.pitch):>4} ({e.pitch:3d})  vel {e.velocity:3d}"
+                          f"   [{lag * 1000:5.0f} ms after onset]", flush=True)
+            else:
+                if port:
+                    port.note_off(e.pitch)
+                if writer:
+                    writer.note_off(e.pitch, e.time)
+
+        live = LiveTranscriber(sess, source, sr, on_event=on_event).start()
+        session.failure = getattr(source, "failure", None) or (lambda: None)
+        session.alive = lambda: live.running
+        where = f", MIDI out: {port.describe()}" if port else ""
+        print(f"transcribing {'from ' + str(args.input_file) if args.input_file else 'the microphone'} at {sr} Hz"
+              f"{where}{', recording to ' + str(args.output) if args.output else ''}"
+              f"{' (the take starts at the first note)' if writer and start == 'first_note' else ''}; "
+              "Ctrl-C to stop", file=sys.stderr)
+        note = period_note(source, args.block_size) if not args.input_file else None
+        if note:
+            print(note, file=sys.stderr)
+
+        def tick():
+            if writer:
+                writer.mark(live.transcriber.frames_done * 0.032)
+
+        with session:
+            session.run(tick, every=0.25)
+            live.stop()  # re-raises a worker error (a bug)
     finally:
-        live.stop()
-        close_source()
-        t_end = live.transcriber.frames_done * 0.032
-        for pitch in live.sounding():
-            if port:
+        if live is not None and live.running:
+            live.stop()
+        close_source()  # bounded: a lost stream is left to the OS instead of blocking in PortAudio
+        t_end = live.transcriber.frames_done * 0.032 if live is not None else None
+        if live is not None and port:
+            for pitch in live.sounding():
                 port.note_off(pitch)
         if writer:
             writer.close(t_end)
@@ -157,7 +222,15 @@ def cmd_live(args) -> int:
             port.close()
     notes = live.transcriber.notes
     if args.notes:
-        write_notes_tsv(args.notes, notes)
-    print(f"{len(writer.notes) if writer else len(notes)} notes" + (f" -> {args.output}" if args.output else ""),
+        write_notes_tsv(args.notes, writer.shifted(notes) if writer else notes)
+    count = len(writer.notes) if writer else len(notes)
+    took = f"{session.elapsed:.1f} s"
+    where = f" -> {args.output}" if args.output else ""
+    starts = ""
+    if writer and start == "first_note" and writer.first_onset is not None:
+        starts = f" (the file starts at the first note, {writer.first_onset:.2f} s into the session)"
+    print(f"{count} notes in {took}{where}{starts}" + ("; stopped: the audio stream was lost" if session.lost else ""),
           file=sys.stderr)
+    if session.lost:
+        raise DeviceError(session.lost)
     return 0

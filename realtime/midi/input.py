@@ -3,14 +3,15 @@
 :class:`MidiVoice` is a monophonic voice (last-note priority, returns to a still-held note on release) that the
 pipeline calls once per feature frame (``voice(dt) -> (f0_hz, db, voiced)``). f0 glides in log-frequency with a
 ``portamento_s`` time constant; loudness follows the velocity with a short attack and a release ramp toward
-silence. :func:`open_midi_input` connects a mido input port (python-rtmidi) to a voice.
+silence. :func:`open_midi_input` connects a MIDI input port (ALSA or JACK MIDI, :mod:`tonehost.realtime.midi.ports`)
+to a voice through :class:`MidiParser`, which reads whatever bytes arrive (running status, SysEx, real-time bytes,
+truncated or stray bytes) without ever raising: a broken controller never stops the instrument.
 """
 from __future__ import annotations
 
 import math
 import threading
 
-from tonehost.exports.errors import DeviceError
 
 LOWEST_DB = -120.0
 
@@ -60,7 +61,7 @@ class MidiVoice:
             self._held = [h for h in self._held if h[0] != note]
 
     def handle(self, msg) -> None:
-        """Apply a mido message (note_on, note_off, pitchwheel, all-notes-off)."""
+        """Apply a mido message (note_on, note_off, pitchwheel, all-notes-off, all-sound-off)."""
         kind = getattr(msg, "type", "")
         if kind == "note_on":
             self.note_on(msg.note, msg.velocity)
@@ -91,28 +92,153 @@ class MidiVoice:
         return self.f0, self.db, current is not None
 
 
-def list_midi_inputs() -> list[str]:
-    """Names of the MIDI input ports (python-rtmidi through mido)."""
-    import mido
-    return list(mido.get_input_names())
+class MidiParser:
+    """A MIDI byte-stream parser for live input that never raises, after the MIDI 1.0 specification's rules.
 
+    Channel messages (0x80-0xEF) with their data bytes, including running status (data bytes that reuse the last
+    channel status, within a packet and across packets); SysEx (0xF0 .. 0xF7) skipped whole, even across packets;
+    system common messages (0xF1-0xF6) skipped and cancel running status; real-time bytes (0xF8-0xFF) skipped
+    anywhere, even inside another message; a message cut short by the next status byte is dropped; stray data bytes
+    without a status are dropped; values outside 0..255 are ignored.
 
-def open_midi_input(port: str, voice: MidiVoice):
-    """Open MIDI input ``port`` (a name, a unique substring, or an index) and feed ``voice`` from its callback.
-
-    Returns the open mido port (close it when done). Raises :class:`~tonehost.exports.errors.DeviceError` naming
-    the available ports when ``port`` does not match one.
+    Parameters
+    ----------
+    on_message : callable
+        Called with ``(status, data)`` for each complete channel message (``data``: tuple of 1 or 2 ints).
     """
-    import mido
-    names = list_midi_inputs()
-    chosen = None
-    if port.isdigit() and int(port) < len(names):
-        chosen = names[int(port)]
-    else:
-        matches = [n for n in names if port == n] or [n for n in names if port.lower() in n.lower()]
-        if len(matches) == 1:
-            chosen = matches[0]
-    if chosen is None:
-        raise DeviceError(f"MIDI input {port!r} not found; available: {', '.join(names) or 'none'} "
-                          "(pass a name, a unique part of one, or its index)")
-    return mido.open_input(chosen, callback=voice.handle)
+
+    _LENGTH = {0x80: 2, 0x90: 2, 0xA0: 2, 0xB0: 2, 0xC0: 1, 0xD0: 1, 0xE0: 2}
+
+    def __init__(self, on_message):
+        self.on_message = on_message
+        self._status = 0          # running status (a channel status), 0: none
+        self._data: list[int] = []
+        self._in_sysex = False
+        self.dropped = 0          # bytes that belonged to no complete message
+
+    def feed(self, data) -> None:
+        """Parse the bytes of one packet (any iterable of ints)."""
+        for b in data:
+            try:
+                b = int(b)
+            except (TypeError, ValueError):
+                self.dropped += 1
+                continue
+            if not 0 <= b <= 255:
+                self.dropped += 1
+                continue
+            if b >= 0xF8:                      # real-time: may appear anywhere, carries nothing we use
+                continue
+            if b == 0xF0:
+                self.dropped += len(self._data)
+                self._in_sysex, self._status, self._data = True, 0, []
+                continue
+            if b == 0xF7:
+                self._in_sysex = False
+                continue
+            if self._in_sysex:
+                if b < 0x80:
+                    continue               # SysEx payload
+                self._in_sysex = False     # a status byte ends an unterminated SysEx
+            if b >= 0xF1:                  # system common: skipped, cancels running status
+                self.dropped += len(self._data)
+                self._status, self._data = 0, []
+                continue
+            if b >= 0x80:                  # a channel status byte
+                self.dropped += len(self._data)
+                self._status, self._data = b, []
+                continue
+            if not self._status:           # a data byte with no status to run on
+                self.dropped += 1
+                continue
+            self._data.append(b)
+            if len(self._data) == self._LENGTH[self._status & 0xF0]:
+                data_bytes, self._data = tuple(self._data), []
+                try:
+                    self.on_message(self._status, data_bytes)
+                except Exception:  # a handler's bug must not stop the input either
+                    self.dropped += len(data_bytes) + 1
+
+    def message(self, status: int, data: tuple):
+        """A complete channel message as a mido ``Message`` (or None for one it cannot represent)."""
+        import mido
+        try:
+            return mido.Message.from_bytes([status, *data])
+        except (ValueError, TypeError):
+            return None
+
+
+def list_midi_inputs() -> list[str]:
+    """Names of the MIDI input ports (ALSA and JACK MIDI, numbered as ``tonehost devices --midi`` shows them)."""
+    from tonehost.realtime.midi.ports import list_ports
+
+    return [p.name for p in list_ports("input")]
+
+
+class MidiInput:
+    """An open MIDI input feeding a :class:`MidiVoice` (what :func:`open_midi_input` returns).
+
+    Attributes
+    ----------
+    name : str
+        The port's full name; ``system``: ``"ALSA"`` or ``"JACK"``; ``created``: True when tonehost created it.
+    parser : MidiParser
+    messages : int
+        Channel messages handed to the voice so far.
+    """
+
+    def __init__(self, port, voice: MidiVoice):
+        self._port = port
+        self.name, self.system, self.created = port.name, port.system, port.created
+        self.voice = voice
+        self.messages = 0
+        self.parser = MidiParser(self._deliver)
+        port.rt.set_callback(self._callback)
+
+    def _deliver(self, status: int, data: tuple) -> None:
+        msg = self.parser.message(status, data)
+        if msg is not None:
+            self.messages += 1
+            self.voice.handle(msg)
+
+    def _callback(self, event, _data=None) -> None:
+        try:
+            self.parser.feed(event[0])
+        except Exception:  # never let rtmidi's thread see an exception
+            pass
+
+    def describe(self) -> str:
+        """One phrase for the console."""
+        return self._port.describe()
+
+    def close(self) -> None:
+        """Stop reading and close the port."""
+        try:
+            self._port.rt.cancel_callback()
+        finally:
+            self._port.close()
+
+
+def open_midi_input(port: str, voice: MidiVoice) -> MidiInput:
+    """Open MIDI input ``port`` and feed ``voice`` from it (ALSA first, else JACK MIDI).
+
+    Parameters
+    ----------
+    port : str
+        A number of ``tonehost devices --midi``'s input list, a port's name or a unique part of it; any other name
+        creates an input port of that name (``tonehost-midi:NAME``) to connect a keyboard to.
+    voice : MidiVoice
+
+    Returns
+    -------
+    MidiInput
+        Close it when done.
+
+    Raises
+    ------
+    ~tonehost.exports.errors.DeviceError
+        No MIDI system (no ALSA sequencer and no JACK server), a number not in the list, an ambiguous name.
+    """
+    from tonehost.realtime.midi.ports import open_port
+
+    return MidiInput(open_port("input", port), voice)

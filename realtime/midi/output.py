@@ -1,21 +1,30 @@
-"""MIDI outputs for transcription: a MIDI file that survives interrupts, and a (virtual) rtmidi output port.
+"""MIDI outputs for transcription: a MIDI file that survives interrupts (and kills), and a MIDI output port.
 
 :class:`MidiFileWriter` keeps the file on disk valid and complete at all times: every finished note rewrites it
 atomically (write to a temporary file in the same folder, then ``os.replace``), so Ctrl-C, a crash or a power cut
-lose at most the notes still sounding. :meth:`MidiFileWriter.close` ends the sounding notes at the current time and
-writes the final file. Times are seconds from the start of the take; the file is type 0 at 120 bpm, 480 ppq.
+lose at most the notes still sounding. Beside the take it keeps a journal (``TAKE.journal``: one line per note-on,
+note-off and, twice a second, the time transcribed so far, flushed at once), so even the sounding notes of a take
+whose process was killed come back: :func:`recover_take` (``tonehost transcribe --recover TAKE``, or the next
+``transcribe --live -o TAKE``) rebuilds a file holding every note with its onset, the sounding ones closed at the
+last journalled time. :meth:`MidiFileWriter.close` ends the sounding notes, writes the final file and removes the
+journal. A take can start at its first note (``start="first_note"``) instead of the start of the session.
+Files get the mode the umask gives (``0666 & ~umask``, like any file a program creates), not ``mkstemp``'s 0600.
+The file is type 0 at 120 bpm, 480 ppq.
 """
 from __future__ import annotations
 
+import datetime as _dt
+import json
 import os
 import sys
 import tempfile
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import mido
 
-from tonehost.exports.errors import DeviceError
+from tonehost.exports.errors import UsageError
 
 TICKS_PER_BEAT = 480
 TEMPO = 500000  # us per beat (120 bpm) -> 960 ticks per second
@@ -58,126 +67,354 @@ def notes_to_midi(notes, program: int = 0) -> mido.MidiFile:
     return mf
 
 
-def write_midi_atomic(path: str | os.PathLike, notes) -> None:
-    """Write ``notes`` as a MIDI file at ``path`` atomically (readers never see a partial file)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
+def current_umask() -> int:
+    """The process's umask (read from ``/proc/self/status`` where it is, else set and restored at once)."""
     try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def write_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically: readers see the old file or the new one, never a part.
+
+    A temporary file in the same folder, flushed and fsynced, then ``os.replace``; its mode is
+    ``0666 & ~umask`` (what ``open()`` would give), so other users and programs can read it as usual.
+
+    Raises
+    ------
+    UsageError
+        The folder is missing or not writable, the disk is full (the message names the file).
+    """
+    path = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}; pick a writable place", path) from None
+    try:
+        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "wb") as f:
-            notes_to_midi(notes).save(file=f)
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError):
+            raise UsageError(f"cannot write {path}: {exc.strerror or exc}; pick a writable place", path) from None
         raise
 
 
+def write_midi_atomic(path: str | os.PathLike, notes) -> None:
+    """Write ``notes`` (see :func:`notes_to_midi`) as a MIDI file at ``path`` atomically (:func:`write_atomic`)."""
+    import io
+
+    buf = io.BytesIO()
+    notes_to_midi(notes).save(file=buf)
+    write_atomic(path, buf.getvalue())
+
+
 def write_notes_tsv(path: str | os.PathLike, notes) -> None:
-    """Write notes as TSV: ``onset<TAB>offset<TAB>pitch<TAB>velocity`` with a header line, seconds to 1 ms.
-    ``path`` ``-`` writes to standard output."""
+    """Write notes (objects with ``start_time``/``end_time``/``pitch``/``velocity``, or such tuples) as TSV:
+    ``onset<TAB>offset<TAB>pitch<TAB>velocity`` with a header line, seconds to 1 ms, atomically
+    (:func:`write_atomic`). ``path`` ``-`` writes to standard output."""
+    rows = [(n.start_time, n.end_time, n.pitch, n.velocity) if hasattr(n, "start_time") else tuple(n)
+            for n in notes]
     lines = ["onset\toffset\tpitch\tvelocity\n"] + [
-        f"{n.start_time:.3f}\t{n.end_time:.3f}\t{n.pitch}\t{n.velocity}\n"
-        for n in sorted(notes, key=lambda n: (n.start_time, n.pitch))]
+        f"{on:.3f}\t{off:.3f}\t{pitch}\t{vel}\n" for on, off, pitch, vel in sorted(rows, key=lambda r: (r[0], r[2]))]
     if str(path) == "-":
         sys.stdout.writelines(lines)
         sys.stdout.flush()
         return
-    with open(path, "w") as f:
-        f.writelines(lines)
+    write_atomic(path, "".join(lines).encode())
+
+
+JOURNAL_SUFFIX = ".journal"
+_HEARTBEAT_S = 0.5
+
+
+def journal_path(take: str | os.PathLike) -> Path:
+    """The journal kept beside a live take: ``TAKE.journal`` (``take.mid`` -> ``take.mid.journal``)."""
+    take = Path(take)
+    return take if take.name.endswith(JOURNAL_SUFFIX) else take.with_name(take.name + JOURNAL_SUFFIX)
+
+
+def _take_origin(start, first_onset: float | None, lead_in: float) -> float:
+    if start == "first_note":
+        return 0.0 if first_onset is None else max(0.0, first_onset - lead_in)
+    return float(start)
 
 
 class MidiFileWriter:
-    """Record note events into a MIDI file that is always complete on disk.
+    """Record note events into a MIDI file that is always complete on disk, with a journal beside it.
 
     Parameters
     ----------
     path : path
         The MIDI file; created at once (empty take) so a take that is killed still leaves a valid file.
+    start : float or "first_note"
+        Time (s, in the times given to :meth:`note_on`) that becomes 0 in the file; ``"first_note"``: the first
+        note-on (minus ``lead_in``), so a take does not begin with the silence before the player started.
+    lead_in : float
+        With ``start="first_note"``: seconds kept before the first note (never before time 0).
+    journal : bool
+        Keep ``path.journal`` (:func:`journal_path`) while recording, for :func:`recover_take`.
+
+    Attributes
+    ----------
+    notes : list of (onset_s, offset_s, pitch, velocity)
+        Finished notes, in the caller's time (not shifted).
+    origin : float
+        The caller's time that is 0 in the file (known once the first note came, with ``"first_note"``).
+
+    Raises
+    ------
+    UsageError
+        The file cannot be written (missing folder, permissions, full disk): the message names it.
 
     Notes
     -----
-    ``note_on``/``note_off`` may be called from any one thread; they are cheap except that each note-off
+    ``note_on``/``note_off``/``mark`` may be called from any one thread; they are cheap except that each note-off
     rewrites the file (a few ms for thousands of notes).
     """
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, start: float | str = 0.0, lead_in: float = 0.0,
+                 journal: bool = True):
+        if start != "first_note" and not isinstance(start, (int, float)):
+            raise ValueError(f"start must be a time in seconds or 'first_note', got {start!r}")
         self.path = Path(path)
+        self.start, self.lead_in = start, float(lead_in)
         self.notes: list[tuple[float, float, int, int]] = []
         self._open: dict[int, tuple[float, int]] = {}
         self._lock = threading.Lock()
+        self._first_onset: float | None = None
+        self._last_mark = -1e9
+        self._journal = None
         write_midi_atomic(self.path, [])
+        if journal:
+            jp = journal_path(self.path)
+            try:
+                self._journal = open(jp, "w", encoding="utf-8")
+                head = {"tonehost_journal": 1, "take": self.path.name, "start": start, "lead_in": self.lead_in,
+                        "started": _dt.datetime.now().astimezone().isoformat(timespec="seconds")}
+                self._journal.write(json.dumps(head) + "\n")
+                self._journal.flush()
+            except OSError as exc:
+                raise UsageError(f"cannot write the journal {jp}: {exc.strerror or exc}; pick a writable place",
+                                 jp) from None
+
+    @property
+    def origin(self) -> float:
+        return _take_origin(self.start, self._first_onset, self.lead_in)
+
+    @property
+    def first_onset(self) -> float | None:
+        """Time of the first note-on (caller's time), None before it."""
+        return self._first_onset
+
+    def _log(self, line: str) -> None:
+        if self._journal is not None:
+            try:
+                self._journal.write(line + "\n")
+                self._journal.flush()  # in the kernel's hands: survives a SIGKILL of this process
+            except (OSError, ValueError):
+                self._journal = None  # full disk: the MIDI file still holds every finished note
 
     def note_on(self, pitch: int, velocity: int, t: float) -> None:
+        """A note starts at ``t`` seconds (velocity 1..127)."""
         with self._lock:
+            if self._first_onset is None:
+                self._first_onset = float(t)
+            self._log(f"on {t:.6f} {int(pitch)} {int(velocity)}")
             if pitch in self._open:  # re-struck: finish the old one
                 self._finish(pitch, t)
             self._open[pitch] = (t, velocity)
 
     def note_off(self, pitch: int, t: float) -> None:
+        """A note ends at ``t`` seconds; the file on disk is rewritten with it."""
         with self._lock:
+            self._log(f"off {t:.6f} {int(pitch)}")
             if pitch in self._open:
                 self._finish(pitch, t)
-                write_midi_atomic(self.path, self.notes)
+                self._write()
+
+    def mark(self, t: float) -> None:
+        """Journal that the take has been transcribed up to ``t`` seconds (where :func:`recover_take` ends the
+        notes still sounding); written at most twice a second."""
+        with self._lock:
+            if t - self._last_mark >= _HEARTBEAT_S:
+                self._last_mark = t
+                self._log(f"t {t:.6f}")
 
     def _finish(self, pitch: int, t: float) -> None:
         on, vel = self._open.pop(pitch)
         self.notes.append((on, t, pitch, vel))
 
+    def _write(self) -> None:
+        o = self.origin
+        write_midi_atomic(self.path, [(a - o, b - o, p, v) for a, b, p, v in self.notes])
+
+    def shifted(self, notes) -> list:
+        """``notes`` (objects with ``start_time``/``end_time``, or tuples) moved to the file's time (minus
+        :attr:`origin`), as :class:`tuple` ``(onset, offset, pitch, velocity)``."""
+        o = self.origin
+        out = []
+        for n in notes:
+            on, off, pitch, vel = (n.start_time, n.end_time, n.pitch, n.velocity) if hasattr(n, "start_time") else n
+            out.append((on - o, off - o, pitch, vel))
+        return out
+
     def close(self, t: float | None = None) -> None:
-        """End the sounding notes at ``t`` (default: the latest time seen) and write the final file."""
+        """End the sounding notes at ``t`` (default: the latest time seen), write the final file, drop the journal."""
         with self._lock:
             end = t if t is not None else max([n[1] for n in self.notes] + [o[0] for o in self._open.values()]
                                               + [0.0])
             for pitch in list(self._open):
                 self._finish(pitch, max(end, self._open[pitch][0]))
-            write_midi_atomic(self.path, self.notes)
+            self._write()
+            if self._journal is not None:
+                self._journal.close()
+                self._journal = None
+                try:
+                    journal_path(self.path).unlink()
+                except OSError:
+                    pass
+
+
+@dataclass
+class RecoveredTake:
+    """What :func:`recover_take` rebuilt.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The MIDI file written.
+    notes : list of (onset_s, offset_s, pitch, velocity)
+        In the file's time.
+    closed : int
+        Notes that were still sounding, closed at the last journalled time.
+    started : str
+        When the take started (ISO 8601, from the journal).
+    """
+
+    path: Path
+    notes: list
+    closed: int
+    started: str
+
+
+def recover_take(take: str | os.PathLike, out: str | os.PathLike | None = None) -> RecoveredTake:
+    """Rebuild a live take from its journal (a take whose process was killed: SIGKILL, power cut, crash).
+
+    Parameters
+    ----------
+    take : path
+        The take (``take.mid``) or its journal (``take.mid.journal``).
+    out : path, optional
+        Where to write the rebuilt MIDI file (default: the take itself). The journal is removed afterwards.
+
+    Returns
+    -------
+    RecoveredTake
+
+    Raises
+    ------
+    UsageError
+        No journal beside ``take`` (nothing to recover: the take was closed normally, or never started here), or
+        one that is not a tonehost journal.
+    """
+    jp = journal_path(take)
+    take_path = jp.with_name(jp.name[: -len(JOURNAL_SUFFIX)])
+    if not jp.is_file():
+        raise UsageError(f"no journal {jp} to recover {take_path} from: a take that ended normally has none "
+                         "(its MIDI file is complete)", jp)
+    lines = jp.read_text(encoding="utf-8", errors="replace").splitlines()
+    try:
+        head = json.loads(lines[0]) if lines else {}
+        if not isinstance(head, dict) or head.get("tonehost_journal") != 1:
+            raise ValueError
+    except ValueError:
+        raise UsageError(f"{jp} is not a tonehost take journal", jp) from None
+    opened: dict[int, tuple[float, int]] = {}
+    notes, last, first = [], 0.0, None
+    for line in lines[1:]:
+        parts = line.split()
+        try:
+            if parts[0] == "on" and len(parts) == 4:
+                t, pitch, vel = float(parts[1]), int(parts[2]), int(parts[3])
+                first = t if first is None else first
+                if pitch in opened:
+                    on, v = opened.pop(pitch)
+                    notes.append((on, t, pitch, v))
+                opened[pitch] = (t, vel)
+            elif parts[0] == "off" and len(parts) == 3:
+                t, pitch = float(parts[1]), int(parts[2])
+                if pitch in opened:
+                    on, v = opened.pop(pitch)
+                    notes.append((on, t, pitch, v))
+            elif parts[0] == "t" and len(parts) == 2:
+                t = float(parts[1])
+            else:
+                continue
+        except (ValueError, IndexError):
+            continue  # the line the kill cut short
+        last = max(last, t)
+    closed = len(opened)
+    for pitch, (on, v) in opened.items():
+        notes.append((on, max(last, on), pitch, v))
+    origin = _take_origin(head.get("start", 0.0), first, float(head.get("lead_in", 0.0)))
+    notes = sorted(((a - origin, b - origin, p, v) for a, b, p, v in notes), key=lambda n: (n[0], n[2]))
+    dest = Path(out) if out is not None else take_path
+    write_midi_atomic(dest, notes)
+    jp.unlink()
+    return RecoveredTake(dest, notes, closed, str(head.get("started", "")))
 
 
 class MidiPortOut:
-    """Send note events to a MIDI output port via python-rtmidi.
+    """Send note events to a MIDI output port (ALSA or JACK MIDI, :func:`tonehost.realtime.midi.ports.open_port`).
 
-    ``port`` names an existing output (exact name, a substring, or its index); if none matches, a *virtual* port
-    of that name is created for other programs to connect to.
+    Parameters
+    ----------
+    port : str
+        A number of ``tonehost devices --midi``'s output list, a port's name or a unique part of it; any other
+        name creates a port of that name for other programs to connect to.
+    client_name : str
+        The MIDI client's name (``tonehost-midi``; never the audio client's ``tonehost``).
+
+    Attributes
+    ----------
+    name : str
+        The full name of the port (JACK: ``tonehost-midi:NAME``).
+    system : str
+        ``"ALSA"`` or ``"JACK"``.
+    virtual : bool
+        True when tonehost created the port.
+
+    Raises
+    ------
+    DeviceError
+        No MIDI system, a number not in the list, an ambiguous name.
     """
 
-    def __init__(self, port: str, client_name: str = "tonehost"):
-        try:
-            import rtmidi
-        except ImportError as exc:  # pragma: no cover - rtmidi is a dependency
-            raise DeviceError(f"python-rtmidi is not available ({exc}); pip install python-rtmidi") from None
-        self._out, names, errors = None, [], []
-        for api in (rtmidi.API_UNSPECIFIED, rtmidi.API_UNIX_JACK):  # ALSA/CoreMIDI first, then JACK MIDI
-            try:
-                self._out = rtmidi.MidiOut(rtapi=api, name=client_name)
-                names = self._out.get_ports()
-                break
-            except Exception as exc:  # e.g. no ALSA sequencer (/dev/snd/seq) in a container
-                errors.append(str(exc))
-                self._out = None
-        if self._out is None:
-            raise DeviceError(f"cannot open the MIDI system for --midi-out {port!r} ({'; '.join(errors)}). "
-                              "On Linux load the ALSA sequencer (modprobe snd-seq) or start JACK, "
-                              "or drop --midi-out") from None
-        self.api = rtmidi.get_api_display_name(self._out.get_current_api())
-        idx = None
-        if port.isdigit() and int(port) < len(names):
-            idx = int(port)
-        else:
-            hits = [i for i, n in enumerate(names) if n == port] or [i for i, n in enumerate(names) if port in n]
-            idx = hits[0] if hits else None
-        try:
-            if idx is None:
-                self._out.open_virtual_port(port)
-                self.name, self.virtual = port, True
-            else:
-                self._out.open_port(idx)
-                self.name, self.virtual = names[idx], False
-        except Exception as exc:
-            raise DeviceError(f"cannot open MIDI output {port!r}: {exc}; available: {names or 'none'}") from None
+    def __init__(self, port: str, client_name: str | None = None):
+        from tonehost.realtime.midi.ports import CLIENT_NAME, open_port
+
+        self._port = open_port("output", port, client_name or CLIENT_NAME)
+        self._out = self._port.rt
+        self.name, self.system, self.virtual = self._port.name, self._port.system, self._port.created
+
+    def describe(self) -> str:
+        """One phrase for the console (``JACK MIDI port tonehost-midi:piano (created; connect to it)``)."""
+        return self._port.describe()
 
     def note_on(self, pitch: int, velocity: int) -> None:
         self._out.send_message([0x90, int(pitch) & 0x7F, max(1, min(127, int(velocity)))])
@@ -186,4 +423,4 @@ class MidiPortOut:
         self._out.send_message([0x80, int(pitch) & 0x7F, 0])
 
     def close(self) -> None:
-        self._out.close_port()
+        self._port.close()

@@ -1,0 +1,304 @@
+"""Every numeric option and every output path of the command line, fuzzed (hypothesis): a value either parses to
+one the command can use, or the user gets exactly one ``tonehost: error: argument ...`` line and exit code 2;
+nothing else (no traceback, no usage block) ever escapes. Plus the exact cases the issue reported, run for real.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import math
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import tonehost.realtime.cli as cli
+from tonehost.realtime.cli import options
+
+FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+# (argv before the option, option, check of a parsed value): every numeric option of every command
+NUMERIC = [
+    (["play"], "--block-size", lambda v: isinstance(v, int) and 1 <= v <= options.MAX_BLOCK_SIZE),
+    (["play"], "--sample-rate", lambda v: isinstance(v, int) and 8000 <= v <= 384000),
+    (["play"], "--portamento", lambda v: math.isfinite(v) and v >= 0),
+    (["play"], "--duration", lambda v: math.isfinite(v) and v >= 0),
+    (["play"], "--pitch-shift", math.isfinite),
+    (["play"], "--input-gain", math.isfinite),
+    (["play"], "--gain", lambda v: math.isfinite(v) and v >= 0),
+    (["render", "v.wav", "-o", "out.wav"], "--tail", lambda v: math.isfinite(v) and v >= 0),
+    (["transcribe", "--live"], "--block-size", lambda v: isinstance(v, int) and 1 <= v <= options.MAX_BLOCK_SIZE),
+    (["transcribe", "--live"], "--sample-rate", lambda v: isinstance(v, int) and 8000 <= v <= 384000),
+    (["transcribe", "--live"], "--seconds", lambda v: math.isfinite(v) and v > 0),
+    (["transcribe", "--live"], "--lead-in", lambda v: math.isfinite(v) and v >= 0),
+    (["transcribe", "x.wav"], "--threads", lambda v: isinstance(v, int) and v >= 1),
+    (["transcribe", "x.wav"], "--jobs", lambda v: isinstance(v, int) and v >= 1),
+    (["pitch", "x.wav", "-o", "f0.csv"], "--hop-ms", lambda v: math.isfinite(v) and v > 0),
+    (["train-instrument", "x.wav", "-o", "m.onnx"], "--minutes", lambda v: math.isfinite(v) and v > 0),
+    (["train-instrument", "x.wav", "-o", "m.onnx"], "--steps", lambda v: isinstance(v, int) and v >= 1),
+    (["train-instrument", "x.wav", "-o", "m.onnx"], "--seed", lambda v: isinstance(v, int) and v >= 0),
+    (["train-instrument", "x.wav", "-o", "m.onnx"], "--post-gain", lambda v: math.isfinite(v) and v > 0),
+    (["checkpoints", "fetch", "ddsp_violin"], "--retries", lambda v: isinstance(v, int) and v >= 0),
+]
+
+# (argv before, option, argv after): every file or folder a command writes
+OUTPUTS = [
+    (["render", "v.wav"], "-o", []),
+    (["pitch", "x.wav"], "-o", []),
+    (["transcribe", "x.wav"], "-o", []),
+    (["transcribe", "x.wav", "-o", "x.mid"], "--notes", []),
+    (["transcribe", "--live"], "-o", []),
+    (["transcribe"], "--recover", []),
+    (["export", "ddsp", "ddsp_violin"], "-o", []),
+    (["export", "onsets-frames", "onsets_frames_uni"], "-o", []),
+    (["train-instrument", "x.wav"], "-o", []),
+]
+OUTPUT_DIRS = [
+    (["transcribe", "x.wav"], "--out-dir"),
+    (["train-instrument", "x.wav", "-o", "m.onnx"], "--work"),
+    (["checkpoints", "fetch", "ddsp_violin"], "--to"),
+]
+
+
+_BUILD = cli.build_parser
+_CALLS: list = []
+_PARSER: list = []
+
+
+def _stubbed_parser():
+    """The real parser (built once) with every command's function replaced by one recording the parsed arguments."""
+    if _PARSER:
+        return _PARSER[0]
+    parser = _BUILD()
+
+    def stub(args):
+        _CALLS.append(args)
+        return 0
+
+    def walk(p):
+        p.set_defaults(func=stub)
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    walk(sub)
+
+    walk(parser)
+    _PARSER.append(parser)
+    return parser
+
+
+def run_main(argv, cwd=None):
+    """main(argv) with stubbed commands, in ``cwd``: (exit code, stderr, the parsed Namespace or None)."""
+    _CALLS.clear()
+    err = io.StringIO()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cli, "build_parser", _stubbed_parser)
+        if cwd is not None:
+            mp.chdir(cwd)
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            rc = cli.main(argv)
+    return rc, err.getvalue(), (_CALLS[0] if _CALLS else None)
+
+
+def _option_exists(before, option) -> bool:
+    parser = _stubbed_parser()
+    for word in before:
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if subs and word in subs[0].choices:
+            parser = subs[0].choices[word]
+    return any(option in a.option_strings for a in parser._actions)
+
+
+def _need(before, option):
+    if not _option_exists(before, option):
+        pytest.skip(f"{' '.join(before)} has no {option} in this tree")
+
+
+def _assert_one_line(rc, err, option):
+    assert rc == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("tonehost: error: argument "), err
+    assert option in lines[0] and "--help" in lines[0], err
+
+
+NUMBERS = st.one_of(
+    st.integers(min_value=-10**12, max_value=10**12).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.floats(allow_nan=True, allow_infinity=True).map(str),
+    st.sampled_from(["", " ", "0", "-0", "0.0", "1e3", "1e-3", "-1", "1_000", "0x10", "nan", "inf", "-inf",
+                     "128", "17", "48000", "44.1k", "ten", "--", "-", "1/2", "\u0661\u0662\u0668", " 64 "]),
+    st.text(alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"), max_size=12),
+)
+
+
+@pytest.mark.parametrize("before,option,ok", NUMERIC, ids=[f"{b[0]} {o}" for b, o, _ in NUMERIC])
+@FUZZ
+@given(value=NUMBERS)
+def test_numeric_options_parse_or_say_one_line(before, option, ok, value):
+    _need(before, option)
+    with tempfile.TemporaryDirectory() as tmp:
+        rc, err, args = run_main([*before, f"{option}={value}"], tmp)
+    if rc == 0:
+        dest = option.lstrip("-").replace("-", "_")
+        assert ok(getattr(args, dest)), (value, getattr(args, dest))
+    else:
+        _assert_one_line(rc, err, option.split("=")[0])
+
+
+NAME = st.one_of(
+    st.text(alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00/"), min_size=1,
+            max_size=20),
+    st.sampled_from([".", "..", "-", " ", "a" * 300, "take.mid", "é ü", "$HOME", "*", "a\\b", "\n"]),
+)
+KIND = st.sampled_from(["plain", "nested", "in_a_file", "a_folder", "unwritable", "absolute_proc", "empty"])
+
+
+def _make_path(tmp: Path, kind: str, names: list[str]) -> str:
+    if kind == "plain":
+        return names[0]
+    if kind == "nested":
+        return "/".join(names)
+    if kind == "in_a_file":
+        (tmp / "afile").write_text("x")
+        return "afile/" + names[0]
+    if kind == "a_folder":
+        (tmp / "afolder").mkdir(exist_ok=True)
+        return "afolder"
+    if kind == "unwritable":
+        return "/proc/tonehost-cannot-write/" + names[0]
+    if kind == "absolute_proc":
+        return "/proc/" + names[0]
+    return ""
+
+
+def _check_written_path(path: Path):
+    folder = path if path.is_dir() else path.parent
+    assert folder.is_dir()
+    probe = folder / ".tonehost-test-probe"
+    probe.write_text("x")   # the command can really write there
+    probe.unlink()
+
+
+@pytest.mark.parametrize("before,option,after", OUTPUTS, ids=[f"{b[0]} {o}" for b, o, _ in OUTPUTS])
+@FUZZ
+@given(kind=KIND, names=st.lists(NAME, min_size=1, max_size=4))
+def test_output_files_are_checked_and_created_the_same_way(before, option, after, kind, names):
+    _need(before, option)
+    with tempfile.TemporaryDirectory() as tmp:
+        value = _make_path(Path(tmp), kind, names)
+        rc, err, args = run_main([*before, f"{option}={value}", *after], tmp)
+        if rc == 0:
+            dest = option.lstrip("-").replace("-", "_")
+            dest = {"o": "output"}.get(dest, dest)
+            got = getattr(args, dest)
+            if got != "-":
+                got = Path(tmp) / got   # relative to the command's working directory (absolute stays)
+                assert isinstance(got, Path) and not got.is_dir(), got
+                _check_written_path(got)
+        else:
+            _assert_one_line(rc, err, option)
+
+
+@pytest.mark.parametrize("before,option", OUTPUT_DIRS, ids=[f"{b[0]} {o}" for b, o in OUTPUT_DIRS])
+@FUZZ
+@given(kind=KIND, names=st.lists(NAME, min_size=1, max_size=4))
+def test_output_folders_are_checked_and_created_the_same_way(before, option, kind, names):
+    _need(before, option)
+    with tempfile.TemporaryDirectory() as tmp:
+        value = _make_path(Path(tmp), kind, names)
+        rc, err, args = run_main([*before, f"{option}={value}"], tmp)
+        if rc == 0:
+            got = Path(tmp) / getattr(args, option.lstrip("-").replace("-", "_"))
+            assert got.is_dir()
+            _check_written_path(got / "x")
+        else:
+            _assert_one_line(rc, err, option)
+
+
+#: Commands another issue is writing right now, whose numbers are not validated yet (MusicRNN / MusicVAE tools).
+NOT_YET = {"continue", "groove", "jam", "tap2drum", "vae"}
+RAW = (int, float)
+
+
+def _walk(parser, path=()):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _walk(sub, path + (name,))
+        else:
+            yield path, action
+
+
+def test_every_numeric_option_is_validated_while_parsing():
+    """The kind, not the cases: no option of the live/audio/model commands takes a bare int() or float()."""
+    raw = [f"{' '.join(path)} {'/'.join(a.option_strings)}" for path, a in _walk(_stubbed_parser())
+           if a.type in RAW and not a.choices and (not path or path[0] not in NOT_YET)]
+    assert raw == [], raw
+    fuzzed = {o for _, o, _ in NUMERIC}
+    validated = {(path, a.option_strings[0]) for path, a in _walk(_stubbed_parser())
+                 if getattr(a.type, "__module__", "") == options.__name__ and a.option_strings
+                 and a.type not in (options.output_file, options.output_file_or_stdout, options.output_dir)}
+    missing = [f"{' '.join(p)} {o}" for p, o in validated if o not in fuzzed and not (p and p[0] in NOT_YET)]
+    assert missing == [], f"add them to NUMERIC: {missing}"
+
+
+def test_parse_errors_of_any_kind_are_one_line():
+    for argv, what in [(["play", "--no-such-option"], "unrecognized arguments"),
+                       (["transcribe", "--threads"], "expected one argument"),
+                       (["render", "v.wav"], "required"),
+                       (["nosuchcommand"], "invalid choice")]:
+        rc, err, _ = run_main(argv)
+        assert rc == 2 and len(err.strip().splitlines()) == 1 and what in err, err
+        assert err.startswith("tonehost: error: ")
+
+
+# ---------------------------------------------------------------- the exact commands of the issue, run for real
+
+def _cli(*argv, env=None, timeout=120):
+    r = subprocess.run([sys.executable, "-m", "tonehost", *map(str, argv)], capture_output=True, text=True,
+                       timeout=timeout, env=env)
+    return r.returncode, r.stdout, r.stderr
+
+
+@pytest.mark.parametrize("argv,option", [
+    (["play", "--blocksize", "0"], "--block-size"),
+    (["play", "--samplerate", "0"], "--sample-rate"),
+    (["play", "--blocksize", "-5"], "--block-size"),
+    (["transcribe", "--live", "--seconds", "nan"], "--seconds"),
+])
+def test_reported_numeric_cases_are_one_line(argv, option):
+    rc, out, err = _cli(*argv)
+    assert rc == 2, err
+    assert err.strip().splitlines() == [err.strip()] and err.startswith(f"tonehost: error: argument {option}"), err
+
+
+def unwritable_folder(tmp_path: Path) -> Path:
+    """A folder this process cannot create files in (root bypasses permission bits: use /proc then)."""
+    if os.geteuid() == 0:
+        return Path("/proc")
+    d = tmp_path / "readonly"
+    d.mkdir()
+    d.chmod(0o500)
+    return d
+
+
+def test_transcribe_outputs_into_missing_folders_and_refuses_unwritable_ones(tmp_path, data_dir):
+    wav = data_dir / "piano" / "stereo_sample.wav"
+    live = tmp_path / "missing" / "dir" / "take.mid"
+    rc, out, err = _cli("transcribe", "--live", "--input-file", wav, "-o", live, "-q", "--seconds", "2")
+    assert rc == 0 and live.is_file(), err
+    offline = tmp_path / "missing_dir" / "x.mid"
+    rc, out, err = _cli("transcribe", wav, "-o", offline)
+    assert rc == 0 and offline.is_file(), err
+    bad = unwritable_folder(tmp_path) / "take.mid"
+    for argv in (["transcribe", "--live", "--input-file", wav, "-o", bad], ["transcribe", wav, "-o", bad]):
+        rc, out, err = _cli(*argv)
+        assert rc == 2 and err.strip().splitlines() == [err.strip()], err
+        assert err.startswith("tonehost: error: argument -o/--output: cannot write") and "Traceback" not in err
