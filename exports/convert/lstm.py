@@ -186,7 +186,7 @@ def state_names(n_layers: int) -> list[str]:
 
 def basic_lstm_cell(g: OnnxGraph, x: str, c: str, h: str, cell: LSTMCellWeights, prefix: str,
                     forget_bias: float = FORGET_BIAS, c_out: str | None = None,
-                    h_out: str | None = None) -> tuple[str, str]:
+                    h_out: str | None = None, pre: str | None = None) -> tuple[str, str]:
     """Add one tfjs ``basicLSTMCell`` step to ``g``.
 
     Parameters
@@ -201,6 +201,10 @@ def basic_lstm_cell(g: OnnxGraph, x: str, c: str, h: str, cell: LSTMCellWeights,
         Added to the f gate before its sigmoid (1.0 in magenta.js).
     c_out, h_out : str, optional
         Names of the new state values (to make them graph outputs).
+    pre : str, optional
+        A ``[B, 4H]`` value added to ``concat([x, h]) @ K`` before the bias: the product of input rows that stay
+        the same over many steps (MusicVAE's z), computed once elsewhere; ``cell.kernel`` then holds only the
+        other rows. ``(a @ K_a + b @ K_b)`` equals ``concat([a, b]) @ K`` up to float32 summation order.
 
     Returns
     -------
@@ -210,7 +214,10 @@ def basic_lstm_cell(g: OnnxGraph, x: str, c: str, h: str, cell: LSTMCellWeights,
     k = g.const(f"{prefix}/kernel", np.asarray(cell.kernel, np.float32))
     b = g.const(f"{prefix}/bias", np.asarray(cell.bias, np.float32))
     xh = g.op1("Concat", [x, h], axis=1)
-    r = g.op1("Add", [g.op1("MatMul", [xh, k]), b])
+    xk = g.op1("MatMul", [xh, k])
+    if pre is not None:
+        xk = g.op1("Add", [xk, pre])
+    r = g.op1("Add", [xk, b])
     i, j, f, o = g.op("Split", [r, g.const(f"{prefix}/split", np.full(4, cell.units, np.int64))], 4, axis=1)
     fb = g.op1("Add", [f, g.const(f"{prefix}/forget_bias", np.array(forget_bias, np.float32))])
     new_c = g.op1("Add", [g.op1("Mul", [g.op1("Sigmoid", [i]), g.op1("Tanh", [j])]),
@@ -221,7 +228,8 @@ def basic_lstm_cell(g: OnnxGraph, x: str, c: str, h: str, cell: LSTMCellWeights,
 
 def multi_rnn_cell(g: OnnxGraph, x: str, states: Sequence[tuple[str, str]], cells: Sequence[LSTMCellWeights],
                    prefix: str = "cell", forget_bias: float = FORGET_BIAS,
-                   out_names: Sequence[tuple[str, str]] | None = None) -> list[tuple[str, str]]:
+                   out_names: Sequence[tuple[str, str]] | None = None,
+                   pre: str | None = None) -> list[tuple[str, str]]:
     """Add one ``tf.multiRNNCell`` step: layer ``l`` reads layer ``l - 1``'s new h.
 
     Parameters
@@ -237,6 +245,8 @@ def multi_rnn_cell(g: OnnxGraph, x: str, states: Sequence[tuple[str, str]], cell
     forget_bias : float
     out_names : sequence of (str, str), optional
         Names for the new (c, h) of each layer.
+    pre : str, optional
+        Layer 0's precomputed input rows (see :func:`basic_lstm_cell`).
 
     Returns
     -------
@@ -249,7 +259,8 @@ def multi_rnn_cell(g: OnnxGraph, x: str, states: Sequence[tuple[str, str]], cell
     inp = x
     for l, (cell, (c, h)) in enumerate(zip(cells, states)):
         names = out_names[l] if out_names else (None, None)
-        nc, nh = basic_lstm_cell(g, inp, c, h, cell, f"{prefix}_{l}", forget_bias, *names)
+        nc, nh = basic_lstm_cell(g, inp, c, h, cell, f"{prefix}_{l}", forget_bias, *names,
+                                 pre=pre if l == 0 else None)
         out.append((nc, nh))
         inp = nh
     return out

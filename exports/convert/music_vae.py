@@ -7,7 +7,8 @@ A checkpoint becomes a set of small ONNX models (one file each, cached next to t
     encoder         x [B, T, D_in] (the converter's tensor), controls [B, T, C]?, mask [B, T]? (multitrack)
                     -> z [B, Z]                                    (= mu; encode never samples)
     decoder{i}_init z [B, Zc] -> c0, h0, c1, h1, ... [B, H]       tanh(z @ K + b) split in 2 * layers
-    decoder{i}_step x [B, D_out] (the previous sample), z [B, Zc], control [B, C']?, c0, h0, ...
+                    zk [B, 4H]                                     z times layer 0's z rows (constant per decode)
+    decoder{i}_step x [B, D_out] (the previous sample), zk [B, 4H], control [B, C']?, c0, h0, ...
                     -> logits [B, P], c0_out, h0_out, ... (+ sample [B, Nd] for a NADE decoder)
     conductor_init  z [B, Z] -> c0, h0, ...                        (hierarchical models)
     conductor_step  x [B, 1] (zeros), c0, h0, ... -> y [B, Hc] (the core decoders' "z"), c0_out, ...
@@ -46,7 +47,7 @@ __all__ = ["EXPORT_VERSION", "PARTS", "read_spec", "read_architecture", "build_e
            "build_decoder_step", "build_conductor_step", "build_controls", "build_part", "part_names",
            "export_music_vae"]
 
-EXPORT_VERSION = 2
+EXPORT_VERSION = 3
 
 
 def _f32(a) -> np.ndarray:
@@ -233,8 +234,16 @@ def build_encoder(weights: Mapping[str, np.ndarray], arch: MusicVaeArch) -> onnx
     return g.model("MusicVAE encoder (magenta.js 1.23.1) exported by tonehost", _props(arch, "encoder"))
 
 
+def _split_z_rows(weights, dec: DecoderArch) -> tuple[np.ndarray, LSTMCellWeights]:
+    """Layer 0's kernel rows ``[x | z | control | h]`` -> (the z rows, a cell of the other rows)."""
+    cell = _cell(weights, dec.layers[0])
+    lo, hi = dec.output_dims, dec.output_dims + dec.z_dims
+    rest = np.ascontiguousarray(np.concatenate([cell.kernel[:lo], cell.kernel[hi:]], axis=0))
+    return np.ascontiguousarray(cell.kernel[lo:hi]), LSTMCellWeights(rest, cell.bias)
+
+
 def build_init(weights: Mapping[str, np.ndarray], prefix: str, n_layers: int, units: int, z_dims: int,
-               arch: MusicVaeArch, part: str) -> onnx.ModelProto:
+               arch: MusicVaeArch, part: str, dec: DecoderArch | None = None) -> onnx.ModelProto:
     """Initial state of an LSTM stack from its "z": ``tanh(z @ K + b)`` split into ``2 * n_layers`` equal parts,
     ordered ``c0, h0, c1, h1, ...`` (magenta.js ``initLstmCells``).
 
@@ -242,6 +251,9 @@ def build_init(weights: Mapping[str, np.ndarray], prefix: str, n_layers: int, un
     ----------
     prefix : str
         Of ``kernel``/``bias`` (``decoder/z_to_initial_state/``, ``decoder/hierarchical_level_0/initial_state/``).
+    dec : DecoderArch, optional
+        For a decoder: also output ``zk`` ``[B, 4H]`` = z times the z rows of its layer-0 kernel, the part of
+        every step's gates that only depends on z (the step model adds it instead of multiplying z again).
     """
     g = OnnxGraph(f"music_vae_{part}")
     z = g.input("z", ["B", z_dims])
@@ -252,6 +264,10 @@ def build_init(weights: Mapping[str, np.ndarray], prefix: str, n_layers: int, un
     for k, n in enumerate(names):
         g.op1("Identity", [f"s_{k}"], name=n)
         g.output(n, ["B", units])
+    if dec is not None:
+        kz, _ = _split_z_rows(weights, dec)
+        g.op1("MatMul", [z, g.const("layer0_z_rows", kz)], name="zk")
+        g.output("zk", ["B", 4 * dec.units])
     return g.model(f"MusicVAE {part} (magenta.js 1.23.1) exported by tonehost", _props(arch, part))
 
 
@@ -280,26 +296,27 @@ def _nade_sample(g: OnnxGraph, weights, dec: DecoderArch, logits: str) -> str:
 
 def build_decoder_step(weights: Mapping[str, np.ndarray], dec: DecoderArch, arch: MusicVaeArch,
                        part: str = "decoder0_step") -> onnx.ModelProto:
-    """One step of a (core) decoder: ``x`` (previous sample) ``[B, D_out]``, ``z`` ``[B, Zc]``, ``control``
-    ``[B, C']`` (when the decoder reads controls), the state -> ``logits`` ``[B, P]`` and the new state (and
-    ``sample`` ``[B, Nd]`` for a NADE decoder).
+    """One step of a (core) decoder: ``x`` (previous sample) ``[B, D_out]``, ``zk`` ``[B, 4H]`` (from its init
+    model), ``control`` ``[B, C']`` (when the decoder reads controls), the state -> ``logits`` ``[B, P]`` and the
+    new state (and ``sample`` ``[B, Nd]`` for a NADE decoder).
 
-    The layer-0 input is ``concat([x, z, control])`` (magenta.js ``BaseDecoder.decode``); the logits are
-    ``output_projection`` of the last layer's h.
+    The layer-0 input is ``concat([x, z, control])`` (magenta.js ``BaseDecoder.decode``), computed as
+    ``concat([x, control, h]) @ K_rest + z @ K_z`` with ``z @ K_z`` = ``zk`` done once per decode (or segment);
+    the logits are ``output_projection`` of the last layer's h.
     """
     g = OnnxGraph(f"music_vae_{part}")
     x = g.input("x", ["B", dec.output_dims])
-    z = g.input("z", ["B", dec.z_dims])
-    parts = [x, z]
+    zk = g.input("zk", ["B", 4 * dec.units])
+    parts = [x]
     if dec.control_dims:
         parts.append(g.input("control", ["B", dec.control_dims]))
     states = []
     for l, layer in enumerate(dec.layers):
         states.append((g.input(f"c{l}", ["B", layer.units]), g.input(f"h{l}", ["B", layer.units])))
-    inp = g.op1("Concat", parts, axis=1)
-    cells = [_cell(weights, layer) for layer in dec.layers]
+    inp = g.op1("Concat", parts, axis=1) if len(parts) > 1 else x
+    cells = [_split_z_rows(weights, dec)[1]] + [_cell(weights, layer) for layer in dec.layers[1:]]
     new = multi_rnn_cell(g, inp, states, cells, "cell",
-                         out_names=[(f"c{l}_out", f"h{l}_out") for l in range(len(cells))])
+                         out_names=[(f"c{l}_out", f"h{l}_out") for l in range(len(cells))], pre=zk)
     logits = _dense(g, weights, dec.prefix + "output_projection/", new[-1][1], name="logits")
     g.output("logits", ["B", dec.projection_dims])
     for l, layer in enumerate(dec.layers):
@@ -376,7 +393,7 @@ def build_part(weights: Mapping[str, np.ndarray], arch: MusicVaeArch, part: str)
     dec = arch.decoders[i]
     if part.endswith("_init"):
         return build_init(weights, dec.prefix + "z_to_initial_state/", len(dec.layers), dec.units, dec.z_dims,
-                          arch, part)
+                          arch, part, dec)
     return build_decoder_step(weights, dec, arch, part)
 
 

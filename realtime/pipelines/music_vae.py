@@ -47,6 +47,7 @@ import numpy as np
 
 from tonehost.exports.errors import UsageError
 from tonehost.exports.note_sequence import DEFAULT_QPM, NoteSequence
+from tonehost.exports.tfjs.random import multinomial_from_probs, softmax32
 
 __all__ = ["MusicVAE", "DecodeResult", "interpolated_zs", "tfjs_linspace", "segment_lengths"]
 
@@ -230,6 +231,7 @@ class MusicVAE:
             else None
         self.sessions = {name: make_session(path, threads) for name, path in parts.items()}
         self.rng = _generator(seed)
+        self._row_index: dict[int, np.ndarray] = {}
 
     # -- properties --------------------------------------------------------------------------------------
     @property
@@ -405,18 +407,16 @@ class MusicVAE:
 
     # -- decode ------------------------------------------------------------------------------------------
     def _sample(self, dec, logits: np.ndarray, nade: np.ndarray | None, temperature, rng) -> np.ndarray:
-        from tonehost.exports.tfjs.random import multinomial_from_probs, softmax32
-
         if dec.kind == "nade":
             return nade
         if dec.kind == "categorical":
             if temperature is None:
-                idx = np.argmax(logits, axis=1)
+                idx = logits.argmax(axis=1)
             else:
                 probs = softmax32((logits / np.float32(temperature)).astype(np.float32))
-                idx = np.array([multinomial_from_probs(p, rng.random()) for p in probs])
+                idx = [multinomial_from_probs(p, rng.random()) for p in probs]
             out = np.zeros(logits.shape, np.float32)
-            out[np.arange(logits.shape[0]), idx] = 1.0
+            out[self._rows(logits.shape[0]), idx] = 1.0
             return out
         if dec.kind == "boolean":
             if temperature is None:
@@ -433,6 +433,12 @@ class MusicVAE:
             h = h.astype(np.float32)
         return np.concatenate([h, _sigmoid32(vel), np.tanh(off.astype(np.float64)).astype(np.float32)], axis=1)
 
+    def _rows(self, n: int) -> np.ndarray:
+        rows = self._row_index.get(n)
+        if rows is None:
+            rows = self._row_index[n] = np.arange(n)
+        return rows
+
     def _run_decoder(self, i: int, zc: np.ndarray, controls: np.ndarray | None, steps: int,
                      first: np.ndarray | None, temperature, rng) -> tuple[np.ndarray, np.ndarray]:
         dec = self.arch.decoders[i]
@@ -440,13 +446,14 @@ class MusicVAE:
         init = self.sessions[f"decoder{i}_init"]
         step = self.sessions[f"decoder{i}_step"]
         names = [f"{s}{l}" for l in range(len(dec.layers)) for s in ("c", "h")]
-        state = dict(zip(names, init.run(names, {"z": zc})))
+        res = init.run(names + ["zk"], {"z": zc})
+        state, zk = dict(zip(names, res[:-1])), res[-1]
         outs = ["logits"] + [n + "_out" for n in names] + (["sample"] if dec.kind == "nade" else [])
         x = np.zeros((B, dec.output_dims), np.float32) if first is None else first
         samples = np.zeros((B, steps, dec.output_dims), np.float32)
         logits_all = np.zeros((B, steps, dec.projection_dims), np.float32)
         for t in range(steps):
-            feed = {"x": x, "z": zc, **state}
+            feed = {"x": x, "zk": zk, **state}
             if controls is not None:
                 feed["control"] = np.ascontiguousarray(np.broadcast_to(controls[t], (B, controls.shape[1])))
             res = step.run(outs, feed)

@@ -284,3 +284,28 @@ def test_groove_any_length_bar_by_bar(standins):
         vae.encode([long])  # encode itself takes one window only
     with pytest.raises(UsageError, match="not a GrooVAE"):
         MusicVAE(standins["mel_2bar_small"]).groove(long)
+
+
+def test_shared_cell_with_precomputed_rows_equals_the_full_kernel():
+    """lstm.basic_lstm_cell(pre=...): z's rows multiplied once, the rest per step == the tfjs cell on concat."""
+    from tonehost.exports.convert.lstm import (LSTMCellWeights, OnnxGraph, basic_lstm_cell, basic_lstm_cell_np)
+    from tonehost.exports.onnx_session import make_session
+
+    rng = np.random.default_rng(0)
+    nx, nz, H, B = 7, 5, 6, 3
+    full = LSTMCellWeights((rng.standard_normal((nx + nz + H, 4 * H)) * 0.5).astype(np.float32),
+                           (rng.standard_normal(4 * H) * 0.2).astype(np.float32))
+    rest = LSTMCellWeights(np.concatenate([full.kernel[:nx], full.kernel[nx + nz:]]), full.bias)
+    g = OnnxGraph("pre")
+    x, zk = g.input("x", ["B", nx]), g.input("zk", ["B", 4 * H])
+    c, h = g.input("c", ["B", H]), g.input("h", ["B", H])
+    basic_lstm_cell(g, x, c, h, rest, "cell", c_out="c_out", h_out="h_out", pre=zk)
+    g.output("c_out", ["B", H])
+    g.output("h_out", ["B", H])
+    sess = make_session(g.model())
+    xs, z = rng.standard_normal((B, nx)).astype(np.float32), rng.standard_normal((B, nz)).astype(np.float32)
+    c0, h0 = rng.standard_normal((2, B, H)).astype(np.float32)
+    got = sess.run(["c_out", "h_out"], {"x": xs, "zk": z @ full.kernel[nx:nx + nz], "c": c0, "h": h0})
+    want = basic_lstm_cell_np(np.concatenate([xs, z], axis=1), c0, h0, full)
+    np.testing.assert_allclose(got[0], want[0], atol=1e-5)
+    np.testing.assert_allclose(got[1], want[1], atol=1e-5)

@@ -4,11 +4,12 @@
 //
 // usage: node music_vae_parity.js CASES.json OUT.json
 // CASES.json: a list of {name, url, seqs?: [NoteSequence JSON], controlArgs?: {chordProgression?, key?},
-//                        z?: [[...]], spq?, qpm?, repeat?, interp?: [{z, numInterps}]}
+//                        z?: [[...]], spq?, qpm?, repeat?, interp?: [{z, numInterps}], timing?}
 //   seqs -> encode(seqs, controlArgs) -> z ; z (or the encoded z) -> decodeTensors(z, undefined, controlArgs)
 //   -> toNoteSequence(row, spq, qpm) for each row (what decode() does). repeat (default 1) reruns encode and
 //   decode for timing. Output per case: {z, logits: [per core decoder: [steps][batch][depth]], samples,
-//   sequences, encode_ms, decode_ms, arch, interp} or {error}.
+//   sequences, encode_ms, decode_ms, arch, interp} or {error}. With timing: {repeat, sample, interp} only the
+//   speed of the public API is measured (see timing() below; bench/musicgen_speed.py).
 // The model is built by its own initialize() (config.json, weights_manifest.json and shards over HTTP from
 // the test's 127.0.0.1 server: Node's fetch does not do file://). The decoders' sample() methods are wrapped to
 // observe their input, the output projection of each step.
@@ -49,10 +50,52 @@ function describe(model) {
           controlPreprocessing: decs.map((d) => !!d.controlBidirectionalLstm)};
 }
 
+function nowMs() {
+  const [s, ns] = process.hrtime();
+  return s * 1e3 + ns / 1e6;
+}
+
+async function medianMs(fn, repeat) {
+  const tw = nowMs();
+  await fn();  // warm-up
+  if (nowMs() - tw > 5000) repeat = 1;  // a call of seconds (16-bar models): one timed run is enough
+  const times = [];
+  for (let r = 0; r < repeat; ++r) {
+    const t0 = nowMs();
+    await fn();
+    times.push(nowMs() - t0);
+  }
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)];
+}
+
+// {timing: {repeat, sample, interp}}: the public API end to end, median of `repeat` after a warm-up:
+// encode(seqs[0]), decode(its z), sample(n) at its default temperature, interpolate(seqs[0..1], interp).
+async function timing(model, c) {
+  const t = c.timing;
+  const controlArgs = c.controlArgs || undefined;
+  const seq = () => [JSON.parse(JSON.stringify(c.seqs[0]))];
+  const z = await model.encode(seq(), controlArgs);
+  const res = {};
+  res.encode_ms = await medianMs(async () => (await model.encode(seq(), controlArgs)).dispose(), t.repeat);
+  res.decode_ms = await medianMs(() => model.decode(z, undefined, controlArgs), t.repeat);
+  res.sample_ms = await medianMs(() => model.sample(t.sample, 0.5, controlArgs), t.repeat);
+  res.interpolate_ms = await medianMs(() => model.interpolate(
+      [0, 1].map((k) => JSON.parse(JSON.stringify(c.seqs[k]))), t.interp, undefined, controlArgs), t.repeat);
+  z.dispose();
+  return res;
+}
+
 async function run(c) {
   const model = new MusicVAE(c.url);
+  const tInit = nowMs();
   await model.initialize();
-  const out = {name: c.name, arch: describe(model)};
+  const out = {name: c.name, arch: describe(model), init_ms: nowMs() - tInit};
+  if (c.timing) {
+    out.timing = await timing(model, c);
+    model.dispose();
+    return out;
+  }
   const controlArgs = c.controlArgs || undefined;
   if (c.interp) {  // [{z, numInterps}] -> getInterpolatedZs (the float32 line / bilinear grid)
     out.interp = c.interp.map((q) => tf.tidy(() => model.getInterpolatedZs(tf.tensor2d(q.z), q.numInterps)
