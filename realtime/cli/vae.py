@@ -242,7 +242,7 @@ def cmd_sample(args) -> int:
     model, t_load = _load(args)
     kw = controls(args, model)
     t0 = time.perf_counter()
-    results = model.sample(args.num, temperature=args.temperature, **kw)
+    results = model.sample(args.num, temperature=args.temperature, progress=sys.stderr.isatty(), **kw)
     t_run = time.perf_counter() - t0
     _report(model, "sample", results, write_output(results, args.output, model, args.qpm, args.split), t_load,
             t_run)
@@ -270,7 +270,8 @@ def cmd_interpolate(args) -> int:
     seqs = [read_input(p, model) for p in args.inputs]
     qpm = args.qpm or seqs[0].qpm
     t0 = time.perf_counter()
-    results = model.interpolate(seqs, n_interps, temperature=args.temperature, qpm=qpm, **kw)
+    results = model.interpolate(seqs, n_interps, temperature=args.temperature, qpm=qpm,
+                                  progress=sys.stderr.isatty(), **kw)
     t_run = time.perf_counter() - t0
     _report(model, "interpolate", results, write_output(results, args.output, model, qpm, args.split), t_load,
             t_run)
@@ -287,7 +288,8 @@ def cmd_similar(args) -> int:
     seq = read_input(args.input, model)
     qpm = args.qpm or seq.qpm
     t0 = time.perf_counter()
-    results = model.similar(seq, args.num, args.similarity, temperature=args.temperature, qpm=qpm, **kw)
+    results = model.similar(seq, args.num, args.similarity, temperature=args.temperature, qpm=qpm,
+                            progress=sys.stderr.isatty(), **kw)
     t_run = time.perf_counter() - t0
     _report(model, "similar", results, write_output(results, args.output, model, qpm, args.split), t_load, t_run)
     return 0
@@ -347,7 +349,7 @@ def cmd_decode(args) -> int:
     kw = controls(args, model)
     z = read_z(args.z, model.z_dims)
     t0 = time.perf_counter()
-    results = model.decode(z, temperature=args.temperature, qpm=args.qpm, **kw)
+    results = model.decode(z, temperature=args.temperature, qpm=args.qpm, progress=sys.stderr.isatty(), **kw)
     t_run = time.perf_counter() - t0
     _report(model, "decode", results, write_output(results, args.output, model, args.qpm, args.split), t_load,
             t_run)

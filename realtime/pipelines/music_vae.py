@@ -40,10 +40,12 @@ from __future__ import annotations
 
 import copy
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from tonehost.exports.errors import UsageError
 from tonehost.exports.note_sequence import DEFAULT_QPM, NoteSequence
@@ -440,7 +442,7 @@ class MusicVAE:
         return rows
 
     def _run_decoder(self, i: int, zc: np.ndarray, controls: np.ndarray | None, steps: int,
-                     first: np.ndarray | None, temperature, rng) -> tuple[np.ndarray, np.ndarray]:
+                     first: np.ndarray | None, temperature, rng, bar=None) -> tuple[np.ndarray, np.ndarray]:
         dec = self.arch.decoders[i]
         B = zc.shape[0]
         init = self.sessions[f"decoder{i}_init"]
@@ -462,10 +464,12 @@ class MusicVAE:
             x = self._sample(dec, logits, res[-1] if dec.kind == "nade" else None, temperature, rng)
             samples[:, t] = x
             logits_all[:, t] = logits
+        if bar is not None:
+            bar.update(steps)
         return samples, logits_all
 
     def decode_tensors(self, z, temperature=None, chord_progression=None, key: int | None = None,
-                       extra_controls=None, rng=None, return_logits: bool = False):
+                       extra_controls=None, rng=None, return_logits: bool = False, progress: bool = False):
         """Decode latent vectors to the decoders' samples (magenta.js ``decodeTensors``).
 
         Parameters
@@ -480,6 +484,8 @@ class MusicVAE:
             Overrides the model's generator for this call.
         return_logits : bool
             Also return every step's output projection.
+        progress : bool
+            Draw a progress bar on standard error when decoding takes over a second (the 16-bar models).
 
         Returns
         -------
@@ -500,9 +506,15 @@ class MusicVAE:
         rng = self.rng if rng is None else _generator(rng)
         ctrl = self._decoder_controls(self.control_tensor(chord_progression, key, extra_controls))
         decs = self.arch.decoders
+        with tqdm(total=self.num_steps * len(decs), unit="step", desc=f"{self.name} decode", disable=not progress,
+                  delay=1.0, leave=False, file=sys.stderr) as bar:
+            return self._decode(z, ctrl, temperature, rng, return_logits, bar)
+
+    def _decode(self, z, ctrl, temperature, rng, return_logits: bool, bar):
+        decs = self.arch.decoders
         if self.arch.conductor is None:
             parts = [self._run_decoder(i, z, None if ctrl is None else ctrl[0], self.num_steps, None, temperature,
-                                       rng) for i in range(len(decs))]
+                                       rng, bar) for i in range(len(decs))]
             samples = [p[0] for p in parts]
             logits = [p[1] for p in parts]
         else:
@@ -519,7 +531,7 @@ class MusicVAE:
                 e, state = res[0], dict(zip(names, res[1:]))
                 for i in range(len(decs)):
                     s, lg = self._run_decoder(i, e, None if ctrl is None else ctrl[k], self.arch.segment_steps,
-                                              last[i], temperature, rng)
+                                              last[i], temperature, rng, bar)
                     seg_samples[i].append(s)
                     seg_logits[i].append(lg)
                     last[i] = np.ascontiguousarray(s[:, -1])
@@ -529,7 +541,8 @@ class MusicVAE:
         return DecodeResult(out, logits) if return_logits else out
 
     def decode(self, z, temperature=None, chord_progression=None, key: int | None = None, extra_controls=None,
-               steps_per_quarter: int | None = None, qpm: float | None = None, rng=None) -> list[NoteSequence]:
+               steps_per_quarter: int | None = None, qpm: float | None = None, rng=None,
+               progress: bool = False) -> list[NoteSequence]:
         """Decode latent vectors to NoteSequences (magenta.js ``decode``).
 
         Parameters
@@ -545,13 +558,16 @@ class MusicVAE:
         qpm : float, optional
             Tempo written (default 120).
         rng : int or numpy.random.Generator, optional
+        progress : bool
+            A progress bar on standard error for decodes over a second.
 
         Returns
         -------
         list of NoteSequence
             Quantized (groove models: unquantized, with times in seconds).
         """
-        samples = self.decode_tensors(z, temperature, chord_progression, key, extra_controls, rng)
+        samples = self.decode_tensors(z, temperature, chord_progression, key, extra_controls, rng,
+                                      progress=progress)
         spq = self.steps_per_quarter if steps_per_quarter is None else int(steps_per_quarter)
         return [self.converter.to_note_sequence(s, spq, DEFAULT_QPM if qpm is None else float(qpm))
                 for s in samples]
@@ -559,9 +575,19 @@ class MusicVAE:
     # -- generation --------------------------------------------------------------------------------------
     def sample(self, n: int, temperature=0.5, chord_progression=None, key: int | None = None,
                extra_controls=None, steps_per_quarter: int | None = None, qpm: float | None = None,
-               rng=None) -> list[NoteSequence]:
-        """``n`` new sequences from z ~ N(0, 1) (magenta.js ``sample``; stochastic at temperature 0.5 by
-        default, argmax for None or 0).
+               rng=None, progress: bool = False) -> list[NoteSequence]:
+        """``n`` new sequences from z ~ N(0, 1) (magenta.js ``sample``).
+
+        Parameters
+        ----------
+        n : int
+            How many.
+        temperature : float, optional
+            0.5 by default (stochastic, as magenta.js); None or 0: argmax.
+        chord_progression, key, extra_controls :
+            The controls (:meth:`control_tensor`).
+        steps_per_quarter, qpm, rng, progress :
+            As :meth:`decode`; ``rng`` also draws z.
 
         Returns
         -------
@@ -570,22 +596,36 @@ class MusicVAE:
         Raises
         ------
         UsageError
+            ``n`` not a positive int; controls missing or unexpected.
         """
         if int(n) != n or n < 1:
             raise UsageError(f"the number of samples must be a positive int, got {n!r}")
         gen = self.rng if rng is None else _generator(rng)
         z = gen.standard_normal((int(n), self.z_dims)).astype(np.float32)
-        return self.decode(z, temperature, chord_progression, key, extra_controls, steps_per_quarter, qpm, gen)
+        return self.decode(z, temperature, chord_progression, key, extra_controls, steps_per_quarter, qpm, gen,
+                           progress)
 
     def interpolate(self, seqs: Sequence[NoteSequence], n_interps, temperature=None, chord_progression=None,
                     key: int | None = None, extra_controls=None, steps_per_quarter: int | None = None,
-                    qpm: float | None = None, rng=None) -> list[NoteSequence]:
-        """Sequences between 2 inputs (a line of ``n_interps``, both ends included) or 4 (a grid,
-        ``n_interps = w`` or ``(w, h)``, rows first), decoded from interpolated z (magenta.js ``interpolate``).
+                    qpm: float | None = None, rng=None, progress: bool = False) -> list[NoteSequence]:
+        """Sequences between 2 inputs (a line, both ends included) or 4 (a grid), decoded from interpolated z
+        (magenta.js ``interpolate``; :func:`interpolated_zs`).
+
+        Parameters
+        ----------
+        seqs : sequence of NoteSequence
+            2 (line) or 4 (grid corners: top-left, bottom-left, top-right, bottom-right).
+        n_interps : int or (int, int)
+            Points on the line, or the grid's ``(width, height)`` (an int: a square grid), rows first.
+        temperature : float, optional
+            None or 0: argmax (default).
+        chord_progression, key, extra_controls, steps_per_quarter, qpm, rng, progress :
+            As :meth:`decode`.
 
         Returns
         -------
         list of NoteSequence
+            ``w`` or ``w * h`` sequences.
 
         Raises
         ------
@@ -597,18 +637,25 @@ class MusicVAE:
             raise UsageError(f"interpolate takes 2 or 4 sequences, got {len(seqs)}")
         z = self.encode(seqs, chord_progression, key, extra_controls)
         return self.decode(interpolated_zs(z, n_interps), temperature, chord_progression, key, extra_controls,
-                           steps_per_quarter, qpm, rng)
+                           steps_per_quarter, qpm, rng, progress)
 
     def similar(self, seq: NoteSequence, n: int, similarity: float, temperature=None, chord_progression=None,
                 key: int | None = None, extra_controls=None, steps_per_quarter: int | None = None,
-                qpm: float | None = None, rng=None) -> list[NoteSequence]:
+                qpm: float | None = None, rng=None, progress: bool = False) -> list[NoteSequence]:
         """``n`` variations of ``seq``: z = z_seq * similarity + N(0, 1) * (1 - similarity) (magenta.js
         ``similar``).
 
         Parameters
         ----------
+        seq : NoteSequence
+        n : int
+            How many.
         similarity : float
             0 (unrelated) .. 1 (the same z).
+        temperature : float, optional
+            None or 0: argmax (default).
+        chord_progression, key, extra_controls, steps_per_quarter, qpm, rng, progress :
+            As :meth:`decode`; ``rng`` also draws the noise.
 
         Returns
         -------
@@ -627,7 +674,8 @@ class MusicVAE:
         z = self.encode([seq], chord_progression, key, extra_controls)
         noise = gen.standard_normal((int(n), self.z_dims)).astype(np.float32)
         zs = (z * np.float32(similarity) + noise * np.float32(1 - float(similarity))).astype(np.float32)
-        return self.decode(zs, temperature, chord_progression, key, extra_controls, steps_per_quarter, qpm, gen)
+        return self.decode(zs, temperature, chord_progression, key, extra_controls, steps_per_quarter, qpm, gen,
+                           progress)
 
     # -- GrooVAE -----------------------------------------------------------------------------------------
     def groove(self, seq: NoteSequence, temperature=None, rng=None) -> NoteSequence:
