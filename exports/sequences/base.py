@@ -19,8 +19,8 @@ import numpy as np
 
 from tonehost.exports.note_sequence import (DEFAULT_QPM, NoteSequence, QuantizationInfo, SequenceError, Tempo)
 
-__all__ = ["ConverterError", "DataConverter", "DEFAULT_STEPS_PER_QUARTER", "one_hot", "js_sort",
-           "quantized_sequence", "assert_quantized", "assert_relative_quantized", "js_round"]
+__all__ = ["ConverterError", "DataConverter", "DEFAULT_STEPS_PER_QUARTER", "one_hot", "js_sort", "camel_kwargs",
+           "melody_kwargs", "quantized_sequence", "assert_quantized", "assert_relative_quantized", "js_round"]
 
 #: magenta.js ``constants.DEFAULT_STEPS_PER_QUARTER``.
 DEFAULT_STEPS_PER_QUARTER = 4
@@ -213,3 +213,24 @@ class DataConverter:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(depth={self.depth}, num_steps={self.num_steps})"
+
+
+_NAMES = {"numSteps": "num_steps", "numSegments": "num_segments", "minPitch": "min_pitch",
+          "maxPitch": "max_pitch", "ignorePolyphony": "ignore_polyphony", "pitchClasses": "pitch_classes",
+          "melArgs": "mel_args", "bassArgs": "bass_args", "drumsArgs": "drums_args",
+          "stepsPerQuarter": "steps_per_quarter", "totalSteps": "total_steps",
+          "numVelocityBins": "num_velocity_bins", "splitInstruments": "split_instruments"}
+
+
+def camel_kwargs(args: dict) -> dict:
+    """A converter spec's camelCase arguments as keyword arguments (snake_case names pass through)."""
+    return {_NAMES.get(k, k): v for k, v in args.items()}
+
+
+def melody_kwargs(args: dict) -> dict:
+    """Melody arguments (``minPitch``, ``maxPitch``, ``ignorePolyphony``) as keyword arguments, without
+    ``num_steps``/``num_segments`` (the trio sets those)."""
+    kw = camel_kwargs(args)
+    kw.pop("num_steps", None)
+    kw.pop("num_segments", None)
+    return kw

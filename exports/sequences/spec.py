@@ -6,14 +6,14 @@ lists the arguments of each type.
 """
 from __future__ import annotations
 
-from tonehost.exports.sequences.base import ConverterError, DataConverter
+from tonehost.exports.sequences.base import ConverterError, DataConverter, camel_kwargs, melody_kwargs
 from tonehost.exports.sequences.drums import DrumRollConverter, DrumsConverter, DrumsOneHotConverter
 from tonehost.exports.sequences.groove import GrooveConverter
 from tonehost.exports.sequences.melody import MelodyConverter, MelodyRhythmConverter, MelodyShapeConverter
 from tonehost.exports.sequences.multitrack import MultitrackConverter
 from tonehost.exports.sequences.trio import TrioConverter, TrioRhythmConverter
 
-__all__ = ["CONVERTERS", "converter_from_spec", "melody_kwargs"]
+__all__ = ["CONVERTERS", "converter_from_spec", "camel_kwargs", "melody_kwargs"]
 
 #: ``dataConverter.type`` -> class.
 CONVERTERS = {
@@ -23,26 +23,6 @@ CONVERTERS = {
     "TrioConverter": TrioConverter, "TrioRhythmConverter": TrioRhythmConverter,
     "MultitrackConverter": MultitrackConverter, "GrooveConverter": GrooveConverter,
 }
-
-_NAMES = {"numSteps": "num_steps", "numSegments": "num_segments", "minPitch": "min_pitch",
-          "maxPitch": "max_pitch", "ignorePolyphony": "ignore_polyphony", "pitchClasses": "pitch_classes",
-          "melArgs": "mel_args", "bassArgs": "bass_args", "drumsArgs": "drums_args",
-          "stepsPerQuarter": "steps_per_quarter", "totalSteps": "total_steps",
-          "numVelocityBins": "num_velocity_bins", "splitInstruments": "split_instruments"}
-
-
-def _kwargs(args: dict) -> dict:
-    return {_NAMES.get(k, k): v for k, v in args.items()}
-
-
-def melody_kwargs(args: dict) -> dict:
-    """Melody arguments (``minPitch``, ``maxPitch``, ``ignorePolyphony``) as keyword arguments, without
-    ``num_steps``/``num_segments`` (the trio sets those)."""
-    kw = _kwargs(args)
-    kw.pop("num_steps", None)
-    kw.pop("num_segments", None)
-    return kw
-
 
 def converter_from_spec(spec: dict) -> DataConverter:
     """Build the converter of a ``dataConverter`` spec.
@@ -70,6 +50,6 @@ def converter_from_spec(spec: dict) -> DataConverter:
     if not isinstance(args, dict):
         raise ConverterError(f"the {spec['type']} spec needs an 'args' object (may be empty)")
     try:
-        return cls(**_kwargs(args))
+        return cls(**camel_kwargs(args))
     except TypeError as exc:
         raise ConverterError(f"bad arguments for {spec['type']}: {exc}") from None

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from tonehost.exports.note_sequence import Note, NoteSequence
-from tonehost.exports.sequences.base import ConverterError, DataConverter, assert_quantized, quantized_sequence
+from tonehost.exports.sequences.base import (ConverterError, DataConverter, assert_quantized, melody_kwargs,
+                                             quantized_sequence)
 from tonehost.exports.sequences.drums import DEFAULT_DRUM_PITCH_CLASSES, DrumsOneHotConverter
 from tonehost.exports.sequences.melody import MelodyConverter
 
@@ -20,8 +21,6 @@ BASS_PROG_RANGE = (32, 39)
 
 
 def _melody_args(args: dict | None) -> dict:
-    from tonehost.exports.sequences.spec import melody_kwargs
-
     return melody_kwargs(args or {})
 
 

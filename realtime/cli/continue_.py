@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tonehost.exports.errors import UsageError
 from tonehost.exports.note_sequence import NoteSequence, SequenceError
+from tonehost.realtime.cli import options
 
 HELP = "continue a MIDI melody or drum groove with MusicRNN (basic_rnn, melody_rnn, drum_kit_rnn, chord_pitches_improv)"
 
@@ -28,22 +29,22 @@ def register(subparsers) -> None:
         "class and step. --chords spread evenly over primer + continuation, as magenta.js does. The checkpoint "
         "is fetched once (verified) and exported to ONNX once (cached next to it).")
     p.add_argument("primer", help="MIDI file to continue")
-    p.add_argument("-o", "--output", required=True, metavar="OUT.mid", help="MIDI file to write (primer + "
+    p.add_argument("-o", "--output", required=True, metavar="OUT.mid", type=options.output_file, help="MIDI file to write (primer + "
                    "continuation)")
     p.add_argument("--checkpoint", default="basic_rnn", metavar="ID|DIR",
                    help="MusicRNN checkpoint id, URL or directory (default basic_rnn)")
-    p.add_argument("--steps", type=int, default=64, help="new sixteenth-note steps to generate (default 64)")
-    p.add_argument("--temperature", type=float, default=0.0,
+    p.add_argument("--steps", type=options.positive_int, default=64, help="new sixteenth-note steps to generate (default 64)")
+    p.add_argument("--temperature", type=options.non_negative_float, default=0.0,
                    help="sampling temperature; 0 (the default) takes the most likely event at every step")
     p.add_argument("--chords", metavar="\"C G Am F\"", help="chord progression, for chord-conditioned "
                    "checkpoints (chord_pitches_improv)")
-    p.add_argument("--qpm", type=float, help="tempo of the output in quarter notes per minute (default: the "
+    p.add_argument("--qpm", type=options.positive_float, help="tempo of the output in quarter notes per minute (default: the "
                    "primer's)")
-    p.add_argument("--seed", type=int, help="random seed of the sampling (default: fresh)")
+    p.add_argument("--seed", type=options.non_negative_int, help="random seed of the sampling (default: fresh)")
     p.add_argument("--skip-polyphony", action="store_true", help="keep only the highest note of notes that "
                    "start together (magenta.js's own rule) instead of refusing a polyphonic primer")
     p.add_argument("--offline", action="store_true", help="never download the checkpoint")
-    p.add_argument("--threads", type=int, default=1, help="onnxruntime threads (default 1)")
+    p.add_argument("--threads", type=options.positive_int, default=1, help="onnxruntime threads (default 1)")
     p.set_defaults(func=cmd_continue)
 
 
@@ -92,16 +93,8 @@ def cmd_continue(args) -> int:
     from tonehost.exports.sequences import parse_chord_progression
     from tonehost.realtime.pipelines.music_rnn import MusicRNN
 
-    if args.steps < 1:
-        raise UsageError(f"--steps must be at least 1, got {args.steps}")
-    if args.temperature < 0:
-        raise UsageError(f"--temperature must be 0 (most likely event) or positive, got {args.temperature:g}")
-    if args.qpm is not None and not args.qpm > 0:
-        raise UsageError(f"--qpm must be positive, got {args.qpm:g}")
     chords = parse_chord_progression(args.chords) if args.chords else None
-    out_path = Path(args.output)
-    if not out_path.parent.is_dir():
-        raise UsageError(f"cannot write {out_path}: folder {out_path.parent} does not exist")
+    out_path = Path(args.output)  # checked (and its folder created) while parsing: options.output_file
     raw = NoteSequence.from_midi(args.primer)
     if not raw.notes:
         raise UsageError(f"{args.primer} has no notes to continue")

@@ -75,7 +75,6 @@ def test_chords_and_drums(ckpts, tmp_path, capsys):
     ("no_chords", "conditioned on chords: pass --chords"),
     ("drums_for_melody", "holds drums"),
     ("unknown_drum", "not in the drum kit"),
-    ("steps", "--steps must be at least 1"),
 ])
 def test_bad_input_is_one_line(ckpts, tmp_path, capsys, case, message):
     import re
@@ -89,8 +88,7 @@ def test_bad_input_is_one_line(ckpts, tmp_path, capsys, case, message):
             "no_chords": [ok, "--checkpoint", ckpts["chord_pitches_improv"]],
             "drums_for_melody": [_midi(tmp_path / "dr.mid", [(36, 0, 0.1), (38, 0.5, 0.6)], drum=True)],
             "unknown_drum": [_midi(tmp_path / "dr2.mid", [(36, 0, 0.1), (25, 0.5, 0.6)], drum=True),
-                             "--checkpoint", ckpts["drum_kit_rnn"]],
-            "steps": [ok, "--steps", 0]}[case]
+                             "--checkpoint", ckpts["drum_kit_rnn"]]}[case]
     (tmp_path / "bad.mid").write_bytes(b"MThd\x00\x00\x00\x06garbage")
     if "--checkpoint" not in args:
         args = args + ["--checkpoint", ckpts["basic_rnn"]]
@@ -100,3 +98,12 @@ def test_bad_input_is_one_line(ckpts, tmp_path, capsys, case, message):
     assert len(lines) == 1 and lines[0].startswith("tonehost: error: "), err
     assert re.search(message, lines[0]), lines[0]
     assert not (tmp_path / "o.mid").exists()
+
+
+@pytest.mark.parametrize("option, value", [("--steps", "0"), ("--temperature", "-1"), ("--qpm", "0"),
+                                           ("--seed", "x"), ("--threads", "0")])
+def test_bad_numbers_are_refused_while_parsing(ckpts, tmp_path, capsys, option, value):
+    ok = _midi(tmp_path / "ok.mid", [(60, 0, 0.5)])
+    rc, out, err = _run(capsys, "continue", ok, "-o", tmp_path / "o.mid", "--checkpoint", ckpts["basic_rnn"],
+                        f"{option}={value}")
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and option in err, err
