@@ -137,13 +137,30 @@ def typed_model(text: str, status=None) -> Path:
     return instrument_model(checkpoint=str(cached))
 
 
-def status_text(meter_in: float, meter_out: float, last: dict, latency_ms: float, device_latency_ms: float) -> str:
-    """The status line: input/output meters, the tracked f0 and the total latency."""
+def pitch_readout(last: dict, instrument: str = "instrument") -> str:
+    """What the singer sees: the tracked pitch and what the instrument plays, ``you 221 Hz -> violin 884 Hz
+    (+2 oct)``; ``you -- -> violin --`` while unvoiced.
+
+    Parameters
+    ----------
+    last : dict
+        :attr:`InstrumentPipeline.last` (``input_f0_hz``, ``f0_hz``, ``octave_shift``, ``voiced``).
+    instrument : str
+        The instrument's name.
+    """
+    if not last.get("voiced"):
+        return f"you    -- Hz -> {instrument}    -- Hz         "
+    f_in, f_out, octs = last.get("input_f0_hz", 0.0), last.get("f0_hz", 0.0), int(last.get("octave_shift", 0))
+    return f"you {f_in:5.0f} Hz -> {instrument} {f_out:5.0f} Hz ({octs:+d} oct)"
+
+
+def status_text(meter_in: float, meter_out: float, last: dict, latency_ms: float, device_latency_ms: float,
+                instrument: str = "instrument") -> str:
+    """The status line: input/output meters, the pitch readout (:func:`pitch_readout`) and the total latency."""
     bar_in = "#" * int(max(0, 60 + _db(meter_in)) / 3)
     bar_out = "#" * int(max(0, 60 + _db(meter_out)) / 3)
     return (f"in {_db(meter_in):6.1f} dB {bar_in:<20} out {_db(meter_out):6.1f} dB {bar_out:<20} "
-            f"f0 {last['f0_hz']:7.1f} Hz {'voiced' if last['voiced'] else '      '} "
-            f"latency {latency_ms:5.1f} ms (device {device_latency_ms:.1f})")
+            f"{pitch_readout(last, instrument)}  latency {latency_ms:5.1f} ms (device {device_latency_ms:.1f})")
 
 
 def run(args) -> int:
@@ -215,7 +232,8 @@ def run(args) -> int:
             with lock:
                 mi, mo = meters["in"], meters["out"]
                 meters["in"] = meters["out"] = 0.0
-            status.update(status_text(mi, mo, pipe.last, device_latency_ms + algo, device_latency_ms))
+            status.update(status_text(mi, mo, pipe.last, device_latency_ms + algo, device_latency_ms,
+                                      pipe.controls.name))
 
         with session:
             session.run(tick, every=0.2)

@@ -139,7 +139,10 @@ class InstrumentPipeline:
         #: When a list, every model frame appends (input samples consumed so far, f0_hz, db, amplitude).
         self.trace: list[tuple[int, float, float, float]] | None = None
         self._samples_in = 0
-        self.last = {"f0_hz": 0.0, "confidence": 0.0, "voiced": False, "db": -120.0, "amplitude": 0.0}
+        #: The latest feature frame, for a display: ``f0_hz`` (to the instrument), ``input_f0_hz`` (tracked),
+        #: ``octave_shift``, ``confidence``, ``voiced``, ``db``, ``amplitude``.
+        self.last = {"f0_hz": 0.0, "input_f0_hz": 0.0, "octave_shift": 0, "confidence": 0.0, "voiced": False,
+                     "db": -120.0, "amplitude": 0.0}
 
     # -- model management -----------------------------------------------------------------------------
     def _install(self, controls: ControlsModel) -> None:
@@ -288,7 +291,8 @@ class InstrumentPipeline:
             f0n, dbn = f0, db
         else:
             f0n, dbn = self.normalizer(f0, db, voiced)
-        self.last.update(f0_hz=f0n, confidence=conf, voiced=voiced, db=dbn)
+        self.last.update(f0_hz=f0n, confidence=conf, voiced=voiced, db=dbn, input_f0_hz=f0,
+                         octave_shift=self.normalizer.octave_shift if self._external is None else 0)
         if self._feature_count % self._decim:
             return False
         with self._lock:

@@ -248,3 +248,21 @@ def test_two_tones_never_play_the_violin_under_g3(violin):
     pcs = np.round(midi(playing)) % 12
     assert np.mean(pcs == 0) > 0.95  # a C
     assert amp[50:].mean() > 0
+
+
+def test_play_readout_shows_you_and_the_instrument(violin):
+    """``play``'s readout: ``you 221 Hz -> violin 884 Hz (+2 oct)``, and ``--`` while unvoiced."""
+    import re
+
+    from tonehost.realtime.cli.play import pitch_readout
+    _, pipe = _render(violin, _hum(1.0, f0=221.0, amp=0.2))
+    # the hum has a +-0.2 semitone vibrato: read the last frame against the tracked pitch it shows
+    text = pitch_readout(pipe.last, "violin")
+    m = re.fullmatch(r"you +(\d+) Hz -> violin +(\d+) Hz \(([+-]\d) oct\)", text.strip())
+    assert m, text
+    f_in, f_out, octs = int(m.group(1)), int(m.group(2)), int(m.group(3))
+    assert abs(f_in - 221) <= 4
+    assert octs == pipe.normalizer.octave_shift and octs >= 1
+    assert abs(f_out - f_in * 2 ** octs) <= 2 ** octs
+    pipe.render(np.zeros(8000), 16000, whole_file=False)
+    assert pitch_readout(pipe.last, "violin").split() == ["you", "--", "Hz", "->", "violin", "--", "Hz"]
