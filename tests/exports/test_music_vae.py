@@ -60,10 +60,9 @@ def test_every_hosted_id_loads_encodes_and_decodes(standins, cid):
     z = vae.encode(seqs, chord_progression=chords)
     assert z.shape == (2, s.z) and z.dtype == np.float32 and np.all(np.isfinite(z))
     assert not np.allclose(z[0], z[1])
-    out = vae.decode(z, chord_progression=chords)
-    assert len(out) == 2 and all(isinstance(o, NoteSequence) for o in out)
     samples = vae.decode_tensors(z, chord_progression=chords)
     assert samples.shape == (2, a.num_steps, a.output_depth)
+    out = [vae.converter.to_note_sequence(x, vae.steps_per_quarter, 120.0) for x in samples]  # what decode() does
     if a.decoders[0].kind == "categorical":  # one one-hot per step and decoder
         for i, dec in enumerate(a.decoders):
             lo = sum(x.output_dims for x in a.decoders[:i])
@@ -309,3 +308,23 @@ def test_shared_cell_with_precomputed_rows_equals_the_full_kernel():
     want = basic_lstm_cell_np(np.concatenate([xs, z], axis=1), c0, h0, full)
     np.testing.assert_allclose(got[0], want[0], atol=1e-5)
     np.testing.assert_allclose(got[1], want[1], atol=1e-5)
+
+
+def test_hosted_widths_multi_shard_and_fetched_over_http(tmp_path, monkeypatch):
+    """mel_2bar_small at its hosted widths (17.7 MB: five 4 MiB shards) fetched from a URL into the cache."""
+    from tonehost.realtime.testing.checkpoint_server import CheckpointServer
+
+    d = write_standin(tmp_path / "srv" / "mel_2bar_small", "mel_2bar_small", scale=False, seed=4)
+    shards = sorted(p.name for p in d.iterdir() if p.name.startswith("group1-shard"))
+    assert shards == [f"group1-shard{i}of5" for i in range(1, 6)]
+    monkeypatch.setenv("TONEHOST_CACHE", str(tmp_path / "cache"))
+    server = CheckpointServer(tmp_path / "srv").start()
+    try:
+        vae = MusicVAE(f"{server.url}/mel_2bar_small", seed=0)
+    finally:
+        server.stop()
+    assert (tmp_path / "cache") in vae.checkpoint_dir.parents
+    a = vae.arch
+    assert (a.encoder[0].fw.units, a.z_dims, [l.units for l in a.decoders[0].layers]) == (512, 256, [256, 256])
+    out = vae.sample(2)
+    assert len(out) == 2 and all(o.total_quantized_steps == 32 for o in out)
