@@ -31,6 +31,8 @@ COMMAND_MODULES = [
     "tonehost.realtime.cli.pitch",
     "tonehost.realtime.cli.render",
     "tonehost.realtime.cli.play",
+    "tonehost.realtime.cli.jam",
+    "tonehost.realtime.cli.tap2drum",
     "tonehost.realtime.cli.train_instrument",
 ]
 

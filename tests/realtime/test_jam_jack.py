@@ -1,0 +1,268 @@
+"""``tonehost jam`` and ``tonehost tap2drum`` end to end on a JACK server, as a musician would use them.
+
+Each command runs as a subprocess on a private JACK dummy server. The test plays the musician through a JACK MIDI
+port (``feeder:keys``) and listens on another (``sink:notes``) that receives the notes and the MIDI clock the
+command sends: the clock gives the grid (24 ticks per beat from MIDI Start), so the test plays its phrase or taps
+on the beats the command counts, and checks that the answer (or groove) comes back on the grid, on the bar the
+command promised. Random-weight checkpoints in the hosted formats stand in for the trained models.
+"""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+rtmidi = pytest.importorskip("rtmidi")
+
+QPM = 120.0
+BEAT = 60.0 / QPM
+STEP = BEAT / 4
+TOL = 0.06  # s: loose bound on arrival vs the fitted grid (worker wake-ups on a loaded 2-core VM)
+SAME_BLOCK = 0.004  # s: a note and the clock tick of its step leave in the same audio block
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    from tonehost.exports.convert.music_rnn import write_random_checkpoint
+    from tonehost.exports.convert.music_vae_standins import write_standin
+    from tonehost.realtime.testing.models import make_random_controls_onnx
+
+    root = tmp_path_factory.mktemp("jam_models")
+    return {"melody": write_random_checkpoint(root / "basic_rnn", "basic_rnn", seed=3, layers=(32, 32)),
+            "drums": write_random_checkpoint(root / "drum_kit_rnn", "drum_kit_rnn", seed=4, layers=(32, 32, 32)),
+            "tap2drum": write_standin(root / "tap2drum_1bar", "tap2drum_1bar", seed=5),
+            "vae": write_standin(root / "mel_2bar_small", "mel_2bar_small", seed=6),
+            "instrument": make_random_controls_onnx(root / "inst.onnx")}
+
+
+class Sink:
+    """A JACK MIDI input port ``sink:notes`` recording what arrives: ``(monotonic time, bytes)``."""
+
+    def __init__(self):
+        self.rt = rtmidi.MidiIn(rtapi=rtmidi.API_UNIX_JACK, name="sink")
+        self.rt.ignore_types(sysex=True, timing=False, active_sense=True)
+        self.rt.open_virtual_port("notes")
+        self.messages: list[tuple[float, list[int]]] = []
+        self.rt.set_callback(lambda event, _=None: self.messages.append((time.monotonic(), event[0])))
+
+    def close(self):
+        self.rt.cancel_callback()
+        self.rt.close_port()
+        self.rt.delete()
+
+    def wait_start(self, timeout: float, proc) -> float | None:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and proc.poll() is None:
+            for t, m in list(self.messages):
+                if m and m[0] == 0xFA:
+                    return t
+            time.sleep(0.01)
+        return None
+
+    def grid(self, fit: bool = False) -> tuple[float, float]:
+        """``(t0, tick)``: MIDI clock tick k arrives at ``t0 + k * tick``. ``fit``: least squares over the ticks
+        (the dummy JACK driver's clock runs a little slow of wall time under load); else the nominal tick and the
+        median ``t0`` (robust to a late wake-up, from the few ticks at the start)."""
+        ticks = self.ticks()
+        k = np.arange(len(ticks))
+        if fit:
+            tick, t0 = np.polyfit(k, ticks, 1)
+            return float(t0), float(tick)
+        return float(np.median(ticks - BEAT / 24 * k)), BEAT / 24
+
+    def ticks(self) -> np.ndarray:
+        """Arrival times of the clock ticks since MIDI Start (tick k is the k-th after Start)."""
+        t_start = next(t for t, m in self.messages if m[0] == 0xFA)
+        return np.array([t for t, m in self.messages if m[0] == 0xF8 and t >= t_start])
+
+    def on_step(self, t: float, t0: float, tick: float) -> bool:
+        """True when ``t`` arrived with a clock tick that falls on a sixteenth step: the command sent both in the
+        same block, as it does for an event due on that step (the reference is the clock's own jitter, in the
+        same run; a tick JACK drops under load does not shift the others)."""
+        ticks = self.ticks()
+        j = int(np.argmin(np.abs(ticks - t)))
+        position = (ticks[j] - t0) / tick
+        return abs(t - ticks[j]) < SAME_BLOCK and abs(position - 6 * round(position / 6)) < 1.5
+
+    def near_tick(self, t: float, position: float, t0: float, tick: float) -> bool:
+        """True when ``t`` arrived within one clock tick (plus a block) of tick ``position`` (fractional) of the
+        fitted clock: on time on the command's own audio clock."""
+        return abs(t - (t0 + position * tick)) < tick + SAME_BLOCK
+
+    def notes(self, channel: int) -> list[tuple[float, int, int]]:
+        """Note-ons ``(time, pitch, velocity)`` on ``channel``."""
+        return [(t, m[1], m[2]) for t, m in self.messages
+                if len(m) == 3 and m[0] == 0x90 | channel and m[2] > 0]
+
+
+@pytest.fixture
+def midi_ports(private_jack):
+    feeder = rtmidi.MidiOut(rtapi=rtmidi.API_UNIX_JACK, name="feeder")
+    feeder.open_virtual_port("keys")
+    sink = Sink()
+    yield feeder, sink
+    sink.close()
+    feeder.close_port()
+    feeder.delete()
+
+
+def _launch(args, env):
+    from tonehost.realtime.testing.proc import Lines
+
+    proc = subprocess.Popen([sys.executable, "-m", "tonehost", *map(str, args)], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    return proc, Lines(proc.stderr)
+
+
+def _sleep_until(t: float) -> None:
+    d = t - time.monotonic()
+    if d > 0:
+        time.sleep(d)
+
+
+def _bar(t0: float, tick: float, bar: int, count_in: int = 2) -> float:
+    """Arrival time of bar ``bar`` (0 = the first bar after the count-in) on the received clock."""
+    return t0 + (bar + count_in) * 96 * tick
+
+
+def test_jam_answers_a_midi_phrase_on_the_next_bar_with_drums(models, midi_ports, private_jack):
+    feeder, sink = midi_ports
+    proc, lines = _launch(["jam", "--midi-in", "feeder:keys", "--midi-out", "sink:notes", "--checkpoint",
+                           models["melody"], "--instrument-checkpoint", models["instrument"], "--drums",
+                           "--drums-checkpoint", models["drums"], "--qpm", QPM, "--count-in", 2, "--seed", 3,
+                           "--pause-beats", 1, "--answer-bars", 1, "--duration", 11], private_jack.env)
+    try:
+        assert sink.wait_start(90, proc) is not None, lines.text()
+        time.sleep(2.0)                                            # half the count-in: enough ticks to fit
+        t0, tick = sink.grid()
+        bar0 = _bar(t0, tick, 0)
+        phrase = [(0, 60), (1, 64), (2, 67), (3, 72)]          # four quarter notes on the beats of bar 1
+        for beat, pitch in phrase:
+            _sleep_until(bar0 + beat * BEAT)
+            feeder.send_message([0x90, pitch, 90])
+            _sleep_until(bar0 + beat * BEAT + 0.35)
+            feeder.send_message([0x80, pitch, 0])
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    err = lines.text()
+    assert proc.returncode == 0, err
+    t0, tick = sink.grid(fit=True)
+    assert tick == pytest.approx(BEAT / 24, rel=0.02)          # 24 clocks per beat at --qpm
+    # pause detected 1 beat after the last note-off (bar 1 beat 4 + 0.35 s): the answer starts on bar 3
+    m = re.search(r"answer 1: (\d+) notes over 1 bars from bar 3; phrase 4 notes; generated in ([\d.]+) ms, "
+                  r"margin (-?\d+) ms; output peak (-?[\d.]+) dB", err)
+    assert m, err
+    n_notes, gen_ms, margin_ms, peak_db = int(m.group(1)), float(m.group(2)), int(m.group(3)), float(m.group(4))
+    assert n_notes > 0 and margin_ms > 0 and gen_ms < 1000
+    assert peak_db > -40.0, err                                # the DDSP instrument played the answer
+    assert re.search(r"answers 1, answers late 0, .*drum bars late 0", err), err
+    bar2, bar3 = _bar(t0, tick, 2), _bar(t0, tick, 3)
+    answer = [n for n in sink.notes(0)]
+    assert len(answer) == n_notes, (answer, err)
+    assert min(t for t, _, _ in answer) > bar2 - TOL and max(t for t, _, _ in answer) < bar3
+    assert all(sink.on_step(t, t0, tick) for t, _, _ in answer), answer
+    assert all(48 <= p <= 83 for _, p, _ in answer)
+    assert {v for _, _, v in answer} == {90}                 # the phrase's velocity
+    drums = sink.notes(9)
+    first_bar = sorted(p for t, p, _ in drums if abs(t - bar0) < STEP / 2)
+    assert first_bar == [36, 42], drums[:6]                    # bar 1 plays the primer: kick + hi-hat on beat 1
+    later = [t for t, _, _ in drums if t > _bar(t0, tick, 1) - STEP / 2]
+    assert later and all(sink.on_step(t, t0, tick) for t in later)   # generated bars, on the grid
+    assert max(t for t in later) > bar3                        # the groove kept going
+
+
+def test_tap2drum_plays_the_taps_as_a_groove_on_the_next_bar(models, midi_ports, private_jack):
+    from tonehost.exports.note_sequence import NoteSequence, Tempo
+    from tonehost.realtime.pipelines.music_vae import MusicVAE
+
+    feeder, sink = midi_ports
+    proc, lines = _launch(["tap2drum", "--midi-in", "feeder:keys", "--midi-out", "sink:notes", "--checkpoint",
+                           models["tap2drum"], "--qpm", QPM, "--count-in", 2, "--click", "off", "--duration", 11],
+                          private_jack.env)
+    taps = [0, 3, 6, 8, 12]                                     # sixteenth steps of bar 1
+    try:
+        assert sink.wait_start(90, proc) is not None, lines.text()
+        time.sleep(2.0)                                            # half the count-in: enough ticks to fit
+        t0, tick = sink.grid()
+        bar0 = _bar(t0, tick, 0)
+        for step in taps:
+            _sleep_until(bar0 + step * STEP)
+            feeder.send_message([0x99, 38, 100])
+            time.sleep(0.03)
+            feeder.send_message([0x89, 38, 0])
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    err = lines.text()
+    assert proc.returncode == 0, err
+    m = re.search(r"bar 1: 5 taps \(steps 0 3 6 8 12\) -> (\d+) hits on bar 2; decoded in ([\d.]+) ms, margin (-?[\d.]+) ms$", err, re.M)
+    assert m, err
+    hits, margin = int(m.group(1)), float(m.group(3))
+    assert margin > 0 and "LATE" not in err
+    assert re.search(r"groove windows 1, groove windows late 0, groove held [12]", err), err
+    # what the library makes of the same taps: the hits the command must send on bar 2, at their times
+    seq = NoteSequence(tempos=[Tempo(0.0, QPM)])
+    for step in taps:
+        seq.add_note(38, step * STEP, step * STEP + 0.05, 100)
+    seq.total_time = 16 * STEP
+    want = sorted((n.start_time, n.pitch) for n in MusicVAE(models["tap2drum"]).groove(seq).notes)
+    t0, tick = sink.grid(fit=True)
+    bar1, bar2, bar3 = (_bar(t0, tick, b) for b in (1, 2, 3))
+    got = sorted((t, p) for t, p, _ in sink.notes(9) if bar1 - STEP / 4 <= t < bar2 - STEP / 4)
+    assert hits == len(want) == len(got) > 0, (got, want)
+    assert [p for _, p in got] == [p for _, p in want] or sorted(p for _, p in got) == sorted(p for _, p in want)
+    nominal = BEAT / 24
+    for (t, p), (start, _) in zip(got, want):
+        assert sink.near_tick(t, 288 + start / nominal, t0, tick), (t, p, start)     # bar 2 = tick 288
+    # no taps in bar 2: bar 3 repeats the groove, at the same places
+    held = sorted((t, p) for t, p, _ in sink.notes(9) if bar2 - STEP / 4 <= t < bar3 - STEP / 4)
+    assert [p for _, p in held] == [p for _, p in got]
+    for (t, p), (start, _) in zip(held, want):
+        assert sink.near_tick(t, 384 + start / nominal, t0, tick), (t, p, start)
+
+
+def test_jam_vae_moves_from_a_to_b_and_stops(models, midi_ports, private_jack, tmp_path):
+    from tonehost.exports.convert.music_vae_standins import random_sequences
+    from tonehost.realtime.pipelines.music_vae import MusicVAE
+
+    feeder, sink = midi_ports
+    rng = np.random.default_rng(1)
+    a, b = random_sequences("mel_2bar_small", rng, n=2)
+    pa, pb = tmp_path / "a.mid", tmp_path / "b.mid"
+    a.unquantize().to_midi(pa)
+    b.unquantize().to_midi(pb)
+    proc, lines = _launch(["jam", "--vae", pa, pb, "--bars", 4, "--checkpoint", models["vae"], "--sound", "none",
+                           "--midi-out", "sink:notes", "--temperature", 0, "--qpm", QPM, "--count-in", 2, "--duration", 30],
+                          private_jack.env)
+    try:
+        assert sink.wait_start(90, proc) is not None, lines.text()
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    err = lines.text()
+    assert proc.returncode == 0, err
+    assert "window 1/2" in err and "window 2/2" in err and "windows late 0" in err, err
+    m = re.search(r"jammed ([\d.]+) s", err)
+    assert m and float(m.group(1)) < 15, err                  # ended by itself after 4 bars, not --duration
+    t0, tick = sink.grid(fit=True)
+    vae = MusicVAE(models["vae"])
+    want = []
+    for w, seq in enumerate(vae.interpolate([NoteSequence_from(pa), NoteSequence_from(pb)], 2)):
+        want += [(w * 32 + n.quantized_start_step, n.pitch) for n in seq.notes]
+    got = [(round((t - _bar(t0, tick, 0)) / (6 * tick)), p) for t, p, _ in sink.notes(0)]
+    assert got == sorted(want, key=lambda x: x[0]) or sorted(got) == sorted(want), (got, want)
+
+
+def NoteSequence_from(path):
+    from tonehost.exports.note_sequence import NoteSequence
+
+    return NoteSequence.from_midi(path).quantize(4)
