@@ -1,0 +1,182 @@
+"""The live partner's pipeline without a sound card: LiveSession driven block by block as the audio worker does.
+
+What the JACK tests cannot force: a generation that comes back late (counted, the answer moved a bar, the worker
+never waiting), the phrase-to-primer rules, the hum and tap listeners on known signals, FluidSynth in the engine.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from tonehost.realtime.pipelines.jam import (DRUMS, MELODY, CallAndResponse, Grid, LiveSession, Schedule,
+                                             prepare_melody)
+from tonehost.realtime.pipelines.listen import HumListener, PlayedEvent, SampleClock, TapListener
+
+SR = 48000
+BLOCK = 128
+
+
+@pytest.fixture(scope="module")
+def melody_model(tmp_path_factory):
+    from tonehost.exports.convert.music_rnn import write_random_checkpoint
+    from tonehost.realtime.pipelines.music_rnn import MusicRNN
+
+    return MusicRNN(write_random_checkpoint(tmp_path_factory.mktemp("jam") / "basic_rnn", "basic_rnn", seed=1,
+                                            layers=(16, 16)))
+
+
+class Played:
+    """A recorder stand-in: events handed out once their sample is reached (what MidiRecorder gives)."""
+
+    def __init__(self, events):
+        self.pending = sorted(events, key=lambda e: e.sample)
+
+    def events(self, end):
+        out = [e for e in self.pending if e.sample < end]
+        self.pending = self.pending[len(out):]
+        return out
+
+
+def _phrase(g: Grid, pitches, bar=0):
+    ev = []
+    for i, p in enumerate(pitches):
+        a = g.sample_of_step(bar * 16 + 4 * i)
+        ev += [PlayedEvent("on", p, 80, a), PlayedEvent("off", p, 0, a + int(0.3 * SR))]
+    return ev
+
+
+def _run(session, seconds, applied):
+    """Blocks at the pace of a sound card (the generator thread works in real time); returns each block's cost."""
+    original = session._apply
+    session._apply = lambda e: (applied.append(e), original(e))
+    costs = []
+    t0 = time.perf_counter()
+    for k in range(int(seconds * SR / BLOCK)):
+        wait = t0 + k * BLOCK / SR - time.perf_counter()
+        if wait > 0:
+            time.sleep(wait)
+        t = time.perf_counter()
+        session.process(np.zeros(BLOCK, np.float32))
+        costs.append(time.perf_counter() - t)
+    return costs
+
+
+def test_grid_and_schedule():
+    g = Grid(SR, 120.0, origin=1000)
+    assert g.step_samples == 6000 and g.bar_samples == 96000
+    assert g.bar_start(1) == 97000 and g.bar_at(96999) == 0 and g.next_bar_start(1001) == 97000
+    assert g.next_bar_start(97000) == 97000 and g.bar_start(-1) == 1000 - 96000
+    s = Schedule()
+    s.note(10, 20, 60, 90)
+    s.note(20, 30, 60, 90)
+    ev = s.due(21)
+    assert [(e.sample, e.kind) for e in ev] == [(10, "on"), (20, "off"), (20, "on")]   # off before on
+    assert [e.kind for e in s.due(100)] == ["off"] and len(s) == 0
+
+
+def test_prepare_melody_keeps_one_voice_in_range_and_says_the_shift():
+    # a chord at beat 1 (highest kept), notes two octaves too low, one overlapping the next
+    notes = [(0.0, 0.5, 24, 80), (0.0, 0.5, 28, 80), (0.5, 1.2, 31, 70), (1.0, 1.5, 26, 90)]
+    q, shift = prepare_melody(notes, 120.0, 48, 83)
+    assert shift == 2
+    assert [(n.pitch, n.quantized_start_step, n.quantized_end_step) for n in q.notes] == \
+        [(52, 0, 4), (55, 4, 8), (50, 8, 12)]
+    assert q.total_quantized_steps == 12
+
+
+def test_sample_clock_maps_wall_time_to_input_samples():
+    c = SampleClock(SR)
+    assert c.sample_at(5.0) is None
+    c.mark(48000, t=10.0)           # a late wake-up: read 1 s of input 10 ms after it was there
+    c.mark(96000, t=10.99)          # a prompt one
+    assert c.sample_at(11.0) == 96480   # the prompt read defines the map
+
+
+def test_answer_on_the_next_bar_in_range_shifted_back(melody_model):
+    s = LiveSession(SR, 240.0, count_in_bars=1, click="off")
+    part = CallAndResponse(melody_model, pause_beats=2, answer_bars=1, seed=3)
+    s.add_part(part)
+    g = s.grid
+    s.recorder = Played(_phrase(g, [36, 38, 40, 41]))       # four quarter notes an octave below the range
+    applied = []
+    _run(s, g.origin / SR + 3.1, applied)
+    assert part.stats()["answers"] == 1 and part.answers[0]["late"] is False
+    # last note-off at beat 4 + 0.3 s (bar 0), 2 beats of pause -> detected in bar 1 (index), answer from bar 2
+    a = part.answers[0]
+    assert a["start"] == g.bar_start(2) and a["shift"] == 1 and a["margin_ms"] > 0
+    ons = [e for e in applied if e.kind == "on" and e.voice == MELODY]
+    assert len(ons) == a["notes"] > 0
+    assert all(g.bar_start(2) <= e.sample < g.bar_start(3) for e in ons)
+    assert all((e.sample - g.origin) % 3000 == 0 for e in ons)        # on the sixteenth grid
+    assert all(36 <= e.pitch <= 71 for e in ons)                       # shifted back an octave
+    s.stop()
+
+
+def test_a_late_generation_is_counted_moved_a_bar_and_never_waited_for(melody_model, monkeypatch):
+    s = LiveSession(SR, 240.0, count_in_bars=1, click="off")
+    part = CallAndResponse(melody_model, pause_beats=1, answer_bars=1, seed=3)
+    slow = part.generate
+
+    def generate(*args):
+        time.sleep(1.2)  # longer than the time to the next bar line (1 s bars)
+        return slow(*args)
+
+    monkeypatch.setattr(part, "generate", generate)
+    s.add_part(part)
+    g = s.grid
+    s.recorder = Played(_phrase(g, [60, 62, 64]))
+    applied = []
+    costs = _run(s, g.origin / SR + 4.2, applied)
+    a = part.answers[0]
+    assert a["late"] is True and part.stats()["answers_late"] == 1
+    assert a["start"] == a["downbeat"] + g.bar_samples              # played from the following bar line
+    ons = [e for e in applied if e.kind == "on" and e.voice == MELODY]
+    assert ons and min(e.sample for e in ons) >= a["start"] and s.late_events == 0
+    assert max(costs) < 0.05, max(costs)                              # the worker never waited for it
+    s.stop()
+
+
+def test_hum_listener_finds_the_sung_notes_where_they_were_sung():
+    from tonehost.dsp.features import voice_like
+
+    f = np.concatenate([np.full(int(0.4 * SR), 220.0), np.zeros(int(0.2 * SR)), np.full(int(0.4 * SR), 329.63),
+                        np.zeros(int(0.3 * SR))])
+    x = voice_like(f, SR)
+    h = HumListener(SR)
+    ev = [e for i in range(0, len(x), BLOCK) for e in h.push(x[i:i + BLOCK])]
+    assert [(e.kind, e.pitch) for e in ev] == [("on", 57), ("off", 57), ("on", 64), ("off", 64)]
+    assert abs(ev[0].sample / SR - 0.0) < 0.02 and abs(ev[2].sample / SR - 0.6) < 0.02
+    assert abs(ev[1].sample / SR - 0.4) < 0.05 and abs(ev[3].sample / SR - 1.0) < 0.05
+
+
+def test_tap_listener_finds_claps_to_the_millisecond():
+    rng = np.random.default_rng(0)
+    y = 0.001 * rng.standard_normal(2 * SR)
+    times = (0.25, 0.5, 0.875, 1.5)
+    for t in times:
+        k = int(t * SR)
+        y[k:k + 2000] += 0.5 * rng.standard_normal(2000) * np.exp(-np.arange(2000) / 300)
+    tl = TapListener(SR)
+    ons = [e for i in range(0, len(y), BLOCK) for e in tl.push(y[i:i + BLOCK]) if e.kind == "on"]
+    assert len(ons) == len(times)
+    assert all(abs(e.sample / SR - t) < 0.002 for e, t in zip(ons, times))
+
+
+def test_fluidsynth_plays_drums_in_the_session():
+    pytest.importorskip("fluidsynth")
+    from tonehost.realtime.pipelines.fluid import FluidVoice, default_soundfont
+
+    try:
+        default_soundfont()
+    except Exception:
+        pytest.skip("no General MIDI soundfont installed")
+    s = LiveSession(SR, 120.0, count_in_bars=0, click="off", lead_s=0.0)
+    s.fluid = FluidVoice(SR)
+    s.schedule.note(SR // 10, SR // 10 + 3000, 38, 110, DRUMS)
+    out = np.concatenate([s.process(np.zeros(BLOCK, np.float32)) for _ in range(int(0.4 * SR / BLOCK))])
+    onset = int(np.argmax(np.abs(out) > 0.01))
+    assert np.max(np.abs(out[:SR // 10])) < 1e-3                       # silent before the hit
+    assert abs(onset - SR // 10) < 0.005 * SR and np.max(np.abs(out)) > 0.05    # the snare, on its sample
+    s.fluid.close()
