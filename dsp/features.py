@@ -103,6 +103,8 @@ class TrackerConfig:
     missing_share: float = 0.03  # predominant_lag: fundamental counts as missing below this power share
     max_sub_cmnd: float = 0.6
     dc_cutoff_hz: float = 20.0
+    onset_tail: float = 0.02  # a note may start on the newest samples' periodicity alone (tail below this) ...
+    onset_aper: float = 0.5  # ... while the full window's aperiodicity is still below this
     voicing_weights: tuple = VOICING_WEIGHTS
 
     @property
@@ -274,7 +276,10 @@ class VoiceTracker:
                 self._unvoiced_run += 1
                 if self._unvoiced_run > c.hold_frames or pw_db < c.gate_db:
                     self._voiced = False
-        elif conf >= c.voicing_on:
+        elif conf >= c.voicing_on or (tail < c.onset_tail and aper < c.onset_aper and rel_db > -20.0
+                                      and pw_db >= c.gate_db):
+            # a note start: the newest samples already repeat at the period while the full window still
+            # holds the silence before the note (its aperiodicity lags by half the window)
             self._voiced = True
             self._unvoiced_run = 0
             self._voiced_run = 0
