@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import ctypes
 import ctypes.util
+import os
 import threading
 
 import sounddevice as sd
@@ -79,6 +80,14 @@ _jack_name_set: list = []
 _abandoned: list = []
 
 
+def _default_jack_server() -> str:
+    return os.environ.get("JACK_DEFAULT_SERVER") or "default"
+
+
+#: The JACK server PortAudio's JACK host API joined (sounddevice initialises PortAudio when imported).
+_pa_server = [_default_jack_server()]
+
+
 def set_jack_client_name(name: str) -> None:
     """Name PortAudio's JACK client (re-initialises PortAudio; call before any stream is open).
 
@@ -101,6 +110,7 @@ def set_jack_client_name(name: str) -> None:
         _jack_name_set[:] = [buf]  # PortAudio keeps the pointer: keep the buffer alive
         sd._terminate()
         sd._initialize()
+        _pa_server[0] = _default_jack_server()
 
 
 def host_api_name(device: int) -> str:
@@ -155,6 +165,52 @@ def close_within(stream, timeout: float) -> bool:
 
 
 _JACK_NO_START_SERVER = 0x01
+_JACK_SERVER_NAME = 0x04
+
+
+def _libjack():
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("jack") or "libjack.so.0")
+    except OSError:
+        return None
+
+
+def jack_server_alive(server: str) -> bool | None:
+    """Whether the JACK server named ``server`` answers (a short-lived client opened and closed), None without
+    libjack."""
+    lib = _libjack()
+    if lib is None:
+        return None
+    lib.jack_client_open.restype = ctypes.c_void_p
+    lib.jack_client_open.argtypes = None  # variadic: (name, options, status*, server_name)
+    lib.jack_client_close.argtypes = [ctypes.c_void_p]
+    status = ctypes.c_int(0)
+    client = lib.jack_client_open(ctypes.c_char_p(b"tonehost-exit-probe"),
+                                  ctypes.c_int(_JACK_NO_START_SERVER | _JACK_SERVER_NAME), ctypes.byref(status),
+                                  ctypes.c_char_p(server.encode()))
+    if not client:
+        return False
+    lib.jack_client_close(ctypes.c_void_p(client))
+    return True
+
+
+def _exit_guard() -> None:
+    """At exit, before sounddevice's handler: skip ``Pa_Terminate`` when PortAudio's JACK server has gone.
+
+    PortAudio 19.6's JACK host API asserts in ``Terminate`` when ``jack_deactivate`` fails on a dead server, which
+    aborts the process (exit 134) after everything else went well; the operating system frees what it holds.
+    """
+    if _abandoned:
+        return
+    try:
+        jack = any(api["name"].startswith("JACK") for api in sd.query_hostapis())
+    except Exception:
+        return
+    if jack and jack_server_alive(_pa_server[0]) is False:
+        atexit.unregister(sd._exit_handler)
+
+
+atexit.register(_exit_guard)  # atexit runs last-registered first: before sounddevice's own handler
 
 
 def jack_server_period(client_name: str = "tonehost-probe") -> tuple[int, int] | None:

@@ -254,7 +254,7 @@ class Engine:
             raise
         return self
 
-    def failure(self) -> str | None:
+    def failure(self, ask_portaudio: bool = True) -> str | None:
         """Why a started stream ended without being asked to, or None while it runs (or was stopped).
 
         Three signals, checked in this order: PortAudio's stream-finished callback ran
@@ -262,6 +262,8 @@ class Engine:
         (``Pa_IsStreamActive``; its JACK host API clears it from JACK's shutdown callback the moment the server
         quits, is killed, or drops the client); no callback for ``config.watchdog_s`` seconds (a hung server, a
         device that stopped). Once lost, a stream stays lost. Cheap (no system call); any thread may call it.
+        ``ask_portaudio=False`` skips the ``Pa_IsStreamActive`` call (plain memory reads only: what the worker
+        loop polls through :attr:`exhausted`).
 
         Returns
         -------
@@ -280,7 +282,7 @@ class Engine:
         if not self._running:  # stop() raced with this check
             return None
         silent = now - self._wd_time
-        if self._stats[cb.S_FINISHED] or not self.stream.active:
+        if self._stats[cb.S_FINISHED] or (ask_portaudio and not self.stream.active):
             jack_how, how = "went away (it ended tonehost's audio stream)", "ended the stream"
         elif silent > self.config.watchdog_s:
             jack_how = f"stopped running tonehost's audio (no callback for {silent:.1f} s: hung or gone)"
@@ -297,8 +299,12 @@ class Engine:
 
     @property
     def exhausted(self) -> bool:
-        """True once the stream was lost (:meth:`failure`): no more input will come. A running stream has no end."""
-        return self.failure() is not None
+        """True once the stream was lost (:meth:`failure`): no more input will come. A running stream has no end.
+
+        Polled by the worker loop whenever no input is queued, so it reads memory only (the finished flag, the
+        callback counter, a failure already found by :meth:`failure`), never PortAudio.
+        """
+        return self.failure(ask_portaudio=False) is not None
 
     def _abandon(self) -> None:
         abandon_stream(self.stream, self._ctl, self._stats, self._params, self._scratch, self.input_ring,

@@ -85,7 +85,22 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except TonehostError as exc:
         print(f"tonehost: error: {one_line(exc.user_message)}", file=sys.stderr)
-        return 1
+        return _after_lost_stream(1, argv)
+
+
+def _after_lost_stream(code: int, argv) -> int:
+    """Run from the command line (``argv`` None) after an audio stream was lost and left open
+    (:func:`~tonehost.realtime.audio.devices.abandon_stream`): end the process now, output flushed, instead of
+    tearing the interpreter down (over a second on a loaded machine; libjack's clean-up may wait on the dead
+    server). Called in-process with an ``argv`` (tests), it just returns ``code``."""
+    devices = sys.modules.get("tonehost.realtime.audio.devices")
+    if argv is None and devices is not None and devices.streams_abandoned():
+        import os
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 if __name__ == "__main__":

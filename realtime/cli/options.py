@@ -146,7 +146,7 @@ def output_file(text: str) -> Path:
         raise argparse.ArgumentTypeError(f"{text!r} is not a valid file name")
     path = Path(text).expanduser()
     try:
-        if path.is_dir():
+        if path.is_dir() or path.name in ("", ".", ".."):
             raise argparse.ArgumentTypeError(f"{path} is a folder; give a file name inside it")
         if path.exists() and not os.access(path, os.W_OK):
             raise argparse.ArgumentTypeError(f"{path} exists and is not writable; pick another name")

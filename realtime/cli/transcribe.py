@@ -224,13 +224,12 @@ def cmd_live(args) -> int:
     if args.notes:
         write_notes_tsv(args.notes, writer.shifted(notes) if writer else notes)
     count = len(writer.notes) if writer else len(notes)
-    took = f"{session.elapsed:.1f} s"
     where = f" -> {args.output}" if args.output else ""
     starts = ""
     if writer and start == "first_note" and writer.first_onset is not None:
-        starts = f" (the file starts at the first note, {writer.first_onset:.2f} s into the session)"
-    print(f"{count} notes in {took}{where}{starts}" + ("; stopped: the audio stream was lost" if session.lost else ""),
-          file=sys.stderr)
+        starts = f"; the file starts at the first note, {writer.first_onset:.2f} s into the session"
+    print(f"{count} notes{where} ({session.elapsed:.1f} s{starts})"
+          + ("; stopped: the audio stream was lost" if session.lost else ""), file=sys.stderr)
     if session.lost:
         raise DeviceError(session.lost)
     return 0

@@ -76,3 +76,26 @@ def test_a_healthy_stream_is_not_lost_and_closes_normally(private_jack):
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout.strip().splitlines()[-1])
     assert res["failure"] is None and not res["exhausted"] and res["close_s"] < 1.0, res
+
+
+def test_a_process_whose_server_went_away_after_a_clean_close_exits_cleanly(private_jack):
+    """PortAudio 19.6 asserts in Pa_Terminate at exit when its JACK server is gone (exit 134): the guard skips it."""
+    child = textwrap.dedent('''
+        import sys, time
+        from tonehost.realtime.audio.engine import Engine, EngineConfig
+        eng = Engine(EngineConfig(sample_rate=48000, block_size=128, in_channels=1, out_channels=2))
+        eng.start(); time.sleep(0.3); eng.close()
+        print("closed", flush=True)
+        sys.stdin.readline()
+    ''')
+    proc = subprocess.Popen([sys.executable, "-c", child], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=private_jack.env)
+    try:
+        assert proc.stdout.readline().strip() == "closed", proc.stderr.read()
+        private_jack.kill()
+        out, err = proc.communicate("\n", timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "Assertion" not in err, err

@@ -96,7 +96,7 @@ def test_transcribe_live_finalises_the_take_when_the_jack_server_is_killed(priva
     assert notes[0][0] == pytest.approx(0.0, abs=2e-3)      # the take starts at its first note
     for (onset, pitch, vel), (t, p, v) in zip(sorted(notes), sorted((t - first, p, v) for t, p, v in printed)):
         assert (pitch, vel) == (p, v) and onset == pytest.approx(t, abs=2e-3)
-    assert re.search(rf"{len(printed)} notes in [\d.]+ s -> {re.escape(str(take))} \(the file starts at the "
+    assert re.search(rf"{len(printed)} notes -> {re.escape(str(take))} \([\d.]+ s; the file starts at the "
                      r"first note, [\d.]+ s into the session\); stopped: the audio stream was lost", text), text
 
 

@@ -136,7 +136,7 @@ def test_transcribe_live_stops_normally_on_sigterm(private_jack, tmp_path):
             proc.kill()
     text = err.text()
     assert proc.returncode == 0, text
-    assert re.search(rf"0 notes in [\d.]+ s -> {re.escape(str(take))}", text), text
+    assert re.search(rf"0 notes -> {re.escape(str(take))} \([\d.]+ s\)$", text, re.M), text
     assert "(the take starts at the first note)" in text
     mido.MidiFile(take)
     assert not (tmp_path / "take.mid.journal").exists()

@@ -235,12 +235,12 @@ def test_midi_out_creates_an_honestly_named_port_and_keeps_the_audio_client_name
 
     before = set(jack.ports().split())
     proc = subprocess.Popen([sys.executable, "-m", "tonehost", "transcribe", "--live", "--midi-out", "pianoroll",
-                             "--seconds", "4"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             "--seconds", "10"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=private_jack.env)
     try:
-        port = jack.wait_new_port(r"tonehost[^:]*:in_0$", before, alive=lambda: proc.poll() is None)
+        port = jack.wait_new_port(r"tonehost[^:]*:in_0$", before, timeout=90, alive=lambda: proc.poll() is None)
         midi = [p for p in jack.ports().split() if p.endswith(":pianoroll")]
-        out, err = proc.communicate(timeout=60)
+        out, err = proc.communicate(timeout=90)
     finally:
         if proc.poll() is None:
             proc.kill()
