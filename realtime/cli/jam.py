@@ -125,13 +125,16 @@ def cmd_jam(args) -> int:
             name = model.checkpoint_dir.name if model.checkpoint_dir else str(model.model_path)
             said.append(f"answers: {name}, {args.answer_bars} bars after a {args.pause_beats:g}-beat pause")
             if listen == "piano":
-                from tonehost.realtime.pipelines.listen import PianoListener
+                from tonehost.realtime.pipelines.listen import PianoListener, ThreadedListener
                 from tonehost.realtime.pipelines.transcriber import OnsetsAndFrames
 
-                session.listeners.append(PianoListener(OnsetsAndFrames(offline=args.offline), args.sample_rate))
+                # its own thread: ONNX Runtime releases the GIL, so a transcriber chunk never delays the output
+                session.listeners.append(ThreadedListener(PianoListener(OnsetsAndFrames(offline=args.offline),
+                                                                        args.sample_rate), "jam-piano"))
             elif listen == "hum":
                 from tonehost.realtime.pipelines.listen import HumListener
 
+                # inline: the tracker is mostly Python, a thread would only trade it for waits on the GIL
                 session.listeners.append(HumListener(args.sample_rate))
         if args.drums:
             from tonehost.realtime.pipelines.music_rnn import MusicRNN

@@ -11,6 +11,8 @@ import os
 import sys
 import threading
 
+import numpy as np
+
 from tonehost.exports.errors import DeviceError
 from tonehost.realtime.cli.options import (audio_device, block_size, non_negative_float, non_negative_int,
                                            positive_float, sample_rate)
@@ -41,6 +43,9 @@ def add_live_music_args(p, click: str = "count-in") -> None:
                    help="frames per audio block (default 128)")
     p.add_argument("--sample-rate", "--samplerate", dest="sample_rate", type=sample_rate, default=48000,
                    help="sample rate (default 48000)")
+    p.add_argument("--buffer-ms", type=non_negative_float, default=20.0, help="output kept queued ahead of the "
+                   "sound card, ms (default 20): absorbs the worker's slow blocks (a transcriber chunk, a busy "
+                   "machine) instead of dropping out; the music stays on its grid, shifted by this much")
     p.add_argument("--duration", type=non_negative_float, default=0.0, help="stop after this many seconds "
                    "(default: run until q + Enter or Ctrl-C)")
 
@@ -136,8 +141,12 @@ def run_session(session, args, status, what: str, closers=(), in_channels: int =
     stats = None
     try:
         session.warm_up(args.block_size)
+        prefill = int(round(args.buffer_ms * args.sample_rate / 1000.0))
         engine = Engine(EngineConfig(device=audio_device(args.device), sample_rate=args.sample_rate,
-                                     block_size=args.block_size, in_channels=in_channels, out_channels=2))
+                                     block_size=args.block_size, in_channels=in_channels, out_channels=2,
+                                     max_output_backlog=prefill + 2 * args.block_size))
+        if prefill:
+            engine.write_output(np.zeros(prefill, np.float32))  # the queue the worker's output joins
         engine.start()
         worker = Worker(engine, session.process, output=engine.write_output, name="jam-worker").start()
         ctl = Session(duration=args.duration, failure=engine.failure,

@@ -587,7 +587,7 @@ class LiveSession:
         if self._stopped:
             return
         self._stopped = True
-        for part in self.parts:
+        for part in (*self.parts, *self.listeners):
             close = getattr(part, "close", None)
             if close is not None:
                 close()

@@ -25,7 +25,8 @@ from tonehost.dsp.features import TrackerConfig, VoiceTracker
 from tonehost.dsp.loudness import power_db
 from tonehost.dsp.resample import Resampler
 
-__all__ = ["PlayedEvent", "SampleClock", "MidiRecorder", "PianoListener", "HumListener", "TapListener"]
+__all__ = ["PlayedEvent", "SampleClock", "MidiRecorder", "PianoListener", "HumListener", "TapListener",
+           "ThreadedListener"]
 
 FEATURE_RATE = 16000
 
@@ -262,3 +263,62 @@ class TapListener:
             k += self.hop
         self._buf = x[k:]
         return out
+
+
+class ThreadedListener:
+    """Runs a listener (:class:`PianoListener`, :class:`HumListener`, ...) on its own thread, so its cost (a
+    transcriber chunk: several ms) never delays the audio worker's output.
+
+    :meth:`push` copies the block into a queue and returns the events the thread has finished so far; their
+    samples are input samples as always, so arriving a little later changes nothing but when they are seen.
+
+    Parameters
+    ----------
+    listener : object
+        With ``push(block) -> list of PlayedEvent``.
+    name : str
+        Thread name.
+
+    Attributes
+    ----------
+    error : BaseException or None
+        What stopped the thread (raised again by the next :meth:`push`).
+    """
+
+    def __init__(self, listener, name: str = "tonehost-listener"):
+        import queue
+
+        self.listener = listener
+        self._in: "queue.Queue" = queue.Queue()
+        self._out: collections.deque = collections.deque()
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            block = self._in.get()
+            if block is None:
+                return
+            try:
+                self._out.extend(self.listener.push(block))
+            except BaseException as exc:  # surfaced by push() on the worker
+                self.error = exc
+                return
+
+    def push(self, block: np.ndarray) -> list[PlayedEvent]:
+        """Queue a copy of ``block``; return the events finished since the last call."""
+        if self.error is not None:
+            err, self.error = self.error, None
+            raise err
+        self._in.put(np.array(block, np.float32, copy=True))
+        out = []
+        while self._out:
+            out.append(self._out.popleft())
+        return out
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Stop the thread."""
+        self._in.put(None)
+        self._thread.join(timeout)
+
