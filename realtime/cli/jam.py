@@ -36,8 +36,8 @@ def register(subparsers) -> None:
     p.add_argument("--checkpoint", metavar="ID|DIR", help="the answering model: a MusicRNN melody checkpoint id, "
                    "URL or directory (default basic_rnn); with --vae a MusicVAE melody checkpoint (default "
                    "mel_2bar_small)")
-    p.add_argument("--temperature", type=non_negative_float, default=1.0, help="sampling temperature of the "
-                   "answers (default 1.0; 0 takes the most likely event at every step)")
+    p.add_argument("--temperature", type=non_negative_float, help="sampling temperature: answers default to "
+                   "1.0, --vae windows to 0 (the most likely event at every step)")
     p.add_argument("--seed", type=non_negative_int, help="random seed (default: fresh)")
     p.add_argument("--chords", metavar="\"C G Am F\"", help="chord progression for a chord-conditioned "
                    "checkpoint (chord_pitches_improv)")
@@ -120,7 +120,8 @@ def cmd_jam(args) -> int:
 
             model = MusicRNN(args.checkpoint, offline=args.offline)
             chords = parse_chord_progression(args.chords) if args.chords else None
-            session.add_part(CallAndResponse(model, args.pause_beats, args.answer_bars, args.temperature or None,
+            temperature = 1.0 if args.temperature is None else args.temperature
+            session.add_part(CallAndResponse(model, args.pause_beats, args.answer_bars, temperature or None,
                                              args.seed, chords))
             name = model.checkpoint_dir.name if model.checkpoint_dir else str(model.model_path)
             said.append(f"answers: {name}, {args.answer_bars} bars after a {args.pause_beats:g}-beat pause")

@@ -411,6 +411,14 @@ class LiveSession:
     say : callable, optional
         Where parts report (one line each): answers, late generations.
 
+    Notes
+    -----
+    A *part* has ``start(session)`` (called by :meth:`add_part`, before the stream), ``update(session, start,
+    end, played)`` (every block, before its events play: ``[start, end)`` are the block's input samples and
+    ``played`` the player's :class:`~tonehost.realtime.pipelines.listen.PlayedEvent` s; it schedules notes and
+    collects its generator's results), ``stats() -> dict``, and optionally ``warm_up()``, ``close()`` and a
+    ``finished`` flag.
+
     Attributes
     ----------
     grid : Grid

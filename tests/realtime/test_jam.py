@@ -180,3 +180,22 @@ def test_fluidsynth_plays_drums_in_the_session():
     assert np.max(np.abs(out[:SR // 10])) < 1e-3                       # silent before the hit
     assert abs(onset - SR // 10) < 0.005 * SR and np.max(np.abs(out)) > 0.05    # the snare, on its sample
     s.fluid.close()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["jam", "--listen", "midi"], "--listen midi needs --midi-in PORT"),
+    (["jam", "--sound", "none"], "nothing would be heard"),
+    (["jam", "--sound", "fluidsynth"], "--sound fluidsynth needs --fluidsynth"),
+    (["tap2drum", "--fluidsynth"], "tap on a MIDI input .* or into the mic"),
+    (["tap2drum", "--mic"], "nothing would play the groove"),
+    (["tap2drum", "--mic", "--bars", "5"], "argument --bars: invalid choice"),
+    (["jam", "--qpm", "0"], "argument --qpm: expected a number > 0"),
+])
+def test_bad_use_is_one_line(argv, message, capsys):
+    import re
+
+    from tonehost.realtime.cli import main
+
+    rc = main(argv)
+    err = capsys.readouterr().err
+    assert rc in (1, 2) and len(err.strip().splitlines()) == 1 and re.search(message, err), err
