@@ -243,3 +243,88 @@ class MelStream:
         self._buf = np.concatenate([self._buf, tail])
         total = frame_count(self._n)
         return self._emit(total - self._next)
+
+
+def pitch_band_weights(harmonics: tuple[int, ...] = (1, 2, 3), min_pitch: int = 21, n_pitches: int = 88,
+                       width_semitones: float = 0.5) -> np.ndarray:
+    """Which mel bands carry each piano key's first partials: weights to sum mel power into per-key levels.
+
+    A mel band whose centre frequency lies within ``width_semitones`` of partial ``h * f0`` of key ``p``
+    (``f0 = 440 * 2 ** ((p - 69) / 12)``) gets weight ``1 - distance / width`` (a triangle in semitones);
+    partials above 7.9 kHz are left out. Used to measure how loud a key is at its onset
+    (:func:`pitch_levels_db`).
+
+    Parameters
+    ----------
+    harmonics : tuple of int
+        Partial numbers summed (1 = fundamental; the low keys' fundamentals are weak or below 30 Hz).
+    min_pitch, n_pitches : int
+        MIDI pitch of the first key and the number of keys (piano: 21, 88).
+    width_semitones : float
+        Half-width of each triangle.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 ``[n_pitches, 229]``.
+    """
+    fft_freqs = np.linspace(0.0, SAMPLE_RATE / 2, N_FFT // 2 + 1)
+    centre = (_FB64 * fft_freqs).sum(axis=1) / _FB64.sum(axis=1)
+    w = np.zeros((n_pitches, N_MELS))
+    for i in range(n_pitches):
+        f0 = 440.0 * 2.0 ** ((i + min_pitch - 69) / 12.0)
+        for h in harmonics:
+            if h * f0 > 7900.0:
+                continue
+            d = np.abs(12.0 * np.log2(np.maximum(centre, 1.0) / (h * f0)))
+            w[i] += np.maximum(0.0, 1.0 - d / width_semitones)
+    return w.astype(np.float32)
+
+
+def pitch_levels_db(mel_db: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Per-key level in dB: ``10 log10(sum_m weights[p, m] * 10 ** (mel_db[t, m] / 10) + 1e-10)``.
+
+    Parameters
+    ----------
+    mel_db : numpy.ndarray
+        ``[T, 229]`` log-mel frames (dB, :func:`log_mel` / :class:`MelStream`).
+    weights : numpy.ndarray
+        ``[P, 229]`` from :func:`pitch_band_weights`.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 ``[T, P]``.
+    """
+    power = np.power(10.0, np.asarray(mel_db, np.float64) / 10.0)
+    return (10.0 * np.log10(power @ np.asarray(weights, np.float64).T + 1e-10)).astype(np.float32)
+
+
+def onset_levels(mel_db: np.ndarray, first: int, count: int, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-key level at each frame's onset, and how much it rose: what a struck key adds to the spectrum.
+
+    Parameters
+    ----------
+    mel_db : numpy.ndarray
+        ``[T, 229]`` log-mel frames holding frames ``first - 3 .. first + count + 2`` where they exist.
+    first, count : int
+        The frames asked for (indices into ``mel_db``).
+    weights : numpy.ndarray
+        ``[P, 229]`` from :func:`pitch_band_weights`.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        ``peak`` float32 ``[count, P]``: the key's level (:func:`pitch_levels_db`) at most over frames
+        ``f .. f + 2`` (the attack peaks within ~64 ms); ``rise`` ``[count, P]``: ``peak`` minus the key's highest
+        level over frames ``f - 3 .. f - 1`` (``+inf`` for frame 0).
+    """
+    lv = pitch_levels_db(mel_db, weights)
+    n = len(lv)
+    peak = np.empty((count, lv.shape[1]), np.float32)
+    rise = np.empty((count, lv.shape[1]), np.float32)
+    for k in range(count):
+        f = first + k
+        peak[k] = lv[f:min(n, f + 3)].max(axis=0)
+        rise[k] = peak[k] - lv[max(0, f - 3):f].max(axis=0) if f > 0 else np.inf
+    return peak, rise

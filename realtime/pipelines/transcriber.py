@@ -67,8 +67,89 @@ class NoteEvent:
     emitted: float = field(default_factory=time.perf_counter)
 
 
+@dataclass(frozen=True)
+class Decoding:
+    """How probabilities become notes.
+
+    Parameters
+    ----------
+    onset_threshold, frame_threshold : float
+        magenta.js: 0.5 and 0.5.
+    ghost_frames : int
+        A note that lasts at most this many frames (32 ms each) and starts within a frame of a note 12, 19, 24,
+        28 or 31 semitones below (its partials 2-6) is a ghost of that note's partial and is dropped. Such a
+        note's note-on leaves the decoder once it has outlasted ``ghost_frames`` (with the onset's time), or at
+        its note-off if it is not a ghost. 0 = magenta.js. 1 removes the one-frame ghosts that loud onsets put
+        on their partials, and keeps short notes that no lower note explains.
+    velocity : str
+        ``"model"``: the velocity head (magenta.js ``clip(v, 0, 1) * 80 + 10``); ``"loudness"``: from the key's
+        level at its onset (:func:`loudness_velocity`), which follows how hard the key was struck.
+    min_onset_rise_db : float, optional
+        An onset counts only if the key's level over the onset frame and the next two exceeds its level over the
+        three frames before by at least this much (a key re-detected in its own decay does not rise); ``None``
+        keeps every onset (magenta.js).
+    """
+
+    onset_threshold: float = ONSET_THRESHOLD
+    frame_threshold: float = FRAME_THRESHOLD
+    ghost_frames: int = 0
+    velocity: str = "model"
+    min_onset_rise_db: float | None = None
+
+    @property
+    def needs_levels(self) -> bool:
+        return self.velocity == "loudness" or self.min_onset_rise_db is not None
+
+
+#: magenta.js's decoding, exactly (the default of :class:`Transcriber`; the parity tests use it).
+MAGENTA_DECODING = Decoding()
+#: The shipped model's decoding: velocities from onset loudness, no one-frame ghosts on partials. (The onset-rise
+#: test is left off: on rendered pieces it cost more recall than it gained precision.)
+CALIBRATED_DECODING = Decoding(ghost_frames=1, velocity="loudness")
+#: Semitones from a note up to its partials 2..6 (octave, twelfth, two octaves, major 17th, 19th).
+PARTIAL_INTERVALS = (12, 19, 24, 28, 31)
+
+#: ``log10(velocity) = c0 + c1 * level_db + c2 * pitch + c3 * pitch**2``: least squares on single notes of every
+#: second key at velocities 16..127 rendered with FluidR3_GM and TimGM6mb (the training soundfonts);
+#: ``python -m tonehost.exports.training.recipes.fit_velocity`` refits it. Level: :func:`onset_levels` peak.
+LOUDNESS_VELOCITY = (2.24856, 0.0216432, -0.0133962, 0.000111979)
+_PITCH_WEIGHTS = None
+
+
+def loudness_velocity(level_db: np.ndarray, pitch: np.ndarray) -> np.ndarray:
+    """MIDI velocity (1..127) of a key struck so that its level peaks at ``level_db`` (:data:`LOUDNESS_VELOCITY`).
+
+    Parameters
+    ----------
+    level_db : numpy.ndarray
+        The key's peak level over its onset frame and the next two (dB of mel power, :func:`onset_levels`).
+    pitch : numpy.ndarray
+        MIDI pitch, same shape.
+
+    Returns
+    -------
+    numpy.ndarray
+        int32 velocities; about ``40 log10`` of the amplitude, as piano samplers map velocity to gain.
+    """
+    c0, c1, c2, c3 = LOUDNESS_VELOCITY
+    p = np.asarray(pitch, np.float64)
+    v = 10.0 ** (c0 + c1 * np.asarray(level_db, np.float64) + c2 * p + c3 * p * p)
+    return np.clip(np.round(v), 1, 127).astype(np.int32)
+
+
+def onset_levels(mel_db: np.ndarray, first: int, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-key onset level and rise (:func:`tonehost.dsp.mel.onset_levels` with partials 1-3 of each key)."""
+    global _PITCH_WEIGHTS
+    from tonehost.dsp.mel import onset_levels as levels, pitch_band_weights
+
+    if _PITCH_WEIGHTS is None:
+        _PITCH_WEIGHTS = pitch_band_weights()
+    return levels(mel_db, first, count, _PITCH_WEIGHTS)
+
+
 class NoteDecoder:
-    """Streaming ``pianorollToNoteSequence`` of magenta.js (onset 0.5, frame 0.5, an onset forces its frame).
+    """Streaming ``pianorollToNoteSequence`` of magenta.js (onset 0.5, frame 0.5, an onset forces its frame),
+    with the optional refinements of :class:`Decoding`.
 
     Rules per frame f and pitch p: an onset starts a note unless the pitch already sounds and the previous frame
     was an onset too; a sounding pitch whose new onset follows a non-onset frame is ended at f and restarted; a
@@ -76,35 +157,64 @@ class NoteDecoder:
     frame count (the reference's extra silent frame).
     """
 
-    def __init__(self, onset_threshold: float = ONSET_THRESHOLD, frame_threshold: float = FRAME_THRESHOLD):
-        self.onset_threshold = onset_threshold
-        self.frame_threshold = frame_threshold
+    def __init__(self, onset_threshold: float = ONSET_THRESHOLD, frame_threshold: float = FRAME_THRESHOLD,
+                 decoding: Decoding | None = None):
+        self.decoding = decoding or Decoding(onset_threshold, frame_threshold)
+        self.onset_threshold = self.decoding.onset_threshold
+        self.frame_threshold = self.decoding.frame_threshold
         self.reset()
 
     def reset(self) -> None:
         self._start = np.full(N_PITCHES, -1, dtype=np.int64)
         self._vel = np.zeros(N_PITCHES, dtype=np.int32)
+        self._shown = np.zeros(N_PITCHES, dtype=bool)  # note-on emitted (past ghost_frames, or not a ghost)
+        self._last_onset = np.full(N_PITCHES, -10, dtype=np.int64)  # frame of each key's latest onset
         self._prev_onsets = np.zeros(N_PITCHES, dtype=bool)
         self.frame = 0
         self.notes: list[Note] = []
 
     @property
     def sounding(self) -> list[int]:
-        """MIDI pitches currently on."""
-        return [int(p) + MIN_PITCH for p in np.flatnonzero(self._start >= 0)]
+        """MIDI pitches currently on (whose note-on has been emitted)."""
+        return [int(p) + MIN_PITCH for p in np.flatnonzero((self._start >= 0) & self._shown)]
+
+    def _is_ghost(self, p: int) -> bool:
+        s = self._start[p]
+        return any(p - i >= 0 and abs(self._last_onset[p - i] - s) <= 1 and p - i != p for i in PARTIAL_INTERVALS)
 
     def _end(self, p: int, f: int, events: list) -> None:
         p, f = int(p), int(f)
-        self.notes.append(Note(pitch=p + MIN_PITCH, velocity=int(self._vel[p]),
-                               start_time=int(self._start[p]) * FRAME_SECONDS, end_time=f * FRAME_SECONDS))
-        events.append(NoteEvent("off", p + MIN_PITCH, 0, f, f * FRAME_SECONDS))
+        if not self._shown[p] and not self._is_ghost(p):
+            self._show(p, events)
+        if self._shown[p]:
+            self.notes.append(Note(pitch=p + MIN_PITCH, velocity=int(self._vel[p]),
+                                   start_time=int(self._start[p]) * FRAME_SECONDS, end_time=f * FRAME_SECONDS))
+            events.append(NoteEvent("off", p + MIN_PITCH, 0, f, f * FRAME_SECONDS))
         self._start[p] = -1
+        self._shown[p] = False
 
-    def push(self, onset_probs: np.ndarray, frame_probs: np.ndarray, velocities: np.ndarray) -> list[NoteEvent]:
-        """Decode frames ``[K, 88]`` (probabilities and raw velocities); return the events they complete."""
+    def _show(self, p: int, events: list) -> None:
+        self._shown[p] = True
+        s = int(self._start[p])
+        events.append(NoteEvent("on", p + MIN_PITCH, int(self._vel[p]), s, s * FRAME_SECONDS))
+
+    def push(self, onset_probs: np.ndarray, frame_probs: np.ndarray, velocities: np.ndarray,
+             levels: tuple[np.ndarray, np.ndarray] | None = None) -> list[NoteEvent]:
+        """Decode frames ``[K, 88]`` (probabilities and raw velocities); return the events they complete.
+
+        ``levels`` is ``(peak, rise)`` of :func:`onset_levels` for the same frames, needed when the decoding
+        uses loudness velocities or an onset rise.
+        """
+        d = self.decoding
         onsets = np.asarray(onset_probs) > self.onset_threshold
+        if d.min_onset_rise_db is not None and levels is not None:
+            onsets &= levels[1] >= d.min_onset_rise_db
         frames = (np.asarray(frame_probs) > self.frame_threshold) | onsets
-        vels = midi_velocity(velocities)
+        if d.velocity == "loudness" and levels is not None:
+            vels = loudness_velocity(levels[0], np.arange(N_PITCHES)[None, :] + MIN_PITCH)
+        else:
+            vels = midi_velocity(velocities)
+        wait = max(0, int(d.ghost_frames)) + 1
         events: list[NoteEvent] = []
         for k in range(len(onsets)):
             f = self.frame
@@ -116,16 +226,21 @@ class NoteDecoder:
                             continue
                         self._end(p, f, events)
                     self._start[p] = f
+                    self._last_onset[p] = f
                     self._vel[p] = vels[k, p]
-                    events.append(NoteEvent("on", p + MIN_PITCH, int(vels[k, p]), int(f), f * FRAME_SECONDS))
+                    if wait == 1:
+                        self._show(p, events)
                 else:
                     self._end(p, f, events)
+            if wait > 1:  # notes that have now outlasted a partial's ghost
+                for p in np.flatnonzero((self._start >= 0) & ~self._shown & (f - self._start + 1 >= wait)):
+                    self._show(int(p), events)
             self._prev_onsets = on
             self.frame += 1
         return events
 
     def finish(self) -> list[NoteEvent]:
-        """End every sounding note at the current frame (end of input)."""
+        """End every sounding note at the current frame (end of input); partials' ghosts are dropped."""
         events: list[NoteEvent] = []
         for p in np.flatnonzero(self._start >= 0):
             self._end(int(p), self.frame, events)
@@ -151,6 +266,9 @@ class Transcriber:
         Most output frames per model call (250 = magenta.js's chunk length; live mode runs what is ready).
     keep_probs : bool
         Keep every frame's onset/frame probabilities and velocities (``self.probs()``), for tests and plots.
+    decoding : Decoding, optional
+        How probabilities become notes (default :data:`MAGENTA_DECODING`; the shipped model uses
+        :data:`CALIBRATED_DECODING`, see :meth:`OnsetsAndFrames.decoding`).
     full_chunks : bool
         Offline: run the model only on whole ``max_chunk`` windows (and the rest at :meth:`finish`), so the model
         calls fall on the same frames however the audio is cut into blocks: a file read block by block gives
@@ -158,16 +276,18 @@ class Transcriber:
         ready.
     """
 
-    def __init__(self, session, max_chunk: int = 250, keep_probs: bool = False, full_chunks: bool = False):
+    def __init__(self, session, max_chunk: int = 250, keep_probs: bool = False, full_chunks: bool = False,
+                 decoding: Decoding | None = None):
         self.session = session
         self.max_chunk = max_chunk
         self.keep_probs = keep_probs
         self.full_chunks = full_chunks
+        self.decoding = decoding or MAGENTA_DECODING
         self.reset()
 
     def reset(self) -> None:
         self.mel_stream = MelStream()
-        self.decoder = NoteDecoder()
+        self.decoder = NoteDecoder(decoding=self.decoding)
         self._mel = np.zeros((0, 229), dtype=np.float32)  # mel frames from index self._mel0 on
         self._mel0 = 0
         self._next = 0          # next conv/output frame to compute
@@ -228,7 +348,10 @@ class Transcriber:
         self._next = j1
         if self.keep_probs:
             self._probs.append((on[0], fr[0], vel[0]))
-        return self.decoder.push(on[0], fr[0], vel[0])
+        levels = None
+        if self.decoding.needs_levels:
+            levels = onset_levels(window[0], j0 - w0, j1 - j0)
+        return self.decoder.push(on[0], fr[0], vel[0], levels)
 
     def finish(self) -> list[NoteEvent]:
         """End of input: the last mel frames, the last outputs, and note-offs for what still sounds."""
@@ -249,23 +372,25 @@ class Transcriber:
 
 
 class AudioTo16k:
-    """Streaming mono resampler to 16 kHz with its group delay removed, so the output lines up with the input.
+    """Streaming mono resampler to 16 kHz (or ``fs_out``) with its group delay removed, so the output lines up
+    with the input.
 
     The first ``delay`` outputs of the filter are dropped; :meth:`flush` pushes zeros through to get the tail and
-    cuts the total to ``ceil(n_in * 16000 / fs)`` samples. Offline and streaming use this same object, so they
+    cuts the total to ``ceil(n_in * fs_out / fs_in)`` samples. Offline and streaming use this same object, so they
     see the same 16 kHz samples. At 16 kHz in, it is the identity.
     """
 
-    def __init__(self, fs_in: int):
+    def __init__(self, fs_in: int, fs_out: int = SAMPLE_RATE):
         self.fs_in = int(fs_in)
+        self.fs_out = int(fs_out)
         self.n_in = 0
         self.n_out = 0
         self._rs = None
         self._drop = 0
-        if self.fs_in != SAMPLE_RATE:
+        if self.fs_in != self.fs_out:
             from tonehost.dsp.resample import Resampler
 
-            self._rs = Resampler(self.fs_in, SAMPLE_RATE)
+            self._rs = Resampler(self.fs_in, self.fs_out)
             self._drop = int(round(self._rs.delay_out()))
 
     @property
@@ -290,7 +415,7 @@ class AudioTo16k:
     def flush(self) -> np.ndarray:
         if self._rs is None:
             return np.zeros(0, np.float32)
-        want = -(-self.n_in * SAMPLE_RATE // self.fs_in)
+        want = -(-self.n_in * self.fs_out // self.fs_in)
         n_in = self.n_in
         y = self.process(np.zeros(int(np.ceil(self._rs.delay_in())) + self._rs.taps, np.float32))
         self.n_in = n_in
@@ -300,14 +425,14 @@ class AudioTo16k:
 
 
 def transcribe_array(session, audio: np.ndarray, sample_rate: int, block: int | None = None,
-                     keep_probs: bool = False) -> Transcriber:
+                     keep_probs: bool = False, decoding: Decoding | None = None) -> Transcriber:
     """Transcribe a whole array (mono or ``[n, ch]``) at any rate; ``block`` streams it in blocks of that size.
 
     Returns the finished :class:`Transcriber` (``.notes``, ``.probs()`` when ``keep_probs``).
     """
     mono = to_mono(audio)
     rs = AudioTo16k(sample_rate)
-    tr = Transcriber(session, keep_probs=keep_probs, full_chunks=True)
+    tr = Transcriber(session, keep_probs=keep_probs, full_chunks=True, decoding=decoding)
     step = len(mono) if not block else block
     for i in range(0, len(mono), max(1, step)):
         tr.push_audio(rs.process(mono[i:i + step]))
@@ -317,7 +442,7 @@ def transcribe_array(session, audio: np.ndarray, sample_rate: int, block: int | 
 
 
 def transcribe_file(session, path, progress: Callable[[float], object] | None = None,
-                    block_frames: int | None = None) -> tuple[Transcriber, float]:
+                    block_frames: int | None = None, decoding: Decoding | None = None) -> tuple[Transcriber, float]:
     """Transcribe an audio file read block by block: memory stays flat in the file's length.
 
     The file goes through the one streaming reader (:class:`~tonehost.realtime.io.AudioFile`: truncated or
@@ -335,6 +460,8 @@ def transcribe_file(session, path, progress: Callable[[float], object] | None = 
         Called after each block with the seconds of audio read in it (e.g. ``tqdm.update``).
     block_frames : int, optional
         Frames per block read (default :data:`~tonehost.realtime.io.BLOCK_FRAMES`).
+    decoding : Decoding, optional
+        Default :data:`MAGENTA_DECODING`.
 
     Returns
     -------
@@ -350,7 +477,7 @@ def transcribe_file(session, path, progress: Callable[[float], object] | None = 
 
     with AudioFile(path, mono=True) as f:
         rs = AudioTo16k(f.sample_rate)
-        tr = Transcriber(session, full_chunks=True)
+        tr = Transcriber(session, full_chunks=True, decoding=decoding)
         for block in f.blocks(block_frames or BLOCK_FRAMES):
             tr.push_audio(rs.process(block))
             if progress is not None:
@@ -379,14 +506,16 @@ class LiveTranscriber:
         Longest wait for input before looking again.
     max_chunk : int
         Most frames per model call.
+    decoding : Decoding, optional
+        Default :data:`MAGENTA_DECODING`.
     """
 
     def __init__(self, session, source, sample_rate: int, on_event: Callable[[NoteEvent], None] | None = None,
-                 poll_s: float = 0.04, max_chunk: int = 8):
+                 poll_s: float = 0.04, max_chunk: int = 8, decoding: Decoding | None = None):
         self.source = source
         self.sample_rate = int(sample_rate)
         self.on_event = on_event or (lambda e: None)
-        self.transcriber = Transcriber(session, max_chunk=max_chunk)
+        self.transcriber = Transcriber(session, max_chunk=max_chunk, decoding=decoding)
         self.transcriber.warm_up()
         self.resampler = AudioTo16k(self.sample_rate)
         self._worker = Worker(source, self._process, on_end=self._finish, max_block=max(1024, self.sample_rate // 20),
@@ -467,10 +596,10 @@ class TranscriptionStream:
         Most frames per model call (small = low latency).
     """
 
-    def __init__(self, session, sample_rate: int, max_chunk: int = 8):
+    def __init__(self, session, sample_rate: int, max_chunk: int = 8, decoding: Decoding | None = None):
         self.sample_rate = int(sample_rate)
         self._resampler = AudioTo16k(self.sample_rate)
-        self._transcriber = Transcriber(session, max_chunk=max_chunk)
+        self._transcriber = Transcriber(session, max_chunk=max_chunk, decoding=decoding)
         self._done = False
 
     def push(self, block: np.ndarray) -> list[NoteEvent]:
@@ -517,6 +646,10 @@ class OnsetsAndFrames:
         ONNX Runtime intra-op threads.
     offline : bool
         Never download.
+    decoding : Decoding, optional
+        How probabilities become notes. Default: :data:`CALIBRATED_DECODING` for the shipped model (velocities
+        from onset loudness, no one-frame ghost notes), :data:`MAGENTA_DECODING` (magenta.js exactly) for any
+        other checkpoint.
 
     Raises
     ------
@@ -531,13 +664,16 @@ class OnsetsAndFrames:
     >>> events = stream.push(block)                 # note-ons/offs as soon as known
     """
 
-    def __init__(self, checkpoint=None, threads: int = 1, offline: bool = False):
+    def __init__(self, checkpoint=None, threads: int = 1, offline: bool = False, decoding: Decoding | None = None):
         from tonehost.exports.onnx_session import make_session
         from tonehost.exports.resolve import transcriber_model
 
         self.model_path = transcriber_model(checkpoint, offline)
         self.session = make_session(self.model_path, threads)
         check_stream_session(self.session, str(self.model_path))
+        if decoding is None:
+            decoding = CALIBRATED_DECODING if checkpoint is None else MAGENTA_DECODING
+        self.decoding = decoding
 
     def transcribe(self, audio: np.ndarray, sample_rate: int) -> NoteSequence:
         """Transcribe a whole recording.
@@ -552,7 +688,8 @@ class OnsetsAndFrames:
         Returns
         -------
         NoteSequence
-            Notes with ``pitch``, ``velocity`` (magenta.js mapping ``int(v * 80 + 10)``), ``start_time`` and
+            Notes with ``pitch``, ``velocity`` (:attr:`decoding`: from onset loudness, or magenta.js's
+            ``int(v * 80 + 10)``), ``start_time`` and
             ``end_time`` in seconds; ``total_time`` the length of the input.
 
         Raises
@@ -563,7 +700,7 @@ class OnsetsAndFrames:
         if int(sample_rate) <= 0 or int(sample_rate) != sample_rate:
             raise UsageError(f"sample_rate must be a positive integer in Hz, got {sample_rate}")
         audio = np.asarray(audio)
-        tr = transcribe_array(self.session, audio, int(sample_rate))
+        tr = transcribe_array(self.session, audio, int(sample_rate), decoding=self.decoding)
         return notes_to_sequence(tr.notes, len(audio) / float(sample_rate))
 
     def transcribe_file(self, path, progress: Callable[[float], object] | None = None) -> NoteSequence:
@@ -586,11 +723,11 @@ class OnsetsAndFrames:
         AudioFileError
             The file is missing, not audio, empty, truncated or damaged part way.
         """
-        tr, duration = transcribe_file(self.session, path, progress)
+        tr, duration = transcribe_file(self.session, path, progress, decoding=self.decoding)
         return notes_to_sequence(tr.notes, duration)
 
     def stream(self, sample_rate: int, max_chunk: int = 8) -> TranscriptionStream:
         """A :class:`TranscriptionStream` for audio arriving at ``sample_rate`` Hz."""
         if int(sample_rate) <= 0 or int(sample_rate) != sample_rate:
             raise UsageError(f"sample_rate must be a positive integer in Hz, got {sample_rate}")
-        return TranscriptionStream(self.session, int(sample_rate), max_chunk)
+        return TranscriptionStream(self.session, int(sample_rate), max_chunk, self.decoding)

@@ -63,9 +63,9 @@ def test_long_file_streamed_gives_the_whole_file_notes(model, tmp_path):
     streamed, duration = transcribe_file(model.session, tmp_path / "long.wav", block_frames=12345)
     assert duration == pytest.approx(len(audio) / 22050)
     assert len(whole) > 500 and streamed.notes == whole  # same notes, same times, same velocities
-    seen = []
+    seen = []  # the shipped model's own decoding (loudness velocities, no ghost notes), through the API
     seq = model.transcribe_file(tmp_path / "long.wav", progress=seen.append)
-    assert seq.notes == sorted(whole, key=lambda n: (n.start_time, n.pitch))
+    assert seq.notes == model.transcribe(audio, 22050).notes and len(seq.notes) > 500
     assert sum(seen) == pytest.approx(duration) and len(seen) > 10
 
 
@@ -82,6 +82,9 @@ def test_peak_memory_is_flat_in_the_file_length(tmp_path):
     """1 min vs 8 min of 44.1 kHz stereo: the whole-file path grew ~2.7 MB per second of audio (1.3 GB more for
     the longer file); streamed, the peak must not grow by more than 30 MB and stay under 300 MB."""
     peaks = {}
+    warm = tmp_path / "warm.wav"  # a first run fills the numba cache (a cold JIT compile alone can peak higher)
+    sf.write(warm, np.zeros(44100, np.float32), 44100)
+    subprocess.run([sys.executable, "-c", PEAK_SCRIPT, str(warm)], capture_output=True, timeout=300)
     for minutes in (1, 8):
         path = tmp_path / f"m{minutes}.wav"
         with sf.SoundFile(path, "w", 44100, 2, subtype="PCM_16") as f:
