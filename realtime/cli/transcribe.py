@@ -4,10 +4,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from tonehost.exports.errors import UsageError
-from tonehost.realtime.cli.options import (block_size, non_negative_float, output_file, output_file_or_stdout,
-                                           positive_float, positive_int, sample_rate)
+from tonehost.realtime.cli.options import (block_size, non_negative_float, output_dir, output_file,
+                                           output_file_or_stdout, positive_float, positive_int, sample_rate)
 from tonehost.realtime.pipelines.transcriber import OnsetsAndFrames
 from tonehost.realtime.io import read_audio
 
@@ -20,6 +21,9 @@ def register(subparsers) -> None:
         "transcribe", help=HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
         description=HELP + ".\n\nexamples:\n"
         "  tonehost transcribe take.wav -o take.mid --notes take.tsv\n"
+        "  tonehost transcribe recordings/ 'more/**/*.flac' --out-dir midi/ --tsv   # a corpus, resumable\n"
+        "  tonehost transcribe corpus/ --out-dir midi/ --scheduler tcp://10.0.0.5:8786   # on a Dask cluster\n"
+        "  tonehost transcribe take.wav -o take.mid --model transkun   # Transkun V2 (pip install 'tonehost[transkun]')\n"
         "  tonehost transcribe --live --midi-out tonehost -o live.mid\n"
         "  tonehost transcribe --live --input-file take.wav      # a file played in real time, as from a mic\n"
         "  tonehost transcribe --recover live.mid                # rebuild a take whose process was killed\n\n"
@@ -32,16 +36,29 @@ def register(subparsers) -> None:
         "works offline), or a hosted checkpoint with --checkpoint onsets_frames_uni; exported to ONNX once and "
         "cached. Notes come out as "
         "soon as they are known: 3 frames of receptive field plus half a window after their onset (160 ms).")
-    p.add_argument("audio", nargs="?", help="audio file to transcribe (wav, flac, ogg, ...)")
+    p.add_argument("audio", nargs="*", metavar="PATH", help="audio file to transcribe (wav, flac, ogg, ...); with "
+                   "--out-dir any number of files, folders (searched recursively) and globs")
     p.add_argument("-o", "--output", metavar="OUT.mid", type=output_file, help="MIDI file to write (live: rewritten after every "
                    "note, so an interrupt loses only the notes still sounding)")
     p.add_argument("--notes", metavar="OUT.tsv", type=output_file_or_stdout, help="also write notes as TSV: onset, offset, pitch, velocity (- for standard output)")
     p.add_argument("--checkpoint", default=None, metavar="ID|DIR",
                    help="checkpoint id, URL or directory (default: the shipped onsets_frames_small; "
                    "onsets_frames_uni / onsets_frames_uni_q2 are the hosted magenta.js checkpoints)")
-    p.add_argument("--model", metavar="MODEL.onnx", help="use this exported stream-form model instead")
+    p.add_argument("--model", metavar="MODEL.onnx|transkun", help="use this exported stream-form model instead, or "
+                   "'transkun' for Transkun V2 (offline and batch only; the most accurate piano model here, needs "
+                   "pip install 'tonehost[transkun]')")
     p.add_argument("--offline", action="store_true", help="never download the checkpoint")
     p.add_argument("--threads", type=positive_int, default=1, help="onnxruntime threads (default 1)")
+    batch = p.add_argument_group("many files (--out-dir)")
+    batch.add_argument("--out-dir", metavar="DIR", type=output_dir, help="transcribe every PATH into DIR, mirroring the input tree "
+                       "(one .mid each), with DIR/manifest.jsonl; a rerun skips the files already done")
+    batch.add_argument("--tsv", action="store_true", help="also write a notes TSV beside each .mid")
+    batch.add_argument("--jobs", "-j", type=positive_int, default=None, metavar="N",
+                       help="local worker processes (default: one per core)")
+    batch.add_argument("--scheduler", metavar="ADDRESS", help="run on this Dask distributed scheduler "
+                       "(tcp://host:8786) instead of local processes; workers need tonehost and the paths")
+    batch.add_argument("--force", action="store_true", help="transcribe every file again, even those done")
+    batch.add_argument("--no-progress", action="store_true", help="no progress bar")
     live = p.add_argument_group("live")
     live.add_argument("--live", action="store_true", help="transcribe the microphone until Ctrl-C")
     live.add_argument("--device", metavar="N", help="input device (index or name; see `tonehost devices`)")
@@ -72,31 +89,78 @@ def note_name(pitch: int) -> str:
     return f"{NAMES[pitch % 12]}{pitch // 12 - 1}"
 
 
+def live_decoding(args):
+    """The live decoding: the shipped model's loudness velocities (no added latency), without the offline ghost
+    filter (it would hold every note-on back one 32 ms frame); magenta.js decoding for other checkpoints."""
+    from dataclasses import replace
+
+    from tonehost.realtime.pipelines.transcriber import CALIBRATED_DECODING
+
+    return replace(CALIBRATED_DECODING, ghost_frames=0) if not (args.model or args.checkpoint) else None
+
+
+def model_spec(args):
+    """The :class:`~tonehost.realtime.batch.ModelSpec` of ``--model`` / ``--checkpoint`` (offline and batch)."""
+    from tonehost.realtime.batch import ModelSpec
+
+    if args.model == "transkun":
+        if args.checkpoint:
+            raise UsageError("--model transkun runs Transkun's own weights; drop --checkpoint")
+        return ModelSpec("transkun", threads=args.threads)
+    return ModelSpec("onsets_frames", args.model or args.checkpoint, threads=args.threads, offline=args.offline)
+
+
 def cmd_transcribe(args) -> int:
     if args.recover:
         return cmd_recover(args)
     if args.live:
+        if args.model == "transkun":
+            raise UsageError("Transkun is an offline model; use it for files (--model transkun without --live)")
         return cmd_live(args)
     if not args.audio:
-        raise UsageError("give an audio file to transcribe, or --live for the microphone")
+        raise UsageError("give an audio file to transcribe (or files/folders with --out-dir), or --live for the "
+                         "microphone")
+    if args.out_dir or len(args.audio) > 1:
+        return cmd_batch(args)
     if not args.output and not args.notes:
-        raise UsageError("say where the notes go: -o OUT.mid and/or --notes OUT.tsv")
-    from tonehost.realtime.midi.output import write_midi_atomic, write_notes_tsv
-    from tonehost.realtime.pipelines.transcriber import transcribe_array
+        raise UsageError("say where the notes go: -o OUT.mid and/or --notes OUT.tsv (or --out-dir DIR)")
+    from tqdm import tqdm
 
-    audio, sr = read_audio(args.audio, mono=False)
-    sess = load_session(args)
+    from tonehost.realtime.batch import load_backend, write_outputs
+    from tonehost.realtime.io import AudioFile
+
+    with AudioFile(args.audio[0]) as f:  # a missing, empty or truncated file fails before the model loads
+        duration = f.duration
+    model = load_backend(model_spec(args))
     t0 = time.perf_counter()
-    tr = transcribe_array(sess, audio, sr)
+    with tqdm(total=round(duration, 2), unit="s", unit_scale=False, desc="transcribing", leave=False,
+              disable=args.no_progress or not sys.stderr.isatty(),
+              bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s of audio [{elapsed}<{remaining}]"
+              ) as bar:
+        seq = model.transcribe_file(args.audio[0], progress=lambda s: bar.update(s))
     took = time.perf_counter() - t0
-    notes = sorted(tr.notes, key=lambda n: (n.start_time, n.pitch))
-    if args.output:
-        write_midi_atomic(args.output, notes)
-    if args.notes:
-        write_notes_tsv(args.notes, notes)
-    dur = len(audio) / sr
-    print(f"{len(notes)} notes from {dur:.1f} s of audio in {took:.2f} s ({dur / max(took, 1e-9):.0f}x real "
+    write_outputs(seq.notes, args.output, args.notes)
+    dur = seq.total_time
+    print(f"{len(seq.notes)} notes from {dur:.1f} s of audio in {took:.2f} s ({dur / max(took, 1e-9):.0f}x real "
           f"time)" + "".join(f" -> {x}" for x in (args.output, args.notes) if x))
+    return 0
+
+
+def cmd_batch(args) -> int:
+    """Many files -> ``--out-dir`` (:func:`tonehost.realtime.batch.run_batch`); exit 1 when any file failed."""
+    from tonehost.realtime.batch import MANIFEST, run_batch
+
+    if not args.out_dir:
+        raise UsageError("several inputs need --out-dir DIR (one .mid per input, mirroring the input tree)")
+    if args.output or args.notes:
+        raise UsageError("with --out-dir the outputs are named after the inputs; drop -o/--notes (--tsv adds TSVs)")
+    res = run_batch(args.audio, args.out_dir, model_spec(args), jobs=args.jobs, scheduler=args.scheduler,
+                    notes_tsv=args.tsv, force=args.force, progress=False if args.no_progress else None)
+    print(res.summary() + f"; manifest: {Path(args.out_dir) / MANIFEST}")
+    if res.failed:
+        print(f"tonehost: {len(res.failed)} file(s) failed (listed in the manifest with their error); fix them and "
+              "rerun the same command to do only those", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -189,7 +253,7 @@ def cmd_live(args) -> int:
                 if writer:
                     writer.note_off(e.pitch, e.time)
 
-        live = LiveTranscriber(sess, source, sr, on_event=on_event).start()
+        live = LiveTranscriber(sess, source, sr, on_event=on_event, decoding=live_decoding(args)).start()
         session.failure = getattr(source, "failure", None) or (lambda: None)
         session.alive = lambda: live.running
         where = f", MIDI out: {port.describe()}" if port else ""
