@@ -76,7 +76,9 @@ def check_settings(device: int, kind: str, sample_rate: float, channels: int) ->
                           f"{info['default_samplerate']:g}, or restart the sound server at {sample_rate:g} Hz.") from None
 
 
-_jack_name_set: list = []
+from tonehost.realtime.audio import _PA_JACK_NAME
+
+_jack_name_set: list = _PA_JACK_NAME  # the name PortAudio's JACK client has (set before PortAudio started)
 _abandoned: list = []
 
 

@@ -1,0 +1,234 @@
+"""Long live sessions: ``tonehost play`` and ``tonehost transcribe --live`` for 30 minutes each on looped input.
+
+Each mode runs on a private JACK dummy server (48 kHz, 128 frames) with the C reference client
+``jack_simple_client`` beside it, and a JACK player (a child process) looping a real recording into
+``tonehost:in_0``: the MDB-stem-synth singing voice for ``play`` (the shipped violin), the Bach prelude
+(FMP, 25.5 s) for ``transcribe --live`` (the shipped piano model). The CLI runs as a user runs it. Every
+``--every`` seconds (10 by default) the bench samples
+
+- the tonehost process's resident memory (``VmRSS`` of ``/proc/PID/status``),
+- xruns per client from the server's log in the same window (``JackEngine::XRun: client = NAME was not
+  finished``): tonehost against ``jack_simple_client``,
+- the notes printed so far (``transcribe``) or the output meter (``play``).
+
+It prints, per mode: the RSS slope after warm-up (least squares, MB per 10 minutes; target <= 1), xruns of
+tonehost and of the reference, notes per minute (mean and spread) and the command's own summary; writes
+``bench/results/soak.json`` and ``bench/results/soak.png`` (RSS and cumulative xruns over time, notes per
+minute). ``--check`` exits 1 when a target is missed: flat memory (slope <= 1 MB / 10 min after warm-up; in runs
+shorter than 5 minutes, where a slope is noise, growth after warm-up <= 2 MB), tonehost's xruns no worse than the
+reference's (<= reference + 3), notes in every interval after the first.
+
+    .venv/bin/python -m bench.soak                      # 30 minutes per mode (about an hour)
+    .venv/bin/python -m bench.soak --seconds 30 --every 2 --check   # the 60-second version the tests run
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench._common import RESULTS, SHARED_DATA, save_json, tmpdir
+
+VOICE = SHARED_DATA / "voice" / "mdb_stem_synth" / "AClassicEducation_NightOwl_STEM_08.RESYN.wav"
+PIANO = SHARED_DATA / "piano" / "FMP_C1_F12_Bach_BWV846_Sibelius-Tracks.wav"
+ON_LINE = r"^\s*[\d.]+ s\s+on\s+"
+OUT_DB = re.compile(r"out\s+(-?[\d.]+) dB")
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of process ``pid`` in MB (``VmRSS``), NaN once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return float("nan")
+
+
+def slope_mb_per_10min(t_s: np.ndarray, rss: np.ndarray, warmup_s: float) -> tuple[float, float]:
+    """(least-squares slope in MB per 10 minutes, growth in MB) of RSS after ``warmup_s``."""
+    keep = (t_s >= warmup_s) & np.isfinite(rss)
+    if keep.sum() < 2:
+        return float("nan"), float("nan")
+    t, r = t_s[keep], rss[keep]
+    slope = float(np.polyfit(t / 600.0, r, 1)[0])
+    return slope, float(r[-1] - r[0])
+
+
+def run_mode(mode: str, seconds: float, every: float, work: Path) -> dict:
+    """One soak run of ``play`` or ``transcribe``; returns its samples and summary."""
+    from tonehost.realtime.testing import jack
+    from tonehost.realtime.testing.player import LoopPlayer
+    from tonehost.realtime.testing.proc import Lines
+
+    log = work / f"jackd-{mode}.log"
+    with jack.private_server(48000, 128, log_path=str(log)) as server:
+        os.environ["JACK_DEFAULT_SERVER"] = server.name  # the reference client and the jack_* tools
+        if mode == "play":
+            cmd, audio = ["play"], VOICE
+        else:
+            cmd, audio = ["transcribe", "--live", "-o", str(work / "take.mid")], PIANO
+        with jack.ReferenceClient() as ref:
+            # no --duration: the session ends with Ctrl-C (SIGINT) after the window, the normal stop
+            proc = subprocess.Popen([sys.executable, "-m", "tonehost", *cmd], stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=server.env)
+            out, err = Lines(proc.stdout), Lines(proc.stderr)
+            try:
+                # the player connects as soon as tonehost's input port appears, i.e. when its stream starts
+                with LoopPlayer(audio, "tonehost:in_0", name="soak_player", env=server.env, timeout=180):
+                    xlog = jack.XrunLog(str(log)).start()
+                    t0 = time.monotonic()
+                    samples = []
+                    while proc.poll() is None and time.monotonic() - t0 < seconds:
+                        time.sleep(max(0.0, t0 + (len(samples) + 1) * every - time.monotonic()))
+                        counts = xlog.stop()
+                        meters = [float(m.group(1)) for _, l in list(err.lines) for m in [OUT_DB.search(l)] if m]
+                        samples.append({"t": time.monotonic() - t0, "rss_mb": rss_mb(proc.pid),
+                                        "xruns_tonehost": counts.get("tonehost", 0),
+                                        "xruns_reference": counts.get(ref.name, 0),
+                                        "xruns_total": counts.get("_total", 0),
+                                        "notes": out.count(ON_LINE),
+                                        "out_db": meters[-1] if meters else None})
+                    proc.send_signal(signal.SIGINT)
+                    proc.wait(timeout=30)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+    text = err.text()
+    summary = [l for l in text.splitlines()
+               if l.startswith(("played ", "tonehost: error")) or re.match(r"\d+ notes( -> | \()", l)]
+    return {"mode": mode, "seconds": seconds, "every": every, "returncode": proc.returncode, "samples": samples,
+            "summary": summary, "stderr_tail": text[-2000:]}
+
+
+def analyse(run: dict) -> dict:
+    """Targets of one run: memory slope/growth, xruns against the reference, notes per interval."""
+    s = run["samples"]
+    t = np.array([x["t"] for x in s])
+    rss = np.array([x["rss_mb"] for x in s], float)
+    duration = float(t[-1]) if len(t) else 0.0
+    warmup = max(60.0, 0.1 * duration) if duration >= 600 else duration / 3
+    slope, growth = slope_mb_per_10min(t, rss, warmup)
+    last = s[-1] if s else {"xruns_tonehost": 0, "xruns_reference": 0, "notes": 0}
+    res = {"duration_s": duration, "warmup_s": warmup, "rss_start_mb": float(rss[0]) if len(rss) else None,
+           "rss_end_mb": float(rss[np.isfinite(rss)][-1]) if np.isfinite(rss).any() else None,
+           "rss_slope_mb_per_10min": slope,
+           "rss_growth_after_warmup_mb": growth, "xruns_tonehost": last["xruns_tonehost"],
+           "xruns_reference": last["xruns_reference"], "returncode": run["returncode"]}
+    if duration >= 300:
+        res["memory_ok"] = bool(slope <= 1.0)
+    else:
+        res["memory_ok"] = bool(growth <= 2.0)
+    res["xruns_ok"] = bool(res["xruns_tonehost"] <= res["xruns_reference"] + 3)
+    if run["mode"] == "transcribe":
+        notes = np.array([x["notes"] for x in s])
+        bin_s = 60.0 if duration >= 180 else run["every"] * max(1, int(round(10.0 / run["every"])))
+        edges = np.arange(0.0, duration + 1e-9, bin_s)
+        at = np.interp(edges, t, notes, left=0.0)
+        per_bin = np.diff(at)[1:]  # the first interval holds the start-up
+        per_min = per_bin * 60.0 / bin_s
+        res["notes"] = int(notes[-1]) if len(notes) else 0
+        res["notes_per_minute"] = [float(x) for x in per_min]
+        res["notes_per_minute_mean"] = float(per_min.mean()) if len(per_min) else 0.0
+        res["notes_per_minute_cv"] = float(per_min.std() / per_min.mean()) if len(per_min) and per_min.mean() else None
+        res["notes_ok"] = bool(len(per_bin) > 0 and per_bin.min() > 0)
+    else:
+        res["notes_ok"] = True
+        dbs = [x["out_db"] for x in s if x["out_db"] is not None]
+        res["out_db_median"] = float(np.median(dbs)) if dbs else None
+    res["ok"] = bool(res["memory_ok"] and res["xruns_ok"] and res["notes_ok"] and run["returncode"] == 0)
+    return res
+
+
+def plot(runs: list[dict], path: Path) -> None:
+    """RSS and cumulative xruns over time per mode, and notes per minute."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(3, 1, figsize=(9, 9), sharex=True)
+    for run in runs:
+        t = np.array([x["t"] for x in run["samples"]]) / 60.0
+        axes[0].plot(t, [x["rss_mb"] for x in run["samples"]], label=f"{run['mode']} RSS")
+        axes[1].plot(t, [x["xruns_tonehost"] for x in run["samples"]], label=f"{run['mode']}: tonehost")
+        axes[1].plot(t, [x["xruns_reference"] for x in run["samples"]], "--",
+                     label=f"{run['mode']}: jack_simple_client")
+        if run["mode"] == "transcribe":
+            n = np.array([x["notes"] for x in run["samples"]], float)
+            dt = np.diff(t, prepend=0.0)
+            axes[2].plot(t[1:], (np.diff(n) / np.maximum(dt[1:], 1e-9)), label="notes per minute")
+    axes[0].set_ylabel("RSS (MB)")
+    axes[1].set_ylabel("xruns (cumulative)")
+    axes[2].set_ylabel("notes / minute")
+    axes[2].set_xlabel("minutes")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best", fontsize=8)
+    fig.suptitle("tonehost soak: play and transcribe --live on looped input (JACK dummy, 48 kHz / 128)")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog="examples:\n  python -m bench.soak\n  python -m bench.soak --seconds 30 "
+                                 "--every 2 --check\n  python -m bench.soak --minutes 5 --modes transcribe")
+    ap.add_argument("--minutes", type=float, default=30.0, help="length of each mode's run (default 30)")
+    ap.add_argument("--seconds", type=float, help="length in seconds instead (the tests: 30)")
+    ap.add_argument("--every", type=float, default=10.0, help="sampling interval in seconds (default 10)")
+    ap.add_argument("--modes", default="play,transcribe", help="play, transcribe or both (default)")
+    ap.add_argument("--json", default="soak", help="result name or path (default bench/results/soak.json)")
+    ap.add_argument("--png", default=str(RESULTS / "soak.png"), help="the plot (default bench/results/soak.png)")
+    ap.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    args = ap.parse_args(argv)
+    seconds = args.seconds if args.seconds else args.minutes * 60.0
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if not {"play", "transcribe"} >= set(modes) or not modes:
+        ap.error("--modes takes play, transcribe or both")
+    if not VOICE.is_file() or not PIANO.is_file():
+        print(f"shared data not found under {SHARED_DATA}")
+        return 2
+    work = tmpdir()
+    runs, results = [], {}
+    for mode in modes:
+        print(f"{mode}: {seconds:g} s on a private JACK server, sampled every {args.every:g} s ...", flush=True)
+        run = run_mode(mode, seconds, args.every, work)
+        res = analyse(run)
+        runs.append(run)
+        results[mode] = res
+        print(f"  RSS {res['rss_start_mb']:.1f} -> {res['rss_end_mb']:.1f} MB; after {res['warmup_s']:.0f} s of "
+              f"warm-up: slope {res['rss_slope_mb_per_10min']:+.2f} MB per 10 min, growth "
+              f"{res['rss_growth_after_warmup_mb']:+.2f} MB  [{'ok' if res['memory_ok'] else 'MISSED'}]")
+        print(f"  xruns in the same window: tonehost {res['xruns_tonehost']}, jack_simple_client "
+              f"{res['xruns_reference']}  [{'ok' if res['xruns_ok'] else 'MISSED'}]")
+        if mode == "transcribe":
+            cv = res["notes_per_minute_cv"]
+            print(f"  notes {res['notes']}, per minute {res['notes_per_minute_mean']:.0f} (spread "
+                  f"{'n/a' if cv is None else f'{100 * cv:.0f}%'} over {len(res['notes_per_minute'])} intervals)  "
+                  f"[{'ok' if res['notes_ok'] else 'MISSED'}]")
+        else:
+            print(f"  output level median {res['out_db_median']} dB")
+        for line in run["summary"]:
+            print(f"  tonehost: {line}")
+    plot(runs, Path(args.png))
+    out = save_json(args.json, {"results": results, "runs": runs})
+    print(f"wrote {out} and {args.png}")
+    ok = all(r["ok"] for r in results.values())
+    return 0 if ok or not args.check else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
