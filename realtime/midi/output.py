@@ -3,10 +3,10 @@
 :class:`MidiFileWriter` keeps the file on disk valid and complete at all times: every finished note rewrites it
 atomically (write to a temporary file in the same folder, then ``os.replace``), so Ctrl-C, a crash or a power cut
 lose at most the notes still sounding. Beside the take it keeps a journal (``TAKE.journal``: one line per note-on,
-note-off and, twice a second, the time transcribed so far, flushed at once), so even the sounding notes of a take
-whose process was killed come back: :func:`recover_take` (``tonehost transcribe --recover TAKE``, or the next
-``transcribe --live -o TAKE``) rebuilds a file holding every note with its onset, the sounding ones closed at the
-last journalled time. :meth:`MidiFileWriter.close` ends the sounding notes, writes the final file and removes the
+note-off and, twice a second, the time transcribed so far; flushed at once, fsynced twice a second), so even the
+sounding notes of a take whose process was killed come back: :func:`recover_take` (``tonehost transcribe
+--recover TAKE``, or the next ``transcribe --live -o TAKE``) rebuilds a file holding every note with its onset,
+the sounding ones closed at the last journalled time. :meth:`MidiFileWriter.close` ends the sounding notes, writes the final file and removes the
 journal. A take can start at its first note (``start="first_note"``) instead of the start of the session.
 Files get the mode the umask gives (``0666 & ~umask``, like any file a program creates), not ``mkstemp``'s 0600.
 The file is type 0 at 120 bpm, 480 ppq.
@@ -249,11 +249,16 @@ class MidiFileWriter:
 
     def mark(self, t: float) -> None:
         """Journal that the take has been transcribed up to ``t`` seconds (where :func:`recover_take` ends the
-        notes still sounding); written at most twice a second."""
+        notes still sounding); written, and the journal fsynced, at most twice a second."""
         with self._lock:
             if t - self._last_mark >= _HEARTBEAT_S:
                 self._last_mark = t
                 self._log(f"t {t:.6f}")
+                if self._journal is not None:
+                    try:
+                        os.fsync(self._journal.fileno())  # on the disk: survives a power cut too
+                    except (OSError, ValueError):
+                        pass
 
     def _finish(self, pitch: int, t: float) -> None:
         on, vel = self._open.pop(pitch)
