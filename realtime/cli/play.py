@@ -244,8 +244,8 @@ def run(args) -> int:
         stats = engine.stats() if engine is not None else None
         if engine is not None:
             engine.close()  # bounded: a lost stream is left to the OS instead of blocking in PortAudio
-        if midi_port is not None:
-            midi_port.close()
+        if midi_port is not None:  # a dead JACK server: leave its MIDI port to the OS (closing blocks ~1 s)
+            midi_port.close(abandon=bool(engine is not None and engine.failure()) and midi_port.system == "JACK")
         status.done()
     bt = np.asarray(pipe.block_times or [0.0]) * 1e6
     print(f"played {session.elapsed:.1f} s ({'stopped: the audio stream was lost' if session.lost else 'stopped'}); "

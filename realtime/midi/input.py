@@ -211,8 +211,11 @@ class MidiInput:
         """One phrase for the console."""
         return self._port.describe()
 
-    def close(self) -> None:
-        """Stop reading and close the port."""
+    def close(self, abandon: bool = False) -> None:
+        """Stop reading and close the port (``abandon=True``: the server went away, leave it to the OS)."""
+        if abandon:
+            self._port.close(abandon=True)
+            return
         try:
             self._port.rt.cancel_callback()
         finally:

@@ -427,5 +427,6 @@ class MidiPortOut:
     def note_off(self, pitch: int) -> None:
         self._out.send_message([0x80, int(pitch) & 0x7F, 0])
 
-    def close(self) -> None:
-        self._port.close()
+    def close(self, abandon: bool = False) -> None:
+        """Close the port (``abandon=True``: the server went away, leave it to the operating system)."""
+        self._port.close(abandon)

@@ -26,6 +26,7 @@ __all__ = ["MidiPort", "OpenPort", "midi_apis", "list_ports", "describe", "open_
 CLIENT_NAME = "tonehost-midi"
 
 _quiet: list = []
+_abandoned: list = []  # ports of a server that went away, kept open until the process ends
 
 
 def _quiet_libjack() -> None:
@@ -177,8 +178,15 @@ class OpenPort:
             return f"{self.system} MIDI port {self.name} (created; connect to it)"
         return f"{self.system} MIDI port {self.name}"
 
-    def close(self) -> None:
-        """Close the port and free the client."""
+    def close(self, abandon: bool = False) -> None:
+        """Close the port and free the client.
+
+        ``abandon=True`` (the JACK server went away): leave both to the operating system instead; closing a JACK
+        MIDI port whose server is gone blocks for about a second inside libjack.
+        """
+        if abandon:
+            _abandoned.append(self.rt)
+            return
         try:
             self.rt.close_port()
         finally:

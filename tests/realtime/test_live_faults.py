@@ -48,8 +48,9 @@ def test_play_exits_within_2s_when_the_jack_server_is_killed(private_jack, tmp_p
     from tonehost.realtime.testing.models import make_random_controls_onnx
 
     model = make_random_controls_onnx(tmp_path / "inst.onnx")
+    # with a JACK MIDI input port too: closing a port of a dead server blocks ~1 s in libjack, so it is left
     proc = subprocess.Popen([sys.executable, "-m", "tonehost", "play", "--checkpoint", str(model), "--duration",
-                             "120"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             "120", "--midi-in", "keys"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=private_jack.env)
     err = Lines(proc.stderr)
     try:
@@ -71,7 +72,8 @@ def test_transcribe_live_finalises_the_take_when_the_jack_server_is_killed(priva
     from tonehost.realtime.testing.player import LoopPlayer
 
     take = tmp_path / "take.mid"
-    proc = subprocess.Popen([sys.executable, "-m", "tonehost", "transcribe", "--live", "-o", str(take)],
+    proc = subprocess.Popen([sys.executable, "-m", "tonehost", "transcribe", "--live", "-o", str(take),
+                             "--midi-out", "pianoroll"],
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=private_jack.env)
     out, err = Lines(proc.stdout), Lines(proc.stderr)
