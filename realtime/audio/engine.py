@@ -245,7 +245,12 @@ class Engine:
             if self.stream is None:
                 self._open()
             self._stats[cb.S_FINISHED] = 0
-            self.stream.start()
+            try:
+                self.stream.start()
+            except sd.PortAudioError as exc:
+                raise DeviceError(f"could not start the audio stream ({exc}) at {self.config.sample_rate:g} Hz, "
+                                  f"block {self.config.block_size}; is the sound server still running? See "
+                                  "`tonehost devices`.") from None
             self._failure = None
             self._wd_count, self._wd_time = -1, time.monotonic()
             self._running = True
