@@ -61,6 +61,7 @@ class Session:
         self._stop.set()
 
     def __enter__(self) -> "Session":
+        self.t0 = time.monotonic()  # the session (and --duration) starts now, after the set-up
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._old[sig] = signal.signal(sig, self._on_signal)
@@ -73,7 +74,7 @@ class Session:
 
     @property
     def elapsed(self) -> float:
-        """Seconds since the session started."""
+        """Seconds since the session started (entered as a context manager, else created)."""
         return time.monotonic() - self.t0
 
     def run(self, tick: Callable[[], None] | None = None, every: float = 0.2, poll: float = 0.05) -> str:
