@@ -37,7 +37,8 @@ def register(subparsers) -> None:
         "  tonehost play --instrument flute --reverb      # a hosted instrument (fetched once)\n"
         "  tonehost play --checkpoint my_instrument.onnx --device 2 --block-size 64\n"
         "  tonehost play --midi-in 0                      # from MIDI input 0 of `tonehost devices --midi`\n"
-        "  tonehost play --midi-in keys                   # creates MIDI port tonehost-midi:keys to connect to\n\n"
+        "  tonehost play --midi-in keys                   # creates MIDI port tonehost-midi:keys to connect to\n"
+        "  tonehost play --midi-out synth                 # hum -> MIDI notes + pitch bend on tonehost-midi:synth\n\n"
         "Exit status: 0 after q, Ctrl-C, SIGTERM or --duration; 1 with one line when the audio server or device "
         "goes away\n(within ~1 s) or a device/model cannot be used; 2 for a bad option.")
     add_instrument_args(p)
@@ -47,6 +48,12 @@ def register(subparsers) -> None:
     p.add_argument("--midi-in", metavar="PORT", help="play from this MIDI input instead of the voice (note -> "
                    "pitch with portamento, velocity -> loudness): a number or name from `tonehost devices --midi` "
                    "(ALSA or JACK MIDI), or a new name to create an input port tonehost-midi:PORT")
+    p.add_argument("--voices", type=int, default=8, choices=range(1, 33), metavar="N",
+                   help="with --midi-in: notes at once, 1..32 (default 8; each voice has its own model state and "
+                   "synth, the oldest is stolen, the sustain pedal holds); 1 = monophonic with portamento")
+    p.add_argument("--midi-out", metavar="PORT", help="send the tracked voice as MIDI notes with pitch bend (hum -> "
+                   "MIDI, to play any synth by humming): a number or name from `tonehost devices --midi`, or a new "
+                   "name to create an output port tonehost-midi:PORT")
     p.add_argument("--portamento", type=non_negative_float, default=0.05, help="MIDI glide time constant in s (default 0.05)")
     p.add_argument("--duration", type=non_negative_float, default=0.0, help="stop after this many seconds (default: run until q)")
     p.set_defaults(func=run)
@@ -137,6 +144,10 @@ def typed_model(text: str, status=None) -> Path:
     return instrument_model(checkpoint=str(cached))
 
 
+def _note_name(note: int) -> str:
+    return ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"][note % 12] + str(note // 12 - 1)
+
+
 def pitch_readout(last: dict, instrument: str = "instrument") -> str:
     """What the singer sees: the tracked pitch and what the instrument plays, ``you 221 Hz -> violin 884 Hz
     (+2 oct)``; ``you -- -> violin --`` while unvoiced.
@@ -175,21 +186,40 @@ def run(args) -> int:
     pipe = instrument.pipeline()
     status = StatusLine(sys.stderr)
     midi_port = None
+    hum_port = None
+    poly = None
     engine = None
     worker = None
     try:
+        render = pipe.process
         if args.midi_in:
             from tonehost.realtime.midi.input import MidiVoice, open_midi_input
-            lo, hi = _midi_range(pipe)
-            voice = MidiVoice(db_low=lo, db_high=hi, portamento_s=args.portamento)
-            midi_port = open_midi_input(args.midi_in, voice)
-            pipe.set_external_control(voice)
+            if args.voices > 1:
+                from tonehost.realtime.pipelines.poly import PolyInstrument
+                poly = PolyInstrument(pipe.controls, args.voices, pipe.cfg, portamento_s=0.0)
+                midi_port = open_midi_input(args.midi_in, poly)
+                render = poly.process
+            else:
+                lo, hi = _midi_range(pipe)
+                voice = MidiVoice(db_low=lo, db_high=hi, portamento_s=args.portamento)
+                midi_port = open_midi_input(args.midi_in, voice)
+                pipe.set_external_control(voice)
+        if args.midi_out:
+            from tonehost.realtime.midi.hum import HumToMidi
+            from tonehost.realtime.midi.ports import open_port
+            hum_port = open_port("output", args.midi_out)
+            hum = HumToMidi()
+
+            def to_midi(t, f0, voiced, db):
+                for m in hum.frame(t, f0, voiced, db):
+                    hum_port.rt.send_message(m.bytes())
+            pipe.feature_listener = to_midi
 
         meters = {"in": 0.0, "out": 0.0}
         lock = threading.Lock()
 
         def work(block: np.ndarray) -> np.ndarray:
-            y = pipe.process(block)
+            y = render(block)
             with lock:
                 meters["in"] = max(meters["in"], float(np.max(np.abs(block))) if len(block) else 0.0)
                 meters["out"] = max(meters["out"], float(np.max(np.abs(y))) if len(y) else 0.0)
@@ -232,8 +262,14 @@ def run(args) -> int:
             with lock:
                 mi, mo = meters["in"], meters["out"]
                 meters["in"] = meters["out"] = 0.0
-            status.update(status_text(mi, mo, pipe.last, device_latency_ms + algo, device_latency_ms,
-                                      pipe.controls.name))
+            last = pipe.last
+            if poly is not None:  # chords: the notes sounding instead of the voice's pitch
+                names = [_note_name(n) for v, n in enumerate(poly.note) if poly.sounding[v] or poly.sustained[v]]
+                last = {"voiced": False}
+            text = status_text(mi, mo, last, device_latency_ms + algo, device_latency_ms, pipe.controls.name)
+            if poly is not None:
+                text += f"  notes {' '.join(names) or '--'}{' (pedal)' if poly.pedal else ''}"
+            status.update(text)
 
         with session:
             session.run(tick, every=0.2)
@@ -246,10 +282,13 @@ def run(args) -> int:
             engine.close()  # bounded: a lost stream is left to the OS instead of blocking in PortAudio
         if midi_port is not None:  # a dead JACK server: leave its MIDI port to the OS (closing blocks ~1 s)
             midi_port.close(abandon=bool(engine is not None and engine.failure()) and midi_port.system == "JACK")
+        if hum_port is not None:
+            hum_port.close(abandon=bool(engine is not None and engine.failure()) and hum_port.system == "JACK")
         status.done()
-    bt = np.asarray(pipe.block_times or [0.0]) * 1e6
+    times = poly.block_times if poly is not None else pipe.block_times
+    bt = np.asarray(times or [0.0]) * 1e6
     print(f"played {session.elapsed:.1f} s ({'stopped: the audio stream was lost' if session.lost else 'stopped'}); "
-          f"blocks {len(pipe.block_times)}, worker CPU per block p50 {np.percentile(bt, 50):.0f} us, "
+          f"blocks {len(times)}, worker CPU per block p50 {np.percentile(bt, 50):.0f} us, "
           f"p99 {np.percentile(bt, 99):.0f} us; xruns {stats['xruns']}, output underruns "
           f"{stats['output_underrun_blocks']} blocks, input dropped {stats['input_dropped']} samples, callback p99 "
           f"{stats['callback_us_p99']:.0f} us", file=sys.stderr)

@@ -135,6 +135,11 @@ class InstrumentPipeline:
             self._reverb = Reverb(sr, wet=self.cfg.reverb_wet)
         self._install(controls)
         self._external = None
+        #: With an external control source, skip the voice tracker (a MIDI-driven voice has no input to track).
+        self.skip_tracker = False
+        #: Called per feature frame with ``(time_s, f0_hz, voiced, db)`` of the tracked voice (hum -> MIDI).
+        self.feature_listener = None
+        self._clock16 = self._clock_frames = 0
         self.block_times: list[float] = []
         #: When a list, every model frame appends (input samples consumed so far, f0_hz, db, amplitude).
         self.trace: list[tuple[int, float, float, float]] | None = None
@@ -243,18 +248,43 @@ class InstrumentPipeline:
         self._samples_in += n
         if self._vst is not None:
             self._vst_push(audio_16k)
-        before = self.tracker.frames_out
-        frames = self.tracker.process(audio_16k)
         hop16 = self.tracker_cfg.hop
-        for i in range(len(frames)):
-            if self._feature_frame(float(frames.f0_hz[i]), float(frames.confidence[i]), bool(frames.voiced[i]),
-                                   float(frames.power_db[i]), float(frames.loudness_db[i])):
+        if self.skip_tracker and self._external is not None:
+            # driven from outside (a voice of PolyInstrument): only the frame clock of the 16 kHz samples
+            before = self._clock_frames
+            self._clock16 += m
+            count = self._clock16 // hop16 - before
+            self._clock_frames += count
+            rows = [(0.0, 0.0, False, -80.0, -120.0)] * count
+        else:
+            before = self.tracker.frames_out
+            frames = self.tracker.process(audio_16k)
+            rows = zip(frames.f0_hz.tolist(), frames.confidence.tolist(), frames.voiced.tolist(),
+                       frames.power_db.tolist(), frames.loudness_db.tolist())
+        for i, row in enumerate(rows):
+            if self._feature_frame(*row):
                 c = (before + i + 1) * hop16  # 16 kHz samples that completed this frame
                 pos = ((c - 1) * self._down.M) // self._down.L + 2  # first output sample after it
                 self._due.append((pos, self._harm_written, self._noise_written))
         out = self._synth(n, block_start)
         self.block_times.append(time.perf_counter() - t0)
         return out
+
+    def advance_idle(self, n: int) -> np.ndarray:
+        """Let ``n`` input samples pass without work (an idle voice of a polyphonic instrument): the frame
+        clock advances, no model step, no synthesis. Returns ``n`` zeros (float32)."""
+        if len(self._down_out) < self._down.max_out(n):
+            self._down_out = np.zeros(self._down.max_out(n))
+        m = resample_block(np.zeros(n), n, self._down_out, self._down.state, self._down.bank, self._down.L,
+                           self._down.M)
+        self._samples_in += n
+        hop16 = self.tracker_cfg.hop
+        before = self._clock_frames
+        self._clock16 += m
+        count = self._clock16 // hop16 - before
+        self._clock_frames += count
+        self._feature_count += count
+        return np.zeros(n, np.float32)
 
     def _vst_push(self, audio_16k: np.ndarray) -> None:
         # The DDSP-VST model sees the newest 1024 samples every 20 ms (320 samples), as in the plugin.
@@ -291,6 +321,8 @@ class InstrumentPipeline:
             f0n, dbn = f0, db
         else:
             f0n, dbn = self.normalizer(f0, db, voiced)
+        if self.feature_listener is not None:
+            self.feature_listener(self._feature_count * self.tracker_cfg.hop / FEATURE_RATE, f0, voiced, db)
         self.last.update(f0_hz=f0n, confidence=conf, voiced=voiced, db=dbn, input_f0_hz=f0,
                          octave_shift=self.normalizer.octave_shift if self._external is None else 0)
         if self._feature_count % self._decim:
@@ -546,8 +578,9 @@ def detect_arrivals(y: np.ndarray, sr: int, t_on: float = LATENCY_T_ON,
     env = np.sqrt(np.convolve(y ** 2, np.ones(win) / win)[:len(y)])
     on = int(round(t_on * sr))
     step = int(round(t_step * sr))
-    steady = np.median(env[on + sr // 2:step - sr // 20])
-    hit = np.flatnonzero(env[on:] > 0.1 * steady)
+    # the steady level: from 0.5 s after the onset (a third of the tone when shorter) to 20-50 ms before the step
+    steady = np.median(env[on + min(sr // 2, (step - on) // 3):step - min(sr // 20, (step - on) // 10)])
+    hit = np.flatnonzero(env[on:step] > 0.1 * steady)
     onset_ms = 1000.0 * hit[0] / sr if len(hit) else float("nan")
     half = int(0.010 * sr)
     step_ms = float("nan")

@@ -165,3 +165,21 @@ def test_write_midi_file_roundtrip(tmp_path):
     import mido
     f = mido.MidiFile(str(tmp_path / "x.mid"))
     assert sum(m.type == "note_on" for m in f.tracks[0]) == 2
+
+
+def test_live_pipeline_feeds_hum_to_midi():
+    """``play --midi-out``: the pipeline's feature listener drives HumToMidi frame by frame; the note-on comes
+    within 15 ms of the sung onset (the tracker's voicing delay)."""
+    from tonehost.exports.checkpoints.shipped import default_instrument_path
+    from tonehost.realtime.pipelines.instrument import ControlsModel, InstrumentPipeline, PipelineConfig
+    pipe = InstrumentPipeline(ControlsModel(default_instrument_path("violin")), PipelineConfig(sample_rate=48000))
+    conv, msgs = HumToMidi(), []
+    pipe.feature_listener = lambda t, f, v, db: msgs.extend(conv.frame(t, f, v, db))
+    f = np.r_[np.zeros(int(0.3 * 48000)), np.full(int(0.5 * 48000), hz(57)), np.full(int(0.5 * 48000), hz(64)),
+              np.zeros(int(0.3 * 48000))]
+    pipe.render(voice_like(f, 48000, 0.3), 48000, block_size=128, whole_file=False)
+    on = [(m.time, m.note) for m in msgs if m.type == "note_on"]
+    assert [n for _, n in on] == [57, 64]
+    assert 0.3 < on[0][0] <= 0.3 + 0.015
+    assert 0.8 < on[1][0] <= 0.8 + 0.015
+    assert any(m.type == "note_off" for m in msgs)
