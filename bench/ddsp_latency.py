@@ -3,11 +3,20 @@ speed. Offline through the live code path (:meth:`InstrumentPipeline.process`, 1
 a tone onset and a pitch step at the input, their arrival at the output (:func:`measure_latency`); the stage-by-stage
 budget; then the two 128-sample device buffers (input + output) a full-duplex stream adds on top.
 
-    .venv/bin/python -m bench.ddsp_latency
+    .venv/bin/python -m bench.ddsp_latency [--memory-minutes 1,10,60] [--skip-memory]
 
 Uses random-weight controls models in the contract (250 frames/s magenta.js-like, 50 frames/s DDSP-VST-like);
-latency does not depend on the weights. Writes bench/results/ddsp_latency.json. Not yet measured here: the
-same through JACK (needs realtime/engine.py) and xruns against jack_simple_client.
+latency does not depend on the weights. Then, with the shipped violin:
+
+- ``tonehost render`` and ``tonehost pitch`` on generated voice files of 1, 10 and 60 minutes (``--memory-minutes``):
+  peak memory (the child's max RSS) and speed (audio seconds per wall second and per CPU second) - streaming keeps
+  memory flat in the length; target >= 50x real time for render on one core;
+- polyphony: CPU per 128-sample block with 1, 4 and 8 voices sounding, as a share of one core (target: 8 voices
+  < 50%), and the cost per voice;
+- hum -> MIDI: note-on latency after a sung onset (the tracker's voicing delay), over 30 onsets.
+
+The JACK measurement (xruns against jack_simple_client, jitter) is ``bench.ddsp_jack``. Writes
+bench/results/ddsp_latency.json.
 """
 from __future__ import annotations
 
@@ -23,11 +32,129 @@ VOICE = SHARED_DATA / "voice" / "mdb_stem_synth" / "AClassicEducation_NightOwl_S
 DDSP_VST_MS = 64.0
 
 
+def write_voice_file(path, minutes: float, sr: int = 16000, seed: int = 0) -> None:
+    """A long voice-like take (phrases of random notes with vibrato and breaths), written in 10 s chunks."""
+    from tonehost.dsp.features import voice_like
+    rng = np.random.default_rng(seed)
+    total = int(minutes * 60 * sr)
+    with sf.SoundFile(str(path), "w", sr, 1, subtype="PCM_16") as f:
+        done = 0
+        while done < total:
+            n = min(10 * sr, total - done)
+            notes = np.repeat(rng.uniform(48, 64, 20), n // 20 + 1)[:n]
+            t = np.arange(done, done + n) / sr
+            f0 = 440 * 2 ** ((notes - 69 + 0.2 * np.sin(2 * np.pi * 5 * t)) / 12)
+            gate = (np.sin(2 * np.pi * t / 3.0) > -0.8).astype(float)  # a breath every 3 s
+            f.write((voice_like(f0, sr, 0.2) * gate).astype(np.float32))
+            done += n
+
+
+def run_child(cmd) -> dict:
+    """Run a command; its wall time, CPU time and peak memory (max RSS, from wait4)."""
+    import os
+    import subprocess
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, status, ru = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    out = proc.stdout.read().decode(errors="replace") + proc.stderr.read().decode(errors="replace")
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return {"wall_s": wall, "cpu_s": ru.ru_utime + ru.ru_stime, "max_rss_mb": ru.ru_maxrss / 1024.0,
+            "rc": proc.returncode, "output": out.strip().splitlines()[-1:] }
+
+
+def memory_and_speed(minutes_list, tmp) -> dict:
+    import sys
+    from pathlib import Path
+    tonehost = str(Path(sys.executable).parent / "tonehost")
+    res = {}
+    for minutes in minutes_list:
+        wav = tmp / f"voice_{minutes:g}min.wav"
+        write_voice_file(wav, minutes)
+        audio_s = minutes * 60.0
+        r = run_child([tonehost, "render", str(wav), "-o", str(tmp / "out.wav")])
+        p = run_child([tonehost, "pitch", str(wav), "-o", str(tmp / "f0.csv")])
+        res[f"{minutes:g} min"] = {
+            "render": {**r, "x_realtime_wall": audio_s / r["wall_s"], "x_realtime_cpu": audio_s / r["cpu_s"]},
+            "pitch": {**p, "x_realtime_wall": audio_s / p["wall_s"], "x_realtime_cpu": audio_s / p["cpu_s"]}}
+        for what in ("render", "pitch"):
+            q = res[f"{minutes:g} min"][what]
+            print(f"   {what:6s} {minutes:5g} min: peak {q['max_rss_mb']:6.0f} MB, {q['x_realtime_wall']:5.1f}x real time "
+                  f"(wall), {q['x_realtime_cpu']:5.1f}x per CPU second, exit {q['rc']}", flush=True)
+        wav.unlink()
+    return res
+
+
+def poly_cost(block: int = 128, sr: int = 48000, seconds: float = 4.0) -> dict:
+    import mido
+    from tonehost.exports.checkpoints.shipped import default_instrument_path
+    from tonehost.realtime.pipelines.instrument import ControlsModel, PipelineConfig
+    from tonehost.realtime.pipelines.poly import PolyInstrument
+    controls = ControlsModel(default_instrument_path("violin"))
+    res = {}
+    for k in (1, 4, 8):
+        poly = PolyInstrument(controls, voices=8, config=PipelineConfig(sample_rate=sr))
+        ev = [(0.0, mido.Message("note_on", note=55 + 3 * i, velocity=100)) for i in range(k)]
+        poly.render(ev, 0.3, block)  # warm-up, notes sounding
+        poly.block_times.clear()
+        c0 = time.process_time()
+        poly.render([], seconds, block)
+        cpu = time.process_time() - c0
+        bt = np.asarray(poly.block_times) * 1e6
+        period = 1e6 * block / sr
+        res[k] = {"cpu_share_of_one_core": cpu / seconds, "block_us_p50": float(np.percentile(bt, 50)),
+                  "block_us_p99": float(np.percentile(bt, 99)), "period_us": period}
+        print(f"   {k} voice(s): {100 * cpu / seconds:5.1f}% of one core (CPU time), block p50 "
+              f"{np.percentile(bt, 50):.0f} us / p99 {np.percentile(bt, 99):.0f} us of {period:.0f} us", flush=True)
+    per_voice = (res[8]["cpu_share_of_one_core"] - res[1]["cpu_share_of_one_core"]) / 7
+    res["per_voice_share"] = per_voice
+    print(f"   cost per voice {100 * per_voice:.1f}% of one core; 8 voices "
+          f"{100 * res[8]['cpu_share_of_one_core']:.1f}% (target < 50%: "
+          f"{'met' if res[8]['cpu_share_of_one_core'] < 0.5 else 'MISSED'})")
+    return res
+
+
+def hum_midi_latency(sr: int = 48000, onsets: int = 30) -> dict:
+    from tonehost.dsp.features import voice_like
+    from tonehost.exports.checkpoints.shipped import default_instrument_path
+    from tonehost.realtime.midi.hum import HumToMidi
+    from tonehost.realtime.pipelines.instrument import ControlsModel, InstrumentPipeline, PipelineConfig
+    rng = np.random.default_rng(1)
+    pipe = InstrumentPipeline(ControlsModel(default_instrument_path("violin")), PipelineConfig(sample_rate=sr))
+    conv, msgs = HumToMidi(), []
+    pipe.feature_listener = lambda t, f, v, db: msgs.extend(conv.frame(t, f, v, db))
+    f, times, t = [], [], 0.0
+    for _ in range(onsets):
+        gap = 0.2 + rng.uniform(0, 0.01)
+        n0, n1 = int(gap * sr), int(0.3 * sr)
+        times.append(t + n0 / sr)
+        f += [np.zeros(n0), np.full(n1, 440 * 2 ** ((rng.integers(50, 70) - 69) / 12))]
+        t += (n0 + n1) / sr
+    pipe.render(voice_like(np.concatenate(f), sr, 0.25), sr, block_size=128, whole_file=False)
+    on = [m.time for m in msgs if m.type == "note_on"]
+    lat = [1000 * (min((o for o in on if o >= s), default=np.nan) - s) for s in times]
+    p5, p50, p95 = np.nanpercentile(lat, [5, 50, 95])
+    print(f"   hum -> MIDI note-on after a sung onset: p5/p50/p95 {p5:.1f} / {p50:.1f} / {p95:.1f} ms over "
+          f"{np.isfinite(lat).sum()} onsets (analysis only; add the audio input buffer live)")
+    return {"p5_ms": p5, "p50_ms": p50, "p95_ms": p95, "onsets": int(np.isfinite(lat).sum())}
+
+
 def main(argv=None) -> int:
-    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--memory-minutes", default="1,10,60", help="file lengths for render/pitch memory and speed")
+    ap.add_argument("--skip-memory", action="store_true", help="skip the long-file runs")
+    args = ap.parse_args(argv)
     from tonehost.realtime.testing.models import VIOLIN_SETTINGS, make_random_controls_onnx
     from tonehost.realtime.pipelines.instrument import ControlsModel, InstrumentPipeline, PipelineConfig, measure_latency
 
+    # a fixed reference workload measured in this run: numpy dot of 53k doubles (~10 us on an idle core); the
+    # CPU figures below scale with it when the machine is shared
+    a = np.random.default_rng(0).standard_normal(53000)
+    c0 = time.process_time()
+    for _ in range(2000):
+        a.dot(a)
+    ref_us = (time.process_time() - c0) / 2000 * 1e6
+    print(f"reference workload (dot of 53k doubles): {ref_us:.1f} us CPU (idle core ~10 us)")
     tmp = tmpdir()
     models = {
         "magenta.js-like 250 fps (loudness_db)": make_random_controls_onnx(
@@ -37,7 +164,7 @@ def main(argv=None) -> int:
     }
     block, sr = 128, 48000
     device_ms = 2 * 1000 * block / sr
-    results = {}
+    results = {"reference_dot53k_us": ref_us}
     x, sr_in = sf.read(VOICE, dtype="float32")
     for name, path in models.items():
         for tracker in ("yin", "ddsp-vst"):
@@ -47,10 +174,10 @@ def main(argv=None) -> int:
             budget = pipe.latency_budget(block)
             # CPU per block and render speed on a real voice
             pipe = InstrumentPipeline(ControlsModel(path), PipelineConfig(tracker=tracker))
-            pipe.render(x[: sr_in // 4], sr_in)
+            pipe.render(x[: sr_in // 4], sr_in, block_size=block)
             pipe.block_times.clear()
             t0 = time.perf_counter()
-            pipe.render(x, sr_in)
+            pipe.render(x, sr_in, block_size=block)
             dt = time.perf_counter() - t0
             bt = np.asarray(pipe.block_times) * 1e6
             e2e_onset = lat["onset_ms"] + device_ms
@@ -70,6 +197,13 @@ def main(argv=None) -> int:
                   f"{e2e_onset:.1f} ms, pitch step {e2e_step:.1f} ms (target < 30; DDSP-VST {DDSP_VST_MS:.0f})")
             print(f"   CPU per 128-sample block p50 {np.percentile(bt, 50):.0f} us, p99 {np.percentile(bt, 99):.0f} us "
                   f"(period {1e6 * block / sr:.0f} us); render {results[key]['render_speed_x_realtime']:.1f}x real time")
+    print("\n== polyphony (--midi-in), shipped violin, 48 kHz / 128")
+    results["polyphony"] = poly_cost()
+    print("\n== hum -> MIDI (--midi-out / pitch --midi)")
+    results["hum_midi"] = hum_midi_latency()
+    if not args.skip_memory:
+        print("\n== render / pitch on long files (shipped violin): streaming keeps memory flat")
+        results["long_files"] = memory_and_speed([float(m) for m in args.memory_minutes.split(",")], tmp)
     print(f"\nwrote {save_json('ddsp_latency', results)}")
     return 0
 

@@ -1,18 +1,36 @@
-"""Pitch trackers on shared/data/voice: tonehost's live tracker vs librosa pyin, the DDSP-VST model, swift-f0.
+"""Pitch trackers on shared/data/voice: tonehost's live tracker vs swift-f0, PESTO, torchcrepe (CREPE), librosa
+pyin and the DDSP-VST model, on the same files in the same run.
 
-Metrics (mir_eval, 50 cents): raw pitch accuracy, raw chroma accuracy, voicing recall / false alarm, overall
-accuracy, per data set; plus each tracker's compute time per second of audio and its algorithmic latency
-(how far behind the newest sample its estimate is centred / how much future it needs).
+Metrics (mir_eval, 50 cents): raw pitch accuracy (RPA), raw chroma accuracy, voicing recall / false alarm (VFA),
+overall accuracy, per set; every tracker reports a pitch for its unvoiced frames as a negative value (the MIREX
+convention), so RPA scores the pitch whatever the voicing decision and VFA scores the voicing. Plus compute time
+per second of audio and each tracker's **measured latency**: the input is cut a little after a pitch step
+(220 -> 330 Hz, voice-like), the tracker runs on what it got (as a stream would have), and the latency is the
+shortest cut after the step for which it reports the new pitch (within 50 cents) in any frame. A causal tracker
+that needs no future shows its analysis delay; a centred one shows the future half of its window.
 
-    .venv/bin/python -m bench.pitch_peers [--quick]
+Which files serve what (never tune on what is reported as held out):
 
+- ``fda-dev``: FDA rl/sb 001-010 (20 spoken sentences): tonehost's voicing model was fitted on these
+  (``--fit-voicing`` re-derives :data:`tonehost.dsp.features.VOICING_WEIGHTS` from them);
+- ``fda-held``: FDA rl/sb 011-025 (30 sentences) and ``mdb-held``: MDB-stem-synth (male singing, exact f0): held
+  out, never used to fit or tune anything.
+
+    .venv/bin/python -m bench.pitch_peers [--quick] [--peers tonehost,swift-f0,pesto,crepe,pyin,ddsp-vst]
+    .venv/bin/python -m bench.pitch_peers --fit-voicing
+
+Peers that are not installed are skipped with a note: ``pip install swift-f0``; PESTO and torchcrepe need
+``torch`` plus ``pip install --no-deps pesto-pitch torchcrepe`` (their only torchaudio use is file loading,
+which this bench does not call; a stub module stands in where no torchaudio wheel matches the torch build).
 Writes bench/results/pitch_peers.json.
 """
 from __future__ import annotations
 
 import argparse
 import math
+import sys
 import time
+import types
 
 import numpy as np
 import soundfile as sf
@@ -21,127 +39,258 @@ from scipy.signal import resample_poly
 from bench._common import SHARED_DATA, save_json
 
 DATA = SHARED_DATA / "voice"
+SR = 16000
 
 
-def load_sets(quick: bool):
-    sets = {"fda": [], "mdb_stem_synth": []}
-    fda = sorted((DATA / "fda").glob("*.wav"))
-    for w in (fda[::5] if quick else fda):
+def load_sets(quick: bool) -> dict:
+    """{set name: [(wav, ref_times, ref_f0)]}: fda-dev, fda-held, mdb-held (see the module docstring)."""
+    sets = {"fda-dev": [], "fda-held": [], "mdb-held": []}
+    for w in sorted((DATA / "fda").glob("*.wav")):
         f = np.loadtxt(w.with_suffix(".f0ref"))
-        sets["fda"].append((w, np.arange(len(f)) * 0.015, f))
+        key = "fda-dev" if int(w.stem[2:]) <= 10 else "fda-held"
+        sets[key].append((w, np.arange(len(f)) * 0.015, f))
+    if quick:
+        sets = {k: v[::3] for k, v in sets.items()}
     for w in sorted((DATA / "mdb_stem_synth").glob("*.wav")):
         ref = np.loadtxt(w.with_suffix(".csv"), delimiter=",")
-        sets["mdb_stem_synth"].append((w, ref[:, 0], ref[:, 1]))
+        sets["mdb-held"].append((w, ref[:, 0], ref[:, 1]))
     return sets
 
 
 def to16k(x, sr):
-    if sr == 16000:
-        return x
-    g = math.gcd(int(sr), 16000)
-    return resample_poly(x, 16000 // g, int(sr) // g)
+    if sr == SR:
+        return np.asarray(x, np.float64)
+    g = math.gcd(int(sr), SR)
+    return resample_poly(np.asarray(x, np.float64), SR // g, int(sr) // g)
 
+
+# ------------------------------------------------------------------------------------------------ trackers
+# each: (audio float, sample_rate) -> (times s, f0 Hz with -f0 where unvoiced)
 
 def tracker_ours(x, sr):
     from tonehost.dsp.features import track_pitch
-    t, f, c = track_pitch(x, sr)
+    t, f, c = track_pitch(x, sr, unvoiced_guess=True)
     return t, f
 
 
 def tracker_pyin(x, sr):
     import librosa
     y = to16k(x, sr)
-    f, v, p = librosa.pyin(y, fmin=65, fmax=1100, sr=16000, frame_length=1024, hop_length=160)
-    t = librosa.times_like(f, sr=16000, hop_length=160)
-    return t, np.where(v, np.nan_to_num(f), 0.0)
+    f, v, p = librosa.pyin(y, fmin=50, fmax=2000, sr=SR, frame_length=1024, hop_length=160, fill_na=None)
+    t = librosa.times_like(f, sr=SR, hop_length=160)
+    return t, np.where(v, f, -f)
 
 
-_vst = None
+_models: dict = {}
 
 
 def tracker_ddsp_vst(x, sr):
-    global _vst
     from tonehost.exports.convert.pitch_model import DDSPVSTPitchModel
-    if _vst is None:
-        _vst = DDSPVSTPitchModel()
-    t, f, c, pw = _vst.track(to16k(x, sr), hop=320, center=True)
-    return t, np.where(c >= 0.5, f, 0.0)
-
-
-_swift = None
+    if "vst" not in _models:
+        _models["vst"] = DDSPVSTPitchModel()
+    t, f, c, pw = _models["vst"].track(to16k(x, sr).astype(np.float32), hop=320, center=True)
+    return t, np.where(c >= 0.5, f, -f)
 
 
 def tracker_swift(x, sr):
-    global _swift
     import swift_f0
-    if _swift is None:
-        _swift = swift_f0.SwiftF0()
-    r = _swift.detect(to16k(x, sr).astype(np.float32), 16000, fmin=65, fmax=1100)
-    return np.asarray(r.timestamps), np.where(np.asarray(r.confidence) >= 0.5, r.pitch_hz, 0.0)
+    if "swift" not in _models:
+        _models["swift"] = swift_f0.SwiftF0()
+    r = _models["swift"].detect(to16k(x, sr).astype(np.float32), SR, fmin=50, fmax=2000)
+    f = np.asarray(r.pitch_hz, float)
+    return np.asarray(r.timestamps), np.where(np.asarray(r.confidence) >= 0.5, f, -f)
 
 
-# Algorithmic latency (ms): how far behind the newest input sample the estimate is centred (causal trackers),
-# or the future context it needs (centred offline trackers: half their frame).
-LATENCY_MS = {
-    "tonehost (live YIN)": None,  # filled from the tracker config
-    "pyin (librosa)": 1000 * 512 / 16000,  # centred 1024-sample frames; needs 32 ms of future, plus HMM smoothing
-    "ddsp-vst model": 1000 * 1024 / 16000,  # DDSP-VST feeds the newest 1024 samples: centre 32 ms back + 20 ms hop
-    "swift-f0": None,
+def _torchaudio_stub():
+    """PESTO and torchcrepe import torchaudio for file loading only; no wheel matches this torch build here."""
+    try:
+        import torchaudio  # noqa: F401
+    except ImportError:
+        sys.modules["torchaudio"] = types.ModuleType("torchaudio")
+
+
+def tracker_pesto(x, sr):
+    import torch
+    _torchaudio_stub()
+    import pesto
+    y = torch.from_numpy(to16k(x, sr).astype(np.float32))
+    t, f, c, _ = pesto.predict(y, SR, step_size=10.0)
+    t, f, c = t.numpy() / 1000.0, f.numpy().astype(float), c.numpy()
+    # PESTO's confidence is not a voicing probability (0.1-0.2 on clean singing): 0.12 was chosen on fda-dev
+    # (voicing false alarm ~0.05 there, like the targets)
+    return t, np.where(c >= 0.12, f, -f)
+
+
+def tracker_crepe(x, sr, capacity="full"):
+    import torch
+    _torchaudio_stub()
+    import torchcrepe
+    y = torch.from_numpy(to16k(x, sr).astype(np.float32))[None]
+    f, p = torchcrepe.predict(y, SR, hop_length=160, fmin=50, fmax=2000, model=capacity, batch_size=512,
+                              device="cpu", return_periodicity=True)
+    f, p = f[0].numpy().astype(float), p[0].numpy()
+    p = torchcrepe.filter.median(torch.from_numpy(p)[None], 3)[0].numpy()
+    t = np.arange(len(f)) * 160 / SR
+    return t, np.where(p >= 0.21, f, -f)  # torchcrepe's documented unvoiced threshold
+
+
+PEERS = {
+    "tonehost": (tracker_ours, "tonehost live tracker (YIN + voicing model, causal)"),
+    "swift-f0": (tracker_swift, "swift-f0 0.x (ONNX CNN, 16 ms hop)"),
+    "pesto": (tracker_pesto, "PESTO mir-1k_g7 (10 ms step)"),
+    "crepe": (tracker_crepe, "torchcrepe full (CREPE, 10 ms hop)"),
+    "pyin": (tracker_pyin, "librosa pyin (1024-sample frames)"),
+    "ddsp-vst": (tracker_ddsp_vst, "DDSP-VST model (CREPE-micro, 1024 samples, 20 ms hop)"),
 }
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="every 5th FDA file")
-    args = ap.parse_args()
-    import mir_eval
-    from tonehost.dsp.features import TrackerConfig
-
-    cfg = TrackerConfig()
-    LATENCY_MS["tonehost (live YIN)"] = 1000 * cfg.pitch_delay_s
-    trackers = {"tonehost (live YIN)": tracker_ours, "pyin (librosa)": tracker_pyin,
-                "ddsp-vst model": tracker_ddsp_vst}
+def available(name: str) -> str | None:
+    """None when the peer can run, else why not."""
     try:
-        import swift_f0  # noqa: F401
-        trackers["swift-f0"] = tracker_swift
-        LATENCY_MS["swift-f0"] = 1000 * 0.016  # 16 ms hop, centred frames (needs future context)
-    except ImportError:
-        print("swift-f0 not installed (pip install swift-f0): skipped")
+        if name == "swift-f0":
+            import swift_f0  # noqa: F401
+        elif name in ("pesto", "crepe"):
+            import torch  # noqa: F401
+            _torchaudio_stub()
+            __import__("pesto" if name == "pesto" else "torchcrepe")
+        elif name == "ddsp-vst":
+            import tflite  # noqa: F401
+    except ImportError as exc:
+        return f"not installed ({exc.name})"
+    return None
+
+
+# ------------------------------------------------------------------------------------------------ latency
+
+def step_signal(f_from=220.0, f_to=330.0, t_step=0.5, total=0.65):
+    from tonehost.dsp.features import voice_like
+    n = int(total * SR)
+    f = np.where(np.arange(n) / SR < t_step, f_from, f_to)
+    return voice_like(f, SR, 0.3)
+
+
+def measured_latency_ms(fn, f_to=330.0, t_step=0.5, max_ms=120, ours=False) -> float:
+    """Shortest cut after the step (ms) at which the tracker, given only the audio up to the cut, reports the new
+    pitch in some frame (see the module docstring). For tonehost the frames are taken as a stream emits them:
+    a frame counts at the input sample that completes it."""
+    x = step_signal(f_to=f_to, t_step=t_step)
+    if ours:
+        from tonehost.dsp.features import measure_tracker_latency
+        return float(measure_tracker_latency(None, 220.0, f_to)["step_ms"])
+
+    def reported(cut_ms):
+        n = int((t_step + cut_ms / 1000.0) * SR)
+        t, f = fn(x[:n], SR)
+        t, f = np.asarray(t, float), np.asarray(f, float)
+        near = (t >= t_step - 0.005) & (f > 0)
+        return bool(np.any(np.abs(1200 * np.log2(np.maximum(f[near], 1e-3) / f_to)) < 50))
+
+    coarse = next((c for c in range(0, max_ms + 1, 10) if reported(c)), None)
+    if coarse is None:
+        return float("nan")
+    return float(next((c for c in range(max(0, coarse - 8), coarse + 1, 2) if reported(c)), coarse))
+
+
+# ------------------------------------------------------------------------------------------------ voicing fit
+
+def fit_voicing(sets) -> tuple:
+    """Maximum-likelihood logistic voicing model on the fda-dev files only (features of
+    :func:`tonehost.dsp.features.voicing_features`; labels: the laryngograph reference at each frame's time)."""
+    from tonehost.dsp.features import TrackerConfig, VoiceTracker, voicing_features
+    cfg = TrackerConfig()
+    feats, labels = [], []
+    for wav, rt, rf in sets["fda-dev"]:
+        x, sr = sf.read(wav)
+        tr = VoiceTracker(cfg)
+        tr.features_log = []
+        tr.process(np.r_[to16k(x, sr), np.zeros(cfg.window)])
+        log = np.array(tr.features_log)
+        t = np.arange(1, len(log) + 1) * cfg.hop / SR - cfg.pitch_delay_s
+        ok = (t > 0) & (t < rt[-1]) & (log[:, 3] >= cfg.gate_db)
+        idx = np.clip(np.round(t / 0.015).astype(int), 0, len(rf) - 1)
+        feats += [voicing_features(a, b, c) for a, b, c in log[ok, :3]]
+        labels += list(rf[idx][ok] > 0)
+    A, y = np.array(feats), np.array(labels, float)
+    w = np.zeros(A.shape[1])
+    for _ in range(100):
+        p = 1 / (1 + np.exp(-A @ w))
+        H = (A * (p * (1 - p))[:, None]).T @ A + 1e-3 * np.eye(len(w))
+        w -= np.linalg.solve(H, A.T @ (p - y))
+    p = 1 / (1 + np.exp(-A @ w))
+    print(f"fitted on {len(y)} frames of {len(sets['fda-dev'])} fda-dev files")
+    print("VOICING_WEIGHTS = (" + ", ".join(f"{v:.3f}" for v in w) + ")")
+    for lo in np.arange(0, 1, 0.2):
+        m = (p >= lo) & (p < lo + 0.2)
+        print(f"  P(voiced) {lo:.1f}-{lo + 0.2:.1f}: {m.sum():5d} frames, {y[m].mean() if m.any() else 0:.2f} voiced")
+    return tuple(w)
+
+
+# ------------------------------------------------------------------------------------------------ main
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="every 3rd FDA file")
+    ap.add_argument("--peers", default=",".join(PEERS), help="comma-separated subset of " + ", ".join(PEERS))
+    ap.add_argument("--fit-voicing", action="store_true", help="fit tonehost's voicing model on fda-dev and exit")
+    ap.add_argument("-o", "--output", default="pitch_peers")
+    args = ap.parse_args(argv)
+    import mir_eval
+
     sets = load_sets(args.quick)
-    results = {}
-    for name, fn in trackers.items():
-        results[name] = {}
+    if args.fit_voicing:
+        fit_voicing(sets)
+        return 0
+    results = {"sets": {k: [str(w.name) for w, _, _ in v] for k, v in sets.items()},
+               "roles": {"fda-dev": "fitted tonehost's voicing model", "fda-held": "held out",
+                         "mdb-held": "held out"}, "trackers": {}}
+    for name in args.peers.split(","):
+        fn, what = PEERS[name]
+        why = available(name)
+        if why:
+            print(f"{name}: skipped, {why}")
+            continue
+        fn(np.zeros(SR // 2), SR)  # warm-up (JIT, sessions, weights)
+        r = {"what": what}
         for set_name, items in sets.items():
             scores, compute, dur = [], 0.0, 0.0
             for wav, rt, rf in items:
                 x, sr = sf.read(wav, dtype="float32", always_2d=True)
                 x = x.mean(axis=1)
-                fn(x[: sr // 10], sr)  # warm-up (JIT, sessions)
                 t0 = time.perf_counter()
                 t, f = fn(x, sr)
                 compute += time.perf_counter() - t0
                 dur += len(x) / sr
-                rv, rc, ev, ec = mir_eval.melody.to_cent_voicing(rt, rf, np.asarray(t, float),
-                                                                 np.asarray(f, float))
+                rv, rc, ev, ec = mir_eval.melody.to_cent_voicing(rt, rf, np.asarray(t, float), np.asarray(f, float))
                 vr, vfa = mir_eval.melody.voicing_measures(rv, ev)
                 scores.append([mir_eval.melody.raw_pitch_accuracy(rv, rc, ev, ec),
                                mir_eval.melody.raw_chroma_accuracy(rv, rc, ev, ec), vr, vfa,
                                mir_eval.melody.overall_accuracy(rv, rc, ev, ec)])
             m = np.mean(scores, axis=0)
-            results[name][set_name] = {"raw_pitch_accuracy": m[0], "raw_chroma_accuracy": m[1],
-                                       "voicing_recall": m[2], "voicing_false_alarm": m[3],
-                                       "overall_accuracy": m[4], "files": len(items),
-                                       "compute_ms_per_audio_s": 1000 * compute / dur}
-        results[name]["latency_ms"] = LATENCY_MS.get(name)
-    print(f"{'tracker':22s} {'set':15s} {'RPA':>6s} {'RCA':>6s} {'VR':>6s} {'VFA':>6s} {'OA':>6s} "
-          f"{'ms/s':>7s} {'latency ms':>10s}")
-    for name, r in results.items():
+            r[set_name] = {"raw_pitch_accuracy": m[0], "raw_chroma_accuracy": m[1], "voicing_recall": m[2],
+                           "voicing_false_alarm": m[3], "overall_accuracy": m[4], "files": len(items),
+                           "compute_ms_per_audio_s": 1000 * compute / dur}
+        r["latency_ms"] = measured_latency_ms(fn, ours=name == "tonehost")
+        results["trackers"][name] = r
+        print(f"{name}: done ({r['latency_ms']:.0f} ms latency)", flush=True)
+    print(f"\n{'tracker':10s} {'set':9s} {'RPA':>6s} {'RCA':>6s} {'VR':>6s} {'VFA':>6s} {'OA':>6s} {'ms/s':>7s} "
+          f"{'latency':>8s}")
+    for name, r in results["trackers"].items():
         for set_name in sets:
             s = r[set_name]
-            print(f"{name:22s} {set_name:15s} {s['raw_pitch_accuracy']:6.3f} {s['raw_chroma_accuracy']:6.3f} "
+            print(f"{name:10s} {set_name:9s} {s['raw_pitch_accuracy']:6.3f} {s['raw_chroma_accuracy']:6.3f} "
                   f"{s['voicing_recall']:6.3f} {s['voicing_false_alarm']:6.3f} {s['overall_accuracy']:6.3f} "
-                  f"{s['compute_ms_per_audio_s']:7.1f} {r['latency_ms'] or float('nan'):10.1f}")
-    print(f"wrote {save_json('pitch_peers', results)}")
+                  f"{s['compute_ms_per_audio_s']:7.1f} {r['latency_ms']:6.0f}ms")
+    tr = results["trackers"]
+    if "tonehost" in tr and "swift-f0" in tr:
+        print("\ntargets (held-out sets): RPA >= swift-f0, VFA <= 0.05, latency <= 10 ms")
+        for set_name in ("fda-held", "mdb-held"):
+            a, b = tr["tonehost"][set_name], tr["swift-f0"][set_name]
+            print(f"  {set_name}: RPA {a['raw_pitch_accuracy']:.3f} vs swift-f0 {b['raw_pitch_accuracy']:.3f} "
+                  f"({'met' if a['raw_pitch_accuracy'] >= b['raw_pitch_accuracy'] else 'MISSED'}); VFA "
+                  f"{a['voicing_false_alarm']:.3f} ({'met' if a['voicing_false_alarm'] <= 0.05 else 'MISSED'})")
+        lat = tr["tonehost"]["latency_ms"]
+        print(f"  latency {lat:.0f} ms ({'met' if lat <= 10 else 'MISSED'})")
+    print(f"wrote {save_json(args.output, results)}")
     return 0
 
 

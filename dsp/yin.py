@@ -58,7 +58,7 @@ def yin_first_dip(cmnd, lo, hi, threshold):
     return best
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, fastmath=True)
 def yin_cmnd(x, start, width, max_lag, d, cmnd, adaptive=False):
     """YIN difference function and its cumulative-mean normalisation for one window.
 
@@ -84,18 +84,26 @@ def yin_cmnd(x, start, width, max_lag, d, cmnd, adaptive=False):
     """
     d[0] = 0.0
     cmnd[0] = 1.0
-    running = 0.0
     end = start + window_length(width, max_lag, adaptive)
     for tau in range(1, max_lag + 1):
-        w = width
+        d[tau] = 0.0
+    # sample-major order: for each sample j, every lag whose integration window holds j (a contiguous run of
+    # lags, so the inner loop vectorises); lag tau's window is the newest w(tau) samples
+    longest = max_lag if (adaptive and max_lag > width) else width
+    for k in range(1, longest + 1):  # j = end - k
+        j = end - k
+        lo = 1
+        if k > width:
+            lo = k  # only lags whose adaptive width w(tau) = tau reaches back k samples
+        v = x[j]
+        for tau in range(lo, max_lag + 1):
+            diff = v - x[j - tau]
+            d[tau] += diff * diff
+    running = 0.0
+    for tau in range(1, max_lag + 1):
+        acc = d[tau]
         if adaptive and tau > width:
-            w = tau
-        acc = 0.0
-        for j in range(end - w, end):
-            diff = x[j] - x[j - tau]
-            acc += diff * diff
-        if adaptive:
-            acc *= width / w
+            acc *= width / tau
         d[tau] = acc
         running += acc
         cmnd[tau] = acc * tau / running if running > 0.0 else 1.0
