@@ -4,7 +4,14 @@ frame, memory.
 Pinned to one CPU (``sched_setaffinity``), onnxruntime with 1 thread. Audio: the Bach BWV 846 recording
 (25.5 s, 22.05 kHz) from shared/data/piano.
 
-    .venv/bin/python -m bench.transcribe_throughput [--checkpoint onsets_frames_uni] [--repeats 3]
+File lengths (``--lengths 1,10,60``, minutes; ``--lengths ''`` skips): a random piano piece rendered with
+FluidSynth (44.1 kHz stereo, 16-bit), repeated to each length, transcribed by the shipped model in a fresh
+process per run: ``stream`` is ``tonehost transcribe``'s path (the file read in blocks,
+``OnsetsAndFrames.transcribe_file``), ``whole`` the reference measured in the same run (the whole file read into
+memory, then ``transcribe_array``: the path before issue 14; skipped at 60 min, where it needs ~10 GB). Printed:
+x real time, peak RSS, and whether both gave the same notes.
+
+    .venv/bin/python -m bench.transcribe_throughput [--checkpoint onsets_frames_uni] [--repeats 3] [--lengths 1,10,60]
 """
 from __future__ import annotations
 
@@ -32,10 +39,89 @@ def rss_mb() -> float:
     return float("nan")
 
 
+CHILD = """
+import hashlib, json, os, sys, time
+os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+from tonehost.realtime.pipelines.transcriber import OnsetsAndFrames, notes_to_sequence, transcribe_array
+mode, path = sys.argv[1], sys.argv[2]
+m = OnsetsAndFrames()
+t0 = time.perf_counter()
+if mode == "stream":
+    notes = m.transcribe_file(path).notes
+else:
+    from tonehost.realtime.io import read_audio
+    audio, sr = read_audio(path, mono=False)
+    notes = notes_to_sequence(transcribe_array(m.session, audio, sr, decoding=m.decoding).notes).notes
+took = time.perf_counter() - t0
+key = hashlib.sha256(repr([(n.pitch, n.velocity, n.start_time, n.end_time) for n in notes]).encode()).hexdigest()
+hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM:")][0]  # this exec's own peak
+print(json.dumps({"seconds": took, "peak_rss_mb": int(hwm.split()[1]) / 1024,
+                  "notes": len(notes), "notes_sha256": key}))
+"""
+
+
+def long_files(tmp, minutes: list[float]) -> dict:
+    """{minutes: wav}: a 10-minute rendered piece (44.1 kHz stereo), cut or repeated to each length."""
+    from bench.transcribe_common import random_piano_midi, render
+
+    base = tmp / "piece10.wav"
+    random_piano_midi(tmp / "piece10.mid", 600.0, seed=14)
+    render(tmp / "piece10.mid", base)
+    out = {}
+    with sf.SoundFile(base) as src:
+        n_base = src.frames
+        for mins in minutes:
+            path = tmp / f"piece_{mins:g}min.wav"
+            want = int(mins * 60 * src.samplerate)
+            with sf.SoundFile(path, "w", src.samplerate, src.channels, subtype="PCM_16") as dst:
+                done = 0
+                while done < want:
+                    src.seek(0)
+                    for block in src.blocks(blocksize=1 << 18, dtype="int16", always_2d=True):
+                        block = block[:want - done]
+                        dst.write(block)
+                        done += len(block)
+                        if done >= want:
+                            break
+            out[mins] = path
+    assert n_base > 0
+    return out
+
+
+def lengths_section(tmp, minutes: list[float]) -> dict:
+    import json
+    import subprocess
+    import sys
+
+    res = {}
+    print(f"{'length':>8s} {'mode':>7s} {'x real time':>12s} {'peak RSS MB':>12s} {'notes':>7s}")
+    for mins, path in long_files(tmp, minutes).items():
+        row = {}
+        for mode in ("stream", "whole"):
+            if mode == "whole" and mins > 10:
+                continue
+            r = subprocess.run([sys.executable, "-c", CHILD, mode, str(path)], capture_output=True, text=True)
+            if r.returncode != 0:
+                print(f"{mins:6g} min {mode:>7s} FAILED: {r.stderr[-300:]}")
+                continue
+            d = json.loads(r.stdout.strip().splitlines()[-1])
+            d["x_real_time"] = round(mins * 60 / d["seconds"], 1)
+            row[mode] = d
+            print(f"{mins:6g} min {mode:>7s} {d['x_real_time']:12.1f} {d['peak_rss_mb']:12.1f} {d['notes']:7d}",
+                  flush=True)
+        if "whole" in row and "stream" in row:
+            row["same_notes"] = row["whole"]["notes_sha256"] == row["stream"]["notes_sha256"]
+            print(f"{'':8s} same notes as the whole-file run: {row['same_notes']}")
+        res[f"{mins:g}_min"] = row
+    return res
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", help="checkpoint id or directory (default: random weights)")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--lengths", default="1,10,60", help="file lengths in minutes for the memory/speed section "
+                    "('' to skip)")
     args = ap.parse_args()
     os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     from tonehost.exports.convert.onsets_frames import export_checkpoint, random_weights
@@ -90,6 +176,9 @@ def main() -> None:
     out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     out["audio_s"] = round(dur, 2)
     out["model"] = what
+    if args.lengths.strip():
+        out["file_lengths_shipped_model"] = lengths_section(tmp, [float(x) for x in args.lengths.split(",")])
+        out["load_avg_1min"] = os.getloadavg()[0]
     for k, v in out.items():
         print(f"{k:36s} {v}")
     print("->", save("transcribe_throughput", out))
