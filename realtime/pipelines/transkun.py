@@ -1,0 +1,311 @@
+"""Transkun V2 (Yan and Duan, 2024; pip ``transkun`` 2.0.1, MIT): the most accurate offline piano transcriber
+available here, as an optional backend for ``tonehost transcribe --model transkun`` and batch runs.
+
+Transkun is a semi-Markov CRF over note intervals on a transformer backbone, trained on MAESTRO v3 (reported
+onset F1 98.3). Its weights (``transkun/pretrained/2.0.pt``, 56 MB) and config ship inside its wheel. It runs on
+torch (CPU here). This module:
+
+- reads the file block by block through :class:`~tonehost.realtime.io.AudioFile` and feeds Transkun's own
+  segmentation (16 s windows every 8 s, the open notes of one window carried into the next, the same merge of
+  incomplete events as ``TransKun.transcribe``), so memory is flat in the file's length and the notes equal
+  ``TransKun.transcribe`` on the whole (mono) array;
+- builds the model without ``torchaudio``: Transkun imports it for one HTK mel filterbank
+  (``torchaudio.functional.melscale_fbanks``, no norm), and the torchaudio wheels on PyPI do not match every CPU
+  torch build; :func:`melscale_fbanks` computes the same matrix and is handed to Transkun while it builds;
+- needs neither ``moduleconf`` nor ``pkg_resources``: the JSON config is read directly.
+
+Install: ``pip install 'tonehost[transkun]'`` (torch) then ``pip install --no-deps transkun==2.0.1`` (its declared
+dependencies include torchaudio, which would pull a different torch build).
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+import types
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from tonehost.exports.errors import ModelError
+from tonehost.exports.note_sequence import Note, NoteSequence
+
+__all__ = ["Transkun", "check_available", "melscale_fbanks", "INSTALL_HINT"]
+
+#: What a user runs to get the backend.
+INSTALL_HINT = "pip install 'tonehost[transkun]' && pip install --no-deps transkun==2.0.1"
+
+
+def check_available() -> Path:
+    """The folder of Transkun's pretrained weights; raises when torch or transkun is missing.
+
+    Returns
+    -------
+    pathlib.Path
+        The ``pretrained`` folder inside the installed ``transkun`` package (``2.0.pt``, ``2.0.conf``).
+
+    Raises
+    ------
+    ModelError
+        torch or transkun is not installed, or the wheel lacks its weights.
+    """
+    import importlib.util
+
+    for mod in ("torch", "transkun"):
+        if importlib.util.find_spec(mod) is None:
+            raise ModelError(f"--model transkun needs {mod}, which is not installed; {INSTALL_HINT}")
+    spec = importlib.util.find_spec("transkun")
+    folder = Path(spec.origin).parent / "pretrained"
+    if not (folder / "2.0.pt").is_file() or not (folder / "2.0.conf").is_file():
+        raise ModelError(f"Transkun's weights are missing from {folder}; reinstall: {INSTALL_HINT}", folder)
+    return folder
+
+
+def melscale_fbanks(n_freqs: int, f_min: float, f_max: float, n_mels: int, sample_rate: int,
+                    norm: str | None = None, mel_scale: str = "htk"):
+    """``torchaudio.functional.melscale_fbanks`` for the HTK scale without normalisation (what Transkun uses).
+
+    Triangles between ``n_mels + 2`` points equally spaced in HTK mel (``2595 log10(1 + f / 700)``) from
+    ``f_min`` to ``f_max``, on ``n_freqs`` bins linearly spaced from 0 to ``sample_rate // 2``; computed in float32
+    torch as torchaudio does (``torchaudio/functional/functional.py``).
+
+    Parameters
+    ----------
+    n_freqs : int
+        STFT bins (``n_fft // 2 + 1``).
+    f_min, f_max : float
+        Hz.
+    n_mels : int
+    sample_rate : int
+        Hz.
+    norm, mel_scale : str
+        Only ``None`` and ``"htk"`` (Transkun's choice) are implemented.
+
+    Returns
+    -------
+    torch.Tensor
+        float32 ``[n_freqs, n_mels]``.
+
+    Raises
+    ------
+    NotImplementedError
+        Another ``norm`` or ``mel_scale``.
+    """
+    import torch
+
+    if norm is not None or mel_scale != "htk":
+        raise NotImplementedError("only the HTK mel scale without norm is implemented (Transkun's filterbank)")
+    all_freqs = torch.linspace(0, sample_rate // 2, n_freqs)
+    m_min = 2595.0 * math.log10(1.0 + f_min / 700.0)
+    m_max = 2595.0 * math.log10(1.0 + f_max / 700.0)
+    m_pts = torch.linspace(m_min, m_max, n_mels + 2)
+    f_pts = 700.0 * (10 ** (m_pts / 2595.0) - 1.0)
+    f_diff = f_pts[1:] - f_pts[:-1]
+    slopes = f_pts.unsqueeze(0) - all_freqs.unsqueeze(1)
+    down = (-1.0 * slopes[:, :-2]) / f_diff[:-1]
+    up = slopes[:, 2:] / f_diff[1:]
+    return torch.max(torch.zeros(1), torch.min(down, up))
+
+
+def _torchaudio_shim() -> types.ModuleType:
+    mod = types.ModuleType("torchaudio")
+    functional = types.ModuleType("torchaudio.functional")
+    functional.melscale_fbanks = melscale_fbanks
+    mod.functional = functional
+    return mod
+
+
+class Transkun:
+    """Transkun V2 piano transcription, read block by block.
+
+    Parameters
+    ----------
+    threads : int
+        torch intra-op threads.
+    weights : str or os.PathLike, optional
+        A ``.pt`` checkpoint (default: the one in the transkun wheel), with its ``.conf`` beside it or ``conf``.
+    conf : str or os.PathLike, optional
+    segment_s, hop_s : float, optional
+        Window length and hop in seconds (default: the config's 16 s and 8 s), as ``TransKun.transcribe``'s
+        ``segmentSizeInSecond`` and ``stepInSecond``.
+
+    Raises
+    ------
+    ModelError
+        torch/transkun missing or the weights cannot be loaded.
+
+    Examples
+    --------
+    >>> seq = Transkun().transcribe_file("take.flac")   # NoteSequence with velocities
+    """
+
+    def __init__(self, threads: int = 1, weights=None, conf=None, segment_s: float | None = None,
+                 hop_s: float | None = None):
+        folder = check_available()
+        import torch
+
+        torch.set_num_threads(max(1, int(threads)))
+        weights = Path(weights) if weights else folder / "2.0.pt"
+        conf = Path(conf) if conf else weights.with_suffix(".conf")
+        try:
+            cfg = json.loads(conf.read_text())["Model"]["config"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelError(f"cannot read Transkun's config {conf} ({exc}); reinstall: {INSTALL_HINT}", conf) from None
+        real = sys.modules.get("torchaudio")
+        sys.modules["torchaudio"] = _torchaudio_shim()  # only while the model builds its mel filterbank
+        try:
+            from transkun.ModelTransformer import Config, TransKun, resolveOverlapping
+
+            c = Config()
+            c.__dict__.update(cfg)
+            model = TransKun(conf=c)
+        finally:
+            if real is not None:
+                sys.modules["torchaudio"] = real
+            else:
+                sys.modules.pop("torchaudio", None)
+        try:
+            state = torch.load(str(weights), map_location="cpu")
+        except Exception as exc:
+            raise ModelError(f"cannot load Transkun weights {weights} ({exc}); reinstall: {INSTALL_HINT}",
+                             weights) from None
+        model.load_state_dict(state.get("best_state_dict", state.get("state_dict")), strict=False)
+        model.eval()
+        self.model = model
+        self.sample_rate = int(model.fs)
+        self.weights = weights
+        self.segment_s = float(segment_s or model.segmentSizeInSecond)
+        self.hop_s = float(hop_s or model.segmentHopSizeInSecond)
+        self._resolve_overlapping = resolveOverlapping
+
+    def transcribe_array(self, audio: np.ndarray, sample_rate: int) -> NoteSequence:
+        """Transcribe an in-memory recording (``[n]`` or ``[n, channels]``, mixed to mono).
+
+        Returns
+        -------
+        NoteSequence
+        """
+        from tonehost.realtime.io import to_mono
+
+        run = _SegmentRunner(self, sample_rate)
+        run.push(to_mono(audio))
+        return run.finish()
+
+    def transcribe_file(self, path, progress: Callable[[float], object] | None = None) -> NoteSequence:
+        """Transcribe an audio file read block by block (any rate and channel count).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+        progress : callable, optional
+            Called with the seconds of audio read after each block.
+
+        Returns
+        -------
+        NoteSequence
+            Notes with Transkun's velocities (1-127), onsets and offsets in seconds; ``total_time`` the length.
+
+        Raises
+        ------
+        AudioFileError
+            The file is missing, not audio, empty, truncated or damaged.
+        """
+        from tonehost.realtime.io import AudioFile
+
+        with AudioFile(path, mono=True) as f:
+            run = _SegmentRunner(self, f.sample_rate)
+            for block in f.blocks():
+                run.push(block)
+                if progress is not None:
+                    progress(len(block) / f.sample_rate)
+            seq = run.finish()
+            seq.total_time = max(seq.total_time, f.duration)
+            return seq
+
+
+class _SegmentRunner:
+    """``TransKun.transcribe`` fed incrementally: the same padding, windows, carried start positions and merge."""
+
+    def __init__(self, tk: Transkun, sample_rate: int):
+        from tonehost.realtime.pipelines.transcriber import AudioTo16k
+
+        m = tk.model
+        self.tk, self.m = tk, m
+        self.fs = int(m.fs)
+        self.rs = AudioTo16k(sample_rate, self.fs)
+        step_s, seg_s = tk.hop_s, tk.segment_s
+        self.pad_s = seg_s - step_s
+        self.pad = math.ceil(self.pad_s * self.fs)
+        self.step = math.ceil(step_s * self.fs / m.hopSize) * m.hopSize
+        self.seg = math.ceil(seg_s * self.fs)
+        self.buf = np.zeros(self.pad, np.float32)  # padded signal from absolute index self.buf0
+        self.buf0 = 0
+        self.i = 0  # next window start (absolute, in the padded signal)
+        self.start_pos = [math.floor(self.pad_s * self.fs / m.hopSize)] * len(m.targetMIDIPitch)
+        self.by_pitch: dict[int, list] = {}
+        self.n_in = 0
+
+    def push(self, x: np.ndarray) -> None:
+        self.n_in += len(x)
+        self._append(self.rs.process(x))
+        while self.i + self.seg <= self.buf0 + len(self.buf):
+            self._window(self.buf0 + len(self.buf))
+
+    def _append(self, y: np.ndarray) -> None:
+        if len(y):
+            self.buf = np.concatenate([self.buf, np.asarray(y, np.float32)])
+
+    def _window(self, n_total: int) -> None:
+        import torch
+        import torch.nn.functional as F
+        from transkun.Util import makeFrame
+
+        m = self.m
+        j = min(self.i + self.seg, n_total)
+        sl = torch.from_numpy(np.ascontiguousarray(self.buf[self.i - self.buf0:j - self.buf0]))[None]
+        if sl.shape[-1] < self.seg:
+            sl = F.pad(sl, (0, self.seg - sl.shape[-1]))
+        begin = self.i / self.fs - self.pad_s
+        frames = makeFrame(sl, m.hopSize, m.windowSize)
+        with torch.no_grad():
+            events, last_p = m.transcribeFrames(frames.unsqueeze(0), forcedStartPos=self.start_pos,
+                                                velocityCriteron="hamming", onsetBound=None,
+                                                lastFrameIdx=round(self.seg / m.hopSize))
+        self.start_pos = [max(k - int(self.step / m.hopSize), 0) for k in last_p]
+        for e in events[0]:
+            e.start = max(e.start + begin, 0)
+            e.end = max(e.end + begin, e.start)
+            same = self.by_pitch.setdefault(e.pitch, [])
+            if same and e.start < same[-1].end:  # overlaps the last event of its pitch (TransKun.transcribe)
+                if e.hasOnset:
+                    same[-1] = e
+                else:
+                    same[-1].hasOffset = e.hasOffset
+                    same[-1].end = max(e.end, same[-1].end)
+                continue
+            if e.hasOnset:
+                same.append(e)
+        self.i += self.step
+        drop = self.i - self.buf0
+        if drop > 0:
+            self.buf = self.buf[drop:]
+            self.buf0 = self.i
+
+    def finish(self) -> NoteSequence:
+        self._append(self.rs.flush())
+        self._append(np.zeros(math.ceil(self.fs * self.pad_s), np.float32))
+        n_total = self.buf0 + len(self.buf)
+        while self.i < n_total:
+            self._window(n_total)
+        for events in self.by_pitch.values():
+            if events:
+                events[-1].hasOffset = True
+        events = [e for evs in self.by_pitch.values() for e in evs if e.hasOffset]
+        events = self.tk._resolve_overlapping(events)
+        notes = [Note(pitch=int(e.pitch), velocity=int(max(1, min(127, e.velocity))), start_time=float(e.start),
+                      end_time=float(e.end)) for e in events if e.pitch >= 0]  # negative "pitches": pedals
+        notes.sort(key=lambda n: (n.start_time, n.pitch))
+        seq = NoteSequence(notes=notes)
+        seq.total_time = float(self.n_in / self.rs.fs_in)
+        return seq
