@@ -15,7 +15,7 @@ from pathlib import Path
 from tonehost.exports.errors import ModelError
 
 __all__ = ["INSTRUMENTS", "checkpoint_dir", "instrument_model", "transcriber_model", "music_rnn_checkpoint",
-           "MUSIC_RNN_IDS"]
+           "MUSIC_RNN_IDS", "transkun_model", "TRANSKUN_INSTALL"]
 
 #: The MusicRNN checkpoints of the index.
 MUSIC_RNN_IDS = ("basic_rnn", "melody_rnn", "drum_kit_rnn", "chord_pitches_improv")
@@ -171,3 +171,32 @@ def music_rnn_checkpoint(checkpoint: str | os.PathLike | None = None, offline: b
         raise CheckpointNotFoundError(f"{path} has no weights_manifest.json; pass a MusicRNN checkpoint directory "
                                       f"or one of {', '.join(MUSIC_RNN_IDS)}", path)
     return path
+
+
+#: How a user gets the Transkun backend (its declared torchaudio dependency would pull another torch build).
+TRANSKUN_INSTALL = "pip install 'tonehost[transkun]' && pip install --no-deps transkun==2.0.1"
+
+
+def transkun_model() -> tuple[Path, Path]:
+    """Transkun V2's weights and config, shipped inside the ``transkun`` wheel (``pretrained/2.0.pt``, 56 MB).
+
+    Returns
+    -------
+    (pathlib.Path, pathlib.Path)
+        The ``.pt`` checkpoint and its JSON ``.conf``.
+
+    Raises
+    ------
+    ModelError
+        torch or transkun is not installed, or the wheel lacks its weights (the message says how to install).
+    """
+    import importlib.util
+
+    for mod in ("torch", "transkun"):
+        if importlib.util.find_spec(mod) is None:
+            raise ModelError(f"--model transkun needs {mod}, which is not installed; {TRANSKUN_INSTALL}")
+    folder = Path(importlib.util.find_spec("transkun").origin).parent / "pretrained"
+    weights, conf = folder / "2.0.pt", folder / "2.0.conf"
+    if not weights.is_file() or not conf.is_file():
+        raise ModelError(f"Transkun's weights are missing from {folder}; reinstall: {TRANSKUN_INSTALL}", folder)
+    return weights, conf

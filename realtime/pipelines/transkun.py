@@ -33,33 +33,20 @@ from tonehost.exports.note_sequence import Note, NoteSequence
 
 __all__ = ["Transkun", "check_available", "melscale_fbanks", "INSTALL_HINT"]
 
-#: What a user runs to get the backend.
-INSTALL_HINT = "pip install 'tonehost[transkun]' && pip install --no-deps transkun==2.0.1"
+from tonehost.exports.resolve import TRANSKUN_INSTALL as INSTALL_HINT  # noqa: E402  (what a user runs)
 
 
 def check_available() -> Path:
-    """The folder of Transkun's pretrained weights; raises when torch or transkun is missing.
-
-    Returns
-    -------
-    pathlib.Path
-        The ``pretrained`` folder inside the installed ``transkun`` package (``2.0.pt``, ``2.0.conf``).
+    """The folder of Transkun's pretrained weights (:func:`tonehost.exports.resolve.transkun_model`).
 
     Raises
     ------
     ModelError
         torch or transkun is not installed, or the wheel lacks its weights.
     """
-    import importlib.util
+    from tonehost.exports.resolve import transkun_model
 
-    for mod in ("torch", "transkun"):
-        if importlib.util.find_spec(mod) is None:
-            raise ModelError(f"--model transkun needs {mod}, which is not installed; {INSTALL_HINT}")
-    spec = importlib.util.find_spec("transkun")
-    folder = Path(spec.origin).parent / "pretrained"
-    if not (folder / "2.0.pt").is_file() or not (folder / "2.0.conf").is_file():
-        raise ModelError(f"Transkun's weights are missing from {folder}; reinstall: {INSTALL_HINT}", folder)
-    return folder
+    return transkun_model()[0].parent
 
 
 def melscale_fbanks(n_freqs: int, f_min: float, f_max: float, n_mels: int, sample_rate: int,
