@@ -30,21 +30,6 @@ from tonehost.dsp.yin import median3, predominant_lag, scratch, tail_aperiodicit
 
 
 
-@njit(nogil=True, cache=True)
-def dc_block(x, out, state, coeff):
-    """One-pole DC blocker ``y[n] = x[n] - x[n-1] + coeff * y[n-1]`` (Smith, "Introduction to Digital Filters",
-    DC blocker), in place over ``x`` into ``out``; ``state`` holds ``(x[n-1], y[n-1])`` between calls."""
-    xp = state[0]
-    yp = state[1]
-    for i in range(len(x)):
-        v = x[i]
-        yp = v - xp + coeff * yp
-        xp = v
-        out[i] = yp
-    state[0] = xp
-    state[1] = yp
-
-
 #: Logistic voicing model: with ``a`` the YIN aperiodicity (CMND at the period, clipped to 1.5), ``t`` the
 #: newest-window aperiodicity (:func:`~tonehost.dsp.yin.tail_aperiodicity`, clipped to 1.5) and ``r`` the level
 #: below the running peak in dB (clipped to -60), ``P(voiced) = 1 / (1 + exp(-z))`` with
@@ -154,11 +139,132 @@ class FeatureFrames:
         return len(self.f0_hz)
 
 
-_KEYS = ("f0", "conf", "voiced", "pw", "ld", "raw")
+# Tracker state (float64 array) and parameters for :func:`_track_block`.
+_S_FILL, _S_SINCE, _S_DCX, _S_DCY, _S_VOICED, _S_UNV_RUN, _S_V_RUN, _S_F0, _S_STABLE_F0, _S_STABLE_AGE, \
+    _S_R0, _S_R1, _S_R2, _S_PEAK, _S_FRAMES = range(15)
+_N_STATE = 15
+_N_OUT = 9  # f0, conf, voiced, pw_db, ld_db, raw_f0, aper, tail, rel_db
+
+
+@njit(nogil=True, cache=True)
+def _track_block(x, hist, keep, st, hop, width, loud_win, min_lag, max_lag, window, threshold, oct_tol, tail_n,
+                 missing_share, max_sub_cmnd, gate_db, on, off, hold, use_median, dc_coeff, peak_step,
+                 onset_tail, onset_aper, weights, d, cmnd, out):
+    """The whole :class:`VoiceTracker` loop for one block of samples (appending, DC blocking, one frame per
+    ``hop``); writes the frames' values to ``out[k, :]`` and returns how many frames it completed."""
+    n = x.shape[0]
+    n_out = 0
+    pos = 0
+    sr = 16000.0
+    while pos < n:
+        fill = int(st[_S_FILL])
+        take = min(n - pos, hop - int(st[_S_SINCE]))
+        if fill + take > hist.shape[0]:
+            for i in range(keep):
+                hist[i] = hist[fill - keep + i]
+            fill = keep
+        # DC blocker into the history
+        xp = st[_S_DCX]
+        yp = st[_S_DCY]
+        for i in range(take):
+            v = x[pos + i]
+            yp = v - xp + dc_coeff * yp
+            xp = v
+            hist[fill + i] = yp
+        st[_S_DCX] = xp
+        st[_S_DCY] = yp
+        fill += take
+        st[_S_FILL] = fill
+        pos += take
+        st[_S_SINCE] += take
+        if int(st[_S_SINCE]) < hop:
+            break
+        st[_S_SINCE] = 0
+        end = fill
+        ms = 0.0
+        for i in range(end - loud_win, end):
+            ms += hist[i] * hist[i]
+        ms /= loud_win
+        pw_db = power_db(ms)
+        ld_db = loudness_db(ms)
+        hint = st[_S_STABLE_F0] if st[_S_STABLE_AGE] < 50 else 0.0
+        hint_lag = sr / hint if hint > 0 else 0.0
+        period, aper = yin_frame(hist, end - window, width, min_lag, max_lag, threshold, hint_lag, oct_tol, d,
+                                 cmnd, True)
+        span = min(window, int(max(width, period) + 2 * period))
+        pred = predominant_lag(hist, end - span, span, cmnd, period, min_lag, max_lag, missing_share,
+                               max_sub_cmnd)
+        if pred != period:
+            period = pred
+            aper = cmnd[int(pred + 0.5)]
+        raw_f0 = sr / period if period > 0 else 0.0
+        tail = tail_aperiodicity(hist, end, tail_n, period)
+        w = int(max(width, period + 0.5))
+        msw = 0.0
+        for i in range(end - w, end):
+            msw += hist[i] * hist[i]
+        pw_win = power_db(msw / w)
+        st[_S_PEAK] = max(pw_win, st[_S_PEAK] - peak_step)
+        rel_db = pw_win - st[_S_PEAK]
+        # calibrated voicing probability (voicing_probability)
+        a = min(max(aper, 0.0), 1.5)
+        t = min(max(tail, 0.0), 1.5)
+        z = (weights[0] + weights[1] * a + weights[2] * t + weights[3] * max(rel_db, -60.0)
+             + weights[4] * math.log(max(a, 1e-3)) + weights[5] * math.log(max(t, 1e-3)))
+        z = min(max(z, -60.0), 60.0)
+        conf = 1.0 / (1.0 + math.exp(-z))
+        if pw_db < gate_db:
+            conf = 0.0
+        voiced = st[_S_VOICED] > 0.5
+        if voiced:
+            if conf >= off:
+                st[_S_UNV_RUN] = 0
+            else:
+                st[_S_UNV_RUN] += 1
+                if st[_S_UNV_RUN] > hold or pw_db < gate_db:
+                    voiced = False
+        elif conf >= on or (tail < onset_tail and aper < onset_aper and rel_db > -20.0 and pw_db >= gate_db):
+            # a note start: the newest samples already repeat at the period while the full window still
+            # holds the silence before the note (its aperiodicity lags by half the window)
+            voiced = True
+            st[_S_UNV_RUN] = 0
+            st[_S_V_RUN] = 0
+            st[_S_R0] = raw_f0
+            st[_S_R1] = raw_f0
+            st[_S_R2] = raw_f0
+        st[_S_VOICED] = 1.0 if voiced else 0.0
+        if voiced and conf >= off:
+            st[_S_R0] = st[_S_R1]
+            st[_S_R1] = st[_S_R2]
+            st[_S_R2] = raw_f0
+            f0 = median3(st[_S_R0], st[_S_R1], st[_S_R2]) if use_median else raw_f0
+            st[_S_F0] = f0
+            st[_S_V_RUN] += 1
+            if st[_S_V_RUN] >= 3:
+                st[_S_STABLE_F0] = f0
+                st[_S_STABLE_AGE] = 0
+        else:
+            st[_S_STABLE_AGE] += 1
+        if not voiced:
+            st[_S_V_RUN] = 0
+        st[_S_FRAMES] += 1
+        out[n_out, 0] = st[_S_F0]
+        out[n_out, 1] = conf
+        out[n_out, 2] = 1.0 if voiced else 0.0
+        out[n_out, 3] = pw_db
+        out[n_out, 4] = ld_db
+        out[n_out, 5] = raw_f0
+        out[n_out, 6] = aper
+        out[n_out, 7] = tail
+        out[n_out, 8] = rel_db
+        n_out += 1
+    return n_out
 
 
 class VoiceTracker:
     """Streaming f0/confidence/loudness tracker (see the module docstring).
+
+    The per-sample and per-frame work runs in one Numba ``nogil`` kernel per :meth:`process` call.
 
     Parameters
     ----------
@@ -170,13 +276,13 @@ class VoiceTracker:
         c = self.cfg
         keep = max(c.window, c.loudness_window)
         self._hist = np.zeros(keep + 4096, np.float64)
-        self._fill = keep  # index where the next sample goes; history starts as silence
         self._keep = keep
-        self._since_hop = 0
         self._d, self._cmnd = scratch(c.max_lag)
-        self._dc_state = np.zeros(2)
+        self._state = np.zeros(_N_STATE)
+        self._weights = np.asarray(c.voicing_weights, np.float64)
         self._dc_coeff = 1.0 - 2.0 * math.pi * c.dc_cutoff_hz / c.sample_rate
         self._peak_step = c.peak_release_db_s * c.hop / c.sample_rate
+        self._out = np.zeros((64, _N_OUT))
         #: When a list, every frame appends its voicing features (aper, tail_aper, rel_db, pw_db, raw_f0).
         self.features_log: list | None = None
         self.reset()
@@ -184,18 +290,16 @@ class VoiceTracker:
     def reset(self) -> None:
         """Forget the signal and the note state."""
         self._hist[:] = 0.0
-        self._fill = self._keep
-        self._since_hop = 0
-        self._dc_state[:] = 0.0
-        self._voiced = False
-        self._unvoiced_run = 0
-        self._voiced_run = 0
-        self._f0 = 0.0
-        self._stable_f0 = 0.0
-        self._stable_age = 10 ** 9
-        self._recent = [0.0, 0.0, 0.0]
-        self._peak_db = -80.0
-        self.frames_out = 0
+        st = self._state
+        st[:] = 0.0
+        st[_S_FILL] = self._keep  # history starts as silence
+        st[_S_STABLE_AGE] = 1e9
+        st[_S_PEAK] = -80.0
+
+    @property
+    def frames_out(self) -> int:
+        """Frames completed since the start (or :meth:`reset`)."""
+        return int(self._state[_S_FRAMES])
 
     # -- streaming --------------------------------------------------------------------------------------
     def process(self, x: np.ndarray) -> FeatureFrames:
@@ -211,94 +315,22 @@ class VoiceTracker:
         FeatureFrames
             One entry per ``config.hop`` samples completed.
         """
-        x = np.asarray(x, np.float64).reshape(-1)
+        x = np.ascontiguousarray(x, np.float64).reshape(-1)
         c = self.cfg
-        out = {k: [] for k in _KEYS}
-        pos = 0
-        while pos < len(x):
-            take = min(len(x) - pos, c.hop - self._since_hop)
-            self._append(x[pos:pos + take])
-            pos += take
-            self._since_hop += take
-            if self._since_hop == c.hop:
-                self._since_hop = 0
-                f = self._frame()
-                for key, val in zip(_KEYS, f):
-                    out[key].append(val)
-        return FeatureFrames(np.asarray(out["f0"], np.float32), np.asarray(out["conf"], np.float32),
-                             np.asarray(out["voiced"], bool), np.asarray(out["pw"], np.float32),
-                             np.asarray(out["ld"], np.float32), np.asarray(out["raw"], np.float32))
-
-    def _append(self, x: np.ndarray) -> None:
-        n = len(x)
-        if self._fill + n > len(self._hist):
-            keep = self._keep
-            self._hist[:keep] = self._hist[self._fill - keep:self._fill]
-            self._fill = keep
-        dc_block(x, self._hist[self._fill:self._fill + n], self._dc_state, self._dc_coeff)
-        self._fill += n
-
-    def _frame(self):
-        c = self.cfg
-        end = self._fill
-        lw = self._hist[end - c.loudness_window:end]
-        ms = float(np.dot(lw, lw)) / c.loudness_window
-        pw_db = power_db(ms)
-        ld_db = loudness_db(ms)
-        hint = self._stable_f0 if self._stable_age < 50 else 0.0
-        hint_lag = c.sample_rate / hint if hint > 0 else 0.0
-        start = end - c.window
-        period, aper = yin_frame(self._hist, start, c.width, c.min_lag, c.max_lag, c.threshold,
-                                 hint_lag, c.octave_tolerance, self._d, self._cmnd, True)
-        span = min(c.window, int(max(c.width, period) + 2 * period))
-        pred = predominant_lag(self._hist, end - span, span, self._cmnd, period, c.min_lag, c.max_lag,
-                               c.missing_share, c.max_sub_cmnd)
-        if pred != period:
-            period = pred
-            aper = float(self._cmnd[int(pred + 0.5)])
-        raw_f0 = c.sample_rate / period if period > 0 else 0.0
-        tail = tail_aperiodicity(self._hist, end, c.tail, period)
-        # level below the running peak (a peak follower falling at peak_release_db_s)
-        w = int(max(c.width, period + 0.5))
-        pw_win = power_db(float(np.dot(self._hist[end - w:end], self._hist[end - w:end])) / w)
-        self._peak_db = max(pw_win, self._peak_db - self._peak_step)
-        rel_db = pw_win - self._peak_db
-        conf = voicing_probability(aper, tail, rel_db, c.voicing_weights)
-        if pw_db < c.gate_db:
-            conf = 0.0
+        need = len(x) // c.hop + 2
+        if len(self._out) < need:
+            self._out = np.zeros((need, _N_OUT))
+        k = _track_block(x, self._hist, self._keep, self._state, c.hop, c.width, c.loudness_window, c.min_lag,
+                         c.max_lag, c.window, c.threshold, c.octave_tolerance, c.tail, c.missing_share,
+                         c.max_sub_cmnd, c.gate_db, c.voicing_on, c.voicing_off, c.hold_frames, c.median,
+                         self._dc_coeff, self._peak_step, c.onset_tail, c.onset_aper, self._weights, self._d,
+                         self._cmnd, self._out)
+        o = self._out[:k]
         if self.features_log is not None:
-            self.features_log.append((aper, tail, rel_db, pw_db, raw_f0))
-        # Voicing with hysteresis and hold.
-        if self._voiced:
-            if conf >= c.voicing_off:
-                self._unvoiced_run = 0
-            else:
-                self._unvoiced_run += 1
-                if self._unvoiced_run > c.hold_frames or pw_db < c.gate_db:
-                    self._voiced = False
-        elif conf >= c.voicing_on or (tail < c.onset_tail and aper < c.onset_aper and rel_db > -20.0
-                                      and pw_db >= c.gate_db):
-            # a note start: the newest samples already repeat at the period while the full window still
-            # holds the silence before the note (its aperiodicity lags by half the window)
-            self._voiced = True
-            self._unvoiced_run = 0
-            self._voiced_run = 0
-            self._recent = [raw_f0, raw_f0, raw_f0]
-        good = self._voiced and conf >= c.voicing_off
-        if good:
-            self._recent = [self._recent[1], self._recent[2], raw_f0]
-            f0 = median3(self._recent[0], self._recent[1], self._recent[2]) if c.median else raw_f0
-            self._f0 = f0
-            self._voiced_run += 1
-            if self._voiced_run >= 3:
-                self._stable_f0 = f0
-                self._stable_age = 0
-        else:
-            self._stable_age += 1
-        if not self._voiced:
-            self._voiced_run = 0
-        self.frames_out += 1
-        return self._f0, conf, self._voiced, pw_db, ld_db, raw_f0
+            self.features_log.extend(zip(o[:, 6].tolist(), o[:, 7].tolist(), o[:, 8].tolist(), o[:, 3].tolist(),
+                                         o[:, 5].tolist()))
+        return FeatureFrames(o[:, 0].astype(np.float32), o[:, 1].astype(np.float32), o[:, 2] > 0.5,
+                             o[:, 3].astype(np.float32), o[:, 4].astype(np.float32), o[:, 5].astype(np.float32))
 
 
 # ---------------------------------------------------------------------------------------------- latency
