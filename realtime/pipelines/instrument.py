@@ -709,8 +709,12 @@ class DDSP:
         y = pipe.render(np.zeros(n + hop), self.sample_rate, whole_file=False)
         return y[hop:hop + n]
 
-    def render(self, audio: np.ndarray, sample_rate: int, tail_s: float = 0.0) -> np.ndarray:
+    def render(self, audio: np.ndarray, sample_rate: int, tail_s: float = 0.0, live: bool = False) -> np.ndarray:
         """A voice (or any monophonic) recording played by the instrument: the live pipeline over a whole file.
+
+        Like magenta.js, the register shift and the loudness level come from the whole recording
+        (:meth:`InstrumentPipeline.file_statistics`); ``live=True`` plays it exactly as ``tonehost play`` would
+        (running statistics from an empty history).
 
         Parameters
         ----------
@@ -720,12 +724,19 @@ class DDSP:
             Rate of ``audio`` in Hz.
         tail_s : float
             Seconds of silence appended (reverb tails).
+        live : bool
+            The live normalisation instead of the whole-file one.
 
         Returns
         -------
         numpy.ndarray, float32
-            The instrument at :attr:`sample_rate`, as long as the input plus the tail.
+            The instrument at :attr:`sample_rate`, ``ceil(n * sample_rate / rate)`` samples plus the tail.
+
+        Raises
+        ------
+        UsageError
+            A sample rate that is not a positive integer.
         """
         if int(sample_rate) <= 0 or int(sample_rate) != sample_rate:
             raise UsageError(f"sample_rate must be a positive integer in Hz, got {sample_rate}")
-        return self.pipeline().render(audio, int(sample_rate), tail_s=tail_s)
+        return self.pipeline().render(audio, int(sample_rate), tail_s=tail_s, whole_file=not live)
