@@ -288,7 +288,7 @@ def run(args) -> int:
     times = poly.block_times if poly is not None else pipe.block_times
     bt = np.asarray(times or [0.0]) * 1e6
     print(f"played {session.elapsed:.1f} s ({'stopped: the audio stream was lost' if session.lost else 'stopped'}); "
-          f"blocks {len(times)}, worker CPU per block p50 {np.percentile(bt, 50):.0f} us, "
+          f"blocks {getattr(times, 'count', len(times))}, worker CPU per block p50 {np.percentile(bt, 50):.0f} us, "
           f"p99 {np.percentile(bt, 99):.0f} us; xruns {stats['xruns']}, output underruns "
           f"{stats['output_underrun_blocks']} blocks, input dropped {stats['input_dropped']} samples, callback p99 "
           f"{stats['callback_us_p99']:.0f} us", file=sys.stderr)

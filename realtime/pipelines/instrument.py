@@ -31,6 +31,7 @@ import numpy as np
 
 from tonehost.exports.errors import ModelError, UsageError
 from tonehost.exports.onnx_session import make_session
+from tonehost.realtime.audio.worker import BlockTimes
 
 from tonehost.dsp.harmonic import harmonic_block, make_frame_buffer, make_harmonic_state
 from tonehost.dsp.noise import make_noise_frame_buffer, make_noise_state, noise_block
@@ -140,7 +141,7 @@ class InstrumentPipeline:
         #: Called per feature frame with ``(time_s, f0_hz, voiced, db)`` of the tracked voice (hum -> MIDI).
         self.feature_listener = None
         self._clock16 = self._clock_frames = 0
-        self.block_times: list[float] = []
+        self.block_times = BlockTimes()  # bounded: a long session keeps flat memory
         #: When a list, every model frame appends (input samples consumed so far, f0_hz, db, amplitude).
         self.trace: list[tuple[int, float, float, float]] | None = None
         self._samples_in = 0

@@ -37,6 +37,7 @@ import numpy as np
 
 from tonehost.exports.errors import TonehostError, UsageError
 from tonehost.exports.note_sequence import NoteSequence, Tempo
+from tonehost.realtime.audio.worker import BlockTimes
 
 __all__ = ["Grid", "Event", "Schedule", "Generator", "MidiOutTarget", "InstrumentVoice", "Click", "LiveSession",
            "CallAndResponse", "DrumGroove", "Interpolation", "TapToDrums", "prepare_melody", "ROCK_BEAT",
@@ -466,7 +467,7 @@ class LiveSession:
         self.recorder = None
         self.pos = 0
         self.late_events = 0
-        self.block_times: list[float] = []
+        self.block_times = BlockTimes()  # bounded: a long session keeps flat memory
         self._next_tick = 0
         self._meters: list[list] = []
         self._stopped = False
@@ -614,7 +615,7 @@ class LiveSession:
     def stats(self) -> dict:
         """Counters of every part (``answers``, ``late``, margins in ms, ...) plus the worker's own cost."""
         bt = np.asarray(self.block_times or [0.0]) * 1e6
-        out = {"blocks": len(self.block_times), "worker_us_p50": float(np.percentile(bt, 50)),
+        out = {"blocks": self.block_times.count, "worker_us_p50": float(np.percentile(bt, 50)),
                "worker_us_p99": float(np.percentile(bt, 99)), "late_events": self.late_events}
         for part in self.parts:
             out.update(part.stats())

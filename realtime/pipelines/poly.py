@@ -23,6 +23,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from tonehost.realtime.audio.worker import BlockTimes
 from tonehost.realtime.midi.input import MidiVoice
 from tonehost.realtime.pipelines.instrument import ControlsModel, InstrumentPipeline, PipelineConfig
 
@@ -94,7 +95,7 @@ class PolyInstrument:
         if cfg.reverb:
             from tonehost.dsp.reverb import Reverb
             self._reverb = Reverb(cfg.sample_rate, wet=cfg.reverb_wet)
-        self.block_times: list[float] = []
+        self.block_times = BlockTimes()  # bounded: a long session keeps flat memory
         #: Voices that did work per block (for the cost per voice).
         self.active_counts: list[int] = []
 

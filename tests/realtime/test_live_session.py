@@ -140,3 +140,16 @@ def test_transcribe_live_stops_normally_on_sigterm(private_jack, tmp_path):
     assert "(the take starts at the first note)" in text
     mido.MidiFile(take)
     assert not (tmp_path / "take.mid.journal").exists()
+
+
+def test_per_block_timings_are_bounded_for_long_sessions(model):
+    """The soak found play's RSS growing 3.3 MB per 10 minutes: one float per 128-frame block, forever."""
+    from tonehost.realtime.audio.worker import BlockTimes
+    from tonehost.realtime.pipelines.instrument import ControlsModel, InstrumentPipeline
+
+    times = BlockTimes(keep=100)
+    for i in range(1000):
+        times.append(i * 1e-6)
+    assert len(times) == 100 and times.count == 1000 and list(times)[0] == pytest.approx(900e-6)
+    pipe = InstrumentPipeline(ControlsModel(model))
+    assert isinstance(pipe.block_times, BlockTimes) and pipe.block_times.maxlen == 1 << 16
