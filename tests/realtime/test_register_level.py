@@ -151,7 +151,17 @@ def test_register_on_real_singing(data_dir):
     base = data_dir / "voice" / "mdb_stem_synth" / "AClassicEducation_NightOwl_STEM_08.RESYN"
     x, sr = sf.read(str(base) + ".wav")
     ref = np.loadtxt(str(base) + ".csv", delimiter=",")
-    # a breathy, creaky onset: noise then a period-doubled (subharmonic) first 80 ms of the first note
+    # a breathy, creaky onset: breath noise before the first note, then its first 80 ms period-doubled
+    # (every other period louder: vocal fry's subharmonic, which halves YIN's f0)
+    t0 = ref[np.flatnonzero(ref[:, 1] > 0)[0], 0]
+    i0 = int(t0 * sr)
+    rng = np.random.default_rng(0)
+    x = x.copy()
+    x[max(0, i0 - int(0.15 * sr)):i0] += 0.02 * rng.standard_normal(min(i0, int(0.15 * sr)))
+    tt = np.arange(int(0.08 * sr)) / sr
+    f_first = np.interp(t0 + tt, ref[:, 0], ref[:, 1])
+    creak = 1.0 + 0.7 * np.sign(np.sin(np.pi * np.cumsum(f_first) / sr))
+    x[i0:i0 + len(tt)] *= creak
     t, f, c = track_pitch(x, sr)
     voiced = f > 0
     out = normalise(np.where(voiced, f, np.maximum.accumulate(f)), voiced)
