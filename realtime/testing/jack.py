@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 LOG_ENV = "TONEHOST_JACKD_LOG"
-_XRUN = re.compile(r"client = (\S+) was not finished")
+_XRUN = re.compile(r"client = (\S+) was not finished(?:, state = (\w+))?")
 
 
 def _env(server: str | None = None):
@@ -178,12 +178,18 @@ def private_server(rate: int = 48000, period: int = 128, log_path: str | None = 
 
 
 class XrunLog:
-    """Count xruns per JACK client in the server log between :meth:`start` and :meth:`stop`."""
+    """Count xruns per JACK client in the server log between :meth:`start` and :meth:`stop`.
+
+    jackd names every client that had not finished when a cycle missed its deadline, with its state:
+    ``Running`` (it was executing: its own lateness) or ``Triggered`` (it was still waiting for a client upstream
+    of it in the graph). :attr:`counts` holds both; :attr:`running` only the first kind.
+    """
 
     def __init__(self, log_path: str | None = None):
         self.path = log_path or os.environ.get(LOG_ENV)
         self.offset = 0
         self.counts: dict[str, int] = {}
+        self.running: dict[str, int] = {}
 
     @property
     def available(self) -> bool:
@@ -200,8 +206,11 @@ class XrunLog:
         with open(self.path, "rb") as f:
             f.seek(self.offset)
             text = f.read().decode("utf-8", "replace")
-        for name in _XRUN.findall(text):
+        self.running = {}
+        for name, state in _XRUN.findall(text):
             self.counts[name] = self.counts.get(name, 0) + 1
+            if state == "Running":
+                self.running[name] = self.running.get(name, 0) + 1
         self.counts["_total"] = text.count("JackEngine::XRun")
         return self.counts
 

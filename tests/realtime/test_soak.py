@@ -4,7 +4,7 @@ The full soak (30 minutes per mode) lives in the bench; this runs the same code 
 servers and checks what a short window can show: both sessions run to the end and stop normally on Ctrl-C,
 memory sampled every 2 s does not grow after warm-up (<= 2 MB), the transcriber keeps producing notes from the
 looped Bach prelude in every 10-s interval, the xrun counts of tonehost and of ``jack_simple_client`` come from the
-same server log in the same window, and the PNG is written. Xruns are judged against the reference in the full
+same server log in the same window (cycles each made late itself), and the PNG is written. Xruns are judged against the reference in the full
 run (see the README); here only a gross failure fails (a callback that took the GIL would make thousands).
 """
 from __future__ import annotations
@@ -34,7 +34,7 @@ def test_soak_60_seconds(tmp_path, data_dir):
         assert any("(stopped)" in l or "notes -> " in l for l in run["summary"]), run["summary"]
         assert v["duration_s"] >= 28 and len(run["samples"]) >= 13, (mode, v)
         assert v["memory_ok"], (mode, v)
-        assert v["xruns_tonehost"] <= max(3 * v["xruns_reference"], v["xruns_reference"] + 30), (mode, v)
+        assert v["late_tonehost"] <= max(3 * v["late_reference"], v["late_reference"] + 30), (mode, v)
     assert res["results"]["transcribe"]["notes_ok"] and res["results"]["transcribe"]["notes"] > 20
     assert png.stat().st_size > 10_000
-    assert "xruns in the same window: tonehost" in r.stdout and "slope" in r.stdout
+    assert "cycles the client itself made late: tonehost" in r.stdout and "slope" in r.stdout
