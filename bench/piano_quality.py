@@ -10,13 +10,18 @@ Audio:
 - the same MIDI rendered with FluidR3_GM (a training soundfont), for comparison.
 
 Metrics: mir_eval note P/R/F1 with onset tolerance 50 ms (pitch within 50 cents, offsets ignored), and F1 with
-offsets (default 20 %/50 ms). The peer is basic-pitch (Spotify, ICASSP 2022; its ONNX model from the PyPI wheel,
-default thresholds), run on the same wav files. tonehost runs through the real path: the checkpoint directory ->
-cached ONNX export -> streaming runner (offline call) -> magenta.js note decoder.
+offsets (default 20 %/50 ms); speed (x real time on one core, one thread), model load time and peak RSS (VmHWM of
+the fresh process each model runs in). Peers, on the same wav files in the same run: basic-pitch (Spotify, ICASSP
+2022; its ONNX model from the PyPI wheel, default thresholds) and, with ``--transkun``, Transkun V2 (the most
+accurate offline piano model here; slow on CPU, so by default on the shared and held-out sets only). tonehost
+runs through the real path (``tonehost transcribe``'s: the file read in blocks -> cached ONNX export -> streaming
+runner -> the shipped model's decoding), and once more with magenta.js's decoding (``tonehost_magenta``: the
+velocity head, no ghost filter) for comparison.
 
-    .venv/bin/python -m bench.piano_quality [--checkpoint DIR|ID] [--no-basic-pitch] [--seconds S]
+    .venv/bin/python -m bench.piano_quality [--checkpoint DIR|ID] [--no-basic-pitch] [--transkun] [--seconds S]
 
-Needs: ``pip install --no-deps basic-pitch`` + ``pretty_midi resampy`` (peer), music21 (corpus pieces), Debian
+Needs: ``pip install --no-deps basic-pitch`` + ``pretty_midi resampy`` (peer), ``tonehost[transkun]`` + ``pip install
+--no-deps transkun`` (``--transkun``), music21 (corpus pieces), Debian
 ``fluidsynth fluid-soundfont-gm musescore-general-soundfont-small``. Writes ``bench/results/piano_quality.json``.
 """
 from __future__ import annotations
@@ -69,27 +74,79 @@ def basic_pitch_notes(wav: Path):
     return iv, np.array([e[2] for e in events], dtype=float)
 
 
-class _N:
-    def __init__(self, onset, offset, pitch):
-        self.onset, self.offset, self.pitch = onset, offset, pitch
+def _N(onset: float, offset: float, pitch: int):
+    """A scored note (what ``bench.transcribe_accuracy.scores`` reads)."""
+    from tonehost.exports.note_sequence import Note
+
+    return Note(pitch=int(round(pitch)), start_time=float(onset), end_time=float(offset))
+
+
+CHILD_MODELS = ("tonehost", "tonehost_magenta", "basic_pitch", "transkun")
+
+
+def child(model: str, wav_list: Path, out_json: Path, checkpoint: str | None) -> None:
+    """Transcribe every wav of ``wav_list`` with ``model`` in this (fresh) process; write notes, times, peak RSS."""
+    import json
+
+    t0 = time.perf_counter()
+    if model.startswith("tonehost"):
+        from tonehost.realtime.pipelines.transcriber import MAGENTA_DECODING, OnsetsAndFrames
+
+        m = OnsetsAndFrames(checkpoint, decoding=MAGENTA_DECODING if model == "tonehost_magenta" else None)
+        run = lambda w: [(n.start_time, n.end_time, n.pitch, n.velocity) for n in m.transcribe_file(w).notes]  # noqa: E731
+    elif model == "transkun":
+        from tonehost.realtime.pipelines.transkun import Transkun
+
+        tk = Transkun(threads=1)
+        run = lambda w: [(n.start_time, n.end_time, n.pitch, n.velocity) for n in tk.transcribe_file(w).notes]  # noqa: E731
+    else:
+        def run(w):
+            iv, p = basic_pitch_notes(Path(w))
+            return [(a, b, q, 0) for (a, b), q in zip(iv.tolist(), p.tolist())]
+    load_s = time.perf_counter() - t0
+    res = {}
+    for w in wav_list.read_text().split("\n"):
+        if w:
+            t0 = time.perf_counter()
+            notes = run(w)
+            res[w] = {"notes": notes, "compute_s": time.perf_counter() - t0}
+    hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM:")][0]
+    out_json.write_text(json.dumps({"items": res, "load_s": load_s, "peak_rss_mb": int(hwm.split()[1]) / 1024}))
+
+
+def run_child(model: str, wavs: list[Path], tmp: Path, checkpoint: str | None) -> dict | None:
+    """:func:`child` in a fresh process (one CPU, one thread): its own peak memory, model loading included."""
+    import json
+    import subprocess
+
+    from bench._common import module_command
+
+    lst, out = tmp / f"{model}.list", tmp / f"{model}.json"
+    lst.write_text("\n".join(map(str, wavs)))
+    cmd = module_command("bench.piano_quality", "--child", model, lst, out)
+    if checkpoint:
+        cmd += ["--checkpoint", checkpoint]
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
+                       env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    if r.returncode != 0:
+        print(f"{model}: failed ({r.stderr.strip().splitlines()[-1] if r.stderr.strip() else r.returncode})")
+        return None
+    return json.loads(out.read_text())
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", help="checkpoint id or directory (default: the shipped onsets_frames_small)")
     ap.add_argument("--no-basic-pitch", action="store_true")
+    ap.add_argument("--transkun", action="store_true", help="add Transkun V2 (slow on CPU: about 1x real time)")
+    ap.add_argument("--transkun-sets", default="shared,held-out MuseScore_General_Lite",
+                    help="comma-separated sets Transkun runs on (default: the shared recordings and the held-out "
+                    "soundfont)")
     ap.add_argument("--seconds", type=float, default=60.0, help="length of the random piece")
+    ap.add_argument("--child", nargs=3, metavar=("MODEL", "LIST", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
-    from tonehost.exports.convert.onsets_frames import export_checkpoint
-    from tonehost.exports.checkpoints.shipped import default_transcriber_dir
-    from tonehost.exports.onnx_session import make_session
-    from tonehost.realtime.pipelines.transcriber import transcribe_array
-
-    ckpt = Path(args.checkpoint) if args.checkpoint else default_transcriber_dir()
-    if not ckpt.is_dir():
-        from tonehost.exports.resolve import checkpoint_dir
-        ckpt = checkpoint_dir(args.checkpoint)
-    sess = make_session(export_checkpoint(ckpt)[0])
+    if args.child:
+        return child(args.child[0], Path(args.child[1]), Path(args.child[2]), args.checkpoint)
     tmp = tmpdir()
 
     items = []  # (set, name, wav path, ref intervals, ref pitches)
@@ -105,37 +162,53 @@ def main() -> None:
             render(mid, wav, soundfont=sf_path)  # program of the MIDI file, Grand Piano by default
             items.append((sf_name, name, wav, *midi_notes(mid)))
 
-    print(f"model: {ckpt}")
-    print(f"{'set':34s} {'audio':38s} {'ref':>5s} | {'tonehost P/R/F1':>20s} {'F1off':>6s} | "
-          f"{'basic-pitch P/R/F1':>20s} {'F1off':>6s}")
+    models = ["tonehost", "tonehost_magenta"] + ([] if args.no_basic_pitch else ["basic_pitch"])
+    runs = {}
+    for model in models + (["transkun"] if args.transkun else []):
+        subset = items if model != "transkun" else [it for it in items if it[0] in args.transkun_sets.split(",")]
+        print(f"running {model} on {len(subset)} files ...", flush=True)
+        r = run_child(model, [it[2] for it in subset], tmp, args.checkpoint)
+        if r is not None:
+            runs[model] = r
+    names = list(runs)
+    print(f"model: {args.checkpoint or 'shipped onsets_frames_small'} (tonehost = its decoding; tonehost_magenta = "
+          "magenta.js decoding, the velocity head)")
+    print(f"{'set':34s} {'audio':30s} {'ref':>4s} | " + " | ".join(f"{m[:16]:>16s} F1 F1off" for m in names))
     rows = []
     for set_name, name, wav, ref_iv, ref_p in items:
-        audio, sr = sf.read(wav, dtype="float32", always_2d=True)
-        t0 = time.perf_counter()
-        ours = scores(ref_iv, ref_p, transcribe_array(sess, audio, sr).notes)
-        t_ours = time.perf_counter() - t0
-        row = {"set": set_name, "audio": name, "seconds": round(len(audio) / sr, 2), "ref_notes": int(len(ref_p)),
-               "tonehost": {**ours, "compute_s": round(t_ours, 2)}}
-        line = (f"{set_name:34s} {name[:38]:38s} {len(ref_p):5d} | {ours['P']:6.3f} {ours['R']:6.3f} "
-                f"{ours['F1']:6.3f} {ours['F1_with_offsets']:6.3f} |")
-        if not args.no_basic_pitch:
-            t0 = time.perf_counter()
-            iv, p = basic_pitch_notes(wav)
-            bp = scores(ref_iv, ref_p, [_N(a, b, q) for (a, b), q in zip(iv, p)])
-            row["basic_pitch"] = {**bp, "compute_s": round(time.perf_counter() - t0, 2)}
-            line += f" {bp['P']:6.3f} {bp['R']:6.3f} {bp['F1']:6.3f} {bp['F1_with_offsets']:6.3f}"
+        dur = sf.info(str(wav)).duration
+        row = {"set": set_name, "audio": name, "seconds": round(dur, 2), "ref_notes": int(len(ref_p))}
+        line = f"{set_name:34s} {name[:30]:30s} {len(ref_p):4d} |"
+        for m in names:
+            got = runs[m]["items"].get(str(wav))
+            if got is None:
+                line += f" {'':>16s} {'-':>5s} {'-':>5s} |"
+                continue
+            sc = scores(ref_iv, ref_p, [_N(a, b, p) for a, b, p, _ in got["notes"]])
+            row[m] = {**sc, "compute_s": round(got["compute_s"], 2), "x_real_time": round(dur / got["compute_s"], 1)}
+            line += f" {'':>6s}P {sc['P']:.2f} R {sc['R']:.2f} {sc['F1']:5.3f} {sc['F1_with_offsets']:5.3f} |"
         print(line, flush=True)
         rows.append(row)
     summary = {}
     for set_name in dict.fromkeys(r["set"] for r in rows):
         sel = [r for r in rows if r["set"] == set_name]
-        summary[set_name] = {k: round(float(np.mean([r[k]["F1"] for r in sel])), 4)
-                             for k in ("tonehost", "basic_pitch") if k in sel[0]}
-    print("mean onset F1 per set:")
+        summary[set_name] = {m: {k: round(float(np.mean([r[m][k] for r in sel if m in r])), 4)
+                                 for k in ("F1", "F1_with_offsets")}
+                             for m in names if any(m in r for r in sel)}
+    print("mean note F1 (onset only / with offsets) per set:")
     for k, v in summary.items():
-        print(f"  {k:34s} " + "  ".join(f"{m} {x:.3f}" for m, x in v.items()))
-    print("->", save("piano_quality", {"model": str(ckpt.relative_to(ROOT) if ckpt.is_relative_to(ROOT) else ckpt),
-                                        "items": rows, "mean_onset_f1": summary}))
+        print(f"  {k:34s} " + "  ".join(f"{m} {x['F1']:.3f}/{x['F1_with_offsets']:.3f}" for m, x in v.items()))
+    cost = {}
+    for m in names:
+        audio = sum(r["seconds"] for r in rows if m in r)
+        compute = sum(v["compute_s"] for v in runs[m]["items"].values())
+        cost[m] = {"x_real_time": round(audio / compute, 2), "load_s": round(runs[m]["load_s"], 2),
+                   "peak_rss_mb": round(runs[m]["peak_rss_mb"], 1), "audio_s": round(audio, 1)}
+        print(f"  {m:20s} speed {cost[m]['x_real_time']:7.2f}x real time (one core)   load {cost[m]['load_s']:5.1f} s"
+              f"   peak RSS {cost[m]['peak_rss_mb']:7.1f} MB   ({audio:.0f} s of audio)")
+    print("->", save("piano_quality", {"model": str(args.checkpoint or "shipped onsets_frames_small"),
+                                        "items": rows, "mean_note_f1": summary, "cost": cost,
+                                        "load_avg_1min": __import__("os").getloadavg()[0]}))
 
 
 if __name__ == "__main__":
