@@ -93,10 +93,13 @@ class LiveNormalizer:
       nothing); a new shift is taken only when the register sits more than ``6 + hysteresis`` semitones from
       the current shift's centre (hysteresis over phrases). The first phrase, having no history, follows the
       running median of its first ``seed_seconds`` (a wrong first frame is outvoted by the second and third)
-      and then holds. :meth:`preset` gives the statistics of a whole file in advance (offline ``render``): the
-      shift is then magenta.js's ``round((meanPitch - mean pitch) / 12)`` from the first frame on. The shift keeps the phrase inside the instrument's range
-      (``low_pitch``/``high_pitch``), and a frame that would still fall below ``low_pitch`` is raised by
-      octaves (a tracker error or a second voice never makes the violin play under its G string).
+      and then holds; as a phrase rises from where it starts (a pickup, a scoop, a glide), that first decision
+      keeps ``start_headroom`` semitones (an octave and a fifth) between the phrase's start and the top of the
+      instrument's range (the register decisions keep ``register_headroom``). :meth:`preset` gives the
+      statistics of a whole file in advance (offline ``render``): the shift is then magenta.js's
+      ``round((meanPitch - mean pitch) / 12)`` from the first frame on. The shift keeps the phrase inside the
+      instrument's range (``low_pitch``/``high_pitch``), and a frame that would still fall below ``low_pitch``
+      is raised by octaves (a tracker error or a second voice never makes the violin play under its G string).
     - the user's ``input_gain_db`` (added to loudness before everything) and ``pitch_shift`` (semitones) apply.
 
     Offline ``render`` runs this same path after :meth:`preset` with the file's own statistics (voiced mean
@@ -123,7 +126,9 @@ class LiveNormalizer:
     active_db: float = -90.0  # loudness_db above which a voiced frame updates the level statistic
     phrase_gap_seconds: float = 0.3
     register_seconds: float = 8.0
-    hysteresis: float = 3.0
+    hysteresis: float = 6.0
+    start_headroom: float = 19.0
+    register_headroom: float = 9.0
 
     def __post_init__(self):
         self.reset()
@@ -212,24 +217,25 @@ class LiveNormalizer:
             self._hist_total /= self._gain
             self._gain = 1.0
 
-    def _fit_range(self, shift: int, centre: float) -> int:
+    def _fit_range(self, shift: int, centre: float, headroom: float) -> int:
         s = self.settings
         if s.low_pitch is not None and s.high_pitch is not None:
-            # the phrase's register inside the instrument's range (low end first: a violin never under G3)
-            while centre + 12 * shift > s.high_pitch and centre + 12 * (shift - 1) >= s.low_pitch:
+            # the phrase's register inside the instrument's range, with room above it for where the phrase
+            # goes (low end first: a violin never under G3)
+            while centre + 12 * shift + headroom > s.high_pitch and centre + 12 * (shift - 1) >= s.low_pitch:
                 shift -= 1
             while centre + 12 * shift < s.low_pitch:
                 shift += 1
         return shift
 
-    def _decide(self, centre: float, hysteresis: bool = True) -> None:
+    def _decide(self, centre: float, hysteresis: bool = True, headroom: float | None = None) -> None:
         s = self.settings
         want = int(round((s.mean_pitch - centre) / 12.0))
         if self._has_shift and hysteresis:
             # hysteresis: keep the current shift unless the register is far from its centre
             if abs(s.mean_pitch - centre - 12.0 * self._octaves) <= 6.0 + self.hysteresis:
                 want = self._octaves
-        self._octaves = self._fit_range(want, centre)
+        self._octaves = self._fit_range(want, centre, self.register_headroom if headroom is None else headroom)
         self._has_shift = True
 
     def __call__(self, f0_hz: float, loudness_db: float, voiced: bool) -> tuple[float, float]:
@@ -286,7 +292,8 @@ class LiveNormalizer:
                         srt = sorted(self._seed_pitch)
                         med = srt[len(srt) // 2]
                         seed_n = max(1, int(round(self.seed_seconds * self.frame_rate)))
-                        self._decide(med, hysteresis=False)  # the running median of the seed frames
+                        # the running median of the seed frames: a phrase's first notes, so leave it room to rise
+                        self._decide(med, hysteresis=False, headroom=self.start_headroom)
                         self._phrase_decided = len(self._seed_pitch) >= seed_n
                 self._add_pitch(midi)
             else:

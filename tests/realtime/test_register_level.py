@@ -48,7 +48,7 @@ def test_pickup_phrase_gets_one_shift_live():
     voiced = np.tile(np.r_[np.ones(n_on, bool), np.zeros(n_gap, bool)], len(notes))
     out = normalise(f0, voiced)
     shifts = np.round(midi(out) - midi(f0)).astype(int).reshape(len(notes), -1)[:, :n_on]
-    assert len(set(shifts.ravel())) == 1, shifts[:, [0, -1]]
+    assert set(shifts.ravel()) == {12}, shifts[:, [0, -1]]  # magenta.js's +1 for the phrase, from its C3
 
 
 def test_offline_render_uses_magentajs_whole_file_shift(violin):
@@ -101,9 +101,11 @@ def test_glide_keeps_magentajs_shift(settings):
     shifts = np.round((midi(np.maximum(out[v], 1)) - midi(f[v])) / 12).astype(int)
     assert set(shifts) == {right}
     assert out[v][-1] == pytest.approx(735.0 * 2 ** right, rel=0.02)
-    # live, the shift is held from the first note to the end of the glide (no mid-phrase jump)
+    # live, the shift is held from the first note to the end of the glide (no mid-phrase jump), and the first
+    # decision leaves the phrase room to rise: +1 again, the glide ends at 1470 Hz inside the violin's range
     live = normalise(np.where(v, f, 0.0), v, settings)
-    assert len(set(np.round((midi(np.maximum(live[v], 1)) - midi(f[v])) / 12).astype(int))) == 1
+    assert set(np.round((midi(np.maximum(live[v], 1)) - midi(f[v])) / 12).astype(int)) == {1}
+    assert midi(live[v][-1]) <= 88 + 2
 
 
 def test_octave_error_at_a_note_start_does_not_move_the_register():
