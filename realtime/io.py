@@ -59,11 +59,11 @@ def replace_non_finite(audio: np.ndarray) -> int:
     Returns
     -------
     int
-        How many samples were replaced (0 costs one vectorised ``isfinite`` pass and no copy).
+        How many samples were replaced (a clean block costs one sum and no copy).
     """
-    finite = np.isfinite(audio)
-    if finite.all():
+    if np.isfinite(np.add.reduce(audio, axis=None)):  # NaN/inf propagate into the sum: one cheap reduction
         return 0
+    finite = np.isfinite(audio)
     bad = int(audio.size - np.count_nonzero(finite))
     audio[~finite] = 0.0
     return bad

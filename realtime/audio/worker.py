@@ -19,6 +19,8 @@ from typing import Callable, Protocol, runtime_checkable
 
 import numpy as np
 
+from tonehost.realtime.io import replace_non_finite, warn_non_finite
+
 __all__ = ["AudioSource", "ArraySource", "Worker", "BlockTimes"]
 
 
@@ -156,6 +158,12 @@ class Worker:
         Longest sleep on ``source.wait_block`` before looking again.
     name : str
         Thread name.
+
+    Attributes
+    ----------
+    non_finite : int
+        NaN/inf input samples replaced by zeros before ``process`` saw them (a
+        :class:`~tonehost.exports.errors.NonFiniteAudioWarning` is issued at the first).
     """
 
     def __init__(self, source: AudioSource, process: Callable[[np.ndarray], object],
@@ -167,6 +175,7 @@ class Worker:
         self.on_end = on_end
         self.poll_s = poll_s
         self.samples_read = 0
+        self.non_finite = 0  # NaN/inf input samples replaced by zeros (one NonFiniteAudioWarning at the first)
         self.error: BaseException | None = None
         self._buf = np.zeros(int(max_block), np.float32)
         self._stop = threading.Event()
@@ -183,6 +192,12 @@ class Worker:
                 n = self.source.read_input(self._buf)
                 if n > 0:
                     self.samples_read += n
+                    bad = replace_non_finite(self._buf[:n])  # a clean block costs one numpy sum
+                    if bad:
+                        if not self.non_finite:
+                            warn_non_finite(f"the input of {self._thread.name} ({type(self.source).__name__})",
+                                            bad)
+                        self.non_finite += bad
                     result = self.process(self._buf[:n])
                     if self.output is not None and result is not None:
                         self.output(result)

@@ -72,3 +72,23 @@ def test_empty_missing_and_not_audio(tmp_path):
     (tmp_path / "t.wav").write_text("hello")
     with pytest.raises(AudioFileError, match="t.wav as audio"):
         read_audio(tmp_path / "t.wav")
+
+
+def test_live_input_non_finite_samples_are_zeroed_once_warned():
+    """The one worker loop (engine input, files played live) zeroes NaN/inf before the pipeline sees them."""
+    from tonehost.realtime.audio.worker import ArraySource, Worker
+
+    x = np.sin(np.arange(20000) / 7).astype(np.float32)
+    x[[10, 9000, 15000]] = np.nan
+    x[12000] = -np.inf
+    seen = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        w = Worker(ArraySource(x, 16000), lambda b: seen.append(b.copy()), max_block=4096)
+        w.start()
+        w.join(10)
+    got = np.concatenate(seen)
+    assert np.isfinite(got).all() and len(got) == len(x) and w.non_finite == 4
+    np.testing.assert_array_equal(np.delete(got, [10, 9000, 12000, 15000]), np.delete(x, [10, 9000, 12000, 15000]))
+    msgs = [str(c.message) for c in caught if issubclass(c.category, NonFiniteAudioWarning)]
+    assert len(msgs) == 1 and "ArraySource" in msgs[0], msgs
