@@ -214,3 +214,15 @@ def test_dask_cluster_survives_a_killed_worker(dask_cluster, tmp_path):
     survivor = next(w.pid for w in workers if w.pid != killed)
     by = {Path(r["input"]).name: r for r in recs}
     assert in_flight and all(by[f"piece{i}.wav"]["pid"] == survivor for i in in_flight)
+
+
+def test_transkun_without_its_extra_fails_once_with_the_install_line(corpus, tmp_path, monkeypatch):
+    import importlib.util
+
+    from tonehost.exports.errors import ModelError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "transkun" else real(name, *a))
+    with pytest.raises(ModelError, match=r"needs transkun.*pip install 'tonehost\[transkun\]'.*--no-deps transkun"):
+        run_batch([corpus / "one.wav"], tmp_path / "out", ModelSpec("transkun"), jobs=1, progress=False)
+    assert not (tmp_path / "out" / MANIFEST).exists() or not read_manifest(tmp_path / "out")
