@@ -138,6 +138,7 @@ class InstrumentPipeline:
         self._external = None
         #: With an external control source, skip the voice tracker (a MIDI-driven voice has no input to track).
         self.skip_tracker = False
+        self._ext_dt = 0.0
         #: Called per feature frame with ``(time_s, f0_hz, voiced, db)`` of the tracked voice (hum -> MIDI).
         self.feature_listener = None
         self._clock16 = self._clock_frames = 0
@@ -226,6 +227,7 @@ class InstrumentPipeline:
         """
         self._external = source if source else None
         self._ext_last = (0.0, -120.0, False)
+        self._ext_dt = 0.0
 
     def push_control(self, f0_hz: float, db: float, voiced: bool = True) -> None:
         """Set the external control for the coming feature frames (f0 in Hz, loudness/power in dB)."""
@@ -262,7 +264,14 @@ class InstrumentPipeline:
             frames = self.tracker.process(audio_16k)
             rows = zip(frames.f0_hz.tolist(), frames.confidence.tolist(), frames.voiced.tolist(),
                        frames.power_db.tolist(), frames.loudness_db.tolist())
+        skip_between = self.skip_tracker and self._external is not None and callable(self._external)
         for i, row in enumerate(rows):
+            if skip_between and (self._feature_count + 1) % self._decim:
+                # between model frames a MIDI voice only advances its clock (its glides are exponential, so
+                # one step of k frames equals k steps of one)
+                self._feature_count += 1
+                self._ext_dt += self.tracker_cfg.hop / FEATURE_RATE
+                continue
             if self._feature_frame(*row):
                 c = (before + i + 1) * hop16  # 16 kHz samples that completed this frame
                 pos = ((c - 1) * self._down.M) // self._down.L + 2  # first output sample after it
@@ -311,7 +320,8 @@ class InstrumentPipeline:
             voiced = conf >= 0.5 and pw_db > self.tracker_cfg.gate_db
         if self._external is not None:
             if callable(self._external):
-                self._ext_last = self._external(self.tracker_cfg.hop / FEATURE_RATE)
+                self._ext_last = self._external(self.tracker_cfg.hop / FEATURE_RATE + self._ext_dt)
+                self._ext_dt = 0.0
             f0, db, voiced = self._ext_last
             conf = 1.0 if voiced else 0.0
         else:
