@@ -144,7 +144,9 @@ def output_file(text: str) -> Path:
         raise argparse.ArgumentTypeError("expected a file name, got an empty string")
     if "\0" in str(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not a valid file name")
-    path = Path(text).expanduser()
+    if Path(text).name in ("", ".", ".."):
+        raise argparse.ArgumentTypeError(f"{text} is a folder; give a file name inside it")
+    path = Path(os.path.normpath(Path(text).expanduser()))  # "a/../b" names b: no folder made on the way
     try:
         if path.is_dir() or path.name in ("", ".", ".."):
             raise argparse.ArgumentTypeError(f"{path} is a folder; give a file name inside it")
@@ -158,6 +160,13 @@ def output_file(text: str) -> Path:
             raise argparse.ArgumentTypeError(f"cannot write in {base} (permission denied); pick another place")
         folder.mkdir(parents=True, exist_ok=True)
         _probe_writable(folder)
+        try:
+            name_max = os.pathconf(folder, "PC_NAME_MAX")
+        except (OSError, ValueError):
+            name_max = 255
+        if len(os.fsencode(path.name)) > name_max:
+            raise argparse.ArgumentTypeError(f"the file name {path.name[:32]}... is longer than this file system "
+                                             f"allows ({name_max} bytes); pick a shorter name")
     except OSError as exc:  # a name too long, a read-only file system, a folder even root cannot write in
         raise argparse.ArgumentTypeError(f"cannot write {path}: {exc.strerror or exc}; pick another place") from None
     return path
