@@ -32,7 +32,7 @@ def test_play_tracks_and_synthesises_through_jack(jack_server, tmp_path):
     lines = [l for l in out.replace("\r", "\n").splitlines() if l.startswith("in ")]
     assert lines, out
     last = lines[-1]
-    f0 = float(re.search(r"f0\s+([\d.]+) Hz", last).group(1))
+    f0 = float(re.search(r"you\s+([\d.]+) Hz", last).group(1))  # the readout: you F Hz -> instrument G Hz
     out_db = float(re.search(r"out\s+(-?[\d.]+) dB", last).group(1))
     assert abs(f0 - 240.0) < 3.0, last
     assert out_db > -40.0, last
