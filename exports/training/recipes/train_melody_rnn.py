@@ -1,0 +1,156 @@
+"""Recipe: train the shipped melody MusicRNN ``exports/shipped/basic_rnn_folk`` (basic_rnn format, LSTM 2 x 128).
+
+Commands (seeded; ``train`` resumes from ``WORK/train_state.pt``, saved every minute of CPU time and at the end;
+``--cpu-minutes`` caps the CPU time of all runs of one WORK together)::
+
+    python -m tonehost.exports.training.recipes.make_melody_data          # the data (cached) + the split check
+    nice -n 10 python -m tonehost.exports.training.recipes.train_melody_rnn train --work W --cpu-minutes 7
+    python -m tonehost.exports.training.recipes.train_melody_rnn export --work W
+
+``export`` writes the best model on the validation tunes as a layers checkpoint in basic_rnn's exact format
+(``rnn/multi_rnn_cell/cell_{0,1}/basic_lstm_cell/{kernel,bias}``, ``fully_connected/{weights,biases}``,
+float32, ``config.json`` = basic_rnn's ``MelodyConverter {minPitch 48, maxPitch 83}``) through
+:func:`tonehost.exports.tfjs.write_layers_checkpoint`, plus ``model_card.json`` (settings, step, CPU time,
+validation scores, the split's SHA-256) and the tests' fixture (6 held-out test tunes with the torch model's
+probabilities), then exports it to the ONNX step model :class:`tonehost.MusicRNN` runs and checks its
+probabilities against the torch model on 20 validation tunes (max difference printed; it must be < 1e-5).
+
+Data: the training part of ``recipes/melody_split.json`` (music21's folk-tune collections and chorale soprano
+lines, moved by octaves into 48..83; tunes that do not fit are left out), augmented by random transpositions
+(p = 0.5, up to 6 semitones, staying in range). Model and schedule: :class:`~tonehost.exports.training.melody_training.RnnConfig`
+(2 x 128, forget gates starting at +1, dropout 0.1, batches of 32 crops of <= 128 steps -- from the tune's start
+or, half the time, a bar line -- of random tunes, Adam 3e-3 with cosine decay over 1400 steps, clipping 1.0, seed 1); the kept model is the one with the lowest NLL on 300 validation tunes
+(checked every 50 steps). A first attempt (2 x 192, random crop starts, forget gates at 0, 200 steps) stayed
+at the unigram level (validation NLL 1.52 nats, every step predicted NO_EVENT) and was stopped; so was a second (these settings, but batches of tunes of similar length: correlated batches,
+training loss jumping above the unigram level, validation NLL 1.54 at step 250). Quality on the test tunes: ``python -m bench.musicrnn_quality``.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from tonehost.exports.paths import SHIPPED_DIR
+
+NAME = "basic_rnn_folk"
+#: The shipped-model tests' held-out fixture (in a source checkout).
+FIXTURE = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "shipped_melody" / f"{NAME}_heldout.npz"
+
+
+def _data(part: str):
+    from tonehost.exports.training import melodies as M
+    from tonehost.exports.training.melody_training import rnn_data
+
+    tunes = M.split_tunes(M.cached_tunes(), M.load_split())
+    return rnn_data(tunes[part])
+
+
+def cmd_train(args) -> int:
+    import torch
+
+    from tonehost.exports.training.melody_training import RnnConfig, train_rnn
+
+    torch.set_num_threads(1)
+    cfg = RnnConfig(units=tuple(args.units), steps=args.steps, seed=args.seed, lr=args.lr, dropout=args.dropout)
+    train, val = _data("train"), _data("validation")
+    print(f"train: {len(train.events)} tunes, {train.steps} steps; validation: {len(val.events)} tunes")
+    train_rnn(train, val, args.work, cfg, cpu_minutes=args.cpu_minutes)
+    return 0
+
+
+def cmd_export(args) -> int:
+    import torch
+
+    from tonehost.exports.tfjs import read_layers_checkpoint, write_layers_checkpoint
+    from tonehost.exports.training import melodies as M
+    from tonehost.exports.training.melody_models import MelodyRNN, rnn_config
+    from tonehost.exports.training.melody_training import load_state, rnn_evaluate
+    from tonehost.exports.convert.music_rnn import export_music_rnn
+    from tonehost.exports.onnx_session import make_session
+
+    torch.set_num_threads(1)
+    cfg, state = load_state(args.work)
+    model = MelodyRNN(M.RNN_MAX_PITCH - M.RNN_MIN_PITCH + 3, cfg["units"])
+    model.load_state_dict(state)
+    model.eval()
+    out = Path(args.out)
+    for old in out.glob("group1-shard*"):
+        old.unlink()
+    write_layers_checkpoint(out, model.layers_weights(), config=rnn_config(M.RNN_MIN_PITCH, M.RNN_MAX_PITCH))
+    val = _data("validation")
+    ev = rnn_evaluate(model, val.events)
+    st = torch.load(Path(args.work) / "train_state.pt", weights_only=False)
+    card = {"model": "MusicRNN (basic_rnn format)", "recipe": "tonehost.exports.training.recipes.train_melody_rnn",
+            "data": "music21 corpus melodies, recipes/melody_split.json train part",
+            "split_sha256": hashlib.sha256(M.SPLIT_PATH.read_bytes()).hexdigest(),
+            "config": cfg, "best_step": st["best"][1], "steps_run": st["step"],
+            "cpu_minutes": round(st["cpu_seconds"] / 60, 2), "validation": ev}
+    (out / "model_card.json").write_text(json.dumps(card, indent=1) + "\n")
+    # through the real loader: the ONNX step model tonehost.MusicRNN runs, against torch, on validation tunes
+    session = make_session(export_music_rnn(out)[0], 1)
+    state_names = [i.name for i in session.get_inputs() if i.name != "x"]
+    out_names = ["logits"] + [n + "_out" for n in state_names]
+    worst = 0.0
+    for e in val.events[:20]:
+        with torch.no_grad():
+            p_torch = torch.softmax(model(torch.from_numpy(e[None]))[0][0], -1).numpy()
+        state = {n: np.zeros((1, session.get_inputs()[k + 1].shape[1]), np.float32)
+                 for k, n in enumerate(state_names)}
+        for t, ev_t in enumerate(e.tolist()):
+            x = np.zeros((1, p_torch.shape[1]), np.float32)
+            x[0, ev_t] = 1.0
+            res = session.run(out_names, {"x": x, **state})
+            state = dict(zip(state_names, res[1:]))
+            lg = res[0][0].astype(np.float64)
+            p = np.exp(lg - lg.max())
+            worst = max(worst, float(np.abs(p / p.sum() - p_torch[t]).max()))
+    fixture = Path(args.fixture) if args.fixture else None
+    if fixture is not None:
+        # held-out test tunes and the trained torch model's probabilities on them, for the shipped-model tests
+        test = _data("test")
+        pick = np.random.default_rng(7).permutation(len(test.events))
+        chosen = [test.events[i] for i in pick if 60 <= len(test.events[i]) <= 200][:6]
+        with torch.no_grad():
+            probs = [torch.softmax(model(torch.from_numpy(e[None]))[0][0], -1).numpy() for e in chosen]
+        fixture.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(fixture, events=np.concatenate(chosen).astype(np.int16),
+                            offsets=np.cumsum([0] + [len(e) for e in chosen]),
+                            probs=np.concatenate(probs).astype(np.float32))
+        print(f"wrote {fixture}")
+    size = sum(p.stat().st_size for p in out.iterdir())
+    print(f"wrote {out} ({size / 1e6:.2f} MB): validation NLL {ev['nll']:.4f} nats/event, accuracy "
+          f"{ev['accuracy']:.4f}; tonehost.MusicRNN vs torch: max |dp| = {worst:.2e}")
+    return 0 if worst < 1e-5 else 1
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m tonehost.exports.training.recipes.train_melody_rnn",
+                                 description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train", help="train or resume")
+    t.add_argument("--work", required=True, help="folder of train_state.pt")
+    t.add_argument("--cpu-minutes", type=float, default=20.0, help="CPU budget of all runs of WORK (default 20)")
+    t.add_argument("--steps", type=int, default=1400, help="length of the learning-rate schedule (default 1400)")
+    t.add_argument("--units", type=int, nargs="+", default=[128, 128], help="LSTM widths (default 128 128)")
+    t.add_argument("--lr", type=float, default=3e-3)
+    t.add_argument("--dropout", type=float, default=0.1)
+    t.add_argument("--seed", type=int, default=1)
+    t.set_defaults(func=cmd_train)
+    e = sub.add_parser("export", help="write the layers checkpoint")
+    e.add_argument("--work", required=True)
+    e.add_argument("--out", default=str(SHIPPED_DIR / NAME), help=f"default exports/shipped/{NAME}")
+    e.add_argument("--fixture", default=str(FIXTURE) if FIXTURE.parent.parent.is_dir() else None,
+                   help="also write held-out tunes + the torch probabilities here (default "
+                   f"tests/fixtures/shipped_melody/{NAME}_heldout.npz in a source checkout)")
+    e.set_defaults(func=cmd_export)
+    args = ap.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
