@@ -165,7 +165,7 @@ class InstrumentPipeline:
         self.synth_hop = int(round(sr / info.frame_rate))
         self.normalizer = LiveNormalizer(NormalizerSettings.from_settings(info.settings, controls.name),
                                          db_kind=info.db_kind,
-                                         frame_rate=FEATURE_RATE / self.tracker_cfg.hop,
+                                         frame_rate=float(info.frame_rate),
                                          input_gain_db=self.cfg.input_gain_db, pitch_shift=self.cfg.pitch_shift,
                                          auto_register=self.cfg.auto_register)
         self.model_nyquist = 0.5 * info.sample_rate
@@ -327,17 +327,19 @@ class InstrumentPipeline:
         else:
             db = pw_db if self.controls.info.db_kind == "power_db" else ld_db
         self._feature_count += 1
-        # The normaliser runs every feature frame (its statistics are per frame); the model every decim.
+        if self.feature_listener is not None:
+            self.feature_listener(self._feature_count * self.tracker_cfg.hop / FEATURE_RATE, f0, voiced, db)
+        if self._feature_count % self._decim:
+            # between model frames: nothing reaches the model (the tracker's own smoothing and voicing ran
+            # on every frame in its kernel); the normaliser runs at the model's frame rate
+            self.last.update(input_f0_hz=f0, voiced=voiced, confidence=conf)
+            return False
         if self._external is not None:
             f0n, dbn = f0, db
         else:
             f0n, dbn = self.normalizer(f0, db, voiced)
-        if self.feature_listener is not None:
-            self.feature_listener(self._feature_count * self.tracker_cfg.hop / FEATURE_RATE, f0, voiced, db)
         self.last.update(f0_hz=f0n, confidence=conf, voiced=voiced, db=dbn, input_f0_hz=f0,
                          octave_shift=self.normalizer.octave_shift if self._external is None else 0)
-        if self._feature_count % self._decim:
-            return False
         with self._lock:
             pending, self._pending = self._pending, None
         if pending is not None:
