@@ -38,8 +38,8 @@ def register(subparsers) -> None:
         "soon as they are known: 3 frames of receptive field plus half a window after their onset (160 ms).")
     p.add_argument("audio", nargs="*", metavar="PATH", help="audio file to transcribe (wav, flac, ogg, ...); with "
                    "--out-dir any number of files, folders (searched recursively) and globs")
-    p.add_argument("-o", "--output", metavar="OUT.mid", type=output_file, help="MIDI file to write (live: rewritten after every "
-                   "note, so an interrupt loses only the notes still sounding)")
+    p.add_argument("-o", "--output", metavar="OUT.mid", type=output_file, help="MIDI file to write (live: rewritten every 2 s, "
+                   "with a journal beside it that keeps every note for --recover)")
     p.add_argument("--notes", metavar="OUT.tsv", type=output_file_or_stdout, help="also write notes as TSV: onset, offset, pitch, velocity (- for standard output)")
     p.add_argument("--checkpoint", default=None, metavar="ID|DIR",
                    help="checkpoint id, URL or directory (default: the shipped onsets_frames_small; "
@@ -232,7 +232,9 @@ def cmd_live(args) -> int:
         port = MidiPortOut(args.midi_out) if args.midi_out else None
         # a microphone take starts at its first note; a file keeps its own times (as offline transcription does)
         start = 0.0 if args.input_file else "first_note"
-        writer = MidiFileWriter(args.output, start=start, lead_in=args.lead_in) if args.output else None
+        # rewritten every 2 s from this (main) thread, never on the transcribing one; the journal has every note
+        writer = MidiFileWriter(args.output, start=start, lead_in=args.lead_in,
+                                rewrite_every_s=2.0) if args.output else None
         Transcriber(sess).warm_up()  # first-call costs before the clock starts
         source, sr, close_source = _open_source(args)
         t_start = getattr(source, "t0", None) or time.perf_counter()
@@ -268,6 +270,7 @@ def cmd_live(args) -> int:
         def tick():
             if writer:
                 writer.mark(live.transcriber.frames_done * 0.032)
+                writer.flush()
 
         with session:
             session.run(tick, every=0.25)
