@@ -121,12 +121,17 @@ def tracker_pesto(x, sr):
     return t, np.where(c >= 0.12, f, -f)
 
 
-def tracker_crepe(x, sr, capacity="full"):
+CREPE_MODEL = ["full"]  # --crepe-model
+
+
+def tracker_crepe(x, sr):
     import torch
     _torchaudio_stub()
     import torchcrepe
     y = torch.from_numpy(to16k(x, sr).astype(np.float32))[None]
-    f, p = torchcrepe.predict(y, SR, hop_length=160, fmin=50, fmax=2000, model=capacity, batch_size=512,
+    # fmax 1900: CREPE's bins end at ~1975 Hz, and torchcrepe's decoder returns ~2000 Hz everywhere on FDA speech
+    # with fmax=2000 (its viterbi transition over the clipped bins)
+    f, p = torchcrepe.predict(y, SR, hop_length=160, fmin=50, fmax=1900, model=CREPE_MODEL[0], batch_size=512,
                               device="cpu", return_periodicity=True)
     f, p = f[0].numpy().astype(float), p[0].numpy()
     p = torchcrepe.filter.median(torch.from_numpy(p)[None], 3)[0].numpy()
@@ -138,7 +143,7 @@ PEERS = {
     "tonehost": (tracker_ours, "tonehost live tracker (YIN + voicing model, causal)"),
     "swift-f0": (tracker_swift, "swift-f0 0.x (ONNX CNN, 16 ms hop)"),
     "pesto": (tracker_pesto, "PESTO mir-1k_g7 (10 ms step)"),
-    "crepe": (tracker_crepe, "torchcrepe full (CREPE, 10 ms hop)"),
+    "crepe": (tracker_crepe, "torchcrepe (CREPE, 10 ms hop; --crepe-model full or tiny)"),
     "pyin": (tracker_pyin, "librosa pyin (1024-sample frames)"),
     "ddsp-vst": (tracker_ddsp_vst, "DDSP-VST model (CREPE-micro, 1024 samples, 20 ms hop)"),
 }
@@ -232,10 +237,13 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="every 3rd FDA file")
     ap.add_argument("--peers", default=",".join(PEERS), help="comma-separated subset of " + ", ".join(PEERS))
     ap.add_argument("--fit-voicing", action="store_true", help="fit tonehost's voicing model on fda-dev and exit")
+    ap.add_argument("--crepe-model", choices=["full", "tiny"], default="full",
+                    help="torchcrepe capacity (full: CREPE as published, ~20x slower on a CPU; tiny)")
     ap.add_argument("-o", "--output", default="pitch_peers")
     args = ap.parse_args(argv)
     import mir_eval
 
+    CREPE_MODEL[0] = args.crepe_model
     sets = load_sets(args.quick)
     if args.fit_voicing:
         fit_voicing(sets)
@@ -245,6 +253,8 @@ def main(argv=None) -> int:
                          "mdb-held": "held out"}, "trackers": {}}
     for name in args.peers.split(","):
         fn, what = PEERS[name]
+        if name == "crepe":
+            what = what.replace("; --crepe-model full or tiny", f", {args.crepe_model}")
         why = available(name)
         if why:
             print(f"{name}: skipped, {why}")
