@@ -12,7 +12,6 @@ ONNX Runtime, large numpy ops) releases the GIL, so the audio callback never wai
 """
 from __future__ import annotations
 
-import collections
 import threading
 import time
 from typing import Callable, Protocol, runtime_checkable
@@ -24,35 +23,56 @@ from tonehost.realtime.io import replace_non_finite, warn_non_finite
 __all__ = ["AudioSource", "ArraySource", "Worker", "BlockTimes"]
 
 
-class BlockTimes(collections.deque):
+class BlockTimes:
     """Per-block worker CPU times (seconds) of the most recent ``keep`` blocks, and how many blocks were timed.
 
-    A bounded :class:`collections.deque` (append, clear, ``len``, ``numpy.asarray`` as a list would): a live
-    session of hours keeps flat memory (an unbounded list of floats grew 3.3 MB per 10 minutes at 128-frame blocks,
-    measured by ``bench/soak.py``) while the percentiles describe the recent blocks.
+    A ring preallocated once (``keep`` float64): a live session of hours keeps flat memory (an unbounded list of
+    floats grew 3.3 MB per 10 minutes at 128-frame blocks, measured by ``bench/soak.py``; a growing deque still
+    added 2 MB while it filled) while the percentiles describe the recent blocks. Behaves as the list it replaces
+    for its users: ``append``, ``clear``, ``len``, iteration, truth value and ``numpy.asarray`` (oldest first).
 
     Parameters
     ----------
     keep : int
-        Blocks kept (default 65536: about 3 minutes at 48 kHz / 128).
+        Blocks kept (default 65536: a few minutes at 48 kHz / 128).
 
     Attributes
     ----------
     count : int
         Blocks timed since the start (or the last :meth:`clear`), kept or not.
+    maxlen : int
+        ``keep``.
     """
 
     def __init__(self, keep: int = 1 << 16):
-        super().__init__(maxlen=keep)
+        self._buf = np.zeros(int(keep), np.float64)
+        self.maxlen = int(keep)
         self.count = 0
 
     def append(self, seconds: float) -> None:
+        self._buf[self.count % self.maxlen] = seconds
         self.count += 1
-        super().append(seconds)
 
     def clear(self) -> None:
         self.count = 0
-        super().clear()
+
+    def __len__(self) -> int:
+        return min(self.count, self.maxlen)
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        n = len(self)
+        if self.count <= self.maxlen:
+            out = self._buf[:n].copy()
+        else:
+            k = self.count % self.maxlen
+            out = np.concatenate([self._buf[k:], self._buf[:k]])
+        return out if dtype is None else out.astype(dtype)
+
+    def __iter__(self):
+        return iter(self.__array__().tolist())
 
 
 @runtime_checkable
