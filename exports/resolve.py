@@ -30,6 +30,8 @@ def checkpoint_dir(source: str | os.PathLike, offline: bool = False, progress: b
     Parameters
     ----------
     source : str or os.PathLike
+        A directory, a ``weights_manifest.json``/``model.json``, the name of a shipped layers checkpoint
+        (``basic_rnn_folk``, ``mel_2bar_folk``: the folder inside the package), an index id or a URL.
     offline : bool
         Never use the network (a cached copy or an error).
     progress : bool, optional
@@ -49,6 +51,11 @@ def checkpoint_dir(source: str | os.PathLike, offline: bool = False, progress: b
         return p
     if p.is_file() and p.name in ("weights_manifest.json", "model.json"):
         return p.parent
+    from tonehost.exports.checkpoints.shipped import shipped_checkpoint
+
+    shipped = shipped_checkpoint(str(source))
+    if shipped is not None:
+        return shipped
     from tonehost.exports.checkpoints.download import fetch_checkpoint
 
     show = sys.stderr.isatty() if progress is None else progress
@@ -149,8 +156,9 @@ def music_rnn_checkpoint(checkpoint: str | os.PathLike | None = None, offline: b
     Parameters
     ----------
     checkpoint : str or os.PathLike, optional
-        An id of :data:`MUSIC_RNN_IDS` (default ``basic_rnn``; fetched and verified once), an http(s) URL or a
-        checkpoint directory (``weights_manifest.json`` + shards + ``config.json``).
+        None (the default): the shipped melody model ``basic_rnn_folk``, no network needed; an id of
+        :data:`MUSIC_RNN_IDS` (fetched and verified once), an http(s) URL or a checkpoint directory
+        (``weights_manifest.json`` + shards + ``config.json``).
     offline : bool
 
     Returns
@@ -161,12 +169,15 @@ def music_rnn_checkpoint(checkpoint: str | os.PathLike | None = None, offline: b
     ------
     CheckpointError
         Unknown id, failed download (the hosted files need the network once), offline without a cached copy,
-        or a directory without ``weights_manifest.json``.
+        a directory without ``weights_manifest.json``, or the shipped model missing from the installation.
     """
     from tonehost.exports.errors import CheckpointNotFoundError
 
-    source = "basic_rnn" if checkpoint is None else checkpoint
-    path = checkpoint_dir(source, offline)
+    if checkpoint is None:
+        from tonehost.exports.checkpoints.shipped import default_music_rnn_dir
+
+        return default_music_rnn_dir()
+    path = checkpoint_dir(checkpoint, offline)
     if not (path / "weights_manifest.json").is_file():
         raise CheckpointNotFoundError(f"{path} has no weights_manifest.json; pass a MusicRNN checkpoint directory "
                                       f"or one of {', '.join(MUSIC_RNN_IDS)}", path)

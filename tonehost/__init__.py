@@ -12,12 +12,14 @@ Models, in the shape of magenta.js's classes:
 - :class:`DDSP` (``checkpoint=None, instrument="violin"``) -- an instrument:
   ``.synthesize(f0_hz, loudness_db)`` -> audio; ``.render(voice_audio, sample_rate)`` -> audio.
 - :func:`track_pitch` (``audio, sample_rate``) -> ``(times, f0_hz, confidence)``: the live f0 tracker.
-- :class:`MusicRNN` (``checkpoint="basic_rnn", spec=None``) -- melody/drum continuation (basic_rnn, melody_rnn,
-  drum_kit_rnn, chord_pitches_improv): ``.continue_sequence(seq, steps, temperature=None,
+- :class:`MusicRNN` (``checkpoint=None, spec=None``) -- melody/drum continuation: the shipped melody model
+  ``basic_rnn_folk`` (basic_rnn's format, works offline) or a hosted basic_rnn, melody_rnn, drum_kit_rnn,
+  chord_pitches_improv: ``.continue_sequence(seq, steps, temperature=None,
   chord_progression=None, rng=None)`` -> :class:`NoteSequence` of the new steps; ``.stream(...)`` -> a step-wise
   generator for live use (``feed_sequence``, ``sample``, ``take``).
-- :class:`MusicVAE` (``checkpoint="mel_2bar_small", seed=None``) -- any of the 25 hosted MusicVAE checkpoints
-  (melody, drums, NADE drums, chords, 16-bar, trio, multitrack, GrooVAE): ``.encode(seqs, chord_progression=None,
+- :class:`MusicVAE` (``checkpoint=None, seed=None``) -- the shipped 2-bar melody model ``mel_2bar_folk``
+  (mel_2bar_small's format, works offline) or any of the 25 hosted MusicVAE checkpoints (melody, drums, NADE
+  drums, chords, 16-bar, trio, multitrack, GrooVAE): ``.encode(seqs, chord_progression=None,
   key=None)`` -> z ``[n, Z]``; ``.decode(z, temperature=None)`` -> [:class:`NoteSequence`];
   ``.sample(n, temperature=0.5)``; ``.interpolate(seqs, n_interps)`` (2 or 4 corners); ``.similar(seq, n,
   similarity)``; ``.groove(drums)`` (GrooVAE over any length, window by window).

@@ -7,10 +7,16 @@ runners as those:
   Frames family (``exports/recipes/train_piano.py``);
 - each DDSP instrument (``violin.onnx``) is a controls model in the streaming ONNX contract
   (:mod:`tonehost.exports.contracts.ddsp`) built by the same :mod:`tonehost.exports.convert.ddsp_onnx` builder as converted hosted
-  checkpoints (``exports/recipes/make_violin_data.py``, ``exports/recipes/train_violin.py``).
+  checkpoints (``exports/recipes/make_violin_data.py``, ``exports/recipes/train_violin.py``);
+- the melody MusicRNN (``basic_rnn_folk/``) is a layers checkpoint in basic_rnn's format (same variable names,
+  config.json, a 2-layer LSTM) trained on melodies of music21's corpus
+  (``exports/training/recipes/make_melody_data.py``, ``train_melody_rnn.py``);
+- the 2-bar melody MusicVAE (``mel_2bar_folk/``) is a layers checkpoint in mel_2bar_small's format (uint16 like
+  the hosted ``_q2`` files) trained on 2-bar windows of the same melodies and split
+  (``exports/training/recipes/train_melody_vae.py``).
 
-The hosted checkpoints stay one option away: ``--checkpoint onsets_frames_uni`` / ``ddsp_violin`` (index ids), a
-checkpoint directory or an exported ``.onnx``.
+The hosted checkpoints stay one option away: ``--checkpoint onsets_frames_uni`` / ``ddsp_violin`` / ``basic_rnn``
+/ ``mel_2bar_small`` (index ids), a checkpoint directory or an exported ``.onnx``.
 """
 from __future__ import annotations
 
@@ -21,6 +27,10 @@ from tonehost.exports.paths import SHIPPED_DIR
 
 PIANO_TRANSCRIBER = "onsets_frames_small"
 SHIPPED_INSTRUMENTS = ("violin",)
+#: The shipped melody MusicRNN (the default of ``tonehost continue``, ``tonehost jam`` and ``MusicRNN()``).
+MELODY_RNN = "basic_rnn_folk"
+#: The shipped 2-bar melody MusicVAE (the default of ``tonehost vae`` and ``MusicVAE()``).
+MELODY_VAE = "mel_2bar_folk"
 
 
 class ShippedModelMissing(CheckpointError):
@@ -64,3 +74,60 @@ def default_instrument_path(name: str = "violin") -> Path | None:
             f"the shipped {name} model is missing from this installation ({path}); reinstall tonehost with its "
             f"package data, or pass --checkpoint ddsp_{name} for the hosted checkpoint", path)
     return path
+
+
+def _shipped_checkpoint(name: str, hosted: str, what: str) -> Path:
+    d = SHIPPED_DIR / name
+    if not (d / "weights_manifest.json").is_file() or not (d / "config.json").is_file():
+        raise ShippedModelMissing(f"the shipped {what} is missing from this installation ({d}); reinstall tonehost "
+                                  f"with its package data, or pass --checkpoint {hosted}", d)
+    return d
+
+
+def default_music_rnn_dir() -> Path:
+    """The shipped melody MusicRNN checkpoint (default of ``MusicRNN()``, ``tonehost continue`` and ``jam``).
+
+    Returns
+    -------
+    pathlib.Path
+        ``exports/shipped/basic_rnn_folk``: ``config.json`` (basic_rnn's ``MelodyConverter {minPitch 48,
+        maxPitch 83}``), ``weights_manifest.json`` and float32 shards of a 2-layer LSTM.
+
+    Raises
+    ------
+    CheckpointError
+        When the package was installed without its data.
+    """
+    return _shipped_checkpoint(MELODY_RNN, "basic_rnn", "melody model")
+
+
+def default_music_vae_dir() -> Path:
+    """The shipped 2-bar melody MusicVAE checkpoint (default of ``MusicVAE()`` and ``tonehost vae``).
+
+    Returns
+    -------
+    pathlib.Path
+        ``exports/shipped/mel_2bar_folk``: ``config.json`` (``MelodyConverter {numSteps 32, minPitch 21,
+        maxPitch 108}``), ``weights_manifest.json`` and uint16 shards in mel_2bar_small's layout.
+
+    Raises
+    ------
+    CheckpointError
+        When the package was installed without its data.
+    """
+    return _shipped_checkpoint(MELODY_VAE, "mel_2bar_small", "2-bar melody VAE")
+
+
+def shipped_checkpoint(name: str) -> Path | None:
+    """The shipped layers checkpoint called ``name`` (``basic_rnn_folk``, ``mel_2bar_folk``), else None.
+
+    Raises
+    ------
+    CheckpointError
+        ``name`` is shipped but missing from this installation.
+    """
+    if name == MELODY_RNN:
+        return default_music_rnn_dir()
+    if name == MELODY_VAE:
+        return default_music_vae_dir()
+    return None

@@ -235,9 +235,11 @@ class _Run:
         torch.manual_seed(cfg.seed)
         if self.path.is_file():
             st = torch.load(self.path, weights_only=False)
-            if st["config"] != asdict(cfg):
+            same = {k: v for k, v in st["config"].items() if k != "steps"}
+            if same != {k: v for k, v in asdict(cfg).items() if k != "steps"}:
                 raise ValueError(f"{self.path} was made with other settings ({st['config']}); use another --work "
-                                 "or the same settings")
+                                 "or the same settings (only --steps may change: a longer schedule resumes with the "
+                                 "learning rate of its own cosine at the current step)")
             model.load_state_dict(st["model"])
             opt.load_state_dict(st["optimizer"])
             self.step, self.cpu_before = st["step"], st["cpu_seconds"]

@@ -17,25 +17,31 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "continue", help=HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
         description=HELP + ".\n\nexamples:\n"
-        "  tonehost continue primer.mid -o out.mid                          # basic_rnn, 64 steps, argmax\n"
+        "  tonehost continue primer.mid -o out.mid                          # the shipped model, 64 steps, T=1.0\n"
+        "  tonehost continue primer.mid -o out.mid --temperature 0          # the most likely event at every step\n"
+        "  tonehost continue primer.mid -o out.mid --checkpoint basic_rnn   # the hosted basic_rnn (downloaded once)\n"
         "  tonehost continue primer.mid -o out.mid --temperature 1.0 --seed 7 --steps 128\n"
         "  tonehost continue primer.mid -o out.mid --checkpoint chord_pitches_improv --chords \"C G Am F\"\n"
         "  tonehost continue groove.mid -o more.mid --checkpoint drum_kit_rnn\n"
         "  tonehost continue primer.mid -o out.mid --checkpoint ./my_checkpoint_dir --qpm 90\n\n"
         "The primer is quantized to sixteenth notes (4 steps per quarter) at its own tempo; the output holds the "
         "primer followed by the new steps, written at --qpm (default: the primer's tempo). A melody model needs "
-        "a one-voice primer within its pitch range (basic_rnn and chord_pitches_improv: 48-83, melody_rnn: "
+        "a one-voice primer within its pitch range (the shipped basic_rnn_folk, basic_rnn and "
+        "chord_pitches_improv: 48-83, melody_rnn: "
         "0-127); drum_kit_rnn takes the primer's drum notes (or all notes when it has none), one hit per drum "
         "class and step. --chords spread evenly over primer + continuation, as magenta.js does. The checkpoint "
-        "is fetched once (verified) and exported to ONNX once (cached next to it).")
+        "is fetched once (verified) and exported to ONNX once (cached next to it); the default model ships with "
+        "tonehost and needs no network.")
     p.add_argument("primer", help="MIDI file to continue")
     p.add_argument("-o", "--output", required=True, metavar="OUT.mid", type=options.output_file, help="MIDI file to write (primer + "
                    "continuation)")
-    p.add_argument("--checkpoint", default="basic_rnn", metavar="ID|DIR",
-                   help="MusicRNN checkpoint id, URL or directory (default basic_rnn)")
+    p.add_argument("--checkpoint", metavar="ID|DIR",
+                   help="MusicRNN checkpoint id, URL or directory (default: basic_rnn_folk, the melody model "
+                   "shipped with tonehost, in basic_rnn's format; works offline)")
     p.add_argument("--steps", type=options.positive_int, default=64, help="new sixteenth-note steps to generate (default 64)")
-    p.add_argument("--temperature", type=options.non_negative_float, default=0.0,
-                   help="sampling temperature; 0 (the default) takes the most likely event at every step")
+    p.add_argument("--temperature", type=options.non_negative_float, default=1.0,
+                   help="sampling temperature (default 1.0); 0 takes the most likely event at every step (with a "
+                   "small model that often just holds the last note)")
     p.add_argument("--chords", metavar="\"C G Am F\"", help="chord progression, for chord-conditioned "
                    "checkpoints (chord_pitches_improv)")
     p.add_argument("--qpm", type=options.positive_float, help="tempo of the output in quarter notes per minute (default: the "
@@ -106,10 +112,11 @@ def cmd_continue(args) -> int:
     t0 = time.perf_counter()
     model = MusicRNN(args.checkpoint, offline=args.offline, threads=args.threads)
     t_load = time.perf_counter() - t0
+    label = args.checkpoint or model.checkpoint_dir.name
     if model.chord_encoder is not None and not chords:
-        raise UsageError(f"{args.checkpoint} is conditioned on chords: pass --chords, e.g. --chords \"C G Am F\"")
+        raise UsageError(f"{label} is conditioned on chords: pass --chords, e.g. --chords \"C G Am F\"")
     if model.chord_encoder is None and chords:
-        raise UsageError(f"{args.checkpoint} takes no chords; drop --chords (chord_pitches_improv takes them)")
+        raise UsageError(f"{label} takes no chords; drop --chords (chord_pitches_improv takes them)")
     if chords:
         chords = parse_chord_progression(chords, model.chord_encoder)
     model_input = _check_primer(args.primer, primer, model, args.skip_polyphony)

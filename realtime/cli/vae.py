@@ -14,7 +14,8 @@ from tonehost.exports.errors import TonehostError, UsageError
 HELP = "MusicVAE: sample, interpolate between, vary, encode and decode melodies, drums, trios and multitrack bars"
 
 EXAMPLES = """examples:
-  tonehost vae sample -o samples.mid                                   # 4 melodies (mel_2bar_small), T=0.5
+  tonehost vae sample -o samples.mid                                   # 4 melodies (the shipped model), T=0.5
+  tonehost vae sample -o samples.mid --checkpoint mel_2bar_small      # the hosted mel_2bar_small
   tonehost vae sample -o beats.mid --checkpoint drums_2bar_hikl_small -n 8 --temperature 0.8 --seed 3
   tonehost vae sample -o tune.mid --checkpoint mel_chords --chords "C G Am F"
   tonehost vae interpolate a.mid b.mid -o morph.mid --steps 7          # a -> b in 7 melodies, back to back
@@ -29,8 +30,9 @@ models, 16 for mel_16bar, one bar for multitrack), or one file each with --split
 Input MIDI is quantized to the model's grid (sixteenth notes; multitrack 24 steps per quarter) at its own tempo;
 a melody model reads the non-drum notes (one voice: of notes starting together the highest is kept; pitches
 21-108), a drum model the drum notes; a longer input is cut to the model's length (with a note saying so).
---temperature 0 takes the most likely event at every step (sample defaults to 0.5, the others to 0). The
-checkpoint is fetched once (verified) and exported to ONNX once (cached next to it)."""
+--temperature 0 takes the most likely event at every step (sample defaults to 0.5, the others to 0). The default
+model (mel_2bar_folk) ships with tonehost and needs no network; a hosted checkpoint is fetched once (verified) and
+exported to ONNX once (cached next to it)."""
 
 
 def register(subparsers) -> None:
@@ -41,9 +43,10 @@ def register(subparsers) -> None:
 
     def common(q, temperature: float, inputs: bool = True, output_help: str = "MIDI file to write"):
         q.add_argument("-o", "--output", required=True, metavar="OUT", help=output_help)
-        q.add_argument("--checkpoint", default="mel_2bar_small", metavar="ID|DIR",
-                       help="MusicVAE checkpoint id, URL or directory (default mel_2bar_small; "
-                       "`tonehost checkpoints list` shows the 25)")
+        q.add_argument("--checkpoint", metavar="ID|DIR",
+                       help="MusicVAE checkpoint id, URL or directory (default: mel_2bar_folk, the 2-bar melody "
+                       "model shipped with tonehost, in mel_2bar_small's format; works offline; "
+                       "`tonehost checkpoints list` shows the 25 hosted ones)")
         q.add_argument("--temperature", type=float, default=temperature,
                        help=f"sampling temperature; 0 takes the most likely event (default {temperature:g})")
         q.add_argument("--chords", metavar="\"C G Am F\"",

@@ -1,7 +1,7 @@
 """MusicRNN on ONNX Runtime: magenta.js 1.23.1's ``continueSequence``, and a step-wise stream for live use.
 
     from tonehost import MusicRNN, NoteSequence
-    rnn = MusicRNN("basic_rnn")                     # an index id, a URL, a checkpoint directory
+    rnn = MusicRNN()                                # the shipped melody model (or "basic_rnn", a URL, a dir)
     primer = NoteSequence.from_midi("primer.mid").quantize(4)
     cont = rnn.continue_sequence(primer, 64)        # argmax; temperature=1.0, rng=seed for sampling
     stream = rnn.stream(temperature=1.0, rng=7)     # live: feed what was played, draw the answer step by step
@@ -86,9 +86,12 @@ class MusicRNN:
     Parameters
     ----------
     checkpoint : str or os.PathLike, optional
-        An index id (``basic_rnn``, fetched and verified), an http(s) URL, a checkpoint directory
+        None (the default): the melody model shipped with tonehost (``basic_rnn_folk``: basic_rnn's format and
+        pitch range 48..83, trained by the project on folk tunes and chorale melodies of music21's corpus; works
+        offline). Otherwise an index id (``basic_rnn``, ``melody_rnn``, ``drum_kit_rnn``,
+        ``chord_pitches_improv``: fetched and verified once), an http(s) URL, a checkpoint directory
         (``weights_manifest.json`` + shards + ``config.json``, float32 or quantized) or an exported ``.onnx``
-        (then ``spec`` is required). Default ``basic_rnn``.
+        (then ``spec`` is required).
     spec : dict, optional
         A MusicRNN config (magenta.js ``MusicRNNSpec``) instead of the checkpoint's config.json.
     offline : bool
@@ -110,8 +113,8 @@ class MusicRNN:
         from tonehost.exports.resolve import music_rnn_checkpoint
         from tonehost.exports.tfjs import read_checkpoint_config
 
-        source = "basic_rnn" if checkpoint is None else checkpoint
-        if str(source).endswith(".onnx"):
+        source = checkpoint
+        if source is not None and str(source).endswith(".onnx"):
             if spec is None:
                 raise UsageError(f"{source}: an exported MusicRNN model needs spec= (its config.json)")
             self.spec = MusicRNNSpec.from_json(spec, "spec")
@@ -120,7 +123,7 @@ class MusicRNN:
         else:
             self.checkpoint_dir = music_rnn_checkpoint(source, offline)
             if spec is None:
-                raw = read_checkpoint_config(self.checkpoint_dir) or DEFAULT_SPECS.get(str(source)) \
+                raw = read_checkpoint_config(self.checkpoint_dir) or DEFAULT_SPECS.get(str(source or "")) \
                     or DEFAULT_SPECS.get(self.checkpoint_dir.name)
                 self.spec = MusicRNNSpec.from_json(raw, str(self.checkpoint_dir / "config.json")) if raw else None
                 if self.spec is None:

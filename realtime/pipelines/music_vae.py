@@ -1,7 +1,7 @@
 """MusicVAE on ONNX Runtime: magenta.js 1.23.1's ``encode``, ``decode``, ``sample``, ``interpolate``, ``similar``.
 
     from tonehost import MusicVAE, NoteSequence
-    vae = MusicVAE("mel_2bar_small", seed=7)         # an index id, a URL or a checkpoint directory
+    vae = MusicVAE(seed=7)                           # the shipped 2-bar melody model; or an id, URL, directory
     a = NoteSequence.from_midi("a.mid").quantize(4)
     z = vae.encode([a])                              # [1, Z] float32 (= mu)
     out = vae.decode(z)                              # argmax: temperature None
@@ -189,10 +189,11 @@ class MusicVAE:
 
     Parameters
     ----------
-    checkpoint : str or os.PathLike
-        An index id (``mel_2bar_small``, fetched and verified once), an http(s) URL or a checkpoint directory
-        (``config.json`` + ``weights_manifest.json`` + shards; float32, ``_q1`` or ``_q2``). Default
-        ``mel_2bar_small``.
+    checkpoint : str or os.PathLike, optional
+        None (the default): the 2-bar melody model shipped with tonehost (``mel_2bar_folk``: mel_2bar_small's
+        format, trained by the project on 2-bar windows of music21's folk tunes and chorale melodies; works
+        offline). Otherwise an index id (``mel_2bar_small``, ... fetched and verified once), an http(s) URL or a
+        checkpoint directory (``config.json`` + ``weights_manifest.json`` + shards; float32, ``_q1`` or ``_q2``).
     seed : int or numpy.random.Generator, optional
         Seed of the generator ``sample``, ``similar`` and temperature sampling use (None: fresh entropy).
     offline : bool
@@ -221,8 +222,12 @@ class MusicVAE:
         from tonehost.exports.resolve import checkpoint_dir
         from tonehost.exports.sequences import chord_encoder_from_type, converter_from_spec
 
-        source = "mel_2bar_small" if checkpoint is None else checkpoint
-        self.checkpoint_dir = checkpoint_dir(source, offline)
+        if checkpoint is None:
+            from tonehost.exports.checkpoints.shipped import default_music_vae_dir
+
+            self.checkpoint_dir = default_music_vae_dir()
+        else:
+            self.checkpoint_dir = checkpoint_dir(checkpoint, offline)
         self.name = str(checkpoint) if checkpoint is not None and not Path(str(checkpoint)).exists() \
             else self.checkpoint_dir.name
         parts = export_music_vae(self.checkpoint_dir)

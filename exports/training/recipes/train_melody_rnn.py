@@ -56,7 +56,8 @@ def cmd_train(args) -> int:
     from tonehost.exports.training.melody_training import RnnConfig, train_rnn
 
     torch.set_num_threads(1)
-    cfg = RnnConfig(units=tuple(args.units), steps=args.steps, seed=args.seed, lr=args.lr, dropout=args.dropout)
+    cfg = RnnConfig(units=tuple(args.units), steps=args.steps, seed=args.seed, lr=args.lr, dropout=args.dropout,
+                    p_transpose=args.p_transpose)
     train, val = _data("train"), _data("validation")
     print(f"train: {len(train.events)} tunes, {train.steps} steps; validation: {len(val.events)} tunes")
     train_rnn(train, val, args.work, cfg, cpu_minutes=args.cpu_minutes)
@@ -139,6 +140,8 @@ def main(argv=None) -> int:
     t.add_argument("--units", type=int, nargs="+", default=[128, 128], help="LSTM widths (default 128 128)")
     t.add_argument("--lr", type=float, default=3e-3)
     t.add_argument("--dropout", type=float, default=0.1)
+    t.add_argument("--p-transpose", type=float, default=0.5, help="probability of a random transposition per crop "
+                   "(default 0.5)")
     t.add_argument("--seed", type=int, default=1)
     t.set_defaults(func=cmd_train)
     e = sub.add_parser("export", help="write the layers checkpoint")
