@@ -233,8 +233,9 @@ def cmd_live(args) -> int:
         # a microphone take starts at its first note; a file keeps its own times (as offline transcription does)
         start = 0.0 if args.input_file else "first_note"
         # rewritten every 2 s from this (main) thread, never on the transcribing one; the journal has every note
-        writer = MidiFileWriter(args.output, start=start, lead_in=args.lead_in,
-                                rewrite_every_s=2.0) if args.output else None
+        writer = MidiFileWriter(args.output, start=start, lead_in=args.lead_in, rewrite_every_s=2.0,
+                                keep_notes=False) if args.output else None
+        finished = [0]  # notes ended so far (nothing keeps them all in memory unless --notes asks for the TSV)
         Transcriber(sess).warm_up()  # first-call costs before the clock starts
         source, sr, close_source = _open_source(args)
         t_start = getattr(source, "t0", None) or time.perf_counter()
@@ -250,12 +251,14 @@ def cmd_live(args) -> int:
                     print(f"{e.time:8.3f} s  on   {note_name(e.pitch):>4} ({e.pitch:3d})  vel {e.velocity:3d}"
                           f"   [{lag * 1000:5.0f} ms after onset]", flush=True)
             else:
+                finished[0] += 1
                 if port:
                     port.note_off(e.pitch)
                 if writer:
                     writer.note_off(e.pitch, e.time)
 
-        live = LiveTranscriber(sess, source, sr, on_event=on_event, decoding=live_decoding(args)).start()
+        live = LiveTranscriber(sess, source, sr, on_event=on_event, decoding=live_decoding(args),
+                               keep_notes=bool(args.notes)).start()
         session.failure = getattr(source, "failure", None) or (lambda: None)
         session.alive = lambda: live.running
         where = f", MIDI out: {port.describe()}" if port else ""
@@ -290,7 +293,7 @@ def cmd_live(args) -> int:
     notes = live.transcriber.notes
     if args.notes:
         write_notes_tsv(args.notes, writer.shifted(notes) if writer else notes)
-    count = len(writer.notes) if writer else len(notes)
+    count = writer.n_notes if writer else finished[0]
     where = f" -> {args.output}" if args.output else ""
     starts = ""
     if writer and start == "first_note" and writer.first_onset is not None:

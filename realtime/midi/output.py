@@ -14,6 +14,7 @@ The file is type 0 at 120 bpm, 480 ppq.
 """
 from __future__ import annotations
 
+import bisect
 import datetime as _dt
 import json
 import os
@@ -194,6 +195,56 @@ def _take_origin(start, first_onset: float | None, lead_in: float) -> float:
     return float(start)
 
 
+_SETTLE_S = 10.0  # events this long before the latest one are final (the decoder's ghost delay is far shorter)
+
+
+class _TrackEncoder:
+    """The note events of a growing take, as :func:`notes_to_midi_bytes` encodes them, each encoded once.
+
+    Notes come in the order they finish; :meth:`add` keeps their two events sorted as :func:`_events` sorts
+    them (by tick, note-offs first, then in the notes' order). :meth:`commit_before` encodes the events before a
+    tick no later note can precede and keeps only their bytes; :meth:`file_bytes` adds the rest.
+    """
+
+    def __init__(self, program: int = 0):
+        self.done = bytearray(b"\x00\xff\x51\x03" + TEMPO.to_bytes(3, "big") + bytes([0x00, 0xC0, program & 0x7F]))
+        self.tick, self.running = 0, 0xC0
+        self.pending: list[tuple[int, int, int, int, int]] = []
+        self.seq = 0
+
+    def add(self, on_s: float, off_s: float, pitch: int, velocity: int) -> None:
+        a = seconds_to_ticks(on_s)
+        b = max(seconds_to_ticks(off_s), a + 1)
+        a = max(a, self.tick)  # never before what is final (cannot happen with the decoder's event order)
+        b = max(b, a + 1)
+        bisect.insort(self.pending, (a, 1, self.seq, int(pitch), max(1, min(127, int(velocity)))))
+        bisect.insort(self.pending, (b, 0, self.seq, int(pitch), 0))
+        self.seq += 1
+
+    @staticmethod
+    def _encode(buf: bytearray, events, tick: int, running: int) -> tuple[int, int]:
+        for t, order, _, pitch, vel in events:
+            status = 0x90 if order else 0x80
+            buf += _vlq(t - tick)
+            buf += bytes([pitch & 0x7F, vel]) if status == running else bytes([status, pitch & 0x7F, vel])
+            tick, running = t, status
+        return tick, running
+
+    def commit_before(self, tick: int) -> None:
+        k = bisect.bisect_left(self.pending, (tick,))
+        if k:
+            self.tick, self.running = self._encode(self.done, self.pending[:k], self.tick, self.running)
+            del self.pending[:k]
+
+    def file_bytes(self) -> bytes:
+        track = bytearray(self.done)
+        self._encode(track, self.pending, self.tick, self.running)
+        track += b"\x00\xff\x2f\x00"
+        head = b"MThd" + (6).to_bytes(4, "big") + (0).to_bytes(2, "big") + (1).to_bytes(2, "big") + \
+            TICKS_PER_BEAT.to_bytes(2, "big")
+        return head + b"MTrk" + len(track).to_bytes(4, "big") + bytes(track)
+
+
 class MidiFileWriter:
     """Record note events into a MIDI file that is always complete on disk, with a journal beside it.
 
@@ -211,13 +262,17 @@ class MidiFileWriter:
     rewrite_every_s : float
         0 (default): rewrite the file in :meth:`note_off`, after every note. Otherwise note-offs only mark the file
         out of date and :meth:`flush` (called from the caller's own clock, e.g. a console thread) rewrites it at
-        most this often: a rewrite costs time in proportion to the take's length, which must not land on the
-        thread that transcribes (the journal holds every note in between).
+        most this often, off the thread that transcribes (the journal holds every note in between).
+    keep_notes : bool
+        Keep every finished note in :attr:`notes` (False: a take of hours keeps flat memory; :attr:`n_notes`
+        still counts them).
 
     Attributes
     ----------
     notes : list of (onset_s, offset_s, pitch, velocity)
-        Finished notes, in the caller's time (not shifted).
+        Finished notes, in the caller's time (not shifted); empty with ``keep_notes=False``.
+    n_notes : int
+        Finished notes so far.
     origin : float
         The caller's time that is 0 in the file (known once the first note came, with ``"first_note"``).
 
@@ -228,17 +283,23 @@ class MidiFileWriter:
 
     Notes
     -----
-    ``note_on``/``note_off``/``mark``/``flush`` may be called from any threads; they are cheap except a rewrite
-    (about 20 ms per thousand notes, :func:`notes_to_midi_bytes`).
+    ``note_on``/``note_off``/``mark``/``flush`` may be called from any threads. A rewrite encodes only the events
+    of the last seconds: those before the earliest onset still sounding (and 10 s before the latest event) can no
+    longer move, so they are encoded once and kept as bytes (:class:`_TrackEncoder`); the file is the same, byte
+    for byte, as :func:`notes_to_midi_bytes` of all the notes.
     """
 
     def __init__(self, path: str | os.PathLike, start: float | str = 0.0, lead_in: float = 0.0,
-                 journal: bool = True, rewrite_every_s: float = 0.0):
+                 journal: bool = True, rewrite_every_s: float = 0.0, keep_notes: bool = True):
         if start != "first_note" and not isinstance(start, (int, float)):
             raise ValueError(f"start must be a time in seconds or 'first_note', got {start!r}")
         self.path = Path(path)
         self.start, self.lead_in = start, float(lead_in)
         self.notes: list[tuple[float, float, int, int]] = []
+        self.keep_notes = keep_notes
+        self.n_notes = 0
+        self._track = _TrackEncoder()
+        self._now = 0.0  # latest time given to note_on/note_off
         self._open: dict[int, tuple[float, int]] = {}
         self._lock = threading.Lock()
         self._first_onset: float | None = None
@@ -282,6 +343,7 @@ class MidiFileWriter:
         with self._lock:
             if self._first_onset is None:
                 self._first_onset = float(t)
+            self._now = max(self._now, float(t))
             self._log(f"on {t:.6f} {int(pitch)} {int(velocity)}")
             if pitch in self._open:  # re-struck: finish the old one
                 self._finish(pitch, t)
@@ -290,6 +352,7 @@ class MidiFileWriter:
     def note_off(self, pitch: int, t: float) -> None:
         """A note ends at ``t`` seconds; the file on disk is rewritten with it."""
         with self._lock:
+            self._now = max(self._now, float(t))
             self._log(f"off {t:.6f} {int(pitch)}")
             if pitch in self._open:
                 self._finish(pitch, t)
@@ -322,11 +385,21 @@ class MidiFileWriter:
 
     def _finish(self, pitch: int, t: float) -> None:
         on, vel = self._open.pop(pitch)
-        self.notes.append((on, t, pitch, vel))
+        if self.keep_notes:
+            self.notes.append((on, t, pitch, vel))
+        self.n_notes += 1
+        o = self.origin
+        self._track.add(on - o, t - o, pitch, vel)
+        if len(self._track.pending) > 512:  # between rewrites too: pending events stay few
+            self._commit()
+
+    def _commit(self) -> None:
+        settled = min([on for on, _ in self._open.values()] + [self._now - _SETTLE_S])
+        self._track.commit_before(seconds_to_ticks(settled - self.origin))
 
     def _write(self) -> None:
-        o = self.origin
-        write_midi_atomic(self.path, [(a - o, b - o, p, v) for a, b, p, v in self.notes])
+        self._commit()
+        write_atomic(self.path, self._track.file_bytes())
         self._dirty = False
         self._last_write = time.monotonic()
 
@@ -343,8 +416,7 @@ class MidiFileWriter:
     def close(self, t: float | None = None) -> None:
         """End the sounding notes at ``t`` (default: the latest time seen), write the final file, drop the journal."""
         with self._lock:
-            end = t if t is not None else max([n[1] for n in self.notes] + [o[0] for o in self._open.values()]
-                                              + [0.0])
+            end = t if t is not None else max([self._now] + [o[0] for o in self._open.values()] + [0.0])
             for pitch in list(self._open):
                 self._finish(pitch, max(end, self._open[pitch][0]))
             self._write()

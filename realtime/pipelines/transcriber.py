@@ -154,11 +154,13 @@ class NoteDecoder:
     Rules per frame f and pitch p: an onset starts a note unless the pitch already sounds and the previous frame
     was an onset too; a sounding pitch whose new onset follows a non-onset frame is ended at f and restarted; a
     pitch without onset and without frame ends at f. :meth:`finish` ends whatever still sounds at the total
-    frame count (the reference's extra silent frame).
+    frame count (the reference's extra silent frame). Finished notes are kept in :attr:`notes` unless
+    ``keep_notes`` is False (a live session that hands every event on and runs for hours).
     """
 
     def __init__(self, onset_threshold: float = ONSET_THRESHOLD, frame_threshold: float = FRAME_THRESHOLD,
-                 decoding: Decoding | None = None):
+                 decoding: Decoding | None = None, keep_notes: bool = True):
+        self.keep_notes = keep_notes
         self.decoding = decoding or Decoding(onset_threshold, frame_threshold)
         self.onset_threshold = self.decoding.onset_threshold
         self.frame_threshold = self.decoding.frame_threshold
@@ -187,8 +189,9 @@ class NoteDecoder:
         if not self._shown[p] and not self._is_ghost(p):
             self._show(p, events)
         if self._shown[p]:
-            self.notes.append(Note(pitch=p + MIN_PITCH, velocity=int(self._vel[p]),
-                                   start_time=int(self._start[p]) * FRAME_SECONDS, end_time=f * FRAME_SECONDS))
+            if self.keep_notes:
+                self.notes.append(Note(pitch=p + MIN_PITCH, velocity=int(self._vel[p]),
+                                       start_time=int(self._start[p]) * FRAME_SECONDS, end_time=f * FRAME_SECONDS))
             events.append(NoteEvent("off", p + MIN_PITCH, 0, f, f * FRAME_SECONDS))
         self._start[p] = -1
         self._shown[p] = False
@@ -274,11 +277,14 @@ class Transcriber:
         calls fall on the same frames however the audio is cut into blocks: a file read block by block gives
         bit-for-bit the probabilities of the whole array in one push. Live mode leaves it off and runs what is
         ready.
+    keep_notes : bool
+        Keep the finished notes (:attr:`notes`); False for a live session that takes them from the events.
     """
 
     def __init__(self, session, max_chunk: int = 250, keep_probs: bool = False, full_chunks: bool = False,
-                 decoding: Decoding | None = None):
+                 decoding: Decoding | None = None, keep_notes: bool = True):
         self.session = session
+        self.keep_notes = keep_notes
         self.max_chunk = max_chunk
         self.keep_probs = keep_probs
         self.full_chunks = full_chunks
@@ -287,7 +293,7 @@ class Transcriber:
 
     def reset(self) -> None:
         self.mel_stream = MelStream()
-        self.decoder = NoteDecoder(decoding=self.decoding)
+        self.decoder = NoteDecoder(decoding=self.decoding, keep_notes=self.keep_notes)
         self._mel = np.zeros((0, 229), dtype=np.float32)  # mel frames from index self._mel0 on
         self._mel0 = 0
         self._next = 0          # next conv/output frame to compute
@@ -508,14 +514,18 @@ class LiveTranscriber:
         Most frames per model call.
     decoding : Decoding, optional
         Default :data:`MAGENTA_DECODING`.
+    keep_notes : bool
+        Keep every finished note in ``transcriber.notes`` (False: memory stays flat over hours; take the notes
+        from the events).
     """
 
     def __init__(self, session, source, sample_rate: int, on_event: Callable[[NoteEvent], None] | None = None,
-                 poll_s: float = 0.04, max_chunk: int = 8, decoding: Decoding | None = None):
+                 poll_s: float = 0.04, max_chunk: int = 8, decoding: Decoding | None = None,
+                 keep_notes: bool = True):
         self.source = source
         self.sample_rate = int(sample_rate)
         self.on_event = on_event or (lambda e: None)
-        self.transcriber = Transcriber(session, max_chunk=max_chunk, decoding=decoding)
+        self.transcriber = Transcriber(session, max_chunk=max_chunk, decoding=decoding, keep_notes=keep_notes)
         self.transcriber.warm_up()
         self.resampler = AudioTo16k(self.sample_rate)
         self._worker = Worker(source, self._process, on_end=self._finish, max_block=max(1024, self.sample_rate // 20),

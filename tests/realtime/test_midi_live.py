@@ -307,3 +307,35 @@ def test_midi_bytes_equal_mido_and_long_takes_stay_cheap(tmp_path):
     assert len(mido.MidiFile(tmp_path / "long.mid").tracks[0]) < 5   # still the empty take on disk
     assert w.flush(force=True) and not w.flush(force=True)
     assert len([m for m in mido.MidiFile(tmp_path / "long.mid") if m.type == "note_on"]) == 2000
+
+
+def test_a_growing_take_is_encoded_once_and_equals_the_whole_file(tmp_path):
+    """A rewrite re-encodes only the last seconds; the file equals notes_to_midi_bytes of all notes, byte for
+    byte, whatever the start, lead-in, rewrite schedule; with keep_notes=False nothing grows with the take."""
+    import random
+
+    from tonehost.realtime.midi.output import notes_to_midi_bytes
+
+    rng = random.Random(5)
+    for trial in range(30):
+        path = tmp_path / f"inc{trial}.mid"
+        w = MidiFileWriter(path, start=rng.choice([0.0, "first_note"]), lead_in=rng.choice([0.0, 1.5]),
+                           journal=False, rewrite_every_s=rng.choice([0.0, 1e9]))
+        t = rng.uniform(0, 5)
+        for _ in range(rng.randint(0, 400)):
+            t += rng.choice([0.0, 0.032, 0.064, rng.uniform(0, 0.5)])
+            p = rng.randint(21, 108)
+            if rng.random() < 0.55:
+                w.note_on(p, rng.randint(1, 127), round(t / 0.032) * 0.032)
+            else:
+                w.note_off(p, round(t / 0.032) * 0.032)
+            if rng.random() < 0.05:
+                w.flush(force=True)
+        w.close(t + 1)
+        assert path.read_bytes() == notes_to_midi_bytes(w.shifted(w.notes)), trial
+    w = MidiFileWriter(tmp_path / "long.mid", journal=False, rewrite_every_s=1e9, keep_notes=False)
+    for i in range(20000):
+        w.note_on(40 + i % 40, 80, i * 0.1)
+        w.note_off(40 + i % 40, i * 0.1 + 0.05)
+    assert w.notes == [] and w.n_notes == 20000 and len(w._track.pending) <= 1024
+    assert len(w._track.done) < 8 * 20000      # bytes only: a few per event
