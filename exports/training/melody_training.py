@@ -10,10 +10,12 @@ Data (:mod:`tonehost.exports.training.melodies`): training tunes only; the valid
 the test tunes are never read here.
 
 - MusicRNN: crops of up to ``crop`` steps (from the tune's start or a bar line) of the events of random tunes
-  (drawn in proportion to the steps they give), moved by a random transposition that keeps them in 48..83 with probability ``p_transpose``; loss = cross-entropy of
-  event t + 1 from events 0..t; Adam, cosine decay to 5 % of the learning rate, gradient-norm clipping.
-- MusicVAE: 2-bar windows (32 steps), transposed the same way (in 21..108); loss = cross-entropy of the
-  teacher-forced decoder (its previous-event inputs dropped with probability ``input_dropout``) + ``beta * max(KL - free_nats, 0)``, beta ramped linearly from 0 to ``max_beta`` over the
+  (drawn in proportion to the steps they give), moved with probability ``p_transpose`` (0 for the shipped
+  model) by a random transposition that keeps them in 48..83; loss = cross-entropy of event t + 1 from events
+  0..t; Adam, cosine decay to 5 % of the learning rate, gradient-norm clipping.
+- MusicVAE: 2-bar windows (32 steps), transposed with probability ``p_transpose`` (in 21..108); loss =
+  cross-entropy of the teacher-forced decoder (its previous-event inputs dropped with probability
+  ``input_dropout``) + ``beta * max(KL - free_nats, 0)``, beta ramped linearly from 0 to ``max_beta`` over the
   first ``beta_ramp`` of the schedule (Bowman et al. 2016's annealing; free bits as Magenta's MusicVAE,
   Roberts et al. 2018).
 """
@@ -178,13 +180,13 @@ class RnnConfig:
     """MusicRNN training settings (the recipe's defaults are the shipped model's)."""
 
     units: tuple = (128, 128)
-    dropout: float = 0.1
+    dropout: float = 0.0
     batch: int = 32
     crop: int = 128
     lr: float = 3e-3
     steps: int = 1400
     clip: float = 1.0
-    p_transpose: float = 0.5
+    p_transpose: float = 0.0
     max_shift: int = 6
     seed: int = 1
     eval_every: int = 50
