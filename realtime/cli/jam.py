@@ -16,7 +16,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "jam", help=HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
         description=HELP + ".\n\nexamples:\n"
-        "  tonehost jam --midi-in 0                       # keyboard in, the violin answers (basic_rnn)\n"
+        "  tonehost jam --midi-in 0                       # keyboard in, the violin answers (basic_rnn_folk)\n"
         "  tonehost jam --midi-in keys --midi-out synth --qpm 100 --drums --fluidsynth\n"
         "  tonehost jam --listen hum --instrument flute   # hum a phrase into the mic\n"
         "  tonehost jam --listen piano --pause-beats 4 --answer-bars 4\n"
@@ -34,8 +34,8 @@ def register(subparsers) -> None:
                    "(--midi-in), a piano at the mic (live Onsets and Frames), or a hummed voice (the voice tracker); "
                    "default: midi with --midi-in, else hum")
     p.add_argument("--checkpoint", metavar="ID|DIR", help="the answering model: a MusicRNN melody checkpoint id, "
-                   "URL or directory (default basic_rnn); with --vae a MusicVAE melody checkpoint (default "
-                   "mel_2bar_small)")
+                   "URL or directory (default: basic_rnn_folk, shipped with tonehost, offline; basic_rnn for the "
+                   "hosted one); with --vae a MusicVAE melody checkpoint (default: the shipped mel_2bar_folk)")
     p.add_argument("--temperature", type=non_negative_float, help="sampling temperature: answers default to "
                    "1.0, --vae windows to 0 (the most likely event at every step)")
     p.add_argument("--seed", type=non_negative_int, help="random seed (default: fresh)")
@@ -62,7 +62,7 @@ def register(subparsers) -> None:
                    help="drums model (default drum_kit_rnn)")
     p.add_argument("--drums-temperature", type=non_negative_float, default=1.0, help="(default 1.0)")
     p.add_argument("--vae", nargs=2, metavar=("A.mid", "B.mid"), help="play a MusicVAE interpolation from "
-                   "melody A to melody B instead of answering (their first window: 2 bars for mel_2bar_small)")
+                   "melody A to melody B instead of answering (their first window: 2 bars for the 2-bar models)")
     p.add_argument("--bars", type=positive_int, default=8, help="with --vae: bars from A to B (default 8)")
     p.add_argument("--loop", action="store_true", help="with --vae: go back and forth until stopped")
     p.add_argument("--offline", action="store_true", help="never download a checkpoint")
