@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from tonehost.exports.errors import TonehostError, UsageError
+from tonehost.realtime.cli import options
 
 HELP = "humanize a drum MIDI file (any length) with GrooVAE: velocities and timing, window by window"
 
@@ -29,15 +30,16 @@ def register(subparsers) -> None:
         "pitches are skipped (tap2drum takes any pitch). --temperature 0 (the default) keeps the most likely "
         "hits; above 0 the hits are sampled.")
     p.add_argument("input", metavar="DRUMS.mid", help="MIDI file with drums")
-    p.add_argument("-o", "--output", required=True, metavar="OUT.mid", help="MIDI file to write")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.mid", type=options.output_file,
+                   help="MIDI file to write (missing folders are created)")
     p.add_argument("--checkpoint", default="groovae_2bar_humanize", metavar="ID|DIR",
                    help="GrooVAE checkpoint id, URL or directory (default groovae_2bar_humanize; also groovae_4bar, "
                    "tap2drum_1bar..tap2drum_4bar)")
-    p.add_argument("--temperature", type=float, default=0.0,
+    p.add_argument("--temperature", type=options.non_negative_float, default=0.0,
                    help="hit sampling temperature; 0 keeps the most likely hits (default 0)")
-    p.add_argument("--seed", type=int, help="random seed (default: fresh)")
+    p.add_argument("--seed", type=options.non_negative_int, help="random seed (default: fresh)")
     p.add_argument("--offline", action="store_true", help="never download the checkpoint")
-    p.add_argument("--threads", type=int, default=1, help="onnxruntime threads (default 1)")
+    p.add_argument("--threads", type=options.positive_int, default=1, help="onnxruntime threads (default 1)")
     p.set_defaults(func=cmd_groove)
 
 
@@ -45,13 +47,8 @@ def cmd_groove(args) -> int:
     from tonehost.exports.note_sequence import NoteSequence
     from tonehost.realtime.pipelines.music_vae import MusicVAE
 
-    if args.temperature < 0 or not np.isfinite(args.temperature):
-        raise UsageError(f"--temperature must be 0 (most likely hits) or positive, got {args.temperature:g}")
-    if args.threads < 1:
-        raise UsageError(f"--threads must be at least 1, got {args.threads}")
+    # --temperature, --seed, --threads and -o (its folder created) were checked while parsing (cli.options)
     src, out = Path(args.input), Path(args.output)
-    if not out.parent.is_dir():
-        raise UsageError(f"cannot write {out}: folder {out.parent} does not exist")
     if not src.is_file():
         raise UsageError(f"{src}: no such MIDI file")
     seq = NoteSequence.from_midi(src)

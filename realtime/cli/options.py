@@ -3,7 +3,7 @@
 Option types (``type=`` of ``add_argument``) check every value when the command line is parsed, so a bad value is
 one line (``tonehost: error: argument --block-size: ...``) before anything opens: :func:`positive_int`,
 :func:`non_negative_int`, :func:`positive_float`, :func:`non_negative_float`, :func:`finite_float`,
-:func:`sample_rate`, :func:`block_size`, and for files the commands write :func:`output_file` (checks the place
+:func:`sample_rate`, :func:`block_size`, the ranges :func:`int_range` and :func:`float_range` make, and for files the commands write :func:`output_file` (checks the place
 and creates missing folders) and :func:`output_dir`. :class:`Parser` turns argparse's own errors into that one line.
 """
 from __future__ import annotations
@@ -18,6 +18,7 @@ from tonehost.exports.errors import UsageError
 
 __all__ = ["add_instrument_args", "instrument_from_args", "audio_device", "Parser", "positive_int",
            "non_negative_int", "positive_float", "non_negative_float", "finite_float", "sample_rate", "block_size",
+           "int_range", "float_range",
            "output_file", "output_file_or_stdout", "output_dir", "MIN_SAMPLE_RATE", "MAX_SAMPLE_RATE",
            "MAX_BLOCK_SIZE"]
 
@@ -108,6 +109,36 @@ def block_size(text: str) -> int:
     if not 1 <= value <= MAX_BLOCK_SIZE:
         raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
     return value
+
+
+def int_range(lo: int, hi: int | None = None):
+    """An argparse type: a whole number in ``[lo, hi]`` (``hi`` None: no upper bound), e.g. ``int_range(0, 11)`` for
+    ``--key`` (a pitch class), ``int_range(2)`` for ``vae interpolate --steps`` (both ends)."""
+    what = f"a whole number from {lo} to {hi}" if hi is not None else f"a whole number >= {lo}"
+
+    def whole_number(text: str) -> int:
+        value = _number(text, int, what)
+        if value < lo or (hi is not None and value > hi):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+
+    whole_number.__name__ = whole_number.__qualname__ = f"int_range({lo}, {hi})"
+    return whole_number
+
+
+def float_range(lo: float, hi: float):
+    """An argparse type: a finite number in ``[lo, hi]``, e.g. ``float_range(0, 1)`` for ``vae similar
+    --similarity``."""
+    what = f"a number from {lo:g} to {hi:g}"
+
+    def number(text: str) -> float:
+        value = _number(text, float, what)
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+
+    number.__name__ = number.__qualname__ = f"float_range({lo:g}, {hi:g})"
+    return number
 
 
 def _nearest_existing(path: Path) -> Path:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from tonehost.exports.errors import TonehostError, UsageError
+from tonehost.realtime.cli import options
 
 HELP = "MusicVAE: sample, interpolate between, vary, encode and decode melodies, drums, trios and multitrack bars"
 
@@ -41,28 +42,31 @@ def register(subparsers) -> None:
     sub = p.add_subparsers(dest="vae_command", metavar="ACTION")
     sub.required = True
 
-    def common(q, temperature: float, inputs: bool = True, output_help: str = "MIDI file to write"):
-        q.add_argument("-o", "--output", required=True, metavar="OUT", help=output_help)
+    def common(q, temperature: float, inputs: bool = True, output_help: str = "MIDI file to write (missing folders "
+               "are created)", stdout: bool = False):
+        # every number and the output are checked while parsing (cli.options): a bad value is one line, exit 2
+        q.add_argument("-o", "--output", required=True, metavar="OUT", help=output_help,
+                       type=options.output_file_or_stdout if stdout else options.output_file)
         q.add_argument("--checkpoint", metavar="ID|DIR",
                        help="MusicVAE checkpoint id, URL or directory (default: mel_2bar_folk, the 2-bar melody "
                        "model shipped with tonehost, in mel_2bar_small's format; works offline; "
                        "`tonehost checkpoints list` shows the 25 hosted ones)")
-        q.add_argument("--temperature", type=float, default=temperature,
+        q.add_argument("--temperature", type=options.non_negative_float, default=temperature,
                        help=f"sampling temperature; 0 takes the most likely event (default {temperature:g})")
         q.add_argument("--chords", metavar="\"C G Am F\"",
                        help="chord progression for chord-conditioned checkpoints (mel_chords, multitrack_chords: "
                        "one chord)")
-        q.add_argument("--key", type=int, metavar="0..11", help="key for key-conditioned checkpoints (0 = C)")
-        q.add_argument("--qpm", type=float, help="tempo of the output (default: the input's, else 120)")
-        q.add_argument("--seed", type=int, help="random seed (default: fresh)")
+        q.add_argument("--key", type=options.int_range(0, 11), metavar="0..11", help="key for key-conditioned checkpoints (0 = C)")
+        q.add_argument("--qpm", type=options.positive_float, help="tempo of the output (default: the input's, else 120)")
+        q.add_argument("--seed", type=options.non_negative_int, help="random seed (default: fresh)")
         q.add_argument("--split", action="store_true", help="write one MIDI file per result (OUT_01.mid, ...)")
         q.add_argument("--offline", action="store_true", help="never download the checkpoint")
-        q.add_argument("--threads", type=int, default=1, help="onnxruntime threads (default 1)")
+        q.add_argument("--threads", type=options.positive_int, default=1, help="onnxruntime threads (default 1)")
 
     q = sub.add_parser("sample", help="new sequences from random latent vectors",
                        description="New sequences from z ~ N(0, 1).\n\n" + EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    q.add_argument("-n", "--num", type=int, default=4, help="how many (default 4)")
+    q.add_argument("-n", "--num", type=options.positive_int, default=4, help="how many (default 4)")
     common(q, 0.5)
     q.set_defaults(func=cmd_sample)
 
@@ -71,7 +75,7 @@ def register(subparsers) -> None:
                        "row from the 1st to the 3rd input, last row from the 2nd to the 4th).\n\n" + EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     q.add_argument("inputs", nargs="+", metavar="IN.mid", help="2 or 4 MIDI files")
-    q.add_argument("--steps", type=int, default=5, help="sequences along the line (default 5)")
+    q.add_argument("--steps", type=options.int_range(2), default=5, help="sequences along the line (default 5)")
     q.add_argument("--grid", metavar="WxH", help="grid size for 4 inputs (default STEPSxSTEPS)")
     common(q, 0.0)
     q.set_defaults(func=cmd_interpolate)
@@ -80,8 +84,8 @@ def register(subparsers) -> None:
                        description="Variations of one input: z = z_in * s + noise * (1 - s).\n\n" + EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     q.add_argument("input", metavar="IN.mid")
-    q.add_argument("-n", "--num", type=int, default=4, help="how many (default 4)")
-    q.add_argument("--similarity", type=float, default=0.8, help="0 (unrelated) .. 1 (the input) (default 0.8)")
+    q.add_argument("-n", "--num", type=options.positive_int, default=4, help="how many (default 4)")
+    q.add_argument("--similarity", type=options.float_range(0, 1), default=0.8, help="0 (unrelated) .. 1 (the input) (default 0.8)")
     common(q, 0.0)
     q.set_defaults(func=cmd_similar)
 
@@ -90,7 +94,7 @@ def register(subparsers) -> None:
                        "[n, Z] when OUT ends with .npy; - writes JSON on standard output.\n\n" + EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     q.add_argument("inputs", nargs="+", metavar="IN.mid")
-    common(q, 0.0, output_help="z.json, z.npy or - (standard output)")
+    common(q, 0.0, output_help="z.json, z.npy or - (standard output)", stdout=True)
     q.set_defaults(func=cmd_encode)
 
     q = sub.add_parser("decode", help="MIDI from latent vectors",
@@ -104,19 +108,10 @@ def register(subparsers) -> None:
 # --------------------------------------------------------------------------------------------------- helpers
 
 def load_model(args):
-    """The MusicVAE of ``--checkpoint``, with ``--seed``, ``--offline``, ``--threads``; checks the shared
-    options first."""
+    """The MusicVAE of ``--checkpoint``, with ``--seed``, ``--offline``, ``--threads``."""
     from tonehost.realtime.pipelines.music_vae import MusicVAE
 
-    if args.temperature < 0 or not np.isfinite(args.temperature):
-        raise UsageError(f"--temperature must be 0 (most likely event) or positive, got {args.temperature:g}")
-    if args.qpm is not None and not (args.qpm > 0 and np.isfinite(args.qpm)):
-        raise UsageError(f"--qpm must be a positive number, got {args.qpm:g}")
-    if args.threads < 1:
-        raise UsageError(f"--threads must be at least 1, got {args.threads}")
-    out = Path(args.output)
-    if str(out) != "-" and not out.parent.is_dir():
-        raise UsageError(f"cannot write {out}: folder {out.parent} does not exist")
+    # the numbers and -o (its folder created) were checked while parsing (cli.options)
     return MusicVAE(args.checkpoint, seed=args.seed, offline=args.offline, threads=args.threads)
 
 
@@ -240,8 +235,6 @@ def _load(args):
 # -------------------------------------------------------------------------------------------------- commands
 
 def cmd_sample(args) -> int:
-    if args.num < 1:
-        raise UsageError(f"-n must be at least 1, got {args.num}")
     model, t_load = _load(args)
     kw = controls(args, model)
     t0 = time.perf_counter()
@@ -255,8 +248,6 @@ def cmd_sample(args) -> int:
 def cmd_interpolate(args) -> int:
     if len(args.inputs) not in (2, 4):
         raise UsageError(f"interpolate takes 2 or 4 MIDI files, got {len(args.inputs)}")
-    if args.steps < 2:
-        raise UsageError(f"--steps must be at least 2 (both ends), got {args.steps}")
     n_interps = args.steps
     if args.grid:
         if len(args.inputs) != 4:
@@ -282,10 +273,6 @@ def cmd_interpolate(args) -> int:
 
 
 def cmd_similar(args) -> int:
-    if args.num < 1:
-        raise UsageError(f"-n must be at least 1, got {args.num}")
-    if not 0 <= args.similarity <= 1:
-        raise UsageError(f"--similarity must be between 0 and 1, got {args.similarity:g}")
     model, t_load = _load(args)
     kw = controls(args, model)
     seq = read_input(args.input, model)

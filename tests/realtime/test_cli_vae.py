@@ -129,11 +129,15 @@ def test_chords_trio_and_drum_models(ckpts, midis, tmp_path, capsys):
     (["vae", "sample", "-o", "{tmp}/a.mid", "--checkpoint", "{mel_chords}"], "conditioned on chords", 1),
     (["vae", "sample", "-o", "{tmp}/a.mid", "--checkpoint", "{mel_2bar_small}", "--chords", "C"], "takes no chords", 1),
     (["vae", "sample", "-o", "{tmp}/a.mid", "--checkpoint", "{mel_chords}", "--chords", "C Qx"], "Qx", 1),
-    (["vae", "sample", "-o", "{tmp}/no/such/dir/a.mid", "--checkpoint", "{mel_2bar_small}"], "does not exist", 1),
+    (["vae", "sample", "-o", "{tmp}/afile.mid/a.mid", "--checkpoint", "{mel_2bar_small}"], "is a file", 2),
     (["vae", "sample", "-o", "{tmp}/a.mid", "--checkpoint", "{mel_2bar_small}", "--temperature", "-1"],
-     "--temperature", 1),
+     "argument --temperature: expected a number >= 0", 2),
     (["vae", "similar", "{mel0}", "-o", "{tmp}/a.mid", "--checkpoint", "{mel_2bar_small}", "--similarity", "2"],
-     "between 0 and 1", 1),
+     "argument --similarity: expected a number from 0 to 1", 2),
+    (["vae", "interpolate", "{mel0}", "{mel1}", "-o", "{tmp}/a.mid", "--steps", "1"],
+     "argument --steps: expected a whole number >= 2", 2),
+    (["vae", "sample", "-o", "{tmp}/a.mid", "--key", "12"], "argument --key: expected a whole number from 0 to 11", 2),
+    (["groove", "{drums0}", "-o", "{tmp}/a.mid", "--threads", "0"], "argument --threads", 2),
     (["vae", "decode", "{mel0}", "-o", "{tmp}/a.mid", "--checkpoint", "{mel_2bar_small}"],
      "not a latent vector file", 1),
     (["vae", "interpolate", "{drums0}", "{mel0}", "-o", "{tmp}/a.mid", "--checkpoint", "{mel_2bar_small}"],
@@ -146,6 +150,7 @@ def test_chords_trio_and_drum_models(ckpts, midis, tmp_path, capsys):
 ])
 def test_one_line_errors(ckpts, midis, tmp_path, capsys, argv, message, code):
     names = {**{k: str(v) for k, v in ckpts.items()}, **{k: str(v) for k, v in midis.items()}, "tmp": str(tmp_path)}
+    (tmp_path / "afile.mid").write_text("x")
     rc, out, err = _run(capsys, *[a.format(**names) for a in argv])
     assert rc == code
     assert err.startswith("tonehost: error:") and err.count("\n") == 1 and message in err, err
@@ -178,3 +183,13 @@ def test_groove_any_length(ckpts, midis, tmp_path, capsys):
                          ckpts["tap2drum_1bar"])
     assert rc == 0, err
     assert "2 windows of 1 bar" in text
+
+
+def test_outputs_into_missing_folders_like_every_command(ckpts, midis, tmp_path, capsys):
+    """-o is checked and its folders created while parsing (cli.options.output_file), as in every command."""
+    out = tmp_path / "new" / "dir" / "a.mid"
+    rc, text, err = _run(capsys, "vae", "sample", "-o", out, "--checkpoint", ckpts["mel_2bar_small"], "-n", "1")
+    assert rc == 0 and out.is_file(), err
+    out = tmp_path / "other" / "h.mid"
+    rc, text, err = _run(capsys, "groove", midis["drums0"], "-o", out, "--checkpoint", ckpts["groovae_2bar_humanize"])
+    assert rc == 0 and out.is_file(), err
