@@ -24,7 +24,8 @@ __all__ = ["AudioSource", "ArraySource", "Worker", "BlockTimes"]
 
 
 class BlockTimes:
-    """Per-block worker CPU times (seconds) of the most recent ``keep`` blocks, and how many blocks were timed.
+    """Per-block worker CPU times (seconds) of the most recent ``keep`` blocks, and how many blocks were timed
+    (also any other per-block number: :class:`~tonehost.realtime.pipelines.poly.PolyInstrument`'s active voices).
 
     A ring preallocated once (``keep`` float64): a live session of hours keeps flat memory (an unbounded list of
     floats grew 3.3 MB per 10 minutes at 128-frame blocks, measured by ``bench/soak.py``; a growing deque still
@@ -45,7 +46,9 @@ class BlockTimes:
     """
 
     def __init__(self, keep: int = 1 << 16):
-        self._buf = np.zeros(int(keep), np.float64)
+        # written through once now: np.zeros maps pages lazily, so the ring's RSS would grow while it first fills
+        # (512 KB over the first ~3 minutes of a session), which a soak's memory slope counts as growth
+        self._buf = np.full(int(keep), 0.0, np.float64)
         self.maxlen = int(keep)
         self.count = 0
 
@@ -73,6 +76,10 @@ class BlockTimes:
 
     def __iter__(self):
         return iter(self.__array__().tolist())
+
+    def __getitem__(self, index):
+        """The kept values as a list would give them (oldest first; negative indices from the newest)."""
+        return self.__array__()[index]
 
 
 @runtime_checkable

@@ -96,8 +96,8 @@ class PolyInstrument:
             from tonehost.dsp.reverb import Reverb
             self._reverb = Reverb(cfg.sample_rate, wet=cfg.reverb_wet)
         self.block_times = BlockTimes()  # bounded: a long session keeps flat memory
-        #: Voices that did work per block (for the cost per voice).
-        self.active_counts: list[int] = []
+        #: Voices that did work per block (for the cost per voice), the most recent blocks (bounded, as block_times).
+        self.active_counts = BlockTimes()
 
     @property
     def sample_rate(self) -> int:
