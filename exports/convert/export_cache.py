@@ -20,7 +20,7 @@ from typing import Callable
 from tonehost.exports.errors import CheckpointError
 from tonehost.exports.paths import SHIPPED_DIR, cache_dir
 
-__all__ = ["checkpoint_fingerprint", "cached_export"]
+__all__ = ["checkpoint_fingerprint", "cached_export", "cached_derived"]
 
 
 def checkpoint_fingerprint(checkpoint: Path, salt: str = "") -> str:
@@ -112,3 +112,58 @@ def cached_export(checkpoint: str | os.PathLike, name: str, build: Callable[[Pat
             shutil.copyfile(cached, out)
         return out, reused
     return cached, reused
+
+
+def cached_derived(source: str | os.PathLike, name: str, build: Callable[[Path], bytes], version: int) -> Path:
+    """A model derived from one ``.onnx`` file (a sequence or batched variant of a step model), built once.
+
+    Kept in ``cache_dir("exports")/<fingerprint>/<name>`` with a ``.json`` beside it; the fingerprint hashes the
+    source file's bytes, ``name`` and ``version``, so a changed model or a newer builder rebuilds. When the cache is
+    not writable the model is built into a temporary folder for this process.
+
+    Parameters
+    ----------
+    source : path
+        The model it is derived from.
+    name : str
+        File name of the derived model.
+    build : callable
+        ``build(source) -> bytes`` (a serialized ONNX model).
+    version : int
+        The builder's version, part of the fingerprint.
+
+    Returns
+    -------
+    Path
+        The derived model's path.
+    """
+    src = Path(source)
+    h = hashlib.sha256(src.read_bytes())
+    h.update(f"{name}:v{version}".encode())
+    fp = h.hexdigest()
+    target = cache_dir("exports") / fp[:16] / name
+    meta = target.with_suffix(".json")
+    if target.is_file() and meta.is_file():
+        try:
+            if json.loads(meta.read_text()).get("fingerprint") == fp:
+                return target
+        except (OSError, ValueError):
+            pass
+    t0 = time.perf_counter()
+    data = build(src)
+    for folder in (target.parent, Path(tempfile.gettempdir()) / f"tonehost-exports-{os.getuid()}" / fp[:16]):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            out = folder / name
+            os.replace(tmp, out)
+            out.with_suffix(".json").write_text(json.dumps(
+                {"fingerprint": fp, "source": str(src), "export_version": version,
+                 "seconds": round(time.perf_counter() - t0, 3)}))
+            return out
+        except OSError:
+            continue
+    raise CheckpointError(f"cannot write {name} (derived from {src}) into {cache_dir('exports')}; set "
+                          "TONEHOST_CACHE to a writable folder", src)
