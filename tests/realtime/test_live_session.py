@@ -6,10 +6,14 @@ gets a useful answer.
 """
 from __future__ import annotations
 
+import json
 import re
 import signal
+import socket
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import mido
 import pytest
@@ -63,16 +67,33 @@ def test_play_says_nothing_about_a_block_size_equal_to_the_period(private_jack, 
     assert "note: the JACK server runs" not in text, text
 
 
+def _unreachable_index(tmp_path: Path, checkpoint_id: str = "ddsp_flute") -> Path:
+    """A user index (``$TONEHOST_INDEX``) that moves ``checkpoint_id`` to a local port nothing listens on: the
+    hosted instrument cannot be downloaded, whatever the machine's network."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    idx = tmp_path / "unreachable_index.json"
+    idx.write_text(json.dumps([{"id": checkpoint_id, "model": "DDSPFlute", "sizeMb": 3.9, "description": "test",
+                                "url": f"http://127.0.0.1:{port}/{checkpoint_id}"}]))
+    return idx
+
+
 def test_typing_while_playing(private_jack, model, tmp_path):
-    """Unknown names list the instruments; an index id is not prefixed again; q stops with a summary (exit 0)."""
-    env = {**private_jack.env, "TONEHOST_CACHE": str(tmp_path / "cache")}
+    """Unknown names list the instruments; an index id is not prefixed again; a hosted instrument that cannot be
+    downloaded says the fetch command at once, with no progress bar over the meters; q stops with a summary."""
+    env = {**private_jack.env, "TONEHOST_CACHE": str(tmp_path / "cache"),
+           "TONEHOST_INDEX": str(_unreachable_index(tmp_path))}
     proc, err = _play(model, env, stdin=subprocess.PIPE)
+    answered = {}
     try:
         assert err.wait_for(r"^playing ", proc=proc), err.text()
-        for cmd in ("cello", "ddsp_violin", "violin"):
+        for cmd in ("cello", "ddsp_violin", "flute", "violin"):
+            t0 = time.monotonic()
             proc.stdin.write(cmd + "\n")
             proc.stdin.flush()
             assert err.wait_for(rf"(switched to|cannot switch to) {cmd}\b", proc=proc, timeout=60), err.text()
+            answered[cmd] = time.monotonic() - t0
         proc.stdin.write("q\n")
         proc.stdin.flush()
         proc.wait(timeout=20)
@@ -89,6 +110,12 @@ def test_typing_while_playing(private_jack, model, tmp_path):
                      r"or play a local one with --checkpoint DIR", text), text
     assert "switched to violin" in text
     assert re.search(r"played [\d.]+ s \(stopped\)", text), text
+    # the download that cannot happen: one retry, no progress bar (tqdm's "%|" and "\r") over the meter lines
+    assert re.search(r"cannot switch to flute: ddsp_flute is not in the cache and could not be downloaded \(.*\); "
+                     r"fetch it once with `tonehost checkpoints fetch ddsp_flute`, or play a local one with "
+                     r"--checkpoint DIR", text), text
+    assert "%|" not in text and "\r" not in text, text
+    assert answered["flute"] < 5.0, answered   # was ~7 s of retries
 
 
 def test_typed_model_resolves_ids_names_and_paths(monkeypatch, tmp_path, model):
@@ -153,3 +180,44 @@ def test_per_block_timings_are_bounded_for_long_sessions(model):
     assert len(times) == 100 and times.count == 1000 and list(times)[0] == pytest.approx(900e-6)
     pipe = InstrumentPipeline(ControlsModel(model))
     assert isinstance(pipe.block_times, BlockTimes) and pipe.block_times.maxlen == 1 << 16
+
+
+def test_a_hosted_instrument_that_cannot_be_downloaded_is_one_quiet_quick_answer(monkeypatch, tmp_path, capfd):
+    """Typed while playing: no progress bar on the terminal (the meters own it), one retry, and the message names
+    the fetch command and --checkpoint DIR (not "run the same fetch again", which means nothing inside play)."""
+    import io
+
+    from tonehost.exports.errors import CheckpointError
+    from tonehost.realtime.cli.live import StatusLine
+    from tonehost.realtime.cli.play import typed_model
+
+    monkeypatch.setenv("TONEHOST_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TONEHOST_INDEX", str(_unreachable_index(tmp_path)))
+    said = io.StringIO()
+    t0 = time.monotonic()
+    with pytest.raises(CheckpointError) as exc:
+        typed_model("flute", StatusLine(said))
+    elapsed = time.monotonic() - t0
+    out, err = capfd.readouterr()
+    msg = exc.value.user_message
+    assert "tonehost checkpoints fetch ddsp_flute" in msg and "--checkpoint DIR" in msg, msg
+    assert "run the same fetch again" not in msg, msg
+    assert out == "" and err == "", (out, err)            # nothing drawn over the meter line
+    assert said.getvalue().startswith("fetching ddsp_flute"), said.getvalue()
+    assert elapsed < 3.0, elapsed
+
+
+@pytest.mark.parametrize("argv", [["play"], ["transcribe", "--live"]], ids=["play", "transcribe-live"])
+def test_midi_out_number_that_does_not_exist_is_one_line(private_jack, model, tmp_path, argv):
+    """``--midi-out 99`` (no output 99): one line naming the list command, exit 1, and no port called "99"."""
+    from tonehost.realtime.testing import jack
+
+    extra = ["--checkpoint", str(model)] if argv == ["play"] else ["-o", str(tmp_path / "take.mid")]
+    r = subprocess.run([sys.executable, "-m", "tonehost", *argv, *extra, "--midi-out", "99", "--duration" if
+                        argv == ["play"] else "--seconds", "3"], stdin=subprocess.DEVNULL, capture_output=True,
+                       text=True, timeout=120, env=private_jack.env)
+    assert r.returncode == 1, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and re.match(r"tonehost: error: no MIDI output number 99; available: .*devices --midi",
+                                        lines[0]), r.stderr
+    assert not [p for p in jack.ports().split() if p.endswith(":99")]
