@@ -8,7 +8,10 @@ PortAudio calls :data:`audio_callback` on the audio thread with a pointer to the
 2. pops the worker's output samples from the output ring (silence and an underrun count if they are late; the
    backlog is bounded so the engine recovers after a stall);
 3. optionally synthesises directly from control frames (the :mod:`tonehost.dsp.harmonic` and :mod:`tonehost.dsp.noise` kernels)
-   fed by a worker through a frame ring, holding the last controls when the worker is late;
+   fed by a worker through a frame ring, holding the last controls when the worker is late; with
+   ``P_SCHEDULED`` each frame carries the engine sample it starts at and takes effect at exactly that sample
+   (:func:`tonehost.dsp.scheduled.scheduled_block`): constant latency, whatever the block size or when the worker
+   finished;
 4. optionally adds the input (monitor), applies the output gain to every output channel, and
 5. counts everything in the stats array, including the callback's own cost in CPU cycles.
 
@@ -25,6 +28,7 @@ from numba import carray, cfunc, njit, types
 
 from tonehost.dsp.harmonic import frames_due, harmonic_block
 from tonehost.dsp.noise import noise_block
+from tonehost.dsp.scheduled import N_META, N_SCHED, scheduled_block
 
 from tonehost.realtime.audio.atomics import as_voidptr, cycle_counter, load_acquire, store_release
 from tonehost.realtime.audio.ring import READ, WRITE, ring_pop, ring_push
@@ -41,7 +45,13 @@ C_NFRAMES, C_NROWS, C_NCOLS, C_NSTATE = 18, 19, 20, 21
 C_FIDX = 22                    # int64[24]: frame ring counters (write at 0, harmonic read at 8, noise read at 16)
 C_EVENTFD = 23
 C_HSTATE_LEN, C_NSTATE_LEN = 24, 25
+C_FMETA, C_SCHED = 26, 27     # scheduled frames: int64[rows, N_META] (due, ramp, has_noise), int64[N_SCHED]
 N_CONTROL = 32
+
+# Frame-ring counters (int64[24], cache-line separated): the producer's write counter, the consumers' read counters,
+# and two the callback alone writes: the output clock (samples output before this block = the engine sample index of
+# this block's first input and output sample) and the input samples dropped (ring full) since the start.
+F_WRITE, F_READ_H, F_CLOCK, F_READ_N, F_IN_DROPPED = 0, 8, 12, 16, 20
 
 # Stats (int64).
 S_CALLBACKS, S_FRAMES = 0, 1
@@ -65,6 +75,7 @@ P_MAX_OUT_BACKLOG = 6          # samples: output ring backlog above this is drop
 P_MAX_FRAME_BACKLOG = 7        # control frames: likewise for the synth frame ring
 P_RING_OUT_ON = 8              # 1: mix the output ring into the output
 P_NOISE_ON = 9
+P_SCHEDULED = 10               # 1: frames carry their due sample (sample-accurate, see tonehost.dsp.scheduled)
 N_PARAMS = 16
 
 # PortAudio status flags.
@@ -120,6 +131,8 @@ def process_block(inp, outp, frames, status, ctl):
         in_idx = carray(as_voidptr(ctl[C_IN_IDX]), (16,), dtype=np.int64)
         if ring_push(in_data, in_idx, mono, n) == 0:
             stats[S_INPUT_DROPPED] += n
+            fidx = carray(as_voidptr(ctl[C_FIDX]), (24,), dtype=np.int64)
+            store_release(fidx, F_IN_DROPPED, fidx[F_IN_DROPPED] + n)
     else:
         for i in range(n):
             mono[i] = 0.0
@@ -147,7 +160,34 @@ def process_block(inp, outp, frames, status, ctl):
                     stats[S_OUTPUT_UNDERRUN] += n - got
                     stats[S_OUTPUT_UNDERRUN_BLOCKS] += 1
         # 3. synthesis in the callback from control frames
-        if params[P_SYNTH_ON] != 0.0 and ctl[C_HFRAMES] != 0:
+        if params[P_SYNTH_ON] != 0.0 and ctl[C_HFRAMES] != 0 and params[P_SCHEDULED] != 0.0:
+            # sample-accurate: each frame starts at its own due sample of the engine clock
+            fidx = carray(as_voidptr(ctl[C_FIDX]), (24,), dtype=np.int64)
+            w = load_acquire(fidx, F_WRITE)
+            hframes = carray(as_voidptr(ctl[C_HFRAMES]), (ctl[C_HROWS], ctl[C_HCOLS]), dtype=np.float32)
+            hstate = carray(as_voidptr(ctl[C_HSTATE]), (ctl[C_HSTATE_LEN],), dtype=np.float64)
+            meta = carray(as_voidptr(ctl[C_FMETA]), (ctl[C_HROWS], N_META), dtype=np.int64)
+            sched = carray(as_voidptr(ctl[C_SCHED]), (N_SCHED,), dtype=np.int64)
+            noise_on = params[P_NOISE_ON] != 0.0 and ctl[C_NFRAMES] != 0
+            if noise_on:
+                nframes = carray(as_voidptr(ctl[C_NFRAMES]), (ctl[C_NROWS], ctl[C_NCOLS]), dtype=np.float32)
+                nstate = carray(as_voidptr(ctl[C_NSTATE]), (ctl[C_NSTATE_LEN],), dtype=np.float64)
+            else:
+                nframes = hframes
+                nstate = hstate
+            r = fidx[F_READ_H]
+            r2 = scheduled_block(harm, noise, n, fidx[F_CLOCK], hframes, nframes, meta, r, w, hstate, nstate, sched,
+                                 params[P_SAMPLE_RATE], noise_on)
+            stats[S_FRAMES_CONSUMED] += r2 - r
+            store_release(fidx, F_READ_N, r2)
+            store_release(fidx, F_READ_H, r2)
+            if noise_on:
+                for i in range(n):
+                    ring[i] += harm[i] + noise[i]
+            else:
+                for i in range(n):
+                    ring[i] += harm[i]
+        elif params[P_SYNTH_ON] != 0.0 and ctl[C_HFRAMES] != 0:
             fidx = carray(as_voidptr(ctl[C_FIDX]), (24,), dtype=np.int64)
             w = load_acquire(fidx, 0)
             hop = np.int64(params[P_HOP])
@@ -192,6 +232,8 @@ def process_block(inp, outp, frames, status, ctl):
 
     stats[S_CALLBACKS] += 1
     stats[S_FRAMES] += frames
+    clk = carray(as_voidptr(ctl[C_FIDX]), (24,), dtype=np.int64)
+    store_release(clk, F_CLOCK, clk[F_CLOCK] + frames)
     if ctl[C_EVENTFD] >= 0:
         stats[N_STATS - 1] = 1  # the eventfd increment, written from memory we own
         _write(np.int32(ctl[C_EVENTFD]), as_voidptr(ctl[C_STATS] + 8 * (N_STATS - 1)), np.uint64(8))

@@ -31,6 +31,8 @@ from numba import njit
 
 from tonehost.dsp.harmonic import make_frame_buffer, make_harmonic_state
 from tonehost.dsp.noise import make_noise_frame_buffer, make_noise_state
+from tonehost.dsp.scheduled import (M_DUE, M_NOISE, M_RAMP, Q_APPLIED, Q_LATE, Q_LATE_MAX, Q_LATE_SUM,
+                                    make_meta_buffer, make_sched_state)
 
 from tonehost.realtime.audio import callback as cb
 from tonehost.realtime.audio.atomics import cycle_counter, load_acquire, store_release
@@ -63,6 +65,7 @@ class EngineConfig:
     synth_hop: int = 192                 # audio samples per control frame (48 kHz / 250 frames/s)
     frame_capacity: int = 64
     max_frame_backlog: int = 4           # control frames kept queued; older ones are skipped
+    synth_schedule: bool = False         # frames carry the engine sample they start at (push_frame(due=...))
     noise_seed: int = 0
     client_name: str = "tonehost"
     input_gain: float = 1.0
@@ -106,6 +109,35 @@ def _push_frame(hframes, nframes, fidx, f0, amp, dist, noise):
     return 1
 
 
+@njit(nogil=True, cache=True)
+def _push_scheduled(hframes, nframes, meta, fidx, due, ramp, has_noise, f0, amp, dist, noise):
+    """Producer side of the scheduled frame ring: one frame (with its due sample) if there is room (1) else 0."""
+    cap = hframes.shape[0]
+    w = fidx[0]
+    if w - load_acquire(fidx, 8) >= cap:
+        return 0
+    row = w % cap
+    hframes[row, 0] = f0
+    hframes[row, 1] = amp
+    k = min(dist.shape[0], hframes.shape[1] - 2)
+    for i in range(k):
+        hframes[row, 2 + i] = dist[i]
+    for i in range(k, hframes.shape[1] - 2):
+        hframes[row, 2 + i] = 0.0
+    meta[row, M_DUE] = due
+    meta[row, M_RAMP] = ramp
+    meta[row, M_NOISE] = 0
+    if has_noise and nframes.shape[0] == cap:
+        b = min(noise.shape[0], nframes.shape[1])
+        for i in range(b):
+            nframes[row, i] = noise[i]
+        for i in range(b, nframes.shape[1]):
+            nframes[row, i] = 0.0
+        meta[row, M_NOISE] = 1
+    store_release(fidx, 0, w + 1)
+    return 1
+
+
 class _Stopper:
     """``stop()`` only (for :func:`close_within`, whose ``close()`` must not close a stream merely stopped)."""
 
@@ -142,6 +174,8 @@ class Engine:
         self._params = np.zeros(cb.N_PARAMS, np.float64)
         self._cost = np.zeros(8192, np.int64)
         self._fidx = np.zeros(24, np.int64)
+        self._fmeta = make_meta_buffer(max(1, cfg.frame_capacity if cfg.synth_harmonics > 0 else 1))
+        self._sched = make_sched_state()
         self._ctl = np.zeros(cb.N_CONTROL, np.int64)
         K, B = int(cfg.synth_harmonics), int(cfg.synth_noise_bands)
         if K > 0:
@@ -167,6 +201,13 @@ class Engine:
         p[cb.P_MAX_OUT_BACKLOG] = cfg.max_output_backlog or 2 * cfg.block_size
         p[cb.P_MAX_FRAME_BACKLOG] = cfg.max_frame_backlog
         p[cb.P_RING_OUT_ON] = 1.0
+        p[cb.P_SCHEDULED] = 1.0 if (K > 0 and cfg.synth_schedule) else 0.0
+        if K > 0 and cfg.synth_schedule:  # compile (or load) the producer now, not at the first frame
+            _push_scheduled(np.zeros_like(self._hframes[:1]), np.zeros_like(self._nframes[:1]),
+                            np.zeros((1, self._fmeta.shape[1]), np.int64), np.zeros(24, np.int64), 0, 1, True,
+                            0.0, 0.0, np.zeros(K, np.float32), np.zeros(max(1, B), np.float32))
+        #: Engine sample index of the first sample the last :meth:`read_input` call returned (see there).
+        self.last_input_position = 0
         self.stream = None
         self._closed = False
         self._running = False        # started and not asked to stop: a stream ending now was lost
@@ -205,6 +246,8 @@ class Engine:
         c[cb.C_NSTATE_LEN] = self._nstate.shape[0]
         c[cb.C_FIDX] = self._fidx.ctypes.data
         c[cb.C_EVENTFD] = self._eventfd
+        c[cb.C_FMETA] = self._fmeta.ctypes.data
+        c[cb.C_SCHED] = self._sched.ctypes.data
 
     def _open(self):
         cfg = self.config
@@ -314,7 +357,7 @@ class Engine:
     def _abandon(self) -> None:
         abandon_stream(self.stream, self._ctl, self._stats, self._params, self._scratch, self.input_ring,
                        self.output_ring, self._hframes, self._nframes, self._hstate, self._nstate, self._fidx,
-                       self._cost, getattr(self, "_finished_ptr", None))
+                       self._cost, self._fmeta, self._sched, getattr(self, "_finished_ptr", None))
         self._abandoned = True
 
     def stop(self) -> None:
@@ -387,8 +430,19 @@ class Engine:
             self.wait_block(min(left, 0.1))
 
     def read_input(self, buf: np.ndarray) -> int:
-        """Move up to ``len(buf)`` mono input samples (float32) into ``buf``; never blocks."""
+        """Move up to ``len(buf)`` mono input samples (float32) into ``buf``; never blocks.
+
+        Sets :attr:`last_input_position`: the engine sample index (:meth:`clock`'s time base) of ``buf[0]``, i.e.
+        the samples read so far plus those the callback dropped because the ring was full (exact unless a drop
+        happened while these samples were queued: then the position is ahead by the dropped amount, and frames
+        scheduled from it come that much later, once).
+        """
+        self.last_input_position = int(self.input_ring.idx[8]) + int(self._fidx[cb.F_IN_DROPPED])
         return self.input_ring.pop(buf)
+
+    def clock(self) -> int:
+        """Samples the callback has output so far: the engine sample index of the next block's first sample."""
+        return int(self._fidx[cb.F_CLOCK])
 
     def input_keep_latest(self, keep: int) -> int:
         """Drop queued input older than the newest ``keep`` samples (a worker catching up); return dropped."""
@@ -399,13 +453,26 @@ class Engine:
         return self.output_ring.push(buf)
 
     def push_frame(self, f0_hz: float, amplitude: float, distribution: np.ndarray,
-                   noise_magnitudes: np.ndarray | None = None) -> bool:
-        """Queue one control frame for the in-callback synthesizer; False if the frame ring is full."""
+                   noise_magnitudes: np.ndarray | None = None, due: int | None = None, ramp: int = 0) -> bool:
+        """Queue one control frame for the in-callback synthesizer; False if the frame ring is full.
+
+        With ``EngineConfig.synth_schedule``, ``due`` is the engine sample (:meth:`clock`'s time base; input sample
+        ``i`` and output sample ``i`` are one block's same frame) at which the frame takes effect, exactly, and
+        ``ramp`` the samples its controls take to get there (default ``synth_hop``); ``noise_magnitudes`` None keeps
+        the current noise filter (:mod:`tonehost.dsp.scheduled`).
+        """
         if self._hframes.shape[0] == 0:
             raise DeviceError("this engine has no synthesizer: set EngineConfig.synth_harmonics > 0")
         noise = np.zeros(0, np.float32) if noise_magnitudes is None else np.asarray(noise_magnitudes, np.float32)
-        return bool(_push_frame(self._hframes, self._nframes, self._fidx, float(f0_hz), float(amplitude),
-                                np.asarray(distribution, np.float32), noise))
+        dist = np.asarray(distribution, np.float32)
+        if self.config.synth_schedule:
+            if due is None:
+                raise DeviceError("a scheduled synthesizer needs each frame's due sample (push_frame(due=...))")
+            return bool(_push_scheduled(self._hframes, self._nframes, self._fmeta, self._fidx, int(due),
+                                        int(ramp or self.config.synth_hop), noise_magnitudes is not None,
+                                        float(f0_hz), float(amplitude), dist, noise))
+        return bool(_push_frame(self._hframes, self._nframes, self._fidx, float(f0_hz), float(amplitude), dist,
+                                noise))
 
     def frames_queued(self) -> int:
         return int(self._fidx[0] - min(self._fidx[8], self._fidx[16]))
@@ -437,7 +504,10 @@ class Engine:
             "output_underrun_samples": int(s[cb.S_OUTPUT_UNDERRUN]),
             "output_underrun_blocks": int(s[cb.S_OUTPUT_UNDERRUN_BLOCKS]),
             "output_skipped": int(s[cb.S_OUTPUT_SKIPPED]),
-            "synth_frames_late": int(s[cb.S_SYNTH_LATE]),
+            "synth_frames_late": int(s[cb.S_SYNTH_LATE] + self._sched[Q_LATE]),
+            "synth_late_samples_max": int(self._sched[Q_LATE_MAX]),
+            "synth_late_samples_mean": float(self._sched[Q_LATE_SUM] / max(1, self._sched[Q_LATE])),
+            "synth_frames_applied": int(self._sched[Q_APPLIED]),
             "frames_consumed": int(s[cb.S_FRAMES_CONSUMED]),
             "frames_skipped": int(s[cb.S_FRAMES_SKIPPED]),
             "input_queued": self.input_ring.available(),
@@ -457,6 +527,7 @@ class Engine:
         self._stats[:] = 0
         self._stats[cb.S_OUTPUT_STARTED] = started
         self._stats[cb.S_FINISHED] = finished
+        self._sched[Q_LATE] = self._sched[Q_LATE_SUM] = self._sched[Q_LATE_MAX] = self._sched[Q_APPLIED] = 0
         self._wd_count = -1
 
     def latency(self) -> dict:

@@ -80,6 +80,54 @@ def test_synth_through_jack_loopback_is_exact(jack_server):
     assert np.abs(got[start:start + n]).max() > 0.1
 
 
+def test_scheduled_frames_start_at_their_due_sample_through_jack(jack_server):
+    """Scheduled synthesis (EngineConfig.synth_schedule): a frame pushed with ``due = N`` sounds from engine sample
+    N exactly, at every phase of the block grid; through the loopback it arrives a whole number of server periods
+    later (two with PortAudio's JACK host API), the same for every frame, to the sample. Frames pushed in time are
+    never late."""
+    K = 4
+    cfg = EngineConfig(sample_rate=SR, block_size=BLOCK, in_channels=1, out_channels=2, synth_harmonics=K,
+                       synth_noise_bands=0, synth_hop=48, frame_capacity=64, synth_schedule=True)
+    dist = np.ones(K, np.float32)
+    offsets = [0, 1, 37, 64, 127, 128, 200, 301]
+    with Engine(cfg) as eng:
+        _loopback(eng)
+        time.sleep(0.2)
+        buf = np.zeros(1 << 17, np.float32)
+        eng.read_input(buf)
+        period = eng.server_period[0] if eng.server_period else BLOCK
+        start = eng.clock() + 4 * BLOCK
+        dues = []
+        assert eng.push_frame(300.0, 0.0, dist, due=start, ramp=1)
+        for i, off in enumerate(offsets):
+            on = start + (i + 1) * 4800 + off
+            dues.append(on)
+            assert eng.push_frame(300.0, 0.3, dist, due=on, ramp=1)
+            assert eng.push_frame(300.0, 0.0, dist, due=on + 2400, ramp=1)
+        chunks = []
+        end = dues[-1] + 4800 + period
+        first = None
+        while True:
+            eng.wait_block(0.05)
+            m = eng.read_input(buf)
+            if m:
+                if first is None:
+                    first = eng.last_input_position
+                chunks.append(buf[:m].copy())
+                if eng.last_input_position + m > end:
+                    break
+        stats = eng.stats()
+    got = np.concatenate(chunks)
+    delays = []
+    for on in dues:
+        seg = got[on - first:on - first + 2400]
+        delays.append(int(np.flatnonzero(seg)[0]))
+    # the frame's ramp (1 sample) starts at its due sample; the loop back through JACK adds whole periods
+    assert len(set(delays)) == 1, delays
+    assert (delays[0] - 1) % period == 0 and delays[0] <= 2 * period + 1, delays
+    assert stats["synth_frames_late"] == 0, stats
+
+
 def test_stream_runs_at_server_pace_and_counts(jack_server):
     with Engine(EngineConfig(sample_rate=SR, block_size=BLOCK, in_channels=1, out_channels=2)) as eng:
         t0 = time.monotonic()
