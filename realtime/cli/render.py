@@ -44,23 +44,34 @@ def run(args) -> int:
     peak, n_out = 0.0, 0
     with AudioFile(args.voice) as voice:  # a missing, empty or broken file: one AudioFileError line
         dur_in = voice.duration
-        if not args.live:
-            # pass 1: the whole recording's voiced pitch and level (magenta.js normalises over the whole file)
-            with tqdm(total=round(dur_in, 1), unit="s", desc="analysing", disable=None, leave=False) as bar:
-                def blocks():
-                    for b in voice.blocks():
-                        yield b
-                        bar.update(round(len(b) / voice.sample_rate, 1))
-                pipe.preset(*pipe.file_statistics(blocks(), voice.sample_rate))
         out.parent.mkdir(parents=True, exist_ok=True)
+        from tonehost.realtime.pipelines.offline import can_render_fast, render_stream
+        if not can_render_fast(pipe):  # (the DDSP-VST pitch model) block by block, two passes
+            if not args.live:
+                pipe.preset(*pipe.file_statistics(voice.blocks(), voice.sample_rate))
+            outs = pipe.render_blocks(voice.blocks(), voice.sample_rate, tail_s=tail, fast=False)
+            analysing = None
+        else:
+            # one pass of the voice tracker: without --live it measures the whole recording's voiced pitch and
+            # level first (magenta.js normalises over the whole file) and keeps the frames for the render
+            analysing = None if args.live else tqdm(total=round(dur_in, 1), unit="s", desc="analysing",
+                                                    disable=None, leave=False)
+            outs = render_stream(pipe, voice.blocks(), voice.sample_rate, tail_s=tail, whole_file=not args.live,
+                                 on_input=None if args.live else
+                                 (lambda n: analysing.update(round(n / voice.sample_rate, 3))))
         with sf.SoundFile(str(out), "w", sr, 1, subtype="FLOAT") as w, \
                 tqdm(total=round(dur_in + tail, 1), unit="s", desc="rendering", disable=None) as bar:
-            for y in pipe.render_blocks(voice.blocks(), voice.sample_rate, tail_s=tail):
+            for y in outs:
+                if analysing is not None:  # the first output: the analysis pass is over
+                    analysing.close()
+                    analysing = None
                 w.write(y)
                 if len(y):
                     peak = max(peak, float(np.max(np.abs(y))))
                 n_out += len(y)
                 bar.update(round(len(y) / sr, 3))
+        if analysing is not None:
+            analysing.close()
     dt = time.perf_counter() - t0
     dur = n_out / sr
     print(f"{out}: {dur:.2f} s rendered in {dt:.2f} s ({dur / max(dt, 1e-9):.1f}x real time), peak "

@@ -447,7 +447,8 @@ class InstrumentPipeline:
         is magenta.js's whole-file one from the first frame, the level statistic is settled from the start."""
         self.normalizer.preset(mean_pitch, level_db)
 
-    def render_blocks(self, blocks, sample_rate: int, tail_s: float = 0.0, block_size: int = 2048):
+    def render_blocks(self, blocks, sample_rate: int, tail_s: float = 0.0, block_size: int = 2048,
+                      fast: bool = True):
         """Stream a recording through the pipeline: yields the instrument, block by block (memory flat in length).
 
         Parameters
@@ -461,12 +462,19 @@ class InstrumentPipeline:
             Seconds of silence appended (reverb tails).
         block_size : int
             Samples per :meth:`process` call (the output does not depend on it).
+        fast : bool
+            Many model frames per call (:func:`tonehost.realtime.pipelines.offline.render_stream`: the same
+            output) when the voice tracker drives the pipeline; False: :meth:`process` block by block.
 
         Yields
         ------
         numpy.ndarray
             float32 output blocks at the pipeline's rate; together ``ceil(n * sr / sample_rate) + tail`` samples.
         """
+        from tonehost.realtime.pipelines.offline import can_render_fast, render_stream
+        if fast and can_render_fast(self):
+            yield from render_stream(self, blocks, sample_rate, tail_s)
+            return
         sr = self.cfg.sample_rate
         sample_rate = int(sample_rate)
         rs = Resampler(sample_rate, sr) if sample_rate != sr else None
@@ -500,7 +508,7 @@ class InstrumentPipeline:
         yield from run(np.zeros(int(round(tail_s * sr))))
 
     def render(self, audio: np.ndarray, sample_rate: int | None = None, block_size: int = 2048,
-               tail_s: float = 0.0, progress=None, whole_file: bool = True) -> np.ndarray:
+               tail_s: float = 0.0, progress=None, whole_file: bool = True, fast: bool = True) -> np.ndarray:
         """Run the live pipeline over a whole signal (``tonehost render``): same code path, blockwise.
 
         Parameters
@@ -518,6 +526,9 @@ class InstrumentPipeline:
         whole_file : bool
             Normalise with the whole recording's statistics first (:meth:`file_statistics`, :meth:`preset`:
             magenta.js's register shift and a settled level from the first frame); False: exactly the live path.
+        fast : bool
+            Many model frames per call (the same output, see :meth:`render_blocks`); with ``whole_file`` the
+            statistics then come from the frames the render itself uses (one tracker pass).
 
         Returns
         -------
@@ -529,14 +540,19 @@ class InstrumentPipeline:
             x = x.mean(axis=1)
         sr = self.cfg.sample_rate
         sample_rate = int(sample_rate or sr)
-        if whole_file:
-            self.preset(*self.file_statistics([x], sample_rate))
         total = -(-len(x) * sr // sample_rate) + int(round(tail_s * sr))
         out = np.zeros(total, np.float32)
         pos = 0
         step = max(block_size, 1 << 15)
         blocks = (x[i:i + step] for i in range(0, len(x), step))
-        for y in self.render_blocks(blocks, sample_rate, tail_s, block_size):
+        from tonehost.realtime.pipelines.offline import can_render_fast, render_stream
+        if fast and can_render_fast(self):
+            ys = render_stream(self, blocks, sample_rate, tail_s, whole_file=whole_file)
+        else:
+            if whole_file:
+                self.preset(*self.file_statistics([x], sample_rate))
+            ys = self.render_blocks(blocks, sample_rate, tail_s, block_size, fast=False)
+        for y in ys:
             out[pos:pos + len(y)] = y
             pos += len(y)
             if progress is not None:

@@ -1,0 +1,320 @@
+"""Offline rendering of an :class:`~tonehost.realtime.pipelines.instrument.InstrumentPipeline`: the live path's
+output, thousands of model frames per call (``tonehost render``, :meth:`InstrumentPipeline.render`).
+
+:meth:`InstrumentPipeline.process` handles a block at a time and steps the controls model once per model frame
+(250 ONNX calls per second of audio, each with Python around it). Here the same stages run over long stretches:
+
+1. the input at the pipeline's rate (the file resampled on the fly exactly as
+   :meth:`~InstrumentPipeline.render_blocks` does, then the flush and the tail) goes through the pipeline's own
+   48k -> 16k resampler and voice tracker (one Numba call per 32k-sample chunk); the model frames are the
+   tracker frames the live path would hand to the model (every ``decim``-th), each with the output sample at
+   which the live path makes it visible to the synthesizer;
+2. with ``whole_file``, that first pass also takes the recording's statistics (voiced mean pitch and level,
+   as :meth:`~InstrumentPipeline.file_statistics`, over the same frames the render uses) and keeps the model
+   frames in a temporary file (21 bytes per frame, 18 MB per hour; memory stays flat in the file's length),
+   so the tracker runs once, not twice;
+3. the live normaliser over each chunk of model frames (Python, one call per model frame), then ONE call of the
+   controls model's sequence variant for the chunk (:func:`tonehost.exports.convert.ddsp_sequence.sequence_model_path`:
+   derived from the step graph, state carried from chunk to chunk);
+4. the frames enter the synthesizers' rings at the same output samples as live, and the harmonic and noise
+   kernels render between them (:meth:`InstrumentPipeline._synth`, the live code).
+
+The output equals the live path's (``process`` block by block over the same input, after the same
+:meth:`~InstrumentPipeline.preset`): bit for bit when the sequence model is the step's GRU run over time (the
+shipped violin), else within the float32 rounding of a matrix product summed in another order (the model's
+outputs agree to :data:`tonehost.exports.convert.ddsp_sequence.TOLERANCE` relative).
+"""
+from __future__ import annotations
+
+import tempfile
+
+import numpy as np
+
+from tonehost.dsp.resample import Resampler, resample_block
+from tonehost.exports.contracts.ddsp import (INPUT_F0, INPUT_PW, INPUT_STATE, OUTPUT_AMPLITUDE, OUTPUT_HARMONICS,
+                                             OUTPUT_NOISE, OUTPUT_STATE, scale_db, scale_f0_hz)
+
+__all__ = ["SequenceRunner", "can_render_fast", "render_stream", "input_at_rate"]
+
+_ROW = np.dtype([("f0", "<f4"), ("conf", "<f4"), ("voiced", "?"), ("db", "<f4"), ("pos", "<i8")])
+_CHUNK_IN = 1 << 15  # input samples per tracker call
+_CHUNK_FRAMES = 2048  # model frames per sequence-model call (about 8 s at 250 frames/s)
+_GROUP = 128  # frames written to the synth rings (256 rows: at most half) before rendering up to them
+
+
+class SequenceRunner:
+    """Runs a :class:`~tonehost.realtime.pipelines.instrument.ControlsModel` over many frames per call.
+
+    The sequence variant of its step graph is built (and cached) on first use; the recurrent state is the
+    ControlsModel's own ``state``, carried in and out, so stepping and sequence calls can alternate. When the
+    variant cannot be built the frames are stepped one by one.
+    """
+
+    def __init__(self, controls):
+        from tonehost.exports.onnx_session import make_session
+        self.path = controls.path
+        self.session = None
+        try:
+            from tonehost.exports.convert.ddsp_sequence import sequence_model_path
+            self.session = make_session(sequence_model_path(controls.path))
+        except Exception:  # noqa: BLE001 - any failure: step frame by frame (same results, slower)
+            self.session = None
+
+    @classmethod
+    def of(cls, controls) -> "SequenceRunner":
+        """The runner cached on ``controls`` (shared by copies of it, which share its step session)."""
+        r = getattr(controls, "_sequence_runner", None)
+        if r is None or r.path != controls.path:
+            r = cls(controls)
+            controls._sequence_runner = r
+        return r
+
+    def run(self, controls, f0_hz: np.ndarray, db: np.ndarray):
+        """Frames ``f0_hz`` [T] (Hz, >= 0) and ``db`` [T] through the model from ``controls.state`` on.
+
+        Returns
+        -------
+        (numpy.ndarray [T] float32, numpy.ndarray [T, K] float32, numpy.ndarray [T, B] float32)
+            Amplitude, harmonic distribution and noise magnitudes per frame; ``controls.state`` is left after the
+            last frame.
+        """
+        info = controls.info
+        f0s = scale_f0_hz(np.asarray(f0_hz, np.float64), info.f0_range).reshape(-1, 1)
+        pws = scale_db(np.asarray(db, np.float64), info.db_range).reshape(-1, 1)
+        if self.session is not None:
+            amp, harm, noise, state = self.session.run(
+                [OUTPUT_AMPLITUDE, OUTPUT_HARMONICS, OUTPUT_NOISE, OUTPUT_STATE],
+                {INPUT_F0: f0s, INPUT_PW: pws, INPUT_STATE: controls.state})
+            controls.state = state
+            return amp.reshape(-1), harm, noise
+        T = len(f0s)
+        amp = np.zeros(T, np.float32)
+        harm = np.zeros((T, info.n_harmonics), np.float32)
+        noise = np.zeros((T, info.n_noise_bands), np.float32)
+        for t in range(T):
+            a, h, n = controls.step(float(f0_hz[t]), float(db[t]))
+            amp[t], harm[t], noise[t] = a, h, n
+        return amp, harm, noise
+
+
+def can_render_fast(pipe) -> bool:
+    """Whether :func:`render_stream` gives ``pipe``'s live output: the voice tracker drives it (not the DDSP-VST
+    pitch model, not an external/MIDI source) and nobody listens to individual feature frames."""
+    return pipe._vst is None and pipe._external is None and pipe.feature_listener is None
+
+
+def input_at_rate(blocks, sample_rate: int, rate: int, tail_s: float = 0.0):
+    """The input as :meth:`InstrumentPipeline.render_blocks` feeds it to ``process``: float64 arrays at ``rate``
+    (resampled by a streaming polyphase filter whose delay is removed, flushed to exactly
+    ``ceil(n * rate / sample_rate)`` samples), then ``tail_s`` seconds of zeros."""
+    sample_rate = int(sample_rate)
+    rs = Resampler(sample_rate, rate) if sample_rate != rate else None
+    skip = int(round(rs.delay_out())) if rs is not None else 0
+    n_in = produced = 0
+
+    def convert(x):
+        nonlocal skip
+        y = rs.process(x)
+        if skip:
+            cut = min(skip, len(y))
+            y, skip = y[cut:], skip - cut
+        return y
+
+    for block in blocks:
+        x = np.asarray(block, np.float64)
+        if x.ndim > 1:
+            x = x.mean(axis=1)
+        n_in += len(x)
+        y = convert(x) if rs is not None else x
+        produced += len(y)
+        if len(y):
+            yield y
+    if rs is not None:
+        total = -(-n_in * rate // sample_rate)
+        y = convert(np.zeros(int(np.ceil(rs.delay_in())) + rs.taps + 1))[:max(0, total - produced)]
+        if len(y):
+            yield y
+    n_tail = int(round(tail_s * rate))
+    if n_tail:
+        yield np.zeros(n_tail)
+
+
+class _Stats:
+    """Whole-recording statistics over tracker frames (:meth:`InstrumentPipeline.file_statistics`'s sums)."""
+
+    def __init__(self, power: bool, active_db: float):
+        self.power, self.active_db = power, active_db
+        self.sum_p = self.sum_db = 0.0
+        self.n_p = self.n_db = 0
+
+    def add(self, fr) -> None:
+        v = fr.voiced & (fr.f0_hz > 0)
+        if v.any():
+            self.sum_p += float(np.sum(69.0 + 12.0 * np.log2(fr.f0_hz[v].astype(np.float64) / 440.0)))
+            self.n_p += int(v.sum())
+            db = (fr.power_db if self.power else fr.loudness_db)[v].astype(np.float64)
+            db = db[db > self.active_db]
+            self.sum_db += float(db.sum())
+            self.n_db += len(db)
+
+    def result(self):
+        return (self.sum_p / self.n_p if self.n_p else None), (self.sum_db / self.n_db if self.n_db else None)
+
+
+def _model_frames(pipe, x48: np.ndarray, stats: _Stats | None = None) -> np.ndarray:
+    """Push input at the pipeline's rate through its resampler and tracker; the model frames it completes
+    (rows of ``_ROW``), with the bookkeeping ``process`` does (frame counters, input samples, display)."""
+    n = len(x48)
+    if len(pipe._down_out) < pipe._down.max_out(n):
+        pipe._down_out = np.zeros(pipe._down.max_out(n))
+    d = pipe._down
+    m = resample_block(x48, n, pipe._down_out, d.state, d.bank, d.L, d.M)
+    pipe._samples_in += n
+    before = pipe.tracker.frames_out
+    fr = pipe.tracker.process(pipe._down_out[:m])
+    if stats is not None:
+        stats.add(fr)
+    F = len(fr)
+    if F == 0:
+        return np.zeros(0, _ROW)
+    counts = pipe._feature_count + 1 + np.arange(F)
+    pipe._feature_count += F
+    sel = np.flatnonzero(counts % pipe._decim == 0)
+    last = F - 1
+    pipe.last.update(input_f0_hz=float(fr.f0_hz[last]), voiced=bool(fr.voiced[last]),
+                     confidence=float(fr.confidence[last]))
+    rows = np.zeros(len(sel), _ROW)
+    rows["f0"] = fr.f0_hz[sel]
+    rows["conf"] = fr.confidence[sel]
+    rows["voiced"] = fr.voiced[sel]
+    rows["db"] = (fr.power_db if pipe.controls.info.db_kind == "power_db" else fr.loudness_db)[sel]
+    c = (before + sel.astype(np.int64) + 1) * pipe.tracker_cfg.hop  # 16 kHz samples that completed each frame
+    rows["pos"] = ((c - 1) * d.M) // d.L + 2  # the first output sample after it (as process)
+    return rows
+
+
+class _Renderer:
+    """Model frames in, audio out: the normaliser, the sequence model, the synth rings and kernels."""
+
+    def __init__(self, pipe):
+        self.pipe = pipe
+        self.synth_pos = pipe._samples_in  # output samples rendered so far (process: one per input sample)
+
+    def frames(self, rows: np.ndarray):
+        """Normalise and run ``rows``; yields the audio up to (not including) the last row's output sample."""
+        pipe = self.pipe
+        T = len(rows)
+        if T == 0:
+            return
+        with pipe._lock:
+            pending, pipe._pending = pipe._pending, None
+        if pending is not None:
+            pipe._swap(pending)
+        norm = pipe.normalizer
+        f0n = np.empty(T)
+        dbn = np.empty(T)
+        f0l, dbl, vl = rows["f0"].tolist(), rows["db"].tolist(), rows["voiced"].tolist()
+        for i in range(T):
+            f0n[i], dbn[i] = norm(f0l[i], dbl[i], vl[i])
+        amp, harm, noise = SequenceRunner.of(pipe.controls).run(pipe.controls, np.maximum(f0n, 0.0), dbn)
+        nb = noise.shape[1]
+        if pipe.trace is not None:
+            pipe.trace.extend(zip(rows["pos"].tolist(), f0n.tolist(), dbn.tolist(), amp.astype(np.float64).tolist()))
+        pipe.last.update(f0_hz=float(f0n[-1]), confidence=float(rows["conf"][-1]), voiced=bool(rows["voiced"][-1]),
+                         db=float(dbn[-1]), input_f0_hz=float(rows["f0"][-1]),
+                         octave_shift=norm.octave_shift, amplitude=float(amp[-1]))
+        for a in range(0, T, _GROUP):
+            b = min(T, a + _GROUP)
+            g = b - a
+            hw = pipe._harm_written
+            ring = (hw + np.arange(g)) % pipe._hframes.shape[0]
+            h = pipe._hframes
+            h[ring, 0] = f0n[a:b]
+            h[ring, 1] = amp[a:b]
+            h[ring, 2:] = np.where(pipe._k[None, :] * f0n[a:b, None] < pipe.model_nyquist, harm[a:b], 0.0)
+            nw = pipe._noise_written
+            nring = (nw + np.arange(g)) % pipe._nframes.shape[0]
+            pipe._nframes[nring, :] = 0.0
+            pipe._nframes[nring, :nb] = noise[a:b] * pipe._noise_gain
+            pipe._harm_written += g
+            pipe._noise_written += g
+            pipe._due.extend(zip(rows["pos"][a:b].tolist(), range(hw + 1, hw + g + 1), range(nw + 1, nw + g + 1)))
+            # later frames become visible after this one: render up to it (never past the input consumed)
+            yield from self.until(min(int(rows["pos"][b - 1]), pipe._samples_in))
+
+    def until(self, end: int):
+        """Render the output up to (not including) absolute sample ``end``, in spans of at most 32k samples."""
+        while self.synth_pos < end:
+            n = min(end - self.synth_pos, 1 << 15)
+            y = self.pipe._synth(n, self.synth_pos)
+            self.synth_pos += n
+            yield y
+
+
+def render_stream(pipe, blocks, sample_rate: int, tail_s: float = 0.0, whole_file: bool = False,
+                  on_input=None):
+    """Render a recording with ``pipe``, as :meth:`InstrumentPipeline.render_blocks` (and, with ``whole_file``,
+    after :meth:`InstrumentPipeline.preset` with the recording's own statistics), many frames per model call.
+
+    Parameters
+    ----------
+    pipe : InstrumentPipeline
+        Its state (tracker, normaliser, model state, synth) continues from where it is and is left at the end,
+        as after ``process`` over the same input (:func:`can_render_fast` must hold).
+    blocks : iterable of numpy.ndarray
+        The recording at ``sample_rate``, mono ``[n]`` or ``[n, channels]`` (averaged), read once.
+    sample_rate : int
+        Its rate in Hz.
+    tail_s : float
+        Seconds of silence appended.
+    whole_file : bool
+        First pass over the whole recording: its statistics preset the normaliser (magenta.js's whole-file
+        register shift and level); the model frames wait in a temporary file meanwhile.
+    on_input : callable, optional
+        ``on_input(n)`` after each input block of ``n`` samples has been analysed (progress).
+
+    Yields
+    ------
+    numpy.ndarray, float32
+        Output blocks; together ``ceil(n * rate / sample_rate) + tail`` samples at the pipeline's rate.
+    """
+    rate = pipe.cfg.sample_rate
+
+    def counted(src):
+        for b in src:
+            yield b
+            if on_input is not None:
+                on_input(len(b))
+
+    chunks = input_at_rate(counted(blocks), sample_rate, rate, tail_s)
+    r = _Renderer(pipe)
+    if not whole_file:
+        for x in _split(chunks):
+            rows = _model_frames(pipe, x)
+            yield from r.frames(rows)
+            yield from r.until(pipe._samples_in)
+        return
+    stats = _Stats(pipe.controls.info.db_kind == "power_db", pipe.normalizer.active_db)
+    with tempfile.TemporaryFile(prefix="tonehost-frames-") as tmp:
+        n_rows = 0
+        for x in _split(chunks):
+            rows = _model_frames(pipe, x, stats)
+            rows.tofile(tmp)
+            n_rows += len(rows)
+        pipe.preset(*stats.result())
+        pipe.file_stats = stats.result()
+        tmp.seek(0)
+        done = 0
+        while done < n_rows:
+            k = min(_CHUNK_FRAMES, n_rows - done)
+            rows = np.fromfile(tmp, _ROW, k)
+            done += k
+            yield from r.frames(rows)
+        yield from r.until(pipe._samples_in)
+
+
+def _split(chunks):
+    """Input arrays cut to at most ``_CHUNK_IN`` samples."""
+    for x in chunks:
+        for i in range(0, len(x), _CHUNK_IN):
+            yield np.ascontiguousarray(x[i:i + _CHUNK_IN], np.float64)
