@@ -238,7 +238,7 @@ class LiveNormalizer:
         self._octaves = self._fit_range(want, centre, self.register_headroom if headroom is None else headroom)
         self._has_shift = True
 
-    def __call__(self, f0_hz: float, loudness_db: float, voiced: bool) -> tuple[float, float]:
+    def __call__(self, f0_hz: float, loudness_db: float, voiced: bool, onset: bool = False) -> tuple[float, float]:
         """Normalise one frame; returns (f0_hz, db) for the controls model.
 
         Parameters
@@ -249,6 +249,10 @@ class LiveNormalizer:
             The tracker's loudness (``db_kind``) in dB.
         voiced : bool
             The tracker's voicing decision.
+        onset : bool
+            A note started a moment ago and the tracker has not had time to decide yet: the confidence mask
+            opens as for a voiced frame (nothing else treats the frame as voiced: level and register statistics
+            wait for the tracker). The live instrument's onset path (:class:`tonehost.dsp.onset.OnsetLoudness`).
 
         Returns
         -------
@@ -265,7 +269,7 @@ class LiveNormalizer:
             shift = s.mean_loudness - (self._ld_mean if self._ld_mean is not None else s.mean_loudness)
             db = min(s.average_max_loudness, max(LOWEST_LD, db + shift))
             # Low-confidence attenuation: instant release of the mask at a voiced frame, ramp-in when unvoiced.
-            if voiced:
+            if voiced or onset:
                 self._mask_db = 0.0
             else:
                 self._mask_db = max(LD_CONF_REDUCTION, self._mask_db + LD_CONF_REDUCTION / self.release_frames)
@@ -309,3 +313,28 @@ class LiveNormalizer:
             f0 = 440.0 * 2.0 ** ((out - 69.0) / 12.0)
         self._was_voiced = voiced
         return f0, db
+
+    def map_f0(self, f0_hz: float) -> float:
+        """The pitch the instrument plays for ``f0_hz`` with the current register shift and pitch shift (the f0 part
+        of :meth:`__call__` without updating any statistic; for pitch updates between model frames).
+
+        Parameters
+        ----------
+        f0_hz : float
+            Tracked f0 in Hz (<= 0: returned as is).
+
+        Returns
+        -------
+        float
+            f0 in Hz.
+        """
+        if f0_hz <= 0:
+            return f0_hz
+        s = self.settings
+        register_on = self.auto_register and s.mean_pitch is not None
+        out = 69.0 + 12.0 * math.log2(f0_hz / 440.0) + 12.0 * (self._octaves if register_on else 0) + self.pitch_shift
+        if register_on and s.low_pitch is not None:
+            while out < s.low_pitch:
+                out += 12.0
+        out = min(110.0, out)
+        return 440.0 * 2.0 ** ((out - 69.0) / 12.0)

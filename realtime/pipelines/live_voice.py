@@ -1,0 +1,479 @@
+"""The live voice instrument: control frames scheduled at a constant delay, synthesised in the audio callback.
+
+:class:`LiveInstrument` drives an :class:`~tonehost.realtime.pipelines.instrument.InstrumentPipeline` (its tracker,
+normaliser, controls model and settings) for ``tonehost play``. Instead of synthesising audio in the worker and
+queueing samples through a second ring (whose fill level, and so the latency, wanders with the worker's timing),
+the worker publishes *control frames*, each stamped with the engine sample it belongs to plus a fixed delay ``D``;
+the engine's GIL-free callback synthesises them sample-accurately (:mod:`tonehost.dsp.scheduled`). So an input event
+comes out exactly ``D`` samples (plus the analysis) later, whatever the block size, the phase of the block grid or
+when the worker finished, as long as the worker finishes within ``D`` (late frames are counted in
+``Engine.stats()["synth_frames_late"]``).
+
+What is scheduled, per block of input (16 kHz analysis as in the pipeline):
+
+- **note starts at the exact sample** (:class:`tonehost.dsp.onset.OnsetLoudness`): when the input rises out of a
+  quiet stretch while the instrument is silent, a model frame is computed ``onset_delay_ms`` later (not at the next
+  point of the 4 ms model grid: the grid restarts there), with the loudness of the note's own samples (the window
+  clipped to the note's start), the confidence mask opened for ``onset_confirm_ms`` while the pitch tracker settles
+  (the previous pitch is held, as the tracker holds it), and its amplitude ramp shortened to ``onset_ramp_ms``;
+  the model hears that first frame twice (its recurrent state answers a jump from silence one frame late);
+- the model at its frame rate (250 frames/s: every 4 ms from the last note start), and at once when the tracker
+  starts voicing (the register decision and the real pitch reach the model then, not up to 4 ms later);
+- **pitch at the tracker's rate**: every tracker frame (2 ms) updates the synthesiser's f0 (mapped by the
+  normaliser's current register and pitch shift) while the amplitudes follow the model frames' ramps piecewise
+  (each sub-frame aims at the model ramp's value at its own end: the same linear ramp as one frame per hop).
+
+Offline (no engine attached) :meth:`LiveInstrument.process` renders the same frames with the same kernel at
+``D = 0`` and returns the audio: the live output is that, delayed by ``D`` samples (bench ``bench/ddsp_jack.py``
+measures both). With external control (MIDI) the frames are the model's, one per hop, as in the pipeline.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from tonehost.dsp.loudness import loudness_db, power_db
+from tonehost.dsp.onset import OnsetLoudness
+from tonehost.dsp.resample import resample_block
+from tonehost.dsp.scheduled import ScheduledSynth
+from tonehost.realtime.audio.worker import BlockTimes
+
+__all__ = ["LiveInstrument", "default_delay"]
+
+FEATURE_RATE = 16000
+
+
+def default_delay(block_size: int, sample_rate: int = 48000, budget_ms: float = 2.6) -> int:
+    """The scheduling delay ``D`` in samples: whole blocks, at least one, covering ``budget_ms`` of worker time.
+
+    A frame computed from block ``k`` must be in the frame ring before the callback that plays its due sample:
+    with ``D`` = one block that is the very next callback, so the worker has one period; at 64 frames (1.3 ms) a
+    block holding a model step does not always fit, hence two blocks there (2.7 ms either way).
+
+    Parameters
+    ----------
+    block_size : int
+        Engine block (frames).
+    sample_rate : int
+        Hz.
+    budget_ms : float
+        Worst-case worker time per block to cover.
+
+    Returns
+    -------
+    int
+        Samples.
+    """
+    period_ms = 1000.0 * block_size / sample_rate
+    return int(block_size * max(1, math.ceil(budget_ms / period_ms - 1e-9)))
+
+
+class LiveInstrument:
+    """Voice (or MIDI) in, scheduled control frames out (see the module docstring).
+
+    Parameters
+    ----------
+    pipeline : InstrumentPipeline
+        Its tracker, normaliser, model, settings, ``last`` readout, ``feature_listener`` and ``trace`` are used.
+        Reverb is not applied here (``tonehost play --reverb`` keeps the pipeline's own path).
+    onset : bool
+        Note starts at the exact sample (see the module docstring); False: the model grid and the tracker's
+        voicing alone.
+    onset_delay_ms : float
+        From the detected note start to its first model frame (the loudness of that much of the note).
+    onset_ramp_ms : float
+        The first frame's amplitude ramp.
+    onset_confirm_ms : float
+        How long the confidence mask stays open for the tracker to confirm the note.
+    gap_hold_ms : float
+        Unvoiced tracker frames shorter than this inside a note (a pitch change, a breathy patch) keep the mask
+        open: the level holds through a legato step instead of dipping while the tracker re-locks.
+
+    Attributes
+    ----------
+    delay : int
+        ``D`` in samples (set by :meth:`attach`; 0 offline).
+    frames_dropped : int
+        Frames the engine's ring had no room for.
+    block_times : BlockTimes
+        Worker CPU time per :meth:`process` call (s).
+    """
+
+    def __init__(self, pipeline, onset: bool = True, onset_delay_ms: float = 1.0, onset_ramp_ms: float = 1.0,
+                 onset_confirm_ms: float = 20.0, gap_hold_ms: float = 0.0):
+        self.pipe = pipeline
+        self.onset_enabled = bool(onset)
+        sr = pipeline.cfg.sample_rate
+        self.sample_rate = sr
+        tc = pipeline.tracker_cfg
+        self._hop16 = tc.hop
+        self._onset_delay16 = max(1, int(round(onset_delay_ms * FEATURE_RATE / 1000.0)))
+        self._onset_ramp = max(1, int(round(onset_ramp_ms * sr / 1000.0)))
+        self._onset_confirm16 = int(round(onset_confirm_ms * FEATURE_RATE / 1000.0))
+        self._sub_ramp = max(1, int(round(tc.hop * sr / FEATURE_RATE)))
+        self._onset = OnsetLoudness(FEATURE_RATE, window=tc.loudness_window, gate_db=tc.gate_db,
+                                    dc_cutoff_hz=tc.dc_cutoff_hz)
+        self._engine = None
+        self.delay = 0
+        self._offset = 0
+        self.frames_dropped = 0
+        self.block_times = BlockTimes()
+        self._samples_in = 0
+        self._c16 = 0
+        self._feature_count = 0
+        self._feat = (0.0, 0.0, False)
+        self._was_voiced = False
+        self._onset_until = -1
+        self._note_start = -(1 << 40)
+        self._trigger_frame = -1
+        self._f0n = 0.0
+        self._last_voiced_c = -(1 << 40)
+        self._gap_hold16 = int(round(gap_hold_ms * FEATURE_RATE / 1000.0))
+        self._setup()
+
+    # -- shapes ---------------------------------------------------------------------------------------------
+    def _setup(self) -> None:
+        pipe = self.pipe
+        info = pipe.controls.info
+        self._info = info
+        self.n_harmonics = info.n_harmonics
+        self.n_noise_bands = pipe._nb_out
+        self._model_hop16 = pipe.model_hop_16k
+        self._model_ramp = pipe.synth_hop
+        self._k = np.arange(1, self.n_harmonics + 1, dtype=np.float64)
+        self._a_from = np.zeros(self.n_harmonics)
+        self._a_to = np.zeros(self.n_harmonics)
+        self._r0, self._rlen = 0, 1
+        self._f0_from = self._f0_to = 0.0
+        self._next_model = self._model_hop16
+        self._synth = ScheduledSynth(self.n_harmonics, self.n_noise_bands, self.sample_rate, capacity=512,
+                                     seed=pipe.cfg.noise_seed)
+        self._h = np.zeros(8192)
+        self._z = np.zeros(8192)
+        self._noise_buf = np.zeros(self.n_noise_bands)
+
+    def engine_settings(self) -> dict:
+        """The :class:`~tonehost.realtime.audio.engine.EngineConfig` fields the engine needs for :meth:`attach`."""
+        return {"synth_harmonics": self.n_harmonics, "synth_noise_bands": self.n_noise_bands,
+                "synth_hop": self._sub_ramp, "frame_capacity": 512, "synth_schedule": True,
+                "noise_seed": self.pipe.cfg.noise_seed}
+
+    def attach(self, engine, delay: int | None = None) -> "LiveInstrument":
+        """Publish frames to ``engine`` (made with :meth:`engine_settings`) at ``delay`` samples (default
+        :func:`default_delay` of its block size); :meth:`process` then returns None."""
+        if not engine.config.synth_schedule:
+            raise ValueError("the engine needs EngineConfig(**live.engine_settings()) (a scheduled synthesizer)")
+        self._engine = engine
+        self.delay = int(delay if delay is not None else default_delay(engine.config.block_size,
+                                                                       engine.sample_rate))
+        return self
+
+    # -- the pipeline's interface ---------------------------------------------------------------------------------
+    @property
+    def last(self) -> dict:
+        return self.pipe.last
+
+    @property
+    def controls(self):
+        return self.pipe.controls
+
+    def set_controls(self, controls) -> None:
+        """Switch instrument while running (at the next model frame)."""
+        self.pipe.set_controls(controls)
+
+    def latency_budget(self, block_size: int = 128) -> dict[str, dict[str, float]]:
+        """Expected delay per stage in ms, for a tone onset and a pitch step (device buffers excluded).
+
+        Returns
+        -------
+        dict
+            ``{"onset": {stage: ms}, "pitch_step": {stage: ms}}``; each sums to the expected latency.
+        """
+        sr = self.sample_rate
+        t = self.pipe.tracker_cfg
+        d = 1000.0 * (self.delay or default_delay(block_size, sr)) / sr
+        rs = 1000.0 * self.pipe._down.delay_out() / FEATURE_RATE
+        onset = {
+            "resample 48k->16k": rs,
+            "note start detector (1 ms envelope)": 0.1,
+            "first model frame after the start": 1000.0 * self._onset_delay16 / FEATURE_RATE,
+            "attack ramp to -20 dB": 0.1 * 1000.0 * self._onset_ramp / sr,
+            "scheduling delay D (whole blocks >= worker budget)": d,
+        }
+        step = {
+            "resample 48k->16k": rs,
+            "pitch analysis (half of width + period) + median": 1000.0 * t.pitch_delay_s,
+            "tracker hop (wait for a frame, mean)": 1000.0 * t.hop / FEATURE_RATE / 2,
+            "f0 ramp (half of a tracker hop)": 1000.0 * self._sub_ramp / sr / 2,
+            "scheduling delay D (whole blocks >= worker budget)": d,
+        }
+        return {"onset": onset, "pitch_step": step}
+
+    # -- frames ---------------------------------------------------------------------------------------------
+    def _pos(self, c16: int) -> int:
+        """First output sample after the input sample that completed 16 kHz sample count ``c16``."""
+        d = self.pipe._down
+        return ((c16 - 1) * d.M) // d.L + 2
+
+    def _amp_at(self, t: int) -> np.ndarray:
+        frac = min(1.0, max(0.0, (t - self._r0) / self._rlen))
+        return self._a_from + (self._a_to - self._a_from) * frac
+
+    def _emit(self, pos: int, ramp: int, f0: float, amps: np.ndarray, noise) -> None:
+        below = self._k * f0 < 0.5 * self.sample_rate
+        amp = float(amps[below].sum())
+        if self._engine is not None:
+            ok = self._engine.push_frame(f0, amp, amps, noise, due=pos + self._offset + self.delay, ramp=ramp)
+            if not ok:
+                self.frames_dropped += 1
+            return
+        sy = self._synth
+        if sy.write - sy.read >= sy.capacity:
+            self._render_until(pos)
+        sy.push(pos, ramp, f0, amp, amps, noise)
+
+    def _render_until(self, end: int) -> None:
+        a, b = self._rendered - self._block_start, end - self._block_start
+        if b > a:
+            self._synth.render(self._h[a:], self._z[a:], b - a, self._rendered)
+            self._rendered = end
+
+    def _model_frame(self, c: int, trigger: bool) -> None:
+        pipe = self.pipe
+        with pipe._lock:
+            pending, pipe._pending = pipe._pending, None
+        if pending is not None:
+            pipe._swap(pending)
+            if pipe.controls.info is not self._info and (pipe.controls.info.n_harmonics != self.n_harmonics or
+                                                       pipe._nb_out != self.n_noise_bands):
+                raise RuntimeError("switching to a model with another number of harmonics or noise bands is not "
+                                   "supported while playing live")
+            self._info = pipe.controls.info
+            self._model_hop16 = pipe.model_hop_16k
+            self._model_ramp = pipe.synth_hop
+        info = pipe.controls.info
+        external = pipe._external is not None
+        if external:
+            if callable(pipe._external):
+                pipe._ext_last = pipe._external(self._model_hop16 / FEATURE_RATE)
+            f0n, dbn, voiced = pipe._ext_last
+            conf = 1.0 if voiced else 0.0
+            f0 = f0n
+        else:
+            f0, conf, voiced = self._feat
+            start = self._note_start if c - self._note_start < self._onset.window else None
+            ms = self._onset.mean_square(c, start)
+            db = float(power_db(ms) if info.db_kind == "power_db" else loudness_db(ms))
+            hold = c <= self._onset_until or c - self._last_voiced_c <= self._gap_hold16
+            f0n, dbn = pipe.normalizer(f0, db, voiced, onset=hold and not voiced)
+            if f0n <= 0:  # nothing tracked yet (the first note): start at the instrument's own register
+                mp = pipe.normalizer.settings.mean_pitch
+                f0n = 440.0 * 2.0 ** (((mp if mp is not None else 57.0) - 69.0) / 12.0)
+        self._f0n = f0n
+        pipe.last.update(f0_hz=f0n, confidence=conf, voiced=voiced, db=dbn, input_f0_hz=f0,
+                         octave_shift=pipe.normalizer.octave_shift if not external else 0)
+        if trigger:
+            # the model's recurrent state answers a jump from silence one frame late: let it hear the note's
+            # first frame twice (one more model call per note start) so its first frame already sounds
+            pipe.controls.step(max(f0n, 0.0), dbn)
+        amp, harm, noise = pipe.controls.step(max(f0n, 0.0), dbn)
+        pipe.last["amplitude"] = amp
+        if pipe.trace is not None:
+            pipe.trace.append((self._samples_in, f0n, dbn, amp))
+        g = pipe.post_gain
+        hk = np.where(self._k * f0n < pipe.model_nyquist, harm, 0.0)
+        below = self._k * f0n < 0.5 * self.sample_rate
+        total = float(hk[below].sum())
+        target = hk * (amp * g / total) if total > 0 else np.zeros(self.n_harmonics)
+        target[~below] = 0.0
+        nz = self._noise_buf
+        nz[:] = 0.0
+        nz[:len(noise)] = noise * (pipe._noise_gain * g)
+        pos = self._pos(c)
+        ramp = self._onset_ramp if trigger else self._model_ramp
+        self._a_from = self._amp_at(pos)
+        self._a_to = target
+        self._r0, self._rlen = pos, ramp
+        if external:
+            self._emit(pos, ramp, max(f0n, 0.0), target, nz)
+        else:
+            r = min(self._sub_ramp, ramp)
+            self._emit(pos, r, max(f0n, 0.0), self._amp_at(pos + r), nz)
+        self._next_model = c + self._model_hop16
+
+    def _tracker_frame(self, c: int, row) -> None:
+        pipe = self.pipe
+        f0, conf, voiced, pw, ld = row
+        if pipe._vst is not None:
+            f0, conf = pipe._vst_f0, pipe._vst_conf
+            voiced = conf >= 0.5 and pw > pipe.tracker_cfg.gate_db
+        self._feature_count += 1
+        if pipe.feature_listener is not None:
+            db = pw if pipe.controls.info.db_kind == "power_db" else ld
+            pipe.feature_listener(self._feature_count * self._hop16 / FEATURE_RATE, f0, voiced, db)
+        pipe.last.update(input_f0_hz=f0, voiced=voiced, confidence=conf)
+        self._feat = (f0, conf, voiced)
+        if voiced:
+            self._last_voiced_c = c
+        if voiced and not self._was_voiced:
+            self._next_model = c  # the tracker has the note: the model hears its pitch now
+        self._was_voiced = voiced
+        if self._next_model == c:
+            return  # the model frame at this sample carries the pitch
+        pos = self._pos(c)
+        r = self._sub_ramp
+        if pos < self._r0 + self._rlen:
+            r = max(1, min(r, self._r0 + self._rlen - pos))
+        f0m = pipe.normalizer.map_f0(f0) if f0 > 0 else self._f0n
+        self._emit(pos, r, f0m, self._amp_at(pos + r), None)
+
+    # -- processing -------------------------------------------------------------------------------------------
+    def process(self, block: np.ndarray):
+        """Consume one block of mono input; publish its frames (attached) or return as many output samples.
+
+        Returns
+        -------
+        numpy.ndarray (float32, ``len(block)``) or None
+            The instrument (offline, ``D = 0``), or None when attached to an engine (it synthesises).
+        """
+        t0 = time.perf_counter()
+        pipe = self.pipe
+        x = np.asarray(block, np.float64).reshape(-1)
+        n = len(x)
+        down = pipe._down
+        if len(pipe._down_out) < down.max_out(n):
+            pipe._down_out = np.zeros(down.max_out(n))
+        m = resample_block(x, n, pipe._down_out, down.state, down.bank, down.L, down.M)
+        audio = pipe._down_out[:m]
+        block_start = self._samples_in
+        self._samples_in += n
+        if self._engine is not None:
+            self._offset = self._engine.last_input_position - block_start
+        else:
+            if len(self._h) < n:
+                self._h = np.zeros(n)
+                self._z = np.zeros(n)
+            self._block_start = self._rendered = block_start
+        if pipe._vst is not None:
+            pipe._vst_push(audio)
+        c_start = self._c16
+        self._c16 += m
+        external = pipe._external is not None
+        hop = self._hop16
+        if external:
+            trig = -1
+            count = (self._c16 // hop) - (c_start // hop)
+            first = c_start // hop
+            cs = [(first + i + 1) * hop for i in range(count)]
+            rows = None
+            self._onset.process(audio, allow=False)
+        else:
+            before = pipe.tracker.frames_out
+            fr = pipe.tracker.process(audio)
+            cs = [(before + i + 1) * hop for i in range(len(fr))]
+            rows = list(zip(fr.f0_hz.tolist(), fr.confidence.tolist(), fr.voiced.tolist(), fr.power_db.tolist(),
+                            fr.loudness_db.tolist()))
+            silent = not self._was_voiced and self._c16 > self._onset_until
+            trig = self._onset.process(audio, allow=self.onset_enabled and silent)
+        c_trig = c_start + trig + 1 if trig >= 0 else -1
+        i = 0
+        while True:
+            ct = cs[i] if i < len(cs) else None
+            cm = self._next_model if self._next_model <= self._c16 else None
+            if c_trig >= 0 and (ct is None or c_trig <= ct) and (cm is None or c_trig <= cm):
+                self._note_start = self._onset.rise_start
+                self._onset_until = c_trig + self._onset_confirm16
+                self._next_model = c_trig + self._onset_delay16
+                self._trigger_frame = self._next_model
+                c_trig = -1
+                continue
+            if ct is None and cm is None:
+                break
+            if ct is not None and (cm is None or ct <= cm):
+                if rows is not None:
+                    self._tracker_frame(ct, rows[i])
+                i += 1
+                continue
+            self._model_frame(cm, trigger=(cm == self._trigger_frame))
+        self.block_times.append(time.perf_counter() - t0)
+        if self._engine is not None:
+            return None
+        self._render_until(block_start + n)
+        return (self._h[:n] + self._z[:n]).astype(np.float32)
+
+    def render(self, audio: np.ndarray, block_size: int = 128) -> np.ndarray:
+        """Offline, block by block (``D = 0``): what the live instrument plays, without the scheduling delay."""
+        x = np.asarray(audio, np.float64).reshape(-1)
+        return np.concatenate([self.process(x[i:i + block_size]) for i in range(0, len(x), block_size)]) \
+            if len(x) else np.zeros(0, np.float32)
+
+
+# ---------------------------------------------------------------------------------------------- measuring
+
+EVENT_CYCLE = (0.25, 0.3, 0.3)  # seconds of silence, 220 Hz, 330 Hz in one cycle of event_signal
+
+
+def event_signal(sr: int, cycles: int, seed: int = 0) -> tuple[np.ndarray, list[float], list[float]]:
+    """Many latency events: ``cycles`` x (silence, a 220 Hz voice-like tone, a step to 330 Hz).
+
+    Each silence and each 220 Hz stretch is lengthened by a random fraction of 4 ms, so the onsets and the steps
+    fall at every phase of the block, tracker and model grids (independently of each other).
+
+    Parameters
+    ----------
+    sr : int
+        Sample rate in Hz.
+    cycles : int
+    seed : int
+
+    Returns
+    -------
+    (numpy.ndarray float32, list of float, list of float)
+        The signal, the onset times and the step times (s).
+    """
+    from tonehost.dsp.features import voice_like
+    rng = np.random.default_rng(seed)
+    f, onsets, steps = [], [], []
+    t = 0.0
+    for _ in range(cycles):
+        n0 = int(round((EVENT_CYCLE[0] + rng.uniform(0, 0.004)) * sr))
+        n1 = int(round((EVENT_CYCLE[1] + rng.uniform(0, 0.004)) * sr))
+        n2 = int(EVENT_CYCLE[2] * sr)
+        onsets.append(t + n0 / sr)
+        steps.append(t + (n0 + n1) / sr)
+        f += [np.zeros(n0), np.full(n1, 220.0), np.full(n2, 330.0)]
+        t += (n0 + n1 + n2) / sr
+    f.append(np.zeros(int(0.3 * sr)))
+    return voice_like(np.concatenate(f), sr, 0.25).astype(np.float32), onsets, steps
+
+
+def detect_events(y: np.ndarray, sr: int, onsets, steps) -> tuple[np.ndarray, np.ndarray]:
+    """Per-event latency (ms) in the output ``y`` of :func:`event_signal` (same time base as the input): onsets and
+    steps, each as :func:`tonehost.realtime.pipelines.instrument.detect_arrivals` defines it on its own cycle
+    (onset: the 1 ms envelope reaches -20 dB of the steady level; step: the partials of 330 Hz outweigh those
+    of 220 Hz in a centred 20 ms window)."""
+    from tonehost.realtime.pipelines.instrument import detect_arrivals
+    on_ms, step_ms = [], []
+    for t_on, t_step in zip(onsets, steps):
+        a = max(0, int(round((t_on - 0.1) * sr)))
+        b = min(len(y), int(round((t_step + EVENT_CYCLE[2]) * sr)))
+        seg = np.asarray(y[a:b], np.float64)
+        if len(seg) < sr // 10:
+            continue
+        r = detect_arrivals(seg, sr, t_on - a / sr, t_step - a / sr)
+        on_ms.append(r["onset_ms"])
+        step_ms.append(r["pitch_step_ms"])
+    return np.asarray(on_ms, float), np.asarray(step_ms, float)
+
+
+def distribution(values) -> dict:
+    """p5/p50/p95, jitter (p95 - p5), count and misses of latencies in ms (NaN = not found)."""
+    v = np.asarray([x for x in values if np.isfinite(x)], float)
+    if not len(v):
+        return {"n": 0, "p5": float("nan"), "p50": float("nan"), "p95": float("nan"), "jitter": float("nan"),
+                "missed": len(values)}
+    p5, p50, p95 = np.percentile(v, [5, 50, 95])
+    return {"n": int(len(v)), "p5": float(p5), "p50": float(p50), "p95": float(p95), "jitter": float(p95 - p5),
+            "missed": int(len(values) - len(v))}
