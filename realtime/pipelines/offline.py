@@ -30,6 +30,7 @@ import tempfile
 
 import numpy as np
 
+from tonehost.dsp.poly_synth import poly_synth_block
 from tonehost.dsp.resample import Resampler, resample_block
 from tonehost.exports.contracts.ddsp import (INPUT_F0, INPUT_PW, INPUT_STATE, OUTPUT_AMPLITUDE, OUTPUT_HARMONICS,
                                              OUTPUT_NOISE, OUTPUT_STATE, scale_db, scale_f0_hz)
@@ -199,6 +200,9 @@ class _Renderer:
     def __init__(self, pipe):
         self.pipe = pipe
         self.synth_pos = pipe._samples_in  # output samples rendered so far (process: one per input sample)
+        self._tmp = (np.zeros(0), np.zeros(0), np.zeros(0))
+        self._counters = np.zeros(4, np.int64)
+        self._one = np.ones(1, np.bool_)
 
     def frames(self, rows: np.ndarray):
         """Normalise and run ``rows``; yields the audio up to (not including) the last row's output sample."""
@@ -243,12 +247,38 @@ class _Renderer:
             yield from self.until(min(int(rows["pos"][b - 1]), pipe._samples_in))
 
     def until(self, end: int):
-        """Render the output up to (not including) absolute sample ``end``, in spans of at most 32k samples."""
+        """Render the output up to (not including) absolute sample ``end``, in spans of at most 32k samples:
+        the live path's synthesis (:meth:`InstrumentPipeline._synth`: the harmonic and noise kernels between the
+        frames' output samples, times the post gain, then the reverb) in one Numba call per span
+        (:func:`tonehost.dsp.poly_synth.poly_synth_block` with one voice: the same kernels, the same values)."""
+        pipe = self.pipe
         while self.synth_pos < end:
             n = min(end - self.synth_pos, 1 << 15)
-            y = self.pipe._synth(n, self.synth_pos)
+            if len(self._tmp[0]) < n:
+                self._tmp = (np.zeros(n), np.zeros(n), np.zeros(n))
+            out, th, tn = self._tmp
+            due = pipe._due
+            pos = np.fromiter((e[0] for e in due), np.int64, len(due))
+            hw = np.fromiter((e[1] for e in due), np.int64, len(due)).reshape(-1, 1)
+            nw = np.fromiter((e[2] for e in due), np.int64, len(due)).reshape(-1, 1)
+            c = self._counters
+            c[:] = (pipe._harm_read, pipe._harm_visible, pipe._noise_read, pipe._noise_visible)
+            h, ns = pipe._hframes, pipe._nframes
+            poly_synth_block(out, n, self.synth_pos, self._one, pos, hw, nw, len(due), h.reshape((1,) + h.shape),
+                             c[0:1], c[1:2], pipe._hstate.reshape(1, -1), ns.reshape((1,) + ns.shape), c[2:3],
+                             c[3:4], pipe._nstate.reshape(1, -1), float(pipe.cfg.sample_rate), pipe.synth_hop,
+                             pipe.post_gain, th, tn)
+            pipe._harm_read, pipe._harm_visible, pipe._noise_read, pipe._noise_visible = (int(v) for v in c)
+            stop = self.synth_pos + n
+            k = 0
+            while k < len(due) and due[k][0] < stop:
+                k += 1
+            del due[:k]
+            y = out[:n]
+            if pipe._reverb is not None:
+                y = pipe._reverb.process(y)
             self.synth_pos += n
-            yield y
+            yield y.astype(np.float32)
 
 
 def render_stream(pipe, blocks, sample_rate: int, tail_s: float = 0.0, whole_file: bool = False,

@@ -1,10 +1,9 @@
 """Polyphonic DDSP instrument from MIDI: chords on a monophonic model, one model state and synth per voice.
 
-:class:`PolyInstrument` holds up to ``voices`` (8) :class:`~tonehost.realtime.pipelines.instrument.InstrumentPipeline`
-voices that share one ONNX session but each keep their own controls-model state (the GRU), harmonic and noise
-synthesiser; each is driven by its own :class:`~tonehost.realtime.midi.input.MidiVoice`. It takes MIDI messages
-(``handle(msg)``, the interface :func:`~tonehost.realtime.midi.input.open_midi_input` feeds) and renders the sum
-(``process(block)``):
+:class:`PolyInstrument` holds up to ``voices`` (8) voices that each keep their own controls-model state (the GRU),
+harmonic and noise synthesiser, each driven by its own :class:`~tonehost.realtime.midi.input.MidiVoice`. It takes
+MIDI messages (``handle(msg)``, the interface :func:`~tonehost.realtime.midi.input.open_midi_input` feeds) and
+renders the sum (``process(block)``):
 
 - note on: a free voice (silent longest), else the oldest sounding one is stolen (its note ends, the new one
   starts on the same voice; a voice already playing the same note is re-struck);
@@ -13,6 +12,13 @@ synthesiser; each is driven by its own :class:`~tonehost.realtime.midi.input.Mid
 - pitch bend applies to every voice;
 - a voice whose note ended and whose loudness has decayed below audibility is idle: it costs nothing (no model
   step, no synthesis) until it gets a note again.
+
+The voices are batched: they share one clock of model frames (the one-voice pipeline's: 250 frames/s for the
+magenta.js instruments), and at each model frame ONE call of the controls model's batched variant
+(:func:`tonehost.exports.convert.ddsp_sequence.batched_model_path`, derived from the step graph: ``[N, 1]``
+controls, ``[N, R]`` states) steps every sounding voice; the frames go into per-voice rings stacked on a voice
+axis, and one Numba call per block (:func:`tonehost.dsp.poly_synth.poly_synth_block`) renders and sums all
+sounding voices. Between model frames nothing runs per voice.
 """
 from __future__ import annotations
 
@@ -23,9 +29,15 @@ from dataclasses import replace
 
 import numpy as np
 
+from tonehost.dsp.harmonic import make_harmonic_state
+from tonehost.dsp.noise import make_noise_state
+from tonehost.dsp.poly_synth import poly_synth_block
+from tonehost.dsp.resample import resample_block
+from tonehost.exports.contracts.ddsp import (INPUT_F0, INPUT_PW, INPUT_STATE, OUTPUT_AMPLITUDE, OUTPUT_HARMONICS,
+                                             OUTPUT_NOISE, OUTPUT_STATE, scale_db, scale_f0_hz)
 from tonehost.realtime.audio.worker import BlockTimes
 from tonehost.realtime.midi.input import MidiVoice
-from tonehost.realtime.pipelines.instrument import ControlsModel, InstrumentPipeline, PipelineConfig
+from tonehost.realtime.pipelines.instrument import FEATURE_RATE, ControlsModel, InstrumentPipeline, PipelineConfig
 
 __all__ = ["PolyInstrument"]
 
@@ -71,18 +83,46 @@ class PolyInstrument:
         self.db_low, self.db_high = _model_db_range(controls)
         self.idle_below = self.db_low + idle_db
         self._lock = threading.Lock()
-        self.voices: list[InstrumentPipeline] = []
-        self.midi: list[MidiVoice] = []
-        for _ in range(int(voices)):
-            c = copy.copy(controls)
-            c.reset()  # own state arrays, shared session
-            pipe = InstrumentPipeline(c, replace(cfg, reverb=False))
-            mv = MidiVoice(db_low=self.db_low, db_high=self.db_high, portamento_s=portamento_s)
-            pipe.set_external_control(mv)
-            pipe.skip_tracker = True
-            self.voices.append(pipe)
-            self.midi.append(mv)
-        n = len(self.voices)
+        V = int(voices)
+        self.controls = controls
+        # the frame clock and the synth's settings: a one-voice pipeline of the same instrument (never run)
+        clock = InstrumentPipeline(copy.copy(controls), replace(cfg, reverb=False))  # (a copy: reset there)
+        self._clock = clock
+        self._decim, self._hop16, self.synth_hop = clock._decim, clock.tracker_cfg.hop, clock.synth_hop
+        self._clock16 = self._clock_frames = self._feature_count = self._samples = 0
+        self.midi: list[MidiVoice] = [MidiVoice(db_low=self.db_low, db_high=self.db_high, portamento_s=portamento_s)
+                                      for _ in range(V)]
+        info = controls.info
+        K, R = info.n_harmonics, info.state_size
+        self._ring = 256
+        self._states = np.zeros((V, R), np.float32)
+        self._hframes = np.zeros((V, self._ring, 2 + K))
+        self._hstate = np.stack([make_harmonic_state(K) for _ in range(V)])
+        self._nb = clock._nb_out
+        self._nframes = np.zeros((V, self._ring, self._nb))
+        self._nstate = np.stack([make_noise_state(self._nb, seed=cfg.noise_seed + v) for v in range(V)])
+        self._hread = np.zeros(V, np.int64)
+        self._hvis = np.zeros(V, np.int64)
+        self._nread = np.zeros(V, np.int64)
+        self._nvis = np.zeros(V, np.int64)
+        self._written = np.zeros(V, np.int64)  # frames written per voice (harmonic and noise rings alike)
+        self._due: list[tuple[int, np.ndarray]] = []  # (output sample, write counters then)
+        self._ext_count = np.zeros(V, np.int64)  # feature frame of each voice's last control update
+        self._k = np.arange(1, K + 1, dtype=np.float64)
+        self._nyq = clock.model_nyquist
+        self._noise_gain = clock._noise_gain
+        self.post_gain = clock.post_gain
+        self._tmp = np.zeros((2, 8192))
+        self._batched = None
+        try:
+            from tonehost.exports.convert.ddsp_sequence import batched_model_path
+            from tonehost.exports.onnx_session import make_session
+            self._batched = make_session(batched_model_path(controls.path))
+        except Exception:  # noqa: BLE001 - step voice by voice with the step model (same results, slower)
+            self._batched = None
+        #: Model frames stepped so far, and voice-frames among them (for the cost per voice).
+        self.model_frames = self.voice_frames = 0
+        n = V
         self.note = [-1] * n  # MIDI note per voice (-1: none)
         self.sounding = [False] * n  # key (or pedal) holds it
         self.sustained = [False] * n  # key released while the pedal was down
@@ -95,6 +135,7 @@ class PolyInstrument:
         if cfg.reverb:
             from tonehost.dsp.reverb import Reverb
             self._reverb = Reverb(cfg.sample_rate, wet=cfg.reverb_wet)
+        self._zeros = np.zeros(128)
         self.block_times = BlockTimes()  # bounded: a long session keeps flat memory
         #: Voices that did work per block (for the cost per voice), the most recent blocks (bounded, as block_times).
         self.active_counts = BlockTimes()
@@ -115,7 +156,7 @@ class PolyInstrument:
             self.note_off(note)
             return -1
         with self._lock:
-            n = len(self.voices)
+            n = len(self.midi)
             same = [v for v in range(n) if self.note[v] == note and (self.sounding[v] or self.sustained[v])]
             if same:
                 v = same[0]  # re-strike
@@ -132,6 +173,8 @@ class PolyInstrument:
             self._order += 1
             self.note[v], self.sounding[v], self.sustained[v] = int(note), True, False
             self.started[v] = self._order
+            if self.idle[v]:
+                self._ext_count[v] = self._feature_count  # its glide/envelope clock restarts now
             self.idle[v] = False
             self.midi[v].note_on(int(note), int(velocity))
             return v
@@ -139,7 +182,7 @@ class PolyInstrument:
     def note_off(self, note: int) -> None:
         """Release ``note`` (held on while the sustain pedal is down)."""
         with self._lock:
-            for v in range(len(self.voices)):
+            for v in range(len(self.midi)):
                 if self.note[v] == note and self.sounding[v]:
                     if self.pedal:
                         self.sounding[v], self.sustained[v] = False, True
@@ -151,14 +194,14 @@ class PolyInstrument:
         with self._lock:
             self.pedal = bool(down)
             if not self.pedal:
-                for v in range(len(self.voices)):
+                for v in range(len(self.midi)):
                     if self.sustained[v]:
                         self._release(v)
 
     def all_notes_off(self) -> None:
         with self._lock:
             self.pedal = False
-            for v in range(len(self.voices)):
+            for v in range(len(self.midi)):
                 if self.sounding[v] or self.sustained[v]:
                     self._release(v)
 
@@ -178,6 +221,53 @@ class PolyInstrument:
                 mv.handle(msg)
 
     # -- audio ---------------------------------------------------------------------------------------
+    @property
+    def voices(self) -> int:
+        """Number of voices."""
+        return len(self.midi)
+
+    def _model_frame(self, pos: int) -> int:
+        """One model frame for every sounding voice: controls, one batched model call, the rings. Returns the
+        number of voices stepped."""
+        act = np.flatnonzero(~np.asarray(self.idle))
+        if len(act) == 0:
+            return 0
+        dt_frame = self._hop16 / FEATURE_RATE
+        f0 = np.empty(len(act))
+        db = np.empty(len(act))
+        for i, v in enumerate(act.tolist()):
+            f0[i], db[i], _ = self.midi[v]((self._feature_count - self._ext_count[v]) * dt_frame)
+            self._ext_count[v] = self._feature_count
+        info = self.controls.info
+        f0c = np.maximum(f0, 0.0)
+        if self._batched is not None:
+            amp, harm, noise, st = self._batched.run(
+                [OUTPUT_AMPLITUDE, OUTPUT_HARMONICS, OUTPUT_NOISE, OUTPUT_STATE],
+                {INPUT_F0: scale_f0_hz(f0c, info.f0_range).reshape(-1, 1),
+                 INPUT_PW: scale_db(db, info.db_range).reshape(-1, 1), INPUT_STATE: self._states[act]})
+            self._states[act] = st
+            amp = amp.reshape(-1)
+        else:
+            amp = np.zeros(len(act), np.float32)
+            harm = np.zeros((len(act), info.n_harmonics), np.float32)
+            noise = np.zeros((len(act), info.n_noise_bands), np.float32)
+            c = self.controls
+            for i, v in enumerate(act.tolist()):
+                c.state = self._states[v:v + 1]
+                amp[i], harm[i], noise[i] = c.step(f0c[i], db[i])
+                self._states[v] = c.state[0]
+        rows = self._written[act] % self._ring
+        self._hframes[act, rows, 0] = f0
+        self._hframes[act, rows, 1] = amp
+        self._hframes[act, rows, 2:] = np.where(self._k[None, :] * f0[:, None] < self._nyq, harm, 0.0)
+        self._nframes[act, rows, :] = 0.0
+        self._nframes[act, rows, :noise.shape[1]] = noise * self._noise_gain
+        self._written[act] += 1
+        self._due.append((pos, self._written.copy()))
+        self.model_frames += 1
+        self.voice_frames += len(act)
+        return len(act)
+
     def process(self, block: np.ndarray) -> np.ndarray:
         """Render one block (its length sets the output length; the input itself is not used).
 
@@ -188,17 +278,51 @@ class PolyInstrument:
         """
         t0 = time.perf_counter()
         n = len(block)
-        zeros = np.zeros(n, np.float32)
-        out = np.zeros(n, np.float64)
-        active = 0
-        for v, pipe in enumerate(self.voices):
-            if self.idle[v]:
-                pipe.advance_idle(n)
-                continue
-            out += pipe.process(zeros)
-            active += 1
-            if not (self.sounding[v] or self.sustained[v]) and self.midi[v].db < self.idle_below:
-                self.idle[v] = True
+        clock = self._clock
+        with self._lock:
+            # the frame clock: 16 kHz samples the one-voice pipeline's resampler would have made of this block
+            if len(clock._down_out) < clock._down.max_out(n):
+                clock._down_out = np.zeros(clock._down.max_out(n))
+            if len(self._zeros) < n:
+                self._zeros = np.zeros(n)
+            d = clock._down
+            m = resample_block(self._zeros, n, clock._down_out, d.state, d.bank, d.L, d.M)
+            block_start = self._samples
+            self._samples += n
+            before = self._clock_frames
+            self._clock16 += m
+            count = self._clock16 // self._hop16 - before
+            self._clock_frames += count
+            active = 0
+            for j in range(count):
+                self._feature_count += 1
+                if self._feature_count % self._decim == 0:
+                    c = (before + j + 1) * self._hop16
+                    active = max(active, self._model_frame(((c - 1) * d.M) // d.L + 2))
+            act = ~np.asarray(self.idle)
+            active = max(active, int(act.sum()))
+            if self._tmp.shape[1] < n:
+                self._tmp = np.zeros((2, n))
+            out = np.zeros(n)
+            due = self._due
+            if due:
+                pos = np.fromiter((e[0] for e in due), np.int64, len(due))
+                w = np.stack([e[1] for e in due])
+            else:
+                pos = np.zeros(0, np.int64)
+                w = np.zeros((0, len(self.midi)), np.int64)
+            if act.any():
+                poly_synth_block(out, n, block_start, act, pos, w, w, len(due), self._hframes, self._hread,
+                                 self._hvis, self._hstate, self._nframes, self._nread, self._nvis, self._nstate,
+                                 float(self.cfg.sample_rate), self.synth_hop, self.post_gain, self._tmp[0],
+                                 self._tmp[1])
+            # frames visible from this block on are applied (an idle voice catches up at its next frame)
+            end = block_start + n
+            while due and due[0][0] < end:
+                due.pop(0)
+            for v in np.flatnonzero(act).tolist():
+                if not (self.sounding[v] or self.sustained[v]) and self.midi[v].db < self.idle_below:
+                    self.idle[v] = True
         if self._reverb is not None:
             out = self._reverb.process(out)
         self.active_counts.append(active)

@@ -1,0 +1,71 @@
+"""Many voices of the harmonic + filtered-noise synthesizer in one Numba call (a polyphonic DDSP instrument).
+
+Each voice has its own control rings and synth states (:mod:`tonehost.dsp.harmonic`, :mod:`tonehost.dsp.noise`),
+stacked on a leading voice axis; the voices share one timeline of model frames, each of which becomes visible to
+the synthesizers at a fixed output sample (as in the one-voice pipeline). :func:`poly_synth_block` renders a block
+for every active voice, between those samples, and sums them: no Python per voice or per frame.
+"""
+from __future__ import annotations
+
+from numba import njit
+
+from tonehost.dsp.harmonic import harmonic_block
+from tonehost.dsp.noise import noise_block
+
+__all__ = ["poly_synth_block"]
+
+
+@njit(nogil=True, cache=True)
+def poly_synth_block(out, n, block_start, active, due_pos, due_hw, due_nw, n_due, hframes, hread, hvis, hstate,
+                     nframes, nread, nvis, nstate, sample_rate, hop, gain, tmp_h, tmp_n):
+    """Render ``n`` samples of every active voice into ``out[:n]`` (their sum times ``gain``).
+
+    Parameters
+    ----------
+    out : float64 array, shape (>= n,)
+    n : int
+        Samples in the block.
+    block_start : int
+        Absolute output sample of ``out[0]``.
+    active : bool array [V]
+        Voices to render (the others are left untouched).
+    due_pos : int64 array [D]
+        Absolute output samples at which frames become visible (ascending).
+    due_hw, due_nw : int64 arrays [D, V]
+        Each voice's harmonic / noise write counter once that frame is visible.
+    n_due : int
+        Entries of ``due_pos`` in use.
+    hframes, nframes : float64 arrays [V, capacity, 2 + K] and [V, capacity, B]
+        Control rings (:func:`tonehost.dsp.harmonic.make_frame_buffer`, :func:`tonehost.dsp.noise.make_noise_frame_buffer`).
+    hread, hvis, nread, nvis : int64 arrays [V]
+        Read counters and visible write counters per voice (updated).
+    hstate, nstate : float64 arrays [V, ...]
+        Synth states per voice (updated).
+    sample_rate : float
+    hop : int
+        Output samples per model frame.
+    gain : float
+    tmp_h, tmp_n : float64 scratch arrays, shape (>= n,)
+    """
+    for i in range(n):
+        out[i] = 0.0
+    for v in range(active.shape[0]):
+        if not active[v]:
+            continue
+        done = 0
+        di = 0
+        while done < n:
+            if di < n_due and due_pos[di] - block_start <= done:
+                hvis[v] = due_hw[di, v]
+                nvis[v] = due_nw[di, v]
+                di += 1
+                continue
+            upto = n
+            if di < n_due:
+                upto = min(n, max(done, due_pos[di] - block_start))
+            k = upto - done
+            hread[v] = harmonic_block(tmp_h[done:], k, hframes[v], hread[v], hvis[v], hstate[v], sample_rate, hop)
+            nread[v] = noise_block(tmp_n[done:], k, nframes[v], nread[v], nvis[v], nstate[v], hop)
+            done = upto
+        for i in range(n):
+            out[i] += (tmp_h[i] + tmp_n[i]) * gain
