@@ -142,6 +142,79 @@ def _load_fir(frames, row, state):
 
 
 @njit(nogil=True, cache=True)
+def _run4(accv, firv, j0, d0, d1, u0, u1, u2, u3):
+    """``acc[j0 + m] += u0 f[d] ; += u1 f[d-1] ; += u2 f[d-2] ; += u3 f[d-3]`` for ``d = d0 + m`` in ``[d0, d1)``
+    (in that order; slices, so the loop vectorises)."""
+    L = d1 - d0
+    if L <= 0:
+        return
+    a = accv[j0:j0 + L]
+    f0 = firv[d0:d1]
+    f1 = firv[d0 - 1:d1 - 1]
+    f2 = firv[d0 - 2:d1 - 2]
+    f3 = firv[d0 - 3:d1 - 3]
+    for m in range(L):
+        t = a[m]
+        t += u0 * f0[m]
+        t += u1 * f1[m]
+        t += u2 * f2[m]
+        t += u3 * f3[m]
+        a[m] = t
+
+
+@njit(nogil=True, cache=True)
+def _scatter4(accv, firv, idx, N, u0, u1, u2, u3, out, i):
+    """Four consecutive samples ``u0..u3`` (one FIR) into the overlap-add ring whose slot ``idx`` is the first
+    one's output time; writes ``out[i:i+4]``. Slot of time ``t0 + d`` is ``(idx + d) % N``."""
+    j1 = idx + 1 if idx + 1 < N else idx + 1 - N
+    j2 = idx + 2 if idx + 2 < N else idx + 2 - N
+    j3 = idx + 3 if idx + 3 < N else idx + 3 - N
+    # the four output times: contributions of the samples up to each, oldest first
+    v = accv[idx]
+    v += u0 * firv[0]
+    out[i] = v
+    accv[idx] = 0.0
+    v = accv[j1]
+    v += u0 * firv[1]
+    v += u1 * firv[0]
+    out[i + 1] = v
+    accv[j1] = 0.0
+    v = accv[j2]
+    v += u0 * firv[2]
+    v += u1 * firv[1]
+    v += u2 * firv[0]
+    out[i + 2] = v
+    accv[j2] = 0.0
+    v = accv[j3]
+    v += u0 * firv[3]
+    v += u1 * firv[2]
+    v += u2 * firv[1]
+    v += u3 * firv[0]
+    out[i + 3] = v
+    accv[j3] = 0.0
+    # times t0+4 .. t0+N-1: all four samples
+    if idx + 4 < N:
+        split = N - idx  # first d whose slot wraps
+        _run4(accv, firv, idx + 4, 4, split, u0, u1, u2, u3)
+        _run4(accv, firv, 0, split, N, u0, u1, u2, u3)
+    else:
+        _run4(accv, firv, idx + 4 - N, 4, N, u0, u1, u2, u3)
+    # times t0+N .. t0+N+2 reuse the slots just emptied: the later samples' tails
+    v = 0.0
+    v += u1 * firv[N - 1]
+    v += u2 * firv[N - 2]
+    v += u3 * firv[N - 3]
+    accv[idx] = v
+    v = 0.0
+    v += u2 * firv[N - 1]
+    v += u3 * firv[N - 2]
+    accv[j1] = v
+    v = 0.0
+    v += u3 * firv[N - 1]
+    accv[j2] = v
+
+
+@njit(nogil=True, cache=True)
 def noise_block(out, n, frames, read_pos, write_pos, state, hop_length):
     """Render ``n`` samples of filtered noise into ``out[:n]`` (per-block kernel).
 
@@ -176,7 +249,8 @@ def noise_block(out, n, frames, read_pos, write_pos, state, hop_length):
     idx = int(state[_IDX])
     x = (np.uint64(int(state[_RNG_HI])) << np.uint64(32)) | np.uint64(int(state[_RNG_LO]))
     rp = read_pos
-    for i in range(n):
+    i = 0
+    while i < n:
         if pos >= hop_length:
             if rp < write_pos:
                 _load_fir(frames, rp % cap, state)
@@ -185,6 +259,21 @@ def noise_block(out, n, frames, read_pos, write_pos, state, hop_length):
         if state[_STARTED] < 0.5:
             out[i] = 0.0
             pos = hop_length
+            i += 1
+            continue
+        if pos + 4 <= hop_length and i + 4 <= n and N >= 8:
+            # four samples of one hop in one pass over the accumulator: each slot still receives the samples'
+            # contributions in time order, so the values are those of four single-sample steps
+            x, u0 = _next_uniform(x)
+            x, u1 = _next_uniform(x)
+            x, u2 = _next_uniform(x)
+            x, u3 = _next_uniform(x)
+            _scatter4(accv, firv, idx, N, u0, u1, u2, u3, out, i)
+            idx += 4
+            if idx >= N:
+                idx -= N
+            pos += 4
+            i += 4
             continue
         x, u = _next_uniform(x)
         # scatter u * fir into acc[idx .. idx+N-1] (ring), in two contiguous runs
@@ -201,6 +290,7 @@ def noise_block(out, n, frames, read_pos, write_pos, state, hop_length):
         if idx == N:
             idx = 0
         pos += 1
+        i += 1
     state[_POS] = pos
     state[_IDX] = idx
     state[_RNG_HI] = float(x >> np.uint64(32))

@@ -47,7 +47,7 @@ from tonehost.exports.contracts import ddsp as C
 __all__ = ["build_batched_model", "build_sequence_model", "check_against_step", "sequence_model_path",
            "batched_model_path", "SEQUENCE_VERSION", "BATCHED_VERSION", "TOLERANCE"]
 
-SEQUENCE_VERSION = 1
+SEQUENCE_VERSION = 2
 BATCHED_VERSION = 1
 #: Largest difference between a variant's outputs and the step model's, relative to the output's scale
 #: (max |x| over the check, at least 1e-3) - float32 products summed in another order, nothing more.
@@ -500,13 +500,17 @@ def _split_sequence_model(step):
             out_nodes.append(helper.make_node("Identity", [seq_names[name]], [name], name=f"out_{name}"))
     K = int(_io_dims(step, C.OUTPUT_HARMONICS)[-1])
     B = int(_io_dims(step, C.OUTPUT_NOISE)[-1])
+    used = set()
+    for n in out_nodes:
+        used.update(n.input)
+        used.update(_subgraph_outer_inputs(n))
     graph = helper.make_graph(
         out_nodes, "ddsp_controls_sequence",
         [_value_info(C.INPUT_F0, [_T_DIM, 1]), _value_info(C.INPUT_PW, [_T_DIM, 1]),
          _value_info(C.INPUT_STATE, [1, R])],
         [_value_info(C.OUTPUT_AMPLITUDE, [_T_DIM, 1]), _value_info(C.OUTPUT_HARMONICS, [_T_DIM, K]),
          _value_info(C.OUTPUT_NOISE, [_T_DIM, B]), _value_info(C.OUTPUT_STATE, [1, R])],
-        initializer=list(g.initializer))
+        initializer=[t for t in g.initializer if t.name in used])
     m = helper.make_model(graph, opset_imports=list(step.opset_import), producer_name="tonehost")
     m.ir_version = step.ir_version
     return m
