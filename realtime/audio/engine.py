@@ -263,9 +263,13 @@ class Engine:
         kind = "duplex" if (ins and outs) else ("input" if ins else "output")
         device = (din, dout) if kind == "duplex" else (din if ins else dout)
         channels = (cfg.in_channels, cfg.out_channels) if kind == "duplex" else max(cfg.in_channels, cfg.out_channels)
+        # On JACK the server's period is the block: asking PortAudio for a fixed block size makes its buffer
+        # processor hold a duplex stream's input back by one more period (measured through a JACK loopback: two
+        # periods instead of JACK's one); 0 ("unspecified") hands the callback JACK's own buffers.
+        blocksize = 0 if host_api_name(din if ins else dout).startswith("JACK") else cfg.block_size
         try:
             self.stream = sd._StreamBase(
-                kind=kind, samplerate=cfg.sample_rate, blocksize=cfg.block_size, device=device,
+                kind=kind, samplerate=cfg.sample_rate, blocksize=blocksize, device=device,
                 channels=channels, dtype="float32", latency=cfg.latency,
                 callback=cb.audio_callback.address,
                 userdata=sd._ffi.cast("void *", self._ctl.ctypes.data), wrap_callback=None)

@@ -20,7 +20,37 @@ import numpy as np
 
 from tonehost.realtime.io import replace_non_finite, warn_non_finite
 
-__all__ = ["AudioSource", "ArraySource", "Worker", "BlockTimes"]
+__all__ = ["AudioSource", "ArraySource", "Worker", "BlockTimes", "set_thread_realtime"]
+
+
+def set_thread_realtime(priority: int) -> bool:
+    """Run the calling thread under ``SCHED_FIFO`` at ``priority`` (Linux), below the audio server's threads.
+
+    A worker whose frames are due a fixed ``D`` after their input (:class:`tonehost.realtime.pipelines.live_voice.
+    LiveInstrument`) must finish each block within ``D`` even when other processes load every core; at an ordinary
+    priority it waits its turn behind them. JACK's own threads run at ``SCHED_FIFO`` 10 (``jackd -R``), its
+    clients' audio threads just below; a worker at 5 preempts ordinary processes but never the audio. It blocks
+    once per block on the engine's eventfd, so it cannot starve the machine. Needs ``RLIMIT_RTPRIO`` (the ``audio``
+    group's limits) or root; otherwise nothing changes.
+
+    Parameters
+    ----------
+    priority : int
+        1..99 (0 or less: leave the thread as it is).
+
+    Returns
+    -------
+    bool
+        True when the thread now runs real-time.
+    """
+    import os
+    if priority <= 0 or not hasattr(os, "sched_setscheduler"):
+        return False
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(int(priority)))  # 0: the calling thread
+    except (OSError, AttributeError):
+        return False
+    return True
 
 
 class BlockTimes:
@@ -185,6 +215,8 @@ class Worker:
         Longest sleep on ``source.wait_block`` before looking again.
     name : str
         Thread name.
+    realtime_priority : int
+        Run the loop under ``SCHED_FIFO`` at this priority where allowed (:func:`set_thread_realtime`); 0: no.
 
     Attributes
     ----------
@@ -195,7 +227,8 @@ class Worker:
 
     def __init__(self, source: AudioSource, process: Callable[[np.ndarray], object],
                  output: Callable[[object], object] | None = None, on_end: Callable[[], None] | None = None,
-                 max_block: int = 8192, poll_s: float = 0.1, name: str = "tonehost-worker"):
+                 max_block: int = 8192, poll_s: float = 0.1, name: str = "tonehost-worker",
+                 realtime_priority: int = 0):
         self.source = source
         self.process = process
         self.output = output
@@ -204,6 +237,9 @@ class Worker:
         self.samples_read = 0
         self.non_finite = 0  # NaN/inf input samples replaced by zeros (one NonFiniteAudioWarning at the first)
         self.error: BaseException | None = None
+        self.realtime_priority = realtime_priority
+        #: True once the loop runs at real-time priority.
+        self.realtime = False
         self._buf = np.zeros(int(max_block), np.float32)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -214,6 +250,7 @@ class Worker:
         return self
 
     def _run(self) -> None:
+        self.realtime = set_thread_realtime(self.realtime_priority)
         try:
             while not self._stop.is_set():
                 n = self.source.read_input(self._buf)

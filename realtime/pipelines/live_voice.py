@@ -166,8 +166,8 @@ class LiveInstrument:
         if not engine.config.synth_schedule:
             raise ValueError("the engine needs EngineConfig(**live.engine_settings()) (a scheduled synthesizer)")
         self._engine = engine
-        self.delay = int(delay if delay is not None else default_delay(engine.config.block_size,
-                                                                       engine.sample_rate))
+        block = engine.server_period[0] if engine.server_period else engine.config.block_size  # JACK's period rules
+        self.delay = int(delay if delay is not None else default_delay(block, engine.sample_rate))
         return self
 
     # -- the pipeline's interface ---------------------------------------------------------------------------------
