@@ -44,6 +44,8 @@ _STARTED = 2    # 1 once a first frame has been consumed
 _F0_PREV = 3
 _F0_NEXT = 4
 _K = 5          # number of harmonics the state was sized for
+_KA_PREV = 6    # harmonics up to the highest non-zero one, previous frame (the others add exact zeros: skipped)
+_KA_NEXT = 7    # same, next frame
 _HDR = 8
 _CH = 64        # samples per vectorised chunk (scratch arrays live at the end of the state)
 
@@ -95,14 +97,19 @@ def _load_frame(frames, row, state, sample_rate):
     prev = _HDR
     nxt = _HDR + K
     started = state[_STARTED] > 0.5
+    top = 0
     for k in range(K):
         a = 0.0
         if (k + 1) * f0 < nyq:
             d = float(frames[row, 2 + k])
             if d > 0.0:
                 a = d * scale
+        if a != 0.0:
+            top = k + 1
         state[prev + k] = state[nxt + k] if started else a
         state[nxt + k] = a
+    state[_KA_PREV] = state[_KA_NEXT] if started else top
+    state[_KA_NEXT] = top
     state[_F0_PREV] = state[_F0_NEXT] if started else f0
     state[_F0_NEXT] = f0
     state[_STARTED] = 1.0
@@ -166,6 +173,7 @@ def harmonic_block(out, n, frames, read_pos, write_pos, state, sample_rate, hop_
                 for k in range(K):
                     state[prev + k] = state[nxt + k]
                 state[_F0_PREV] = state[_F0_NEXT]
+                state[_KA_PREV] = state[_KA_NEXT]
             pos = 0
         if state[_STARTED] < 0.5:
             out[i] = 0.0
@@ -199,7 +207,9 @@ def harmonic_block(out, n, frames, read_pos, write_pos, state, sample_rate, hop_
             acc[j] = 0.0
             if f0 > fmax:
                 fmax = f0
-        for k in range(K):
+        # harmonics above the highest non-zero amplitude of both frames would add exact zeros: not computed
+        ka = int(max(state[_KA_PREV], state[_KA_NEXT]))
+        for k in range(ka):
             fk = k + 1.0
             if fk * fmax >= nyq:
                 # harmonics are silenced from here on for every sample of the chunk (f >= 0)
@@ -213,7 +223,7 @@ def harmonic_block(out, n, frames, read_pos, write_pos, state, sample_rate, hop_
                 zr[j] = nr
         # the chunk's highest harmonics may be below Nyquist for some samples only
         if fmax > 0.0:
-            for k in range(K):
+            for k in range(ka):
                 fk = k + 1.0
                 if fk * fmax < nyq:
                     continue
