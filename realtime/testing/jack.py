@@ -216,20 +216,26 @@ class XrunLog:
 
 
 class ReferenceClient:
-    """``jack_simple_client`` (the C reference: a sine from a real-time thread) for a ``with`` block."""
+    """``jack_simple_client`` (the C reference: a sine from a real-time thread) for a ``with`` block.
+
+    It has no input, so it runs in parallel with everything else in the graph. :class:`InputReferenceClient` is the
+    C reference for a client that sits behind another one (tonehost behind a looping player)."""
 
     NAME = "jack_simple_client"
+    PROGRAM = "jack_simple_client"
 
     def __init__(self, name: str | None = None):
         self.name = name or self.NAME
         self.proc = None
 
+    def _argv(self, exe: str) -> list[str]:
+        return [exe, self.name]  # jack_simple_client takes its client name as its only argument
+
     def __enter__(self):
-        exe = shutil.which("jack_simple_client")
+        exe = shutil.which(self.PROGRAM)
         if exe is None:
-            raise RuntimeError("jack_simple_client is not installed: apt-get install jackd2")
-        # jack_simple_client takes its client name as its only argument
-        self.proc = subprocess.Popen([exe, self.name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            raise RuntimeError(f"{self.PROGRAM} is not installed: apt-get install jackd2")
+        self.proc = subprocess.Popen(self._argv(exe), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      env=_env())
         for _ in range(50):
             if client_ports(self.name):
@@ -246,6 +252,28 @@ class ReferenceClient:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
             self.proc = None
+
+
+class InputReferenceClient(ReferenceClient):
+    """``jack_latent_client`` (jackd2's C example: input copied to output through a delay line, from a real-time
+    thread), client ``latent`` with ports ``latent:input``/``latent:output``, for a ``with`` block.
+
+    Connect the same source to :attr:`input` as to the client under test and the two sit at the same place in
+    the graph: a cycle the source finishes late starts both late, so their late cycles compare fairly."""
+
+    NAME = "latent"  # jack_latent_client's fixed client name
+    PROGRAM = "jack_latent_client"
+
+    def __init__(self, delay: int = 128):
+        super().__init__(self.NAME)
+        self.delay = int(delay)
+
+    @property
+    def input(self) -> str:
+        return f"{self.name}:input"
+
+    def _argv(self, exe: str) -> list[str]:
+        return [exe, str(self.delay)]  # its only argument: the delay in frames
 
 
 def engine_ports(client: str = "tonehost") -> tuple[list[str], list[str]]:
