@@ -148,7 +148,8 @@ def test_typed_model_resolves_ids_names_and_paths(monkeypatch, tmp_path, model):
     assert typed_model(str(model)) == model
 
 
-def test_transcribe_live_stops_normally_on_sigterm(private_jack, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_transcribe_live_stops_normally_on_ctrl_c_and_sigterm(private_jack, tmp_path, sig):
     take = tmp_path / "take.mid"
     proc = subprocess.Popen([sys.executable, "-m", "tonehost", "transcribe", "--live", "-o", str(take)],
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -156,7 +157,7 @@ def test_transcribe_live_stops_normally_on_sigterm(private_jack, tmp_path):
     err = Lines(proc.stderr)
     try:
         assert err.wait_for(r"^transcribing the microphone", proc=proc), err.text()
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         proc.wait(timeout=10)
     finally:
         if proc.poll() is None:
@@ -180,6 +181,28 @@ def test_per_block_timings_are_bounded_for_long_sessions(model):
     assert len(times) == 100 and times.count == 1000 and list(times)[0] == pytest.approx(900e-6)
     pipe = InstrumentPipeline(ControlsModel(model))
     assert isinstance(pipe.block_times, BlockTimes) and pipe.block_times.maxlen == 1 << 16
+    from tonehost.realtime.pipelines.poly import PolyInstrument
+
+    poly = PolyInstrument(pipe.controls, 2, pipe.cfg)   # one active-voice count per block: bounded too
+    assert isinstance(poly.active_counts, BlockTimes) and isinstance(poly.block_times, BlockTimes)
+
+
+def _rss_kb() -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+def test_the_block_timing_ring_is_resident_from_the_start():
+    """np.zeros pages arrive as they are first written: a ring that fills for minutes reads as growth in the soak."""
+    from tonehost.realtime.audio.worker import BlockTimes
+
+    before = _rss_kb()
+    times = BlockTimes(keep=1 << 22)   # 32 MB
+    grown = _rss_kb() - before
+    for i in range(1000):
+        times.append(1e-5)
+    assert grown >= 30 * 1024, grown
+    assert times[-1] == pytest.approx(1e-5) and len(times) == 1000
 
 
 def test_a_hosted_instrument_that_cannot_be_downloaded_is_one_quiet_quick_answer(monkeypatch, tmp_path, capfd):
