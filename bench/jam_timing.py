@@ -1,88 +1,139 @@
 """How much time the live partner has, and how much it needs: ``tonehost jam`` and ``tonehost tap2drum``.
 
-Two parts, on random-weight checkpoints in the hosted formats at the hosted widths (the generation cost does not
-depend on the weights):
+Costs are *process CPU time* (what one free core would take; every model runs on one ONNX Runtime thread): the
+machines these benches run on are shared, and wall time there measures the neighbours as much as the code. Wall
+time is printed next to it, with the load average.
 
-1. **Cost vs budget.** Median wall time of each model call the live parts make, next to the time the music gives
-   it (the reference, from the same run's tempo): a 1- and 2-bar MusicRNN answer (basic_rnn, melody_rnn,
-   chord_pitches_improv) after a 2-bar phrase, a drum_kit_rnn bar (budget: the bar it is generated during), a
-   tap2drum window decode for 1-4 bars (budget: half a sixteenth step, the time from the window's close to the
-   first hit; and the window), a mel_2bar_small window decode (budget: the window before it). For an answer the
-   budget is the time from the pause's detection to the next bar line, anywhere from 0 to a bar: the share of
-   pause positions that would make it late is ``cost / bar``.
-2. **Live margins.** The jam pipeline (:class:`~tonehost.realtime.pipelines.jam.LiveSession` with the shipped
-   violin and a hosted-width basic_rnn) paced in real time like the audio worker, a player stopping at evenly
-   spread positions of the bar: for each answer the measured margin (bar line minus detection minus generation),
-   whether it was late, and the worker's own cost per block.
+1. **Model calls vs the time the music gives them.** For each melody model (the shipped ``basic_rnn_folk`` and
+   random-weight stand-ins at the hosted widths of basic_rnn, melody_rnn and chord_pitches_improv; the cost does
+   not depend on the weights): a whole 1- and 2-bar answer after a 2-bar phrase (what a non-speculative answer
+   costs after the pause), and what the answer costs at the phrase's last note-off as ``jam`` computes it now
+   (:class:`~tonehost.realtime.pipelines.jam.CallAndResponse`: the primer through the prefix cache, so only the
+   steps the last note added, then the first answer step). Also a drum_kit_rnn bar (budget: the bar before
+   it), tap2drum window decodes (budget: half a sixteenth step after the window closes) and a mel_2bar_small
+   window (budget: the window before it).
+2. **Answer margins.** The jam pipeline (:class:`~tonehost.realtime.pipelines.jam.LiveSession` with the shipped
+   DDSP violin, as ``jam`` plays) answering a one-bar phrase whose last note ends at ``--positions`` evenly
+   spread places of the bar (1-beat pause, 1-bar answers, 120 qpm), per model. The audio worker is paced in
+   real time whenever a generator has work (so the generator races the music as in the engine) and skips ahead
+   while none has (nothing can be late then). Per answer: the margin (the bar line it is due on, minus when its
+   first step was drawn, from the moment the plan was handed to the generator), the same with the generator's
+   CPU time instead of wall time, and whether it was late (first step not drawn by its bar line: moved a bar) or
+   had late steps. drum_kit_rnn: the margin of each generated bar in a ``--drums`` groove. Printed as min / p5 /
+   p50 per model.
+3. **The piano listener** (``jam --listen piano``): CPU seconds per second of audio for the streaming
+   transcriber fed 128-sample blocks at 48 kHz (a piano recording of the shared data), one model frame per call
+   (what pushing every audio block ran) vs the listener's 4-frame calls.
 
-    .venv/bin/python -m bench.jam_timing            # about 2 minutes
-    .venv/bin/python -m bench.jam_timing --quick    # fewer repeats and 3 live answers
+    .venv/bin/python -m bench.jam_timing            # about 6 minutes
+    .venv/bin/python -m bench.jam_timing --quick    # 3 repeats, 4 pause positions, no tap2drum/vae rows
 
 Writes ``bench/results/jam_timing.json``.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
 import numpy as np
 
-from bench._common import save_json, tmpdir
+from bench._common import SHARED_DATA, save_json, tmpdir
 
 SR = 48000
 BLOCK = 128
+MELODY_MODELS = ("basic_rnn_folk", "basic_rnn", "melody_rnn", "chord_pitches_improv")
 
 
-def _median_ms(fn, repeat: int) -> float:
-    fn()  # first run: ONNX Runtime's set-up
-    times = []
+def _load() -> str:
+    try:
+        a, b, c = os.getloadavg()
+        return f"load average {a:.1f} {b:.1f} {c:.1f} on {os.cpu_count()} cores"
+    except OSError:
+        return "load average unknown"
+
+
+def _timed(fn, repeat: int) -> tuple[float, float]:
+    """Median (CPU ms, wall ms) of ``fn()`` over ``repeat`` runs after one untimed run."""
+    fn()
+    cpu, wall = [], []
     for _ in range(repeat):
-        t = time.perf_counter()
+        c, t = time.process_time(), time.perf_counter()
         fn()
-        times.append(time.perf_counter() - t)
-    return 1000.0 * statistics.median(times)
+        cpu.append(time.process_time() - c)
+        wall.append(time.perf_counter() - t)
+    return 1000.0 * statistics.median(cpu), 1000.0 * statistics.median(wall)
 
 
-def _phrase(model, bars: int = 2):
-    from tonehost.exports.note_sequence import NoteSequence, Tempo
+def _model(work, name: str):
+    from tonehost.exports.convert.music_rnn import write_random_checkpoint
+    from tonehost.realtime.pipelines.music_rnn import MusicRNN
 
+    if name == "basic_rnn_folk":
+        return MusicRNN(offline=True)
+    return MusicRNN(write_random_checkpoint(work / name, name, seed=1))
+
+
+def _phrase_notes(model, bars: int = 2):
+    """``(start_s, end_s, pitch, velocity)``: eighth notes over ``bars`` bars at 120 qpm, in the model's range."""
     conv = model.data_converter
-    seq = NoteSequence(tempos=[Tempo(0.0, 120.0)])
     rng = np.random.default_rng(0)
-    for k in range(8 * bars):
-        seq.add_note(int(rng.integers(max(conv.min_pitch, 55), min(conv.max_pitch, 79))), k * 0.25, k * 0.25 + 0.2)
-    q = seq.quantize(4)
-    q.total_quantized_steps = 16 * bars
-    return q
+    return [(k * 0.25, k * 0.25 + 0.2, int(rng.integers(max(conv.min_pitch, 55), min(conv.max_pitch, 79))), 90)
+            for k in range(8 * bars)]
 
 
-def costs(work, qpm: float, repeat: int) -> list[dict]:
+def _chords(model):
+    return ["C", "G", "Am", "F"] if model.chord_encoder is not None else None
+
+
+def costs(work, qpm: float, repeat: int, quick: bool) -> list[dict]:
     from tonehost.exports.convert.music_rnn import write_random_checkpoint
     from tonehost.exports.convert.music_vae_standins import random_sequences, write_standin
     from tonehost.exports.note_sequence import NoteSequence, Tempo
-    from tonehost.realtime.pipelines.jam import CallAndResponse, DrumGroove
+    from tonehost.realtime.pipelines.jam import AnswerPlan, CallAndResponse, DrumGroove, prepare_melody
     from tonehost.realtime.pipelines.music_rnn import MusicRNN
     from tonehost.realtime.pipelines.music_vae import MusicVAE
 
     beat = 60.0 / qpm * 1000.0
     bar, step = 4 * beat, beat / 4
     rows = []
-    for name in ("basic_rnn", "melody_rnn", "chord_pitches_improv"):
-        model = MusicRNN(write_random_checkpoint(work / name, name, seed=1))
-        primer = _phrase(model)
-        chords = ["C", "G", "Am", "F"] if model.chord_encoder is not None else None
+    for name in MELODY_MODELS:
+        model = _model(work, name)
+        notes = _phrase_notes(model)
+        conv = model.data_converter
+        primer, _ = prepare_melody(notes, qpm, conv.min_pitch, conv.max_pitch)
+        chords = _chords(model)
         rng = np.random.default_rng(0)
         for bars in (1, 2):
-            ms = _median_ms(lambda: CallAndResponse.generate(model, primer, 16 * bars, 1.0, chords, rng), repeat)
-            rows.append({"what": f"{name} answer, {bars} bar{'s' if bars > 1 else ''} after a 2-bar phrase",
-                         "ms": ms, "budget": "pause detection -> next bar line (0 .. 1 bar)", "budget_ms": bar,
-                         "late_share": ms / bar})
+            cpu, wall = _timed(lambda: CallAndResponse.generate(model, primer, 16 * bars, 1.0, chords, rng), repeat)
+            rows.append({"model": name, "what": f"{name}: whole answer, {bars} bar{'s' if bars > 1 else ''} "
+                         "after a 2-bar phrase", "cpu_ms": cpu, "wall_ms": wall,
+                         "budget": "pause confirmed -> next bar line (0 .. 1 bar)", "budget_ms": bar})
+        # jam's plan at the last note-off: the phrase without its last note was planned at the note-off before
+        part = CallAndResponse(model, pause_beats=1, answer_bars=1, seed=0, chords=chords)
+        samples = []
+        for _ in range(repeat + 1):
+            part.cache = type(part.cache)(model)
+            part.plan(AnswerPlan(part._version, 1, 0), notes[:-1], qpm, 4, 16)
+            plan = part.plan(AnswerPlan(part._version, 1, 0), notes, qpm, 4, 16)
+            samples.append((plan.cpu_first, plan.t_first - plan.t_start, plan.fed_steps))
+        samples = samples[1:]
+        rows.append({"model": name, "what": f"{name}: jam's plan at the last note-off, to the first answer step",
+                     "cpu_ms": 1000.0 * statistics.median(s[0] for s in samples),
+                     "wall_ms": 1000.0 * statistics.median(s[1] for s in samples),
+                     "fed_steps": samples[0][2], "primer_steps": plan.primer_steps,
+                     "budget": "last note-off -> next bar line after the pause (>= the pause)",
+                     "budget_ms": beat})
+        part.close()
     drums = DrumGroove(MusicRNN(write_random_checkpoint(work / "drum_kit_rnn", "drum_kit_rnn", seed=2)), seed=0)
     drums.stream.feed_sequence(drums.primer)
-    ms = _median_ms(lambda: drums._draw(16), repeat)
-    rows.append({"what": "drum_kit_rnn bar (16 steps, stream state kept)", "ms": ms,
-                 "budget": "the bar before it", "budget_ms": bar, "late_share": ms / bar})
+    cpu, wall = _timed(lambda: drums._draw(16), repeat)
+    rows.append({"model": "drum_kit_rnn", "what": "drum_kit_rnn: a bar (16 steps, stream state kept)",
+                 "cpu_ms": cpu, "wall_ms": wall, "budget": "the bar before it", "budget_ms": bar})
+    drums.close()
+    if quick:
+        return rows
     rng = np.random.default_rng(0)
     for n in (1, 2, 3, 4):
         name = f"tap2drum_{n}bar"
@@ -91,42 +142,68 @@ def costs(work, qpm: float, repeat: int) -> list[dict]:
         for k in rng.choice(16 * n, size=5 * n, replace=False):
             seq.add_note(38, k * step / 1000, k * step / 1000 + 0.05, 100)
         seq.total_time = 16 * n * step / 1000
-        ms = _median_ms(lambda: vae.groove(seq), repeat)
-        rows.append({"what": f"{name} window decode ({n} bar{'s' if n > 1 else ''})", "ms": ms,
-                     "budget": "half a sixteenth step (window close -> first hit)", "budget_ms": step / 2,
-                     "window_ms": n * bar, "late_share": None})
+        cpu, wall = _timed(lambda: vae.groove(seq), repeat)
+        rows.append({"model": name, "what": f"{name}: whole window decode ({n} bar{'s' if n > 1 else ''})",
+                     "cpu_ms": cpu, "wall_ms": wall, "budget": "half a sixteenth step (window close -> first hit)",
+                     "budget_ms": step / 2, "window_ms": n * bar})
     vae = MusicVAE(write_standin(work / "mel_2bar_small", "mel_2bar_small", scale=False, seed=7), seed=0)
     z = vae.encode(random_sequences("mel_2bar_small", np.random.default_rng(1), n=1))
-    ms = _median_ms(lambda: vae.decode(z), repeat)
-    rows.append({"what": "mel_2bar_small window decode (jam --vae)", "ms": ms, "budget": "the window before it",
-                 "budget_ms": 2 * bar, "late_share": ms / (2 * bar)})
+    cpu, wall = _timed(lambda: vae.decode(z), repeat)
+    rows.append({"model": "mel_2bar_small", "what": "mel_2bar_small: window decode (jam --vae)", "cpu_ms": cpu,
+                 "wall_ms": wall, "budget": "the window before it", "budget_ms": 2 * bar})
     return rows
 
 
-def live(work, qpm: float, answers: int) -> dict:
-    """The jam pipeline in real time (paced like the audio worker), the player stopping at spread positions."""
-    from tonehost.exports.convert.music_rnn import write_random_checkpoint
+# ------------------------------------------------------------------------------------------------ margins
+
+def _paced(session, parts, blocks: int) -> dict:
+    """Run ``blocks`` blocks: at the sound card's pace while any part's generator has work, as fast as possible
+    otherwise. Returns the worker's cost per paced block."""
+    x = np.zeros(BLOCK, np.float32)
+    t_ref, k_ref = time.perf_counter(), 0
+    paced = 0
+    for k in range(blocks):
+        if any(p.gen.busy for p in parts):
+            wait = t_ref + (k - k_ref) * BLOCK / SR - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+            paced += 1
+        else:
+            t_ref, k_ref = time.perf_counter(), k
+        session.process(x)
+    return {"paced_blocks": paced, "blocks": blocks}
+
+
+def _summary(values) -> dict:
+    v = np.asarray([x for x in values if x is not None], float)
+    if not len(v):
+        return {"min": None, "p5": None, "p50": None}
+    return {"min": float(v.min()), "p5": float(np.percentile(v, 5)), "p50": float(np.percentile(v, 50))}
+
+
+def answer_margins(work, name: str, qpm: float, positions: int, instrument: bool) -> dict:
     from tonehost.realtime.pipelines.instrument import DDSP
     from tonehost.realtime.pipelines.jam import CallAndResponse, InstrumentVoice, LiveSession
     from tonehost.realtime.pipelines.listen import PlayedEvent
-    from tonehost.realtime.pipelines.music_rnn import MusicRNN
 
-    model = MusicRNN(write_random_checkpoint(work / "basic_rnn_live", "basic_rnn", seed=3))
+    model = _model(work, name)
     s = LiveSession(SR, qpm, count_in_bars=1, click="off")
-    s.instrument = InstrumentVoice(DDSP(sample_rate=SR).pipeline())
-    part = CallAndResponse(model, pause_beats=1.0, answer_bars=1, seed=0)
+    if instrument:
+        s.instrument = InstrumentVoice(DDSP(sample_rate=SR).pipeline())
+    part = CallAndResponse(model, pause_beats=1.0, answer_bars=1, seed=0, chords=_chords(model))
     s.add_part(part)
     s.warm_up(BLOCK)
     g = s.grid
     events = []
     bar = 0
-    for k in range(answers):
-        # a one-bar phrase of quarter notes whose last note ends at an offset spread over a bar
-        end_shift = (k / max(1, answers)) * g.bar_samples
-        for i, p in enumerate((60, 64, 67, 72)):
-            a = g.bar_start(bar) + int(i * g.beat_samples + end_shift)
+    pitches = (60, 64, 67, 72) if model.data_converter.max_pitch >= 72 else (55, 60, 64, 67)
+    for k in range(positions):
+        # a one-bar phrase of quarter notes whose last note ends at a place spread over a bar
+        shift = int((k / positions) * g.bar_samples)
+        for i, p in enumerate(pitches):
+            a = g.bar_start(bar) + int(i * g.beat_samples) + shift
             events += [PlayedEvent("on", p, 90, a), PlayedEvent("off", p, 0, a + int(0.3 * g.beat_samples))]
-        bar += 5  # phrase bar, pause, answer bar, room to listen again
+        bar += 5  # the phrase's bar(s), the pause, the answer bar, room to listen again
     pending = sorted(events, key=lambda e: e.sample)
 
     class Recorder:
@@ -137,48 +214,122 @@ def live(work, qpm: float, answers: int) -> dict:
             return out
 
     s.recorder = Recorder()
-    total = g.bar_start(bar) + int(g.bar_samples)
+    load_before = _load()
     t0 = time.perf_counter()
-    x = np.zeros(BLOCK, np.float32)
-    for k in range(total // BLOCK):
-        wait = t0 + k * BLOCK / SR - time.perf_counter()
-        if wait > 0:
-            time.sleep(wait)
-        s.process(x)
+    pace = _paced(s, [part], int((g.bar_start(bar) + g.bar_samples) // BLOCK))
     st = s.stats()
     s.stop()
-    rows = [{"answer": a["index"], "pause_to_bar_line_ms": 1000.0 * (a["downbeat"] - a["detect"]) / SR,
-             "gen_ms": a["gen_ms"], "margin_ms": a["margin_ms"], "late": a["late"]} for a in part.answers]
-    return {"answers": rows, "late": st["answers_late"], "worker_us_p50": st["worker_us_p50"],
-            "worker_us_p99": st["worker_us_p99"], "block_ms": 1000.0 * BLOCK / SR}
+    rows = [{"answer": a["index"], "pause_to_bar_line_ms": a.get("pause_to_bar_line_ms"),
+             "budget_ms": a.get("budget_ms"), "first_step_ms": a.get("first_step_ms"),
+             "first_step_cpu_ms": a.get("first_step_cpu_ms"), "margin_ms": a.get("margin_ms"),
+             "margin_cpu_ms": a.get("margin_cpu_ms"), "fed_steps": a.get("fed_steps"),
+             "primer_steps": a.get("primer_steps"), "late": a["late"], "late_steps": a["late_steps"]}
+            for a in part.answers]
+    return {"model": name, "answers": rows, "late": st["answers_late"], "late_steps": st["answer_late_steps"],
+            "margin_ms": _summary(r["margin_ms"] for r in rows),
+            "margin_cpu_ms": _summary(r["margin_cpu_ms"] for r in rows),
+            "first_step_cpu_ms_max": max((r["first_step_cpu_ms"] or 0.0) for r in rows) if rows else None,
+            "plans_cancelled": st["plans_cancelled"], "worker_us_p50": st["worker_us_p50"],
+            "seconds": time.perf_counter() - t0, **pace, "load_before": load_before, "load_after": _load()}
+
+
+def drum_margins(work, qpm: float, bars: int) -> dict:
+    from tonehost.exports.convert.music_rnn import write_random_checkpoint
+    from tonehost.realtime.pipelines.jam import DrumGroove, LiveSession
+    from tonehost.realtime.pipelines.music_rnn import MusicRNN
+
+    s = LiveSession(SR, qpm, count_in_bars=1, click="off")
+    part = DrumGroove(MusicRNN(write_random_checkpoint(work / "drum_kit_rnn_live", "drum_kit_rnn", seed=2)),
+                      seed=0)
+    s.add_part(part)
+    s.warm_up(BLOCK)
+    load_before = _load()
+    pace = _paced(s, [part], int((s.grid.bar_start(bars) + s.grid.bar_samples) // BLOCK))
+    st = s.stats()
+    s.stop()
+    return {"model": "drum_kit_rnn", "bars": st["drum_bars"], "late": st["drum_bars_late"],
+            "margin_ms": _summary(st["drum_margin_ms"]), "gen_ms_p50": float(np.median(st["drum_gen_ms"])),
+            **pace, "load_before": load_before, "load_after": _load()}
+
+
+# ------------------------------------------------------------------------------------------ piano listener
+
+def piano_listener(seconds: float) -> dict | None:
+    from tonehost.dsp.resample import Resampler
+    from tonehost.realtime.io import read_audio
+    from tonehost.realtime.pipelines.listen import PianoListener
+    from tonehost.realtime.pipelines.transcriber import OnsetsAndFrames
+
+    path = SHARED_DATA / "piano" / "FMP_C1_F12_Bach_BWV846_Sibelius-Tracks.wav"
+    if not path.is_file():
+        return None
+    x, sr = read_audio(path)
+    x = Resampler(sr, SR).process(np.asarray(x, np.float64)).astype(np.float32)[:int(seconds * SR)]
+    model = OnsetsAndFrames(offline=True)
+    n = len(x) // BLOCK
+    out = {"audio_s": n * BLOCK / SR, "file": path.name, "load": _load()}
+    for frames in (1, 4):
+        lis = PianoListener(model, SR, chunk_frames=frames)
+        lis.push(np.zeros(BLOCK * 200, np.float32))
+        c, t = time.process_time(), time.perf_counter()
+        notes = 0
+        for k in range(n):
+            notes += sum(e.kind == "on" for e in lis.push(x[k * BLOCK:(k + 1) * BLOCK]))
+        cpu, wall = time.process_time() - c, time.perf_counter() - t
+        tr = lis.stream._transcriber
+        out[f"frames_{frames}"] = {"cpu_s_per_audio_s": cpu / out["audio_s"], "wall_s_per_audio_s": wall / out["audio_s"],
+                                   "model_calls": tr.model_calls, "cpu_ms_per_call": 1000.0 * cpu / max(1, tr.model_calls),
+                                   "notes": notes}
+    return out
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="3 repeats, 3 live answers")
+    ap.add_argument("--quick", action="store_true", help="3 repeats, 4 pause positions, 8 drum bars")
     ap.add_argument("--repeat", type=int, default=7, help="timed runs per model call (default 7)")
-    ap.add_argument("--answers", type=int, default=8, help="live answers (default 8)")
+    ap.add_argument("--positions", type=int, default=24, help="pause positions per model (default 24)")
+    ap.add_argument("--no-instrument", action="store_true", help="margins without the DDSP violin in the worker")
     ap.add_argument("--qpm", type=float, default=120.0, help="tempo (default 120)")
     ap.add_argument("--json", default="jam_timing", help="results file (default bench/results/jam_timing.json)")
     args = ap.parse_args(argv)
-    repeat, answers = (3, 3) if args.quick else (args.repeat, args.answers)
+    repeat, positions, drum_bars = (3, 4, 8) if args.quick else (args.repeat, args.positions, 24)
     work = tmpdir()
-    print(f"== model calls vs the time the music gives them ({args.qpm:g} qpm, hosted widths, 1 thread)")
-    rows = costs(work, args.qpm, repeat)
+    print(f"== model calls vs the time the music gives them ({args.qpm:g} qpm, 1 thread; {_load()})")
+    rows = costs(work, args.qpm, repeat, args.quick)
     for r in rows:
-        share = f"; late for {100 * r['late_share']:.1f}% of pause positions" if r["late_share"] is not None and \
-            "answer" in r["what"] else ""
+        fed = f"; {r['fed_steps']} of {r['primer_steps']} primer steps run" if "fed_steps" in r else ""
         window = f" (window {r['window_ms']:.0f} ms)" if "window_ms" in r else ""
-        print(f"  {r['what']:<58} {r['ms']:7.1f} ms  budget {r['budget_ms']:7.1f} ms{window}: "
-              f"{r['budget']}{share}")
-    print(f"== live: the jam pipeline in real time, {answers} answers, the pause ending anywhere in the bar")
-    lv = live(work, args.qpm, answers)
-    for a in lv["answers"]:
-        print(f"  answer {a['answer']}: pause -> bar line {a['pause_to_bar_line_ms']:6.0f} ms, generated in "
-              f"{a['gen_ms']:5.1f} ms, margin {a['margin_ms']:6.0f} ms{'  LATE' if a['late'] else ''}")
-    print(f"  late {lv['late']} of {len(lv['answers'])}; worker per block p50 {lv['worker_us_p50']:.0f} us, p99 "
-          f"{lv['worker_us_p99']:.0f} us (block {lv['block_ms']:.2f} ms)")
-    path = save_json(args.json, {"qpm": args.qpm, "costs": rows, "live": lv})
+        print(f"  {r['what']:<74} CPU {r['cpu_ms']:7.1f} ms (wall {r['wall_ms']:7.1f})  budget "
+              f"{r['budget_ms']:6.0f} ms{window}: {r['budget']}{fed}")
+    print(f"== answer margins: the jam pipeline, {positions} pause positions over the bar, 1-beat pause, "
+          f"1-bar answers{'' if args.no_instrument else ', DDSP violin'} (ms; wall / generator CPU)")
+    margins = []
+    for name in MELODY_MODELS:
+        m = answer_margins(work, name, args.qpm, positions, not args.no_instrument)
+        margins.append(m)
+        w, c = m["margin_ms"], m["margin_cpu_ms"]
+        print(f"  {name:<22} answers {len(m['answers']):2d}, late {m['late']}, late steps {m['late_steps']}: "
+              f"margin min {w['min']:6.0f} p5 {w['p5']:6.0f} p50 {w['p50']:6.0f} | CPU min {c['min']:6.0f} p5 "
+              f"{c['p5']:6.0f} p50 {c['p50']:6.0f}; first step CPU max {m['first_step_cpu_ms_max']:.1f} ms "
+              f"({m['load_after']})")
+    d = drum_margins(work, args.qpm, drum_bars)
+    margins.append(d)
+    print(f"  {'drum_kit_rnn bars':<22} bars {d['bars']:2d}, late {d['late']}: margin min {d['margin_ms']['min']:6.0f} "
+          f"p5 {d['margin_ms']['p5']:6.0f} p50 {d['margin_ms']['p50']:6.0f}; bar generated in "
+          f"{d['gen_ms_p50']:.0f} ms wall p50 ({d['load_after']})")
+    print("== the piano listener (jam --listen piano): CPU per second of audio, 128-sample blocks at 48 kHz")
+    piano = piano_listener(10.0 if args.quick else 25.0)
+    if piano is None:
+        print("  skipped: the shared piano recording is not here")
+    else:
+        for frames in (1, 4):
+            p = piano[f"frames_{frames}"]
+            print(f"  {frames} frame{'s' if frames > 1 else ''} per model call: {p['cpu_s_per_audio_s']:.3f} CPU s per "
+                  f"audio s ({p['model_calls']} calls, {p['cpu_ms_per_call']:.1f} ms CPU each; wall "
+                  f"{p['wall_s_per_audio_s']:.3f} s per audio s; {p['notes']} notes)")
+        print(f"  ({piano['audio_s']:.1f} s of {piano['file']}; {piano['load']})")
+    path = save_json(args.json, {"qpm": args.qpm, "load": _load(), "costs": rows, "margins": margins,
+                                 "piano_listener": piano})
     print(f"wrote {path}")
 
 

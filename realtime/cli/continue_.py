@@ -31,7 +31,9 @@ def register(subparsers) -> None:
         "0-127); drum_kit_rnn takes the primer's drum notes (or all notes when it has none), one hit per drum "
         "class and step. --chords spread evenly over primer + continuation, as magenta.js does. The checkpoint "
         "is fetched once (verified) and exported to ONNX once (cached next to it); the default model ships with "
-        "tonehost and needs no network.")
+        "tonehost and needs no network. Drums need the hosted drum_kit_rnn: tonehost ships no drums model (no "
+        "registry package offers real drum performances to train one offline), so fetch it once (`tonehost "
+        "checkpoints fetch drum_kit_rnn`) or pass --checkpoint DIR.")
     p.add_argument("primer", help="MIDI file to continue")
     p.add_argument("-o", "--output", required=True, metavar="OUT.mid", type=options.output_file, help="MIDI file to write (primer + "
                    "continuation)")

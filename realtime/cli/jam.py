@@ -29,7 +29,10 @@ def register(subparsers) -> None:
         "--midi-out, then the partner listens again. Generation runs on\nits own thread: the audio never waits "
         "for it. An answer that is not ready by its bar line is counted late and starts\na bar later. --drums "
         "keeps a drum_kit_rnn groove going, each bar generated during the bar before (to --midi-out\nchannel 10, "
-        "and to FluidSynth with --fluidsynth). q + Enter or Ctrl-C stops with a summary (exit 0).")
+        "and to FluidSynth with --fluidsynth). q + Enter or Ctrl-C stops with a summary (exit 0).\n\n"
+        "--drums needs the hosted drum_kit_rnn: tonehost ships no drums model (no registry package offers real "
+        "drum\nperformances to train one offline), so fetch it once with `tonehost checkpoints fetch "
+        "drum_kit_rnn`, or pass\n--drums-checkpoint DIR (a checkpoint directory in drum_kit_rnn's format).")
     p.add_argument("--listen", choices=["midi", "piano", "hum"], help="what to listen to: a MIDI keyboard "
                    "(--midi-in), a piano at the mic (live Onsets and Frames), or a hummed voice (the voice tracker); "
                    "default: midi with --midi-in, else hum")
@@ -59,7 +62,8 @@ def register(subparsers) -> None:
                    "the instrument (by default you hear what you play)")
     p.add_argument("--drums", action="store_true", help="keep a drum groove going (drum_kit_rnn), a bar ahead")
     p.add_argument("--drums-checkpoint", metavar="ID|DIR", default="drum_kit_rnn",
-                   help="drums model (default drum_kit_rnn)")
+                   help="drums model (default drum_kit_rnn, hosted: fetched once, or `tonehost checkpoints fetch "
+                   "drum_kit_rnn`; nothing shipped)")
     p.add_argument("--drums-temperature", type=non_negative_float, default=1.0, help="(default 1.0)")
     p.add_argument("--vae", nargs=2, metavar=("A.mid", "B.mid"), help="play a MusicVAE interpolation from "
                    "melody A to melody B instead of answering (their first window: 2 bars for the 2-bar models)")
@@ -78,6 +82,18 @@ def _instrument(args, session):
                 offline=args.offline, reverb=args.reverb, output_gain=args.gain)
     session.instrument = InstrumentVoice(ddsp.pipeline(), portamento_s=args.portamento)
     return ddsp
+
+
+def _drums_model(args):
+    """The --drums model, or one line saying how to get it (tonehost ships no drums model)."""
+    from tonehost.exports.errors import CheckpointDownloadError, CheckpointOfflineError
+    from tonehost.realtime.pipelines.music_rnn import MusicRNN
+
+    try:
+        return MusicRNN(args.drums_checkpoint, offline=args.offline)
+    except (CheckpointOfflineError, CheckpointDownloadError) as exc:
+        raise type(exc)(f"--drums: {exc.user_message.rstrip('.')}; or pass --drums-checkpoint DIR (a checkpoint "
+                        "directory in drum_kit_rnn's format): tonehost ships no drums model") from None
 
 
 def cmd_jam(args) -> int:
@@ -140,7 +156,7 @@ def cmd_jam(args) -> int:
         if args.drums:
             from tonehost.realtime.pipelines.music_rnn import MusicRNN
 
-            drums = MusicRNN(args.drums_checkpoint, offline=args.offline)
+            drums = _drums_model(args)
             session.add_part(DrumGroove(drums, args.drums_temperature or None, args.seed))
             said.append(f"drums: {drums.checkpoint_dir.name if drums.checkpoint_dir else args.drums_checkpoint}")
         if args.midi_in:

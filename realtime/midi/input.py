@@ -6,11 +6,23 @@ pipeline calls once per feature frame (``voice(dt) -> (f0_hz, db, voiced)``). f0
 silence. :func:`open_midi_input` connects a MIDI input port (ALSA or JACK MIDI, :mod:`tonehost.realtime.midi.ports`)
 to a voice through :class:`MidiParser`, which reads whatever bytes arrive (running status, SysEx, real-time bytes,
 truncated or stray bytes) without ever raising: a broken controller never stops the instrument.
+
+Messages are read from rtmidi's own queue by a thread of tonehost's (:class:`MidiInput`), never through an rtmidi
+callback: a callback runs Python on the MIDI system's thread, and on JACK that thread must finish within one
+period. RtMidi (5.0) reads a JACK cycle's events one by one from the sender's port buffer; when the Python
+callback of one event outlasts the period (taking the GIL, the first call importing mido), the sender has already
+reused its buffer, ``jack_midi_event_get`` fails for the next index, and RtMidi, ignoring that, hands the previous
+event over again: a note-on and its note-off in one cycle came out as the note-on twice. In queue mode RtMidi's
+thread only copies each event into a lock-free ring, so every event of a cycle arrives, in order, on both ALSA
+and JACK. Arrival times come from rtmidi's own delta stamps (:class:`ArrivalClock`), not from when the thread
+happened to wake.
 """
 from __future__ import annotations
 
+import collections
 import math
 import threading
+import time
 
 
 LOWEST_DB = -120.0
@@ -175,8 +187,124 @@ def list_midi_inputs() -> list[str]:
     return [p.name for p in list_ports("input")]
 
 
+class ArrivalClock:
+    """Arrival times of MIDI messages on ``time.monotonic()``, from rtmidi's delta stamps.
+
+    rtmidi stamps each queued message with the seconds since the previous one (0 for the first): on JACK the
+    time its process callback ran (``jack_get_time``), on ALSA the sequencer's event time. Their running sum
+    ``pos`` is exact up to an unknown offset; every poll that finds messages bounds it: the last message found
+    at ``now`` arrived at or before ``now``, so ``offset <= now - pos``. The offset used is the minimum of those
+    bounds over the last ``window_s`` (a sliding-window minimum: a late poll does not shift the times, slow drift
+    between the two clocks is followed).
+
+    Parameters
+    ----------
+    window_s : float
+        How far back the bounds count.
+    """
+
+    def __init__(self, window_s: float = 10.0):
+        self.window_s = float(window_s)
+        self.pos = 0.0
+        self._bounds: collections.deque = collections.deque()  # (now, bound), bounds increasing
+
+    def advance(self, delta: float) -> float:
+        """Add a message's delta stamp; return its position (seconds since the first message)."""
+        if delta > 0 and math.isfinite(delta):
+            self.pos += float(delta)
+        return self.pos
+
+    def offset(self, now: float, last_pos: float) -> float:
+        """The offset (``time = offset + pos``) after a poll at ``now`` that found messages up to ``last_pos``."""
+        bound = now - last_pos
+        q = self._bounds
+        while q and q[-1][1] >= bound:
+            q.pop()
+        q.append((now, bound))
+        while q[0][0] < now - self.window_s:
+            q.popleft()
+        return q[0][1]
+
+
+class QueueReader:
+    """Reads an rtmidi ``MidiIn`` in queue mode (no callback) on a thread of its own.
+
+    Every ``poll_s`` it takes what rtmidi queued and calls ``on_packet(data, t)`` for each packet, in order, with
+    ``t`` its arrival on ``time.monotonic()`` (:class:`ArrivalClock`; never earlier than the packet before).
+    Nothing is filtered inside rtmidi (its
+    JACK delta stamps would skip the time of filtered messages): the consumer skips what it does not use.
+
+    Parameters
+    ----------
+    rt : rtmidi.MidiIn
+        An open input without a callback.
+    on_packet : callable
+        ``(list of int, float) -> None``; an exception it raises is swallowed (a broken packet never stops the
+        input).
+    poll_s : float
+        Seconds between polls (how soon a message is handed on; its time does not depend on it).
+    name : str
+        Thread name.
+    """
+
+    def __init__(self, rt, on_packet, poll_s: float = 0.001, name: str = "tonehost-midi-in"):
+        self.rt = rt
+        self.on_packet = on_packet
+        self.poll_s = float(poll_s)
+        self.clock = ArrivalClock()
+        self.packets = 0
+        self._last = 0.0
+        try:
+            rt.ignore_types(sysex=False, timing=False, active_sense=False)
+        except Exception:
+            pass
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def poll(self) -> int:
+        """Take every packet rtmidi has queued and hand it on (the thread does this every ``poll_s``); return how
+        many were taken."""
+        get = self.rt.get_message
+        batch = []
+        while True:
+            try:
+                item = get()
+            except Exception:  # a port whose server went away: nothing more will come
+                item = None
+            if not item:
+                break
+            data, delta = item
+            batch.append((data, self.clock.advance(delta)))
+        if batch:
+            offset = self.clock.offset(time.monotonic(), batch[-1][1])
+            for data, pos in batch:
+                self.packets += 1
+                t = self._last = max(offset + pos, self._last)   # a refined offset never reorders arrivals
+                try:
+                    self.on_packet(data, t)
+                except Exception:
+                    pass
+        return len(batch)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.poll()
+            self._stop.wait(self.poll_s)
+
+    def stop(self, wait: bool = True) -> None:
+        """Stop the thread (``wait``: until it has)."""
+        self._stop.set()
+        if wait and self._thread is not threading.current_thread():
+            self._thread.join(1.0)
+
+
 class MidiInput:
     """An open MIDI input feeding a :class:`MidiVoice` (what :func:`open_midi_input` returns).
+
+    A :class:`QueueReader` thread (``tonehost-midi-in``) empties rtmidi's queue every millisecond and hands each
+    complete channel message to ``voice.handle(msg)`` as a mido message whose ``time`` is its arrival on
+    ``time.monotonic()``. See the module docstring for why not an rtmidi callback.
 
     Attributes
     ----------
@@ -185,27 +313,30 @@ class MidiInput:
     parser : MidiParser
     messages : int
         Channel messages handed to the voice so far.
+    reader : QueueReader
     """
 
-    def __init__(self, port, voice: MidiVoice):
+    def __init__(self, port, voice: MidiVoice, poll_s: float = 0.001):
+        import mido  # noqa: F401  (loaded here, not on the first message)
+
         self._port = port
         self.name, self.system, self.created = port.name, port.system, port.created
         self.voice = voice
         self.messages = 0
         self.parser = MidiParser(self._deliver)
-        port.rt.set_callback(self._callback)
+        self._time = 0.0
+        self.reader = QueueReader(port.rt, self._packet, poll_s)
+
+    def _packet(self, data, t: float) -> None:
+        self._time = t
+        self.parser.feed(data)
 
     def _deliver(self, status: int, data: tuple) -> None:
         msg = self.parser.message(status, data)
         if msg is not None:
+            msg.time = self._time
             self.messages += 1
             self.voice.handle(msg)
-
-    def _callback(self, event, _data=None) -> None:
-        try:
-            self.parser.feed(event[0])
-        except Exception:  # never let rtmidi's thread see an exception
-            pass
 
     def describe(self) -> str:
         """One phrase for the console."""
@@ -213,13 +344,8 @@ class MidiInput:
 
     def close(self, abandon: bool = False) -> None:
         """Stop reading and close the port (``abandon=True``: the server went away, leave it to the OS)."""
-        if abandon:
-            self._port.close(abandon=True)
-            return
-        try:
-            self._port.rt.cancel_callback()
-        finally:
-            self._port.close()
+        self.reader.stop(wait=not abandon)
+        self._port.close(abandon=abandon)
 
 
 def open_midi_input(port: str, voice: MidiVoice) -> MidiInput:

@@ -199,12 +199,15 @@ class Generator:
         self._jobs: queue.Queue = queue.Queue()
         self._done: collections.deque = collections.deque()
         self._busy = 0
+        self._submitted = 0   # written by the submitting thread only
+        self._finished = 0    # written by the generator thread only
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     def submit(self, tag, fn: Callable, *args) -> None:
         """Queue ``fn(*args)``; its :class:`Result` comes back through :meth:`results` with ``tag``."""
         self._busy += 1
+        self._submitted += 1
         self._jobs.put((tag, fn, args, time.perf_counter()))
 
     def _run(self) -> None:
@@ -219,6 +222,7 @@ class Generator:
             except BaseException as exc:  # handed to the part, which decides
                 value, error = None, exc
             self._done.append(Result(tag, value, error, t_submit, t0, time.perf_counter()))
+            self._finished += 1
 
     def results(self) -> list[Result]:
         """Finished jobs since the last call (never blocks)."""
@@ -227,6 +231,11 @@ class Generator:
             out.append(self._done.popleft())
             self._busy -= 1
         return out
+
+    @property
+    def busy(self) -> bool:
+        """True while a submitted job has not finished (queued or running)."""
+        return self._submitted != self._finished
 
     @property
     def pending(self) -> int:
@@ -506,14 +515,15 @@ class LiveSession:
 
     # -- the block ------------------------------------------------------------------------------------
     def played(self, block: np.ndarray, start: int, end: int) -> list:
-        """What the player did in this block (every listener's events, in sample order)."""
+        """What the player did in this block (every listener's events, in sample order; events of one sample keep
+        the order their listener gave them: a note-on and its note-off that arrived together stay on, off)."""
         events = []
         if self.recorder is not None:
             events.extend(self.recorder.events(end))
         for listener in self.listeners:
             for e in listener.push(block):
                 events.append(e)
-        events.sort(key=lambda e: (e.sample, e.kind == "on"))
+        events.sort(key=lambda e: e.sample)  # stable
         return events
 
     def _ticks(self, start: int, end: int) -> None:
@@ -674,15 +684,67 @@ def prepare_melody(notes, qpm: float, min_pitch: int, max_pitch: int, steps_per_
     return q, best
 
 
+class AnswerPlan:
+    """One answer being generated on the generator thread and read, step by step, by the audio worker.
+
+    The generator appends note events ``(kind, step, pitch)`` (``kind`` ``"on"``/``"off"``, ``step`` from the
+    answer's first step, the pitch before the octave shift back) as it draws each step; ``steps`` says how many
+    steps are drawn (every event before that step is final). The worker schedules what is there and never waits.
+    Times are ``time.perf_counter()`` (wall) and ``time.thread_time()`` (the generator thread's CPU).
+
+    Attributes
+    ----------
+    version : int
+        The phrase version it answers (a newer phrase cancels it).
+    index : int
+        Answer number (1-based).
+    submit_sample : int
+        The worker's input sample when it was submitted (the end of the block that saw the phrase's last event).
+    events : list of (str, int, int)
+    steps : int
+    done, cancelled : bool
+    error : BaseException or None
+    shift : int
+        Octave shift of the primer (the answer is shifted back by it).
+    phrase_notes, primer_steps, fed_steps : int
+        Notes and steps of the primer; primer steps actually run (the rest came from :class:`PrefixCache`).
+    t_submit, t_start, t_first, t_done : float
+        perf_counter at submission, start, step 0 drawn, last step drawn.
+    cpu_first, cpu_done : float
+        Generator thread CPU seconds from start to step 0 drawn, and to the end.
+    """
+
+    def __init__(self, version: int, index: int, submit_sample: int):
+        self.version, self.index, self.submit_sample = version, index, int(submit_sample)
+        self.events: list[tuple[str, int, int]] = []
+        self.steps = 0
+        self.done = self.cancelled = False
+        self.error: BaseException | None = None
+        self.shift = 0
+        self.phrase_notes = self.primer_steps = self.fed_steps = 0
+        self.velocity = 90
+        self.t_submit = time.perf_counter()
+        self.t_start = self.t_first = self.t_done = None
+        self.cpu_first = self.cpu_done = None
+
+
 class CallAndResponse:
     """Listen to a phrase, and once the player pauses, answer it with a MusicRNN continuation on the next bar.
 
     States: *listening* (the phrase grows with every note played); once no note is held and nothing happened for
-    ``pause_beats`` beats, the phrase (from the bar it started in) is quantized to the grid
-    (:func:`prepare_melody`) and sent to the generator, and the answer is due on the next bar line (*waiting*);
-    the answer (``answer_bars`` bars) plays (*answering*: the player's input is ignored) and the part listens
-    again. A continuation that comes back after its bar line is *late*: counted, and played from the next bar
-    line instead.
+    ``pause_beats`` beats, the phrase (from the bar it started in) is answered from the next bar line
+    (*answering*: ``answer_bars`` bars; the player's input is ignored), then the part listens again.
+
+    The answer is computed *speculatively*: every time a note ends and none is held, the phrase so far is
+    quantized to the grid (:func:`prepare_melody`) and handed to the generator, which feeds it as the primer and
+    draws the answer step by step (:class:`AnswerPlan`). A new note cancels that plan; when the pause is
+    confirmed, the plan of the phrase as it stands (started at its last note-off, a whole pause earlier) is the
+    answer. The primer goes through a :class:`~tonehost.realtime.pipelines.music_rnn.PrefixCache`, so a plan
+    runs only the steps added since the previous one, and the worker schedules each answer step as soon as it is
+    drawn (a step costs a few ms, the grid gives it 125 ms at 120 qpm). So the first step is normally ready long
+    before the bar line: the budget is the pause plus the rest of its bar, not the time left after the pause is
+    confirmed. A first step not drawn by its bar line is *late*: counted, and the answer plays from the next bar
+    line instead; a later step drawn after its time (never seen) is counted in ``late_steps``.
 
     Parameters
     ----------
@@ -692,6 +754,8 @@ class CallAndResponse:
     answer_bars : int
     temperature : float or None
     seed : int or None
+        With a seed, answer ``k`` draws from ``numpy.random.default_rng([seed, k])``: the same phrase gets the
+        same answer however many plans were cancelled on the way.
     chords : list of str, optional
         For a chord-conditioned model: the progression, spread over primer + answer.
     """
@@ -699,6 +763,7 @@ class CallAndResponse:
     def __init__(self, model, pause_beats: float = 2.0, answer_bars: int = 2, temperature: float | None = 1.0,
                  seed: int | None = None, chords=None):
         from tonehost.exports.sequences import MelodyConverter
+        from tonehost.realtime.pipelines.music_rnn import PrefixCache
 
         conv = model.data_converter
         if not isinstance(conv, MelodyConverter):
@@ -710,19 +775,25 @@ class CallAndResponse:
             raise UsageError("--pause-beats must be > 0 and --answer-bars >= 1")
         self.model, self.pause_beats, self.answer_bars = model, float(pause_beats), int(answer_bars)
         self.temperature = temperature or None
-        self.rng = np.random.default_rng(seed)
+        self.seed = seed
         self.chords = list(chords) if chords else None
         self.min_pitch, self.max_pitch = conv.min_pitch, conv.max_pitch
+        self.cache = PrefixCache(model)
         self.gen = Generator("jam-answer")
         self.state = "listening"
         self.answers: list[dict] = []
         self.failed = 0
+        self.plans_cancelled = 0
+        self._version = 0
+        self._plan: AnswerPlan | None = None
         self._reset_phrase()
 
     def _reset_phrase(self) -> None:
         self.phrase: list[tuple[int, int, int, int]] = []   # (start, end, pitch, velocity) in samples
         self.open: dict[int, tuple[int, int]] = {}
         self.last = 0
+        self._version += 1
+        self._plan = None
 
     def start(self, session: LiveSession) -> None:
         self.session = session
@@ -732,12 +803,18 @@ class CallAndResponse:
         self.model.step(np.zeros((1, self.model.spec.input_depth), np.float32), self.model.initial_state(1))
 
     def close(self) -> None:
+        self._version += 1
         self.gen.close()
+
+    @property
+    def busy(self) -> bool:
+        """True while the generator has a plan to run or is running one."""
+        return self.gen.busy
 
     @staticmethod
     def generate(model, primer, steps, temperature, chords, rng):
-        """The model call (runs on the generator thread): the continuation's notes as ``(start_step, end_step,
-        pitch)``."""
+        """One whole continuation (what a plan draws, in one call): ``(start_step, end_step, pitch)`` of its
+        notes."""
         if chords:
             from tonehost.exports.sequences import parse_chord_progression
 
@@ -745,9 +822,64 @@ class CallAndResponse:
         cont = model.continue_sequence(primer, steps, temperature=temperature, chord_progression=chords, rng=rng)
         return [(n.quantized_start_step, n.quantized_end_step, n.pitch) for n in cont.notes]
 
+    # -- the generator thread ---------------------------------------------------------------------------
+    def _rng(self, index: int):
+        return np.random.default_rng(None if self.seed is None else [int(self.seed), int(index)])
+
+    def plan(self, plan: AnswerPlan, notes, qpm: float, steps_per_quarter: int, steps: int) -> AnswerPlan:
+        """Draw the answer to ``notes`` (``(start_s, end_s, pitch, velocity)`` from the phrase's bar line) into
+        ``plan``, step by step (runs on the generator thread)."""
+        from tonehost.exports.sequences import parse_chord_progression
+        from tonehost.exports.sequences.melody import FIRST_PITCH, NOTE_OFF
+        from tonehost.realtime.pipelines.music_rnn import MusicRNNStream
+
+        plan.t_start = time.perf_counter()
+        cpu0 = time.thread_time()
+
+        def cancelled() -> bool:
+            return plan.version != self._version
+
+        if cancelled():
+            plan.cancelled = True
+            return plan
+        primer, plan.shift = prepare_melody(notes, qpm, self.min_pitch, self.max_pitch, steps_per_quarter)
+        plan.phrase_notes, plan.primer_steps = len(primer.notes), int(primer.total_quantized_steps)
+        tensor = self.model.encode(primer)
+        chords = parse_chord_progression(self.chords, self.model.chord_encoder) if self.chords else None
+        stream = MusicRNNStream(self.model, self.temperature, self._rng(plan.index), chords,
+                                total_steps=len(tensor) + steps)
+        if not stream.feed_tensor(tensor, self.cache, cancelled):
+            plan.cancelled = True
+            return plan
+        plan.fed_steps = self.cache.fed
+        current = None
+        low = self.min_pitch - FIRST_PITCH
+        for k in range(steps):
+            if cancelled():
+                plan.cancelled = True
+                return plan
+            event = stream.sample(feed=k < steps - 1)   # as continue_sequence: the last step is not fed back
+            if event == NOTE_OFF or event >= FIRST_PITCH:
+                if current is not None:
+                    plan.events.append(("off", k, current))
+                    current = None
+                if event >= FIRST_PITCH:
+                    current = event + low
+                    plan.events.append(("on", k, current))
+            plan.steps = k + 1
+            if k == 0:
+                plan.t_first, plan.cpu_first = time.perf_counter(), time.thread_time() - cpu0
+        if current is not None:
+            plan.events.append(("off", steps, current))
+        plan.t_done, plan.cpu_done = time.perf_counter(), time.thread_time() - cpu0
+        plan.done = True
+        return plan
+
+    # -- the audio worker -------------------------------------------------------------------------------
     def update(self, s: LiveSession, start: int, end: int, played) -> None:
         g = s.grid
         if self.state == "listening":
+            changed = False
             for e in played:
                 if e.sample < g.origin:
                     continue  # the count-in
@@ -759,77 +891,139 @@ class CallAndResponse:
                 elif e.pitch in self.open:
                     a, v = self.open.pop(e.pitch)
                     self.phrase.append((a, e.sample, e.pitch, v))
+                else:
+                    continue
+                changed = True
                 self.last = max(self.last, e.sample)
+            if changed:
+                self._version += 1            # what the generator is drawing answers an older phrase
+                self._plan = None
+                if self.phrase and not self.open:
+                    self._speculate(s, end)
             pause = int(round(self.pause_beats * g.beat_samples))
             if self.phrase and not self.open and end - self.last >= pause:
-                self._ask(s, end)
-        elif self.state == "waiting":
-            for r in self.gen.results():
-                self._answer(s, r, start)
-        elif self.state == "answering" and end >= self.answer_end:
-            self.state = "listening"
-            self._reset_phrase()
+                self._commit(s, end)
+        if self.state == "answering":
+            self._play(s, start, end)
+            if end >= self.answer_end and (self._plan is None or self._plan.done or self._plan.error
+                                           is not None):
+                self.state = "listening"
+                self._reset_phrase()
+        self._collect()
 
-    def _ask(self, s: LiveSession, detect: int) -> None:
+    def _collect(self) -> None:
+        for r in self.gen.results():
+            if r.error is not None:
+                plan = r.tag
+                plan.error = r.error
+                if plan is self._plan and self.state == "answering":
+                    continue  # reported by _play
+                if not isinstance(r.error, TonehostError):
+                    raise r.error
+            elif r.value is not None and r.value.cancelled:
+                self.plans_cancelled += 1
+
+    def _speculate(self, s: LiveSession, now: int) -> None:
         g = s.grid
         first = min(a for a, _, _, _ in self.phrase)
         bar0 = g.bar_start(g.bar_at(first + g.step_samples / 2))
         notes = [((a - bar0) / s.sample_rate, (b - bar0) / s.sample_rate, p, v) for a, b, p, v in self.phrase]
-        primer, shift = prepare_melody(notes, g.qpm, self.min_pitch, self.max_pitch, g.steps_per_quarter)
-        downbeat = g.next_bar_start(detect)
-        info = {"index": len(self.answers) + 1, "detect": detect, "downbeat": downbeat,
-                "shift": shift, "velocity": int(statistics.median(v for *_, v in self.phrase)),
-                "phrase_notes": len(primer.notes), "primer_steps": int(primer.total_quantized_steps)}
-        steps = self.answer_bars * g.steps_per_bar
-        self.gen.submit(info, self.generate, self.model, primer, steps, self.temperature, self.chords, self.rng)
-        self.state = "waiting"
+        plan = AnswerPlan(self._version, len(self.answers) + 1, now)
+        plan.velocity = int(statistics.median(v for *_, v in self.phrase))
+        self._plan = plan
+        self.gen.submit(plan, self.plan, plan, notes, g.qpm, g.steps_per_quarter, self.answer_bars * g.steps_per_bar)
 
-    def _answer(self, s: LiveSession, r: Result, now: int) -> None:
-        """Schedule a finished continuation (``now``: the first sample of the block being rendered)."""
+    def _commit(self, s: LiveSession, detect: int) -> None:
+        """The pause is confirmed: the current plan becomes the answer, due on the next bar line."""
         g = s.grid
-        info = r.tag
-        if r.error is not None:
-            if not isinstance(r.error, TonehostError):
-                raise r.error
-            self.failed += 1
-            s.say(f"could not answer: {r.error.user_message}")
-            self.state = "listening"
-            self._reset_phrase()
-            return
-        gen_ms = 1000.0 * r.seconds
-        info["gen_ms"] = gen_ms
-        info["margin_ms"] = 1000.0 * (info["downbeat"] - info["detect"]) / s.sample_rate - gen_ms
-        at = info["downbeat"]
-        info["late"] = at < now
-        if info["late"]:
-            at = g.next_bar_start(now)
-        info["start"] = at
-        info["bar"] = g.bar_at(at + 1)
-        shift = 12 * info["shift"]
-        notes = r.value
-        for a, b, p in notes:
-            s.schedule.note(g.sample_of_step(g.step_at(at) + a), g.sample_of_step(g.step_at(at) + b), p - shift,
-                            info["velocity"])
-        info["notes"] = len(notes)
-        self.answer_end = at + int(round(self.answer_bars * g.bar_samples))
+        if self._plan is None or self._plan.version != self._version:
+            self._speculate(s, detect)
+        plan = self._plan
+        downbeat = g.next_bar_start(detect)
+        info = {"index": plan.index, "detect": detect, "downbeat": downbeat, "start": downbeat,
+                "bar": g.bar_at(downbeat + 1), "submitted": plan.submit_sample, "late": False, "late_steps": 0,
+                "velocity": plan.velocity, "notes": 0}
+        self._info, self._taken = info, 0
+        self.answer_end = downbeat + int(round(self.answer_bars * g.bar_samples))
         self.answers.append(info)
         self.state = "answering"
+        s.say(f"heard a phrase of {len(self.phrase)} notes; answering on bar {info['bar'] + 1}")
 
-        def report(peak, info=info):
+    def _play(self, s: LiveSession, start: int, end: int) -> None:
+        """Schedule the answer's steps drawn so far (never waits for the others)."""
+        g = s.grid
+        plan, info = self._plan, self._info
+        if plan is None:
+            return
+        if plan.error is not None:
+            if "failed" not in info:
+                info["failed"] = True
+                self.failed += 1
+                self.answers.remove(info)
+                msg = plan.error.user_message if isinstance(plan.error, TonehostError) else str(plan.error)
+                s.say(f"could not answer: {msg}")
+                self.answer_end = start
+            return
+        at = info["start"]
+        if self._taken == 0 and plan.steps == 0 and not plan.done:
+            if at < end:
+                # the first step is not drawn by its bar line: late, the answer moves to the next bar line
+                info["late"] = True
+                info["start"] = at = g.next_bar_start(end)
+                info["bar"] = g.bar_at(at + 1)
+                self.answer_end = at + int(round(self.answer_bars * g.bar_samples))
+            return
+        base = g.step_at(at)
+        shift = 12 * plan.shift
+        n = len(plan.events)
+        while self._taken < n:
+            kind, step, pitch = plan.events[self._taken]
+            self._taken += 1
+            t = g.sample_of_step(base + step)
+            if kind == "on":
+                if t < start:
+                    info["late_steps"] += 1     # drawn after its time: dropped
+                    continue
+                s.schedule.add(t, "on", MELODY, pitch - shift, plan.velocity)
+                info["notes"] += 1
+            else:
+                s.schedule.add(max(t, start), "off", MELODY, pitch - shift)
+        if "margin_ms" not in info and plan.t_first is not None:
+            self._measure(s, plan, info)
+        if plan.done and "gen_ms" not in info:
+            info["gen_ms"] = 1000.0 * (plan.t_done - plan.t_start)
+            info["gen_cpu_ms"] = 1000.0 * plan.cpu_done
+
+    def _measure(self, s: LiveSession, plan: AnswerPlan, info: dict) -> None:
+        sr = s.sample_rate
+        budget_ms = 1000.0 * (info["downbeat"] - plan.submit_sample) / sr   # the bar line it was due on
+        info["margin_ms"] = budget_ms - 1000.0 * (plan.t_first - plan.t_submit)
+        info["margin_cpu_ms"] = budget_ms - 1000.0 * plan.cpu_first
+        info["budget_ms"] = budget_ms
+        info["first_step_ms"] = 1000.0 * (plan.t_first - plan.t_submit)
+        info["first_step_cpu_ms"] = 1000.0 * plan.cpu_first
+        info["pause_to_bar_line_ms"] = 1000.0 * (info["downbeat"] - info["detect"]) / sr
+        info["fed_steps"], info["primer_steps"] = plan.fed_steps, plan.primer_steps
+        info["phrase_notes"], info["shift"] = plan.phrase_notes, plan.shift
+
+        def report(peak, info=info, plan=plan):
             info["peak_db"] = _db(peak)
+            info.setdefault("gen_ms", 1000.0 * ((plan.t_done or time.perf_counter()) - plan.t_start))
             s.say(f"answer {info['index']}: {info['notes']} notes over {self.answer_bars} bars from bar "
                   f"{info['bar'] + 1}{' (LATE: moved a bar)' if info['late'] else ''}; phrase "
                   f"{info['phrase_notes']} notes; generated in {info['gen_ms']:.1f} ms, margin "
                   f"{info['margin_ms']:.0f} ms; output peak {info['peak_db']:.1f} dB")
 
-        s.meter(at, self.answer_end, report)
-        s.say(f"heard a phrase of {info['phrase_notes']} notes; answering on bar {info['bar'] + 1}")
+        s.meter(info["start"], info["start"] + int(round(self.answer_bars * s.grid.bar_samples)), report)
 
     def stats(self) -> dict:
-        m = [a["margin_ms"] for a in self.answers]
+        done = [a for a in self.answers if "margin_ms" in a]
+        m = [a["margin_ms"] for a in done]
         return {"answers": len(self.answers), "answers_late": sum(a["late"] for a in self.answers),
-                "answer_failed": self.failed, "answer_gen_ms": [a["gen_ms"] for a in self.answers],
-                "answer_margin_ms": m, "answer_margin_ms_min": min(m) if m else None}
+                "answer_failed": self.failed, "answer_late_steps": sum(a["late_steps"] for a in self.answers),
+                "answer_gen_ms": [a.get("gen_ms") for a in done], "answer_margin_ms": m,
+                "answer_margin_cpu_ms": [a["margin_cpu_ms"] for a in done],
+                "answer_margin_ms_min": min(m) if m else None, "plans_cancelled": self.plans_cancelled}
 
 
 class DrumGroove:

@@ -15,6 +15,7 @@ Every listener turns its input into :class:`PlayedEvent` s stamped with the *inp
 from __future__ import annotations
 
 import collections
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -93,7 +94,11 @@ class MidiRecorder:
     """Collects note events from a MIDI input, stamped in input samples (see :class:`SampleClock`).
 
     Pass it to :func:`~tonehost.realtime.midi.input.open_midi_input` as the voice (it has ``handle(msg)``).
-    A note-on of velocity 0 is a note-off; all-notes-off (CC 120, 123) ends every held note.
+    A note-on of velocity 0 is a note-off; all-notes-off (CC 120, 123) ends every held note. A message's time is
+    its ``time`` attribute when that is a ``time.monotonic()`` stamp (what :class:`~tonehost.realtime.midi.input.
+    MidiInput` sets: the arrival time), else the time it was handed over. The events keep the order they came in
+    (a note-on and its note-off in one JACK cycle share a sample and stay on, off) and their samples never
+    decrease.
 
     Parameters
     ----------
@@ -108,10 +113,13 @@ class MidiRecorder:
         self.also = also
         self._pending: collections.deque = collections.deque()
         self._held: set[int] = set()
+        self._last_sample = None
 
     def handle(self, msg) -> None:
         """Record one mido message (called on the MIDI thread)."""
-        t = time.monotonic()
+        now = time.monotonic()
+        t = getattr(msg, "time", 0)
+        t = float(t) if isinstance(t, (int, float)) and 0 < t <= now + 1.0 else now
         kind = getattr(msg, "type", "")
         if kind == "note_on" and msg.velocity > 0:
             self._pending.append(("on", int(msg.note), int(msg.velocity), t))
@@ -129,6 +137,9 @@ class MidiRecorder:
             kind, pitch, vel, t = self._pending.popleft()
             s = self.clock.sample_at(t)
             s = now_sample if s is None else min(int(s), int(now_sample))
+            if self._last_sample is not None:
+                s = max(s, self._last_sample)
+            self._last_sample = s
             if kind == "all_off":
                 out.extend(PlayedEvent("off", p, 0, s) for p in sorted(self._held))
                 self._held.clear()
@@ -149,6 +160,12 @@ class PianoListener:
     model : tonehost.realtime.pipelines.transcriber.OnsetsAndFrames
     sample_rate : int
         Rate of the pushed audio in Hz.
+    chunk_frames : int
+        Model frames (32 ms each) per transcriber call: the audio is gathered until that many new frames can be
+        computed. Each call also recomputes the convolution stack's context (3 frames on each side), so one frame
+        per call (what the transcriber runs when it is pushed every audio block) costs about 2.7 times the CPU of
+        4-frame calls (``bench.jam_timing``: 0.13 vs 0.05 CPU seconds per audio second on one core); events come
+        up to ``chunk_frames - 1`` frames later, their times are unchanged.
 
     Notes
     -----
@@ -156,14 +173,25 @@ class PianoListener:
     (:func:`~tonehost.realtime.pipelines.transcriber.latency_floor_s`); the events carry the onset's own time.
     """
 
-    def __init__(self, model, sample_rate: int):
+    def __init__(self, model, sample_rate: int, chunk_frames: int = 4):
         self.sample_rate = int(sample_rate)
-        self.stream = model.stream(self.sample_rate, max_chunk=4)
+        self.chunk_frames = max(1, int(chunk_frames))
+        self.stream = model.stream(self.sample_rate, max_chunk=self.chunk_frames)
+        self._batch = int(math.ceil(self.chunk_frames * 512 * self.sample_rate / 16000))
+        self._held: list[np.ndarray] = []
+        self._n = 0
 
     def push(self, block: np.ndarray) -> list[PlayedEvent]:
         """Add a mono float block; return the note events it completed (samples from the first block)."""
+        block = np.asarray(block, np.float32).reshape(-1)
+        self._held.append(block)
+        self._n += len(block)
+        if self._n < self._batch:
+            return []
+        audio = np.concatenate(self._held) if len(self._held) > 1 else self._held[0]
+        self._held, self._n = [], 0
         out = []
-        for e in self.stream.push(block):
+        for e in self.stream.push(audio):
             out.append(PlayedEvent(e.kind, int(e.pitch), int(e.velocity) if e.kind == "on" else 0,
                                    int(round(e.time * self.sample_rate))))
         return out

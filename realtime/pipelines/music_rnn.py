@@ -38,7 +38,7 @@ from tonehost.exports.sequences import ChordError, ConverterError, binary_counte
 from tonehost.exports.sequences.base import assert_relative_quantized, one_hot
 from tonehost.exports.tfjs.random import CdfSampler, softmax32
 
-__all__ = ["MusicRNN", "MusicRNNStream", "Continuation"]
+__all__ = ["MusicRNN", "MusicRNNStream", "Continuation", "PrefixCache"]
 
 Sampler = Callable[[np.ndarray], int]
 
@@ -386,10 +386,40 @@ class MusicRNNStream:
             row[int(event)] = 1
         self.feed_row(row)
 
-    def feed_tensor(self, tensor: np.ndarray) -> None:
-        """Feed every row of a ``[T, D]`` converter tensor."""
+    def input_rows(self, tensor: np.ndarray) -> np.ndarray:
+        """The model inputs ``[T, C + D + A]`` that feeding ``tensor`` from the current step would run (chord
+        controls, the events, aux inputs), without running them."""
+        t = self.t
+        rows = []
         for row in np.asarray(tensor, np.float32):
+            rows.append(self._input(row))
+            self.t += 1
+        self.t = t
+        return np.concatenate(rows) if rows else np.zeros((0, self.model.spec.input_depth), np.float32)
+
+    def feed_tensor(self, tensor: np.ndarray, cache: "PrefixCache | None" = None,
+                    cancelled: Callable[[], bool] | None = None) -> bool:
+        """Feed every row of a ``[T, D]`` converter tensor.
+
+        With a ``cache`` (a stream at step 0 only), the rows that begin like inputs the cache ran before are not
+        run again: their state is taken from the cache (a live phrase grows at its end, so only its new steps
+        cost model calls). ``cancelled`` is asked between steps; when it says True, feeding stops and False is
+        returned (the stream is then at an unspecified step: :meth:`reset` it).
+        """
+        tensor = np.asarray(tensor, np.float32)
+        if cache is not None and self.t == 0 and len(tensor):
+            rows = self.input_rows(tensor)
+            got = cache.run(rows, cancelled)
+            if got is None:
+                return False
+            self.logits, self.state = got
+            self.t = len(tensor)
+            return True
+        for row in tensor:
+            if cancelled is not None and cancelled():
+                return False
             self.feed_row(row)
+        return True
 
     def feed_sequence(self, seq: NoteSequence) -> None:
         """Feed a quantized sequence through the model's converter (a primer, or a phrase just played)."""
@@ -438,3 +468,69 @@ class MusicRNNStream:
         """Decode drawn events with the model's converter (from step 0)."""
         return self.model.data_converter.to_note_sequence(one_hot(np.asarray(events, np.int64),
                                                                   self.model.event_depth), steps_per_quarter)
+
+
+class PrefixCache:
+    """The states a MusicRNN went through from zero state, by input row, so that inputs beginning like ones run
+    before resume from their longest common prefix.
+
+    For live use: a phrase being played grows at its end; each time it is fed as a primer, only the steps after
+    the first row that differs from the last primer cost model calls. Equal rows give equal states (the step is
+    deterministic), so the result is exactly that of feeding all rows from zero state. Keeps the last run's
+    rows, and the state and logits after each (at most ``max_steps``; a longer primer runs its tail uncached).
+
+    Parameters
+    ----------
+    model : MusicRNN
+    max_steps : int
+
+    Attributes
+    ----------
+    fed : int
+        Rows actually run by the last :meth:`run` (the rest came from the cache).
+    """
+
+    def __init__(self, model: MusicRNN, max_steps: int = 1024):
+        self.model = model
+        self.max_steps = int(max_steps)
+        self._rows: list[np.ndarray] = []                  # the cached rows
+        self._after: list[tuple[np.ndarray, dict]] = []   # (logits, state) after row i
+        self.fed = 0
+
+    @property
+    def rows(self) -> np.ndarray:
+        """The cached rows ``[n, input_depth]``."""
+        if not self._rows:
+            return np.zeros((0, self.model.spec.input_depth), np.float32)
+        return np.concatenate(self._rows)
+
+    def common_prefix(self, rows: np.ndarray) -> int:
+        """How many leading rows of ``rows`` equal those of the last run."""
+        n = min(len(rows), len(self._rows))
+        if n == 0:
+            return 0
+        same = np.all(np.asarray(rows[:n]) == self.rows[:n], axis=1)
+        return n if bool(same.all()) else int(np.argmin(same))
+
+    def run(self, rows: np.ndarray, cancelled: Callable[[], bool] | None = None):
+        """Feed ``rows`` ``[T, input_depth]`` (T >= 1) from zero state; return ``(logits, state)`` after the last
+        one, or None when ``cancelled()`` said so between steps (what was run so far stays cached)."""
+        rows = np.asarray(rows, np.float32)
+        k = self.common_prefix(rows)
+        kept = min(k, len(self._after))
+        del self._rows[kept:]
+        del self._after[kept:]
+        if kept:
+            logits, state = self._after[kept - 1]
+        else:
+            logits, state = None, self.model.initial_state(1)
+        self.fed = 0
+        for i in range(kept, len(rows)):
+            if cancelled is not None and cancelled():
+                return None
+            logits, state = self.model.step(rows[i:i + 1], state)
+            self.fed += 1
+            if i < self.max_steps:
+                self._after.append((logits, state))
+                self._rows.append(rows[i:i + 1].copy())
+        return logits, state

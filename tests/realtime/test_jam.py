@@ -114,16 +114,60 @@ def test_answer_on_the_next_bar_in_range_shifted_back(melody_model):
     s.stop()
 
 
+def test_the_answer_is_drawn_during_the_pause_and_equals_the_continuation(melody_model):
+    """The plan starts at the phrase's last note-off: its first step is ready before the pause is even confirmed,
+    and what plays is exactly the model's continuation of the quantized phrase (same seed per answer)."""
+    s = LiveSession(SR, 240.0, count_in_bars=1, click="off")
+    part = CallAndResponse(melody_model, pause_beats=2, answer_bars=1, temperature=1.0, seed=5)
+    s.add_part(part)
+    g = s.grid
+    played = _phrase(g, [60, 62, 64, 67, 65])
+    s.recorder = Played(played)
+    applied = []
+    _run(s, g.origin / SR + 3.2, applied)
+    a = part.answers[0]
+    pause_ms = 2 * 250.0
+    assert not a["late"] and a["late_steps"] == 0
+    assert a["budget_ms"] >= pause_ms and a["first_step_ms"] < pause_ms and a["margin_ms"] > 0, a
+    assert a["margin_cpu_ms"] >= a["margin_ms"] - 1.0
+    notes = [((e.sample - g.origin) / SR, (f.sample - g.origin) / SR, e.pitch, e.velocity)
+             for e, f in zip(played[::2], played[1::2])]
+    primer, shift = prepare_melody(notes, g.qpm, 48, 83)
+    want = CallAndResponse.generate(melody_model, primer, 16, 1.0, None, np.random.default_rng([5, 1]))
+    base = g.step_at(a["start"])
+    ons = [(round(g.step_at(e.sample) - base), e.pitch) for e in applied if e.kind == "on" and e.voice == MELODY]
+    offs = [(round(g.step_at(e.sample) - base), e.pitch) for e in applied if e.kind == "off" and e.voice == MELODY]
+    assert ons == [(a0, p - 12 * shift) for a0, _, p in want]
+    assert sorted(offs) == sorted((b0, p - 12 * shift) for _, b0, p in want)
+    s.stop()
+
+
+def test_a_note_in_the_pause_cancels_the_plan_and_the_answer_takes_it_in(melody_model):
+    s = LiveSession(SR, 240.0, count_in_bars=1, click="off")
+    part = CallAndResponse(melody_model, pause_beats=2, answer_bars=1, seed=5)
+    s.add_part(part)
+    g = s.grid
+    late_note = g.sample_of_step(14) + int(0.1 * SR)      # 0.35 s after the last note-off: inside the pause
+    s.recorder = Played(_phrase(g, [60, 62, 64]) + [PlayedEvent("on", 67, 80, late_note),
+                                                    PlayedEvent("off", 67, 0, late_note + 2000)])
+    applied = []
+    _run(s, g.origin / SR + 3.5, applied)
+    a = part.answers[0]
+    assert a["phrase_notes"] == 4 and not a["late"] and a["margin_ms"] > 0
+    assert a["start"] == g.bar_start(2)                    # pause from the fourth note: detected in bar 1
+    s.stop()
+
+
 def test_a_late_generation_is_counted_moved_a_bar_and_never_waited_for(melody_model, monkeypatch):
     s = LiveSession(SR, 240.0, count_in_bars=1, click="off")
     part = CallAndResponse(melody_model, pause_beats=1, answer_bars=1, seed=3)
-    slow = part.generate
+    slow = part.plan
 
-    def generate(*args):
-        time.sleep(1.2)  # longer than the time to the next bar line (1 s bars)
+    def plan(*args):
+        time.sleep(1.5)  # from the last note-off (bar 0 + 0.8 s) past the bar line it is due on (bar 2, 2 s)
         return slow(*args)
 
-    monkeypatch.setattr(part, "generate", generate)
+    monkeypatch.setattr(part, "plan", plan)
     s.add_part(part)
     g = s.grid
     s.recorder = Played(_phrase(g, [60, 62, 64]))
@@ -134,6 +178,7 @@ def test_a_late_generation_is_counted_moved_a_bar_and_never_waited_for(melody_mo
     assert a["start"] == a["downbeat"] + g.bar_samples              # played from the following bar line
     ons = [e for e in applied if e.kind == "on" and e.voice == MELODY]
     assert ons and min(e.sample for e in ons) >= a["start"] and s.late_events == 0
+    assert a["margin_ms"] < 0 and a["late_steps"] == 0
     assert max(costs) < 0.05, max(costs)                              # the worker never waited for it
     s.stop()
 
@@ -199,3 +244,15 @@ def test_bad_use_is_one_line(argv, message, capsys):
     rc = main(argv)
     err = capsys.readouterr().err
     assert rc in (1, 2) and len(err.strip().splitlines()) == 1 and re.search(message, err), err
+
+
+def test_drums_without_the_hosted_model_offline_is_one_line_naming_the_fix(tmp_path, monkeypatch, capsys):
+    """tonehost ships no drums model: --drums offline without a fetched drum_kit_rnn says, in one line, how to get
+    one (fetch it, or --drums-checkpoint DIR), before any audio starts."""
+    from tonehost.realtime.cli import main
+
+    monkeypatch.setenv("TONEHOST_CACHE", str(tmp_path / "empty-cache"))
+    rc = main(["jam", "--drums", "--offline", "--duration", "1"])
+    err = capsys.readouterr().err
+    assert rc == 1 and len(err.strip().splitlines()) == 1, err
+    assert "tonehost checkpoints fetch drum_kit_rnn" in err and "--drums-checkpoint DIR" in err, err

@@ -41,17 +41,20 @@ def models(tmp_path_factory):
 
 
 class Sink:
-    """A JACK MIDI input port ``sink:notes`` recording what arrives: ``(monotonic time, bytes)``."""
+    """A JACK MIDI input port ``sink:notes`` recording what arrives: ``(monotonic arrival time, bytes)``, read from
+    rtmidi's queue like tonehost's own MIDI input (:class:`~tonehost.realtime.midi.input.QueueReader`: every
+    message of a JACK cycle arrives once, a note and the clock tick sent with it carry the same time)."""
 
     def __init__(self):
+        from tonehost.realtime.midi.input import QueueReader
+
         self.rt = rtmidi.MidiIn(rtapi=rtmidi.API_UNIX_JACK, name="sink")
-        self.rt.ignore_types(sysex=True, timing=False, active_sense=True)
         self.rt.open_virtual_port("notes")
         self.messages: list[tuple[float, list[int]]] = []
-        self.rt.set_callback(lambda event, _=None: self.messages.append((time.monotonic(), event[0])))
+        self.reader = QueueReader(self.rt, lambda data, t: self.messages.append((t, data)), name="sink")
 
     def close(self):
-        self.rt.cancel_callback()
+        self.reader.stop()
         self.rt.close_port()
         self.rt.delete()
 
@@ -194,8 +197,7 @@ def test_tap2drum_plays_the_taps_as_a_groove_on_the_next_bar(models, midi_ports,
         bar0 = _bar(t0, tick, 0)
         for step in taps:
             _sleep_until(bar0 + step * STEP)
-            feeder.send_message([0x99, 38, 100])
-            time.sleep(0.03)
+            feeder.send_message([0x99, 38, 100])     # a tap: note-on and note-off in the same JACK cycle
             feeder.send_message([0x89, 38, 0])
         proc.wait(timeout=60)
     finally:

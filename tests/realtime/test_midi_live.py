@@ -213,6 +213,76 @@ def jack_midi_feeder(private_jack):
     out.delete()
 
 
+class _Heard:
+    """A voice that records what the MIDI input hands it: ``(type, note, velocity, time)``."""
+
+    def __init__(self):
+        self.got = []
+
+    def handle(self, msg):
+        self.got.append((msg.type, msg.note, msg.velocity, msg.time))
+
+
+def _hog_gil(seconds: float) -> None:
+    end = time.monotonic() + seconds
+    x = 0
+    while time.monotonic() < end:   # pure Python: holds the GIL but for the interpreter's switch interval
+        x += 1
+
+
+def test_on_off_pairs_in_one_jack_cycle_arrive_once_each_in_order(jack_midi_feeder, private_jack):
+    """A note-on and its note-off sent together land in one JACK period (2.7 ms). Each must arrive once, in order,
+    with the same arrival time: the very first pair (once delivered as the note-on twice), pairs later on, bursts
+    of pairs, and pairs sent while another thread holds the GIL (an rtmidi callback then outlasts the period)."""
+    import threading
+
+    from tonehost.realtime.midi.input import open_midi_input
+    from tonehost.realtime.pipelines.listen import MidiRecorder, SampleClock
+
+    heard = _Heard()
+    clock = SampleClock(48000)
+    recorder = MidiRecorder(clock, also=heard.handle)
+    port = open_midi_input("feeder:keys", recorder)
+    send = jack_midi_feeder.send_message
+    sent = []
+
+    def pair(note):
+        send([0x90, note, 100])
+        send([0x80, note, 0])
+        sent.extend([("note_on", note, 100), ("note_off", note, 0)])
+
+    try:
+        time.sleep(0.3)                              # connected
+        clock.mark(0)
+        pair(60)                                     # the very first pair
+        time.sleep(0.05)
+        for note in (62, 64):
+            pair(note)
+            time.sleep(0.05)
+        for note in (65, 67, 69, 71):                # a burst: four pairs in one period
+            pair(note)
+        time.sleep(0.05)
+        hog = threading.Thread(target=_hog_gil, args=(1.0,))
+        hog.start()
+        time.sleep(0.05)
+        for note in (72, 74, 76):                    # while the GIL is busy elsewhere
+            pair(note)
+            time.sleep(0.1)
+        hog.join()
+        time.sleep(0.2)
+    finally:
+        port.close()
+    assert [g[:3] for g in heard.got] == sent, heard.got
+    assert port.messages == len(sent) and port.parser.dropped == 0
+    ons = {n: t for kind, n, _, t in heard.got if kind == "note_on"}
+    offs = {n: t for kind, n, _, t in heard.got if kind == "note_off"}
+    assert all(0 <= offs[n] - ons[n] < 0.003 for n in ons), (ons, offs)   # one cycle apart at most
+    events = recorder.events(10 ** 9)
+    assert [(e.kind, e.pitch) for e in events] == [("on" if k == "note_on" else "off", n) for k, n, _ in sent]
+    samples = [e.sample for e in events]
+    assert samples == sorted(samples)
+
+
 def test_devices_midi_lists_jack_midi_ports_and_index_errors(jack_midi_feeder, private_jack):
     r = subprocess.run([sys.executable, "-m", "tonehost", "devices", "--midi"], capture_output=True, text=True,
                        timeout=60, env=private_jack.env)

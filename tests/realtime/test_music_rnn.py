@@ -114,6 +114,34 @@ def test_stream_is_the_same_loop_and_goes_on(small):
     assert s.to_note_sequence(first).notes == cont.sequence.notes
 
 
+@pytest.mark.parametrize("name", ["melody_rnn", "drum_kit_rnn"])
+def test_prefix_cache_runs_only_new_steps_and_changes_nothing(small, name):
+    """A growing primer fed through a PrefixCache: the same logits and state as feeding it whole from zero state,
+    with only the steps after the first differing row run (attention and binary-counter models included)."""
+    from tonehost.realtime.pipelines.music_rnn import PrefixCache
+
+    model = MusicRNN(small[name])
+    drum = name == "drum_kit_rnn"
+    pitch = (36, 38, 42, 36, 46) if drum else (60, 64, 67, 62, 65)
+    cache = PrefixCache(model)
+    for n in range(1, 6):
+        seq = _seq([(pitch[i], 3 * i, 3 * i + 2) for i in range(n)], 3 * n - 1, drum)
+        whole = model.stream()
+        whole.feed_sequence(seq)
+        cached = model.stream()
+        assert cached.feed_tensor(model.encode(seq), cache)
+        np.testing.assert_array_equal(cached.logits, whole.logits)
+        for k in whole.state:
+            np.testing.assert_array_equal(cached.state[k], whole.state[k])
+        assert cached.take(8) == whole.take(8)
+        if n > 1:   # the primer ends where its last note ends: 3 new steps (note-off, rest, the new note's row)
+            assert cache.fed == 3, (n, cache.fed)
+    assert cache.run(model.stream().input_rows(model.encode(seq))) is not None and cache.fed == 0
+    assert cache.run(model.stream().input_rows(model.encode(seq)), cancelled=lambda: True) is not None  # cached
+    other = _seq([(pitch[1], 0, 2)], 2, drum)
+    assert cache.run(model.stream().input_rows(model.encode(other)), cancelled=lambda: True) is None
+
+
 def test_stream_chords_per_bar_and_callable(small):
     model = MusicRNN(small["chord_pitches_improv"])
     seq = _seq([(60, 0, 2)], 4)
