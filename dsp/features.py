@@ -28,7 +28,7 @@ from tonehost.dsp.loudness import loudness_db, power_db
 from tonehost.dsp.resample import Resampler
 from tonehost.dsp.yin import median3, predominant_lag, scratch, tail_aperiodicity, window_length, yin_frame
 # Numba's cache keys on this file's text, not on the kernels it inlines from dsp/yin.py: change this tag when they
-# change (yin kernels: 3, four samples per pass over d, phasor Hann window, two partials per pass).
+# change (yin kernels: 4, four samples per pass over a reversed window copy, phasor Hann, two partials per pass).
 
 
 

@@ -105,6 +105,49 @@ def _yin_acc4(d, x, j, lo, hi):
 
 
 @njit(nogil=True, cache=True, fastmath=True)
+def _yin_acc_fwd(d, xr, r, lo, hi):
+    """:func:`_yin_acc` on the reversed window ``xr`` (``xr[m] = x[end - 1 - m]``): sample ``xr[r]``, lag tau's
+    partner ``xr[r + tau]``."""
+    n = hi - lo
+    if n <= 0:
+        return
+    dd = d[lo:hi]
+    xs = xr[r + lo:r + hi]
+    v = xr[r]
+    for i in range(n):
+        diff = v - xs[i]
+        dd[i] += diff * diff
+
+
+@njit(nogil=True, cache=True, fastmath=True)
+def _yin_acc4_fwd(d, xr, r, lo, hi):
+    """:func:`_yin_acc4` on the reversed window: samples ``xr[r], xr[r+1], xr[r+2], xr[r+3]`` in that order."""
+    n = hi - lo
+    if n <= 0:
+        return
+    dd = d[lo:hi]
+    x0 = xr[r + lo:r + hi]
+    x1 = xr[r + 1 + lo:r + 1 + hi]
+    x2 = xr[r + 2 + lo:r + 2 + hi]
+    x3 = xr[r + 3 + lo:r + 3 + hi]
+    v0 = xr[r]
+    v1 = xr[r + 1]
+    v2 = xr[r + 2]
+    v3 = xr[r + 3]
+    for i in range(n):
+        t = dd[i]
+        a = v0 - x0[i]
+        t += a * a
+        a = v1 - x1[i]
+        t += a * a
+        a = v2 - x2[i]
+        t += a * a
+        a = v3 - x3[i]
+        t += a * a
+        dd[i] = t
+
+
+@njit(nogil=True, cache=True, fastmath=True)
 def yin_cmnd(x, start, width, max_lag, d, cmnd, adaptive=False):
     """YIN difference function and its cumulative-mean normalisation for one window.
 
@@ -124,7 +167,8 @@ def yin_cmnd(x, start, width, max_lag, d, cmnd, adaptive=False):
     start, width, max_lag : int
         Window start, integration width W and largest lag.
     d, cmnd : float64 arrays of length >= max_lag + 1
-        Outputs: d[tau] and d'[tau] (d'[0] = 1).
+        Outputs: d[tau] and d'[tau] (d'[0] = 1). A ``d`` longer than ``max_lag + 2 + window`` also holds a
+        reversed copy of the window after the lags (the same values, computed faster).
     adaptive : bool
         Lag-dependent integration width (above).
     """
@@ -139,7 +183,29 @@ def yin_cmnd(x, start, width, max_lag, d, cmnd, adaptive=False):
     # sample per pass, with a quarter of the loads and stores of d.
     longest = max_lag if (adaptive and max_lag > width) else width
     hi = max_lag + 1
-    k = 1  # j = end - k
+    L = window_length(width, max_lag, adaptive)
+    if d.shape[0] >= max_lag + 2 + L:
+        # room after the lags (scratch(): 2 * max_lag): the window newest sample first, so both operands of
+        # the inner loop run forward in memory
+        xr = d[max_lag + 2:max_lag + 2 + L]
+        for m in range(L):
+            xr[m] = x[end - 1 - m]
+        k = 1
+        while k <= longest:
+            if k + 3 > longest:
+                _yin_acc_fwd(d, xr, k - 1, k if k > width else 1, hi)
+                k += 1
+                continue
+            lo3 = (k + 3) if (k + 3) > width else 1
+            for kk in range(k, k + 3):
+                lk = kk if kk > width else 1
+                if lk < lo3:
+                    _yin_acc_fwd(d, xr, kk - 1, lk, lo3)
+            _yin_acc4_fwd(d, xr, k - 1, lo3, hi)
+            k += 4
+        k = longest + 1  # done
+    else:
+        k = 1  # j = end - k
     while k <= longest:
         if k + 3 > longest:
             _yin_acc(d, x, end - k, k if k > width else 1, hi)
@@ -444,5 +510,6 @@ def glide(current, target, coeff):
 
 
 def scratch(max_lag: int) -> tuple[np.ndarray, np.ndarray]:
-    """Allocate the ``d`` and ``cmnd`` scratch arrays for :func:`yin_frame`."""
-    return np.zeros(max_lag + 2), np.zeros(max_lag + 2)
+    """Allocate the ``d`` and ``cmnd`` scratch arrays for :func:`yin_frame` (``d`` with room for a reversed copy of
+    a window of up to ``2 * max_lag`` samples after its lags: :func:`yin_cmnd`'s faster loop)."""
+    return np.zeros(3 * max_lag + 2), np.zeros(max_lag + 2)
