@@ -283,6 +283,64 @@ def test_on_off_pairs_in_one_jack_cycle_arrive_once_each_in_order(jack_midi_feed
     assert samples == sorted(samples)
 
 
+class _FakeQueue:
+    """rtmidi's queue mode as either backend fills it: ``get_message() -> (bytes, delta seconds)`` or None."""
+
+    def __init__(self):
+        import collections
+
+        self.items = collections.deque()
+        self.ignored = None
+
+    def ignore_types(self, sysex, timing, active_sense):
+        self.ignored = (sysex, timing, active_sense)
+
+    def get_message(self):
+        try:
+            return self.items.popleft()
+        except IndexError:
+            return None
+
+
+def test_queue_reader_keeps_order_and_spacing_of_every_packet():
+    """The reading side of both backends (ALSA and JACK fill the same rtmidi queue): every packet once, in order,
+    timed by the delta stamps (a note-on and its note-off 0.2 ms apart stay 0.2 ms apart, whenever the poll ran),
+    real-time and SysEx bytes reach the parser (rtmidi filters nothing: its JACK stamps skip filtered messages)."""
+    from tonehost.realtime.midi.input import MidiInput
+
+    class Port:
+        name, system, created = "keys", "ALSA", False
+        rt = _FakeQueue()
+        closed = False
+
+        def describe(self):
+            return "ALSA MIDI port keys"
+
+        def close(self, abandon=False):
+            Port.closed = True
+
+    heard = _Heard()
+    port = MidiInput(Port(), heard, poll_s=0.0005)
+    port.reader.stop()                      # poll by hand: the test decides what each poll finds
+    assert Port.rt.ignored == (False, False, False)
+    # packets: [note-on, clock, note-off] 0.2 ms apart, then 50 ms later a SysEx and a second pair in one packet
+    for data, delta in (([0x90, 60, 100], 0.0), ([0xF8], 0.0001), ([0x80, 60, 0], 0.0001),
+                        ([0xF0, 1, 2, 0xF7], 0.05), ([0x90, 62, 90, 0x80, 62, 0], 0.0)):
+        Port.rt.items.append((data, delta))
+    port.reader.poll()
+    Port.rt.items.append(([0x90, 64, 80], 0.01))
+    time.sleep(0.03)                        # this poll is 30 ms late: the time stays the stamped 10 ms later
+    port.reader.poll()
+    got = [(k, n) for k, n, _, _ in heard.got]
+    assert got == [("note_on", 60), ("note_off", 60), ("note_on", 62), ("note_off", 62), ("note_on", 64)]
+    t = [g[3] for g in heard.got]
+    assert t[1] - t[0] == pytest.approx(0.0002, abs=1e-9) and t[2] - t[0] == pytest.approx(0.0502, abs=1e-9)
+    assert t[3] == t[2] and t[4] - t[2] == pytest.approx(0.01, abs=1e-9) and t == sorted(t)
+    assert port.reader.packets == 6 and port.parser.dropped == 0
+    port.close()
+    assert Port.closed
+
+
 def test_devices_midi_lists_jack_midi_ports_and_index_errors(jack_midi_feeder, private_jack):
     r = subprocess.run([sys.executable, "-m", "tonehost", "devices", "--midi"], capture_output=True, text=True,
                        timeout=60, env=private_jack.env)
