@@ -67,6 +67,7 @@ S_LAST_CYCLES, S_MAX_CYCLES = 14, 15
 S_OUTPUT_STARTED = 16          # 1 once the worker has written output (before that, silence is not an underrun)
 S_FRAMES_CONSUMED = 17
 S_FINISHED = 18                # 1 once PortAudio called the stream-finished callback (see :data:`stream_finished`)
+S_OUT_PEAK = 19                # largest |output sample| since the reader last reset it, in millionths (a meter)
 N_STATS = 24
 
 # Params (float64), written by the Python side at any time.
@@ -222,10 +223,16 @@ def process_block(inp, outp, frames, status, ctl):
         # 4. monitor, gain, fan out to every output channel
         mon = np.float32(params[P_MONITOR])
         g = np.float32(params[P_OUT_GAIN])
+        peak = np.float32(0.0)
         for i in range(n):
             v = (ring[i] + mon * mono[i]) * g
+            if abs(v) > peak:
+                peak = abs(v)
             for c in range(n_out):
                 y[i, c] = v
+        pk = np.int64(peak * 1e6)
+        if pk > stats[S_OUT_PEAK]:
+            stats[S_OUT_PEAK] = pk
         for i in range(n, frames):
             for c in range(n_out):
                 y[i, c] = 0.0

@@ -521,6 +521,13 @@ class Engine:
             "callback_us_max": float(s[cb.S_MAX_CYCLES] / cps * 1e6),
         }
 
+    def output_peak(self, reset: bool = True) -> float:
+        """Largest absolute output sample since the last reset (a meter for what the callback synthesised)."""
+        v = float(self._stats[cb.S_OUT_PEAK]) * 1e-6
+        if reset:
+            self._stats[cb.S_OUT_PEAK] = 0
+        return v
+
     def callback_costs_us(self) -> np.ndarray:
         """Cost of the most recent callbacks (up to 8192), in microseconds."""
         n = int(min(self._stats[cb.S_CALLBACKS], self._cost.shape[0]))

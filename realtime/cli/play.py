@@ -2,7 +2,10 @@
 
 The pipeline (:class:`~tonehost.realtime.pipelines.instrument.InstrumentPipeline`) runs on a
 :class:`~tonehost.realtime.audio.worker.Worker` fed by the engine (GIL-free callback, lock-free rings, woken once
-per block). A status
+per block, real-time priority where allowed); for the voice (and one MIDI voice) it publishes control frames
+scheduled a constant delay after their input, which the callback synthesises sample-accurately
+(:class:`~tonehost.realtime.pipelines.live_voice.LiveInstrument`); chords and ``--reverb`` return audio through
+the output ring. A status
 line shows input/output meters, f0, and the latency: the device's reported input+output latency plus the
 pipeline's own, measured at start-up through the same code path (redrawn in place on a terminal, one line a second
 in a pipe). Type another instrument name (violin, flute, ...), an index id (``ddsp_flute``), a checkpoint folder or a
@@ -178,20 +181,26 @@ def run(args) -> int:
     from tonehost.realtime.audio.engine import Engine, EngineConfig
     from tonehost.realtime.audio.worker import Worker
     from tonehost.realtime.pipelines.instrument import ControlsModel, measure_latency
+    from tonehost.realtime.pipelines.live_voice import LiveInstrument, measure_live_latency
 
     sr = args.sample_rate
     instrument = instrument_from_args(args, sr)
-    # Measure the pipeline's own delay on a throwaway copy (same code path, same settings).
-    measured = measure_latency(instrument.pipeline(), args.block_size)
     pipe = instrument.pipeline()
+    # The voice (or one MIDI voice) plays through the live instrument: control frames scheduled at a constant
+    # delay, synthesised in the audio callback. Chords and reverb keep the pipeline's own output through the ring.
+    scheduled = not (args.midi_in and args.voices > 1) and not pipe.cfg.reverb
+    # Measure the delay on a throwaway copy (same code path, same settings).
+    measured = measure_live_latency(instrument.pipeline(), args.block_size) if scheduled else \
+        measure_latency(instrument.pipeline(), args.block_size)
     status = StatusLine(sys.stderr)
     midi_port = None
     hum_port = None
     poly = None
     engine = None
     worker = None
+    live = LiveInstrument(pipe) if scheduled else None
     try:
-        render = pipe.process
+        render = live.process if live is not None else pipe.process
         if args.midi_in:
             from tonehost.realtime.midi.input import MidiVoice, open_midi_input
             if args.voices > 1:
@@ -218,19 +227,25 @@ def run(args) -> int:
         meters = {"in": 0.0, "out": 0.0}
         lock = threading.Lock()
 
-        def work(block: np.ndarray) -> np.ndarray:
+        def work(block: np.ndarray) -> np.ndarray | None:
             y = render(block)
             with lock:
                 meters["in"] = max(meters["in"], float(np.max(np.abs(block))) if len(block) else 0.0)
-                meters["out"] = max(meters["out"], float(np.max(np.abs(y))) if len(y) else 0.0)
+                if y is not None:
+                    meters["out"] = max(meters["out"], float(np.max(np.abs(y))) if len(y) else 0.0)
             return y
 
         engine = Engine(EngineConfig(device=audio_device(args.device), sample_rate=sr, block_size=args.block_size,
-                                     in_channels=1, out_channels=2))
+                                     in_channels=1, out_channels=2,
+                                     **(live.engine_settings() if live is not None else {})))
         engine.start()  # a DeviceError names the device and the fix
+        if live is not None:
+            live.attach(engine)
         lat = engine.latency()
         device_latency_ms = 1000.0 * (lat["input"] + lat["output"])
-        worker = Worker(engine, work, output=engine.write_output, name="play-worker").start()
+        # real-time priority where allowed: the frames are due a fixed delay after their input, whatever else runs
+        worker = Worker(engine, work, output=None if live is not None else engine.write_output,
+                        name="play-worker", realtime_priority=5).start()
         session = Session(duration=args.duration, failure=engine.failure, alive=lambda: worker.running)
 
         def console():
@@ -262,6 +277,8 @@ def run(args) -> int:
             with lock:
                 mi, mo = meters["in"], meters["out"]
                 meters["in"] = meters["out"] = 0.0
+            if live is not None:
+                mo = engine.output_peak()
             last = pipe.last
             if poly is not None:  # chords: the notes sounding instead of the voice's pitch
                 names = [_note_name(n) for v, n in enumerate(poly.note) if poly.sounding[v] or poly.sustained[v]]
@@ -285,13 +302,15 @@ def run(args) -> int:
         if hum_port is not None:
             hum_port.close(abandon=bool(engine is not None and engine.failure()) and hum_port.system == "JACK")
         status.done()
-    times = poly.block_times if poly is not None else pipe.block_times
+    times = poly.block_times if poly is not None else (live.block_times if live is not None else pipe.block_times)
     bt = np.asarray(times or [0.0]) * 1e6
     print(f"played {session.elapsed:.1f} s ({'stopped: the audio stream was lost' if session.lost else 'stopped'}); "
           f"blocks {getattr(times, 'count', len(times))}, worker CPU per block p50 {np.percentile(bt, 50):.0f} us, "
           f"p99 {np.percentile(bt, 99):.0f} us; xruns {stats['xruns']}, output underruns "
           f"{stats['output_underrun_blocks']} blocks, input dropped {stats['input_dropped']} samples, callback p99 "
-          f"{stats['callback_us_p99']:.0f} us", file=sys.stderr)
+          f"{stats['callback_us_p99']:.0f} us"
+          + (f", synth frames late {stats['synth_frames_late']} of {stats['synth_frames_applied']} (scheduled "
+             f"{live.delay} samples after their input)" if live is not None else ""), file=sys.stderr)
     if session.lost:
         raise DeviceError(session.lost)
     return 0

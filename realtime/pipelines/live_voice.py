@@ -268,7 +268,7 @@ class LiveInstrument:
             db = float(power_db(ms) if info.db_kind == "power_db" else loudness_db(ms))
             hold = c <= self._onset_until or c - self._last_voiced_c <= self._gap_hold16
             f0n, dbn = pipe.normalizer(f0, db, voiced, onset=hold and not voiced)
-            if f0n <= 0:  # nothing tracked yet (the first note): start at the instrument's own register
+            if f0n <= 0 and c <= self._onset_until:  # the first note, nothing tracked yet: the instrument's register
                 mp = pipe.normalizer.settings.mean_pitch
                 f0n = 440.0 * 2.0 ** (((mp if mp is not None else 57.0) - 69.0) / 12.0)
         self._f0n = f0n
@@ -477,3 +477,19 @@ def distribution(values) -> dict:
     p5, p50, p95 = np.percentile(v, [5, 50, 95])
     return {"n": int(len(v)), "p5": float(p5), "p50": float(p50), "p95": float(p95), "jitter": float(p95 - p5),
             "missed": int(len(values) - len(v))}
+
+
+def measure_live_latency(pipeline, block_size: int = 128, delay: int | None = None) -> dict[str, float]:
+    """Voice-in to instrument-out delays of the live instrument: offline through :class:`LiveInstrument` (the
+    same frames the callback plays) plus the scheduling delay ``D`` (default :func:`default_delay`).
+
+    Feeds :func:`tonehost.realtime.pipelines.instrument.latency_test_signal` and applies
+    :func:`~tonehost.realtime.pipelines.instrument.detect_arrivals`. Returns ``onset_ms``, ``pitch_step_ms`` and
+    ``delay_ms`` (the pipeline is consumed).
+    """
+    from tonehost.realtime.pipelines.instrument import detect_arrivals, latency_test_signal
+    sr = pipeline.cfg.sample_rate
+    d = default_delay(block_size, sr) if delay is None else int(delay)
+    r = detect_arrivals(LiveInstrument(pipeline).render(latency_test_signal(sr), block_size), sr)
+    ms = 1000.0 * d / sr
+    return {"onset_ms": r["onset_ms"] + ms, "pitch_step_ms": r["pitch_step_ms"] + ms, "delay_ms": ms}
