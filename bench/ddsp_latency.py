@@ -3,7 +3,7 @@ speed. Offline through the live code path (:meth:`InstrumentPipeline.process`, 1
 a tone onset and a pitch step at the input, their arrival at the output (:func:`measure_latency`); the stage-by-stage
 budget; then the two 128-sample device buffers (input + output) a full-duplex stream adds on top.
 
-    .venv/bin/python -m bench.ddsp_latency [--memory-minutes 1,10,60] [--skip-memory]
+    .venv/bin/python -m bench.ddsp_latency [--memory-minutes 1,10,60] [--skip-memory] [--parts render,poly,memory]
 
 Uses random-weight controls models in the contract (250 frames/s magenta.js-like, 50 frames/s DDSP-VST-like);
 latency does not depend on the weights. Then, with the shipped violin:
@@ -86,31 +86,79 @@ def memory_and_speed(minutes_list, tmp) -> dict:
 
 
 def poly_cost(block: int = 128, sr: int = 48000, seconds: float = 4.0) -> dict:
+    """CPU of the processing thread (time.thread_time) per second of audio with 1, 4 and 8 voices sounding, as a
+    share of one core, and per voice; beside it, in the same run, 8 voices with each voice's model stepped on its
+    own (the batched model switched off: the reference the batching is measured against)."""
     import mido
     from tonehost.exports.checkpoints.shipped import default_instrument_path
     from tonehost.realtime.pipelines.instrument import ControlsModel, PipelineConfig
     from tonehost.realtime.pipelines.poly import PolyInstrument
     controls = ControlsModel(default_instrument_path("violin"))
     res = {}
-    for k in (1, 4, 8):
+    period = 1e6 * block / sr
+    for k in (1, 4, 8, "8 unbatched"):
+        n = 8 if k == "8 unbatched" else k
         poly = PolyInstrument(controls, voices=8, config=PipelineConfig(sample_rate=sr))
-        ev = [(0.0, mido.Message("note_on", note=55 + 3 * i, velocity=100)) for i in range(k)]
+        if k == "8 unbatched":
+            poly._batched = None
+        ev = [(0.0, mido.Message("note_on", note=55 + 3 * i, velocity=100)) for i in range(n)]
         poly.render(ev, 0.3, block)  # warm-up, notes sounding
         poly.block_times.clear()
-        c0 = time.process_time()
+        f0, vf0 = poly.model_frames, poly.voice_frames
+        c0 = time.thread_time()
         poly.render([], seconds, block)
-        cpu = time.process_time() - c0
+        cpu = time.thread_time() - c0
         bt = np.asarray(poly.block_times) * 1e6
-        period = 1e6 * block / sr
-        res[k] = {"cpu_share_of_one_core": cpu / seconds, "block_us_p50": float(np.percentile(bt, 50)),
-                  "block_us_p99": float(np.percentile(bt, 99)), "period_us": period}
-        print(f"   {k} voice(s): {100 * cpu / seconds:5.1f}% of one core (CPU time), block p50 "
-              f"{np.percentile(bt, 50):.0f} us / p99 {np.percentile(bt, 99):.0f} us of {period:.0f} us", flush=True)
-    per_voice = (res[8]["cpu_share_of_one_core"] - res[1]["cpu_share_of_one_core"]) / 7
+        res[str(k)] = {"cpu_share_of_one_core": cpu / seconds, "block_us_p50": float(np.percentile(bt, 50)),
+                       "block_us_p99": float(np.percentile(bt, 99)), "period_us": period,
+                       "model_calls_per_s": (poly.model_frames - f0) / seconds,
+                       "voice_frames_per_s": (poly.voice_frames - vf0) / seconds}
+        print(f"   {k} voice(s): {100 * cpu / seconds:5.1f}% of one core (thread CPU time), block p50 "
+              f"{np.percentile(bt, 50):.0f} us / p99 {np.percentile(bt, 99):.0f} us of {period:.0f} us; "
+              f"{res[str(k)]['model_calls_per_s']:.0f} model calls/s", flush=True)
+    per_voice = (res["8"]["cpu_share_of_one_core"] - res["1"]["cpu_share_of_one_core"]) / 7
     res["per_voice_share"] = per_voice
-    print(f"   cost per voice {100 * per_voice:.1f}% of one core; 8 voices "
-          f"{100 * res[8]['cpu_share_of_one_core']:.1f}% (target < 50%: "
-          f"{'met' if res[8]['cpu_share_of_one_core'] < 0.5 else 'MISSED'})")
+    res["one_voice_share"] = res["1"]["cpu_share_of_one_core"]
+    print(f"   cost per added voice {100 * per_voice:.1f}% of one core (1 voice {100 * res['one_voice_share']:.1f}%); "
+          f"8 voices {100 * res['8']['cpu_share_of_one_core']:.1f}% (target < 50%: "
+          f"{'met' if res['8']['cpu_share_of_one_core'] < 0.5 else 'MISSED'}; each voice stepped alone: "
+          f"{100 * res['8 unbatched']['cpu_share_of_one_core']:.1f}%)")
+    return res
+
+
+def render_speed(seconds: float = 60.0) -> dict:
+    """In-process render speed of the shipped violin over a generated voice (16 kHz, whole-file normalisation):
+    the offline path (many model frames per call) against the live path block by block (process(), 2048-sample
+    blocks) on the same input; CPU time of this thread and wall time; the outputs must be identical."""
+    import tempfile
+    from pathlib import Path
+    from tonehost.exports.checkpoints.shipped import default_instrument_path
+    from tonehost.realtime.pipelines.instrument import ControlsModel, InstrumentPipeline, PipelineConfig
+    with tempfile.TemporaryDirectory() as d:
+        wav = Path(d) / "voice.wav"
+        write_voice_file(wav, seconds / 60.0, seed=7)
+        x, sr = sf.read(wav, dtype="float32")
+    path = default_instrument_path("violin")
+    InstrumentPipeline(ControlsModel(path), PipelineConfig()).render(x[:sr], sr)  # warm-up (JIT, sequence model)
+    res = {}
+    outs = {}
+    for name, fast in (("offline (frames batched)", True), ("live path, block by block", False)):
+        pipe = InstrumentPipeline(ControlsModel(path), PipelineConfig())
+        if not fast:
+            ref = InstrumentPipeline(ControlsModel(path), PipelineConfig())
+            ref.render(x, sr)
+            pipe.preset(*ref.file_stats)  # the same whole-file statistics
+        c0, w0 = time.thread_time(), time.perf_counter()
+        outs[name] = pipe.render(x, sr, whole_file=fast, fast=fast)
+        cpu, wall = time.thread_time() - c0, time.perf_counter() - w0
+        res[name] = {"cpu_s": cpu, "wall_s": wall, "x_realtime_cpu": seconds / cpu, "x_realtime_wall": seconds / wall}
+        print(f"   {name:28s}: {seconds / cpu:6.1f}x real time per CPU second, {seconds / wall:6.1f}x wall "
+              f"({seconds:.0f} s of voice)", flush=True)
+    a, b = outs.values()
+    res["identical"] = bool(np.array_equal(a, b))
+    res["max_abs_diff"] = float(np.max(np.abs(a - b)))
+    print(f"   outputs identical: {res['identical']} (max |diff| {res['max_abs_diff']:.1e}); target >= 50x per CPU "
+          f"second: {'met' if res['offline (frames batched)']['x_realtime_cpu'] >= 50 else 'MISSED'}")
     return res
 
 
@@ -143,7 +191,12 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--memory-minutes", default="1,10,60", help="file lengths for render/pitch memory and speed")
     ap.add_argument("--skip-memory", action="store_true", help="skip the long-file runs")
+    ap.add_argument("--parts", default="latency,render,poly,hum,memory",
+                    help="sections to run (comma-separated; fewer than all writes ddsp_latency_<parts>.json)")
     args = ap.parse_args(argv)
+    parts = set(args.parts.split(","))
+    if args.skip_memory:
+        parts.discard("memory")
     from tonehost.realtime.testing.models import VIOLIN_SETTINGS, make_random_controls_onnx
     from tonehost.realtime.pipelines.instrument import ControlsModel, InstrumentPipeline, PipelineConfig, measure_latency
 
@@ -166,7 +219,7 @@ def main(argv=None) -> int:
     device_ms = 2 * 1000 * block / sr
     results = {"reference_sumsq53k_us": ref_us}
     x, sr_in = sf.read(VOICE, dtype="float32")
-    for name, path in models.items():
+    for name, path in (models.items() if "latency" in parts else ()):
         for tracker in ("yin", "ddsp-vst"):
             key = f"{name}, tracker {tracker}"
             pipe = InstrumentPipeline(ControlsModel(path), PipelineConfig(tracker=tracker))
@@ -174,10 +227,10 @@ def main(argv=None) -> int:
             budget = pipe.latency_budget(block)
             # CPU per block and render speed on a real voice
             pipe = InstrumentPipeline(ControlsModel(path), PipelineConfig(tracker=tracker))
-            pipe.render(x[: sr_in // 4], sr_in, block_size=block)
+            pipe.render(x[: sr_in // 4], sr_in, block_size=block, fast=False)
             pipe.block_times.clear()
             t0 = time.perf_counter()
-            pipe.render(x, sr_in, block_size=block)
+            pipe.render(x, sr_in, block_size=block, fast=False)  # the live path: CPU per block
             dt = time.perf_counter() - t0
             bt = np.asarray(pipe.block_times) * 1e6
             e2e_onset = lat["onset_ms"] + device_ms
@@ -197,14 +250,21 @@ def main(argv=None) -> int:
                   f"{e2e_onset:.1f} ms, pitch step {e2e_step:.1f} ms (target < 30; DDSP-VST {DDSP_VST_MS:.0f})")
             print(f"   CPU per 128-sample block p50 {np.percentile(bt, 50):.0f} us, p99 {np.percentile(bt, 99):.0f} us "
                   f"(period {1e6 * block / sr:.0f} us); render {results[key]['render_speed_x_realtime']:.1f}x real time")
-    print("\n== polyphony (--midi-in), shipped violin, 48 kHz / 128")
-    results["polyphony"] = poly_cost()
-    print("\n== hum -> MIDI (--midi-out / pitch --midi)")
-    results["hum_midi"] = hum_midi_latency()
-    if not args.skip_memory:
+    if "render" in parts:
+        print("\n== render speed (shipped violin, 60 s of voice, in process, one thread)")
+        results["render_speed"] = render_speed()
+    if "poly" in parts:
+        print("\n== polyphony (--midi-in), shipped violin, 48 kHz / 128")
+        results["polyphony"] = poly_cost()
+    if "hum" in parts:
+        print("\n== hum -> MIDI (--midi-out / pitch --midi)")
+        results["hum_midi"] = hum_midi_latency()
+    if "memory" in parts:
         print("\n== render / pitch on long files (shipped violin): streaming keeps memory flat")
         results["long_files"] = memory_and_speed([float(m) for m in args.memory_minutes.split(",")], tmp)
-    print(f"\nwrote {save_json('ddsp_latency', results)}")
+    name = "ddsp_latency" if parts >= {"latency", "render", "poly", "hum", "memory"} else \
+        "ddsp_latency_" + "_".join(sorted(parts))
+    print(f"\nwrote {save_json(name, results)}")
     return 0
 
 
