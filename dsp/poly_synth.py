@@ -13,9 +13,9 @@ from tonehost.dsp.harmonic import harmonic_block
 from tonehost.dsp.noise import noise_block
 
 # Numba's cache keys on this file's text, not on the kernels it inlines: change this tag when they change
-# (noise_block: four samples per pass; harmonic_block: harmonics above the highest non-zero one skipped).
+# (noise_block: four samples per pass; harmonic_block: harmonics above the highest non-zero one skipped; v2).
 
-__all__ = ["poly_synth_block"]
+__all__ = ["poly_synth_block", "write_voice_frames"]
 
 
 @njit(nogil=True, cache=True)
@@ -72,3 +72,42 @@ def poly_synth_block(out, n, block_start, active, due_pos, due_hw, due_nw, n_due
             done = upto
         for i in range(n):
             out[i] += (tmp_h[i] + tmp_n[i]) * gain
+
+
+@njit(nogil=True, cache=True)
+def write_voice_frames(hframes, nframes, written, act, f0, amp, harm, noise, harmonic_numbers, nyquist, noise_gain):
+    """Write one model frame of each voice in ``act`` into its rings (the one-voice pipeline's row layout).
+
+    Parameters
+    ----------
+    hframes, nframes : float64 arrays [V, capacity, 2 + K] and [V, capacity, B_out]
+        Harmonic and noise rings per voice.
+    written : int64 array [V]
+        Frames written per voice (row ``written % capacity`` is next; incremented).
+    act : int64 array [N]
+        The voices, in the order of the model's rows.
+    f0, amp : float arrays [N]
+        f0 in Hz and amplitude per voice.
+    harm, noise : float32 arrays [N, K] and [N, B]
+        The model's harmonic distribution and noise magnitudes.
+    harmonic_numbers : float64 array [K]
+        1..K; harmonics at or above ``nyquist`` (the model's) are zeroed.
+    noise_gain : float32
+        Gain of the noise bands (applied in float32, as numpy does for a float32 array times a Python float).
+    """
+    cap = hframes.shape[1]
+    K = harm.shape[1]
+    B = noise.shape[1]
+    for i in range(act.shape[0]):
+        v = act[i]
+        r = written[v] % cap
+        fi = f0[i]
+        hframes[v, r, 0] = fi
+        hframes[v, r, 1] = amp[i]
+        for k in range(K):
+            hframes[v, r, 2 + k] = harm[i, k] if harmonic_numbers[k] * fi < nyquist else 0.0
+        for b in range(nframes.shape[2]):
+            nframes[v, r, b] = 0.0
+        for b in range(B):
+            nframes[v, r, b] = noise[i, b] * noise_gain
+        written[v] += 1

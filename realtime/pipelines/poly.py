@@ -31,7 +31,7 @@ import numpy as np
 
 from tonehost.dsp.harmonic import make_harmonic_state
 from tonehost.dsp.noise import make_noise_state
-from tonehost.dsp.poly_synth import poly_synth_block
+from tonehost.dsp.poly_synth import poly_synth_block, write_voice_frames
 from tonehost.dsp.resample import resample_block
 from tonehost.exports.contracts.ddsp import (INPUT_F0, INPUT_PW, INPUT_STATE, OUTPUT_AMPLITUDE, OUTPUT_HARMONICS,
                                              OUTPUT_NOISE, OUTPUT_STATE, scale_db, scale_f0_hz)
@@ -127,7 +127,7 @@ class PolyInstrument:
         self.sounding = [False] * n  # key (or pedal) holds it
         self.sustained = [False] * n  # key released while the pedal was down
         self.started = [0] * n  # note-on order, for stealing
-        self.idle = [True] * n
+        self.idle = np.ones(n, bool)  # (an array: the sounding voices are picked by one mask per frame)
         self._order = 0
         self.pedal = False
         self.steals = 0
@@ -229,7 +229,7 @@ class PolyInstrument:
     def _model_frame(self, pos: int) -> int:
         """One model frame for every sounding voice: controls, one batched model call, the rings. Returns the
         number of voices stepped."""
-        act = np.flatnonzero(~np.asarray(self.idle))
+        act = np.flatnonzero(~self.idle)
         if len(act) == 0:
             return 0
         dt_frame = self._hop16 / FEATURE_RATE
@@ -256,13 +256,9 @@ class PolyInstrument:
                 c.state = self._states[v:v + 1]
                 amp[i], harm[i], noise[i] = c.step(f0c[i], db[i])
                 self._states[v] = c.state[0]
-        rows = self._written[act] % self._ring
-        self._hframes[act, rows, 0] = f0
-        self._hframes[act, rows, 1] = amp
-        self._hframes[act, rows, 2:] = np.where(self._k[None, :] * f0[:, None] < self._nyq, harm, 0.0)
-        self._nframes[act, rows, :] = 0.0
-        self._nframes[act, rows, :noise.shape[1]] = noise * self._noise_gain
-        self._written[act] += 1
+        write_voice_frames(self._hframes, self._nframes, self._written, act, f0, amp.astype(np.float64),
+                           np.ascontiguousarray(harm, np.float32), np.ascontiguousarray(noise, np.float32),
+                           self._k, self._nyq, np.float32(self._noise_gain))
         self._due.append((pos, self._written.copy()))
         self.model_frames += 1
         self.voice_frames += len(act)
@@ -299,7 +295,7 @@ class PolyInstrument:
                 if self._feature_count % self._decim == 0:
                     c = (before + j + 1) * self._hop16
                     active = max(active, self._model_frame(((c - 1) * d.M) // d.L + 2))
-            act = ~np.asarray(self.idle)
+            act = ~self.idle
             active = max(active, int(act.sum()))
             if self._tmp.shape[1] < n:
                 self._tmp = np.zeros((2, n))
