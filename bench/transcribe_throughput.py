@@ -9,7 +9,11 @@ FluidSynth (44.1 kHz stereo, 16-bit), repeated to each length, transcribed by th
 process per run: ``stream`` is ``tonehost transcribe``'s path (the file read in blocks,
 ``OnsetsAndFrames.transcribe_file``), ``whole`` the reference measured in the same run (the whole file read into
 memory, then ``transcribe_array``: the path before issue 14; skipped at 60 min, where it needs ~10 GB). Printed:
-x real time, peak RSS, and whether both gave the same notes.
+x real time in wall-clock time and in the CPU time of the transcribing process (``x RT CPU``: one thread,
+``OMP_NUM_THREADS=1`` and ONNX Runtime intra-op 1, so it does not count time lost to other work on a busy
+machine), ``cold CPU`` the same with the process's first-call costs added (numba's cached kernels loading, ONNX
+Runtime's first run: paid once per process, measured on 3 s of silence before the file), peak RSS, and whether
+both gave the same notes. Model loading and imports are left out (once per process).
 
     .venv/bin/python -m bench.transcribe_throughput [--checkpoint onsets_frames_uni] [--repeats 3] [--lengths 1,10,60]
 """
@@ -42,20 +46,27 @@ def rss_mb() -> float:
 CHILD = """
 import hashlib, json, os, sys, time
 os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+import numpy as np
 from tonehost.realtime.pipelines.transcriber import OnsetsAndFrames, notes_to_sequence, transcribe_array
 mode, path = sys.argv[1], sys.argv[2]
+c0 = time.process_time()
 m = OnsetsAndFrames()
-t0 = time.perf_counter()
+load_cpu = time.process_time() - c0
+c0 = time.process_time()
+m.transcribe(np.zeros(3 * 44100, np.float32), 44100)  # first-call costs: numba cache loads, ORT's first run
+warm_cpu = time.process_time() - c0
+t0, c0 = time.perf_counter(), time.process_time()
 if mode == "stream":
     notes = m.transcribe_file(path).notes
 else:
     from tonehost.realtime.io import read_audio
     audio, sr = read_audio(path, mono=False)
-    notes = notes_to_sequence(transcribe_array(m.session, audio, sr, decoding=m.decoding).notes).notes
-took = time.perf_counter() - t0
+    notes = notes_to_sequence(transcribe_array(m.session_for(m.decoding), audio, sr, decoding=m.decoding).notes).notes
+took, cpu = time.perf_counter() - t0, time.process_time() - c0
 key = hashlib.sha256(repr([(n.pitch, n.velocity, n.start_time, n.end_time) for n in notes]).encode()).hexdigest()
 hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM:")][0]  # this exec's own peak
-print(json.dumps({"seconds": took, "peak_rss_mb": int(hwm.split()[1]) / 1024,
+print(json.dumps({"seconds": took, "cpu_seconds": cpu, "load_cpu_s": load_cpu, "warm_up_cpu_s": warm_cpu,
+                  "threads": os.environ.get("OMP_NUM_THREADS"), "peak_rss_mb": int(hwm.split()[1]) / 1024,
                   "notes": len(notes), "notes_sha256": key}))
 """
 
@@ -94,7 +105,8 @@ def lengths_section(tmp, minutes: list[float]) -> dict:
     import sys
 
     res = {}
-    print(f"{'length':>8s} {'mode':>7s} {'x real time':>12s} {'peak RSS MB':>12s} {'notes':>7s}")
+    print(f"{'length':>8s} {'mode':>7s} {'x RT wall':>10s} {'x RT CPU':>9s} {'cold CPU':>9s} {'peak RSS MB':>12s} "
+          f"{'notes':>7s}")
     for mins, path in long_files(tmp, minutes).items():
         row = {}
         for mode in ("stream", "whole"):
@@ -106,9 +118,11 @@ def lengths_section(tmp, minutes: list[float]) -> dict:
                 continue
             d = json.loads(r.stdout.strip().splitlines()[-1])
             d["x_real_time"] = round(mins * 60 / d["seconds"], 1)
+            d["x_real_time_cpu"] = round(mins * 60 / d["cpu_seconds"], 1)
+            d["x_real_time_cpu_cold"] = round(mins * 60 / (d["cpu_seconds"] + d["warm_up_cpu_s"]), 1)
             row[mode] = d
-            print(f"{mins:6g} min {mode:>7s} {d['x_real_time']:12.1f} {d['peak_rss_mb']:12.1f} {d['notes']:7d}",
-                  flush=True)
+            print(f"{mins:6g} min {mode:>7s} {d['x_real_time']:10.1f} {d['x_real_time_cpu']:9.1f} "
+                  f"{d['x_real_time_cpu_cold']:9.1f} {d['peak_rss_mb']:12.1f} {d['notes']:7d}", flush=True)
         if "whole" in row and "stream" in row:
             row["same_notes"] = row["whole"]["notes_sha256"] == row["stream"]["notes_sha256"]
             print(f"{'':8s} same notes as the whole-file run: {row['same_notes']}")

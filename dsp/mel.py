@@ -106,6 +106,22 @@ def _mel_db(power, fb, lo, hi, out):
             out[t, m] = np.float32(max(np.float64(out[t, m]), floor))
 
 
+@njit(nogil=True, cache=True)
+def _spec_mel_db(spec, fb, lo, hi, out):
+    """Power spectrum as magenta.js rounds it (``float32(|X|)`` squared into float32, from float32 real and
+    imaginary parts) row by row, then :func:`_mel_db`: the same values as the numpy chain, without its five
+    full-size temporaries."""
+    n_bins = spec.shape[1]
+    power = np.empty((1, n_bins), np.float32)
+    for t in range(spec.shape[0]):
+        for k in range(n_bins):
+            re = np.float64(np.float32(spec[t, k].real))
+            im = np.float64(np.float32(spec[t, k].imag))
+            mag = np.float64(np.float32(np.sqrt(re * re + im * im)))
+            power[0, k] = np.float32(mag * mag)
+        _mel_db(power, fb, lo, hi, out[t:t + 1])
+
+
 def frames_to_log_mel(frames: np.ndarray) -> np.ndarray:
     """Log-mel features of already-framed audio.
 
@@ -124,11 +140,7 @@ def frames_to_log_mel(frames: np.ndarray) -> np.ndarray:
     if frames.shape[0] == 0:
         return out
     spec = np.fft.rfft(frames * _WINDOW, axis=1)
-    re = spec.real.astype(np.float32).astype(np.float64)
-    im = spec.imag.astype(np.float32).astype(np.float64)
-    mag = np.sqrt(re * re + im * im).astype(np.float32).astype(np.float64)
-    power = (mag * mag).astype(np.float32)
-    _mel_db(power, _FB, _FB_LO, _FB_HI, out)
+    _spec_mel_db(np.ascontiguousarray(spec), _FB, _FB_LO, _FB_HI, out)
     return out
 
 
@@ -142,6 +154,13 @@ def reflect_pad(audio: np.ndarray, pad: int = _PAD) -> np.ndarray:
         out[i] = out[2 * pad - i]
         out[n - i - 1] = out[n - 2 * pad + i - 1]
     return out
+
+
+def _frames(padded: np.ndarray, n: int) -> np.ndarray:
+    """The first ``n`` frames of ``padded`` (``N_FFT`` samples every ``HOP``) as a read-only strided view."""
+    if n <= 0:
+        return np.zeros((0, N_FFT), np.float32)
+    return np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[:(n - 1) * HOP + 1:HOP]
 
 
 def frame_count(n_samples: int) -> int:
@@ -165,8 +184,7 @@ def log_mel(audio: np.ndarray) -> np.ndarray:
     """
     padded = reflect_pad(audio)
     n = frame_count(len(audio))
-    idx = np.arange(n)[:, None] * HOP + np.arange(N_FFT)[None, :]
-    return frames_to_log_mel(padded[idx])
+    return frames_to_log_mel(_frames(padded, n))
 
 
 class MelStream:
@@ -223,8 +241,7 @@ class MelStream:
     def _emit(self, k: int) -> np.ndarray:
         if k <= 0:
             return np.zeros((0, N_MELS), dtype=np.float32)
-        idx = np.arange(k)[:, None] * HOP + np.arange(N_FFT)[None, :]
-        out = frames_to_log_mel(self._buf[idx])
+        out = frames_to_log_mel(_frames(self._buf, k))
         self._buf = self._buf[k * HOP:]
         self._next += k
         return out
@@ -281,8 +298,79 @@ def pitch_band_weights(harmonics: tuple[int, ...] = (1, 2, 3), min_pitch: int = 
     return w.astype(np.float32)
 
 
+def _sparse_weights(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(bands [P, J] int64, weights [P, J] float64, counts [P]): each key's non-zero mel bands, in band order."""
+    w = np.asarray(weights, np.float64)
+    counts = (w != 0).sum(axis=1)
+    J = max(1, int(counts.max(initial=0)))
+    bands = np.zeros((w.shape[0], J), np.int64)
+    wts = np.zeros((w.shape[0], J), np.float64)
+    for p in range(w.shape[0]):
+        nz = np.flatnonzero(w[p])
+        bands[p, :len(nz)] = nz
+        wts[p, :len(nz)] = w[p, nz]
+    return bands, wts, counts.astype(np.int64)
+
+
+_SPARSE = {}
+
+
+def _sparse_for(weights: np.ndarray):
+    key = (id(weights), weights.shape)
+    hit = _SPARSE.get(key)
+    if hit is None or hit[0] is not weights:
+        hit = (weights, _sparse_weights(weights))
+        _SPARSE.clear()
+        _SPARSE[key] = hit
+    return hit[1]
+
+
+@njit(nogil=True, cache=True)
+def _key_level(mel_db, t, p, bands, wts, counts):
+    """One key's level at one frame: ``float32(10 log10(sum_j w_j 10 ** (mel_db[t, band_j] / 10) + 1e-10))``,
+    the sum over the key's non-zero bands in band order."""
+    acc = 0.0
+    for j in range(counts[p]):
+        acc += wts[p, j] * 10.0 ** (np.float64(mel_db[t, bands[p, j]]) / 10.0)
+    return np.float32(10.0 * np.log10(acc + 1e-10))
+
+
+@njit(nogil=True, cache=True)
+def _levels_all(mel_db, bands, wts, counts, out):
+    for t in range(mel_db.shape[0]):
+        for p in range(out.shape[1]):
+            out[t, p] = _key_level(mel_db, t, p, bands, wts, counts)
+
+
+@njit(nogil=True, cache=True)
+def _onset_levels_at(mel_db, first, ks, ps, bands, wts, counts, peak, rise):
+    n = mel_db.shape[0]
+    for i in range(ks.shape[0]):
+        k = ks[i]
+        p = ps[i]
+        f = first + k
+        hi = np.float32(-np.inf)
+        for t in range(f, min(n, f + 3)):
+            v = _key_level(mel_db, t, p, bands, wts, counts)
+            if v > hi:
+                hi = v
+        peak[k, p] = hi
+        if f > 0:
+            lo = np.float32(-np.inf)
+            for t in range(max(0, f - 3), f):
+                v = _key_level(mel_db, t, p, bands, wts, counts)
+                if v > lo:
+                    lo = v
+            rise[k, p] = np.float32(hi - lo)
+        else:
+            rise[k, p] = np.float32(np.inf)
+
+
 def pitch_levels_db(mel_db: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Per-key level in dB: ``10 log10(sum_m weights[p, m] * 10 ** (mel_db[t, m] / 10) + 1e-10)``.
+
+    Summed over each key's non-zero bands in band order, in float64 (the same value whichever frames are asked
+    for, so offline and live runs agree).
 
     Parameters
     ----------
@@ -296,11 +384,15 @@ def pitch_levels_db(mel_db: np.ndarray, weights: np.ndarray) -> np.ndarray:
     numpy.ndarray
         float32 ``[T, P]``.
     """
-    power = np.power(10.0, np.asarray(mel_db, np.float64) / 10.0)
-    return (10.0 * np.log10(power @ np.asarray(weights, np.float64).T + 1e-10)).astype(np.float32)
+    mel_db = np.ascontiguousarray(mel_db, np.float32)
+    bands, wts, counts = _sparse_for(weights)
+    out = np.empty((mel_db.shape[0], len(counts)), np.float32)
+    _levels_all(mel_db, bands, wts, counts, out)
+    return out
 
 
-def onset_levels(mel_db: np.ndarray, first: int, count: int, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def onset_levels(mel_db: np.ndarray, first: int, count: int, weights: np.ndarray,
+                 mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per-key level at each frame's onset, and how much it rose: what a struck key adds to the spectrum.
 
     Parameters
@@ -311,6 +403,9 @@ def onset_levels(mel_db: np.ndarray, first: int, count: int, weights: np.ndarray
         The frames asked for (indices into ``mel_db``).
     weights : numpy.ndarray
         ``[P, 229]`` from :func:`pitch_band_weights`.
+    mask : numpy.ndarray, optional
+        bool ``[count, P]``: compute only these (frame, key) pairs (a decoder needs levels at onsets only: ~1 %
+        of them); elsewhere ``peak`` is ``-inf`` and ``rise`` ``+inf``. Default: all.
 
     Returns
     -------
@@ -319,12 +414,15 @@ def onset_levels(mel_db: np.ndarray, first: int, count: int, weights: np.ndarray
         ``f .. f + 2`` (the attack peaks within ~64 ms); ``rise`` ``[count, P]``: ``peak`` minus the key's highest
         level over frames ``f - 3 .. f - 1`` (``+inf`` for frame 0).
     """
-    lv = pitch_levels_db(mel_db, weights)
-    n = len(lv)
-    peak = np.empty((count, lv.shape[1]), np.float32)
-    rise = np.empty((count, lv.shape[1]), np.float32)
-    for k in range(count):
-        f = first + k
-        peak[k] = lv[f:min(n, f + 3)].max(axis=0)
-        rise[k] = peak[k] - lv[max(0, f - 3):f].max(axis=0) if f > 0 else np.inf
+    mel_db = np.ascontiguousarray(mel_db, np.float32)
+    bands, wts, counts = _sparse_for(weights)
+    P = len(counts)
+    if mask is None:
+        ks, ps = np.divmod(np.arange(count * P, dtype=np.int64), P)
+    else:
+        ks, ps = np.nonzero(np.asarray(mask, bool)[:count])
+        ks, ps = ks.astype(np.int64), ps.astype(np.int64)
+    peak = np.full((count, P), -np.inf, np.float32)
+    rise = np.full((count, P), np.inf, np.float32)
+    _onset_levels_at(mel_db, int(first), ks, ps, bands, wts, counts, peak, rise)
     return peak, rise

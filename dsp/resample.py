@@ -5,8 +5,11 @@
 (at the lower rate) on each side, i.e. ``2 * half + 1`` taps with ``half = zero_crossings * max(L, M)``. It is
 split into ``L`` phases of ``T`` taps (stored time-reversed so each output is one contiguous dot product).
 
-Streaming: the state holds the last ``T`` inputs (doubled ring, so reads are contiguous) and the position of the
-next output between input samples; inputs of any block size produce exactly the same outputs as one call.
+Streaming: the state holds the last ``T + 64`` inputs (doubled ring, so reads are contiguous) and the position of
+the next output between input samples; inputs of any block size produce exactly the same outputs as one call.
+Each output is one sequential float64 dot product; :func:`resample_block` computes four at a time (independent
+chains) and :func:`resample_batch` (long blocks, :meth:`Resampler.process`) whole periods side by side, both
+with the same sums in the same order, so every path gives the same values bit for bit.
 
 Group delay: the filter is linear phase, centred at ``half`` upsampled samples, so output ``y[m]`` approximates
 the input at time ``(m * M - half) / L`` input samples: the delay is ``half / L`` input samples
@@ -20,7 +23,8 @@ from math import gcd
 import numpy as np
 from numba import njit
 
-__all__ = ["Resampler", "design_polyphase", "make_resample_state", "resample_block", "resample", "resample_to"]
+__all__ = ["Resampler", "design_polyphase", "make_resample_state", "resample_block", "resample_batch", "resample",
+           "resample_to"]
 
 _W = 0     # ring write index (0..T-1)
 _OFF = 1   # next output's upsampled time minus current input's upsampled time (integer)
@@ -109,17 +113,71 @@ class Resampler:
         self.state[:] = make_resample_state(self.bank)
 
     def process(self, x) -> np.ndarray:
-        """Convenience (allocating) call: resample a block and return the outputs it produced."""
+        """Convenience (allocating) call: resample a block and return the outputs it produced.
+
+        Long blocks (``>= 2048`` samples and four periods of ``M``) take :func:`resample_batch`, about twice as
+        fast as :func:`resample_block` and the same values bit for bit (and the same state after), so the two
+        can be mixed freely.
+        """
         x = np.ascontiguousarray(x, dtype=np.float64)
+        if len(x) >= max(2048, 4 * self.M):
+            return resample_batch(x, self.state, self.bank, self.L, self.M)
         out = np.zeros(self.max_out(len(x)))
         n = resample_block(x, len(x), out, self.state, self.bank, self.L, self.M)
         return out[:n]
 
 
+#: Ring slack beyond the ``T`` taps: how many inputs a computed-later output's window survives in the ring.
+_SLACK = 64
+
+
 def make_resample_state(bank: np.ndarray) -> np.ndarray:
     """Allocate the state for :func:`resample_block` for a bank of shape ``(L, T)`` (zeros history)."""
     T = bank.shape[1]
-    return np.zeros(_HDR + 2 * T, dtype=np.float64)
+    return np.zeros(_HDR + 2 * (T + _SLACK), dtype=np.float64)
+
+
+@njit(nogil=True, cache=True)
+def _dot4(bank, p0, p1, p2, p3, ring, s0, s1, s2, s3, T):
+    """Four outputs' dot products side by side: each the same sequential sum as :func:`_dot1` (so the same
+    value, bit for bit), but four independent chains keep the adder busy where one waits on each add."""
+    a0 = 0.0
+    a1 = 0.0
+    a2 = 0.0
+    a3 = 0.0
+    for q in range(T):
+        a0 += bank[p0, q] * ring[s0 + q]
+        a1 += bank[p1, q] * ring[s1 + q]
+        a2 += bank[p2, q] * ring[s2 + q]
+        a3 += bank[p3, q] * ring[s3 + q]
+    return a0, a1, a2, a3
+
+
+@njit(nogil=True, cache=True)
+def _dot1(bank, p, ring, s, T):
+    acc = 0.0
+    for q in range(T):
+        acc += bank[p, q] * ring[s + q]
+    return acc
+
+
+@njit(nogil=True, cache=True)
+def _flush(bank, ph, st, nq, state, T, out, n_out):
+    cap = out.shape[0]
+    if nq == 4:
+        a0, a1, a2, a3 = _dot4(bank, ph[0], ph[1], ph[2], ph[3], state, st[0], st[1], st[2], st[3], T)
+        vals = (a0, a1, a2, a3)
+        for j in range(4):
+            if n_out < cap:
+                out[n_out] = vals[j]
+                n_out += 1
+        return n_out
+    for j in range(nq):
+        acc = _dot1(bank, ph[j], state, st[j], T)
+        if n_out < cap:
+            out[n_out] = acc
+            n_out += 1
+    return n_out
 
 
 @njit(nogil=True, cache=True)
@@ -145,33 +203,138 @@ def resample_block(x, n_in, out, state, bank, L, M):
     -------
     int
         Number of output samples written (varies by block; never more than the capacity above).
+
+    Notes
+    -----
+    Each output is the sequential float64 sum ``sum_q bank[phase, q] * window[q]`` over its ``T`` inputs, oldest
+    first. The outputs are computed four at a time (interleaved, each sum in that same order, so the values do
+    not depend on the grouping or on the block sizes): the ring keeps ``T + 64`` inputs, so a window stays intact
+    until its group is full, the ring is about to overwrite it, or the block ends. No allocation (callable from a
+    ``cfunc`` in an audio callback).
     """
     T = bank.shape[1]
+    R = (state.shape[0] - _HDR) // 2
     buf = _HDR
     w = int(state[_W])
     off = int(state[_OFF])
     n_out = 0
-    cap = out.shape[0]
+    ph = [0, 0, 0, 0]
+    st = [0, 0, 0, 0]
+    nq = 0
+    age = 0
     for i in range(n_in):
         v = float(x[i])
         state[buf + w] = v
-        state[buf + w + T] = v
-        start = buf + w + 1  # oldest .. newest: state[start : start + T]
+        state[buf + w + R] = v
+        start = buf + w + R - T + 1  # oldest .. newest: state[start : start + T] (the ring's second copy)
         while off < L:
-            acc = 0.0
-            for q in range(T):
-                acc += bank[off, q] * state[start + q]
-            if n_out < cap:
-                out[n_out] = acc
-                n_out += 1
+            if nq == 0:
+                age = -1
+            ph[nq] = off
+            st[nq] = start
+            nq += 1
+            if nq == 4:
+                n_out = _flush(bank, ph, st, nq, state, T, out, n_out)
+                nq = 0
             off += M
         off -= L
         w += 1
-        if w == T:
+        if w == R:
             w = 0
+        if nq:
+            age += 1
+            if age >= R - T:  # the next input would overwrite the oldest waiting window
+                n_out = _flush(bank, ph, st, nq, state, T, out, n_out)
+                nq = 0
+    if nq:
+        n_out = _flush(bank, ph, st, nq, state, T, out, n_out)
     state[_W] = w
     state[_OFF] = off
     return n_out
+
+
+#: Periods of ``M`` inputs side by side in :func:`_resample_periods`.
+_TILE = 64
+
+
+@njit(nogil=True, cache=True)
+def _resample_periods(xx, off, n_out, bank, L, M, out):
+    """The ``n_out`` outputs of a block laid out linearly in ``xx`` (``T - 1`` inputs of history, then the
+    block), the first at upsampled offset ``off`` from the block's first input.
+
+    Output ``k`` has phase ``(off + k M) % L`` and window ``xx[i_k : i_k + T]`` with ``i_k = (off + k M) // L``;
+    outputs ``k`` and ``k + L`` share the phase and lie ``M`` inputs apart. So for each of the ``L`` phases the
+    outputs of ``_TILE`` consecutive periods are summed side by side from a transposed copy of the periods
+    (``XT[a, j] = xx[a + j M]``): a vector loop over periods, each output still the sequential float64 sum over
+    its taps, oldest first, exactly as :func:`resample_block` computes it.
+    """
+    T = bank.shape[1]
+    if n_out <= 0:
+        return
+    nph = min(L, n_out)
+    J = -(-n_out // L)
+    A = M + T
+    XT = np.zeros((A, _TILE))
+    acc = np.zeros(_TILE)
+    nx = xx.shape[0]
+    for j0 in range(0, J, _TILE):
+        jt = min(_TILE, J - j0)
+        for j in range(jt):
+            base = (j0 + j) * M
+            for a in range(A):
+                idx = base + a
+                XT[a, j] = xx[idx] if idx < nx else 0.0
+        for r in range(nph):
+            u = off + r * M
+            i0 = u // L
+            ph = u - i0 * L
+            jn = min(jt, -(-(n_out - r) // L) - j0)
+            if jn <= 0:
+                continue
+            for j in range(jn):
+                acc[j] = 0.0
+            for q in range(T):
+                b = bank[ph, q]
+                row = i0 + q
+                for j in range(jn):
+                    acc[j] += b * XT[row, j]
+            for j in range(jn):
+                out[r + (j0 + j) * L] = acc[j]
+
+
+def resample_batch(x: np.ndarray, state: np.ndarray, bank: np.ndarray, L: int, M: int) -> np.ndarray:
+    """Resample a whole block at once: the outputs :func:`resample_block` would give, bit for bit, and the same
+    ``state`` afterwards, about twice as fast on long blocks (it allocates: not for an audio callback).
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        float64 input block.
+    state, bank, L, M
+        As :func:`resample_block`.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 outputs completed by the block.
+    """
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    n = len(x)
+    T = bank.shape[1]
+    R = (len(state) - _HDR) // 2
+    w = int(state[_W])
+    off = int(state[_OFF])
+    hist = state[_HDR + R + w - (T - 1):_HDR + R + w]  # the last T - 1 inputs, oldest first (the ring's 2nd copy)
+    n_out = max(0, -(-(n * L - off) // M))
+    out = np.empty(n_out)
+    _resample_periods(np.concatenate([hist, x]), off, n_out, bank, L, M, out)
+    k = min(n, R)  # the ring keeps the last R inputs, where resample_block would have written them
+    pos = _HDR + (w + np.arange(n - k, n)) % R
+    state[pos] = x[n - k:]
+    state[pos + R] = x[n - k:]
+    state[_W] = (w + n) % R
+    state[_OFF] = off + n_out * M - n * L
+    return out
 
 
 def resample(x, sample_rate: int, target_rate: int, block_size: int = 0, compensate_delay: bool = False, **design):

@@ -79,10 +79,11 @@ def register(subparsers) -> None:
     p.set_defaults(func=cmd_transcribe)
 
 
-def load_session(args):
-    """The onnxruntime session of the stream-form model for ``--model`` or ``--checkpoint``."""
+def load_session(args, decoding=None):
+    """The onnxruntime session of the stream-form model for ``--model`` or ``--checkpoint`` that ``decoding``
+    needs (without the velocity head when velocities come from loudness; default: the model's own decoding)."""
     model = OnsetsAndFrames(args.model or args.checkpoint, threads=args.threads, offline=args.offline)
-    return model.session
+    return model.session_for(decoding or model.decoding)
 
 
 def note_name(pitch: int) -> str:
@@ -222,7 +223,7 @@ def cmd_live(args) -> int:
 
     if args.audio:
         raise UsageError("--live transcribes the microphone (or --input-file); drop the audio file argument")
-    sess = load_session(args)
+    sess = load_session(args, live_decoding(args))
     if args.output:
         _recover_leftover(args.output)
     port = writer = live = None
@@ -236,7 +237,7 @@ def cmd_live(args) -> int:
         writer = MidiFileWriter(args.output, start=start, lead_in=args.lead_in, rewrite_every_s=2.0,
                                 keep_notes=False) if args.output else None
         finished = [0]  # notes ended so far (nothing keeps them all in memory unless --notes asks for the TSV)
-        Transcriber(sess).warm_up()  # first-call costs before the clock starts
+        Transcriber(sess, decoding=live_decoding(args)).warm_up()  # first-call costs before the clock starts
         source, sr, close_source = _open_source(args)
         t_start = getattr(source, "t0", None) or time.perf_counter()
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
+from numba import njit
 
 from tonehost.dsp.mel import HOP, N_FFT, SAMPLE_RATE, MelStream
 from tonehost.exports.errors import ModelError, UsageError
@@ -137,14 +138,82 @@ def loudness_velocity(level_db: np.ndarray, pitch: np.ndarray) -> np.ndarray:
     return np.clip(np.round(v), 1, 127).astype(np.int32)
 
 
-def onset_levels(mel_db: np.ndarray, first: int, count: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-key onset level and rise (:func:`tonehost.dsp.mel.onset_levels` with partials 1-3 of each key)."""
+def onset_levels(mel_db: np.ndarray, first: int, count: int,
+                 mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-key onset level and rise (:func:`tonehost.dsp.mel.onset_levels` with partials 1-3 of each key), at
+    the (frame, key) pairs of ``mask`` only when given."""
     global _PITCH_WEIGHTS
     from tonehost.dsp.mel import onset_levels as levels, pitch_band_weights
 
     if _PITCH_WEIGHTS is None:
         _PITCH_WEIGHTS = pitch_band_weights()
-    return levels(mel_db, first, count, _PITCH_WEIGHTS)
+    return levels(mel_db, first, count, _PITCH_WEIGHTS, mask)
+
+
+_PARTIALS = np.array(PARTIAL_INTERVALS, np.int64)
+
+
+@njit(nogil=True, cache=True)
+def _ghost(p, start, last_onset, partials):
+    for i in partials:
+        q = p - i
+        if q >= 0 and abs(last_onset[q] - start[p]) <= 1:
+            return True
+    return False
+
+
+@njit(nogil=True, cache=True)
+def _emit(ev, n, kind, p, v, f, s):
+    ev[n, 0] = kind
+    ev[n, 1] = p
+    ev[n, 2] = v
+    ev[n, 3] = f
+    ev[n, 4] = s
+    return n + 1
+
+
+@njit(nogil=True, cache=True)
+def _end_note(p, f, start, vel, shown, last_onset, partials, ev, n):
+    if not shown[p] and not _ghost(p, start, last_onset, partials):
+        shown[p] = True
+        n = _emit(ev, n, 1, p, vel[p], start[p], start[p])
+    if shown[p]:
+        n = _emit(ev, n, 0, p, vel[p], f, start[p])
+    start[p] = -1
+    shown[p] = False
+    return n
+
+
+@njit(nogil=True, cache=True)
+def _decode_frames(onsets, frames, vels, wait, start, vel, shown, last_onset, prev_onsets, base, partials, ev):
+    """The frame loop of :meth:`NoteDecoder.push`, compiled: updates the key state arrays in place and writes one
+    row ``(kind, key, velocity, frame, start frame)`` per event to ``ev`` (kind 1 = note-on at its start frame,
+    0 = note-off), in the order the events happen; returns the number of rows."""
+    n = 0
+    K, P = onsets.shape
+    for k in range(K):
+        f = base + k
+        for p in range(P):
+            on = onsets[k, p]
+            if on:
+                if start[p] >= 0:
+                    if (onsets[k - 1, p] if k > 0 else prev_onsets[p]):
+                        continue
+                    n = _end_note(p, f, start, vel, shown, last_onset, partials, ev, n)
+                start[p] = f
+                last_onset[p] = f
+                vel[p] = vels[k, p]
+                if wait == 1:
+                    shown[p] = True
+                    n = _emit(ev, n, 1, p, vel[p], f, f)
+            elif start[p] >= 0 and not frames[k, p]:
+                n = _end_note(p, f, start, vel, shown, last_onset, partials, ev, n)
+        if wait > 1:  # notes that have now outlasted a partial's ghost
+            for p in range(P):
+                if start[p] >= 0 and not shown[p] and f - start[p] + 1 >= wait:
+                    shown[p] = True
+                    n = _emit(ev, n, 1, p, vel[p], start[p], start[p])
+    return n
 
 
 class NoteDecoder:
@@ -172,6 +241,7 @@ class NoteDecoder:
         self._shown = np.zeros(N_PITCHES, dtype=bool)  # note-on emitted (past ghost_frames, or not a ghost)
         self._last_onset = np.full(N_PITCHES, -10, dtype=np.int64)  # frame of each key's latest onset
         self._prev_onsets = np.zeros(N_PITCHES, dtype=bool)
+        self._ev = np.empty((0, 5), np.int64)  # event rows of _decode_frames, reused
         self.frame = 0
         self.notes: list[Note] = []
 
@@ -205,41 +275,41 @@ class NoteDecoder:
              levels: tuple[np.ndarray, np.ndarray] | None = None) -> list[NoteEvent]:
         """Decode frames ``[K, 88]`` (probabilities and raw velocities); return the events they complete.
 
-        ``levels`` is ``(peak, rise)`` of :func:`onset_levels` for the same frames, needed when the decoding
-        uses loudness velocities or an onset rise.
+        ``levels`` is ``(peak, rise)`` of :func:`onset_levels` for the same frames (read at onsets only), needed
+        when the decoding uses loudness velocities or an onset rise.
+
+        The frame loop runs compiled (:func:`_decode_frames`); Python only wraps the events it found.
         """
         d = self.decoding
         onsets = np.asarray(onset_probs) > self.onset_threshold
         if d.min_onset_rise_db is not None and levels is not None:
             onsets &= levels[1] >= d.min_onset_rise_db
         frames = (np.asarray(frame_probs) > self.frame_threshold) | onsets
+        K = len(onsets)
+        if K == 0:
+            return []
         if d.velocity == "loudness" and levels is not None:
-            vels = loudness_velocity(levels[0], np.arange(N_PITCHES)[None, :] + MIN_PITCH)
+            vels = np.zeros(onsets.shape, np.int32)
+            at = np.nonzero(onsets)
+            vels[at] = loudness_velocity(levels[0][at], at[1] + MIN_PITCH)
         else:
             vels = midi_velocity(velocities)
         wait = max(0, int(d.ghost_frames)) + 1
+        if len(self._ev) < 4 * N_PITCHES * K:  # at most 4 events per key and frame
+            self._ev = np.empty((4 * N_PITCHES * K, 5), np.int64)
+        n = _decode_frames(onsets, frames, np.ascontiguousarray(vels, np.int32), wait, self._start, self._vel,
+                           self._shown, self._last_onset, self._prev_onsets, self.frame, _PARTIALS, self._ev)
+        self._prev_onsets = onsets[-1].copy()
+        self.frame += K
         events: list[NoteEvent] = []
-        for k in range(len(onsets)):
-            f = self.frame
-            on, fr = onsets[k], frames[k]
-            for p in np.flatnonzero(on | (~fr & (self._start >= 0))).tolist():
-                if on[p]:
-                    if self._start[p] >= 0:
-                        if self._prev_onsets[p]:
-                            continue
-                        self._end(p, f, events)
-                    self._start[p] = f
-                    self._last_onset[p] = f
-                    self._vel[p] = vels[k, p]
-                    if wait == 1:
-                        self._show(p, events)
-                else:
-                    self._end(p, f, events)
-            if wait > 1:  # notes that have now outlasted a partial's ghost
-                for p in np.flatnonzero((self._start >= 0) & ~self._shown & (f - self._start + 1 >= wait)):
-                    self._show(int(p), events)
-            self._prev_onsets = on
-            self.frame += 1
+        for kind, p, v, f, s in self._ev[:n].tolist():
+            if kind:
+                events.append(NoteEvent("on", p + MIN_PITCH, v, f, f * FRAME_SECONDS))
+            else:
+                if self.keep_notes:
+                    self.notes.append(Note(pitch=p + MIN_PITCH, velocity=v, start_time=s * FRAME_SECONDS,
+                                           end_time=f * FRAME_SECONDS))
+                events.append(NoteEvent("off", p + MIN_PITCH, 0, f, f * FRAME_SECONDS))
         return events
 
     def finish(self) -> list[NoteEvent]:
@@ -248,6 +318,28 @@ class NoteDecoder:
         for p in np.flatnonzero(self._start >= 0):
             self._end(int(p), self.frame, events)
         return events
+
+
+def without_velocity_head(model_path):
+    """The stream-form model with its velocity head (conv stack, fc and output layer) cut away, as an in-memory
+    ``onnx.ModelProto``, or ``model_path`` itself when that cannot be done (not an ONNX file, no ``velocities``
+    output: :func:`~tonehost.exports.onnx_session.make_session` then says what is wrong).
+
+    The onset and frame outputs are bit for bit those of the whole model (the same nodes on the same inputs), at
+    about 70 % of its cost: decodings that take velocities from onset loudness (``Decoding.velocity ==
+    "loudness"``, the shipped model's) never read the head.
+    """
+    try:
+        import onnx
+        from onnx.utils import Extractor
+
+        m = onnx.load(str(model_path))
+        outs = [o.name for o in m.graph.output]
+        if "velocities" not in outs:
+            return model_path
+        return Extractor(m).extract_model([i.name for i in m.graph.input], [o for o in outs if o != "velocities"])
+    except Exception:  # noqa: BLE001 - a damaged or foreign file: make_session reports it
+        return model_path
 
 
 def state_units(session, name: str = "onset_h") -> int:
@@ -289,6 +381,10 @@ class Transcriber:
         self.keep_probs = keep_probs
         self.full_chunks = full_chunks
         self.decoding = decoding or MAGENTA_DECODING
+        self._outputs = [o.name for o in session.get_outputs()]
+        if self.decoding.velocity == "model" and "velocities" not in self._outputs:
+            raise UsageError("this decoding takes velocities from the model, and the session has no velocity "
+                             "head (OnsetsAndFrames.session_for(decoding) gives the right one)")
         self.reset()
 
     def reset(self) -> None:
@@ -347,16 +443,21 @@ class Transcriber:
         feeds = {"mel": window, "start": np.array([j0 - w0], np.int64), "stop": np.array([j1 - w0], np.int64)}
         feeds.update(self._states)
         t0 = time.perf_counter()
-        on, fr, vel, oh, oc, fh, fc = self.session.run(None, feeds)
+        out = dict(zip(self._outputs, self.session.run(None, feeds)))
         self.model_seconds += time.perf_counter() - t0
         self.model_calls += 1
-        self._states = {"onset_h": oh, "onset_c": oc, "frame_h": fh, "frame_c": fc}
+        on, fr = out["onset_probs"], out["frame_probs"]
+        vel = out.get("velocities")
+        if vel is None:  # a session without the velocity head (the decoding takes velocities from loudness)
+            vel = np.zeros_like(on)
+        self._states = {"onset_h": out["onset_h_out"], "onset_c": out["onset_c_out"],
+                        "frame_h": out["frame_h_out"], "frame_c": out["frame_c_out"]}
         self._next = j1
         if self.keep_probs:
             self._probs.append((on[0], fr[0], vel[0]))
         levels = None
-        if self.decoding.needs_levels:
-            levels = onset_levels(window[0], j0 - w0, j1 - j0)
+        if self.decoding.needs_levels:  # the decoder reads them at onsets only
+            levels = onset_levels(window[0], j0 - w0, j1 - j0, on[0] > self.decoding.onset_threshold)
         return self.decoder.push(on[0], fr[0], vel[0], levels)
 
     def finish(self) -> list[NoteEvent]:
@@ -675,15 +776,32 @@ class OnsetsAndFrames:
     """
 
     def __init__(self, checkpoint=None, threads: int = 1, offline: bool = False, decoding: Decoding | None = None):
-        from tonehost.exports.onnx_session import make_session
         from tonehost.exports.resolve import transcriber_model
 
         self.model_path = transcriber_model(checkpoint, offline)
-        self.session = make_session(self.model_path, threads)
-        check_stream_session(self.session, str(self.model_path))
+        self.threads = threads
         if decoding is None:
             decoding = CALIBRATED_DECODING if checkpoint is None else MAGENTA_DECODING
         self.decoding = decoding
+        self._sessions: dict[bool, object] = {}
+        check_stream_session(self.session_for(decoding), str(self.model_path))
+
+    @property
+    def session(self):
+        """The ONNX Runtime session of the whole stream-form model (every output, the velocity head included)."""
+        return self.session_for(MAGENTA_DECODING)
+
+    def session_for(self, decoding: Decoding):
+        """The session ``decoding`` needs: the whole model, or, when velocities come from onset loudness, the
+        model without its unused velocity head (:func:`without_velocity_head`: same onsets and frames, ~30 %
+        less work). Made once each."""
+        from tonehost.exports.onnx_session import make_session
+
+        whole = decoding.velocity == "model"
+        if whole not in self._sessions:
+            src = self.model_path if whole else without_velocity_head(self.model_path)
+            self._sessions[whole] = make_session(src, self.threads)
+        return self._sessions[whole]
 
     def transcribe(self, audio: np.ndarray, sample_rate: int) -> NoteSequence:
         """Transcribe a whole recording.
@@ -710,7 +828,7 @@ class OnsetsAndFrames:
         if int(sample_rate) <= 0 or int(sample_rate) != sample_rate:
             raise UsageError(f"sample_rate must be a positive integer in Hz, got {sample_rate}")
         audio = np.asarray(audio)
-        tr = transcribe_array(self.session, audio, int(sample_rate), decoding=self.decoding)
+        tr = transcribe_array(self.session_for(self.decoding), audio, int(sample_rate), decoding=self.decoding)
         return notes_to_sequence(tr.notes, len(audio) / float(sample_rate))
 
     def transcribe_file(self, path, progress: Callable[[float], object] | None = None) -> NoteSequence:
@@ -733,11 +851,11 @@ class OnsetsAndFrames:
         AudioFileError
             The file is missing, not audio, empty, truncated or damaged part way.
         """
-        tr, duration = transcribe_file(self.session, path, progress, decoding=self.decoding)
+        tr, duration = transcribe_file(self.session_for(self.decoding), path, progress, decoding=self.decoding)
         return notes_to_sequence(tr.notes, duration)
 
     def stream(self, sample_rate: int, max_chunk: int = 8) -> TranscriptionStream:
         """A :class:`TranscriptionStream` for audio arriving at ``sample_rate`` Hz."""
         if int(sample_rate) <= 0 or int(sample_rate) != sample_rate:
             raise UsageError(f"sample_rate must be a positive integer in Hz, got {sample_rate}")
-        return TranscriptionStream(self.session, int(sample_rate), max_chunk, self.decoding)
+        return TranscriptionStream(self.session_for(self.decoding), int(sample_rate), max_chunk, self.decoding)

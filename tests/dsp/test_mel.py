@@ -56,3 +56,21 @@ def test_stream_short_input_and_silence():
     out = ms.finish()
     np.testing.assert_array_equal(out, log_mel(x))
     assert np.all(out == -100.0)
+
+
+def test_onset_levels_at_a_mask_are_the_full_levels():
+    """A decoder asks for key levels at its onsets only: the same values as computing every frame and key."""
+    from tonehost.dsp.mel import onset_levels, pitch_band_weights, pitch_levels_db
+
+    rng = np.random.default_rng(3)
+    x = (rng.normal(size=16000 * 3) * np.repeat(rng.random(30), 1600)).astype(np.float32)
+    mel = log_mel(x)
+    w = pitch_band_weights()
+    peak, rise = onset_levels(mel, 3, 80, w)
+    lv = pitch_levels_db(mel, w)
+    assert np.array_equal(peak[10], lv[13:16].max(axis=0))
+    assert np.array_equal(rise[10], peak[10] - lv[10:13].max(axis=0))
+    mask = rng.random((80, 88)) < 0.02
+    p2, r2 = onset_levels(mel, 3, 80, w, mask)
+    assert np.array_equal(p2[mask], peak[mask]) and np.array_equal(r2[mask], rise[mask])
+    assert np.all(np.isneginf(p2[~mask]))

@@ -125,3 +125,99 @@ def test_live_realtime_source_emits_during_playback(session):
     t0 = src.t0
     assert min(e.emitted - t0 for e in ons) < 1.5
     assert all(e.emitted - t0 >= e.time + latency_floor_s() - 0.005 for e in ons if e.frame < 40)
+
+
+def _reference_decode(onsets, frames, vels, ghost_frames):
+    """The decoder's rules as the plain per-frame Python loop they were written as (before the compiled
+    version): [(kind, key, velocity, frame)]."""
+    from tonehost.realtime.pipelines.transcriber import PARTIAL_INTERVALS
+
+    P = onsets.shape[1]
+    start, shown, last = np.full(P, -1), np.zeros(P, bool), np.full(P, -10)
+    vel, prev, out = np.zeros(P, int), np.zeros(P, bool), []
+    wait = ghost_frames + 1
+
+    def end(p, f):
+        ghost = any(p - i >= 0 and abs(last[p - i] - start[p]) <= 1 for i in PARTIAL_INTERVALS)
+        if not shown[p] and not ghost:
+            shown[p] = True
+            out.append(("on", p, vel[p], start[p]))
+        if shown[p]:
+            out.append(("off", p, 0, f))
+        start[p], shown[p] = -1, False
+
+    for f in range(len(onsets)):
+        on, fr = onsets[f], frames[f]
+        for p in np.flatnonzero(on | (~fr & (start >= 0))):
+            if on[p]:
+                if start[p] >= 0:
+                    if prev[p]:
+                        continue
+                    end(p, f)
+                start[p], last[p], vel[p] = f, f, vels[f, p]
+                if wait == 1:
+                    shown[p] = True
+                    out.append(("on", p, vel[p], f))
+            else:
+                end(p, f)
+        if wait > 1:
+            for p in np.flatnonzero((start >= 0) & ~shown & (f - start + 1 >= wait)):
+                shown[p] = True
+                out.append(("on", p, vel[p], start[p]))
+        prev = on
+    for p in np.flatnonzero(start >= 0):
+        end(p, len(onsets))
+    return [(k, int(p) + 21, int(v), int(f)) for k, p, v, f in out]
+
+
+@pytest.mark.parametrize("ghost_frames", [0, 1, 2])
+def test_compiled_decoder_equals_the_per_frame_rules(ghost_frames):
+    """The compiled frame loop gives the events of the plain rules, in the same order, however the frames are
+    cut into pushes (random rolls with repeated onsets, short notes and onsets an octave above others)."""
+    from tonehost.realtime.pipelines.transcriber import Decoding
+
+    rng = np.random.default_rng(ghost_frames)
+    for _ in range(40):
+        K = int(rng.integers(1, 300))
+        on = rng.random((K, 88)) < rng.uniform(0.005, 0.08)
+        on[1:] |= on[:-1] & (rng.random((K - 1, 88)) < 0.3)
+        on[:, 12:] |= on[:, :-12] & (rng.random((K, 76)) < 0.3)
+        fr = np.zeros((K, 88), bool)
+        held = np.zeros(88, bool)
+        for k in range(K):
+            held = on[k] | (held & (rng.random(88) > 0.3))
+            fr[k] = held & (rng.random(88) > 0.02)
+        vel = rng.random((K, 88)).astype(np.float32)
+        want = _reference_decode(on, fr | on, midi_velocity(vel), ghost_frames)
+        d = NoteDecoder(decoding=Decoding(ghost_frames=ghost_frames))
+        cuts = sorted(set(rng.integers(1, K, size=int(rng.integers(0, 5))).tolist())) if K > 1 else []
+        events = []
+        for a, b in zip([0] + cuts, cuts + [K]):
+            events += d.push(on[a:b].astype(np.float32), fr[a:b].astype(np.float32), vel[a:b])
+        events += d.finish()
+        assert [(e.kind, e.pitch, e.velocity, e.frame) for e in events] == want
+        assert len(d.notes) == sum(k == "off" for k, *_ in want)
+
+
+def test_session_without_velocity_head_gives_the_same_onsets_and_frames(tmp_path):
+    """Loudness-velocity decodings run the model without its velocity head: the same onset and frame
+    probabilities bit for bit; a decoding that needs the head refuses that session."""
+    import onnx
+
+    from tonehost.exports.errors import UsageError
+    from tonehost.realtime.pipelines.transcriber import CALIBRATED_DECODING, without_velocity_head
+
+    path = tmp_path / "stream.onnx"
+    onnx.save(build_model(random_weights(0), "stream"), str(path))
+    full, cut = make_session(path), make_session(without_velocity_head(path))
+    assert "velocities" not in [o.name for o in cut.get_outputs()]
+    x = _tones(3.0, 16000)
+    a = Transcriber(full, keep_probs=True, decoding=CALIBRATED_DECODING)
+    b = Transcriber(cut, keep_probs=True, decoding=CALIBRATED_DECODING)
+    ea, eb = a.push_audio(x) + a.finish(), b.push_audio(x) + b.finish()
+    for i in range(2):
+        assert np.array_equal(a.probs()[i], b.probs()[i])
+    assert [(e.kind, e.pitch, e.velocity, e.frame) for e in ea] == [(e.kind, e.pitch, e.velocity, e.frame) for e in eb]
+    with pytest.raises(UsageError, match="velocity head"):
+        Transcriber(cut)
+    assert without_velocity_head(tmp_path / "missing.onnx") == tmp_path / "missing.onnx"
