@@ -21,7 +21,9 @@ What is scheduled, per block of input (16 kHz analysis as in the pipeline):
   starts voicing (the register decision and the real pitch reach the model then, not up to 4 ms later);
 - **pitch at the tracker's rate**: every tracker frame (2 ms) updates the synthesiser's f0 (mapped by the
   normaliser's current register and pitch shift) while the amplitudes follow the model frames' ramps piecewise
-  (each sub-frame aims at the model ramp's value at its own end: the same linear ramp as one frame per hop).
+  (each sub-frame aims at the model ramp's value at its own end: the same linear ramp as one frame per hop); a
+  jump of a semitone or more ramps in ``jump_ramp_ms``; where the tracker (re)starts voicing, the frame's own
+  period is played at once (the tracker's smoothed f0 follows it one frame later).
 
 Offline (no engine attached) :meth:`LiveInstrument.process` renders the same frames with the same kernel at
 ``D = 0`` and returns the audio: the live output is that, delayed by ``D`` samples (bench ``bench/ddsp_jack.py``
@@ -87,6 +89,9 @@ class LiveInstrument:
         The first frame's amplitude ramp.
     onset_confirm_ms : float
         How long the confidence mask stays open for the tracker to confirm the note.
+    jump_ramp_ms : float
+        The f0 ramp when the tracked pitch jumps by a semitone or more between tracker frames (a new note; a glide
+        keeps the tracker hop's ramp).
     gap_hold_ms : float
         Unvoiced tracker frames shorter than this inside a note (a pitch change, a breathy patch) keep the mask
         open: the level holds through a legato step instead of dipping while the tracker re-locks.
@@ -101,8 +106,8 @@ class LiveInstrument:
         Worker CPU time per :meth:`process` call (s).
     """
 
-    def __init__(self, pipeline, onset: bool = True, onset_delay_ms: float = 1.0, onset_ramp_ms: float = 1.0,
-                 onset_confirm_ms: float = 20.0, gap_hold_ms: float = 0.0):
+    def __init__(self, pipeline, onset: bool = True, onset_delay_ms: float = 1.0, onset_ramp_ms: float = 0.5,
+                 onset_confirm_ms: float = 20.0, gap_hold_ms: float = 0.0, jump_ramp_ms: float = 0.5):
         self.pipe = pipeline
         self.onset_enabled = bool(onset)
         sr = pipeline.cfg.sample_rate
@@ -113,6 +118,9 @@ class LiveInstrument:
         self._onset_ramp = max(1, int(round(onset_ramp_ms * sr / 1000.0)))
         self._onset_confirm16 = int(round(onset_confirm_ms * FEATURE_RATE / 1000.0))
         self._sub_ramp = max(1, int(round(tc.hop * sr / FEATURE_RATE)))
+        self._jump_ramp = max(1, int(round(jump_ramp_ms * sr / 1000.0)))
+        self._jump_octaves = 1.0 / 12.0  # a semitone or more between tracker frames is a jump, not a glide
+        self._f0_sent = 0.0
         self._onset = OnsetLoudness(FEATURE_RATE, window=tc.loudness_window, gate_db=tc.gate_db,
                                     dc_cutoff_hz=tc.dc_cutoff_hz)
         self._engine = None
@@ -222,6 +230,7 @@ class LiveInstrument:
         return self._a_from + (self._a_to - self._a_from) * frac
 
     def _emit(self, pos: int, ramp: int, f0: float, amps: np.ndarray, noise) -> None:
+        self._f0_sent = f0
         below = self._k * f0 < 0.5 * self.sample_rate
         amp = float(amps[below].sum())
         if self._engine is not None:
@@ -305,10 +314,14 @@ class LiveInstrument:
 
     def _tracker_frame(self, c: int, row) -> None:
         pipe = self.pipe
-        f0, conf, voiced, pw, ld = row
+        f0, conf, voiced, pw, ld, raw = row
         if pipe._vst is not None:
             f0, conf = pipe._vst_f0, pipe._vst_conf
             voiced = conf >= 0.5 and pw > pipe.tracker_cfg.gate_db
+        elif voiced and not self._was_voiced and raw > 0:
+            # the tracker starts a note on this frame's own period (its f0 follows one frame later, through its
+            # median): play that period now, as the note start it is
+            f0 = raw
         self._feature_count += 1
         if pipe.feature_listener is not None:
             db = pw if pipe.controls.info.db_kind == "power_db" else ld
@@ -327,6 +340,8 @@ class LiveInstrument:
         if pos < self._r0 + self._rlen:
             r = max(1, min(r, self._r0 + self._rlen - pos))
         f0m = pipe.normalizer.map_f0(f0) if f0 > 0 else self._f0n
+        if f0m > 0 and self._f0_sent > 0 and abs(math.log2(f0m / self._f0_sent)) > self._jump_octaves:
+            r = min(r, self._jump_ramp)  # a new note: the pitch jumps in a short ramp, a glide keeps the hop's
         self._emit(pos, r, f0m, self._amp_at(pos + r), None)
 
     # -- processing -------------------------------------------------------------------------------------------
@@ -374,7 +389,7 @@ class LiveInstrument:
             fr = pipe.tracker.process(audio)
             cs = [(before + i + 1) * hop for i in range(len(fr))]
             rows = list(zip(fr.f0_hz.tolist(), fr.confidence.tolist(), fr.voiced.tolist(), fr.power_db.tolist(),
-                            fr.loudness_db.tolist()))
+                            fr.loudness_db.tolist(), fr.raw_f0_hz.tolist()))
             silent = not self._was_voiced and self._c16 > self._onset_until
             trig = self._onset.process(audio, allow=self.onset_enabled and silent)
         c_trig = c_start + trig + 1 if trig >= 0 else -1
