@@ -75,8 +75,10 @@ def harness(signal_path: str, out_path: str, seconds: float) -> None:
             return
         if state["start_frame"] < 0:
             state["start_frame"] = player.last_frame_time
-        i = state["pos"]
-        chunk = signal[i:i + frames]
+        # the signal's position from JACK's frame clock, not from counting callbacks: a cycle this client misses
+        # (an xrun) skips its samples instead of delaying the rest of the signal against the clock
+        i = player.last_frame_time - state["start_frame"]
+        chunk = signal[i:i + frames] if i < len(signal) else signal[:0]
         buf[:len(chunk)] = chunk
         buf[len(chunk):] = 0
         state["pos"] = i + frames

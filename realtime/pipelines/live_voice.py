@@ -214,7 +214,7 @@ class LiveInstrument:
             "resample 48k->16k": rs,
             "pitch analysis (half of width + period) + median": 1000.0 * t.pitch_delay_s,
             "tracker hop (wait for a frame, mean)": 1000.0 * t.hop / FEATURE_RATE / 2,
-            "f0 ramp (half of a tracker hop)": 1000.0 * self._sub_ramp / sr / 2,
+            "f0 jump ramp (half)": 1000.0 * self._jump_ramp / sr / 2,
             "scheduling delay D (whole blocks >= worker budget)": d,
         }
         return {"onset": onset, "pitch_step": step}
