@@ -91,13 +91,13 @@ def note_name(pitch: int) -> str:
 
 
 def live_decoding(args):
-    """The live decoding: the shipped model's loudness velocities (no added latency), without the offline ghost
-    filter (it would hold every note-on back one 32 ms frame); magenta.js decoding for other checkpoints."""
-    from dataclasses import replace
+    """The live decoding: the shipped model's loudness velocities and the causal ghost filter (LIVE_DECODING:
+    only a note-on that coincides with an onset a partial interval below waits one 32 ms frame, every other
+    leaves at once; the offline filter would hold back every note-on); magenta.js decoding for other
+    checkpoints."""
+    from tonehost.realtime.pipelines.transcriber import LIVE_DECODING
 
-    from tonehost.realtime.pipelines.transcriber import CALIBRATED_DECODING
-
-    return replace(CALIBRATED_DECODING, ghost_frames=0) if not (args.model or args.checkpoint) else None
+    return LIVE_DECODING if not (args.model or args.checkpoint) else None
 
 
 def model_spec(args):

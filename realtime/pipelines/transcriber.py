@@ -89,6 +89,12 @@ class Decoding:
         An onset counts only if the key's level over the onset frame and the next two exceeds its level over the
         three frames before by at least this much (a key re-detected in its own decay does not rise); ``None``
         keeps every onset (magenta.js).
+    ghost_causal : bool
+        Live variant of ``ghost_frames``: only a note whose onset comes in the same frame as, or the frame after,
+        an onset 12, 19, 24, 28 or 31 semitones below (what is known when its onset is decoded) is held back
+        ``ghost_frames`` and dropped if it ends by then; every other note-on leaves at its onset frame, with no
+        added latency. A ghost whose lower note is detected a frame *after* it is kept (the offline filter drops
+        it too).
     """
 
     onset_threshold: float = ONSET_THRESHOLD
@@ -96,6 +102,7 @@ class Decoding:
     ghost_frames: int = 0
     velocity: str = "model"
     min_onset_rise_db: float | None = None
+    ghost_causal: bool = False
 
     @property
     def needs_levels(self) -> bool:
@@ -107,6 +114,9 @@ MAGENTA_DECODING = Decoding()
 #: The shipped model's decoding: velocities from onset loudness, no one-frame ghosts on partials. (The onset-rise
 #: test is left off: on rendered pieces it cost more recall than it gained precision.)
 CALIBRATED_DECODING = Decoding(ghost_frames=1, velocity="loudness")
+#: The shipped model's live decoding (``tonehost transcribe --live``): :data:`CALIBRATED_DECODING` with the ghost
+#: filter's causal variant (only note-ons that coincide with a lower partial's onset wait a frame).
+LIVE_DECODING = Decoding(ghost_frames=1, velocity="loudness", ghost_causal=True)
 #: Semitones from a note up to its partials 2..6 (octave, twelfth, two octaves, major 17th, 19th).
 PARTIAL_INTERVALS = (12, 19, 24, 28, 31)
 
@@ -163,6 +173,17 @@ def _ghost(p, start, last_onset, partials):
 
 
 @njit(nogil=True, cache=True)
+def _coincident(p, f, last_onset, partials):
+    """A key a partial interval below ``p`` had its onset in frame ``f`` or ``f - 1`` (lower keys of frame ``f``
+    are decoded first)."""
+    for i in partials:
+        q = p - i
+        if q >= 0 and 0 <= f - last_onset[q] <= 1:
+            return True
+    return False
+
+
+@njit(nogil=True, cache=True)
 def _emit(ev, n, kind, p, v, f, s):
     ev[n, 0] = kind
     ev[n, 1] = p
@@ -185,10 +206,12 @@ def _end_note(p, f, start, vel, shown, last_onset, partials, ev, n):
 
 
 @njit(nogil=True, cache=True)
-def _decode_frames(onsets, frames, vels, wait, start, vel, shown, last_onset, prev_onsets, base, partials, ev):
+def _decode_frames(onsets, frames, vels, wait, start, vel, shown, last_onset, prev_onsets, base, partials, ev,
+                   causal=False):
     """The frame loop of :meth:`NoteDecoder.push`, compiled: updates the key state arrays in place and writes one
     row ``(kind, key, velocity, frame, start frame)`` per event to ``ev`` (kind 1 = note-on at its start frame,
-    0 = note-off), in the order the events happen; returns the number of rows."""
+    0 = note-off), in the order the events happen; returns the number of rows. ``causal``:
+    :attr:`Decoding.ghost_causal`."""
     n = 0
     K, P = onsets.shape
     for k in range(K):
@@ -203,7 +226,7 @@ def _decode_frames(onsets, frames, vels, wait, start, vel, shown, last_onset, pr
                 start[p] = f
                 last_onset[p] = f
                 vel[p] = vels[k, p]
-                if wait == 1:
+                if wait == 1 or (causal and not _coincident(p, f, last_onset, partials)):
                     shown[p] = True
                     n = _emit(ev, n, 1, p, vel[p], f, f)
             elif start[p] >= 0 and not frames[k, p]:
@@ -298,7 +321,8 @@ class NoteDecoder:
         if len(self._ev) < 4 * N_PITCHES * K:  # at most 4 events per key and frame
             self._ev = np.empty((4 * N_PITCHES * K, 5), np.int64)
         n = _decode_frames(onsets, frames, np.ascontiguousarray(vels, np.int32), wait, self._start, self._vel,
-                           self._shown, self._last_onset, self._prev_onsets, self.frame, _PARTIALS, self._ev)
+                           self._shown, self._last_onset, self._prev_onsets, self.frame, _PARTIALS, self._ev,
+                           bool(d.ghost_causal))
         self._prev_onsets = onsets[-1].copy()
         self.frame += K
         events: list[NoteEvent] = []
