@@ -106,6 +106,7 @@ def run_mode(mode: str, seconds: float, every: float, work: Path) -> dict:
                                         "late_reference_in": xlog.running.get(ref_in.name, 0),
                                         "late_player": xlog.running.get("soak_player", 0),
                                         "xruns_total": counts.get("_total", 0),
+                                        "load1": os.getloadavg()[0],  # the machine's load (shared machines)
                                         "notes": out.count(ON_LINE),
                                         "out_db": meters[-1] if meters else None})
                     proc.send_signal(signal.SIGINT)
@@ -146,6 +147,8 @@ def analyse(run: dict) -> dict:
     # (tonehost after the looping player) is also named, as "Triggered", in every cycle the player made late. The
     # judge is the C client at tonehost's place (behind the same player: a player that ends a cycle late starts
     # both late); jack_simple_client starts every cycle at once (runs before this bench had `latent`: judged on it)
+    loads = [x["load1"] for x in s if x.get("load1") is not None]
+    res["load1_median"] = float(np.median(loads)) if loads else None  # the xruns mean little without it
     judge = res["late_reference_in"] if res["late_reference_in"] is not None else res["late_reference"]
     res["xruns_ok"] = bool(res["late_tonehost"] <= judge + 3)
     if run["mode"] == "transcribe":
@@ -238,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
               f"[{'ok' if res['xruns_ok'] else 'MISSED'}]; jack_simple_client (no input) {res['late_reference']}, "
               f"the looping player {res['late_player']}; named in any late cycle: tonehost {res['xruns_tonehost']}, "
               f"jack_latent_client {res['xruns_reference_in']}, jack_simple_client {res['xruns_reference']}")
+        if res["load1_median"] is not None:
+            print(f"  machine load (1-min average) median {res['load1_median']:.1f} on {os.cpu_count()} CPUs")
         if mode == "transcribe":
             cv = res["notes_per_minute_cv"]
             print(f"  notes {res['notes']}, per minute {res['notes_per_minute_mean']:.0f} (spread "
@@ -248,7 +253,12 @@ def main(argv: list[str] | None = None) -> int:
         for line in run["summary"]:
             print(f"  tonehost: {line}")
     plot(runs, Path(args.png))
-    out = save_json(args.json, {"results": results, "runs": runs})
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
+                                cwd=Path(__file__).resolve().parent).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    out = save_json(args.json, {"commit": commit, "cpus": os.cpu_count(), "results": results, "runs": runs})
     print(f"wrote {out} and {args.png}")
     ok = all(r["ok"] for r in results.values())
     return 0 if ok or not args.check else 1
