@@ -140,7 +140,7 @@ def tracker_crepe(x, sr):
 
 
 PEERS = {
-    "tonehost": (tracker_ours, "tonehost live tracker (YIN + voicing model, causal)"),
+    "tonehost": (tracker_ours, "tonehost live tracker (YIN + causal candidate HMM + voicing model)"),
     "swift-f0": (tracker_swift, "swift-f0 0.x (ONNX CNN, 16 ms hop)"),
     "pesto": (tracker_pesto, "PESTO mir-1k_g7 (10 ms step)"),
     "crepe": (tracker_crepe, "torchcrepe (CREPE, 10 ms hop; --crepe-model full or tiny)"),

@@ -4,6 +4,10 @@
 samples (default 64 = 4 ms, the magenta.js control rate of 250 frames/s). Per frame it runs YIN with octave-error
 suppression (:func:`tonehost.dsp.yin.yin_frame`), then:
 
+- the reported f0 follows the frame's CMND dips through a forward HMM (:mod:`tonehost.dsp.pitch_hmm`, pYIN's
+  threshold shares, no look-ahead), so weak frames at the edges of voiced stretches keep to the voice's track
+  instead of jumping between shallow dips; a clear YIN pick restarts the track (no added latency);
+
 - voicing with hysteresis (on above ``voicing_on`` confidence, off below ``voicing_off``) and a short hold, so
   note starts and ends don't flicker;
 - a continuity hint (the last stable note's period) so YIN's octave jumps at weak note edges are suppressed;
@@ -25,6 +29,9 @@ import numpy as np
 from numba import njit
 
 from tonehost.dsp.loudness import loudness_db, power_db
+from tonehost.dsp.pitch_hmm import hmm_reset, hmm_seed, hmm_step, n_bins, transition_kernel
+# Numba caches _track_block keyed on this file only, not on the kernels it inlines from other modules: edit this
+# line when dsp/pitch_hmm.py's kernels change (pitch_hmm kernels: 1).
 from tonehost.dsp.resample import Resampler
 from tonehost.dsp.yin import median3, predominant_lag, scratch, tail_aperiodicity, window_length, yin_frame
 # Numba's cache keys on this file's text, not on the kernels it inlines from dsp/yin.py: change this tag when they
@@ -69,7 +76,8 @@ class TrackerConfig:
     ``fmin``/``fmax`` (Hz) bound the period search: 50-2000 Hz covers humming to whistling. ``width`` is YIN's
     integration window (its half is most of the analysis latency), ``hop`` the samples between frames.
     ``voicing_weights`` are the logistic voicing model (see :data:`VOICING_WEIGHTS`); a frame is voiced when its
-    probability exceeds ``voicing_on`` (staying voiced down to ``voicing_off``).
+    probability exceeds ``voicing_on`` (staying voiced down to ``voicing_off``). The ``hmm_*`` fields are the
+    candidate tracker's (:func:`tonehost.dsp.pitch_hmm.hmm_step`; chosen on FDA 001-010 and synthetic voices only).
     """
 
     sample_rate: int = 16000
@@ -93,6 +101,20 @@ class TrackerConfig:
     onset_tail: float = 0.02  # a note may start on the newest samples' periodicity alone (tail below this) ...
     onset_aper: float = 0.5  # ... while the full window's aperiodicity is still below this
     voicing_weights: tuple = VOICING_WEIGHTS
+    # candidate tracking (tonehost.dsp.pitch_hmm): the reported f0 follows a forward HMM over the YIN dips
+    track_candidates: bool = True
+    hmm_bin_cents: float = 20.0
+    hmm_cents_per_ms: float = 80.0  # transition band: the fastest pitch movement followed without a jump
+    hmm_jump: float = 0.01
+    hmm_floor: float = 0.01
+    hmm_threshold_mean: float = 0.1  # mean of the Beta(2, b) YIN threshold distribution (pYIN's 0.1)
+    hmm_absmin: float = 0.01
+    hmm_reseed_margin: float = 0.1  # a clear YIN pick (CMND under hmm_reseed_max) this much deeper than the
+    hmm_reseed_max: float = 0.3  # tracked dip restarts the track there
+    hmm_mean_bins: int = 10  # a weak frame's f0 leans on the posterior's mean over the best bin +- this many
+    hmm_yin_weight: float = 0.3  # observation weight of the frame's own YIN pick (when under hmm_reseed_max)
+    hmm_onset_seed: bool = True  # a voiced stretch starts at YIN's pick when the track's dip is clearly shallower
+    centre_times: bool = True  # offline (track_pitch): each f0 read at its own analysis centre (_CentreAligner)
 
     @property
     def min_lag(self) -> int:
@@ -151,7 +173,7 @@ _N_OUT = 9  # f0, conf, voiced, pw_db, ld_db, raw_f0, aper, tail, rel_db
 @njit(nogil=True, cache=True)
 def _track_block(x, hist, keep, st, hop, width, loud_win, min_lag, max_lag, window, threshold, oct_tol, tail_n,
                  missing_share, max_sub_cmnd, gate_db, on, off, hold, use_median, dc_coeff, peak_step,
-                 onset_tail, onset_aper, weights, d, cmnd, out):
+                 onset_tail, onset_aper, weights, d, cmnd, out, use_hmm, hmm_par, kern, post, hmm_work, lags, dips):
     """The whole :class:`VoiceTracker` loop for one block of samples (appending, DC blocking, one frame per
     ``hop``); writes the frames' values to ``out[k, :]`` and returns how many frames it completed."""
     n = x.shape[0]
@@ -196,10 +218,16 @@ def _track_block(x, hist, keep, st, hop, width, loud_win, min_lag, max_lag, wind
         span = min(window, int(max(width, period) + 2 * period))
         pred = predominant_lag(hist, end - span, span, cmnd, period, min_lag, max_lag, missing_share,
                                max_sub_cmnd)
+        yin_period = period
         if pred != period:
             period = pred
             aper = cmnd[int(pred + 0.5)]
         raw_f0 = sr / period if period > 0 else 0.0
+        if use_hmm:
+            nb = post.shape[0]
+            raw_f0 = hmm_step(cmnd, min_lag, max_lag, sr, hmm_par, kern, post, hmm_work[0:nb],
+                              hmm_work[nb:2 * nb], lags, dips[0], dips[1], yin_period if pred != yin_period else 0.0,
+                              pred, period, aper)
         tail = tail_aperiodicity(hist, end, tail_n, period)
         w = int(max(width, period + 0.5))
         msw = 0.0
@@ -231,6 +259,14 @@ def _track_block(x, hist, keep, st, hop, width, loud_win, min_lag, max_lag, wind
             voiced = True
             st[_S_UNV_RUN] = 0
             st[_S_V_RUN] = 0
+            if use_hmm and hmm_par[10] > 0.0 and period > 0 and raw_f0 > 0:
+                # the voicing decision is YIN's (its period's periodicity): where the track's own dip is clearly
+                # shallower than YIN's pick, the voiced stretch starts at YIN's pick
+                t_h = min(int(sr / raw_f0 + 0.5), max_lag - 1)
+                c_h = min(cmnd[t_h], cmnd[max(t_h - 1, 1)], cmnd[t_h + 1])
+                if c_h > aper + hmm_par[6]:
+                    raw_f0 = sr / period
+                    hmm_seed(post, raw_f0, hmm_par[0], hmm_par[1])
             st[_S_R0] = raw_f0
             st[_S_R1] = raw_f0
             st[_S_R2] = raw_f0
@@ -285,6 +321,20 @@ class VoiceTracker:
         self._dc_coeff = 1.0 - 2.0 * math.pi * c.dc_cutoff_hz / c.sample_rate
         self._peak_step = c.peak_release_db_s * c.hop / c.sample_rate
         self._out = np.zeros((64, _N_OUT))
+        # candidate tracking (tonehost.dsp.pitch_hmm)
+        # bins over every period the dips can have (interpolated lags reach half a sample past the search range)
+        f_lo, f_hi = c.sample_rate / (c.max_lag + 1.0), c.sample_rate / max(c.min_lag - 1.0, 1.0)
+        nb = n_bins(f_lo, f_hi, c.hmm_bin_cents)
+        band = max(1, int(round(c.hmm_cents_per_ms * 1000.0 * c.hop / c.sample_rate / c.hmm_bin_cents)))
+        self._kern = transition_kernel(band)
+        self._post = np.zeros(nb)
+        self._hmm_work = np.zeros(2 * nb)
+        self._lags = np.zeros(c.max_lag + 2, np.int64)
+        self._dips = np.zeros((2, c.max_lag + 2))
+        beta_b = 2.0 / c.hmm_threshold_mean - 2.0
+        self._hmm_par = np.array([f_lo, c.hmm_bin_cents, beta_b, c.hmm_absmin, c.hmm_floor, c.hmm_jump,
+                                  c.hmm_reseed_margin, c.hmm_reseed_max, c.hmm_yin_weight, c.hmm_mean_bins,
+                                  1.0 if c.hmm_onset_seed else 0.0])
         #: When a list, every frame appends its voicing features (aper, tail_aper, rel_db, pw_db, raw_f0).
         self.features_log: list | None = None
         self.reset()
@@ -297,6 +347,7 @@ class VoiceTracker:
         st[_S_FILL] = self._keep  # history starts as silence
         st[_S_STABLE_AGE] = 1e9
         st[_S_PEAK] = -80.0
+        hmm_reset(self._post)
 
     @property
     def frames_out(self) -> int:
@@ -326,7 +377,8 @@ class VoiceTracker:
                          c.max_lag, c.window, c.threshold, c.octave_tolerance, c.tail, c.missing_share,
                          c.max_sub_cmnd, c.gate_db, c.voicing_on, c.voicing_off, c.hold_frames, c.median,
                          self._dc_coeff, self._peak_step, c.onset_tail, c.onset_aper, self._weights, self._d,
-                         self._cmnd, self._out)
+                         self._cmnd, self._out, c.track_candidates, self._hmm_par, self._kern, self._post,
+                         self._hmm_work, self._lags, self._dips)
         o = self._out[:k]
         if self.features_log is not None:
             self.features_log.extend(zip(o[:, 6].tolist(), o[:, 7].tolist(), o[:, 8].tolist(), o[:, 3].tolist(),
@@ -463,6 +515,68 @@ def track_pitch(audio: np.ndarray, sample_rate: int, hop_length: int | None = No
     return np.concatenate(times), np.concatenate(f0), np.concatenate(conf)
 
 
+class _CentreAligner:
+    """Offline: each frame's f0 moved to the centre of its own analysis window.
+
+    The stream stamps every frame at one delay (:attr:`TrackerConfig.pitch_delay_s`, YIN's span for a 150 Hz
+    voice), but a frame with period T looked at ``max(width, T) + T`` samples: its centre lies
+    ``(max(width, T) + T) / 2`` samples (plus the median's frame) behind the newest sample - 3 ms further back than
+    the stamp for a 100 Hz voice. :meth:`push` takes frames as they complete and returns those whose f0 can be read
+    at the stamp times from the frames' own centres: linear interpolation, for a voiced frame between the frames of
+    its own voiced run (never from the guesses of unvoiced frames next to it, nor across a gap). Voicing,
+    confidence and loudness stay where the stream puts them. Needs the frames up to ``max_lag`` samples later, so
+    it holds a few back until ``final``.
+    """
+
+    def __init__(self, cfg: TrackerConfig):
+        self.cfg = cfg
+        sr = cfg.sample_rate
+        self.max_centre_s = 0.5 * (max(cfg.width, cfg.max_lag) + cfg.max_lag) / sr + cfg.hop / sr
+        self.keep = int(math.ceil(2 * self.max_centre_s * sr / cfg.hop)) + 4
+        # avail, est, true centre time, conf, loud, voiced, done, voiced run (-1: unvoiced)
+        self.buf = [np.zeros(0) for _ in range(8)]
+        self.runs = 0
+        self.was_voiced = False
+
+    def push(self, avail, est, fr, final):
+        """Add frames (their stream times ``avail`` in s, f0 estimates in Hz, and ``fr``); return the settled ones
+        as ``(avail, f0 at the stamp, confidence, loudness_db, voiced)``."""
+        c = self.cfg
+        sr = c.sample_rate
+        period = sr / np.maximum(est, 1.0)
+        med = np.where(fr.voiced & c.median, c.hop / sr, 0.0)
+        centre = 0.5 * (np.maximum(c.width, period) + period) / sr + med
+        v = np.asarray(fr.voiced, bool)
+        starts = v & ~np.r_[self.was_voiced, v[:-1]]
+        run = np.where(v, self.runs + np.cumsum(starts), -1).astype(np.float64)
+        self.runs += int(starts.sum())
+        if len(v):
+            self.was_voiced = bool(v[-1])
+        new = [avail, est, avail - centre, fr.confidence.astype(np.float64), fr.loudness_db.astype(np.float64),
+               v.astype(np.float64), np.zeros(len(avail)), run]
+        b = [np.concatenate([a, n]) for a, n in zip(self.buf, new)]
+        stamp = b[0] - c.pitch_delay_s
+        ready = b[6] == 0
+        if not final and len(b[0]):
+            # a later frame is complete at >= newest + hop and its centre lies at most max_centre_s before that
+            ready &= stamp < b[0][-1] + c.hop / sr - self.max_centre_s
+        out_i = np.flatnonzero(ready)
+        order = np.argsort(b[2], kind="stable")
+        est_out = np.interp(stamp[out_i], b[2][order], b[1][order]) if len(out_i) else np.zeros(0)
+        for r in np.unique(b[7][out_i]):
+            if r < 0:
+                continue
+            src = order[b[7][order] == r]
+            dst = b[7][out_i] == r
+            est_out[dst] = np.interp(stamp[out_i][dst], b[2][src], b[1][src])
+        b[6][out_i] = 1.0
+        first_pending = int(np.argmax(b[6] == 0)) if (b[6] == 0).any() else len(b[0])
+        drop = max(0, first_pending - self.keep)  # history enough for the next frames' interpolation
+        self.buf = [a[drop:] for a in b]
+        return (b[0][out_i], est_out, b[3][out_i].astype(np.float32), b[4][out_i].astype(np.float32),
+                b[5][out_i] > 0.5)
+
+
 def track_pitch_blocks(blocks, sample_rate: int, hop_length: int | None = None,
                        config: TrackerConfig | None = None, unvoiced_guess: bool = False):
     """:func:`track_pitch` over a recording given in blocks, yielding its frames as they complete (memory flat).
@@ -499,20 +613,27 @@ def track_pitch_blocks(blocks, sample_rate: int, hop_length: int | None = None,
     rs = Resampler(sr, cfg.sample_rate) if sr != cfg.sample_rate else None
     delay = rs.delay_out() if rs is not None else 0.0  # 16 kHz samples the streaming filter lags
     tracker = VoiceTracker(cfg)
+    align = _CentreAligner(cfg) if cfg.centre_times else None
     done = 0
 
-    def frames(x):
+    def frames(x, final=False):
         nonlocal done
         fr = tracker.process(x)
         n = len(fr)
-        if not n:
-            return None
         idx = np.arange(done + 1, done + n + 1)
         done += n
-        times = (idx * cfg.hop - delay) / cfg.sample_rate - cfg.pitch_delay_s
+        avail = (idx * cfg.hop - delay) / cfg.sample_rate
+        est = np.where(fr.voiced, fr.f0_hz, fr.raw_f0_hz).astype(np.float64)
+        if align is not None:
+            avail, est, conf, loud, voiced = align.push(avail, est, fr, final)
+        else:
+            conf, loud, voiced = fr.confidence, fr.loudness_db, fr.voiced
+        if not len(avail):
+            return None
+        times = avail - cfg.pitch_delay_s
         keep = times >= 0
-        f0 = np.where(fr.voiced, fr.f0_hz, -fr.raw_f0_hz if unvoiced_guess else 0.0).astype(np.float32)
-        return times[keep], f0[keep], fr.confidence[keep], fr.loudness_db[keep], fr.voiced[keep]
+        f0 = np.where(voiced, est, -est if unvoiced_guess else 0.0).astype(np.float32)
+        return times[keep], f0[keep], conf[keep], loud[keep], voiced[keep]
 
     n_in = 0
     for block in blocks:
@@ -530,7 +651,7 @@ def track_pitch_blocks(blocks, sample_rate: int, hop_length: int | None = None,
     # Flush the resampler and pad so the last real samples reach the analysis centre; stop at the input's end.
     end_t = n_in / sr
     tail = np.zeros(int(math.ceil(delay)) + cfg.window // 2 + 2 * cfg.hop + (rs.taps if rs is not None else 0))
-    got = frames(rs.process(tail) if rs is not None else tail)
+    got = frames(rs.process(tail) if rs is not None else tail, final=True)
     if got is not None:
         keep = got[0] < end_t
         yield tuple(a[keep] for a in got)

@@ -1,0 +1,245 @@
+"""Causal pitch-candidate tracking for the live voice tracker: a forward (filtering) HMM over log-frequency bins.
+
+Plain YIN decides each frame on its own: the first dip of the cumulative-mean-normalised difference (CMND) under
+a threshold. Where the voice is weak - at the ends and starts of voiced stretches, in breathy or creaky voice - the
+CMND has several shallow dips of similar depth and the frame's own choice jumps between them (a 140 Hz voice read
+as 206, 258 or 580 Hz for a frame). Following Mauch & Dixon's pYIN (ICASSP 2014), each dip gets the share of a
+threshold distribution for which it would be YIN's choice, and a hidden Markov model over pitch bins weighs those
+shares against the pitch of the frames before. Unlike pYIN's Viterbi pass over the whole file this runs forward
+only (the filtering distribution of the newest frame): no look-ahead, so it adds no latency.
+
+- Observation: dip ``j`` (a local minimum of the CMND, in lag order) is YIN's first dip for thresholds
+  ``s`` in ``(c_j, min_{i<j} c_i]``; with ``s ~ Beta(2, b)`` (mean ``2 / (2 + b)``) it gets
+  ``F(min_{i<j} c_i) - F(c_j)``, ``F(x) = 1 - (1 - x)^b (1 + b x)``; thresholds below every dip give their share
+  (times ``absmin``) to the deepest dip. The shares land in the bins of the dips' (interpolated) frequencies, over
+  a ``floor`` that lets the prior carry a frame whose dips are all shallow.
+- Transition: a triangular kernel of ``band`` bins per frame (the voice's fastest pitch movements), mixed with a
+  jump to any bin with probability ``jump`` (a new note or a new speaker).
+- Output: the most probable bin, reported at the frequency of the dip in it (or next to it): the interpolated
+  period, not the bin's centre.
+
+All kernels are Numba ``nogil`` functions that allocate nothing per call.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+__all__ = ["n_bins", "transition_kernel", "hmm_reset", "hmm_seed", "hmm_step", "threshold_share"]
+
+
+def n_bins(fmin: float, fmax: float, bin_cents: float) -> int:
+    """Number of log-frequency bins from ``fmin`` to ``fmax`` (both included) at ``bin_cents`` spacing."""
+    return int(math.ceil(1200.0 * math.log2(fmax / fmin) / bin_cents)) + 1
+
+
+def transition_kernel(band: int) -> np.ndarray:
+    """Triangular transition weights over ``-band..band`` bins (sum 1)."""
+    k = float(band) + 1.0 - np.abs(np.arange(-band, band + 1, dtype=np.float64))
+    return k / k.sum()
+
+
+@njit(nogil=True, cache=True)
+def hmm_reset(post):
+    """Uniform state (no pitch known)."""
+    n = post.shape[0]
+    for b in range(n):
+        post[b] = 1.0 / n
+
+
+@njit(nogil=True, cache=True)
+def hmm_seed(post, f0, fmin, bin_cents):
+    """Restart the state at ``f0`` (Hz): all probability in its bin."""
+    nb = post.shape[0]
+    b = int(math.floor(1200.0 / bin_cents * math.log2(max(f0, 1e-9) / fmin) + 0.5))
+    if 0 <= b < nb:
+        for i in range(nb):
+            post[i] = 0.0
+        post[b] = 1.0
+
+
+@njit(nogil=True, cache=True)
+def threshold_share(x, beta_b):
+    """``P(s <= x)`` for YIN thresholds ``s ~ Beta(2, beta_b)``: ``1 - (1 - x)^b (1 + b x)`` on [0, 1]."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    return 1.0 - (1.0 - x) ** beta_b * (1.0 + beta_b * x)
+
+
+@njit(nogil=True, cache=True)
+def _interp(cmnd, t, max_lag):
+    """Parabolic interpolation of the CMND dip at lag t."""
+    if t <= 1 or t >= max_lag - 1:
+        return float(t)
+    a = cmnd[t - 1]
+    b = cmnd[t]
+    c = cmnd[t + 1]
+    den = a - 2.0 * b + c
+    if den <= 0.0:
+        return float(t)
+    shift = 0.5 * (a - c) / den
+    if shift > 0.5:
+        shift = 0.5
+    elif shift < -0.5:
+        shift = -0.5
+    return t + shift
+
+
+@njit(nogil=True, cache=True)
+def hmm_step(cmnd, min_lag, max_lag, sample_rate, par, kern, post, pred, obs, lags, mass, freqs, move_from, move_to,
+             yin_lag, yin_val):
+    """One frame of the forward HMM; returns the tracked f0 in Hz.
+
+    Parameters
+    ----------
+    cmnd : float64 array
+        The frame's CMND over lags ``0..max_lag`` (:func:`tonehost.dsp.yin.yin_cmnd`).
+    min_lag, max_lag : int
+        Lag range searched (``[min_lag, max_lag)``, as YIN's).
+    sample_rate : float
+        Rate (Hz).
+    par : float64 array
+        ``fmin, bin_cents, beta_b, absmin, floor, jump, reseed_margin, reseed_max, yin_weight, mean_bins``
+        (:func:`params`): the lowest bin's frequency (Hz), the bin spacing (cents), the threshold distribution
+        ``Beta(2, beta_b)``, the deepest dip's weight for thresholds below every dip, the observation floor, the
+        jump probability (see the module docstring), and the YIN pick's terms below.
+    kern : float64 array, length 2 * band + 1
+        :func:`transition_kernel`.
+    post : float64 array, length n_bins
+        The state: filtering probabilities of the bins, updated in place.
+    pred, obs : float64 arrays, length n_bins
+        Scratch.
+    lags, mass, freqs : arrays of length >= max_lag (int64, float64, float64)
+        Scratch for the dips.
+    move_from, move_to : float
+        Periods (samples): the share of a dip within 3 % of ``move_from`` goes to ``move_to`` (the predominant
+        tone when ``move_from`` is only the common period of two tones, :func:`tonehost.dsp.yin.predominant_lag`);
+        0 for none.
+    yin_lag, yin_val : float
+        The frame's own YIN pick (period in samples, its CMND value). When its dip is under ``reseed_max`` it
+        adds ``yin_weight`` to its bin's observation (YIN's own rule - the first dip under its threshold, octave
+        checks, the predominant tone - helps decide clear frames, the threshold shares the unclear ones), and
+        when the most probable bin's dip is more than ``reseed_margin`` shallower, the pick wins and the state
+        restarts there (a new note is followed as fast as by YIN alone).
+
+    Returns
+    -------
+    float
+        f0 in Hz of the most probable bin (the frequency of its dip).
+    """
+    nb = post.shape[0]
+    band = (kern.shape[0] - 1) // 2
+    fmin = par[0]
+    bin_cents = par[1]
+    beta_b = par[2]
+    absmin = par[3]
+    floor = par[4]
+    jump = par[5]
+    reseed_margin = par[6]
+    reseed_max = par[7]
+    yin_weight = par[8]
+    mean_bins = int(par[9])
+    # dips in lag order and their threshold shares
+    nm = 0
+    for t in range(max(min_lag, 1), max_lag):
+        if cmnd[t] < cmnd[t - 1] and cmnd[t] <= cmnd[t + 1]:
+            lags[nm] = t
+            nm += 1
+    scale = 1200.0 / bin_cents
+    for b in range(nb):
+        obs[b] = floor
+    if nm > 0:
+        prefix = 1e9
+        gmin = 0
+        for j in range(nm):
+            c = cmnd[lags[j]]
+            if c < cmnd[lags[gmin]]:
+                gmin = j
+            m = 0.0
+            if c < prefix:
+                m = threshold_share(prefix, beta_b) - threshold_share(c, beta_b)
+                prefix = c
+            mass[j] = m
+            freqs[j] = sample_rate / _interp(cmnd, lags[j], max_lag)
+        mass[gmin] += absmin * threshold_share(cmnd[lags[gmin]], beta_b)
+        if move_from > 0.0 and move_to > 0.0:
+            moved = 0.0
+            for j in range(nm):
+                if abs(lags[j] - move_from) <= 0.03 * move_from + 1.0:
+                    moved += mass[j]
+                    mass[j] = 0.0
+            if moved > 0.0:
+                b = int(math.floor(scale * math.log2(sample_rate / move_to / fmin) + 0.5))
+                if 0 <= b < nb:
+                    obs[b] += moved
+        for j in range(nm):
+            b = int(math.floor(scale * math.log2(freqs[j] / fmin) + 0.5))
+            if 0 <= b < nb:
+                obs[b] += mass[j]
+    if yin_lag > 0.0 and yin_val < reseed_max and yin_weight > 0.0:
+        b = int(math.floor(scale * math.log2(sample_rate / yin_lag / fmin) + 0.5))
+        if 0 <= b < nb:
+            obs[b] += yin_weight
+    # predict (triangular kernel + jump), update
+    for b in range(nb):
+        acc = 0.0
+        lo = max(0, b - band)
+        hi = min(nb - 1, b + band)
+        for i in range(lo, hi + 1):
+            acc += kern[i - b + band] * post[i]
+        pred[b] = acc
+    tot = 0.0
+    for b in range(nb):
+        tot += pred[b]
+    tot = tot if tot > 0.0 else 1.0
+    z = 0.0
+    best = 0
+    for b in range(nb):
+        p = ((1.0 - jump) * pred[b] / tot + jump / nb) * obs[b]
+        post[b] = p
+        z += p
+        if p > post[best]:
+            best = b
+    if z > 0.0:
+        for b in range(nb):
+            post[b] /= z
+    else:
+        hmm_reset(post)
+    # report the dip in (or next to) the most probable bin
+    fb = fmin * 2.0 ** (best / scale)
+    out = fb
+    bd = 1.5
+    for j in range(nm):
+        d = abs(scale * math.log2(freqs[j] / fb))
+        if d <= bd:
+            bd = d
+            out = freqs[j]
+    if move_from > 0.0 and move_to > 0.0:
+        fm = sample_rate / move_to
+        if abs(scale * math.log2(fm / fb)) <= bd:
+            out = fm
+    if mean_bins > 0:
+        # weak frames lean on the posterior's local mean (the recent track) rather than this frame's dip
+        w = min(max(obs[best] - floor, 0.0), 1.0)
+        acc = 0.0
+        tot = 0.0
+        for b in range(max(0, best - mean_bins), min(nb, best + mean_bins + 1)):
+            acc += post[b] * b
+            tot += post[b]
+        if tot > 0.0:
+            fm = fmin * 2.0 ** (acc / tot / scale)
+            out = 2.0 ** (w * math.log2(out) + (1.0 - w) * math.log2(fm))
+    if yin_lag > 0.0 and yin_val < reseed_max:
+        t = int(sample_rate / out + 0.5)
+        if t >= max_lag:
+            t = max_lag - 1
+        # the CMND at the reported frequency's own dip (its lag, or the deeper neighbour)
+        c_out = min(cmnd[t], cmnd[max(t - 1, 1)], cmnd[t + 1])
+        if c_out > yin_val + reseed_margin:
+            out = sample_rate / yin_lag
+            hmm_seed(post, out, fmin, bin_cents)
+    return out
