@@ -65,3 +65,15 @@ def test_streamed_render_in_pieces_equals_one_piece(models):
     b = InstrumentPipeline(ControlsModel(models["random"]), PipelineConfig())
     yb = np.concatenate(list(b.render_blocks([x[i:i + 1000] for i in range(0, len(x), 1000)], 16000)))
     np.testing.assert_array_equal(ya, yb)
+
+
+@pytest.mark.parametrize("sr", [22050, 44100])
+def test_offline_render_with_reverb_and_other_rates_equals_the_live_path(models, sr):
+    x = _voice(sr, 3.0, seed=4)
+    cfg = dict(reverb=True, pitch_shift=-12.0, input_gain_db=-6.0)
+    y = InstrumentPipeline(ControlsModel(models["random"]), PipelineConfig(**cfg)).render(x, sr, whole_file=False,
+                                                                                         tail_s=0.5)
+    ref = InstrumentPipeline(ControlsModel(models["random"]), PipelineConfig(**cfg)).render(
+        x, sr, whole_file=False, tail_s=0.5, fast=False, block_size=128)
+    assert len(y) == len(ref) and np.sqrt(np.mean(ref[-24000:] ** 2)) > 1e-5  # the reverb tail
+    np.testing.assert_array_equal(y, ref)
