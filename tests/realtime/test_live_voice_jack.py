@@ -4,7 +4,8 @@ records its output on JACK's frame clock) with the tone-onset bounds of issue 15
 machine.
 
 Measured on the shared 2-core box under load (``python -m bench.ddsp_jack --checkpoint
-exports/shipped/violin.onnx``, see bench/results/ddsp_jack.json): onset p50 5.0 ms, p5..p95 jitter 0.6-1.6 ms.
+exports/shipped/violin.onnx --runs 3``, 60 onsets): onset p5/p50/p95 4.4/4.6/5.1 ms, jitter 0.8 ms (at block 64 on a
+64-frame server: 4.4/4.6/5.0 ms, jitter 0.7 ms); this test's single run of 20 onsets took 2 minutes.
 Asserted here: onset p50 <= 10 ms and jitter <= 2 ms over 20 onsets, no frame dropped, and the scheduling keeps
 the JACK latency at the offline latency + D (the frames are sample-accurate, the transport adds nothing).
 """
