@@ -211,7 +211,8 @@ def load_backend(spec: ModelSpec):
     -------
     object
         With ``transcribe_file(path, progress=None) -> NoteSequence``
-        (:class:`~tonehost.realtime.pipelines.transcriber.OnsetsAndFrames` or
+        (:class:`~tonehost.realtime.pipelines.transcriber.OnsetsAndFrames`, or for Transkun
+        :class:`~tonehost.realtime.pipelines.transkun_onnx.TranskunOnnx` when its export is cached, else
         :class:`~tonehost.realtime.pipelines.transkun.Transkun`).
 
     Raises
@@ -222,9 +223,9 @@ def load_backend(spec: ModelSpec):
     model = _BACKENDS.get(spec)
     if model is None:
         if spec.backend == "transkun":
-            from tonehost.realtime.pipelines.transkun import Transkun
+            from tonehost.realtime.pipelines.transkun import load
 
-            model = Transkun(threads=spec.threads)
+            model = load(threads=spec.threads)  # its ONNX export when made (no torch), else torch
         elif spec.backend == "onsets_frames":
             from tonehost.realtime.pipelines.transcriber import OnsetsAndFrames
 

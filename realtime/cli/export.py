@@ -73,7 +73,30 @@ def cmd_ddsp(args) -> int:
     return 0
 
 
-EXPORTERS = [_register_onsets_frames, _register_ddsp]
+def _register_transkun(sub) -> None:
+    p = sub.add_parser(
+        "transkun", help="Transkun V2 piano transcription, so that --model transkun runs without torch",
+        description="Export Transkun V2 (the weights inside the transkun wheel; needs torch and transkun, "
+        "pip install 'tonehost[transkun]' && pip install --no-deps transkun==2.0.1) once: its network up to the "
+        "interval scores as ONNX, the velocity/offset heads' weights and its frame sizes. Afterwards "
+        "`tonehost transcribe --model transkun` runs it with onnxruntime and NumPy only (the folder can be copied "
+        "to machines without torch, into the same cache path or $TONEHOST_CACHE/exports/transkun-2.0).")
+    p.add_argument("-o", "--output", metavar="DIR", help="write the export here instead of the cache folder")
+    p.set_defaults(func=cmd_transkun)
+
+
+def cmd_transkun(args) -> int:
+    from tonehost.realtime.pipelines.transkun import Transkun
+
+    t0 = time.perf_counter()
+    folder = Transkun(threads=1).export_onnx(args.output)
+    size = sum(f.stat().st_size for f in folder.iterdir() if f.is_file()) / 1e6
+    print(f"{folder} (exported in {time.perf_counter() - t0:.1f} s, {size:.0f} MB): --model transkun now runs "
+          "without torch")
+    return 0
+
+
+EXPORTERS = [_register_onsets_frames, _register_ddsp, _register_transkun]
 
 
 def register(subparsers) -> None:

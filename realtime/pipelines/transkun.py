@@ -13,8 +13,10 @@ torch (CPU here). This module:
   (``torchaudio.functional.melscale_fbanks``, no norm), and the torchaudio wheels on PyPI do not match every CPU
   torch build; :func:`melscale_fbanks` computes the same matrix and is handed to Transkun while it builds;
 - needs neither ``moduleconf`` nor ``pkg_resources``: the JSON config is read directly;
-- :meth:`Transkun.export_backbone_onnx` exports the network up to its interval scores to ONNX (experimental: the
-  semi-CRF decoding and the small velocity/offset heads still run on torch).
+- :meth:`Transkun.export_onnx` (``tonehost export transkun``, once, where torch and the transkun wheel are
+  installed) writes the network up to its interval scores as ONNX plus the heads' weights: then
+  :class:`~tonehost.realtime.pipelines.transkun_onnx.TranskunOnnx` runs Transkun with onnxruntime and NumPy only
+  (the semi-CRF Viterbi and the heads ported), and :func:`load` picks it whenever the export is there.
 
 Install: ``pip install 'tonehost[transkun]'`` (torch) then ``pip install --no-deps transkun==2.0.1`` (its declared
 dependencies include torchaudio, which would pull a different torch build).
@@ -33,22 +35,47 @@ import numpy as np
 from tonehost.exports.errors import ModelError
 from tonehost.exports.note_sequence import Note, NoteSequence
 
-__all__ = ["Transkun", "check_available", "melscale_fbanks", "INSTALL_HINT"]
+__all__ = ["Transkun", "check_available", "load", "melscale_fbanks", "INSTALL_HINT"]
 
 from tonehost.exports.resolve import TRANSKUN_INSTALL as INSTALL_HINT  # noqa: E402  (what a user runs)
 
 
 def check_available() -> Path:
-    """The folder of Transkun's pretrained weights (:func:`tonehost.exports.resolve.transkun_model`).
+    """Where Transkun will come from: its ONNX export (:func:`~tonehost.realtime.pipelines.transkun_onnx.export_dir`,
+    run without torch) when present, else the folder of its pretrained weights in the transkun wheel
+    (:func:`tonehost.exports.resolve.transkun_model`, run on torch).
 
     Raises
     ------
     ModelError
-        torch or transkun is not installed, or the wheel lacks its weights.
+        No export, and torch or transkun is not installed (or the wheel lacks its weights).
     """
     from tonehost.exports.resolve import transkun_model
+    from tonehost.realtime.pipelines.transkun_onnx import FILES, export_dir
 
-    return transkun_model()[0].parent
+    if all((export_dir() / f).is_file() for f in FILES):
+        return export_dir()
+    try:
+        return transkun_model()[0].parent
+    except ModelError as exc:
+        raise ModelError(f"{exc}; or, where they are installed, run `tonehost export transkun` once and copy "
+                         f"{export_dir()} here (then only onnxruntime is needed)", exc.path) from None
+
+
+def load(threads: int = 1):
+    """The Transkun backend: :class:`~tonehost.realtime.pipelines.transkun_onnx.TranskunOnnx` (ONNX Runtime and
+    NumPy, no torch) when ``tonehost export transkun`` has been run, else :class:`Transkun` (torch).
+
+    Raises
+    ------
+    ModelError
+        Neither is available (:func:`check_available`).
+    """
+    from tonehost.realtime.pipelines.transkun_onnx import TranskunOnnx, export_dir
+
+    if check_available() == export_dir():
+        return TranskunOnnx(threads=threads)
+    return Transkun(threads=threads)
 
 
 def melscale_fbanks(n_freqs: int, f_min: float, f_max: float, n_mels: int, sample_rate: int,
@@ -163,11 +190,62 @@ class Transkun:
         model.eval()
         model.backbone.useGradientCheckpoint = False  # a training-memory device; at inference a plain call
         self.model = model
-        self.sample_rate = int(model.fs)
+        self.sample_rate = self.fs = int(model.fs)
+        self.hop_size, self.window_size = int(model.hopSize), int(model.windowSize)
+        self.symbols = list(model.targetMIDIPitch)
         self.weights = weights
         self.segment_s = float(segment_s or model.segmentSizeInSecond)
         self.hop_s = float(hop_s or model.segmentHopSizeInSecond)
         self._resolve_overlapping = resolveOverlapping
+
+    def transcribe_frames(self, frames: np.ndarray, forced_start: list[int], last_frame: int):
+        """``TransKun.transcribeFrames`` on one window of frames ``[n, window]``: (events, last offset frames)."""
+        import torch
+
+        with torch.no_grad():
+            events, last_p = self.model.transcribeFrames(torch.from_numpy(frames)[None, None],
+                                                         forcedStartPos=forced_start, velocityCriteron="hamming",
+                                                         onsetBound=None, lastFrameIdx=last_frame)
+        return events[0], last_p
+
+    def export_onnx(self, folder=None) -> Path:
+        """Export everything :class:`~tonehost.realtime.pipelines.transkun_onnx.TranskunOnnx` needs to run
+        Transkun without torch: ``scores.onnx`` (:meth:`export_backbone_onnx`), ``heads.npz`` (the velocity
+        and onset/offset heads' weights) and ``transkun.json`` (frame sizes, windows, symbols).
+
+        Parameters
+        ----------
+        folder : str or os.PathLike, optional
+            Default :func:`~tonehost.realtime.pipelines.transkun_onnx.export_dir`.
+
+        Returns
+        -------
+        pathlib.Path
+            The folder (written through temporary names, so a reader never sees half an export).
+        """
+        import os
+
+        from tonehost.realtime.pipelines.transkun_onnx import export_dir
+
+        folder = Path(folder) if folder else export_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        m = self.model
+        tmp = folder / f"scores.onnx.{os.getpid()}.tmp"
+        self.export_backbone_onnx(tmp)
+        heads = {}
+        for name, seq in (("vel", m.velocityPredictor), ("of", m.refinedOFPredictor)):
+            heads[f"{name}_w1"], heads[f"{name}_b1"] = seq[0].weight.detach().numpy(), seq[0].bias.detach().numpy()
+            heads[f"{name}_w2"], heads[f"{name}_b2"] = seq[3].weight.detach().numpy(), seq[3].bias.detach().numpy()
+        with open(folder / f"heads.npz.{os.getpid()}.tmp", "wb") as f:
+            np.savez(f, **heads)
+        cfg = {"fs": self.fs, "hopSize": self.hop_size, "windowSize": self.window_size,
+               "segmentSizeInSecond": float(m.segmentSizeInSecond),
+               "segmentHopSizeInSecond": float(m.segmentHopSizeInSecond), "targetMIDIPitch": self.symbols,
+               "weights": str(self.weights), "transkun": "2.0.1"}
+        (folder / f"transkun.json.{os.getpid()}.tmp").write_text(json.dumps(cfg, indent=1))
+        for name in ("scores.onnx", "heads.npz", "transkun.json"):
+            os.replace(folder / f"{name}.{os.getpid()}.tmp", folder / name)
+        return folder
 
     def export_backbone_onnx(self, path, seconds: float = 4.0) -> Path:
         """Export Transkun's network up to its interval scores to ONNX (experimental; not used at run time yet).
@@ -284,24 +362,29 @@ class Transkun:
 
 
 class _SegmentRunner:
-    """``TransKun.transcribe`` fed incrementally: the same padding, windows, carried start positions and merge."""
+    """``TransKun.transcribe`` fed incrementally: the same padding, windows, carried start positions and merge.
 
-    def __init__(self, tk: Transkun, sample_rate: int):
+    ``tk`` is :class:`Transkun` (torch) or :class:`~tonehost.realtime.pipelines.transkun_onnx.TranskunOnnx`: anything
+    with ``fs``, ``hop_size``, ``window_size``, ``symbols``, ``segment_s``, ``hop_s`` and
+    ``transcribe_frames(frames, forced_start, last_frame)``.
+    """
+
+    def __init__(self, tk, sample_rate: int):
         from tonehost.realtime.pipelines.transcriber import AudioTo16k
 
-        m = tk.model
-        self.tk, self.m = tk, m
-        self.fs = int(m.fs)
+        self.tk = tk
+        self.fs = int(tk.fs)
+        self.hop_size, self.window_size = int(tk.hop_size), int(tk.window_size)
         self.rs = AudioTo16k(sample_rate, self.fs)
         step_s, seg_s = tk.hop_s, tk.segment_s
         self.pad_s = seg_s - step_s
         self.pad = math.ceil(self.pad_s * self.fs)
-        self.step = math.ceil(step_s * self.fs / m.hopSize) * m.hopSize
+        self.step = math.ceil(step_s * self.fs / self.hop_size) * self.hop_size
         self.seg = math.ceil(seg_s * self.fs)
         self.buf = np.zeros(self.pad, np.float32)  # padded signal from absolute index self.buf0
         self.buf0 = 0
         self.i = 0  # next window start (absolute, in the padded signal)
-        self.start_pos = [math.floor(self.pad_s * self.fs / m.hopSize)] * len(m.targetMIDIPitch)
+        self.start_pos = [math.floor(self.pad_s * self.fs / self.hop_size)] * len(tk.symbols)
         self.by_pitch: dict[int, list] = {}
         self.n_in = 0
 
@@ -316,23 +399,17 @@ class _SegmentRunner:
             self.buf = np.concatenate([self.buf, np.asarray(y, np.float32)])
 
     def _window(self, n_total: int) -> None:
-        import torch
-        import torch.nn.functional as F
-        from transkun.Util import makeFrame
+        from tonehost.realtime.pipelines.transkun_onnx import make_frames
 
-        m = self.m
         j = min(self.i + self.seg, n_total)
-        sl = torch.from_numpy(np.ascontiguousarray(self.buf[self.i - self.buf0:j - self.buf0]))[None]
-        if sl.shape[-1] < self.seg:
-            sl = F.pad(sl, (0, self.seg - sl.shape[-1]))
+        sl = np.zeros(self.seg, np.float32)
+        sl[:j - self.i] = self.buf[self.i - self.buf0:j - self.buf0]
         begin = self.i / self.fs - self.pad_s
-        frames = makeFrame(sl, m.hopSize, m.windowSize)
-        with torch.no_grad():
-            events, last_p = m.transcribeFrames(frames.unsqueeze(0), forcedStartPos=self.start_pos,
-                                                velocityCriteron="hamming", onsetBound=None,
-                                                lastFrameIdx=round(self.seg / m.hopSize))
-        self.start_pos = [max(k - int(self.step / m.hopSize), 0) for k in last_p]
-        for e in events[0]:
+        frames = make_frames(sl, self.hop_size, self.window_size)
+        events, last_p = self.tk.transcribe_frames(np.ascontiguousarray(frames), self.start_pos,
+                                                   round(self.seg / self.hop_size))
+        self.start_pos = [max(k - int(self.step / self.hop_size), 0) for k in last_p]
+        for e in events:
             e.start = max(e.start + begin, 0)
             e.end = max(e.end + begin, e.start)
             same = self.by_pitch.setdefault(e.pitch, [])
@@ -352,6 +429,8 @@ class _SegmentRunner:
             self.buf0 = self.i
 
     def finish(self) -> NoteSequence:
+        from tonehost.realtime.pipelines.transkun_onnx import resolve_overlapping
+
         self._append(self.rs.flush())
         self._append(np.zeros(math.ceil(self.fs * self.pad_s), np.float32))
         n_total = self.buf0 + len(self.buf)
@@ -361,7 +440,7 @@ class _SegmentRunner:
             if events:
                 events[-1].hasOffset = True
         events = [e for evs in self.by_pitch.values() for e in evs if e.hasOffset]
-        events = self.tk._resolve_overlapping(events)
+        events = resolve_overlapping(events)
         notes = [Note(pitch=int(e.pitch), velocity=int(max(1, min(127, e.velocity))), start_time=float(e.start),
                       end_time=float(e.end)) for e in events if e.pitch >= 0]  # negative "pitches": pedals
         notes.sort(key=lambda n: (n.start_time, n.pitch))
