@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench._common import RESULTS, SHARED_DATA, save_json, tmpdir
+from bench._common import RESULTS, ROOT, SHARED_DATA, save_json, tmpdir
 
 VOICE = SHARED_DATA / "voice" / "mdb_stem_synth" / "AClassicEducation_NightOwl_STEM_08.RESYN.wav"
 PIANO = SHARED_DATA / "piano" / "FMP_C1_F12_Bach_BWV846_Sibelius-Tracks.wav"
@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     plot(runs, Path(args.png))
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
-                                cwd=Path(__file__).resolve().parent).stdout.strip() or None
+                                cwd=ROOT).stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         commit = None
     out = save_json(args.json, {"commit": commit, "cpus": os.cpu_count(), "results": results, "runs": runs})
