@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from tonehost.exports.resolve import checkpoint_dir
-from tonehost.realtime.cli.options import output_file
+from tonehost.realtime.cli.options import output_dir, output_file
 
 HELP = "convert a model checkpoint to ONNX (cached next to the checkpoint)"
 
@@ -81,7 +81,8 @@ def _register_transkun(sub) -> None:
         "interval scores as ONNX, the velocity/offset heads' weights and its frame sizes. Afterwards "
         "`tonehost transcribe --model transkun` runs it with onnxruntime and NumPy only (the folder can be copied "
         "to machines without torch, into the same cache path or $TONEHOST_CACHE/exports/transkun-2.0).")
-    p.add_argument("-o", "--output", metavar="DIR", help="write the export here instead of the cache folder")
+    p.add_argument("-o", "--output", metavar="DIR", type=output_dir, help="write the export here instead of the cache "
+                   "folder (created if missing)")
     p.set_defaults(func=cmd_transkun)
 
 

@@ -120,6 +120,7 @@ OUTPUT_DIRS = [
     (["transcribe", "x.wav"], "--out-dir"),
     (["train-instrument", "x.wav", "-o", "m.onnx"], "--work"),
     (["checkpoints", "fetch", "ddsp_violin"], "--to"),
+    (["export", "transkun"], "--output"),
 ]
 
 
