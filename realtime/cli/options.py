@@ -141,6 +141,15 @@ def float_range(lo: float, hi: float):
     return number
 
 
+def _expand_user(text: str) -> Path:
+    """``~`` and ``~user`` expanded; a ``~name`` naming no user stays as written, as a shell leaves it (pathlib raises
+    RuntimeError there: found by the options fuzz with ``-o ~0``)."""
+    try:
+        return Path(text).expanduser()
+    except RuntimeError:
+        return Path(text)
+
+
 def _nearest_existing(path: Path) -> Path:
     p = path
     while not p.exists() and p != p.parent:
@@ -177,7 +186,7 @@ def output_file(text: str) -> Path:
         raise argparse.ArgumentTypeError(f"{text!r} is not a valid file name")
     if Path(text).name in ("", ".", ".."):
         raise argparse.ArgumentTypeError(f"{text} is a folder; give a file name inside it")
-    path = Path(os.path.normpath(Path(text).expanduser()))  # "a/../b" names b: no folder made on the way
+    path = Path(os.path.normpath(_expand_user(text)))  # "a/../b" names b: no folder made on the way
     try:
         if path.is_dir() or path.name in ("", ".", ".."):
             raise argparse.ArgumentTypeError(f"{path} is a folder; give a file name inside it")
@@ -214,7 +223,7 @@ def output_dir(text: str) -> Path:
         raise argparse.ArgumentTypeError("expected a folder name, got an empty string")
     if "\0" in str(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not a valid folder name")
-    path = Path(text).expanduser()
+    path = _expand_user(text)
     try:
         base = _nearest_existing(path)
         if not base.is_dir():

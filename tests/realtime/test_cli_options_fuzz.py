@@ -214,7 +214,8 @@ def test_numeric_options_parse_or_say_one_line(before, option, ok, value):
 NAME = st.one_of(
     st.text(alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00/"), min_size=1,
             max_size=20),
-    st.sampled_from([".", "..", "-", " ", "a" * 300, "take.mid", "é ü", "$HOME", "*", "a\\b", "\n"]),
+    st.sampled_from([".", "..", "-", " ", "a" * 300, "take.mid", "é ü", "$HOME", "*", "a\\b", "\n",
+                     "~0", "~no-such-user-x"]),   # ~name of no user: kept as written, as a shell does
 )
 KIND = st.sampled_from(["plain", "nested", "in_a_file", "a_folder", "unwritable", "absolute_proc", "empty"])
 
