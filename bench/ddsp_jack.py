@@ -39,7 +39,7 @@ import numpy as np
 from bench._common import RESULTS, ROOT, module_command, no_jack_server, save_json
 from tonehost.realtime.testing import jack as jackutil
 from tonehost.realtime.audio.engine import Engine, EngineConfig
-from tonehost.realtime.audio.worker import set_thread_realtime
+from tonehost.realtime.audio.worker import below_audio_priority, set_thread_realtime
 from tonehost.realtime.pipelines.instrument import ControlsModel, InstrumentPipeline, PipelineConfig
 from tonehost.realtime.pipelines.live_voice import LiveInstrument, detect_events, distribution, event_signal
 
@@ -102,7 +102,7 @@ def harness(signal_path: str, out_path: str, seconds: float) -> None:
 
 
 def run_once(model: str, block: int, cycles: int, seed: int, sr: int = 48000, mode: str = "live",
-             delay: int | None = None, priority: int = 5) -> dict:
+             delay: int | None = None, priority: int | None = None) -> dict:
     signal, onsets, steps = event_signal(sr, cycles, seed)
     pipe = InstrumentPipeline(ControlsModel(model), PipelineConfig(sample_rate=sr))
     offline_pipe = InstrumentPipeline(ControlsModel(model), PipelineConfig(sample_rate=sr))
@@ -126,7 +126,8 @@ def run_once(model: str, block: int, cycles: int, seed: int, sr: int = 48000, mo
     rt = {}
 
     def worker():
-        rt["realtime"] = set_thread_realtime(priority)  # as tonehost play's worker
+        # as tonehost play's worker: one step below the JACK process thread unless a priority is given
+        rt["realtime"] = set_thread_realtime(below_audio_priority() if priority is None else priority)
         buf = np.zeros(8192, np.float32)
         while not stop.is_set():
             if not eng.wait_block(0.1):
@@ -220,8 +221,8 @@ def main(argv=None) -> int:
                     help="live: control frames scheduled at D in the callback synth (tonehost play); ring: the "
                     "previous design, audio from the worker through the output ring")
     ap.add_argument("--delay", type=int, help="scheduling delay D in samples (default: whole blocks >= 2.6 ms)")
-    ap.add_argument("--priority", type=int, default=5, help="the worker's SCHED_FIFO priority as in tonehost play "
-                    "(0: ordinary scheduling)")
+    ap.add_argument("--priority", type=int, default=None, help="the worker's SCHED_FIFO priority (default as in "
+                    "tonehost play: one below the JACK process thread; 0: ordinary scheduling)")
     ap.add_argument("-o", "--output", help="default bench/results/ddsp_jack[_BLOCK][_ring].json")
     ap.add_argument("--harness", nargs=3, metavar=("SIGNAL", "OUT", "SECONDS"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)

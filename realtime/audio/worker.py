@@ -20,7 +20,7 @@ import numpy as np
 
 from tonehost.realtime.io import replace_non_finite, warn_non_finite
 
-__all__ = ["AudioSource", "ArraySource", "Worker", "BlockTimes", "set_thread_realtime"]
+__all__ = ["AudioSource", "ArraySource", "Worker", "BlockTimes", "set_thread_realtime", "below_audio_priority"]
 
 
 def set_thread_realtime(priority: int) -> bool:
@@ -29,9 +29,11 @@ def set_thread_realtime(priority: int) -> bool:
     A worker whose frames are due a fixed ``D`` after their input (:class:`tonehost.realtime.pipelines.live_voice.
     LiveInstrument`) must finish each block within ``D`` even when other processes load every core; at an ordinary
     priority it waits its turn behind them. JACK's own threads run at ``SCHED_FIFO`` 10 (``jackd -R``), its
-    clients' audio threads just below; a worker at 5 preempts ordinary processes but never the audio. It blocks
-    once per block on the engine's eventfd, so it cannot starve the machine. Needs ``RLIMIT_RTPRIO`` (the ``audio``
-    group's limits) or root; otherwise nothing changes.
+    clients' audio threads at 5 (JACK2: the server's priority minus 5). A worker must sit strictly below its own
+    audio thread (:func:`below_audio_priority`): at the same ``SCHED_FIFO`` priority the audio thread would wait
+    for the worker's block to finish before it gets a core (the soak's late JACK cycles on a loaded machine). It
+    blocks once per block on the engine's eventfd, so it cannot starve the machine. Needs ``RLIMIT_RTPRIO`` (the
+    ``audio`` group's limits) or root; otherwise nothing changes.
 
     Parameters
     ----------
@@ -51,6 +53,49 @@ def set_thread_realtime(priority: int) -> bool:
     except (OSError, AttributeError):
         return False
     return True
+
+
+def below_audio_priority(default: int = 4) -> int:
+    """The ``SCHED_FIFO`` priority for a worker: one below the highest real-time thread of this process.
+
+    Call it after the audio stream has started: the audio server's client thread (JACK's process thread, created
+    by libjack inside this process) is then the process's real-time thread, and a worker one step below it
+    preempts every ordinary process but never the audio callback. Reads ``/proc/self/task/*/stat`` (fields 40-41:
+    ``rt_priority``, ``policy``; proc(5)).
+
+    Parameters
+    ----------
+    default : int
+        Returned when no real-time thread is found (a backend without one, or not Linux): below JACK2's default
+        client priority 5.
+
+    Returns
+    -------
+    int
+        1..98, or 0 when the audio thread runs at priority 1 (no room below it: stay an ordinary thread).
+    """
+    import os
+    best = 0
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return default
+    for tid in tasks:
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # after the ')' of comm, field 3 (state) is index 0: rt_priority (40) is index 37, policy (41) index 38
+        try:
+            rt_priority, policy = int(fields[37]), int(fields[38])
+        except (IndexError, ValueError):
+            continue
+        if policy in (1, 2):  # SCHED_FIFO, SCHED_RR
+            best = max(best, rt_priority)
+    if best == 0:
+        return default
+    return best - 1
 
 
 class BlockTimes:

@@ -179,7 +179,7 @@ def status_text(meter_in: float, meter_out: float, last: dict, latency_ms: float
 
 def run(args) -> int:
     from tonehost.realtime.audio.engine import Engine, EngineConfig
-    from tonehost.realtime.audio.worker import Worker
+    from tonehost.realtime.audio.worker import Worker, below_audio_priority
     from tonehost.realtime.pipelines.instrument import ControlsModel, measure_latency
     from tonehost.realtime.pipelines.live_voice import LiveInstrument, measure_live_latency
 
@@ -243,9 +243,10 @@ def run(args) -> int:
             live.attach(engine)
         lat = engine.latency()
         device_latency_ms = 1000.0 * (lat["input"] + lat["output"])
-        # real-time priority where allowed: the frames are due a fixed delay after their input, whatever else runs
+        # real-time priority where allowed (the frames are due a fixed delay after their input, whatever else
+        # runs), one step below the audio thread so that the callback never waits for the worker
         worker = Worker(engine, work, output=None if live is not None else engine.write_output,
-                        name="play-worker", realtime_priority=5).start()
+                        name="play-worker", realtime_priority=below_audio_priority()).start()
         session = Session(duration=args.duration, failure=engine.failure, alive=lambda: worker.running)
 
         def console():
