@@ -226,7 +226,8 @@ def test_tap2drum_plays_the_taps_as_a_groove_on_the_next_bar(models, midi_ports,
         assert sink.near_tick(t, 288 + start / nominal, t0, tick), (t, p, start)     # bar 2 = tick 288
     # no taps in bar 2: bar 3 repeats the groove, at the same places
     held = sorted((t, p) for t, p, _ in sink.notes(9) if bar2 - STEP / 4 <= t < bar3 - STEP / 4)
-    assert [p for _, p in held] == [p for _, p in got]
+    # (hits a fraction of a millisecond apart may arrive in one JACK cycle in one bar and in two in the other)
+    assert [p for _, p in held] == [p for _, p in got] or sorted(p for _, p in held) == sorted(p for _, p in got)
     for (t, p), (start, _) in zip(held, want):
         assert sink.near_tick(t, 384 + start / nominal, t0, tick), (t, p, start)
 
