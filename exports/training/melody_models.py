@@ -248,7 +248,8 @@ class MelodyVAE(nn.Module):
         """Teacher-forced logits ``[B, T, D]``: step t reads the one-hot of event t - 1 (zeros at t = 0) and z.
 
         ``input_dropout`` (training only) zeroes each previous-event input with that probability, so the
-        decoder leans on z (Bowman et al. 2016's word dropout)."""
+        decoder leans on z (Bowman et al. 2016's word dropout). ``events`` are the events fed back (scheduled
+        sampling passes a mix of the targets and the model's own samples)."""
         B, T = events.shape
         prev = nn.functional.one_hot(events, self.n_classes).float()
         prev = torch.cat([torch.zeros(B, 1, self.n_classes), prev[:, :-1]], dim=1)

@@ -147,11 +147,12 @@ def vae_evaluate(model: MelodyVAE, windows: np.ndarray, batch: int = 512) -> dic
     Returns
     -------
     dict
-        ``recon_accuracy`` (steps equal), ``recon_exact`` (windows equal), ``nll`` (nats per step, teacher
-        forced from mu), ``kl`` (nats per window), ``windows``.
+        ``recon_accuracy`` (steps equal), ``recon_exact`` (windows equal), ``tf_accuracy`` (argmax of the
+        teacher-forced decoder from mu equal to the step: the gap to ``recon_accuracy`` is what free-running
+        decoding loses), ``nll`` (nats per step, teacher forced from mu), ``kl`` (nats per window), ``windows``.
     """
     model.eval()
-    eq = exact = nll = kl = 0.0
+    eq = exact = nll = kl = tf_eq = 0.0
     N = len(windows)
     for i in range(0, N, batch):
         x = torch.from_numpy(np.asarray(windows[i:i + batch], np.int64))
@@ -162,10 +163,11 @@ def vae_evaluate(model: MelodyVAE, windows: np.ndarray, batch: int = 512) -> dic
         exact += same.all(1).float().sum().item()
         logits = model.decode_logits(mu, x)
         nll += nn.functional.cross_entropy(logits.reshape(-1, model.n_classes), x.reshape(-1), reduction="sum").item()
+        tf_eq += (logits.argmax(-1) == x).float().sum().item()
         kl += _kl(mu, sigma).sum().item()
     steps = N * windows.shape[1] if N else 1
-    return {"recon_accuracy": eq / steps, "recon_exact": exact / max(N, 1), "nll": nll / steps,
-            "kl": kl / max(N, 1), "windows": int(N)}
+    return {"recon_accuracy": eq / steps, "recon_exact": exact / max(N, 1), "tf_accuracy": tf_eq / steps,
+            "nll": nll / steps, "kl": kl / max(N, 1), "windows": int(N)}
 
 
 def _kl(mu: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
@@ -197,22 +199,25 @@ class RnnConfig:
 class VaeConfig:
     """MusicVAE training settings (the recipe's defaults are the shipped model's)."""
 
-    enc_units: int = 128
-    z_dims: int = 64
-    dec_units: tuple = (128, 128)
+    enc_units: int = 160
+    z_dims: int = 128
+    dec_units: tuple = (160, 160)
     batch: int = 64
     lr: float = 3e-3
-    steps: int = 1900
-    input_dropout: float = 0.25
+    steps: int = 8500
+    input_dropout: float = 0.4
     clip: float = 1.0
-    free_nats: float = 48.0
+    free_nats: float = 96.0
     max_beta: float = 0.2
     beta_ramp: float = 0.3
     p_transpose: float = 0.5
     max_shift: int = 6
     seed: int = 1
-    eval_every: int = 200
+    eval_every: int = 250
     val_windows: int = 1000
+    ss_max: float = 0.0
+    ss_ramp: float = 0.5
+    init_from: str = ""
 
 
 # ------------------------------------------------------------------------------------------ the loop
@@ -238,7 +243,10 @@ class _Run:
         if self.path.is_file():
             st = torch.load(self.path, weights_only=False)
             same = {k: v for k, v in st["config"].items() if k != "steps"}
-            if same != {k: v for k, v in asdict(cfg).items() if k != "steps"}:
+            # settings added to the config later than the state count as their defaults
+            defaults = asdict(type(cfg)())
+            now = {k: v for k, v in asdict(cfg).items() if k != "steps" and (k in same or v != defaults[k])}
+            if same != now:
                 raise ValueError(f"{self.path} was made with other settings ({st['config']}); use another --work "
                                  "or the same settings (only --steps may change: a longer schedule resumes with the "
                                  "learning rate of its own cosine at the current step)")
@@ -363,13 +371,25 @@ def train_rnn(train: RnnData, val: RnnData, work: str | os.PathLike, cfg: RnnCon
 
 
 def train_vae(train: VaeData, val: VaeData, work: str | os.PathLike, cfg: VaeConfig = VaeConfig(),
-              cpu_minutes: float = 25.0, save_every: float = 60.0, log: Callable[[str], None] = print) -> MelodyVAE:
+              cpu_minutes: float = 25.0, save_every: float = 60.0, log: Callable[[str], None] = print,
+              stop_step: int | None = None) -> MelodyVAE:
     """Train (or resume) a MelodyVAE; returns the model with the best validation reconstruction accuracy.
 
-    See :func:`train_rnn` for the parameters.
+    See :func:`train_rnn` for the parameters; ``stop_step`` ends the run at that step of its schedule (a stage
+    of a longer plan), whatever CPU time is left. ``cfg.init_from`` starts a new run from the best model of an
+    earlier one (same widths; new optimizer, schedule and budget).
     """
     torch.set_num_threads(1)
+    torch.manual_seed(cfg.seed)  # the initial weights too (torch seeds itself at random when a process starts)
     model = MelodyVAE(train.n_classes, cfg.enc_units, cfg.z_dims, cfg.dec_units)
+    if cfg.init_from and not (Path(work) / "train_state.pt").is_file():
+        # a later stage: start from the best model of an earlier run (same widths), fresh optimizer and schedule
+        prev_cfg, prev_state = load_state(cfg.init_from)
+        if [prev_cfg[k] for k in ("enc_units", "z_dims")] != [cfg.enc_units, cfg.z_dims] or \
+                tuple(prev_cfg["dec_units"]) != tuple(cfg.dec_units):
+            raise ValueError(f"{cfg.init_from} has other widths ({prev_cfg})")
+        model.load_state_dict(prev_state)
+        log(f"initialised from the best model of {cfg.init_from}")
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     run = _Run(work, model, opt, cfg, cpu_minutes, save_every, log)
     rng = run.rng
@@ -383,7 +403,8 @@ def train_vae(train: VaeData, val: VaeData, work: str | os.PathLike, cfg: VaeCon
     vr = np.random.default_rng(12345)
     val_w = val.windows[vr.permutation(len(val.windows))[:cfg.val_windows]]
     ramp = max(1, int(cfg.beta_ramp * cfg.steps))
-    while run.step < cfg.steps and not run.out_of_budget():
+    last = cfg.steps if stop_step is None else min(cfg.steps, int(stop_step))
+    while run.step < last and not run.out_of_budget():
         idx = rng.integers(0, len(W), cfg.batch)
         x = W[idx].copy()
         shift = np.where(rng.random(cfg.batch) < cfg.p_transpose,
@@ -395,7 +416,16 @@ def train_vae(train: VaeData, val: VaeData, work: str | os.PathLike, cfg: VaeCon
             g["lr"] = cfg.lr * run.lr_scale(cfg.steps)
         mu, sigma = model.encode(xt)
         z = mu + sigma * torch.randn_like(sigma)
-        logits = model.decode_logits(z, xt, cfg.input_dropout)
+        fed = xt
+        ss = cfg.ss_max * min(1.0, run.step / max(1, int(cfg.ss_ramp * cfg.steps)))
+        if ss > 0:
+            # scheduled sampling, parallel form (Duckworth et al. 2019): a teacher-forced pass without
+            # gradients samples the model's own events; each fed-back input is replaced by its sample with
+            # probability ss, and the trained pass reads the mix
+            with torch.no_grad():
+                own = torch.distributions.Categorical(logits=model.decode_logits(z, xt)).sample()
+            fed = torch.where(torch.rand(own.shape) < ss, own, xt)
+        logits = model.decode_logits(z, fed, cfg.input_dropout)
         rec = nn.functional.cross_entropy(logits.reshape(-1, model.n_classes), xt.reshape(-1),
                                           reduction="sum") / cfg.batch
         kl = _kl(mu, sigma).mean()
@@ -409,7 +439,9 @@ def train_vae(train: VaeData, val: VaeData, work: str | os.PathLike, cfg: VaeCon
         if run.step % cfg.eval_every == 0 or run.step == cfg.steps:
             ev = vae_evaluate(model, val_w)
             run.record({"train_rec": round(rec.item() / W.shape[1], 4), "train_kl": round(kl.item(), 2),
-                        "beta": round(beta, 3), "val_recon_accuracy": round(ev["recon_accuracy"], 4),
+                        "beta": round(beta, 3), "ss": round(ss, 3),
+                        "val_recon_accuracy": round(ev["recon_accuracy"], 4),
+                        "val_tf_accuracy": round(ev["tf_accuracy"], 4),
                         "val_nll": round(ev["nll"], 4), "val_kl": round(ev["kl"], 2)}, -ev["recon_accuracy"])
         run.maybe_save()
     run.save()
