@@ -10,7 +10,8 @@ time is printed next to it, with the load average.
    costs after the pause), and what the answer costs at the phrase's last note-off as ``jam`` computes it now
    (:class:`~tonehost.realtime.pipelines.jam.CallAndResponse`: the primer through the prefix cache, so only the
    steps the last note added, then the first answer step). Also a drum_kit_rnn bar (budget: the bar before
-   it), tap2drum window decodes (budget: half a sixteenth step after the window closes) and a mel_2bar_small
+   it), tap2drum windows (the whole encode + decode; and streamed as ``tap2drum`` runs it: the close to the first
+   decoded step, budget half a sixteenth step, then each further step, budget a step) and a mel_2bar_small
    window (budget: the window before it).
 2. **Answer margins.** The jam pipeline (:class:`~tonehost.realtime.pipelines.jam.LiveSession` with the shipped
    DDSP violin, as ``jam`` plays) answering a one-bar phrase whose last note ends at ``--positions`` evenly
@@ -21,7 +22,11 @@ time is printed next to it, with the load average.
    CPU time instead of wall time, and whether it was late (first step not drawn by its bar line: moved a bar) or
    had late steps. drum_kit_rnn: the margin of each generated bar in a ``--drums`` groove. Printed as min / p5 /
    p50 per model.
-3. **The piano listener** (``jam --listen piano``): CPU seconds per second of audio for the streaming
+3. **tap2drum live** (streamed: the encoder's forward pass fed while the window is played, the decoder one step at
+   a time, each step's hits scheduled at once): 1-, 2- and 4-bar stand-ins at the hosted widths, taps every other
+   window with one on the window's last step, paced in real time while the generator works: close -> first step
+   (wall, generator CPU) against its half-step budget, the smallest margin of any step, late (dropped) hits.
+4. **The piano listener** (``jam --listen piano``): CPU seconds per second of audio for the streaming
    transcriber fed 128-sample blocks at 48 kHz (a piano recording of the shared data), one model frame per call
    (what pushing every audio block ran) vs the listener's 4-frame calls.
 
@@ -143,15 +148,116 @@ def costs(work, qpm: float, repeat: int, quick: bool) -> list[dict]:
             seq.add_note(38, k * step / 1000, k * step / 1000 + 0.05, 100)
         seq.total_time = 16 * n * step / 1000
         cpu, wall = _timed(lambda: vae.groove(seq), repeat)
-        rows.append({"model": name, "what": f"{name}: whole window decode ({n} bar{'s' if n > 1 else ''})",
-                     "cpu_ms": cpu, "wall_ms": wall, "budget": "half a sixteenth step (window close -> first hit)",
+        rows.append({"model": name, "what": f"{name}: whole window, encode + decode ({n} bar{'s' if n > 1 else ''})",
+                     "cpu_ms": cpu, "wall_ms": wall, "budget": "what the close waited for before tap2drum streamed",
                      "budget_ms": step / 2, "window_ms": n * bar})
+        rows += _tap2drum_stream_costs(vae, seq, n, step, bar, repeat)
     vae = MusicVAE(write_standin(work / "mel_2bar_small", "mel_2bar_small", scale=False, seed=7), seed=0)
     z = vae.encode(random_sequences("mel_2bar_small", np.random.default_rng(1), n=1))
     cpu, wall = _timed(lambda: vae.decode(z), repeat)
     rows.append({"model": "mel_2bar_small", "what": "mel_2bar_small: window decode (jam --vae)", "cpu_ms": cpu,
                  "wall_ms": wall, "budget": "the window before it", "budget_ms": 2 * bar})
     return rows
+
+
+def _tap2drum_stream_costs(vae, seq, n: int, step: float, bar: float, repeat: int) -> list[dict]:
+    """tap2drum as ``TapToDrums`` runs it: the forward encoder fed while the window is played, so at the close
+    only the last forward step, the backward pass, mu, the decoder's initial state and its first step remain
+    (then one decoder step per grid step). Median CPU and wall ms."""
+    T = vae.num_steps
+    x = vae._groove_windows(seq).x
+    first, rest = [], []
+    for k in range(repeat + 1):
+        enc = vae.streamed_encoder()
+        enc.feed(x[:, :T - 1])
+        c, t = time.process_time(), time.perf_counter()
+        stream = vae.groove_stream(seq, encoder=enc)
+        stream.next()
+        c1, t1 = time.process_time(), time.perf_counter()
+        while not stream.done:
+            stream.next()
+        c2, t2 = time.process_time(), time.perf_counter()
+        if k:  # the first run sets ONNX Runtime up
+            first.append((c1 - c, t1 - t))
+            rest.append(((c2 - c1) / (T - 1), (t2 - t1) / (T - 1)))
+    name = f"tap2drum_{n}bar"
+    return [{"model": name, "what": f"{name}: streamed, close -> first step ready",
+             "cpu_ms": 1000.0 * statistics.median(f[0] for f in first),
+             "wall_ms": 1000.0 * statistics.median(f[1] for f in first),
+             "budget": "half a sixteenth step (window close -> earliest first hit)", "budget_ms": step / 2,
+             "window_ms": n * bar},
+            {"model": name, "what": f"{name}: streamed, each further step",
+             "cpu_ms": 1000.0 * statistics.median(r[0] for r in rest),
+             "wall_ms": 1000.0 * statistics.median(r[1] for r in rest),
+             "budget": "a sixteenth step (step s sounds from s - 0.5 steps on)", "budget_ms": step,
+             "window_ms": n * bar}]
+
+
+def tap2drum_margins(work, qpm: float, bars: int, windows: int, seed: int = 0) -> dict:
+    """``tonehost tap2drum``'s pipeline (:class:`~tonehost.realtime.pipelines.jam.TapToDrums`, hosted-width
+    stand-in): ``windows`` windows of taps, every other window (one tap on the window's last step, where the close
+    leaves the least time), each followed by its groove. The worker is paced in real time while the generator has
+    work (feeding the encoder, decoding) and skips ahead while it has none. Per groove: the time from the close to
+    the first decoded step (wall and the generator thread's CPU), its budget, the smallest lead of any step over
+    its earliest hit (margin), and the hits dropped as late. Every other groove's last tap comes late in the last
+    step, after the speculative z (the close then runs the last forward step and the backward pass)."""
+    from tonehost.exports.convert.music_vae_standins import write_standin
+    from tonehost.realtime.pipelines.jam import LiveSession, TapToDrums
+    from tonehost.realtime.pipelines.listen import PlayedEvent
+    from tonehost.realtime.pipelines.music_vae import MusicVAE
+
+    name = f"tap2drum_{bars}bar"
+    vae = MusicVAE(write_standin(work / f"{name}_live", name, scale=False, seed=bars), seed=0)
+    s = LiveSession(SR, qpm, count_in_bars=1, click="off")
+    part = TapToDrums(vae, seed=seed)
+    s.add_part(part)
+    s.warm_up(BLOCK)
+    g = s.grid
+    T = vae.num_steps
+    rng = np.random.default_rng(seed)
+    events = []
+    for w in range(0, 2 * windows, 2):
+        steps = sorted(set(rng.choice(T - 1, size=4 * bars, replace=False).tolist()) | {T - 1})
+        for k in steps:
+            # the last tap of every other groove comes late on the last step, after the close's speculative z
+            # (then the close runs the backward pass itself)
+            jitter = rng.uniform(-0.3, 0.3) if k < T - 1 else (0.3 if w % 4 == 2 else rng.uniform(-0.3, -0.05))
+            a = part.window_line(g, w) + int(round((k + jitter) * g.step_samples))
+            events += [PlayedEvent("on", 38, 100, a), PlayedEvent("off", 38, 0, a + 2000)]
+    pending = sorted(events, key=lambda e: e.sample)
+
+    class Recorder:
+        def events(self, end):
+            nonlocal pending
+            out = [e for e in pending if e.sample < end]
+            pending = pending[len(out):]
+            return out
+
+    s.recorder = Recorder()
+    load_before = _load()
+    x = np.zeros(BLOCK, np.float32)
+    t_ref, k_ref, paced = time.perf_counter(), 0, 0
+    for k in range(int(part.window_line(g, 2 * windows + 1) // BLOCK)):
+        if part.gen.pending:
+            wait = t_ref + (k - k_ref) * BLOCK / SR - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+            paced += 1
+        else:
+            t_ref, k_ref = time.perf_counter(), k
+        s.process(x)
+    st = s.stats()
+    s.stop()
+    done = [i for i in part.windows if "gen_ms" in i and not i.get("held")]
+    return {"model": name, "bars": bars, "grooves": len(done), "hits": sum(i["hits"] for i in done),
+            "late_hits": st["groove_hits_dropped"], "late_grooves": st["groove_windows_late"],
+            "first_step_ms": [i.get("first_ms") for i in done],
+            "first_step_cpu_ms": [i.get("first_cpu_ms") for i in done],
+            "first_budget_ms": [i.get("first_budget_ms") for i in done],
+            "margin_ms": [i.get("margin_ms") for i in done], "groove_ms": [i["gen_ms"] for i in done],
+            "speculated": st["groove_speculated"], "encoder_refeeds": sum(i.get("refeeds", 0) for i in done),
+            "paced_blocks": paced,
+            "late_events": st["late_events"], "load_before": load_before, "load_after": _load()}
 
 
 # ------------------------------------------------------------------------------------------------ margins
@@ -317,6 +423,18 @@ def main(argv=None) -> None:
     print(f"  {'drum_kit_rnn bars':<22} bars {d['bars']:2d}, late {d['late']}: margin min {d['margin_ms']['min']:6.0f} "
           f"p5 {d['margin_ms']['p5']:6.0f} p50 {d['margin_ms']['p50']:6.0f}; bar generated in "
           f"{d['gen_ms_p50']:.0f} ms wall p50 ({d['load_after']})")
+    taps = []
+    if not args.quick:
+        print("== tap2drum, streamed: taps every other window (one on its last step), paced in real time while the "
+              "generator works")
+        for n in (1, 2, 4):
+            t = tap2drum_margins(work, args.qpm, n, 3)
+            taps.append(t)
+            print(f"  {t['model']}: {t['grooves']} grooves, {t['hits']} hits, late hits {t['late_hits']}; close -> "
+                  f"first step {max(t['first_step_ms']):.1f} ms wall at most ({max(t['first_step_cpu_ms']):.1f} ms "
+                  f"CPU), budget {min(t['first_budget_ms']):.1f} ms; smallest margin {min(t['margin_ms']):.1f} ms; "
+                  f"whole groove {max(t['groove_ms']):.0f} ms wall at most; {t['speculated']} of {t['grooves']} "
+                  f"closes used the speculative z ({t['load_after']})")
     print("== the piano listener (jam --listen piano): CPU per second of audio, 128-sample blocks at 48 kHz")
     piano = piano_listener(10.0 if args.quick else 25.0)
     if piano is None:
@@ -329,7 +447,7 @@ def main(argv=None) -> None:
                   f"{p['wall_s_per_audio_s']:.3f} s per audio s; {p['notes']} notes)")
         print(f"  ({piano['audio_s']:.1f} s of {piano['file']}; {piano['load']})")
     path = save_json(args.json, {"qpm": args.qpm, "load": _load(), "costs": rows, "margins": margins,
-                                 "piano_listener": piano})
+                                 "tap2drum": taps, "piano_listener": piano})
     print(f"wrote {path}")
 
 

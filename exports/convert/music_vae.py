@@ -44,8 +44,8 @@ from tonehost.exports.convert.music_vae_arch import (BiLstm, DecoderArch, Lstm, 
 from tonehost.exports.errors import CheckpointError, CheckpointFormatError
 
 __all__ = ["EXPORT_VERSION", "PARTS", "read_spec", "read_architecture", "build_encoder", "build_init",
-           "build_decoder_step", "build_conductor_step", "build_controls", "build_part", "part_names",
-           "export_music_vae"]
+           "build_decoder_step", "build_conductor_step", "build_controls", "build_encoder_fw_step",
+           "build_encoder_bw", "build_part", "part_names", "live_part_names", "export_music_vae"]
 
 EXPORT_VERSION = 3
 
@@ -234,6 +234,48 @@ def build_encoder(weights: Mapping[str, np.ndarray], arch: MusicVaeArch) -> onnx
     return g.model("MusicVAE encoder (magenta.js 1.23.1) exported by tonehost", _props(arch, "encoder"))
 
 
+def _flat_encoder(arch: MusicVaeArch) -> BiLstm:
+    if arch.num_segments or arch.control_depth or arch.segmented_by_track:
+        raise ValueError("the encoder split for live use (encoder_fw_step + encoder_bw) is for flat encoders "
+                         "without controls")
+    return arch.encoder[0]
+
+
+def build_encoder_fw_step(weights: Mapping[str, np.ndarray], arch: MusicVaeArch) -> onnx.ModelProto:
+    """The flat encoder's forward direction, one step: ``x_t`` ``[B, D_in]``, ``c``, ``h`` ``[B, E]`` ->
+    ``c_out``, ``h_out``. The same cell (op for op) as the body of the encoder's forward ``Scan``, so feeding a
+    sequence's rows one by one from zero states gives the forward state the encoder reaches (the live groove
+    runs it while the window is being played)."""
+    bl = _flat_encoder(arch)
+    cell = _cell(weights, bl.fw)
+    H = cell.units
+    g = OnnxGraph("music_vae_encoder_fw_step")
+    x = g.input("x_t", ["B", arch.input_depth])
+    c = g.input("c", ["B", H])
+    h = g.input("h", ["B", H])
+    basic_lstm_cell(g, x, c, h, cell, "cell", c_out="c_out", h_out="h_out")
+    g.output("c_out", ["B", H])
+    g.output("h_out", ["B", H])
+    return g.model("MusicVAE encoder forward step (magenta.js 1.23.1) exported by tonehost",
+                   _props(arch, "encoder_fw_step"))
+
+
+def build_encoder_bw(weights: Mapping[str, np.ndarray], arch: MusicVaeArch) -> onnx.ModelProto:
+    """The rest of the flat encoder once the forward state is known: ``x`` ``[B, T, D_in]`` and ``h_fw``
+    ``[B, E]`` (the forward h after the last step) -> ``z`` ``[B, Z]``: the backward ``Scan``, the concat and
+    ``encoder/mu``, built as :func:`build_encoder` builds them."""
+    bl = _flat_encoder(arch)
+    g = OnnxGraph("music_vae_encoder_bw")
+    x = g.input("x", ["B", arch.num_steps, arch.input_depth])
+    fw = g.input("h_fw", ["B", bl.fw.units])
+    bw, _ = _scan_lstm(g, weights, bl.bw, g.op1("Transpose", [x], perm=[1, 0, 2]), True, "enc_bw")
+    top = g.op1("Concat", [fw, bw], axis=1)
+    _dense(g, weights, "encoder/mu/", top, name="z")
+    g.output("z", ["B", arch.z_dims])
+    return g.model("MusicVAE encoder backward pass + mu (magenta.js 1.23.1) exported by tonehost",
+                   _props(arch, "encoder_bw"))
+
+
 def _split_z_rows(weights, dec: DecoderArch) -> tuple[np.ndarray, LSTMCellWeights]:
     """Layer 0's kernel rows ``[x | z | control | h]`` -> (the z rows, a cell of the other rows)."""
     cell = _cell(weights, dec.layers[0])
@@ -365,8 +407,19 @@ def part_names(arch: MusicVaeArch) -> list[str]:
     return names
 
 
-#: Every part name :func:`part_names` can return, with the builder's description.
-PARTS = ("encoder", "decoder{i}_init", "decoder{i}_step", "conductor_init", "conductor_step", "controls")
+def live_part_names(arch: MusicVaeArch) -> list[str]:
+    """The extra parts of the live (streamed) encoder, exported on request (``export_music_vae(..., live=True)``):
+    ``encoder_fw_step`` and ``encoder_bw`` for a flat encoder without controls; none for the others."""
+    try:
+        _flat_encoder(arch)
+    except ValueError:
+        return []
+    return ["encoder_fw_step", "encoder_bw"]
+
+
+#: Every part name :func:`part_names` and :func:`live_part_names` can return.
+PARTS = ("encoder", "decoder{i}_init", "decoder{i}_step", "conductor_init", "conductor_step", "controls",
+         "encoder_fw_step", "encoder_bw")
 
 
 def build_part(weights: Mapping[str, np.ndarray], arch: MusicVaeArch, part: str) -> onnx.ModelProto:
@@ -377,10 +430,15 @@ def build_part(weights: Mapping[str, np.ndarray], arch: MusicVaeArch, part: str)
     ValueError
         A part the architecture does not have.
     """
-    if part not in part_names(arch):
-        raise ValueError(f"{part!r} is not a part of this model (parts: {', '.join(part_names(arch))})")
+    if part not in part_names(arch) + live_part_names(arch):
+        raise ValueError(f"{part!r} is not a part of this model (parts: "
+                         f"{', '.join(part_names(arch) + live_part_names(arch))})")
     if part == "encoder":
         return build_encoder(weights, arch)
+    if part == "encoder_fw_step":
+        return build_encoder_fw_step(weights, arch)
+    if part == "encoder_bw":
+        return build_encoder_bw(weights, arch)
     if part == "conductor_init":
         c = arch.conductor
         return build_init(weights, "decoder/hierarchical_level_0/initial_state/", len(c.layers), c.units,
@@ -397,7 +455,7 @@ def build_part(weights: Mapping[str, np.ndarray], arch: MusicVaeArch, part: str)
     return build_decoder_step(weights, dec, arch, part)
 
 
-def export_music_vae(checkpoint: str | os.PathLike, force: bool = False) -> dict[str, Path]:
+def export_music_vae(checkpoint: str | os.PathLike, force: bool = False, live: bool = False) -> dict[str, Path]:
     """Export a MusicVAE checkpoint directory to its ONNX parts (cached; rebuilt when the checkpoint changes).
 
     Parameters
@@ -406,6 +464,8 @@ def export_music_vae(checkpoint: str | os.PathLike, force: bool = False) -> dict
         ``config.json`` + ``weights_manifest.json`` + shards (float32, uint8 or uint16 quantized).
     force : bool
         Rebuild even when cached exports match.
+    live : bool
+        Only the parts of :func:`live_part_names` (the streamed encoder of the live groove).
 
     Returns
     -------
@@ -435,7 +495,7 @@ def export_music_vae(checkpoint: str | os.PathLike, force: bool = False) -> dict
         return loaded
 
     out = {}
-    for part in part_names(arch):
+    for part in (live_part_names(arch) if live else part_names(arch)):
         out[part], _ = cached_export(d, f"tonehost-music-vae-v{EXPORT_VERSION}-{part}.onnx",
                                      lambda _d, p=part: build_part(weights(), arch, p).SerializeToString(),
                                      EXPORT_VERSION, force=force)

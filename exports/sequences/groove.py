@@ -120,17 +120,25 @@ class GrooveConverter(DataConverter):
         step_length = (60.0 / qpm) / self.steps_per_quarter
         seq = NoteSequence(total_time=num_steps * step_length, tempos=[Tempo(0.0, qpm)])
         flat = t.reshape(-1)
-        per_step = k * self.depth
         for s in range(num_steps):
-            r = flat[s * per_step:(s + 1) * per_step]
-            for d in range(k):
-                hit = float(r[d * self.depth if self.split_instruments else d])
-                vel = float(r[d * self.depth + 1 if self.split_instruments else k + d])
-                off = float(r[d * self.depth + 2 if self.split_instruments else 2 * k + d])
-                if hit > 0.5:
-                    velocity = min(max(js_round(vel * 127), 0), 127)
-                    offset = min(max(off / 2, -0.5), 0.5)
-                    seq.notes.append(Note(pitch=self.pitch_classes[d][0], start_time=(s - offset) * step_length,
-                                          end_time=(s - offset + 1) * step_length, velocity=velocity,
-                                          is_drum=True))
+            seq.notes.extend(self.step_notes(flat, s, step_length))
         return seq
+
+    def step_notes(self, flat: np.ndarray, s: int, step_length: float) -> list[Note]:
+        """The notes of time step ``s`` of a decoded tensor (``flat``: the float32 tensor flattened), as
+        :meth:`to_note_sequence` makes them (it is this, step after step): the live groove converts each step as
+        soon as it is decoded."""
+        k = len(self.pitch_classes)
+        per_step = k * self.depth
+        r = flat[s * per_step:(s + 1) * per_step]
+        notes = []
+        for d in range(k):
+            hit = float(r[d * self.depth if self.split_instruments else d])
+            vel = float(r[d * self.depth + 1 if self.split_instruments else k + d])
+            off = float(r[d * self.depth + 2 if self.split_instruments else 2 * k + d])
+            if hit > 0.5:
+                velocity = min(max(js_round(vel * 127), 0), 127)
+                offset = min(max(off / 2, -0.5), 0.5)
+                notes.append(Note(pitch=self.pitch_classes[d][0], start_time=(s - offset) * step_length,
+                                  end_time=(s - offset + 1) * step_length, velocity=velocity, is_drum=True))
+        return notes

@@ -23,9 +23,11 @@ def register(subparsers) -> None:
         "The click counts in and keeps time (--click). Every window (--bars bars, 1 by default; the checkpoint "
         "tap2drum_Nbar\nis chosen to match) the taps you played go to the model, and the groove it makes plays "
         "on the next window, in\ntime: a tap up to half a sixteenth early belongs to the beat it anticipates, so "
-        "the decode has that half step\n(62.5 ms at 120 qpm) before the first hit; hits it misses are counted "
-        "late and dropped, never waited for. A\nwindow without taps repeats the last groove (--no-hold: "
-        "silence). q + Enter or Ctrl-C stops with a summary.")
+        "the first hit is due that half\nstep (62.5 ms at 120 qpm) after the window closes. The model works "
+        "while you play: the encoder follows the\ntaps step by step (z is ready at the close unless you tap in "
+        "the last half step), then the decoder runs one\nstep at a time and each step's hits are scheduled at "
+        "once. Hits it misses are counted late and dropped, never\nwaited for. A window without taps repeats the "
+        "last groove (--no-hold: silence). q + Enter or Ctrl-C stops\nwith a summary.")
     p.add_argument("--mic", action="store_true", help="detect taps (claps, knocks) from the mic instead of MIDI")
     p.add_argument("--bars", type=int, choices=[1, 2, 3, 4], default=1, help="window length in bars: picks "
                    "tap2drum_Nbar (default 1)")

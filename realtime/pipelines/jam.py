@@ -1249,9 +1249,28 @@ class TapToDrums:
 
     Window ``w`` collects the taps from half a step before its first bar line to half a step before the next
     window's (a tap up to half a step early belongs to the beat it anticipates, as quantization would put it);
-    at that point the taps go to the generator, and the groove plays from the next bar line: the decode has half
-    a grid step (62.5 ms at 120 qpm) before the first hit. Hits whose time has passed when the decode returns are
-    dropped and counted (the window is *late*). A window without taps repeats the last groove (``hold``).
+    at that point (the window *closes*) the groove of its taps plays from the next bar line, so the first hit is
+    due half a grid step (62.5 ms at 120 qpm) after the close. A whole window's encode and decode takes longer
+    than that for 2-4 bar windows (a bidirectional encode and 32-64 decoder steps), so the work is streamed:
+
+    - while the window is being played, the encoder's forward pass advances over each step as soon as no tap can
+      land in it any more (:class:`~tonehost.realtime.pipelines.music_vae.StreamedEncoder`, one LSTM step per
+      grid step, on the generator thread);
+    - half a step before the close (every row but the last is final) z is computed from the taps so far; at the
+      close it is used as it is unless a tap arrived since, and otherwise only the last forward step, the
+      backward pass and ``mu`` remain;
+    - the decoder then runs one step at a time
+      (:class:`~tonehost.realtime.pipelines.music_vae.GrooveStream`) and each decoded step's hits are handed to
+      the audio worker at once, which schedules them. Step 0 is ready one decoder step after the close (plus one
+      backward pass when a tap came in the window's last half step); step ``s`` sounds no earlier than
+      ``s - 0.5`` steps after the bar line (the largest GrooVAE offset moves a hit half a step early), and each
+      further step costs one decoder step (a few ms), so the decode stays ahead of the playhead.
+
+    The notes are those of ``model.groove`` on the same taps, bit for bit (same ONNX calls, random draws and
+    arithmetic; z from the streamed encoder equals the encoder's). Hits whose time has passed when their step
+    arrives are dropped and counted (the window is *late*); ``margin_ms`` is the smallest lead of any step over
+    its earliest hit. A window without taps repeats the last groove (``hold``). A model that cannot be streamed
+    (not a flat GrooVAE) is decoded whole at the close, as before.
 
     Parameters
     ----------
@@ -1272,18 +1291,32 @@ class TapToDrums:
         self.temperature = temperature or None
         self.rng = np.random.default_rng(seed)
         self.hold = hold
+        self.streamed = bool(model.streams_groove)
+        if self.streamed:
+            try:
+                model._live_sessions()  # export and load the streamed encoder now, not during the stream
+            except UsageError:
+                self.streamed = False
         self.gen = Generator("tap2drum")
         self.taps: dict[int, list[tuple[int, int]]] = collections.defaultdict(list)
         self.windows: list[dict] = []
         self.last_groove: list | None = None
         self.next_close = 0
+        self.ready: collections.deque = collections.deque()  # (info, step, hits, perf time): generator -> worker
+        self._fed: dict[int, int] = {}  # window -> rows the forward pass was asked for (worker thread)
+        self._encoders: dict = {}  # window -> StreamedEncoder (generator thread only)
 
     def start(self, s: LiveSession) -> None:
         self.session = s
 
     def warm_up(self) -> None:
-        """One groove of a single tap (ONNX Runtime's first runs are slow), on the caller's thread."""
-        self._groove([(0, 100)], 0, 48000, 120.0)
+        """One groove of a single tap through the live path (ONNX Runtime's first runs are slow), on the
+        caller's thread."""
+        info = {"window": -1}
+        if self.streamed:
+            self._feed(-1, [(0, 100)], 1, 0, 48000, 120.0)
+        self._decode(info, [(0, 100)], 0, 48000, 120.0, publish=False)
+        self._encoders.clear()
 
     def close(self) -> None:
         self.gen.close()
@@ -1295,14 +1328,61 @@ class TapToDrums:
     def window_of(self, g: Grid, sample: int) -> int:
         return int(math.floor((g.step_at(sample) + 0.5) / self.window_steps))
 
-    def _groove(self, taps, line: int, sample_rate: int, qpm: float):
+    def _seq(self, taps, line: int, sample_rate: int, qpm: float) -> NoteSequence:
+        """The window's taps as the drum sequence ``model.groove`` reads (times from the window's bar line)."""
         seq = NoteSequence(tempos=[Tempo(0.0, qpm)])
         for sample, vel in taps:
             t = max(0.0, (sample - line) / sample_rate)
             seq.add_note(38, t, t + 0.05, vel)
         seq.total_time = self.window_steps * 15.0 / qpm
-        out = self.model.groove(seq, temperature=self.temperature, rng=self.rng)
+        return seq
+
+    def _groove(self, taps, line: int, sample_rate: int, qpm: float):
+        """The whole groove at once (``model.groove``), as ``(start s, end s, pitch, velocity)``."""
+        out = self.model.groove(self._seq(taps, line, sample_rate, qpm), temperature=self.temperature,
+                                rng=self.rng)
         return [(n.start_time, n.end_time, n.pitch, n.velocity) for n in out.notes]
+
+    def _feed(self, w: int, taps, rows: int, line: int, sample_rate: int, qpm: float) -> None:
+        """Generator thread: advance window ``w``'s forward encoder to ``rows`` rows (rows no tap can change)."""
+        for old in [k for k in self._encoders if k < w]:
+            del self._encoders[old]
+        enc = self._encoders.get(w)
+        if enc is None:
+            enc = self._encoders[w] = self.model.streamed_encoder()
+            enc.taps_seen = (-1, None)
+        if rows > enc.rows:
+            n, x = enc.taps_seen
+            if n != len(taps):  # taps only ever add up: the same count is the same tensor
+                x = self.model._groove_windows(self._seq(taps, line, sample_rate, qpm)).x
+                enc.taps_seen = (len(taps), x)
+            enc.feed(x[:1, enc.rows:rows])
+            if rows == self.window_steps - 1:
+                # every row but the last is final: z of the taps so far, which the close uses unless a tap came
+                # in since (then it runs the last forward step and the backward pass itself)
+                enc.speculate(x[:1])
+
+    def _decode(self, info: dict, taps, line: int, sample_rate: int, qpm: float, publish: bool = True):
+        """Generator thread: the window's groove, each decoded step handed to the worker through
+        :attr:`ready` as soon as it is decoded; returns every hit ``(start s, end s, pitch, velocity)``."""
+        if not self.streamed:
+            return self._groove(taps, line, sample_rate, qpm)
+        c0 = time.thread_time()
+        seq = self._seq(taps, line, sample_rate, qpm)
+        enc = self._encoders.pop(info["window"], None)
+        for old in [k for k in self._encoders if k < info["window"]]:
+            del self._encoders[old]
+        stream = self.model.groove_stream(seq, self.temperature, self.rng, encoder=enc)
+        info["speculated"] = enc is not None and enc.speculated > 0
+        info["refeeds"] = 0 if enc is None else enc.refeeds
+        while not stream.done:
+            step = stream.step
+            hits = [(n.start_time, n.end_time, n.pitch, n.velocity) for n in stream.next()[0]]
+            if step == 0:
+                info["first_cpu_ms"] = 1000.0 * (time.thread_time() - c0)
+            if publish:
+                self.ready.append((info, step, hits, time.perf_counter()))
+        return [(n.start_time, n.end_time, n.pitch, n.velocity) for n in stream.result().notes]
 
     def update(self, s: LiveSession, start: int, end: int, played) -> None:
         g = s.grid
@@ -1310,20 +1390,37 @@ class TapToDrums:
             if e.kind == "on" and e.sample >= g.origin - g.step_samples / 2:
                 self.taps[self.window_of(g, e.sample)].append((e.sample, e.velocity))
         half = int(round(g.step_samples / 2))
+        if self.streamed and end >= g.origin - half:
+            # rows of the open window that no tap can change any more (a whole step past their last tap time)
+            w = self.next_close
+            line = self.window_line(g, w)
+            rows = min(self.window_steps - 1, int((end - line) // g.step_samples))
+            if rows > self._fed.get(w, 0):
+                self._fed[w] = rows
+                self.gen.submit(("feed", w), self._feed, w, list(self.taps.get(w, ())), rows, line,
+                                s.sample_rate, g.qpm)
         while end >= self.window_line(g, self.next_close + 1) - half:
             w = self.next_close
             self.next_close += 1
+            self._fed.pop(w, None)
             taps = self.taps.pop(w, [])
-            info = {"window": w, "taps": len(taps), "close": self.window_line(g, w + 1) - half,
-                    "steps": [int(round(g.step_at(t))) - w * self.window_steps for t, _ in taps]}
+            info = {"window": w, "taps": len(taps), "close": self.window_line(g, w + 1) - half, "submit_end": end,
+                    "steps": [int(round(g.step_at(t))) - w * self.window_steps for t, _ in taps], "dropped": 0}
             self.windows.append(info)
             if taps:
-                self.gen.submit(info, self._groove, taps, self.window_line(g, w), s.sample_rate, g.qpm)
+                info["t_submit"] = time.perf_counter()
+                self.gen.submit(info, self._decode, info, taps, self.window_line(g, w), s.sample_rate, g.qpm)
             elif self.hold and self.last_groove is not None:
                 info.update(held=True, gen_ms=0.0, margin_ms=1000.0 * (self.window_line(g, w + 1) - start) /
-                            s.sample_rate, late=False, hits=len(self.last_groove), dropped=0)
+                            s.sample_rate, late=False, hits=len(self.last_groove))
                 self._play(s, w + 1, self.last_groove, start, info)
+        self._drain(s, start)
         for r in self.gen.results():
+            if not isinstance(r.tag, dict):  # a forward-encoder step: its window's decode reports any error
+                if r.error is not None and not isinstance(r.error, TonehostError):
+                    raise r.error
+                continue
+            self._drain(s, start)  # every step of this job was handed over before it finished
             if r.error is not None:
                 if not isinstance(r.error, TonehostError):
                     raise r.error
@@ -1332,17 +1429,36 @@ class TapToDrums:
             info = r.tag
             w = info["window"]
             line = self.window_line(g, w + 1)
-            info.update(gen_ms=1000.0 * r.seconds,
-                        margin_ms=1000.0 * (line - info["close"]) / s.sample_rate - 1000.0 * r.seconds,
-                        hits=len(r.value), dropped=0, held=False)
+            info.update(gen_ms=1000.0 * r.seconds, hits=len(r.value), held=False)
             self.last_groove = r.value
-            self._play(s, w + 1, r.value, start, info)
-            info["late"] = info["dropped"] > 0 or line < start
+            if self.streamed:
+                info["late"] = info["dropped"] > 0
+            else:
+                info["margin_ms"] = 1000.0 * (line - info["close"]) / s.sample_rate - 1000.0 * r.seconds
+                self._play(s, w + 1, r.value, start, info)
+                info["late"] = info["dropped"] > 0 or line < start
             s.say(f"bar {w * self.window_steps // 16 + 1}: {info['taps']} taps (steps "
                   f"{' '.join(map(str, info['steps']))}) -> {info['hits']} hits on bar "
                   f"{(w + 1) * self.window_steps // 16 + 1}; decoded in {info['gen_ms']:.1f} ms, margin "
                   f"{info['margin_ms']:.1f} ms" + (f" (LATE: {info['dropped']} hits dropped)"
                                                    if info["late"] else ""))
+
+    def _drain(self, s: LiveSession, now: int) -> None:
+        """Schedule the decoded steps the generator handed over; note each step's lead over its earliest hit."""
+        g = s.grid
+        while self.ready:
+            info, step, hits, t_ready = self.ready.popleft()
+            w = info["window"]
+            self._play(s, w + 1, hits, now, info)
+            # step `step` can sound from (step - 0.5) steps after the bar line (never before it); the time it had
+            # counts from the block that closed the window
+            due = self.window_line(g, w + 1) + max(0.0, step - 0.5) * g.step_samples
+            lead = 1000.0 * (due - info["submit_end"]) / s.sample_rate
+            took = 1000.0 * (t_ready - info["t_submit"]) if "t_submit" in info else 0.0
+            info["margin_ms"] = min(info.get("margin_ms", math.inf), lead - took)
+            if step == 0:
+                info["first_ms"] = took
+                info["first_budget_ms"] = lead
 
     def _play(self, s: LiveSession, w: int, notes, now: int, info: dict) -> None:
         line = self.window_line(s.grid, w)
@@ -1357,4 +1473,8 @@ class TapToDrums:
         done = [i for i in self.windows if "gen_ms" in i and not i.get("held")]
         return {"groove_windows": len(done), "groove_windows_late": sum(i["late"] for i in done),
                 "groove_held": sum(1 for i in self.windows if i.get("held")),
-                "groove_gen_ms": [i["gen_ms"] for i in done], "groove_margin_ms": [i["margin_ms"] for i in done]}
+                "groove_hits_dropped": sum(i.get("dropped", 0) for i in self.windows),
+                "groove_speculated": sum(1 for i in done if i.get("speculated")),
+                "groove_gen_ms": [i["gen_ms"] for i in done], "groove_margin_ms": [i["margin_ms"] for i in done],
+                "groove_first_ms": [i["first_ms"] for i in done if "first_ms" in i],
+                "groove_first_budget_ms": [i["first_budget_ms"] for i in done if "first_budget_ms" in i]}

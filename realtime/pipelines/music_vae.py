@@ -9,6 +9,7 @@
     path = vae.interpolate([a, b], 5)                # 5 melodies from a to b (4 corners: a 2-D grid)
     near = vae.similar(a, 3, similarity=0.8)
     drums = MusicVAE("groovae_2bar_humanize").groove(NoteSequence.from_midi("beat.mid"))  # any length
+    steps = MusicVAE("tap2drum_2bar").groove_stream(taps)  # groove() one step per steps.next() (tap2drum live)
 
 The checkpoint is exported once to small ONNX models (:mod:`tonehost.exports.convert.music_vae`, cached beside
 it): the encoder runs the whole sequence in one call; decoding runs one ONNX Runtime call per step and decoder
@@ -51,7 +52,8 @@ from tonehost.exports.errors import UsageError
 from tonehost.exports.note_sequence import DEFAULT_QPM, NoteSequence
 from tonehost.exports.tfjs.random import multinomial_from_probs, softmax32
 
-__all__ = ["MusicVAE", "DecodeResult", "interpolated_zs", "tfjs_linspace", "segment_lengths"]
+__all__ = ["MusicVAE", "DecodeResult", "GrooveStream", "StreamedEncoder", "interpolated_zs", "tfjs_linspace",
+           "segment_lengths"]
 
 
 def _temperature(temperature) -> float | None:
@@ -237,6 +239,7 @@ class MusicVAE:
         self.chord_encoder = chord_encoder_from_type(self.spec["chordEncoder"]) if self.spec.get("chordEncoder") \
             else None
         self.sessions = {name: make_session(path, threads) for name, path in parts.items()}
+        self._threads = threads
         self.rng = _generator(seed)
         self._row_index: dict[int, np.ndarray] = {}
 
@@ -450,23 +453,11 @@ class MusicVAE:
                      first: np.ndarray | None, temperature, rng, bar=None) -> tuple[np.ndarray, np.ndarray]:
         dec = self.arch.decoders[i]
         B = zc.shape[0]
-        init = self.sessions[f"decoder{i}_init"]
-        step = self.sessions[f"decoder{i}_step"]
-        names = [f"{s}{l}" for l in range(len(dec.layers)) for s in ("c", "h")]
-        res = init.run(names + ["zk"], {"z": zc})
-        state, zk = dict(zip(names, res[:-1])), res[-1]
-        outs = ["logits"] + [n + "_out" for n in names] + (["sample"] if dec.kind == "nade" else [])
-        x = np.zeros((B, dec.output_dims), np.float32) if first is None else first
+        run = _DecoderRun(self, i, zc, controls, first, temperature, rng)
         samples = np.zeros((B, steps, dec.output_dims), np.float32)
         logits_all = np.zeros((B, steps, dec.projection_dims), np.float32)
         for t in range(steps):
-            feed = {"x": x, "zk": zk, **state}
-            if controls is not None:
-                feed["control"] = np.ascontiguousarray(np.broadcast_to(controls[t], (B, controls.shape[1])))
-            res = step.run(outs, feed)
-            logits = res[0]
-            state = dict(zip(names, res[1:1 + len(names)]))
-            x = self._sample(dec, logits, res[-1] if dec.kind == "nade" else None, temperature, rng)
+            x, logits = run.step()
             samples[:, t] = x
             logits_all[:, t] = logits
         if bar is not None:
@@ -711,6 +702,61 @@ class MusicVAE:
         """
         from tonehost.exports.note_sequence import Tempo
 
+        if self.streams_groove:
+            stream = self.groove_stream(seq, temperature, rng)
+            while not stream.done:
+                stream.next()
+            return stream.result()
+        g = self._groove_windows(seq)
+        z = self.encode_tensors(g.x)
+        outs = self.decode(z, temperature, qpm=g.qpm, rng=rng)
+        result = NoteSequence(tempos=[Tempo(0.0, g.qpm)], total_time=g.total_steps * g.step_len)
+        for k, o in enumerate(outs):
+            result.notes.extend(_place_window_notes(o.notes, k * g.n * g.step_len, g.total_steps * g.step_len))
+        return result
+
+    @property
+    def streams_groove(self) -> bool:
+        """True for a flat GrooVAE model with one decoder and one row per step (every hosted one): its
+        :meth:`groove` runs through :class:`GrooveStream`, step by step."""
+        return (self.spec["dataConverter"]["type"] == "GrooveConverter" and self.arch.conductor is None
+                and len(self.arch.decoders) == 1 and not getattr(self.converter, "split_instruments", False)
+                and not self.arch.control_depth)
+
+    def groove_stream(self, seq: NoteSequence, temperature=None, rng=None, z: np.ndarray | None = None,
+                      encoder: "StreamedEncoder | None" = None) -> "GrooveStream":
+        """:meth:`groove` one time step at a time (:class:`GrooveStream`): the live tap2drum plays the first
+        steps of a window while the rest are decoded. ``z`` (optional) is the windows' latent vectors when they
+        were computed already (bitwise what :meth:`encode_tensors` gives); or ``encoder``, a
+        :class:`StreamedEncoder` already fed the first rows, finishes the encode.
+
+        Raises
+        ------
+        UsageError
+            Not a groove model, or one :attr:`streams_groove` excludes.
+        """
+        return GrooveStream(self, seq, temperature, rng, z, encoder)
+
+    def streamed_encoder(self, batch: int = 1) -> "StreamedEncoder":
+        """A :class:`StreamedEncoder` of this (flat) model: the forward pass fed row by row, the backward pass
+        and mu at the end; z bitwise equal to :meth:`encode_tensors`'s."""
+        return StreamedEncoder(self, batch)
+
+    def _live_sessions(self) -> dict:
+        """The ONNX sessions of the streamed encoder (exported on first use, then cached like the others)."""
+        live = getattr(self, "_live", None)
+        if live is None:
+            from tonehost.exports.convert.music_vae import export_music_vae
+            from tonehost.exports.onnx_session import make_session
+
+            parts = export_music_vae(self.checkpoint_dir, live=True)
+            if not parts:
+                raise UsageError(f"{self.name} has no flat encoder to stream (hierarchical or with controls)")
+            live = self._live = {name: make_session(path, self._threads) for name, path in parts.items()}
+        return live
+
+    def _groove_windows(self, seq: NoteSequence) -> "_GrooveWindows":
+        """What :meth:`groove` encodes: the sequence quantized and cut into ``num_steps`` windows, their tensors."""
         if self.spec["dataConverter"]["type"] != "GrooveConverter":
             raise UsageError(f"{self.name} is not a GrooVAE model; use groovae_2bar_humanize, groovae_4bar or "
                              "tap2drum_1bar..4bar")
@@ -739,17 +785,225 @@ class MusicVAE:
                     part.notes.append(m)
             part.total_quantized_steps = n
             windows.append(part)
-        z = self.encode(windows)
-        outs = self.decode(z, temperature, qpm=qpm, rng=rng)
-        result = NoteSequence(tempos=[Tempo(0.0, qpm)], total_time=total_steps * step_len)
-        for k, o in enumerate(outs):
-            shift = k * n * step_len
-            for note in o.notes:
-                note.start_time = max(0.0, note.start_time + shift)
-                note.end_time += shift
-                if note.start_time < total_steps * step_len:
-                    result.notes.append(note)
-        return result
+        x = np.stack([self.to_tensor(s) for s in windows])
+        return _GrooveWindows(windows, x, qpm, step_len, total_steps, n)
+
+
+class _GrooveWindows:
+    """:meth:`MusicVAE._groove_windows`: ``windows`` (NoteSequences), their tensors ``x`` ``[W, n, D]``, the
+    tempo, the step length (s), the sequence's length in steps and the window length ``n``."""
+
+    def __init__(self, windows, x, qpm, step_len, total_steps, n):
+        self.windows, self.x, self.qpm, self.step_len, self.total_steps, self.n = \
+            windows, x, qpm, step_len, total_steps, n
+
+
+def _place_window_notes(notes, shift: float, end: float) -> list:
+    """A decoded window's notes moved to its place in the sequence (``shift`` s), none before 0, those that
+    start at or after ``end`` dropped (what :meth:`MusicVAE.groove` does to every window)."""
+    kept = []
+    for note in notes:
+        note.start_time = max(0.0, note.start_time + shift)
+        note.end_time += shift
+        if note.start_time < end:
+            kept.append(note)
+    return kept
+
+
+class _DecoderRun:
+    """One decoder's decode, one step per :meth:`step` (what ``MusicVAE._run_decoder`` loops over): the
+    initial state from ``zc``, then each step's logits and sample (the sample is the next step's input)."""
+
+    def __init__(self, vae: "MusicVAE", i: int, zc: np.ndarray, controls: np.ndarray | None,
+                 first: np.ndarray | None, temperature, rng):
+        dec = vae.arch.decoders[i]
+        self.vae, self.dec = vae, dec
+        self.B = zc.shape[0]
+        self.session = vae.sessions[f"decoder{i}_step"]
+        self.names = [f"{s}{l}" for l in range(len(dec.layers)) for s in ("c", "h")]
+        res = vae.sessions[f"decoder{i}_init"].run(self.names + ["zk"], {"z": zc})
+        self.state, self.zk = dict(zip(self.names, res[:-1])), res[-1]
+        self.outs = ["logits"] + [n + "_out" for n in self.names] + (["sample"] if dec.kind == "nade" else [])
+        self.x = np.zeros((self.B, dec.output_dims), np.float32) if first is None else first
+        self.controls, self.temperature, self.rng = controls, temperature, rng
+        self.t = 0
+
+    def step(self) -> tuple[np.ndarray, np.ndarray]:
+        """Decode the next step: ``(sample [B, D_out], logits [B, P])``."""
+        feed = {"x": self.x, "zk": self.zk, **self.state}
+        if self.controls is not None:
+            feed["control"] = np.ascontiguousarray(np.broadcast_to(self.controls[self.t],
+                                                                   (self.B, self.controls.shape[1])))
+        res = self.session.run(self.outs, feed)
+        logits = res[0]
+        self.state = dict(zip(self.names, res[1:1 + len(self.names)]))
+        self.x = self.vae._sample(self.dec, logits, res[-1] if self.dec.kind == "nade" else None,
+                                  self.temperature, self.rng)
+        self.t += 1
+        return self.x, logits
+
+
+class GrooveStream:
+    """:meth:`MusicVAE.groove` one time step at a time, with the same notes, bit for bit.
+
+    Construction encodes the windows (or takes their ``z``, or finishes a :class:`StreamedEncoder`'s encode)
+    and sets the decoder's state; each :meth:`next`
+    decodes one step of every window and returns that step's notes, placed as :meth:`MusicVAE.groove` places
+    them (seconds from the sequence's start). The live tap2drum schedules the first steps of a window while the
+    rest are still being decoded. The ONNX calls, the sampler's random draws and the note arithmetic are those
+    of ``groove`` in the same order (``groove`` itself runs through this class).
+
+    Attributes
+    ----------
+    steps : int
+        Time steps per window (the model's ``num_steps``).
+    step : int
+        Steps decoded so far.
+    windows : int
+    qpm : float
+    step_length : float
+        Seconds per step.
+    """
+
+    def __init__(self, vae: MusicVAE, seq: NoteSequence, temperature=None, rng=None, z: np.ndarray | None = None,
+                 encoder: "StreamedEncoder | None" = None):
+        if not vae.streams_groove:
+            raise UsageError(f"{vae.name} does not decode a groove step by step (a flat GrooVAE model with one "
+                             "decoder does)")
+        g = vae._groove_windows(seq)
+        self.vae, self._g = vae, g
+        if z is None and encoder is not None and encoder.batch == g.x.shape[0]:
+            z = encoder.finish(g.x)
+        z = vae.encode_tensors(g.x) if z is None else np.asarray(z, np.float32)
+        if z.shape != (len(g.windows), vae.z_dims) or not np.all(np.isfinite(z)):
+            raise UsageError(f"z must be finite [{len(g.windows)}, {vae.z_dims}], got shape {list(z.shape)}")
+        self.z = np.ascontiguousarray(z)
+        rng = vae.rng if rng is None else _generator(rng)
+        self._run = _DecoderRun(vae, 0, self.z, None, None, _temperature(temperature), rng)
+        dec = vae.arch.decoders[0]
+        self.steps, self.windows, self.qpm = g.n, len(g.windows), g.qpm
+        self.step_length = g.step_len
+        self._samples = np.zeros((self.windows, g.n, dec.output_dims), np.float32)
+        # the converter's step length, as decode(..., qpm=qpm) hands it to to_note_sequence
+        self._conv_step = (60.0 / float(g.qpm)) / vae.converter.steps_per_quarter
+        self._notes: list[list] = [[] for _ in range(self.windows)]
+        self.step = 0
+
+    @property
+    def done(self) -> bool:
+        """Every step decoded."""
+        return self.step >= self.steps
+
+    def next(self) -> list[list]:
+        """Decode the next step; per window, that step's notes (:class:`~tonehost.exports.note_sequence.Note`,
+        times in seconds from the sequence's start, as in :meth:`MusicVAE.groove`'s result)."""
+        if self.done:
+            raise UsageError("the groove is decoded already")
+        t = self.step
+        x, _ = self._run.step()
+        self._samples[:, t] = x
+        g, conv, out = self._g, self.vae.converter, []
+        for b in range(self.windows):
+            notes = conv.step_notes(self._samples[b].reshape(-1), t, self._conv_step)
+            kept = _place_window_notes(notes, b * g.n * g.step_len, g.total_steps * g.step_len)
+            self._notes[b].extend(kept)
+            out.append(kept)
+        self.step += 1
+        return out
+
+    def result(self) -> NoteSequence:
+        """The notes decoded so far as :meth:`MusicVAE.groove` returns them (all of them once :attr:`done`)."""
+        from tonehost.exports.note_sequence import Tempo
+
+        g = self._g
+        out = NoteSequence(tempos=[Tempo(0.0, g.qpm)], total_time=g.total_steps * g.step_len)
+        for notes in self._notes:
+            out.notes.extend(notes)
+        return out
+
+
+class StreamedEncoder:
+    """A flat MusicVAE encoder fed while its input is still being played: the forward LSTM advances row by row
+    (:meth:`feed`, as the rows become final), and :meth:`finish` runs what is left -- the remaining forward rows,
+    the backward pass over the whole input and ``encoder/mu`` -- so z is ready one backward pass after the last
+    row, not a whole bidirectional encode. The step model is the forward ``Scan``'s cell op for op and the
+    backward part the encoder's own graph, so z equals :meth:`MusicVAE.encode_tensors`'s bit for bit (the
+    tests check it); rows that changed after they were fed are caught by :meth:`finish`, which then starts the
+    forward pass over. :meth:`speculate` computes z early from the input as it stands (the live groove does it
+    half a step before the window closes): :meth:`finish` returns it at once when the input did not change since.
+
+    Parameters
+    ----------
+    vae : MusicVAE
+        A flat model without controls.
+    batch : int
+    """
+
+    def __init__(self, vae: MusicVAE, batch: int = 1):
+        sessions = vae._live_sessions()
+        self.fw_step, self.bw = sessions["encoder_fw_step"], sessions["encoder_bw"]
+        self.vae = vae
+        self.units = vae.arch.encoder[0].fw.units
+        self.batch = int(batch)
+        self.fed = np.zeros((self.batch, 0, vae.arch.input_depth), np.float32)
+        self.refeeds = 0
+        self.speculated = 0  # finish() calls answered by a speculation
+        self._spec: tuple[np.ndarray, np.ndarray] | None = None
+        self._zero()
+
+    def _zero(self) -> None:
+        self.c = np.zeros((self.batch, self.units), np.float32)
+        self.h = np.zeros((self.batch, self.units), np.float32)
+        self.fed = self.fed[:, :0]
+
+    @property
+    def rows(self) -> int:
+        """Rows fed so far."""
+        return self.fed.shape[1]
+
+    def feed(self, rows: np.ndarray) -> None:
+        """Advance the forward pass over ``rows`` ``[B, k, D_in]`` (the next k rows of the input)."""
+        rows = np.asarray(rows, np.float32)
+        for t in range(rows.shape[1]):
+            self.c, self.h = self.fw_step.run(["c_out", "h_out"], {"x_t": np.ascontiguousarray(rows[:, t]),
+                                                                    "c": self.c, "h": self.h})
+        self.fed = np.concatenate([self.fed, rows], axis=1)
+
+    def _check(self, x: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(x, np.float32)
+        if x.shape != (self.batch, self.vae.num_steps, self.vae.arch.input_depth):
+            raise UsageError(f"the streamed encoder takes [{self.batch}, {self.vae.num_steps}, "
+                             f"{self.vae.arch.input_depth}], got {list(x.shape)}")
+        return x
+
+    def _z(self, x: np.ndarray, commit: bool) -> np.ndarray:
+        k = self.rows
+        if k > x.shape[1] or not np.array_equal(self.fed, x[:, :k]):
+            self.refeeds += 1
+            self._zero()
+            k = 0
+        c, h, fed = self.c, self.h, self.fed
+        self.feed(x[:, k:])
+        z = self.bw.run(["z"], {"x": x, "h_fw": self.h})[0]
+        if not commit:  # rows past the fed ones were only assumed: leave the forward pass where it was
+            self.c, self.h, self.fed = c, h, fed
+        return z
+
+    def speculate(self, x: np.ndarray) -> np.ndarray:
+        """z of ``x`` as if it were the whole input already, kept: :meth:`finish` with the same ``x`` returns it
+        at once. Rows of ``x`` past the fed ones are not fed (they may still change)."""
+        x = self._check(x).copy()
+        z = self._z(x, commit=False)
+        self._spec = (x, z)
+        return z
+
+    def finish(self, x: np.ndarray) -> np.ndarray:
+        """z ``[B, Z]`` of the whole input ``x`` ``[B, T, D_in]`` (a :meth:`speculate` of the same ``x``: its z)."""
+        x = self._check(x)
+        if self._spec is not None and np.array_equal(self._spec[0], x):
+            self.speculated += 1
+            return self._spec[1].copy()
+        return self._z(x, commit=True)
 
 
 def _sigmoid32(x: np.ndarray) -> np.ndarray:
