@@ -31,7 +31,7 @@ from numba import njit
 from tonehost.dsp.loudness import loudness_db, power_db
 from tonehost.dsp.pitch_hmm import hmm_reset, hmm_seed, hmm_step, n_bins, transition_kernel
 # Numba caches _track_block keyed on this file only, not on the kernels it inlines from other modules: edit this
-# line when dsp/pitch_hmm.py's kernels change (pitch_hmm kernels: 1).
+# line when dsp/pitch_hmm.py's kernels change (pitch_hmm kernels: 2).
 from tonehost.dsp.resample import Resampler
 from tonehost.dsp.yin import median3, predominant_lag, scratch, tail_aperiodicity, window_length, yin_frame
 # Numba's cache keys on this file's text, not on the kernels it inlines from dsp/yin.py: change this tag when they

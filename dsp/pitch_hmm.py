@@ -27,6 +27,8 @@ import math
 import numpy as np
 from numba import njit
 
+from tonehost.dsp.yin import _refine
+
 __all__ = ["n_bins", "transition_kernel", "hmm_reset", "hmm_seed", "hmm_step", "threshold_share"]
 
 
@@ -68,25 +70,6 @@ def threshold_share(x, beta_b):
     if x >= 1.0:
         return 1.0
     return 1.0 - (1.0 - x) ** beta_b * (1.0 + beta_b * x)
-
-
-@njit(nogil=True, cache=True)
-def _interp(cmnd, t, max_lag):
-    """Parabolic interpolation of the CMND dip at lag t."""
-    if t <= 1 or t >= max_lag - 1:
-        return float(t)
-    a = cmnd[t - 1]
-    b = cmnd[t]
-    c = cmnd[t + 1]
-    den = a - 2.0 * b + c
-    if den <= 0.0:
-        return float(t)
-    shift = 0.5 * (a - c) / den
-    if shift > 0.5:
-        shift = 0.5
-    elif shift < -0.5:
-        shift = -0.5
-    return t + shift
 
 
 @njit(nogil=True, cache=True)
@@ -164,7 +147,7 @@ def hmm_step(cmnd, min_lag, max_lag, sample_rate, par, kern, post, pred, obs, la
                 m = threshold_share(prefix, beta_b) - threshold_share(c, beta_b)
                 prefix = c
             mass[j] = m
-            freqs[j] = sample_rate / _interp(cmnd, lags[j], max_lag)
+            freqs[j] = sample_rate / _refine(cmnd, lags[j], max_lag)
         mass[gmin] += absmin * threshold_share(cmnd[lags[gmin]], beta_b)
         if move_from > 0.0 and move_to > 0.0:
             moved = 0.0
