@@ -471,41 +471,15 @@ class InstrumentPipeline:
         numpy.ndarray
             float32 output blocks at the pipeline's rate; together ``ceil(n * sr / sample_rate) + tail`` samples.
         """
-        from tonehost.realtime.pipelines.offline import can_render_fast, render_stream
+        from tonehost.realtime.pipelines.offline import can_render_fast, input_at_rate, render_stream
         if fast and can_render_fast(self):
             yield from render_stream(self, blocks, sample_rate, tail_s)
             return
-        sr = self.cfg.sample_rate
-        sample_rate = int(sample_rate)
-        rs = Resampler(sample_rate, sr) if sample_rate != sr else None
-        skip = int(round(rs.delay_out())) if rs is not None else 0
-        n_in = produced = 0
-
-        def run(x):
-            for i in range(0, len(x), block_size):
-                yield self.process(x[i:i + block_size])
-
-        def convert(x):
-            nonlocal skip
-            y = rs.process(x)
-            if skip:
-                cut = min(skip, len(y))
-                y, skip = y[cut:], skip - cut
-            return y
-
-        for block in blocks:
-            x = np.asarray(block, np.float64)
-            if x.ndim > 1:
-                x = x.mean(axis=1)
-            n_in += len(x)
-            y = convert(x) if rs is not None else x
-            produced += len(y)
-            yield from run(y)
-        if rs is not None:  # flush the filter: exactly ceil(n * sr / sample_rate) samples, aligned with the input
-            total = -(-n_in * sr // sample_rate)
-            y = convert(np.zeros(int(np.ceil(rs.delay_in())) + rs.taps + 1))
-            yield from run(y[:max(0, total - produced)])
-        yield from run(np.zeros(int(round(tail_s * sr))))
+        # the input at the pipeline's rate (delay-compensated streaming resampler, flushed to exactly
+        # ceil(n * sr / sample_rate) samples, then the tail): the same generator the offline path uses
+        for y in input_at_rate(blocks, sample_rate, self.cfg.sample_rate, tail_s):
+            for i in range(0, len(y), block_size):
+                yield self.process(y[i:i + block_size])
 
     def render(self, audio: np.ndarray, sample_rate: int | None = None, block_size: int = 2048,
                tail_s: float = 0.0, progress=None, whole_file: bool = True, fast: bool = True) -> np.ndarray:
