@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tonehost.realtime.cli.options import add_instrument_args, instrument_from_args, non_negative_float, output_file
+from tonehost.realtime.cli.options import (add_instrument_args, block_size, instrument_from_args, non_negative_float,
+                                           output_file)
 
 
 def register(subparsers) -> None:
@@ -24,8 +25,11 @@ def register(subparsers) -> None:
     p.add_argument("voice", help="input recording (wav/flac/ogg, any rate)")
     p.add_argument("-o", "--output", required=True, type=output_file, help="output wav file (48 kHz, mono, float)")
     add_instrument_args(p)
-    p.add_argument("--live", action="store_true", help="normalise exactly as `tonehost play` does (running "
-                   "statistics) instead of over the whole file as magenta.js does (the default)")
+    p.add_argument("--live", action="store_true", help="render exactly what `tonehost play` plays (its live "
+                   "instrument: note starts at the exact sample, running statistics), instead of normalising over "
+                   "the whole file as magenta.js does (the default)")
+    p.add_argument("--block-size", "--blocksize", dest="block_size", type=block_size, default=128,
+                   help="with --live: play's audio block (frames, default 128, as play's default)")
     p.add_argument("--tail", type=non_negative_float, default=None, help="seconds of tail to render (default 0, 2 with --reverb)")
     p.set_defaults(func=run)
 
@@ -45,12 +49,17 @@ def run(args) -> int:
     with AudioFile(args.voice) as voice:  # a missing, empty or broken file: one AudioFileError line
         dur_in = voice.duration
         out.parent.mkdir(parents=True, exist_ok=True)
-        from tonehost.realtime.pipelines.offline import can_render_fast, render_stream
-        if not can_render_fast(pipe):  # (the DDSP-VST pitch model) block by block, two passes
+        from tonehost.realtime.pipelines.offline import can_render_fast, render_live_stream, render_stream
+        analysing = None
+        if args.live and not pipe.cfg.reverb:
+            # play's live instrument, block by block at D = 0 (play with --reverb keeps the pipeline's path)
+            from tonehost.realtime.pipelines.live_voice import LiveInstrument
+            outs = render_live_stream(LiveInstrument(pipe), voice.blocks(), voice.sample_rate, tail_s=tail,
+                                      block_size=args.block_size)
+        elif not can_render_fast(pipe):  # (the DDSP-VST pitch model) block by block, two passes
             if not args.live:
                 pipe.preset(*pipe.file_statistics(voice.blocks(), voice.sample_rate))
             outs = pipe.render_blocks(voice.blocks(), voice.sample_rate, tail_s=tail, fast=False)
-            analysing = None
         else:
             # one pass of the voice tracker: without --live it measures the whole recording's voiced pitch and
             # level first (magenta.js normalises over the whole file) and keeps the frames for the render

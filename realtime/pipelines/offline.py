@@ -35,7 +35,7 @@ from tonehost.dsp.resample import Resampler, resample_block
 from tonehost.exports.contracts.ddsp import (INPUT_F0, INPUT_PW, INPUT_STATE, OUTPUT_AMPLITUDE, OUTPUT_HARMONICS,
                                              OUTPUT_NOISE, OUTPUT_STATE, scale_db, scale_f0_hz)
 
-__all__ = ["SequenceRunner", "can_render_fast", "render_stream", "input_at_rate"]
+__all__ = ["SequenceRunner", "can_render_fast", "render_stream", "render_live_stream", "input_at_rate"]
 
 _ROW = np.dtype([("f0", "<f4"), ("conf", "<f4"), ("voiced", "?"), ("db", "<f4"), ("pos", "<i8")])
 _CHUNK_IN = 1 << 15  # input samples per tracker call
@@ -138,6 +138,63 @@ def input_at_rate(blocks, sample_rate: int, rate: int, tail_s: float = 0.0):
     n_tail = int(round(tail_s * rate))
     if n_tail:
         yield np.zeros(n_tail)
+
+
+def render_live_stream(live, blocks, sample_rate: int, tail_s: float = 0.0, block_size: int = 128,
+                       on_input=None, out_block: int = 1 << 15):
+    """Render a recording exactly as ``tonehost play`` plays it: the file, streamed, through
+    :meth:`LiveInstrument.process <tonehost.realtime.pipelines.live_voice.LiveInstrument.process>` in blocks of
+    ``block_size`` (its offline render at ``D = 0``: the output equals ``live.render(x, block_size)`` of the whole
+    input at the pipeline's rate, the scheduling delay left out).
+
+    Parameters
+    ----------
+    live : LiveInstrument
+        Not attached to an engine; its state continues from where it is.
+    blocks : iterable of numpy.ndarray
+        The recording at ``sample_rate``, mono ``[n]`` or ``[n, channels]`` (averaged), read once.
+    sample_rate : int
+        Its rate in Hz; resampled to the pipeline's rate by :func:`input_at_rate` (as :meth:`render_blocks`).
+    tail_s : float
+        Seconds of silence appended.
+    block_size : int
+        Samples per ``process`` call: play's audio block (the frames' timing depends on it, as live).
+    on_input : callable, optional
+        ``on_input(n)`` after each input block of ``n`` samples has been rendered (progress).
+    out_block : int
+        Output samples gathered per yielded array.
+
+    Yields
+    ------
+    numpy.ndarray, float32
+        Output blocks; together ``ceil(n * rate / sample_rate) + round(tail_s * rate)`` samples (memory flat in the
+        recording's length).
+    """
+    block_size = max(1, int(block_size))
+
+    def counted(src):
+        for b in src:
+            yield b
+            if on_input is not None:
+                on_input(len(b))
+
+    rest = np.zeros(0)
+    outs, n_out = [], 0
+    for y in input_at_rate(counted(blocks), sample_rate, live.sample_rate, tail_s):
+        x = np.concatenate([rest, y]) if len(rest) else y
+        full = len(x) - len(x) % block_size
+        for i in range(0, full, block_size):
+            o = live.process(x[i:i + block_size])
+            outs.append(o)
+            n_out += len(o)
+        rest = x[full:]
+        if n_out >= out_block:
+            yield np.concatenate(outs)
+            outs, n_out = [], 0
+    if len(rest):
+        outs.append(live.process(rest))
+    if outs:
+        yield np.concatenate(outs)
 
 
 class _Stats:

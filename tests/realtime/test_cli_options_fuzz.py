@@ -36,6 +36,7 @@ NUMERIC = [
     (["render", "v.wav", "-o", "out.wav"], "--pitch-shift", math.isfinite),
     (["render", "v.wav", "-o", "out.wav"], "--input-gain", math.isfinite),
     (["render", "v.wav", "-o", "out.wav"], "--gain", lambda v: math.isfinite(v) and v >= 0),
+    (["render", "v.wav", "-o", "out.wav"], "--block-size", lambda v: isinstance(v, int) and 1 <= v <= options.MAX_BLOCK_SIZE),
     (["transcribe", "--live"], "--block-size", lambda v: isinstance(v, int) and 1 <= v <= options.MAX_BLOCK_SIZE),
     (["transcribe", "--live"], "--sample-rate", lambda v: isinstance(v, int) and 8000 <= v <= 384000),
     (["transcribe", "--live"], "--seconds", lambda v: math.isfinite(v) and v > 0),
