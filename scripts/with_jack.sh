@@ -7,7 +7,8 @@ started=""
 if ! JACK_NO_START_SERVER=1 jack_lsp >/dev/null 2>&1; then
   jackd -R -d dummy -r "${JACK_RATE:-48000}" -p "${JACK_PERIOD:-128}" >"$TONEHOST_JACKD_LOG" 2>&1 &
   started=$!
-  for _ in $(seq 50); do JACK_NO_START_SERVER=1 jack_lsp >/dev/null 2>&1 && break; sleep 0.2; done
+  # up to 60 s: a loaded CI machine can take seconds to start it
+  for _ in $(seq 300); do JACK_NO_START_SERVER=1 jack_lsp >/dev/null 2>&1 && break; sleep 0.2; done
   echo "== started jackd (dummy backend, pid $started, log $TONEHOST_JACKD_LOG)"
 fi
 "$@"

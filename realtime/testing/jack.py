@@ -19,6 +19,12 @@ import time
 from pathlib import Path
 
 LOG_ENV = "TONEHOST_JACKD_LOG"
+#: Seconds a ``jack_*`` command-line tool may take. They answer in milliseconds on an idle machine, but on a loaded
+#: one (CI: a few shared cores, a dozen JACK clients starting and stopping) ``jack_lsp`` has been seen to take over
+#: 5 s; a tool that times out is a failed test, a slow one only a slow test.
+TOOL_TIMEOUT = 60.0
+#: Seconds to wait for a server or a client to come up (polled: an idle machine returns at once).
+START_TIMEOUT = 60.0
 _XRUN = re.compile(r"client = (\S+) was not finished(?:, state = (\w+))?")
 
 
@@ -34,7 +40,8 @@ def server_running(server: str | None = None) -> bool:
     if shutil.which("jack_lsp") is None:
         return False
     try:
-        out = subprocess.run(["jack_lsp"], capture_output=True, text=True, timeout=5, env=_env(server))
+        out = subprocess.run(["jack_lsp"], capture_output=True, text=True, timeout=TOOL_TIMEOUT,
+                             env=_env(server))
     except subprocess.TimeoutExpired:
         return False
     return out.returncode == 0 and "system:" in out.stdout
@@ -42,7 +49,7 @@ def server_running(server: str | None = None) -> bool:
 
 def ports(connections: bool = False) -> str:
     args = ["jack_lsp", "-c"] if connections else ["jack_lsp"]
-    return subprocess.run(args, capture_output=True, text=True, timeout=5, env=_env()).stdout
+    return subprocess.run(args, capture_output=True, text=True, timeout=TOOL_TIMEOUT, env=_env()).stdout
 
 
 def client_ports(client: str) -> list[str]:
@@ -50,21 +57,23 @@ def client_ports(client: str) -> list[str]:
 
 
 def connect(src: str, dst: str) -> None:
-    r = subprocess.run(["jack_connect", src, dst], capture_output=True, text=True, timeout=5, env=_env())
+    r = subprocess.run(["jack_connect", src, dst], capture_output=True, text=True, timeout=TOOL_TIMEOUT,
+                       env=_env())
     if r.returncode != 0 and "already" not in (r.stderr + r.stdout):
         raise RuntimeError(f"jack_connect {src} {dst} failed: {r.stderr.strip() or r.stdout.strip()}")
 
 
 def set_buffer_size(frames: int, settle: float = 0.5) -> None:
     """Change the running server's period (``jack_bufsize``), then let clients settle."""
-    r = subprocess.run(["jack_bufsize", str(frames)], capture_output=True, text=True, timeout=10, env=_env())
+    r = subprocess.run(["jack_bufsize", str(frames)], capture_output=True, text=True, timeout=TOOL_TIMEOUT,
+                       env=_env())
     if r.returncode != 0:
         raise RuntimeError(f"jack_bufsize {frames} failed: {r.stderr.strip() or r.stdout.strip()}")
     time.sleep(settle)
 
 
 def disconnect(src: str, dst: str) -> None:
-    subprocess.run(["jack_disconnect", src, dst], capture_output=True, text=True, timeout=5, env=_env())
+    subprocess.run(["jack_disconnect", src, dst], capture_output=True, text=True, timeout=TOOL_TIMEOUT, env=_env())
 
 
 class JackServer:
@@ -112,7 +121,8 @@ class JackServer:
                                       str(self.period)], stdout=log, stderr=subprocess.STDOUT, env=self.env)
         if self.name is None:
             os.environ[LOG_ENV] = self.log_path
-        for _ in range(100):
+        end = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < end:
             if server_running(self.name):
                 return self
             if self.proc.poll() is not None:
@@ -148,7 +158,8 @@ class JackServer:
         proc = subprocess.Popen(["jackd", "-n", self.name, "-d", "dummy", "-r", str(self.rate), "-p",
                                  str(self.period)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 env=self.env)
-        for _ in range(50):
+        end = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < end:
             if server_running(self.name) or proc.poll() is not None:
                 break
             time.sleep(0.1)
@@ -237,7 +248,8 @@ class ReferenceClient:
             raise RuntimeError(f"{self.PROGRAM} is not installed: apt-get install jackd2")
         self.proc = subprocess.Popen(self._argv(exe), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      env=_env())
-        for _ in range(50):
+        end = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < end and self.proc.poll() is None:
             if client_ports(self.name):
                 return self
             time.sleep(0.1)
@@ -248,9 +260,10 @@ class ReferenceClient:
         if self.proc is not None:
             self.proc.terminate()
             try:
-                self.proc.wait(timeout=5)
+                self.proc.wait(timeout=TOOL_TIMEOUT)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+                self.proc.wait()
             self.proc = None
 
 
@@ -288,7 +301,7 @@ def isolate_input(port: str) -> None:
         disconnect(cap, port)
 
 
-def wait_new_port(pattern: str, before: set[str], timeout: float = 30.0, alive=lambda: True) -> str | None:
+def wait_new_port(pattern: str, before: set[str], timeout: float = 90.0, alive=lambda: True) -> str | None:
     """The first port matching the regex ``pattern`` that was not in ``before`` (a client another process is
     starting), or None after ``timeout`` or once ``alive()`` is false."""
     rx = re.compile(pattern)

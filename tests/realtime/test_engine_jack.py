@@ -28,11 +28,13 @@ def _loopback(eng):
     return ins[0], outs[0]
 
 
-def _record(eng, seconds):
+def _record(eng, n_samples, timeout=60.0):
+    """``n_samples`` of input, counted on the server's clock (a loaded machine's dummy server runs slower than wall
+    time), or what came within ``timeout`` seconds."""
     buf = np.zeros(4096, np.float32)
     chunks, total = [], 0
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    deadline = time.monotonic() + timeout
+    while total < n_samples and time.monotonic() < deadline:
         eng.wait_block(0.05)
         m = eng.read_input(buf)
         chunks.append(buf[:m].copy())
@@ -69,7 +71,7 @@ def test_synth_through_jack_loopback_is_exact(jack_server):
 
         feeder = threading.Thread(target=feed)
         feeder.start()
-        got = _record(eng, n_frames * HOP / SR + 0.5)
+        got = _record(eng, n_frames * HOP + SR // 2)
         feeder.join()
     stats = at_last_frame
     assert stats["frames_consumed"] == n_frames, stats
@@ -108,8 +110,9 @@ def test_scheduled_frames_start_at_their_due_sample_through_jack(jack_server):
             assert eng.push_frame(300.0, 0.0, dist, due=on + 2400, ramp=1)
         chunks = []
         end = dues[-1] + 4800 + period
-        first = None
-        while True:
+        first, complete = None, False
+        deadline = time.monotonic() + 60   # about 6 s of audio; a loaded machine's server may run slower
+        while time.monotonic() < deadline:
             eng.wait_block(0.05)
             m = eng.read_input(buf)
             if m:
@@ -117,8 +120,10 @@ def test_scheduled_frames_start_at_their_due_sample_through_jack(jack_server):
                     first = eng.last_input_position
                 chunks.append(buf[:m].copy())
                 if eng.last_input_position + m > end:
+                    complete = True
                     break
         stats = eng.stats()
+    assert complete, "the input stopped short of the last frame"
     got = np.concatenate(chunks)
     delays = []
     for on in dues:
@@ -131,13 +136,23 @@ def test_scheduled_frames_start_at_their_due_sample_through_jack(jack_server):
 
 
 def test_stream_runs_at_server_pace_and_counts(jack_server):
-    with Engine(EngineConfig(sample_rate=SR, block_size=BLOCK, in_channels=1, out_channels=2)) as eng:
-        t0 = time.monotonic()
-        time.sleep(2.0)
-        s = eng.stats()
-        elapsed = time.monotonic() - t0
-    expected = elapsed * SR / BLOCK
-    assert 0.85 * expected <= s["callbacks"] <= 1.1 * expected, (s, expected)
+    """One callback per server cycle, counted against the server's own frame clock in the same window (a loaded
+    machine's dummy server runs its cycles late of wall time: the wall clock is no reference)."""
+    import jack as jack_client
+
+    server = jack_client.Client("tonehost_pace_ref", no_start_server=True)  # only reads the server's frame clock
+    try:
+        with Engine(EngineConfig(sample_rate=SR, block_size=BLOCK, in_channels=1, out_channels=2)) as eng:
+            time.sleep(0.2)
+            s0, f0, t0 = eng.stats(), server.last_frame_time, time.monotonic()
+            time.sleep(2.0)
+            s, f1, elapsed = eng.stats(), server.last_frame_time, time.monotonic() - t0
+    finally:
+        server.close()
+    cycles = (f1 - f0) / BLOCK
+    callbacks = s["callbacks"] - s0["callbacks"]
+    assert cycles > 0.25 * elapsed * SR / BLOCK, (cycles, elapsed)   # the server ran (the comparison means something)
+    assert abs(callbacks - cycles) <= 3, (callbacks, cycles, s)      # a callback for every cycle, none extra
     assert s["frames"] == s["callbacks"] * BLOCK
     assert s["callback_us_p99"] < 1e6 * BLOCK / SR, s
 
