@@ -172,6 +172,7 @@ def run_once(model: str, block: int, cycles: int, seed: int, sr: int = 48000, mo
         budget = {"onset": pipe.latency_budget(block), "pitch_step": {}}
     return {
         "block": block, "mode": mode, "delay_samples": live.delay if live is not None else None,
+        "delay_changes": [list(c) for c in live.adaptive.changes] if live is not None and live.adaptive else [],
         "worker_realtime": bool(rt.get("realtime")),
         "jack_onset_ms": jack_on.tolist(), "jack_pitch_step_ms": jack_step.tolist(),
         "offline_onset_ms": off_on.tolist(), "offline_pitch_step_ms": off_step.tolist(),
@@ -256,7 +257,8 @@ def main(argv=None) -> int:
            "histogram": str(png) if png else None,
            "command": "python -m bench.ddsp_jack " + " ".join(argv if argv is not None else __import__("sys").argv[1:])}
     out = save_json(output, res)
-    d = runs[0]["delay_samples"]
+    d = min(r["delay_changes"][0][1] - args.block if r.get("delay_changes") else r["delay_samples"] for r in runs) \
+        if runs[0]["delay_samples"] else None  # the starting D (the adaptive floor)
     print(f"DDSP voice -> instrument through JACK at 48 kHz / {args.block} ({what}), mode {args.mode}"
           + (f" (D = {d} samples, {1000.0 * d / 48000:.2f} ms)" if d else "")
           + (", worker SCHED_FIFO" if runs[0]["worker_realtime"] else ", worker at ordinary priority")
@@ -281,6 +283,9 @@ def main(argv=None) -> int:
           f"{summary['output_underrun_blocks']} blocks; synth frames late {summary['synth_frames_late']} of "
           f"{summary['synth_frames_applied']} (at most {summary['synth_late_samples_max']} samples), dropped "
           f"{summary['frames_dropped']}")
+    changes = [(i, c) for i, r in enumerate(runs) for c in r.get("delay_changes", [])]
+    print("  adaptive D: " + ("unchanged in every run" if not changes else "; ".join(
+        f"run {i + 1} at {t / 48000:.1f} s -> {v} samples" for i, (t, v) in changes)))
     if png:
         print(f"  histogram: {png}")
     print("  DDSP-VST reports 64 ms; BRAVE under 10 ms with about 3 ms of jitter")

@@ -533,6 +533,19 @@ class Engine:
         n = int(min(self._stats[cb.S_CALLBACKS], self._cost.shape[0]))
         return self._cost[:n] / (Engine._cps or 1.0) * 1e6
 
+    def synth_late(self) -> tuple[int, int]:
+        """Control frames the in-callback synthesizer applied after their due sample, and their summed lateness.
+
+        Cheap (three reads, no dict): the running totals of ``stats()["synth_frames_late"]`` and of the samples
+        those frames were late by (scheduled synthesis); :meth:`reset_stats` sets them back to 0.
+
+        Returns
+        -------
+        (int, int)
+            Frames, samples.
+        """
+        return int(self._stats[cb.S_SYNTH_LATE] + self._sched[Q_LATE]), int(self._sched[Q_LATE_SUM])
+
     def reset_stats(self) -> None:
         started, finished = self._stats[cb.S_OUTPUT_STARTED], self._stats[cb.S_FINISHED]
         self._stats[:] = 0

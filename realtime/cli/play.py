@@ -28,6 +28,16 @@ from tonehost.realtime.cli.options import (add_instrument_args, audio_device, bl
                                            non_negative_float, sample_rate)
 
 
+def _delay_changes(live) -> str:
+    """The summary's note on the adaptive scheduling delay: every change (samples, at what time), or ''."""
+    changes = live.adaptive.changes if live.adaptive is not None else []
+    if not changes:
+        return ""
+    return (f"; the scheduling delay adapted {len(changes)} time{'s' if len(changes) > 1 else ''} to late frames: "
+            + ", ".join(f"{v} at {t / live.sample_rate:.0f} s" for t, v in changes[:6])
+            + (" ..." if len(changes) > 6 else ""))
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "play", help="live: sing or hum into the mic and hear a DDSP instrument (or play it from MIDI)",
@@ -311,7 +321,8 @@ def run(args) -> int:
           f"{stats['output_underrun_blocks']} blocks, input dropped {stats['input_dropped']} samples, callback p99 "
           f"{stats['callback_us_p99']:.0f} us"
           + (f", synth frames late {stats['synth_frames_late']} of {stats['synth_frames_applied']} (scheduled "
-             f"{live.delay} samples after their input)" if live is not None else ""), file=sys.stderr)
+             f"{live.delay} samples after their input{_delay_changes(live)})" if live is not None else ""),
+          file=sys.stderr)
     if session.lost:
         raise DeviceError(session.lost)
     return 0

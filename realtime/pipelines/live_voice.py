@@ -9,6 +9,13 @@ comes out exactly ``D`` samples (plus the analysis) later, whatever the block si
 when the worker finished, as long as the worker finishes within ``D`` (late frames are counted in
 ``Engine.stats()["synth_frames_late"]``).
 
+``D`` adapts like a jitter buffer (:class:`AdaptiveDelay`): it starts at :func:`default_delay` (one block at 128
+frames / 48 kHz); when frames arrive late (a loaded machine, a worker that lost its real-time priority) it grows by
+one block, and after a long stretch without late frames it shrinks back by one block, never below the start value.
+Both changes wait for a moment the instrument is silent (between notes), so every note of a phrase keeps the same
+latency: a late frame makes one event late, not the timing of the rest of the take uneven. Frames are never
+scheduled before one already sent (a smaller ``D`` merges the frames of that stretch into the last one's sample).
+
 What is scheduled, per block of input (16 kHz analysis as in the pipeline):
 
 - **note starts at the exact sample** (:class:`tonehost.dsp.onset.OnsetLoudness`): when the input rises out of a
@@ -42,9 +49,132 @@ from tonehost.dsp.resample import resample_block
 from tonehost.dsp.scheduled import ScheduledSynth
 from tonehost.realtime.audio.worker import BlockTimes
 
-__all__ = ["LiveInstrument", "default_delay"]
+__all__ = ["AdaptiveDelay", "LiveInstrument", "default_delay"]
 
 FEATURE_RATE = 16000
+
+
+class AdaptiveDelay:
+    """The scheduling delay ``D`` as a jitter buffer: grow on late frames, shrink after a clean stretch.
+
+    The policy (the adaptive playout delay of packet audio, e.g. Ramjee et al., "Adaptive playout mechanisms for
+    packetized audio applications", INFOCOM 1994, in whole blocks because a frame's deadline is a callback):
+
+    - ``grow_after`` late episodes within ``window_s``: grow by one block at the next silent moment, up to
+      ``maximum``. An episode: late frames after ``episode_gap_s`` without any, whose lateness adds up to at
+      least ``episode_samples`` (default half a block: a frame a few samples late changes nothing audible; a
+      stall of the worker makes every frame of that stretch late, so frames are not counted one by one). Late
+      frames in the ``settle_s`` after a change (computed under the old ``D``) or in the first ``warmup_s``
+      (compiling, first model runs) do not count. A single stall makes one event late and leaves ``D`` alone; a
+      worker that keeps missing its deadline (an overloaded machine) gets one more block;
+    - ``relax_s`` seconds without a late frame: shrink by one block at the next silent moment, down to
+      ``minimum``.
+
+    Parameters
+    ----------
+    minimum : int
+        Samples: the start value and the floor (:func:`default_delay`).
+    block_size : int
+        Samples per step (the engine's period).
+    sample_rate : int
+        Hz.
+    maximum : int or None
+        Samples; default ``minimum`` + 3 blocks.
+    relax_s : float
+        Seconds without late frames before one block is given back.
+    settle_s : float
+        Seconds after a change during which late frames are not counted (they were scheduled before it).
+    grow_after : int
+        Late episodes within ``window_s`` that make ``D`` grow (1: every late episode).
+    window_s, episode_gap_s, warmup_s : float
+        Seconds.
+    episode_samples : int or None
+        Summed lateness (samples) that makes an episode count; default ``block_size // 2``.
+
+    Attributes
+    ----------
+    value : int
+        The current ``D`` (samples).
+    changes : list of (int, int)
+        ``(input sample, new D)`` for every change, in order.
+    """
+
+    def __init__(self, minimum: int, block_size: int, sample_rate: int, maximum: int | None = None,
+                 relax_s: float = 30.0, settle_s: float = 0.25, grow_after: int = 2, window_s: float = 10.0,
+                 episode_gap_s: float = 0.1, episode_samples: int | None = None, warmup_s: float = 1.0):
+        if minimum < 0 or block_size <= 0 or sample_rate <= 0 or grow_after < 1:
+            raise ValueError("minimum >= 0, block_size > 0, sample_rate > 0 and grow_after >= 1 are required")
+        self.minimum = int(minimum)
+        self.block = int(block_size)
+        self.maximum = int(maximum) if maximum is not None else self.minimum + 3 * self.block
+        self.relax = int(relax_s * sample_rate)
+        self.settle = int(settle_s * sample_rate)
+        self.grow_after = int(grow_after)
+        self.window = int(window_s * sample_rate)
+        self.episode_gap = int(episode_gap_s * sample_rate)
+        self.episode_samples = int(episode_samples if episode_samples is not None else block_size // 2)
+        self.episodes: list[int] = []  # input sample of each late episode since the last change (recent ones)
+        self._last_late = -(1 << 40)
+        self._episode_start = 0
+        self._episode_late = 0  # samples late so far in the current episode
+        self._late_samples_seen = 0
+        self.value = self.minimum
+        self.changes: list[tuple[int, int]] = []
+        self._late_seen = 0
+        self._grow = False
+        self._clean_since = 0
+        self._changed_at = int(warmup_s * sample_rate) - self.settle
+
+    def update(self, now: int, late_total: int, silent: bool, late_samples: int = 0) -> int:
+        """Account for the engine's late-frame count at input sample ``now``; change ``D`` if due and ``silent``.
+
+        Parameters
+        ----------
+        now : int
+            Input samples consumed so far.
+        late_total : int
+            The engine's running count of late frames (:meth:`Engine.synth_late`); a smaller value than
+            before (the stats were reset) restarts the count.
+        silent : bool
+            Whether the instrument is between notes (a change is applied only then).
+        late_samples : int
+            The engine's running sum of how many samples those frames were late by (:meth:`Engine.synth_late`).
+
+        Returns
+        -------
+        int
+            ``D`` in samples.
+        """
+        if late_total < self._late_seen or late_samples < self._late_samples_seen:  # stats reset
+            self._late_seen, self._late_samples_seen = late_total, late_samples
+        if late_total > self._late_seen:
+            added = max(0, late_samples - self._late_samples_seen)
+            self._late_seen, self._late_samples_seen = late_total, late_samples
+            if now - self._changed_at > self.settle:
+                if now - self._last_late > self.episode_gap:  # a new episode
+                    self._episode_start, self._episode_late = now, 0
+                before = self._episode_late
+                self._episode_late += added
+                if before < self.episode_samples <= self._episode_late:  # it counts (once)
+                    self.episodes = [t for t in self.episodes if now - t <= self.window] + [self._episode_start]
+                    if len(self.episodes) >= self.grow_after:
+                        self._grow = self.value < self.maximum
+                self._last_late = now
+            self._clean_since = now
+        if not silent:
+            return self.value
+        if self._grow:
+            self._set(now, self.value + self.block)
+        elif self.value > self.minimum and now - self._clean_since >= self.relax:
+            self._set(now, max(self.minimum, self.value - self.block))
+        return self.value
+
+    def _set(self, now: int, value: int) -> None:
+        self.value = value
+        self.changes.append((now, value))
+        self._grow = False
+        self.episodes = []
+        self._changed_at = self._clean_since = now
 
 
 def default_delay(block_size: int, sample_rate: int = 48000, budget_ms: float = 2.6) -> int:
@@ -95,11 +225,16 @@ class LiveInstrument:
     gap_hold_ms : float
         Unvoiced tracker frames shorter than this inside a note (a pitch change, a breathy patch) keep the mask
         open: the level holds through a legato step instead of dipping while the tracker re-locks.
+    adaptive_delay : bool
+        Let ``D`` grow on late frames and shrink back after a clean stretch (:class:`AdaptiveDelay`); False:
+        ``D`` stays what :meth:`attach` set.
 
     Attributes
     ----------
     delay : int
-        ``D`` in samples (set by :meth:`attach`; 0 offline).
+        ``D`` in samples now (set by :meth:`attach`, then adapted; 0 offline).
+    adaptive : AdaptiveDelay or None
+        The policy while attached with ``adaptive_delay`` (its ``changes`` list every change of ``D``).
     frames_dropped : int
         Frames the engine's ring had no room for.
     block_times : BlockTimes
@@ -107,8 +242,12 @@ class LiveInstrument:
     """
 
     def __init__(self, pipeline, onset: bool = True, onset_delay_ms: float = 1.0, onset_ramp_ms: float = 0.5,
-                 onset_confirm_ms: float = 20.0, gap_hold_ms: float = 0.0, jump_ramp_ms: float = 0.5):
+                 onset_confirm_ms: float = 20.0, gap_hold_ms: float = 0.0, jump_ramp_ms: float = 0.5,
+                 adaptive_delay: bool = True):
         self.pipe = pipeline
+        self.adaptive_delay = bool(adaptive_delay)
+        self.adaptive = None
+        self._last_due = -(1 << 62)
         self.onset_enabled = bool(onset)
         sr = pipeline.cfg.sample_rate
         self.sample_rate = sr
@@ -170,12 +309,20 @@ class LiveInstrument:
 
     def attach(self, engine, delay: int | None = None) -> "LiveInstrument":
         """Publish frames to ``engine`` (made with :meth:`engine_settings`) at ``delay`` samples (default
-        :func:`default_delay` of its block size); :meth:`process` then returns None."""
+        :func:`default_delay` of its block size, the floor of the adaptive delay); :meth:`process` then returns
+        None.
+
+        Raises
+        ------
+        ValueError
+            The engine has no scheduled synthesizer.
+        """
         if not engine.config.synth_schedule:
             raise ValueError("the engine needs EngineConfig(**live.engine_settings()) (a scheduled synthesizer)")
         self._engine = engine
         block = engine.server_period[0] if engine.server_period else engine.config.block_size  # JACK's period rules
         self.delay = int(delay if delay is not None else default_delay(block, engine.sample_rate))
+        self.adaptive = AdaptiveDelay(self.delay, block, engine.sample_rate) if self.adaptive_delay else None
         return self
 
     # -- the pipeline's interface ---------------------------------------------------------------------------------
@@ -234,7 +381,10 @@ class LiveInstrument:
         below = self._k * f0 < 0.5 * self.sample_rate
         amp = float(amps[below].sum())
         if self._engine is not None:
-            ok = self._engine.push_frame(f0, amp, amps, noise, due=pos + self._offset + self.delay, ramp=ramp)
+            # never before a frame already sent: after D shrinks, that stretch's frames share the last one's sample
+            due = max(pos + self._offset + self.delay, self._last_due)
+            self._last_due = due
+            ok = self._engine.push_frame(f0, amp, amps, noise, due=due, ramp=ramp)
             if not ok:
                 self.frames_dropped += 1
             return
@@ -366,6 +516,13 @@ class LiveInstrument:
         self._samples_in += n
         if self._engine is not None:
             self._offset = self._engine.last_input_position - block_start
+            if self.adaptive is not None:
+                if pipe._external is not None:  # MIDI: between notes
+                    silent = not pipe._ext_last[2]
+                else:
+                    silent = not self._was_voiced and self._c16 > self._onset_until
+                frames, samples = self._engine.synth_late()
+                self.delay = self.adaptive.update(block_start, frames, silent, samples)
         else:
             if len(self._h) < n:
                 self._h = np.zeros(n)

@@ -7,7 +7,9 @@ Measured on the shared 2-core box under load (``python -m bench.ddsp_jack --chec
 exports/shipped/violin.onnx --runs 3``, 60 onsets): onset p5/p50/p95 4.4/4.6/5.1 ms, jitter 0.8 ms (at block 64 on a
 64-frame server: 4.4/4.6/5.0 ms, jitter 0.7 ms); this test's single run of 20 onsets took 2 minutes.
 Asserted here: onset p50 <= 10 ms and jitter <= 2 ms over 20 onsets, no frame dropped, and the scheduling keeps
-the JACK latency at the offline latency + D (the frames are sample-accurate, the transport adds nothing).
+the JACK latency at the offline latency + D (the frames are sample-accurate, the transport adds nothing), and the
+adaptive D grows at most once. A run in which frames came late (the machine did not give the worker its time: a
+CI box can be loaded and without real-time scheduling) and a bound failed is run once more; the second must pass.
 """
 import json
 import subprocess
@@ -25,23 +27,45 @@ print(json.dumps(run_once(sys.argv[1], 128, 20, seed=3)))
 """
 
 
-def test_onset_latency_and_jitter_through_jack(private_jack):
-    from tonehost.realtime.pipelines.live_voice import distribution
-
+def _run(private_jack) -> dict:
     # in a child process: PortAudio binds to the JACK server named when it is initialised, and this test process
     # may have initialised it for the suite's shared server already
     env = {**private_jack.env, "TONEHOST_JACKD_LOG": private_jack.log_path}  # xruns per client from its log
     proc = subprocess.run([sys.executable, "-c", CHILD, str(ROOT / "exports" / "shipped" / "violin.onnx")],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _failures(r) -> list[str]:
+    from tonehost.realtime.pipelines.live_voice import distribution
+
     on = distribution(r["jack_onset_ms"])
     off = distribution(r["offline_onset_ms"])
-    report = f"JACK {on}, offline {off}, late {r['synth_frames_late']}, delay {r['delay_samples']}"
-    assert on["n"] == 20 and on["missed"] == 0, report
-    assert on["p50"] <= 10.0, report
-    assert on["jitter"] <= 2.0, report
-    assert r["frames_dropped"] == 0, report
-    d_ms = 1000.0 * r["delay_samples"] / 48000
-    assert abs(on["p50"] - (off["p50"] + d_ms)) <= 1.0, report
-    assert np.isfinite(distribution(r["jack_pitch_step_ms"])["p50"]), report
+    d_ms = 1000.0 * r["delay_samples"] / 48000  # D at the end (the adaptive delay grows on repeated late frames)
+    checks = {
+        "20 onsets found": on["n"] == 20 and on["missed"] == 0,
+        "onset p50 <= 10 ms": on["p50"] <= 10.0,
+        "onset jitter <= 2 ms": on["jitter"] <= 2.0,
+        "no frame dropped": r["frames_dropped"] == 0,
+        "JACK p50 = offline p50 + D (1 ms)": abs(on["p50"] - (off["p50"] + d_ms)) <= 1.0,
+        "pitch steps found": bool(np.isfinite(distribution(r["jack_pitch_step_ms"])["p50"])),
+        "D grew at most once": len(r["delay_changes"]) <= 1,
+    }
+    report = (f"JACK {on}, offline {off}, frames late {r['synth_frames_late']} of {r['synth_frames_applied']} "
+              f"(max {r['synth_late_samples_max']} samples), D {r['delay_samples']} (changes {r['delay_changes']}), "
+              f"worker real-time {r['worker_realtime']}, xruns tonehost {r['xruns_tonehost']} / C client "
+              f"{r['xruns_c_reference']}")
+    return [f"{name}: {report}" for name, ok in checks.items() if not ok]
+
+
+def test_onset_latency_and_jitter_through_jack(private_jack):
+    r = _run(private_jack)
+    failed = _failures(r)
+    if failed and r["synth_frames_late"] > 0:
+        # the machine did not give the worker its time (frames late: a loaded CI box without real-time
+        # scheduling); the bounds are about the design, so they must hold in a second run
+        print("first run:", *failed, sep="\n  ")
+        r = _run(private_jack)
+        failed = _failures(r)
+    assert not failed, "\n".join(failed)
