@@ -185,9 +185,9 @@ def test_dask_cluster_survives_a_killed_worker(dask_cluster, tmp_path):
     with Client(address, timeout=30) as client:
         deadline = time.monotonic() + 120
         while killed is None and time.monotonic() < deadline:
-            busy = {addr: keys for addr, keys in client.processing().items() if keys}
             info = client.scheduler_info()["workers"]
             started = [r for r in read_manifest(out)] if out.exists() else []
+            busy = {addr: keys for addr, keys in client.processing().items() if keys}   # last: just before the kill
             if busy and started:  # a first file done on some worker, another in progress
                 addr = next(iter(busy))
                 pid = info[addr].get("pid") if "pid" in info[addr] else None
@@ -210,10 +210,12 @@ def test_dask_cluster_survives_a_killed_worker(dask_cluster, tmp_path):
         mid = out / f"piece{i}.mid"
         assert midi_notes(mid), mid  # every output complete and readable
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
-    # the file the killed worker was transcribing was redone by the surviving one
+    # the file the killed worker was transcribing was redone by the surviving one (the scheduler's view of what a
+    # worker is processing lags the worker: one it finished just before the kill keeps the killed worker's pid)
     survivor = next(w.pid for w in workers if w.pid != killed)
     by = {Path(r["input"]).name: r for r in recs}
-    assert in_flight and all(by[f"piece{i}.wav"]["pid"] == survivor for i in in_flight)
+    pids = [by[f"piece{i}.wav"]["pid"] for i in in_flight]
+    assert in_flight and set(pids) <= {survivor, killed} and survivor in pids, (in_flight, pids, survivor, killed)
 
 
 def test_transkun_without_its_extra_fails_once_with_the_install_line(corpus, tmp_path, monkeypatch):
