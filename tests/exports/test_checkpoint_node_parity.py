@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def _node_load(d: Path) -> dict:
-    out = subprocess.run(["node", str(SCRIPT), str(d)], capture_output=True, text=True, timeout=120)
+    out = subprocess.run(["node", str(SCRIPT), str(d)], capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr[-2000:]
     return json.loads(out.stdout)["weights"]
 

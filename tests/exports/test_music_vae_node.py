@@ -111,7 +111,7 @@ def parity(tmp_path_factory):
                               {"z": interp_z.tolist(), "numInterps": 7}]
         (root / "cases.json").write_text(json.dumps(cases))
         p = subprocess.run(["node", str(SCRIPT), str(root / "cases.json"), str(root / "out.json")],
-                           capture_output=True, text=True, timeout=300)
+                           capture_output=True, text=True, timeout=900)
         assert p.returncode == 0, p.stderr[-3000:]
     finally:
         server.stop()

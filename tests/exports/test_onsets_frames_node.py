@@ -64,7 +64,7 @@ def runs(tmp_path_factory):
                                                        keep_probs=True))
     out = {}
     for name, p in procs.items():
-        _, err = p.communicate(timeout=180)
+        _, err = p.communicate(timeout=900)
         assert p.returncode == 0, err[-3000:]
         out[name] = (json.loads((base / f"{name}.json").read_text()), *ours[name])
     return out

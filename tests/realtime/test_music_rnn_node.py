@@ -97,7 +97,7 @@ def runs(tmp_path_factory):
             rng = TfjsMultinomial(mulberry32(c["seed"])) if c["seed"] is not None else None
             ours.append(models[c["dir"]].continue_sequence_and_return_probabilities(
                 NoteSequence.from_json(c["seq"]), c["steps"], c["temperature"], c["chords"], rng=rng))
-        _, err = proc.communicate(timeout=300)
+        _, err = proc.communicate(timeout=900)
         assert proc.returncode == 0, err[-3000:]
         ref = json.loads((root / "out.json").read_text())
     finally:
