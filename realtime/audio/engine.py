@@ -534,17 +534,17 @@ class Engine:
         return self._cost[:n] / (Engine._cps or 1.0) * 1e6
 
     def synth_late(self) -> tuple[int, int]:
-        """Control frames the in-callback synthesizer applied after their due sample, and their summed lateness.
+        """Control frames the in-callback synthesizer applied after their due sample, and all it applied.
 
-        Cheap (three reads, no dict): the running totals of ``stats()["synth_frames_late"]`` and of the samples
-        those frames were late by (scheduled synthesis); :meth:`reset_stats` sets them back to 0.
+        Cheap (three reads, no dict): the running totals of ``stats()["synth_frames_late"]`` and
+        ``stats()["synth_frames_applied"]``; :meth:`reset_stats` sets them back to 0.
 
         Returns
         -------
         (int, int)
-            Frames, samples.
+            Late frames, applied frames.
         """
-        return int(self._stats[cb.S_SYNTH_LATE] + self._sched[Q_LATE]), int(self._sched[Q_LATE_SUM])
+        return int(self._stats[cb.S_SYNTH_LATE] + self._sched[Q_LATE]), int(self._sched[Q_APPLIED])
 
     def reset_stats(self) -> None:
         started, finished = self._stats[cb.S_OUTPUT_STARTED], self._stats[cb.S_FINISHED]

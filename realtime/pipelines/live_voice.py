@@ -10,8 +10,9 @@ when the worker finished, as long as the worker finishes within ``D`` (late fram
 ``Engine.stats()["synth_frames_late"]``).
 
 ``D`` adapts like a jitter buffer (:class:`AdaptiveDelay`): it starts at :func:`default_delay` (one block at 128
-frames / 48 kHz); when frames arrive late (a loaded machine, a worker that lost its real-time priority) it grows by
-one block, and after a long stretch without late frames it shrinks back by one block, never below the start value.
+frames / 48 kHz); when frames keep arriving late (5% of them over 5 s: an overloaded machine, a worker without
+real-time priority) it grows by one block, and after a long stretch without late frames it shrinks back by one
+block, never below the start value. A rare late frame leaves it alone.
 Both changes wait for a moment the instrument is silent (between notes), so every note of a phrase keeps the same
 latency: a late frame makes one event late, not the timing of the rest of the take uneven. Frames are never
 scheduled before one already sent (a smaller ``D`` merges the frames of that stretch into the last one's sample).
@@ -55,18 +56,18 @@ FEATURE_RATE = 16000
 
 
 class AdaptiveDelay:
-    """The scheduling delay ``D`` as a jitter buffer: grow on late frames, shrink after a clean stretch.
+    """The scheduling delay ``D`` as a jitter buffer: grow when frames keep coming late, shrink after a clean stretch.
 
     The policy (the adaptive playout delay of packet audio, e.g. Ramjee et al., "Adaptive playout mechanisms for
-    packetized audio applications", INFOCOM 1994, in whole blocks because a frame's deadline is a callback):
+    packetized audio applications", INFOCOM 1994: the delay follows a high percentile of the lateness, not single
+    late packets; here in whole blocks, because a frame's deadline is a callback):
 
-    - ``grow_after`` late episodes within ``window_s``: grow by one block at the next silent moment, up to
-      ``maximum``. An episode: late frames after ``episode_gap_s`` without any, whose lateness adds up to at
-      least ``episode_samples`` (default half a block: a frame a few samples late changes nothing audible; a
-      stall of the worker makes every frame of that stretch late, so frames are not counted one by one). Late
-      frames in the ``settle_s`` after a change (computed under the old ``D``) or in the first ``warmup_s``
-      (compiling, first model runs) do not count. A single stall makes one event late and leaves ``D`` alone; a
-      worker that keeps missing its deadline (an overloaded machine) gets one more block;
+    - over each ``window_s`` of input, the share of the frames the synthesizer applied that came late: at least
+      ``grow_fraction`` (the worker keeps missing its deadline: an overloaded machine), grow by one block at the
+      next silent moment, up to ``maximum``. A stall now and then (a few frames late in thousands) leaves ``D``
+      alone: it makes one event late, while a change of ``D`` would move every later one. The first
+      ``warmup_s`` (compiling, first model runs) and the window in which ``D`` changed (its frames were
+      computed under the old ``D``) are not judged;
     - ``relax_s`` seconds without a late frame: shrink by one block at the next silent moment, down to
       ``minimum``.
 
@@ -82,14 +83,12 @@ class AdaptiveDelay:
         Samples; default ``minimum`` + 3 blocks.
     relax_s : float
         Seconds without late frames before one block is given back.
-    settle_s : float
-        Seconds after a change during which late frames are not counted (they were scheduled before it).
-    grow_after : int
-        Late episodes within ``window_s`` that make ``D`` grow (1: every late episode).
-    window_s, episode_gap_s, warmup_s : float
-        Seconds.
-    episode_samples : int or None
-        Summed lateness (samples) that makes an episode count; default ``block_size // 2``.
+    window_s : float
+        Seconds of input per judgement.
+    grow_fraction : float
+        Share of late frames in a window that makes ``D`` grow (0 < f <= 1).
+    warmup_s : float
+        Seconds at the start that are not judged.
 
     Attributes
     ----------
@@ -97,70 +96,62 @@ class AdaptiveDelay:
         The current ``D`` (samples).
     changes : list of (int, int)
         ``(input sample, new D)`` for every change, in order.
+
+    Raises
+    ------
+    ValueError
+        A negative ``minimum``, a block size or rate <= 0, a fraction outside (0, 1].
     """
 
     def __init__(self, minimum: int, block_size: int, sample_rate: int, maximum: int | None = None,
-                 relax_s: float = 30.0, settle_s: float = 0.25, grow_after: int = 2, window_s: float = 10.0,
-                 episode_gap_s: float = 0.1, episode_samples: int | None = None, warmup_s: float = 1.0):
-        if minimum < 0 or block_size <= 0 or sample_rate <= 0 or grow_after < 1:
-            raise ValueError("minimum >= 0, block_size > 0, sample_rate > 0 and grow_after >= 1 are required")
+                 relax_s: float = 30.0, window_s: float = 5.0, grow_fraction: float = 0.05, warmup_s: float = 1.0):
+        if minimum < 0 or block_size <= 0 or sample_rate <= 0 or not 0.0 < grow_fraction <= 1.0:
+            raise ValueError("minimum >= 0, block_size > 0, sample_rate > 0 and 0 < grow_fraction <= 1 are required")
         self.minimum = int(minimum)
         self.block = int(block_size)
         self.maximum = int(maximum) if maximum is not None else self.minimum + 3 * self.block
         self.relax = int(relax_s * sample_rate)
-        self.settle = int(settle_s * sample_rate)
-        self.grow_after = int(grow_after)
-        self.window = int(window_s * sample_rate)
-        self.episode_gap = int(episode_gap_s * sample_rate)
-        self.episode_samples = int(episode_samples if episode_samples is not None else block_size // 2)
-        self.episodes: list[int] = []  # input sample of each late episode since the last change (recent ones)
-        self._last_late = -(1 << 40)
-        self._episode_start = 0
-        self._episode_late = 0  # samples late so far in the current episode
-        self._late_samples_seen = 0
+        self.window = max(1, int(window_s * sample_rate))
+        self.grow_fraction = float(grow_fraction)
         self.value = self.minimum
         self.changes: list[tuple[int, int]] = []
-        self._late_seen = 0
         self._grow = False
+        self._window_start = int(warmup_s * sample_rate)  # the first window starts after the warm-up
+        self._base = None  # (late, applied) at the window's start
+        self._late_seen = 0
         self._clean_since = 0
-        self._changed_at = int(warmup_s * sample_rate) - self.settle
 
-    def update(self, now: int, late_total: int, silent: bool, late_samples: int = 0) -> int:
-        """Account for the engine's late-frame count at input sample ``now``; change ``D`` if due and ``silent``.
+    def update(self, now: int, late_total: int, applied_total: int, silent: bool) -> int:
+        """Account for the engine's counters at input sample ``now``; change ``D`` if due and ``silent``.
 
         Parameters
         ----------
         now : int
             Input samples consumed so far.
-        late_total : int
-            The engine's running count of late frames (:meth:`Engine.synth_late`); a smaller value than
-            before (the stats were reset) restarts the count.
+        late_total, applied_total : int
+            The engine's running counts of frames applied late and of all frames applied
+            (:meth:`Engine.synth_late`); smaller values than before (the stats were reset) restart the window.
         silent : bool
             Whether the instrument is between notes (a change is applied only then).
-        late_samples : int
-            The engine's running sum of how many samples those frames were late by (:meth:`Engine.synth_late`).
 
         Returns
         -------
         int
             ``D`` in samples.
         """
-        if late_total < self._late_seen or late_samples < self._late_samples_seen:  # stats reset
-            self._late_seen, self._late_samples_seen = late_total, late_samples
-        if late_total > self._late_seen:
-            added = max(0, late_samples - self._late_samples_seen)
-            self._late_seen, self._late_samples_seen = late_total, late_samples
-            if now - self._changed_at > self.settle:
-                if now - self._last_late > self.episode_gap:  # a new episode
-                    self._episode_start, self._episode_late = now, 0
-                before = self._episode_late
-                self._episode_late += added
-                if before < self.episode_samples <= self._episode_late:  # it counts (once)
-                    self.episodes = [t for t in self.episodes if now - t <= self.window] + [self._episode_start]
-                    if len(self.episodes) >= self.grow_after:
-                        self._grow = self.value < self.maximum
-                self._last_late = now
-            self._clean_since = now
+        if late_total != self._late_seen:
+            if late_total > self._late_seen:
+                self._clean_since = now
+            self._late_seen = late_total
+        if now >= self._window_start:
+            base = self._base
+            if base is None or late_total < base[0] or applied_total < base[1]:  # a new window (or a reset)
+                self._base, self._window_start = (late_total, applied_total), now
+            elif now - self._window_start >= self.window:
+                late, applied = late_total - base[0], applied_total - base[1]
+                if applied > 0 and late >= self.grow_fraction * applied and self.value < self.maximum:
+                    self._grow = True
+                self._base, self._window_start = (late_total, applied_total), now
         if not silent:
             return self.value
         if self._grow:
@@ -173,8 +164,8 @@ class AdaptiveDelay:
         self.value = value
         self.changes.append((now, value))
         self._grow = False
-        self.episodes = []
-        self._changed_at = self._clean_since = now
+        self._base, self._window_start = None, now  # the window of a change is not judged
+        self._clean_since = now
 
 
 def default_delay(block_size: int, sample_rate: int = 48000, budget_ms: float = 2.6) -> int:
@@ -521,8 +512,8 @@ class LiveInstrument:
                     silent = not pipe._ext_last[2]
                 else:
                     silent = not self._was_voiced and self._c16 > self._onset_until
-                frames, samples = self._engine.synth_late()
-                self.delay = self.adaptive.update(block_start, frames, silent, samples)
+                late, applied = self._engine.synth_late()
+                self.delay = self.adaptive.update(block_start, late, applied, silent)
         else:
             if len(self._h) < n:
                 self._h = np.zeros(n)
