@@ -31,7 +31,12 @@ What is scheduled, per block of input (16 kHz analysis as in the pipeline):
   normaliser's current register and pitch shift) while the amplitudes follow the model frames' ramps piecewise
   (each sub-frame aims at the model ramp's value at its own end: the same linear ramp as one frame per hop); a
   jump of a semitone or more ramps in ``jump_ramp_ms``; where the tracker (re)starts voicing, the frame's own
-  period is played at once (the tracker's smoothed f0 follows it one frame later).
+  period is played at once (the tracker's smoothed f0 follows it one frame later);
+- **pitch changes at the sample they are confirmed** (:class:`tonehost.dsp.pitch_change.PitchChangeDetector`):
+  inside a note the newest 2 ms are checked every 2 samples against the note's period; when a new period is
+  found there the synth jumps to it (``jump_ramp_ms``) with a model frame at once, instead of waiting for the
+  tracker's 8 ms window, its median and its 2 ms grid; the tracker's frames that still hold the old note are
+  overridden until it agrees (at most ``change_hold_ms``).
 
 Offline (no engine attached) :meth:`LiveInstrument.process` renders the same frames with the same kernel at
 ``D = 0`` and returns the audio: the live output is that, delayed by ``D`` samples (bench ``bench/ddsp_jack.py``
@@ -46,6 +51,7 @@ import numpy as np
 
 from tonehost.dsp.loudness import loudness_db, power_db
 from tonehost.dsp.onset import OnsetLoudness
+from tonehost.dsp.pitch_change import PitchChangeDetector
 from tonehost.dsp.resample import resample_block
 from tonehost.dsp.scheduled import ScheduledSynth
 from tonehost.realtime.audio.worker import BlockTimes
@@ -216,6 +222,14 @@ class LiveInstrument:
     gap_hold_ms : float
         Unvoiced tracker frames shorter than this inside a note (a pitch change, a breathy patch) keep the mask
         open: the level holds through a legato step instead of dipping while the tracker re-locks.
+    change_detect : bool
+        Pitch changes inside a note at the sample they are confirmed
+        (:class:`~tonehost.dsp.pitch_change.PitchChangeDetector` on the newest 2 ms: a step reaches the synth
+        about 6 ms after it happened instead of the tracker's 9-12 ms), with a model frame at once.
+    change_hold_ms : float
+        After a detected change, tracker frames that still report the old pitch (its window holds the old note)
+        are replaced by the new one for at most this long; once the tracker agrees (25 cents), or after this, the
+        tracker's pitch is played again.
     adaptive_delay : bool
         Let ``D`` grow on late frames and shrink back after a clean stretch (:class:`AdaptiveDelay`); False:
         ``D`` stays what :meth:`attach` set.
@@ -234,6 +248,7 @@ class LiveInstrument:
 
     def __init__(self, pipeline, onset: bool = True, onset_delay_ms: float = 1.0, onset_ramp_ms: float = 0.5,
                  onset_confirm_ms: float = 20.0, gap_hold_ms: float = 0.0, jump_ramp_ms: float = 0.5,
+                 change_detect: bool = True, change_hold_ms: float = 15.0,
                  adaptive_delay: bool = True):
         self.pipe = pipeline
         self.adaptive_delay = bool(adaptive_delay)
@@ -251,6 +266,11 @@ class LiveInstrument:
         self._jump_ramp = max(1, int(round(jump_ramp_ms * sr / 1000.0)))
         self._jump_octaves = 1.0 / 12.0  # a semitone or more between tracker frames is a jump, not a glide
         self._f0_sent = 0.0
+        tc16 = tc.sample_rate
+        self._change = PitchChangeDetector(tc16, tc.fmin, tc.fmax) if change_detect else None
+        self._change_hold16 = int(round(change_hold_ms * tc16 / 1000.0))
+        self._fast_f0 = 0.0
+        self._fast_until = -1
         self._onset = OnsetLoudness(FEATURE_RATE, window=tc.loudness_window, gate_db=tc.gate_db,
                                     dc_cutoff_hz=tc.dc_cutoff_hz)
         self._engine = None
@@ -450,12 +470,45 @@ class LiveInstrument:
             self._emit(pos, ramp, max(f0n, 0.0), target, nz)
         else:
             r = min(self._sub_ramp, ramp)
+            if f0n > 0 and self._f0_sent > 0 and abs(math.log2(f0n / self._f0_sent)) > self._jump_octaves:
+                r = min(r, self._jump_ramp)  # the model frame of a new note (a detected change): a short ramp
             self._emit(pos, r, max(f0n, 0.0), self._amp_at(pos + r), nz)
         self._next_model = c + self._model_hop16
 
+    def _with_changes(self, audio, c_start: int, cs: list, rows: list, fr) -> tuple[list, list]:
+        """The tracker's frames with the pitch changes :class:`~tonehost.dsp.pitch_change.PitchChangeDetector`
+        confirms in ``audio`` merged in, in sample order (a change is a row ``(None, f0)``)."""
+        if self._change is None or self.pipe._vst is not None:
+            return cs, rows
+        at, f0 = self._change.process(audio, np.asarray(cs, np.int64) - c_start - 1, fr.f0_hz, fr.voiced)
+        if not len(at):
+            return cs, rows
+        ev = sorted([(c, 0, r) for c, r in zip(cs, rows)]
+                    + [(c_start + int(a) + 1, 1, (None, float(f))) for a, f in zip(at, f0)], key=lambda e: e[:2])
+        return [e[0] for e in ev], [e[2] for e in ev]
+
+    def _change_frame(self, c: int, f0: float) -> None:
+        """A pitch change confirmed at 16 kHz sample ``c``: the new pitch and a model frame now, held until the
+        tracker agrees (or for ``change_hold_ms``)."""
+        if c - self._last_voiced_c > self._change_hold16:
+            return  # no note (the tracker's voiced frames pause across a step: its window mixes two periods)
+        self._fast_f0 = f0
+        self._fast_until = c + self._change_hold16
+        self._feat = (f0, self._feat[1], True)
+        self._was_voiced = True
+        self.pipe.last.update(input_f0_hz=f0, voiced=True)
+        self._next_model = c  # the model hears the new pitch now (its frame plays it in the jump ramp)
+
     def _tracker_frame(self, c: int, row) -> None:
         pipe = self.pipe
+        if row[0] is None:
+            return self._change_frame(c, row[1])
         f0, conf, voiced, pw, ld, raw = row
+        if self._fast_f0 > 0:
+            if c > self._fast_until or (voiced and f0 > 0 and abs(math.log2(f0 / self._fast_f0)) < 25.0 / 1200):
+                self._fast_f0 = 0.0  # the tracker has the new pitch (or the hold is over: the tracker wins)
+            else:
+                f0, voiced = self._fast_f0, True  # its window still holds the old note: keep the detected pitch
         if pipe._vst is not None:
             f0, conf = pipe._vst_f0, pipe._vst_conf
             voiced = conf >= 0.5 and pw > pipe.tracker_cfg.gate_db
@@ -538,6 +591,7 @@ class LiveInstrument:
             cs = [(before + i + 1) * hop for i in range(len(fr))]
             rows = list(zip(fr.f0_hz.tolist(), fr.confidence.tolist(), fr.voiced.tolist(), fr.power_db.tolist(),
                             fr.loudness_db.tolist(), fr.raw_f0_hz.tolist()))
+            cs, rows = self._with_changes(audio, c_start, cs, rows, fr)
             silent = not self._was_voiced and self._c16 > self._onset_until
             trig = self._onset.process(audio, allow=self.onset_enabled and silent)
         c_trig = c_start + trig + 1 if trig >= 0 else -1

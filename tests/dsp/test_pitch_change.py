@@ -1,0 +1,62 @@
+"""The sample-accurate pitch-change detector (tonehost.dsp.pitch_change) on voice-like steps at random phases."""
+import numpy as np
+import pytest
+
+from tonehost.dsp.features import VoiceTracker, voice_like
+from tonehost.dsp.pitch_change import PitchChangeDetector
+
+SR = 16000
+
+
+def _steps(f_a, f_b, n=12, seed=0, noise=0.0):
+    rng = np.random.default_rng(seed)
+    f, steps, t = [], [], 0
+    for _ in range(n):
+        n0, n1, n2 = int((0.1 + rng.uniform(0, 0.004)) * SR), int((0.15 + rng.uniform(0, 0.004)) * SR), int(0.15 * SR)
+        f += [np.zeros(n0), np.full(n1, float(f_a)), np.full(n2, float(f_b))]
+        steps.append(t + n0 + n1)
+        t += n0 + n1 + n2
+    x = voice_like(np.concatenate(f), SR, 0.25)
+    return x + noise * rng.standard_normal(len(x)), steps
+
+
+def _run(x, block=43, **kw):
+    tr, det = VoiceTracker(), PitchChangeDetector(**kw)
+    ev = []
+    for i in range(0, len(x), block):
+        b = x[i:i + block]
+        before = tr.frames_out
+        fr = tr.process(b)
+        at, f0 = det.process(b, (before + np.arange(1, len(fr) + 1)) * 32 - i - 1, fr.f0_hz, fr.voiced)
+        ev += [(i + int(a) + 1, float(f)) for a, f in zip(at, f0)]
+    return ev
+
+
+@pytest.mark.parametrize("f_a,f_b,bound_ms", [(220, 330, 7.0), (330, 220, 8.5), (440, 392, 7.5), (600, 900, 4.5)])
+def test_steps_are_found_early_and_right(f_a, f_b, bound_ms):
+    x, steps = _steps(f_a, f_b)
+    ev = _run(x)
+    lat = []
+    for s in steps:
+        got = [(c, f) for c, f in ev if s <= c < s + SR // 50]
+        assert got, f"step at {s} not found"
+        c, f = got[0]
+        assert abs(1200 * np.log2(f / f_b)) < 20, got  # the new pitch, never a passing mixture of the two
+        lat.append(1000.0 * (c - s) / SR)
+    # the newest 32 samples repeat at the new period once period + 32 samples of it have arrived
+    assert np.percentile(lat, 95) <= bound_ms, lat
+    assert len(ev) == len(steps)  # nothing else: no detection in silence, at note starts or ends
+
+
+def test_steady_and_vibrato_notes_and_noise_give_no_change():
+    t = np.arange(2 * SR) / SR
+    f = 220.0 * 2 ** (0.5 / 12 * np.sin(2 * np.pi * 5.5 * t))  # +-50 cents vibrato at 5.5 Hz
+    x = voice_like(np.r_[np.zeros(SR // 10), f], SR, 0.25)
+    x += 0.01 * np.random.default_rng(1).standard_normal(len(x))
+    assert _run(x) == []
+    assert _run(0.1 * np.random.default_rng(2).standard_normal(SR)) == []
+
+
+def test_the_same_changes_whatever_the_block_size():
+    x, _ = _steps(220, 330, n=4)
+    assert _run(x, 43) == _run(x, 128) == _run(x, 7)
