@@ -9,6 +9,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
+from numba import njit
+
 __all__ = ["NormalizerSettings", "LiveNormalizer", "INSTRUMENT_RANGES", "instrument_range", "LOWEST_LD",
            "LD_CONF_REDUCTION", "VST_PW_FLOOR"]
 
@@ -338,3 +341,177 @@ class LiveNormalizer:
                 out += 12.0
         out = min(110.0, out)
         return 440.0 * 2.0 ** ((out - 69.0) / 12.0)
+
+    def frames(self, f0_hz: np.ndarray, loudness_db: np.ndarray, voiced: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Normalise many frames in one call: the same values and the same state afterwards as calling the
+        normaliser on each frame in turn (``onset`` False), in one Numba kernel (offline ``render``).
+
+        Parameters
+        ----------
+        f0_hz : numpy.ndarray [T]
+            The tracker's f0 in Hz per frame (<= 0: none yet).
+        loudness_db : numpy.ndarray [T]
+            The tracker's loudness (``db_kind``) in dB.
+        voiced : numpy.ndarray [T] bool
+            The tracker's voicing decisions.
+
+        Returns
+        -------
+        (numpy.ndarray [T] float64, numpy.ndarray [T] float64)
+            f0 in Hz and loudness/power in dB for the controls model.
+        """
+        s = self.settings
+        f0 = np.ascontiguousarray(f0_hz, np.float64).reshape(-1)
+        db = np.ascontiguousarray(loudness_db, np.float64).reshape(-1)
+        v = np.ascontiguousarray(voiced, np.bool_).reshape(-1)
+        T = len(f0)
+        f0_out = np.empty(T)
+        db_out = np.empty(T)
+        seed_level = max(1, int(round(self.level_seed_seconds * self.frame_rate)))
+        seed_pitch = max(1, int(round(self.seed_seconds * self.frame_rate)))
+        ld_seed = np.zeros(max(seed_level, len(self._ld_seed)) + 1)
+        ld_seed[:len(self._ld_seed)] = self._ld_seed
+        sp = np.zeros(max(seed_pitch, len(self._seed_pitch)) + 1)
+        sp[:len(self._seed_pitch)] = self._seed_pitch
+        hist = np.asarray(self._hist, np.float64)
+        nan = float("nan")
+        st = np.array([nan if self._ld_mean is None else self._ld_mean, self._gain, self._hist_total,
+                       self._octaves, self._has_shift, self._in_phrase, self._gap, self._phrase_decided,
+                       self._mask_db, self._was_voiced, len(self._ld_seed), len(self._seed_pitch)], np.float64)
+        nv = lambda x: nan if x is None else float(x)  # noqa: E731
+        par = np.array([self.db_kind == "power_db", nv(s.mean_loudness), nv(s.average_max_loudness), self.active_db,
+                        self.release_frames, self.input_gain_db, self.auto_register, nv(s.mean_pitch),
+                        nv(s.low_pitch), nv(s.high_pitch), seed_level,
+                        1.0 / max(1.0, self.stats_seconds * self.frame_rate),
+                        math.exp(-1.0 / max(1.0, self.register_seconds * self.frame_rate)), seed_pitch,
+                        self.phrase_gap_seconds * self.frame_rate, self.hysteresis, self.register_headroom,
+                        self.start_headroom, self.pitch_shift, 2.0], np.float64)
+        _normalize_frames(f0, db, v, f0_out, db_out, st, par, hist, ld_seed, sp)
+        self._ld_mean = None if math.isnan(st[0]) else float(st[0])
+        self._gain, self._hist_total = float(st[1]), float(st[2])
+        self._octaves = int(st[3])
+        self._has_shift, self._in_phrase = bool(st[4]), bool(st[5])
+        self._gap = int(st[6])
+        self._phrase_decided = bool(st[7])
+        self._mask_db = float(st[8])
+        self._was_voiced = bool(st[9])
+        self._ld_seed = ld_seed[:int(st[10])].tolist()
+        self._seed_pitch = sp[:int(st[11])].tolist()
+        self._hist = hist.tolist()
+        return f0_out, db_out
+
+
+@njit(cache=True, nogil=True)
+def _fit_range_k(shift, centre, headroom, low, high):
+    if not (math.isnan(low) or math.isnan(high)):
+        while centre + 12 * shift + headroom > high and centre + 12 * (shift - 1) >= low:
+            shift -= 1
+        while centre + 12 * shift < low:
+            shift += 1
+    return shift
+
+
+@njit(cache=True, nogil=True)
+def _decide_k(st, par, centre, hysteresis, headroom):
+    mp = par[7]
+    want = int(np.rint((mp - centre) / 12.0))
+    octaves = int(st[3])
+    if st[4] > 0.5 and hysteresis:
+        if abs(mp - centre - 12.0 * octaves) <= 6.0 + par[15]:
+            want = octaves
+    st[3] = _fit_range_k(want, centre, headroom, par[8], par[9])
+    st[4] = 1.0
+
+
+@njit(cache=True, nogil=True)
+def _normalize_frames(f0_in, db_in, voiced_in, f0_out, db_out, st, par, hist, ld_seed, seed_pitch):
+    """:meth:`LiveNormalizer.__call__` over many frames (``onset`` False), state in and out of ``st`` (the
+    scalars, see :meth:`LiveNormalizer.frames`), ``hist`` [128], ``ld_seed`` and ``seed_pitch`` (the seed lists,
+    lengths in ``st[10]``, ``st[11]``); ``par`` the settings. The same operations in the same order (Python's
+    ``round`` is half to even, as ``np.rint``)."""
+    power = par[0] > 0.5
+    mean_ld, max_ld, active_db, release = par[1], par[2], par[3], par[4]
+    gain_db, auto_reg, mp, low = par[5], par[6] > 0.5, par[7], par[8]
+    seed_level, alpha, decay, seed_n = int(par[10]), par[11], par[12], int(par[13])
+    gap_frames, reg_headroom, start_headroom, pitch_shift = par[14], par[16], par[17], par[18]
+    two = par[19]  # 2.0 read at run time: LLVM would turn pow(2.0, x) into exp2(x) (not always the same last bit)
+    level_on = not (math.isnan(mean_ld) or math.isnan(max_ld))
+    register_on = auto_reg and not math.isnan(mp)
+    for i in range(f0_in.shape[0]):
+        voiced = voiced_in[i]
+        db = db_in[i] + gain_db
+        if power:
+            db = min(0.0, max(VST_PW_FLOOR, db))
+        elif level_on:
+            if voiced and db > active_db:
+                n = int(st[10])
+                if n < seed_level:
+                    ld_seed[n] = db
+                    n += 1
+                    st[10] = n
+                    srt = np.sort(ld_seed[:n])
+                    st[0] = srt[n // 2]
+                else:
+                    st[0] += alpha * (db - st[0])
+            shift = mean_ld - (st[0] if not math.isnan(st[0]) else mean_ld)
+            db = min(max_ld, max(LOWEST_LD, db + shift))
+            if voiced:
+                st[8] = 0.0
+            else:
+                st[8] = max(LD_CONF_REDUCTION, st[8] + LD_CONF_REDUCTION / release)
+            db = max(LOWEST_LD, db + st[8])
+        else:
+            db = max(LOWEST_LD, db)
+        f0 = f0_in[i]
+        if f0 > 0:
+            midi = 69.0 + 12.0 * math.log2(f0 / 440.0)
+            if voiced:
+                st[6] = 0
+                if register_on:
+                    if st[5] < 0.5:  # a phrase starts: decide from the history
+                        st[5] = 1.0
+                        st[7] = 0.0
+                        st[11] = 0
+                        if st[2] > 0.0:
+                            half = 0.5 * st[2]
+                            acc = 0.0
+                            reg = -1
+                            for k in range(128):
+                                acc += hist[k]
+                                if acc >= half:
+                                    reg = k
+                                    break
+                            if reg >= 0:
+                                _decide_k(st, par, float(reg), True, reg_headroom)
+                                st[7] = 1.0
+                    if st[7] < 0.5:
+                        n = int(st[11])
+                        seed_pitch[n] = midi
+                        n += 1
+                        st[11] = n
+                        srt = np.sort(seed_pitch[:n])
+                        _decide_k(st, par, srt[n // 2], False, start_headroom)
+                        st[7] = 1.0 if n >= seed_n else 0.0
+                st[1] /= decay
+                k = min(127, max(0, int(np.rint(midi))))
+                hist[k] += st[1]
+                st[2] += st[1]
+                if st[1] > 1e6:
+                    g = st[1]
+                    for j in range(128):
+                        hist[j] = hist[j] / g
+                    st[2] /= g
+                    st[1] = 1.0
+            else:
+                st[6] += 1
+                if st[6] >= gap_frames:
+                    st[5] = 0.0
+            out = midi + (12.0 * (st[3] if register_on else 0.0) + pitch_shift)
+            if register_on and not math.isnan(low):
+                while out < low:
+                    out += 12.0
+            out = min(110.0, out)
+            f0 = 440.0 * two ** ((out - 69.0) / 12.0)
+        st[9] = 1.0 if voiced else 0.0
+        f0_out[i] = f0
+        db_out[i] = db

@@ -13,7 +13,8 @@ output, thousands of model frames per call (``tonehost render``, :meth:`Instrume
    as :meth:`~InstrumentPipeline.file_statistics`, over the same frames the render uses) and keeps the model
    frames in a temporary file (21 bytes per frame, 18 MB per hour; memory stays flat in the file's length),
    so the tracker runs once, not twice;
-3. the live normaliser over each chunk of model frames (Python, one call per model frame), then ONE call of the
+3. the live normaliser over each chunk of model frames (:meth:`LiveNormalizer.frames`: one Numba call, the same
+   values as frame by frame), then ONE call of the
    controls model's sequence variant for the chunk (:func:`tonehost.exports.convert.ddsp_sequence.sequence_model_path`:
    derived from the step graph, state carried from chunk to chunk);
 4. the frames enter the synthesizers' rings at the same output samples as live, and the harmonic and noise
@@ -272,11 +273,7 @@ class _Renderer:
         if pending is not None:
             pipe._swap(pending)
         norm = pipe.normalizer
-        f0n = np.empty(T)
-        dbn = np.empty(T)
-        f0l, dbl, vl = rows["f0"].tolist(), rows["db"].tolist(), rows["voiced"].tolist()
-        for i in range(T):
-            f0n[i], dbn[i] = norm(f0l[i], dbl[i], vl[i])
+        f0n, dbn = norm.frames(rows["f0"], rows["db"], rows["voiced"])  # = norm(...) frame by frame
         amp, harm, noise = SequenceRunner.of(pipe.controls).run(pipe.controls, np.maximum(f0n, 0.0), dbn)
         nb = noise.shape[1]
         if pipe.trace is not None:
