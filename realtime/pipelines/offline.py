@@ -312,9 +312,8 @@ class _Renderer:
                 self._tmp = (np.zeros(n), np.zeros(n), np.zeros(n))
             out, th, tn = self._tmp
             due = pipe._due
-            pos = np.fromiter((e[0] for e in due), np.int64, len(due))
-            hw = np.fromiter((e[1] for e in due), np.int64, len(due)).reshape(-1, 1)
-            nw = np.fromiter((e[2] for e in due), np.int64, len(due)).reshape(-1, 1)
+            d3 = np.array(due, np.int64).reshape(-1, 3).T.copy()  # rows: output sample, harmonic / noise counters
+            pos, hw, nw = d3[0], d3[1].reshape(-1, 1), d3[2].reshape(-1, 1)
             c = self._counters
             c[:] = (pipe._harm_read, pipe._harm_visible, pipe._noise_read, pipe._noise_visible)
             h, ns = pipe._hframes, pipe._nframes
@@ -324,10 +323,7 @@ class _Renderer:
                              pipe.post_gain, th, tn)
             pipe._harm_read, pipe._harm_visible, pipe._noise_read, pipe._noise_visible = (int(v) for v in c)
             stop = self.synth_pos + n
-            k = 0
-            while k < len(due) and due[k][0] < stop:
-                k += 1
-            del due[:k]
+            del due[:int(np.searchsorted(pos, stop))]  # the frames now visible (due samples ascending)
             y = out[:n]
             if pipe._reverb is not None:
                 y = pipe._reverb.process(y)
