@@ -14,6 +14,10 @@ samples instead, at every ``every``-th sample:
   that short window, the first dip under ``threshold`` (step 4) refined by a parabola (step 5,
   :func:`tonehost.dsp.yin._refine`). A new period that differs from the note's by more than ``min_cents`` and is
   found at ``confirm`` consecutive checks (within ``confirm_tol``) is reported at the sample that confirmed it;
+- with each change it estimates where the change happened (:func:`_change_point`, a two-segment least-squares
+  split: the old period fits before it, the new one from one new period after it; within 0.2 ms on voice-like
+  steps of a fifth), so a caller can play every change at the same delay after it
+  (:class:`~tonehost.realtime.pipelines.live_voice.LiveInstrument`'s ``change_align_ms``);
 - it searches for at most ``search`` samples after the break (a note that ends, or noise, costs that much and no
   more) and then waits for the tracker's next voiced frame.
 
@@ -55,9 +59,41 @@ def _tail_cmnd(hist, end, n, max_lag, d, cmnd):
 
 
 @njit(nogil=True, cache=True)
-def _scan(x, hist, keep, st, upd_at, upd_f0, upd_voiced, par, d, cmnd, out_at, out_f0):
+def _change_point(hist, a, end, t1, t2):
+    """Where in ``hist[a:end]`` the signal stopped repeating at period ``t1`` and started repeating at ``t2``.
+
+    The split ``s`` minimising ``sum_{a <= j < s} (x_j - x_{j-t1})^2 + sum_{s + t2 <= j < end} (x_j - x_{j-t2})^2``
+    (a two-segment least-squares change point: before ``s`` the old period fits, from ``s + t2`` on the new one;
+    the ``t2`` samples between compare the new note with the old and fit neither).
+    """
+    i1 = int(t1 + 0.5)
+    i2 = int(t2 + 0.5)
+    b = end - i2
+    if b <= a:
+        return b
+    c2 = 0.0
+    for j in range(a + i2, end):
+        v = hist[j] - hist[j - i2]
+        c2 += v * v
+    c1 = 0.0
+    best = a
+    best_cost = c2
+    for sp in range(a, b):
+        v = hist[sp] - hist[sp - i1]
+        c1 += v * v
+        w = hist[sp + i2] - hist[sp]
+        c2 -= w * w
+        if c1 + c2 < best_cost:
+            best_cost = c1 + c2
+            best = sp + 1
+    return best
+
+
+@njit(nogil=True, cache=True)
+def _scan(x, hist, keep, st, upd_at, upd_f0, upd_voiced, par, d, cmnd, out_at, out_f0, out_start):
     """Push ``x``; apply the tracker's frames (``upd_*``: at index ``upd_at[k]`` of ``x``, after that sample)
-    and write detections (index in ``x`` of the sample that confirmed them, f0 in Hz); returns their count."""
+    and write detections (index in ``x`` of the sample that confirmed them, f0 in Hz, index in ``x`` of the
+    estimated change, negative when in an earlier block); returns their count."""
     sr, tail, every, min_lag, max_lag, thr_break, threshold, min_cents, confirm, search, own_hold, unv_clear = (
         par[0], int(par[1]), int(par[2]), int(par[3]), int(par[4]), par[5], par[6], par[7], int(par[8]),
         int(par[9]), int(par[10]), int(par[11]))
@@ -126,8 +162,11 @@ def _scan(x, hist, keep, st, upd_at, upd_f0, upd_voiced, par, d, cmnd, out_at, o
                                 st[_CAND] = p
                                 st[_CAND_N] = 1
                             if st[_CAND_N] >= confirm:
+                                a0 = max(fill - int(st[_BROKEN]) - 2 * tail, int(ref + 0.5) + 1)
+                                sp = _change_point(hist, a0, fill, ref, p)
                                 out_at[n_out] = i
                                 out_f0[n_out] = sr / p
+                                out_start[n_out] = i - (fill - sp)
                                 n_out += 1
                                 st[_REF] = p
                                 st[_OWN] = 1.0
@@ -193,6 +232,9 @@ class PitchChangeDetector:
     ----------
     reference_hz : float
         The note's f0 the newest samples are checked against (0: none).
+    last_starts : numpy.ndarray of int
+        For the changes the last :meth:`process` returned: the index in its ``x`` of the estimated change point
+        (negative: that many samples before the block).
     """
 
     def __init__(self, sample_rate: int = 16000, fmin: float = 50.0, fmax: float = 2000.0, tail: int = 32,
@@ -205,7 +247,7 @@ class PitchChangeDetector:
         self.min_lag = max(2, int(math.floor(sample_rate / fmax)))
         self.max_lag = int(math.ceil(sample_rate / fmin))
         self.tail = int(tail)
-        self._keep = self.max_lag + self.tail + 2
+        self._keep = self.max_lag + int(search_ms * sample_rate / 1000.0) + 3 * self.tail + 2
         self._hist = np.zeros(self._keep + 4096)
         self._d = np.zeros(self.max_lag + 2)
         self._cmnd = np.zeros(self.max_lag + 2)
@@ -215,6 +257,8 @@ class PitchChangeDetector:
         self._st = np.zeros(_N_STATE)
         self._out_at = np.zeros(64, np.int64)
         self._out_f0 = np.zeros(64)
+        self._out_start = np.zeros(64, np.int64)
+        self.last_starts = np.zeros(0, np.int64)
         self.reset()
 
     def reset(self) -> None:
@@ -260,7 +304,9 @@ class PitchChangeDetector:
         if len(self._out_at) < need:
             self._out_at = np.zeros(need, np.int64)
             self._out_f0 = np.zeros(need)
+            self._out_start = np.zeros(need, np.int64)
         k = _scan(x, self._hist, self._keep, self._st, np.ascontiguousarray(frame_at, np.int64),
                   np.ascontiguousarray(frame_f0, np.float64), np.ascontiguousarray(frame_voiced, np.float64),
-                  self._par, self._d, self._cmnd, self._out_at, self._out_f0)
+                  self._par, self._d, self._cmnd, self._out_at, self._out_f0, self._out_start)
+        self.last_starts = self._out_start[:k].copy()
         return self._out_at[:k].copy(), self._out_f0[:k].copy()

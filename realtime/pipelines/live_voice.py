@@ -230,6 +230,11 @@ class LiveInstrument:
         After a detected change, tracker frames that still report the old pitch (its window holds the old note)
         are replaced by the new one for at most this long; once the tracker agrees (25 cents), or after this, the
         tracker's pitch is played again.
+    change_align_ms : float
+        A detected change plays this long after the new period's first repetition (the change point
+        :class:`~tonehost.dsp.pitch_change.PitchChangeDetector` estimates + one new period), or when it is
+        confirmed if that is later: the detector confirms a change 2-5 ms after that point depending on the
+        waveform's phase, this makes the latency of a change constant (0: play each change when confirmed).
     adaptive_delay : bool
         Let ``D`` grow on late frames and shrink back after a clean stretch (:class:`AdaptiveDelay`); False:
         ``D`` stays what :meth:`attach` set.
@@ -248,7 +253,7 @@ class LiveInstrument:
 
     def __init__(self, pipeline, onset: bool = True, onset_delay_ms: float = 1.0, onset_ramp_ms: float = 0.5,
                  onset_confirm_ms: float = 20.0, gap_hold_ms: float = 0.0, jump_ramp_ms: float = 0.5,
-                 change_detect: bool = True, change_hold_ms: float = 15.0,
+                 change_detect: bool = True, change_hold_ms: float = 15.0, change_align_ms: float = 3.5,
                  adaptive_delay: bool = True):
         self.pipe = pipeline
         self.adaptive_delay = bool(adaptive_delay)
@@ -269,6 +274,8 @@ class LiveInstrument:
         tc16 = tc.sample_rate
         self._change = PitchChangeDetector(tc16, tc.fmin, tc.fmax) if change_detect else None
         self._change_hold16 = int(round(change_hold_ms * tc16 / 1000.0))
+        self._change_align16 = int(round(change_align_ms * tc16 / 1000.0))
+        self._pending: list[tuple[int, float]] = []
         self._fast_f0 = 0.0
         self._fast_until = -1
         self._onset = OnsetLoudness(FEATURE_RATE, window=tc.loudness_window, gate_db=tc.gate_db,
@@ -477,14 +484,25 @@ class LiveInstrument:
 
     def _with_changes(self, audio, c_start: int, cs: list, rows: list, fr) -> tuple[list, list]:
         """The tracker's frames with the pitch changes :class:`~tonehost.dsp.pitch_change.PitchChangeDetector`
-        confirms in ``audio`` merged in, in sample order (a change is a row ``(None, f0)``)."""
+        confirms merged in, in sample order (a change is a row ``(None, f0)``), each at its due sample: the
+        estimated change point + the new period + ``change_align_ms`` (or when confirmed, if that is later), so
+        every change of a note reaches the synth the same time after it happened wherever it fell in the
+        detector's checks (a change due after this block waits for its block)."""
         if self._change is None or self.pipe._vst is not None:
             return cs, rows
-        at, f0 = self._change.process(audio, np.asarray(cs, np.int64) - c_start - 1, fr.f0_hz, fr.voiced)
-        if not len(at):
+        det = self._change
+        at, f0 = det.process(audio, np.asarray(cs, np.int64) - c_start - 1, fr.f0_hz, fr.voiced)
+        for a, s0, f in zip(at.tolist(), det.last_starts.tolist(), f0.tolist()):
+            due = c_start + a + 1
+            if self._change_align16 > 0:
+                due = max(due, c_start + s0 + 1 + int(round(FEATURE_RATE / f)) + self._change_align16)
+            self._pending.append((due, f))
+        if not self._pending or self._pending[0][0] > self._c16:
             return cs, rows
-        ev = sorted([(c, 0, r) for c, r in zip(cs, rows)]
-                    + [(c_start + int(a) + 1, 1, (None, float(f))) for a, f in zip(at, f0)], key=lambda e: e[:2])
+        now = [p for p in self._pending if p[0] <= self._c16]
+        self._pending = [p for p in self._pending if p[0] > self._c16]
+        ev = sorted([(c, 0, r) for c, r in zip(cs, rows)] + [(c, 1, (None, f)) for c, f in now],
+                    key=lambda e: e[:2])
         return [e[0] for e in ev], [e[2] for e in ev]
 
     def _change_frame(self, c: int, f0: float) -> None:

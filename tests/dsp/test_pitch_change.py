@@ -60,3 +60,18 @@ def test_steady_and_vibrato_notes_and_noise_give_no_change():
 def test_the_same_changes_whatever_the_block_size():
     x, _ = _steps(220, 330, n=4)
     assert _run(x, 43) == _run(x, 128) == _run(x, 7)
+
+
+def test_the_change_point_is_found_within_a_fraction_of_a_millisecond():
+    x, steps = _steps(220, 330, n=12, seed=4)
+    tr, det = VoiceTracker(), PitchChangeDetector()
+    starts = []
+    for i in range(0, len(x), 64):
+        b = x[i:i + 64]
+        before = tr.frames_out
+        fr = tr.process(b)
+        at, _ = det.process(b, (before + np.arange(1, len(fr) + 1)) * 32 - i - 1, fr.f0_hz, fr.voiced)
+        starts += [i + int(s) for s in det.last_starts]
+    assert len(starts) == len(steps)
+    err = np.array(starts) - np.array(steps)
+    assert np.abs(err).max() <= 8, err  # 0.5 ms; measured within 4 samples
