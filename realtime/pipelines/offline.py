@@ -32,7 +32,7 @@ import tempfile
 import numpy as np
 
 from tonehost.dsp.poly_synth import poly_synth_block
-from tonehost.dsp.resample import Resampler, resample_block
+from tonehost.dsp.resample import Resampler
 from tonehost.exports.contracts.ddsp import (INPUT_F0, INPUT_PW, INPUT_STATE, OUTPUT_AMPLITUDE, OUTPUT_HARMONICS,
                                              OUTPUT_NOISE, OUTPUT_STATE, scale_db, scale_f0_hz)
 
@@ -224,13 +224,11 @@ def _model_frames(pipe, x48: np.ndarray, stats: _Stats | None = None) -> np.ndar
     """Push input at the pipeline's rate through its resampler and tracker; the model frames it completes
     (rows of ``_ROW``), with the bookkeeping ``process`` does (frame counters, input samples, display)."""
     n = len(x48)
-    if len(pipe._down_out) < pipe._down.max_out(n):
-        pipe._down_out = np.zeros(pipe._down.max_out(n))
     d = pipe._down
-    m = resample_block(x48, n, pipe._down_out, d.state, d.bank, d.L, d.M)
+    x16 = d.process(x48)  # long blocks: resample_batch (the same values and state as resample_block, faster)
     pipe._samples_in += n
     before = pipe.tracker.frames_out
-    fr = pipe.tracker.process(pipe._down_out[:m])
+    fr = pipe.tracker.process(x16)
     if stats is not None:
         stats.add(fr)
     F = len(fr)
