@@ -224,28 +224,9 @@ def tap2drum_margins(work, qpm: float, bars: int, windows: int, seed: int = 0) -
             jitter = rng.uniform(-0.3, 0.3) if k < T - 1 else (0.3 if w % 4 == 2 else rng.uniform(-0.3, -0.05))
             a = part.window_line(g, w) + int(round((k + jitter) * g.step_samples))
             events += [PlayedEvent("on", 38, 100, a), PlayedEvent("off", 38, 0, a + 2000)]
-    pending = sorted(events, key=lambda e: e.sample)
-
-    class Recorder:
-        def events(self, end):
-            nonlocal pending
-            out = [e for e in pending if e.sample < end]
-            pending = pending[len(out):]
-            return out
-
-    s.recorder = Recorder()
+    s.recorder = _Replay(events)
     load_before = _load()
-    x = np.zeros(BLOCK, np.float32)
-    t_ref, k_ref, paced = time.perf_counter(), 0, 0
-    for k in range(int(part.window_line(g, 2 * windows + 1) // BLOCK)):
-        if part.gen.pending:
-            wait = t_ref + (k - k_ref) * BLOCK / SR - time.perf_counter()
-            if wait > 0:
-                time.sleep(wait)
-            paced += 1
-        else:
-            t_ref, k_ref = time.perf_counter(), k
-        s.process(x)
+    paced = _paced(s, lambda: part.gen.pending, int(part.window_line(g, 2 * windows + 1) // BLOCK))["paced_blocks"]
     st = s.stats()
     s.stop()
     done = [i for i in part.windows if "gen_ms" in i and not i.get("held")]
@@ -262,14 +243,26 @@ def tap2drum_margins(work, qpm: float, bars: int, windows: int, seed: int = 0) -
 
 # ------------------------------------------------------------------------------------------------ margins
 
-def _paced(session, parts, blocks: int) -> dict:
-    """Run ``blocks`` blocks: at the sound card's pace while any part's generator has work, as fast as possible
-    otherwise. Returns the worker's cost per paced block."""
+class _Replay:
+    """A recorder stand-in for the session: the played events, each handed out once its sample is reached."""
+
+    def __init__(self, events):
+        self.pending = sorted(events, key=lambda e: e.sample)
+
+    def events(self, end):
+        out = [e for e in self.pending if e.sample < end]
+        self.pending = self.pending[len(out):]
+        return out
+
+
+def _paced(session, busy, blocks: int) -> dict:
+    """Run ``blocks`` blocks: at the sound card's pace while ``busy()`` (a generator has work), as fast as possible
+    otherwise. Returns how many blocks were paced, of how many."""
     x = np.zeros(BLOCK, np.float32)
     t_ref, k_ref = time.perf_counter(), 0
     paced = 0
     for k in range(blocks):
-        if any(p.gen.busy for p in parts):
+        if busy():
             wait = t_ref + (k - k_ref) * BLOCK / SR - time.perf_counter()
             if wait > 0:
                 time.sleep(wait)
@@ -310,19 +303,10 @@ def answer_margins(work, name: str, qpm: float, positions: int, instrument: bool
             a = g.bar_start(bar) + int(i * g.beat_samples) + shift
             events += [PlayedEvent("on", p, 90, a), PlayedEvent("off", p, 0, a + int(0.3 * g.beat_samples))]
         bar += 5  # the phrase's bar(s), the pause, the answer bar, room to listen again
-    pending = sorted(events, key=lambda e: e.sample)
-
-    class Recorder:
-        def events(self, end):
-            nonlocal pending
-            out = [e for e in pending if e.sample < end]
-            pending = pending[len(out):]
-            return out
-
-    s.recorder = Recorder()
+    s.recorder = _Replay(events)
     load_before = _load()
     t0 = time.perf_counter()
-    pace = _paced(s, [part], int((g.bar_start(bar) + g.bar_samples) // BLOCK))
+    pace = _paced(s, lambda: part.gen.busy, int((g.bar_start(bar) + g.bar_samples) // BLOCK))
     st = s.stats()
     s.stop()
     rows = [{"answer": a["index"], "pause_to_bar_line_ms": a.get("pause_to_bar_line_ms"),
@@ -350,7 +334,7 @@ def drum_margins(work, qpm: float, bars: int) -> dict:
     s.add_part(part)
     s.warm_up(BLOCK)
     load_before = _load()
-    pace = _paced(s, [part], int((s.grid.bar_start(bars) + s.grid.bar_samples) // BLOCK))
+    pace = _paced(s, lambda: part.gen.busy, int((s.grid.bar_start(bars) + s.grid.bar_samples) // BLOCK))
     st = s.stats()
     s.stop()
     return {"model": "drum_kit_rnn", "bars": st["drum_bars"], "late": st["drum_bars_late"],

@@ -38,8 +38,9 @@ from tonehost.exports.training.melodies import (RNN_MAX_PITCH, RNN_MIN_PITCH, VA
                                                 rnn_events, vae_windows)
 from tonehost.exports.training.melody_models import MelodyRNN, MelodyVAE
 
-__all__ = ["RnnData", "VaeData", "rnn_data", "vae_data", "rnn_evaluate", "vae_evaluate", "RnnConfig",
-           "VaeConfig", "train_rnn", "train_vae", "load_state", "transpose_events"]
+__all__ = ["RnnData", "VaeData", "rnn_data", "vae_data", "rnn_evaluate", "vae_evaluate", "TrainConfig", "RnnConfig",
+           "VaeConfig", "train_rnn", "train_vae", "load_state", "transpose_events", "split_data", "recipe_parser",
+           "load_trained", "clear_shards", "run_card"]
 
 FIRST = FIRST_PITCH
 
@@ -178,13 +179,13 @@ def _kl(mu: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
 # ------------------------------------------------------------------------------------------- configs
 
 @dataclass
-class RnnConfig:
-    """MusicRNN training settings (the recipe's defaults are the shipped model's)."""
+class TrainConfig:
+    """The settings both loops share: batch, Adam's learning rate with its cosine schedule over ``steps``, gradient
+    clipping, random transpositions (probability ``p_transpose``, up to ``max_shift`` semitones), the seed and how
+    often the validation set chooses the kept model (``eval_every`` steps). :class:`RnnConfig` and
+    :class:`VaeConfig` set their own defaults."""
 
-    units: tuple = (128, 128)
-    dropout: float = 0.0
     batch: int = 32
-    crop: int = 128
     lr: float = 3e-3
     steps: int = 1400
     clip: float = 1.0
@@ -192,32 +193,38 @@ class RnnConfig:
     max_shift: int = 6
     seed: int = 1
     eval_every: int = 50
+
+
+@dataclass
+class RnnConfig(TrainConfig):
+    """MusicRNN training settings (the recipe's defaults are the shipped model's)."""
+
+    units: tuple = (128, 128)
+    dropout: float = 0.0
+    crop: int = 128
     val_tunes: int = 300
 
 
 @dataclass
-class VaeConfig:
+class VaeConfig(TrainConfig):
     """MusicVAE training settings (the recipe's defaults are the shipped model's)."""
 
     enc_units: int = 160
     z_dims: int = 128
     dec_units: tuple = (160, 160)
-    batch: int = 64
-    lr: float = 3e-3
-    steps: int = 8500
     input_dropout: float = 0.4
-    clip: float = 1.0
     free_nats: float = 96.0
     max_beta: float = 0.2
     beta_ramp: float = 0.3
-    p_transpose: float = 0.5
-    max_shift: int = 6
-    seed: int = 1
-    eval_every: int = 250
     val_windows: int = 1000
     ss_max: float = 0.0
     ss_ramp: float = 0.5
     init_from: str = ""
+    # the shared settings' defaults for the shipped MusicVAE
+    batch: int = 64
+    steps: int = 8500
+    p_transpose: float = 0.5
+    eval_every: int = 250
 
 
 # ------------------------------------------------------------------------------------------ the loop
@@ -284,6 +291,21 @@ class _Run:
     def lr_scale(self, total: int) -> float:
         return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(self.step, total) / total))
 
+    def set_lr(self) -> None:
+        """The learning rate of this step: ``cfg.lr`` on the cosine schedule over ``cfg.steps``."""
+        for g in self.opt.param_groups:
+            g["lr"] = self.cfg.lr * self.lr_scale(self.cfg.steps)
+
+    def optimise(self, loss: torch.Tensor) -> bool:
+        """One step of the optimiser on ``loss`` (gradient norm clipped to ``cfg.clip``); True when the validation
+        set is due (every ``cfg.eval_every`` steps and at the last one)."""
+        self.opt.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip)
+        self.opt.step()
+        self.step += 1
+        return self.step % self.cfg.eval_every == 0 or self.step == self.cfg.steps
+
     def record(self, entry: dict, score: float) -> None:
         entry = {"step": self.step, "cpu_minutes": round(self.cpu / 60, 2), **entry}
         self.history.append(entry)
@@ -297,6 +319,133 @@ def load_state(work: str | os.PathLike, best: bool = True) -> tuple[dict, dict]:
     """``(config, state_dict)`` of a training run: the best-on-validation model (or the last one)."""
     st = torch.load(Path(work) / "train_state.pt", weights_only=False)
     return st["config"], (st["best"][2] if best and st["best"] is not None else st["model"])
+
+
+# -------------------------------------------------------------------------- the recipes' plumbing
+
+def split_data(part: str, make: Callable):
+    """``make(tunes)`` of one part of the melody split (``recipes/melody_split.json``).
+
+    Parameters
+    ----------
+    part : str
+        ``"train"``, ``"validation"`` or ``"test"``.
+    make : callable
+        :func:`rnn_data` or :func:`vae_data`.
+
+    Returns
+    -------
+    RnnData or VaeData
+        What ``make`` returns.
+    """
+    from tonehost.exports.training import melodies as M
+
+    tunes = M.split_tunes(M.cached_tunes(), M.load_split())
+    return make(tunes[part])
+
+
+def recipe_parser(module: str, doc: str, name: str, fixture: Path, fixture_help: str, cpu_minutes: float,
+                  steps: int):
+    """The command line both melody recipes share: ``train`` and ``export`` with their common options.
+
+    Parameters
+    ----------
+    module : str
+        The recipe's module (``python -m MODULE``).
+    doc : str
+        Its docstring (the help's description).
+    name : str
+        The shipped model's folder under ``exports/shipped`` (``export --out``'s default).
+    fixture : pathlib.Path
+        The tests' held-out fixture (``export --fixture``'s default in a source checkout).
+    fixture_help : str
+        What ``export`` writes into the fixture.
+    cpu_minutes, steps : float, int
+        Defaults of ``train --cpu-minutes`` and ``train --steps``.
+
+    Returns
+    -------
+    tuple of argparse.ArgumentParser
+        ``(parser, train, export)``: the recipe adds its own options and ``set_defaults(func=...)`` to the two
+        sub-commands, then ``parser.parse_args``.
+    """
+    import argparse
+
+    from tonehost.exports.paths import SHIPPED_DIR
+
+    ap = argparse.ArgumentParser(prog=f"python -m {module}", description=doc,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train", help="train or resume")
+    t.add_argument("--work", required=True, help="folder of train_state.pt")
+    t.add_argument("--cpu-minutes", type=float, default=cpu_minutes,
+                   help=f"CPU budget of all runs of WORK (default {cpu_minutes:g})")
+    t.add_argument("--steps", type=int, default=steps, help=f"length of the learning-rate schedule (default {steps})")
+    e = sub.add_parser("export", help="write the layers checkpoint")
+    e.add_argument("--work", required=True)
+    e.add_argument("--out", default=str(SHIPPED_DIR / name), help=f"default exports/shipped/{name}")
+    e.add_argument("--fixture", default=str(fixture) if fixture.parent.parent.is_dir() else None,
+                   help=f"also write {fixture_help} here (default tests/fixtures/shipped_melody/{fixture.name} in a "
+                   "source checkout)")
+    return ap, t, e
+
+
+def load_trained(work: str | os.PathLike, build: Callable[[dict], nn.Module]) -> tuple[dict, nn.Module]:
+    """The best-on-validation model of a training run, built, loaded and in eval mode.
+
+    Parameters
+    ----------
+    work : str or os.PathLike
+        The run's folder (``train_state.pt``).
+    build : callable
+        ``config -> model`` (an untrained module of the run's widths).
+
+    Returns
+    -------
+    tuple
+        ``(config, model)``.
+    """
+    cfg, state = load_state(work)
+    model = build(cfg)
+    model.load_state_dict(state)
+    model.eval()
+    return cfg, model
+
+
+def clear_shards(out: str | os.PathLike) -> Path:
+    """``out`` as a Path, without the weight shards (``group1-shard*``) of an earlier export (their number may
+    differ)."""
+    out = Path(out)
+    for old in out.glob("group1-shard*"):
+        old.unlink()
+    return out
+
+
+def run_card(work: str | os.PathLike, cfg: dict, validation: dict) -> dict:
+    """The model card's record of a training run: the split's SHA-256, settings, best and last step, CPU minutes,
+    validation scores.
+
+    Parameters
+    ----------
+    work : str or os.PathLike
+        The run's folder (``train_state.pt``).
+    cfg : dict
+        The run's settings (:func:`load_state`).
+    validation : dict
+        The kept model's validation scores.
+
+    Returns
+    -------
+    dict
+    """
+    import hashlib
+
+    from tonehost.exports.training.melodies import SPLIT_PATH
+
+    st = torch.load(Path(work) / "train_state.pt", weights_only=False)
+    return {"split_sha256": hashlib.sha256(SPLIT_PATH.read_bytes()).hexdigest(), "config": cfg,
+            "best_step": st["best"][1], "steps_run": st["step"], "cpu_minutes": round(st["cpu_seconds"] / 60, 2),
+            "validation": validation}
 
 
 def train_rnn(train: RnnData, val: RnnData, work: str | os.PathLike, cfg: RnnConfig = RnnConfig(),
@@ -348,18 +497,12 @@ def train_rnn(train: RnnData, val: RnnData, work: str | os.PathLike, cfg: RnnCon
             x[r, :len(e)] = e
             m[r, :len(e) - 1] = True
         model.train()
-        for g in opt.param_groups:
-            g["lr"] = cfg.lr * run.lr_scale(cfg.steps)
+        run.set_lr()
         xt = torch.from_numpy(x)
         logits, _ = model(xt[:, :-1])
         mt = torch.from_numpy(m)
         loss = nn.functional.cross_entropy(logits[mt], xt[:, 1:][mt])
-        opt.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
-        opt.step()
-        run.step += 1
-        if run.step % cfg.eval_every == 0 or run.step == cfg.steps:
+        if run.optimise(loss):
             ev = rnn_evaluate(model, val_events)
             run.record({"train_loss": round(loss.item(), 4), "val_nll": round(ev["nll"], 4),
                         "val_accuracy": round(ev["accuracy"], 4)}, ev["nll"])
@@ -412,8 +555,7 @@ def train_vae(train: VaeData, val: VaeData, work: str | os.PathLike, cfg: VaeCon
         x = np.where(x >= FIRST, x + shift[:, None], x)
         xt = torch.from_numpy(x)
         model.train()
-        for g in opt.param_groups:
-            g["lr"] = cfg.lr * run.lr_scale(cfg.steps)
+        run.set_lr()
         mu, sigma = model.encode(xt)
         z = mu + sigma * torch.randn_like(sigma)
         fed = xt
@@ -431,12 +573,7 @@ def train_vae(train: VaeData, val: VaeData, work: str | os.PathLike, cfg: VaeCon
         kl = _kl(mu, sigma).mean()
         beta = cfg.max_beta * min(1.0, run.step / ramp)
         loss = rec + beta * torch.clamp(kl - cfg.free_nats, min=0.0)
-        opt.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
-        opt.step()
-        run.step += 1
-        if run.step % cfg.eval_every == 0 or run.step == cfg.steps:
+        if run.optimise(loss):
             ev = vae_evaluate(model, val_w)
             run.record({"train_rec": round(rec.item() / W.shape[1], 4), "train_kl": round(kl.item(), 2),
                         "beta": round(beta, 3), "ss": round(ss, 3),

@@ -35,7 +35,7 @@ import numpy as np
 from tonehost.exports.errors import ModelError
 from tonehost.exports.note_sequence import Note, NoteSequence
 
-__all__ = ["Transkun", "check_available", "load", "melscale_fbanks", "INSTALL_HINT"]
+__all__ = ["Transkun", "check_available", "load", "melscale_fbanks", "transcribe_file_blocks", "INSTALL_HINT"]
 
 from tonehost.exports.resolve import TRANSKUN_INSTALL as INSTALL_HINT  # noqa: E402  (what a user runs)
 
@@ -348,17 +348,44 @@ class Transkun:
         AudioFileError
             The file is missing, not audio, empty, truncated or damaged.
         """
-        from tonehost.realtime.io import AudioFile
+        return transcribe_file_blocks(self, path, progress)
 
-        with AudioFile(path, mono=True) as f:
-            run = _SegmentRunner(self, f.sample_rate)
-            for block in f.blocks():
-                run.push(block)
-                if progress is not None:
-                    progress(len(block) / f.sample_rate)
-            seq = run.finish()
-            seq.total_time = max(seq.total_time, f.duration)
-            return seq
+
+def transcribe_file_blocks(tk, path, progress: Callable[[float], object] | None = None) -> NoteSequence:
+    """Run Transkun ``tk`` over an audio file read block by block: the one reading loop of
+    :meth:`Transkun.transcribe_file` and of
+    :meth:`~tonehost.realtime.pipelines.transkun_onnx.TranskunOnnx.transcribe_file`.
+
+    Parameters
+    ----------
+    tk : Transkun or TranskunOnnx
+        The model (anything :class:`_SegmentRunner` runs).
+    path : str or os.PathLike
+        The audio file (any rate and channel count; mixed to mono).
+    progress : callable, optional
+        Called with the seconds of audio read after each block.
+
+    Returns
+    -------
+    NoteSequence
+        The notes; ``total_time`` at least the file's duration.
+
+    Raises
+    ------
+    AudioFileError
+        The file is missing, not audio, empty, truncated or damaged.
+    """
+    from tonehost.realtime.io import AudioFile
+
+    with AudioFile(path, mono=True) as f:
+        run = _SegmentRunner(tk, f.sample_rate)
+        for block in f.blocks():
+            run.push(block)
+            if progress is not None:
+                progress(len(block) / f.sample_rate)
+        seq = run.finish()
+        seq.total_time = max(seq.total_time, f.duration)
+        return seq
 
 
 class _SegmentRunner:

@@ -241,15 +241,6 @@ class TranskunOnnx:
     def transcribe_file(self, path, progress=None):
         """Transcribe an audio file read block by block (as
         :meth:`~tonehost.realtime.pipelines.transkun.Transkun.transcribe_file`)."""
-        from tonehost.realtime.io import AudioFile
-        from tonehost.realtime.pipelines.transkun import _SegmentRunner
+        from tonehost.realtime.pipelines.transkun import transcribe_file_blocks
 
-        with AudioFile(path, mono=True) as f:
-            run = _SegmentRunner(self, f.sample_rate)
-            for block in f.blocks():
-                run.push(block)
-                if progress is not None:
-                    progress(len(block) / f.sample_rate)
-            seq = run.finish()
-            seq.total_time = max(seq.total_time, f.duration)
-            return seq
+        return transcribe_file_blocks(self, path, progress)

@@ -34,16 +34,11 @@ the same settings learned more slowly (NLL 1.083 at 1350 steps, against 1.013 wi
 """
 from __future__ import annotations
 
-import argparse
-import hashlib
 import json
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-
-from tonehost.exports.paths import SHIPPED_DIR
 
 NAME = "basic_rnn_folk"
 #: The shipped-model tests' held-out fixture (in a source checkout).
@@ -51,11 +46,9 @@ FIXTURE = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "shipped_
 
 
 def _data(part: str):
-    from tonehost.exports.training import melodies as M
-    from tonehost.exports.training.melody_training import rnn_data
+    from tonehost.exports.training.melody_training import rnn_data, split_data
 
-    tunes = M.split_tunes(M.cached_tunes(), M.load_split())
-    return rnn_data(tunes[part])
+    return split_data(part, rnn_data)
 
 
 def cmd_train(args) -> int:
@@ -78,27 +71,18 @@ def cmd_export(args) -> int:
     from tonehost.exports.tfjs import read_layers_checkpoint, write_layers_checkpoint
     from tonehost.exports.training import melodies as M
     from tonehost.exports.training.melody_models import MelodyRNN, rnn_config
-    from tonehost.exports.training.melody_training import load_state, rnn_evaluate
+    from tonehost.exports.training.melody_training import clear_shards, load_trained, rnn_evaluate, run_card
     from tonehost.exports.convert.music_rnn import export_music_rnn
     from tonehost.exports.onnx_session import make_session
 
     torch.set_num_threads(1)
-    cfg, state = load_state(args.work)
-    model = MelodyRNN(M.RNN_MAX_PITCH - M.RNN_MIN_PITCH + 3, cfg["units"])
-    model.load_state_dict(state)
-    model.eval()
-    out = Path(args.out)
-    for old in out.glob("group1-shard*"):
-        old.unlink()
+    cfg, model = load_trained(args.work, lambda c: MelodyRNN(M.RNN_MAX_PITCH - M.RNN_MIN_PITCH + 3, c["units"]))
+    out = clear_shards(args.out)
     write_layers_checkpoint(out, model.layers_weights(), config=rnn_config(M.RNN_MIN_PITCH, M.RNN_MAX_PITCH))
     val = _data("validation")
     ev = rnn_evaluate(model, val.events)
-    st = torch.load(Path(args.work) / "train_state.pt", weights_only=False)
     card = {"model": "MusicRNN (basic_rnn format)", "recipe": "tonehost.exports.training.recipes.train_melody_rnn",
-            "data": "music21 corpus melodies, recipes/melody_split.json train part",
-            "split_sha256": hashlib.sha256(M.SPLIT_PATH.read_bytes()).hexdigest(),
-            "config": cfg, "best_step": st["best"][1], "steps_run": st["step"],
-            "cpu_minutes": round(st["cpu_seconds"] / 60, 2), "validation": ev}
+            "data": "music21 corpus melodies, recipes/melody_split.json train part", **run_card(args.work, cfg, ev)}
     (out / "model_card.json").write_text(json.dumps(card, indent=1) + "\n")
     # through the real loader: the ONNX step model tonehost.MusicRNN runs, against torch, on validation tunes
     session = make_session(export_music_rnn(out)[0], 1)
@@ -138,13 +122,10 @@ def cmd_export(args) -> int:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m tonehost.exports.training.recipes.train_melody_rnn",
-                                 description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    t = sub.add_parser("train", help="train or resume")
-    t.add_argument("--work", required=True, help="folder of train_state.pt")
-    t.add_argument("--cpu-minutes", type=float, default=20.0, help="CPU budget of all runs of WORK (default 20)")
-    t.add_argument("--steps", type=int, default=1400, help="length of the learning-rate schedule (default 1400)")
+    from tonehost.exports.training.melody_training import recipe_parser
+
+    ap, t, e = recipe_parser("tonehost.exports.training.recipes.train_melody_rnn", __doc__, NAME, FIXTURE,
+                             "held-out tunes + the torch probabilities", cpu_minutes=20.0, steps=1400)
     t.add_argument("--units", type=int, nargs="+", default=[128, 128], help="LSTM widths (default 128 128)")
     t.add_argument("--lr", type=float, default=3e-3)
     t.add_argument("--dropout", type=float, default=0.0)
@@ -152,12 +133,6 @@ def main(argv=None) -> int:
                    "(default 0: the tunes as written)")
     t.add_argument("--seed", type=int, default=1)
     t.set_defaults(func=cmd_train)
-    e = sub.add_parser("export", help="write the layers checkpoint")
-    e.add_argument("--work", required=True)
-    e.add_argument("--out", default=str(SHIPPED_DIR / NAME), help=f"default exports/shipped/{NAME}")
-    e.add_argument("--fixture", default=str(FIXTURE) if FIXTURE.parent.parent.is_dir() else None,
-                   help="also write held-out tunes + the torch probabilities here (default "
-                   f"tests/fixtures/shipped_melody/{NAME}_heldout.npz in a source checkout)")
     e.set_defaults(func=cmd_export)
     args = ap.parse_args(argv)
     return args.func(args)

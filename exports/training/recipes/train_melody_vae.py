@@ -52,15 +52,11 @@ the decoder did, 0.45 vs 0.44: both halves undertrained), so the run went on to 
 """
 from __future__ import annotations
 
-import argparse
-import hashlib
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
-
-from tonehost.exports.paths import SHIPPED_DIR
 
 NAME = "mel_2bar_folk"
 #: Held-out test windows in the fixture for the tests' reconstruction floor.
@@ -77,11 +73,9 @@ FIXTURE = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "shipped_
 
 
 def _data(part: str):
-    from tonehost.exports.training import melodies as M
-    from tonehost.exports.training.melody_training import vae_data
+    from tonehost.exports.training.melody_training import split_data, vae_data
 
-    tunes = M.split_tunes(M.cached_tunes(), M.load_split())
-    return vae_data(tunes[part])
+    return split_data(part, vae_data)
 
 
 def cmd_train(args) -> int:
@@ -107,26 +101,19 @@ def cmd_export(args) -> int:
     from tonehost.exports.tfjs import write_layers_checkpoint
     from tonehost.exports.training import melodies as M
     from tonehost.exports.training.melody_models import MelodyVAE, vae_config
-    from tonehost.exports.training.melody_training import load_state, vae_evaluate
+    from tonehost.exports.training.melody_training import clear_shards, load_trained, run_card, vae_evaluate
 
     torch.set_num_threads(1)
-    cfg, state = load_state(args.work)
-    model = MelodyVAE(M.VAE_MAX_PITCH - M.VAE_MIN_PITCH + 3, cfg["enc_units"], cfg["z_dims"], cfg["dec_units"])
-    model.load_state_dict(state)
-    model.eval()
-    out = Path(args.out)
-    for old in out.glob("group1-shard*"):
-        old.unlink()
+    cfg, model = load_trained(args.work, lambda c: MelodyVAE(M.VAE_MAX_PITCH - M.VAE_MIN_PITCH + 3, c["enc_units"],
+                                                             c["z_dims"], c["dec_units"]))
+    out = clear_shards(args.out)
     quantize = None if args.quantize == "none" else args.quantize
     write_layers_checkpoint(out, model.layers_weights(), quantize=quantize, config=vae_config())
     val = _data("validation")
     ev = vae_evaluate(model, val.windows)
-    st = torch.load(Path(args.work) / "train_state.pt", weights_only=False)
     card = {"model": "MusicVAE (mel_2bar_small format)", "recipe": "tonehost.exports.training.recipes.train_melody_vae",
             "data": "2-bar windows of music21 corpus melodies, recipes/melody_split.json train part",
-            "split_sha256": hashlib.sha256(M.SPLIT_PATH.read_bytes()).hexdigest(), "quantize": quantize,
-            "config": cfg, "best_step": st["best"][1], "steps_run": st["step"],
-            "cpu_minutes": round(st["cpu_seconds"] / 60, 2), "validation": ev, "commands": COMMANDS}
+            "quantize": quantize, **run_card(args.work, cfg, ev), "commands": COMMANDS}
     (out / "model_card.json").write_text(json.dumps(card, indent=1) + "\n")
     fixture = Path(args.fixture) if args.fixture else None
     if fixture is not None:
@@ -162,13 +149,10 @@ def cmd_export(args) -> int:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m tonehost.exports.training.recipes.train_melody_vae",
-                                 description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    t = sub.add_parser("train", help="train or resume")
-    t.add_argument("--work", required=True, help="folder of train_state.pt")
-    t.add_argument("--cpu-minutes", type=float, default=57.0, help="CPU budget of all runs of WORK (default 57)")
-    t.add_argument("--steps", type=int, default=8500, help="length of the learning-rate schedule (default 8500)")
+    from tonehost.exports.training.melody_training import recipe_parser
+
+    ap, t, e = recipe_parser("tonehost.exports.training.recipes.train_melody_vae", __doc__, NAME, FIXTURE,
+                             "held-out windows + the torch model's mu and decodes", cpu_minutes=57.0, steps=8500)
     t.add_argument("--enc-units", type=int, default=160)
     t.add_argument("--z-dims", type=int, default=128)
     t.add_argument("--dec-units", type=int, nargs="+", default=[160, 160])
@@ -188,13 +172,7 @@ def main(argv=None) -> int:
                    "WORK (same widths; new optimizer, schedule and budget)")
     t.add_argument("--seed", type=int, default=1)
     t.set_defaults(func=cmd_train)
-    e = sub.add_parser("export", help="write the layers checkpoint")
-    e.add_argument("--work", required=True)
-    e.add_argument("--out", default=str(SHIPPED_DIR / NAME), help=f"default exports/shipped/{NAME}")
     e.add_argument("--quantize", choices=["none", "uint8", "uint16"], default="uint16")
-    e.add_argument("--fixture", default=str(FIXTURE) if FIXTURE.parent.parent.is_dir() else None,
-                   help="also write held-out windows + the torch model's mu and decodes here (default "
-                   f"tests/fixtures/shipped_melody/{NAME}_heldout.npz in a source checkout)")
     e.set_defaults(func=cmd_export)
     args = ap.parse_args(argv)
     return args.func(args)
