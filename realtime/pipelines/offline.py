@@ -24,6 +24,10 @@ The output equals the live path's (``process`` block by block over the same inpu
 :meth:`~InstrumentPipeline.preset`): bit for bit when the sequence model is the step's GRU run over time (the
 shipped violin), else within the float32 rounding of a matrix product summed in another order (the model's
 outputs agree to :data:`tonehost.exports.convert.ddsp_sequence.TOLERANCE` relative).
+
+:func:`render_live_stream` (``tonehost render --live``) renders what ``tonehost play`` plays instead: its
+:class:`~tonehost.realtime.pipelines.live_voice.LiveInstrument` block by block at ``D = 0``, the file streamed.
+:func:`input_at_rate` is the one streaming resampling of a recording to the pipeline's rate for all of them.
 """
 from __future__ import annotations
 
