@@ -15,7 +15,8 @@ import textwrap
 import pytest
 
 CHILD = textwrap.dedent('''
-    import json, sys, time
+    import faulthandler, json, sys, time
+    faulthandler.dump_traceback_later(90, exit=True)   # a hang ends with every thread's stack on stderr
     from tonehost.realtime.audio.engine import Engine, EngineConfig
     from tonehost.realtime.audio.worker import Worker
     eng = Engine(EngineConfig(sample_rate=48000, block_size=int(sys.argv[1]), in_channels=1, out_channels=2,
@@ -71,7 +72,7 @@ def test_engine_detects_a_lost_server_and_closes_without_blocking(private_jack, 
 def test_a_healthy_stream_is_not_lost_and_closes_normally(private_jack):
     child = CHILD.replace('sys.stdin.readline()', 'time.sleep(2.0)').replace('time.monotonic() - t0 < 5',
                                                                             'time.monotonic() - t0 < 1.5')
-    r = subprocess.run([sys.executable, "-c", child, "128"], capture_output=True, text=True, timeout=60,
+    r = subprocess.run([sys.executable, "-c", child, "128"], capture_output=True, text=True, timeout=180,
                        env=private_jack.env)
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout.strip().splitlines()[-1])
