@@ -13,7 +13,12 @@ Each mode runs on a private JACK dummy server (48 kHz, 128 frames) with the C re
   fed by the same looping player, i.e. at tonehost's place in the graph (a cycle the player ends late starts both
   late: the fair comparison, and the one judged), and ``jack_simple_client``, which has no input and runs
   beside the rest from the start of every cycle (reported),
-- the notes printed so far (``transcribe``) or the output meter (``play``).
+- the notes printed so far (``transcribe``) or the output meter (``play``),
+- page faults, run-queue wait and preemptions of tonehost's real-time threads (the JACK thread that runs the
+  callback) and of ``jack_latent_client``'s, and the fault rate of tonehost's other threads (:func:`thread_stats`).
+
+At the end each client's own late cycles are split into those right after a cycle the looping player made late
+(the tail of a late start) and the rest (:func:`late_after_upstream`).
 
 It prints, per mode: the RSS slope after warm-up (least squares, MB per 10 minutes; target <= 1), xruns of
 tonehost and of the references, notes per minute (mean and spread) and the command's own summary; writes
@@ -28,6 +33,7 @@ more than those of the C reference at its place in the graph + 3, notes in every
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import signal
@@ -58,6 +64,92 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def thread_stats(pid: int) -> dict:
+    """Page faults and scheduling of process ``pid``'s threads, split into its real-time threads and the rest.
+
+    The real-time threads (``SCHED_FIFO``/``SCHED_RR``) of a tonehost session are libjack's process thread, which
+    runs the audio callback (and, in ``play``, the worker one step below it). Read from ``/proc/PID/task/TID/stat``
+    (fields 10 ``minflt``, 12 ``majflt``, 40 ``rt_priority``, 41 ``policy``; proc(5)), ``.../schedstat`` (second
+    number: nanoseconds spent runnable but waiting for a CPU) and ``.../status`` (``nonvoluntary_ctxt_switches``).
+
+    Returns
+    -------
+    dict
+        ``rt_minflt``, ``rt_majflt``, ``rt_wait_ms``, ``rt_cpu_ms`` (schedstat's first number: time on a CPU),
+        ``rt_nvcsw`` summed over the real-time threads,
+        ``other_minflt`` and ``other_majflt`` over the others, all cumulative since each thread started; empty
+        once the process is gone.
+    """
+    out = {"rt_minflt": 0, "rt_majflt": 0, "rt_wait_ms": 0.0, "rt_cpu_ms": 0.0, "rt_nvcsw": 0, "other_minflt": 0,
+           "other_majflt": 0}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return {}
+    for tid in tids:
+        base = f"/proc/{pid}/task/{tid}"
+        try:
+            with open(f"{base}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            minflt, majflt, policy = int(fields[7]), int(fields[9]), int(fields[38])
+            if policy not in (1, 2):
+                out["other_minflt"] += minflt
+                out["other_majflt"] += majflt
+                continue
+            with open(f"{base}/schedstat") as f:
+                cpu_ns, wait_ns = (int(v) for v in f.read().split()[:2])
+            with open(f"{base}/status") as f:
+                nvcsw = next((int(l.split()[1]) for l in f if l.startswith("nonvoluntary_ctxt_switches")), 0)
+        except (OSError, IndexError, ValueError):
+            continue
+        out["rt_minflt"] += minflt
+        out["rt_majflt"] += majflt
+        out["rt_wait_ms"] += wait_ns / 1e6
+        out["rt_cpu_ms"] += cpu_ns / 1e6
+        out["rt_nvcsw"] += nvcsw
+    return out
+
+
+def late_after_upstream(log_path: str, offset: int, upstream: str = "soak_player") -> dict:
+    """Each client's own late cycles (``Running``) in the server log from byte ``offset``, and how many of them came
+    right after a cycle that ``upstream`` (the looping player) made late or in which the client still waited for
+    it (``Triggered``): the tail of a cycle that started late, as opposed to a cycle the client alone made late.
+
+    jackd checks every client at the start of each cycle and writes one ``JackEngine::XRun: client = NAME was not
+    finished, state = S`` line per client it finds unfinished, then ``Process error``: one group per late cycle.
+
+    Returns
+    -------
+    dict
+        ``{client: [late cycles, of which right after an upstream-late cycle]}``.
+    """
+    groups, cur = [], []
+    try:
+        with open(log_path, "rb") as f:
+            f.seek(offset)
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return {}
+    for line in text.splitlines():
+        m = re.search(r"client = (\S+) was not finished, state = (\w+)", line)
+        if m:
+            cur.append((m.group(1), m.group(2)))
+        elif "Process error" in line:
+            groups.append(cur)
+            cur = []
+    groups.append(cur)
+    out: dict[str, list[int]] = {}
+    for i, group in enumerate(groups):
+        prev = groups[i - 1] if i else []
+        for name, state in group:
+            if state != "Running" or name == upstream:
+                continue
+            row = out.setdefault(name, [0, 0])
+            row[0] += 1
+            row[1] += int((upstream, "Running") in prev or (name, "Triggered") in prev)
+    return out
+
+
 def slope_mb_per_10min(t_s: np.ndarray, rss: np.ndarray, warmup_s: float) -> tuple[float, float]:
     """(least-squares slope in MB per 10 minutes, growth in MB) of RSS after ``warmup_s``."""
     keep = (t_s >= warmup_s) & np.isfinite(rss)
@@ -68,8 +160,12 @@ def slope_mb_per_10min(t_s: np.ndarray, rss: np.ndarray, warmup_s: float) -> tup
     return slope, float(r[-1] - r[0])
 
 
-def run_mode(mode: str, seconds: float, every: float, work: Path) -> dict:
-    """One soak run of ``play`` or ``transcribe``; returns its samples and summary."""
+def run_mode(mode: str, seconds: float, every: float, work: Path, reference_last: bool = False) -> dict:
+    """One soak run of ``play`` or ``transcribe``; returns its samples and summary.
+
+    ``reference_last``: start ``jack_latent_client`` after tonehost instead of before (JACK2 signals the clients
+    behind the player in the order they registered, so this puts tonehost first in each cycle).
+    """
     from tonehost.realtime.testing import jack
     from tonehost.realtime.testing.player import LoopPlayer
     from tonehost.realtime.testing.proc import Lines
@@ -81,7 +177,10 @@ def run_mode(mode: str, seconds: float, every: float, work: Path) -> dict:
             cmd, audio = ["play"], VOICE
         else:
             cmd, audio = ["transcribe", "--live", "-o", str(work / "take.mid")], PIANO
-        with jack.ReferenceClient() as ref, jack.InputReferenceClient() as ref_in:
+        after, xlog = reference_last, None
+        with contextlib.ExitStack() as stack:
+            ref = stack.enter_context(jack.ReferenceClient())
+            ref_in = None if after else stack.enter_context(jack.InputReferenceClient())
             # no --duration: the session ends with Ctrl-C (SIGINT) after the window, the normal stop
             proc = subprocess.Popen([sys.executable, "-m", "tonehost", *cmd], stdin=subprocess.DEVNULL,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=server.env)
@@ -89,6 +188,8 @@ def run_mode(mode: str, seconds: float, every: float, work: Path) -> dict:
             try:
                 # the player connects as soon as tonehost's input port appears, i.e. when its stream starts
                 with LoopPlayer(audio, "tonehost:in_0", name="soak_player", env=server.env, timeout=180):
+                    if after:
+                        ref_in = stack.enter_context(jack.InputReferenceClient())
                     jack.connect("soak_player:out", ref_in.input)  # the C reference behind the same player
                     xlog = jack.XrunLog(str(log)).start()
                     t0 = time.monotonic()
@@ -108,7 +209,9 @@ def run_mode(mode: str, seconds: float, every: float, work: Path) -> dict:
                                         "xruns_total": counts.get("_total", 0),
                                         "load1": os.getloadavg()[0],  # the machine's load (shared machines)
                                         "notes": out.count(ON_LINE),
-                                        "out_db": meters[-1] if meters else None})
+                                        "out_db": meters[-1] if meters else None,
+                                        **thread_stats(proc.pid),
+                                        **{f"latent_{k}": v for k, v in thread_stats(ref_in.proc.pid).items()}})
                     proc.send_signal(signal.SIGINT)
                     proc.wait(timeout=30)
             finally:
@@ -119,7 +222,9 @@ def run_mode(mode: str, seconds: float, every: float, work: Path) -> dict:
     summary = [l for l in text.splitlines()
                if l.startswith(("played ", "tonehost: error")) or re.match(r"\d+ notes( -> | \()", l)]
     return {"mode": mode, "seconds": seconds, "every": every, "returncode": proc.returncode, "samples": samples,
-            "summary": summary, "stderr_tail": text[-2000:]}
+            "summary": summary, "stderr_tail": text[-2000:],
+            "late_after_upstream": late_after_upstream(str(log), xlog.offset) if xlog is not None else {},
+            "reference_registered": "after tonehost" if after else "before tonehost"}
 
 
 def analyse(run: dict) -> dict:
@@ -147,6 +252,24 @@ def analyse(run: dict) -> dict:
     # (tonehost after the looping player) is also named, as "Triggered", in every cycle the player made late. The
     # judge is the C client at tonehost's place (behind the same player: a player that ends a cycle late starts
     # both late); jack_simple_client starts every cycle at once (runs before this bench had `latent`: judged on it)
+    # the audio thread's page faults and run-queue wait after warm-up, the other threads' fault rate (thread_stats)
+    ts = [x for x in s if "rt_minflt" in x]
+    after = [x for x in ts if x["t"] >= warmup]
+    if len(after) >= 2:
+        a, b = after[0], after[-1]
+        span = max(1e-9, b["t"] - a["t"])
+        res["rt_minflt_after_warmup"] = b["rt_minflt"] - a["rt_minflt"]
+        res["rt_majflt_after_warmup"] = b["rt_majflt"] - a["rt_majflt"]
+        res["rt_wait_ms_per_min"] = (b["rt_wait_ms"] - a["rt_wait_ms"]) * 60.0 / span
+        res["rt_nvcsw_after_warmup"] = b["rt_nvcsw"] - a["rt_nvcsw"]
+        cycles = span * 48000 / 128  # the bench's server: 48 kHz, 128-frame periods
+        res["rt_cpu_us_per_cycle"] = (b.get("rt_cpu_ms", 0) - a.get("rt_cpu_ms", 0)) * 1e3 / cycles
+        res["other_minflt_per_s"] = (b["other_minflt"] - a["other_minflt"]) / span
+        if "latent_rt_wait_ms" in a and "latent_rt_wait_ms" in b:  # the C client behind the same player
+            res["latent_rt_minflt_after_warmup"] = b["latent_rt_minflt"] - a["latent_rt_minflt"]
+            res["latent_rt_wait_ms_per_min"] = (b["latent_rt_wait_ms"] - a["latent_rt_wait_ms"]) * 60.0 / span
+            res["latent_rt_nvcsw_after_warmup"] = b["latent_rt_nvcsw"] - a["latent_rt_nvcsw"]
+            res["latent_rt_cpu_us_per_cycle"] = (b.get("latent_rt_cpu_ms", 0) - a.get("latent_rt_cpu_ms", 0)) * 1e3 / cycles
     loads = [x["load1"] for x in s if x.get("load1") is not None]
     res["load1_median"] = float(np.median(loads)) if loads else None  # the xruns mean little without it
     judge = res["late_reference_in"] if res["late_reference_in"] is not None else res["late_reference"]
@@ -217,6 +340,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", default="soak", help="result name or path (default bench/results/soak.json)")
     ap.add_argument("--png", default=str(RESULTS / "soak.png"), help="the plot (default bench/results/soak.png)")
     ap.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    ap.add_argument("--reference-last", action="store_true",
+                    help="start jack_latent_client after tonehost (signalled after it in every cycle)")
     args = ap.parse_args(argv)
     seconds = args.seconds if args.seconds else args.minutes * 60.0
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
@@ -229,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     runs, results = [], {}
     for mode in modes:
         print(f"{mode}: {seconds:g} s on a private JACK server, sampled every {args.every:g} s ...", flush=True)
-        run = run_mode(mode, seconds, args.every, work)
+        run = run_mode(mode, seconds, args.every, work, reference_last=args.reference_last)
         res = analyse(run)
         runs.append(run)
         results[mode] = res
@@ -241,6 +366,22 @@ def main(argv: list[str] | None = None) -> int:
               f"[{'ok' if res['xruns_ok'] else 'MISSED'}]; jack_simple_client (no input) {res['late_reference']}, "
               f"the looping player {res['late_player']}; named in any late cycle: tonehost {res['xruns_tonehost']}, "
               f"jack_latent_client {res['xruns_reference_in']}, jack_simple_client {res['xruns_reference']}")
+        if "rt_minflt_after_warmup" in res:
+            print(f"  after warm-up: the real-time threads' page faults {res['rt_minflt_after_warmup']} minor, "
+                  f"{res['rt_majflt_after_warmup']} major, run-queue wait {res['rt_wait_ms_per_min']:.1f} ms a "
+                  f"minute, {res['rt_nvcsw_after_warmup']} preemptions, CPU {res['rt_cpu_us_per_cycle']:.1f} us a "
+                  "cycle; other threads "
+                  f"{res['other_minflt_per_s']:.0f} minor faults a second")
+        if "latent_rt_wait_ms_per_min" in res:
+            print(f"  jack_latent_client's real-time thread: {res['latent_rt_minflt_after_warmup']} minor faults, "
+                  f"run-queue wait {res['latent_rt_wait_ms_per_min']:.1f} ms a minute, "
+                  f"{res['latent_rt_nvcsw_after_warmup']} preemptions, CPU {res['latent_rt_cpu_us_per_cycle']:.1f} "
+                  "us a cycle")
+        after = run.get("late_after_upstream") or {}
+        if after:
+            th, lt = after.get("tonehost", [0, 0]), after.get("latent", [0, 0])
+            print(f"  of those, right after a cycle the looping player made late: tonehost {th[1]} of {th[0]}, "
+                  f"jack_latent_client {lt[1]} of {lt[0]} (registered {run['reference_registered']})")
         if res["load1_median"] is not None:
             print(f"  machine load (1-min average) median {res['load1_median']:.1f} on {os.cpu_count()} CPUs")
         if mode == "transcribe":

@@ -195,6 +195,10 @@ def _recover_leftover(take) -> None:
           file=sys.stderr)
 
 
+#: How often the live engine wakes the transcriber's worker (seconds, whole blocks; see _open_source).
+LIVE_WAKE_S = 0.010
+
+
 def _open_source(args):
     """(source, sample_rate, closer): the engine's input, or a file played in real time."""
     from tonehost.realtime.audio.worker import ArraySource
@@ -207,9 +211,12 @@ def _open_source(args):
     from tonehost.realtime.audio.engine import Engine, EngineConfig
     from tonehost.realtime.cli.options import audio_device
 
-    # input only: the GIL-free callback queues the microphone, the transcriber's worker reads it
+    # input only: the GIL-free callback queues the microphone, the transcriber's worker reads it. The worker is
+    # woken every ~10 ms, not every block: it needs 32 ms of input per model frame, and the wake-up (an eventfd
+    # write) is most of the audio thread's cost (EngineConfig.wake_interval_s; bench.soak, README "Long runs")
     eng = Engine(EngineConfig(device=audio_device(args.device), sample_rate=args.sample_rate,
-                              block_size=args.block_size, in_channels=1, out_channels=0, input_ring_seconds=4.0))
+                              block_size=args.block_size, in_channels=1, out_channels=0, input_ring_seconds=4.0,
+                              wake_interval_s=LIVE_WAKE_S))
     eng.start()  # a missing device / unsupported rate raises DeviceError with a user_message
     return eng, args.sample_rate, eng.close
 
