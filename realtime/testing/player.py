@@ -62,9 +62,10 @@ class LoopPlayer:
             if self.proc.poll() is None:
                 self.proc.terminate()
             try:
-                self.proc.wait(timeout=5)
+                self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+                self.proc.wait()
             self.proc = None
 
 
