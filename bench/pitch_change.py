@@ -151,7 +151,7 @@ def main(argv=None) -> int:
     res["cpu_us_per_block"] = {"tracker": 1e6 * cpu_t / blocks, "detector": 1e6 * cpu_d / blocks}
     print(f"CPU per 128-sample block (process time, same run): tracker {1e6 * cpu_t / blocks:.0f} us, detector "
           f"{1e6 * cpu_d / blocks:.0f} us")
-    print(f"wrote {save_json('pitch_change.json', res)}")
+    print(f"wrote {save_json('pitch_change', res)}")
     return 0
 
 
