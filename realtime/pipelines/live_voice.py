@@ -532,8 +532,10 @@ class LiveInstrument:
             return self._change_frame(c, row[1])
         f0, conf, voiced, pw, ld, raw = row
         if self._fast_f0 > 0:
-            if c > self._fast_until or (voiced and f0 > 0 and abs(math.log2(f0 / self._fast_f0)) < 25.0 / 1200):
-                self._fast_f0 = 0.0  # the tracker has the new pitch (or the hold is over: the tracker wins)
+            if c > self._fast_until or pw < self.pipe.tracker_cfg.gate_db or (
+                    voiced and f0 > 0 and abs(math.log2(f0 / self._fast_f0)) < 25.0 / 1200):
+                # the tracker has the new pitch (or the hold is over, or the voice is gone: the tracker wins)
+                self._fast_f0 = 0.0
             else:
                 f0, voiced = self._fast_f0, True  # its window still holds the old note: keep the detected pitch
         if pipe._vst is not None:
