@@ -6,7 +6,8 @@ machine.
 Measured on the shared 2-core box under load (``python -m bench.ddsp_jack --checkpoint
 exports/shipped/violin.onnx --runs 3``, 60 onsets): onset p5/p50/p95 4.4/4.6/5.1 ms, jitter 0.8 ms (at block 64 on a
 64-frame server: 4.4/4.6/5.0 ms, jitter 0.7 ms); this test's single run of 20 onsets took 2 minutes.
-Asserted here: onset p50 <= 10 ms and jitter <= 2 ms over 20 onsets, no frame dropped, and the scheduling keeps
+Asserted here: onset p50 <= 10 ms and jitter <= 2 ms over 20 onsets, pitch step p50 <= 14 ms (measured 9.9 ms,
+target 12; the step's jitter is bounded offline in test_live_voice.py), no frame dropped, and the scheduling keeps
 the JACK latency at the offline latency + D (the frames are sample-accurate, the transport adds nothing), and the
 adaptive D grows at most once. A run in which frames came late (the machine did not give the worker its time: a
 CI box can be loaded and without real-time scheduling) and a bound failed is run once more; the second must pass.
@@ -42,6 +43,7 @@ def _failures(r) -> list[str]:
 
     on = distribution(r["jack_onset_ms"])
     off = distribution(r["offline_onset_ms"])
+    step = distribution(r["jack_pitch_step_ms"])
     d_ms = 1000.0 * r["delay_samples"] / 48000  # D at the end (the adaptive delay grows on repeated late frames)
     checks = {
         "20 onsets found": on["n"] == 20 and on["missed"] == 0,
@@ -49,10 +51,10 @@ def _failures(r) -> list[str]:
         "onset jitter <= 2 ms": on["jitter"] <= 2.0,
         "no frame dropped": r["frames_dropped"] == 0,
         "JACK p50 = offline p50 + D (1 ms)": abs(on["p50"] - (off["p50"] + d_ms)) <= 1.0,
-        "pitch steps found": bool(np.isfinite(distribution(r["jack_pitch_step_ms"])["p50"])),
+        "18 of 20 pitch steps found, p50 <= 14 ms": step["n"] >= 18 and step["p50"] <= 14.0,
         "D grew at most once": len(r["delay_changes"]) <= 1,
     }
-    report = (f"JACK {on}, offline {off}, frames late {r['synth_frames_late']} of {r['synth_frames_applied']} "
+    report = (f"JACK {on}, offline {off}, step {step}, frames late {r['synth_frames_late']} of {r['synth_frames_applied']} "
               f"(max {r['synth_late_samples_max']} samples), D {r['delay_samples']} (changes {r['delay_changes']}), "
               f"worker real-time {r['worker_realtime']}, xruns tonehost {r['xruns_tonehost']} / C client "
               f"{r['xruns_c_reference']}")
