@@ -820,13 +820,14 @@ def measure_live_latency(pipeline, block_size: int = 128, delay: int | None = No
     """Voice-in to instrument-out delays of the live instrument: offline through :class:`LiveInstrument` (the
     same frames the callback plays) plus the scheduling delay ``D`` (default :func:`default_delay`).
 
-    Feeds :func:`tonehost.realtime.pipelines.instrument.latency_test_signal` and applies
-    :func:`~tonehost.realtime.pipelines.instrument.detect_arrivals`. Returns ``onset_ms``, ``pitch_step_ms`` and
-    ``delay_ms`` (the pipeline is consumed).
+    Feeds :func:`tonehost.realtime.pipelines.instrument.latency_test_signal`; the onset by
+    :func:`~tonehost.realtime.pipelines.instrument.detect_arrivals`, the step by :func:`step_arrival` (as
+    ``bench.ddsp_jack``). Returns ``onset_ms``, ``pitch_step_ms`` and ``delay_ms`` (the pipeline is consumed).
     """
-    from tonehost.realtime.pipelines.instrument import detect_arrivals, latency_test_signal
+    from tonehost.realtime.pipelines.instrument import LATENCY_T_STEP, detect_arrivals, latency_test_signal
     sr = pipeline.cfg.sample_rate
     d = default_delay(block_size, sr) if delay is None else int(delay)
-    r = detect_arrivals(LiveInstrument(pipeline).render(latency_test_signal(sr), block_size), sr)
+    y = LiveInstrument(pipeline).render(latency_test_signal(sr), block_size)
+    r = detect_arrivals(y, sr)
     ms = 1000.0 * d / sr
-    return {"onset_ms": r["onset_ms"] + ms, "pitch_step_ms": r["pitch_step_ms"] + ms, "delay_ms": ms}
+    return {"onset_ms": r["onset_ms"] + ms, "pitch_step_ms": step_arrival(y, sr, LATENCY_T_STEP) + ms, "delay_ms": ms}

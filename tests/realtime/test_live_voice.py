@@ -86,3 +86,13 @@ def test_step_arrival_finds_the_switch_whatever_the_register_and_harmonics():
         assert abs(ms) <= 0.5, (octave, harmonics, ms)
     y = _switch(SR, 440.0, 660.0, at, n, [1.0, 0.3, 0.1])
     assert detect_arrivals(y, SR, 0.1, at / SR)["pitch_step_ms"] >= 2.0
+
+
+def test_the_latency_play_announces_is_the_live_instruments():
+    """play's start line: the live instrument's own onset and step (the step by step_arrival, as bench.ddsp_jack),
+    plus D; offline measured 1.9 + 2.7 ms and 7.2 + 2.7 ms."""
+    from tonehost.realtime.pipelines.live_voice import measure_live_latency
+    r = measure_live_latency(InstrumentPipeline(ControlsModel(VIOLIN), PipelineConfig(sample_rate=SR)), 128)
+    assert abs(r["delay_ms"] - 1000.0 * 128 / SR) < 1e-9
+    assert r["delay_ms"] < r["onset_ms"] <= 6.0, r
+    assert r["delay_ms"] + 4.0 < r["pitch_step_ms"] <= 12.0, r
