@@ -14,7 +14,7 @@ Each mode runs on a private JACK dummy server (48 kHz, 128 frames) with the C re
   late: the fair comparison, and the one judged), and ``jack_simple_client``, which has no input and runs
   beside the rest from the start of every cycle (reported),
 - the notes printed so far (``transcribe``) or the output meter (``play``),
-- page faults, run-queue wait and preemptions of tonehost's real-time threads (the JACK thread that runs the
+- page faults, run-queue wait, preemptions and CPU time of tonehost's audio thread (the JACK thread that runs the
   callback) and of ``jack_latent_client``'s, and the fault rate of tonehost's other threads (:func:`thread_stats`).
 
 At the end each client's own late cycles are split into those right after a cycle the looping player made late
@@ -65,18 +65,19 @@ def rss_mb(pid: int) -> float:
 
 
 def thread_stats(pid: int) -> dict:
-    """Page faults and scheduling of process ``pid``'s threads, split into its real-time threads and the rest.
+    """Page faults and scheduling of process ``pid``'s audio thread(s) and of its other threads.
 
-    The real-time threads (``SCHED_FIFO``/``SCHED_RR``) of a tonehost session are libjack's process thread, which
-    runs the audio callback (and, in ``play``, the worker one step below it). Read from ``/proc/PID/task/TID/stat``
-    (fields 10 ``minflt``, 12 ``majflt``, 40 ``rt_priority``, 41 ``policy``; proc(5)), ``.../schedstat`` (second
-    number: nanoseconds spent runnable but waiting for a CPU) and ``.../status`` (``nonvoluntary_ctxt_switches``).
+    The audio thread is the real-time thread (``SCHED_FIFO``/``SCHED_RR``) at the process's highest priority:
+    libjack's process thread, which runs the callback (``play``'s worker runs one step below it and counts with
+    the other threads; so does every thread of a process with none). Read from ``/proc/PID/task/TID/stat``
+    (fields 10 ``minflt``, 12 ``majflt``, 40 ``rt_priority``, 41 ``policy``; proc(5)), ``.../schedstat`` (first
+    number: nanoseconds on a CPU, second: runnable but waiting for one) and ``.../status``
+    (``nonvoluntary_ctxt_switches``: preemptions).
 
     Returns
     -------
     dict
-        ``rt_minflt``, ``rt_majflt``, ``rt_wait_ms``, ``rt_cpu_ms`` (schedstat's first number: time on a CPU),
-        ``rt_nvcsw`` summed over the real-time threads,
+        ``rt_minflt``, ``rt_majflt``, ``rt_wait_ms``, ``rt_cpu_ms``, ``rt_nvcsw`` summed over the audio thread(s),
         ``other_minflt`` and ``other_majflt`` over the others, all cumulative since each thread started; empty
         once the process is gone.
     """
@@ -86,16 +87,24 @@ def thread_stats(pid: int) -> dict:
         tids = os.listdir(f"/proc/{pid}/task")
     except OSError:
         return {}
+    threads = []
     for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            # minflt, majflt, rt_priority (0 unless SCHED_FIFO / SCHED_RR)
+            threads.append((tid, int(fields[7]), int(fields[9]),
+                            int(fields[37]) if int(fields[38]) in (1, 2) else 0))
+        except (OSError, IndexError, ValueError):
+            continue
+    top = max((prio for *_, prio in threads), default=0)
+    for tid, minflt, majflt, prio in threads:
+        if top == 0 or prio != top:
+            out["other_minflt"] += minflt
+            out["other_majflt"] += majflt
+            continue
         base = f"/proc/{pid}/task/{tid}"
         try:
-            with open(f"{base}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            minflt, majflt, policy = int(fields[7]), int(fields[9]), int(fields[38])
-            if policy not in (1, 2):
-                out["other_minflt"] += minflt
-                out["other_majflt"] += majflt
-                continue
             with open(f"{base}/schedstat") as f:
                 cpu_ns, wait_ns = (int(v) for v in f.read().split()[:2])
             with open(f"{base}/status") as f:
@@ -367,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
               f"the looping player {res['late_player']}; named in any late cycle: tonehost {res['xruns_tonehost']}, "
               f"jack_latent_client {res['xruns_reference_in']}, jack_simple_client {res['xruns_reference']}")
         if "rt_minflt_after_warmup" in res:
-            print(f"  after warm-up: the real-time threads' page faults {res['rt_minflt_after_warmup']} minor, "
+            print(f"  after warm-up: the audio thread's page faults {res['rt_minflt_after_warmup']} minor, "
                   f"{res['rt_majflt_after_warmup']} major, run-queue wait {res['rt_wait_ms_per_min']:.1f} ms a "
                   f"minute, {res['rt_nvcsw_after_warmup']} preemptions, CPU {res['rt_cpu_us_per_cycle']:.1f} us a "
                   "cycle; other threads "
