@@ -21,8 +21,6 @@ rtmidi = pytest.importorskip("rtmidi")
 QPM = 120.0
 BEAT = 60.0 / QPM
 STEP = BEAT / 4
-TOL = 0.06  # s: loose bound on arrival vs the fitted grid (worker wake-ups on a loaded 2-core VM)
-SAME_BLOCK = 0.004  # s: a note and the clock tick of its step leave in the same audio block
 
 
 @pytest.fixture(scope="module")
@@ -44,10 +42,12 @@ class Sink:
     rtmidi's queue like tonehost's own MIDI input (:class:`~tonehost.realtime.midi.input.QueueReader`: every
     message of a JACK cycle arrives once, a note and the clock tick sent with it carry the same time).
 
-    The received MIDI clock is the command's own audio clock: tick k (the k-th after Start) is sent at its sample.
-    Times on the grid are read from the ticks themselves (:meth:`at_tick`, :meth:`position`), not from a line fitted
-    to them: the dummy JACK server's cycles run late of wall time by a varying amount on a loaded machine, so the
-    clock is not a straight line in wall time. The server's own frame counter (``jack_last_frame_time``, read
+    The received MIDI clock is the command's own audio clock: tick k (the k-th after Start) is due at its sample,
+    and the command sends every message from its worker in the order of the samples they are due on. Where a note
+    lies on that clock is therefore read from the message order (:meth:`clocked`: how many ticks came before it),
+    not from arrival times: on a loaded machine the worker catches up on late blocks and sends a burst of ticks
+    and notes in one JACK cycle, and the dummy server's cycles run late of wall time by a varying amount. Arrival
+    times serve only to play along (:meth:`grid`); the server's own frame counter (``jack_last_frame_time``, read
     through a second client) gives its speed against wall time in the same run (:meth:`server_speed`)."""
 
     def __init__(self):
@@ -84,10 +84,10 @@ class Sink:
         return None
 
     def grid(self) -> tuple[float, float]:
-        """``(t0, tick)``: a robust straight line through the ticks so far, tick k at ``t0 + k * tick`` (the
-        slope is the median over pairs of ticks half the ticks apart, ``t0`` the median offset: a late wake-up
-        does not bend it). For what lies beyond the last tick received (when to play); :meth:`at_tick` for the
-        rest."""
+        """``(t0, tick)``: a robust straight line through the ticks so far, tick k at ``t0 + k * tick`` (the slope
+        is the median over pairs of ticks half the ticks apart, ``t0`` the median offset: a late wake-up does not
+        bend it). For what lies beyond the last tick received (when to play); :meth:`clocked` for where things
+        landed."""
         ticks = self.ticks()
         k = np.arange(len(ticks))
         h = len(ticks) // 2
@@ -101,45 +101,40 @@ class Sink:
 
     def at_tick(self, position: float) -> float:
         """Arrival time of tick ``position`` (fractional: between the two ticks around it); past the last tick
-        received, on :meth:`grid`'s line."""
+        received, on :meth:`grid`'s line. For when to play."""
         ticks = self.ticks()
         if position <= len(ticks) - 1:
             return float(np.interp(position, np.arange(len(ticks)), ticks))
         t0, tick = self.grid()
         return t0 + position * tick
 
-    def position(self, t: float) -> float:
-        """Where ``t`` falls on the received clock, in ticks since Start (fractional)."""
-        ticks = self.ticks()
-        return float(np.interp(t, ticks, np.arange(len(ticks))))
+    def clocked(self, channel: int) -> list[tuple[float, int, int, float]]:
+        """Note-ons ``(time, pitch, velocity, position)`` on ``channel``, ``position`` in ticks since Start on the
+        command's clock: a note sent after tick k and before tick k + 1 is at k + 0.5 (ticks counted in message
+        order; a note due on tick k's own sample is sent just before or after it: k - 0.5 or k + 0.5)."""
+        out, count = [], None
+        for t, m in self.messages:
+            if not m:
+                continue
+            if m[0] == 0xFA:
+                count = 0
+            elif m[0] == 0xF8 and count is not None:
+                count += 1
+            elif len(m) == 3 and m[0] == 0x90 | channel and m[2] > 0 and count is not None:
+                out.append((t, m[1], m[2], count - 0.5))
+        return out
 
-    def on_step(self, t: float) -> bool:
-        """True when ``t`` arrived with a clock tick that falls on a sixteenth step (a multiple of 6 ticks after
-        Start): the command sent both in the same block, as it does for an event due on that step (the reference
-        is the clock itself, in the same run)."""
-        dt, j = self.nearest_tick(t)
-        return abs(dt) < SAME_BLOCK and j % 6 == 0
+    @staticmethod
+    def on_step(position: float) -> bool:
+        """True when a note at ``position`` (:meth:`clocked`) was sent with the tick of a sixteenth step (a
+        multiple of 6 ticks after Start), just before or just after it: due on that step."""
+        return abs(position - 6 * round(position / 6)) == 0.5
 
-    def nearest_tick(self, t: float) -> tuple[float, int]:
-        """``(t - arrival of the nearest clock tick, that tick's number since Start)``."""
-        ticks = self.ticks()
-        j = int(np.argmin(np.abs(ticks - t)))
-        return float(t - ticks[j]), j
-
-    def off_step(self, times) -> list[tuple[float, float, int]]:
-        """The times of ``times`` that are not :meth:`on_step`, each with :meth:`nearest_tick` (a failure's
-        message)."""
-        return [(t, *self.nearest_tick(t)) for t in times if not self.on_step(t)]
-
-    def near_tick(self, t: float, position: float) -> bool:
-        """True when ``t`` arrived within one clock tick (plus a block) of tick ``position`` (fractional) of the
-        received clock: on time on the command's own audio clock."""
-        return abs(t - self.at_tick(position)) < BEAT / 24 + SAME_BLOCK
-
-    def notes(self, channel: int) -> list[tuple[float, int, int]]:
-        """Note-ons ``(time, pitch, velocity)`` on ``channel``."""
-        return [(t, m[1], m[2]) for t, m in self.messages
-                if len(m) == 3 and m[0] == 0x90 | channel and m[2] > 0]
+    @staticmethod
+    def near_tick(position: float, due: float) -> bool:
+        """True when a note at ``position`` (:meth:`clocked`) was sent within one tick of tick ``due``
+        (fractional): on time on the command's own audio clock."""
+        return abs(position - due) <= 1.0
 
 
 @pytest.fixture
@@ -167,9 +162,9 @@ def _sleep_until(t: float) -> None:
         time.sleep(d)
 
 
-def _bar(sink: Sink, bar: int, count_in: int = 2) -> float:
-    """Arrival time of bar ``bar`` (0 = the first bar after the count-in) on the received clock (96 ticks a bar)."""
-    return sink.at_tick((bar + count_in) * 96)
+def _bar(bar: int, count_in: int = 2) -> int:
+    """The tick bar ``bar`` (0 = the first bar after the count-in) starts on (96 ticks a bar)."""
+    return (bar + count_in) * 96
 
 
 def test_jam_answers_a_midi_phrase_on_the_next_bar_with_drums(models, midi_ports, private_jack):
@@ -181,7 +176,7 @@ def test_jam_answers_a_midi_phrase_on_the_next_bar_with_drums(models, midi_ports
     try:
         assert sink.wait_start(90, proc) is not None, lines.text()
         time.sleep(2.0)                                            # half the count-in: enough ticks to fit
-        bar0 = _bar(sink, 0)                                       # ahead of the ticks: on their line
+        bar0 = sink.at_tick(_bar(0))                               # ahead of the ticks: on their line
         phrase = [(0, 60), (1, 64), (2, 67), (3, 72)]          # four quarter notes on the beats of bar 1
         for beat, pitch in phrase:
             _sleep_until(bar0 + beat * BEAT)
@@ -204,19 +199,18 @@ def test_jam_answers_a_midi_phrase_on_the_next_bar_with_drums(models, midi_ports
     assert n_notes > 0 and margin_ms > 0 and gen_ms < 1000
     assert peak_db > -40.0, err                                # the DDSP instrument played the answer
     assert re.search(r"answers 1, answers late 0, .*drum bars late 0", err), err
-    bar0, bar2, bar3 = _bar(sink, 0), _bar(sink, 2), _bar(sink, 3)
-    answer = [n for n in sink.notes(0)]
+    answer = sink.clocked(0)
     assert len(answer) == n_notes, (answer, err)
-    assert min(t for t, _, _ in answer) > bar2 - TOL and max(t for t, _, _ in answer) < bar3
-    assert all(sink.on_step(t) for t, _, _ in answer), (sink.off_step([t for t, _, _ in answer]), answer)
-    assert all(48 <= p <= 83 for _, p, _ in answer)
-    assert {v for _, _, v in answer} == {90}                 # the phrase's velocity
-    drums = sink.notes(9)
-    first_bar = sorted(p for t, p, _ in drums if abs(t - bar0) < STEP / 2)
+    assert all(_bar(2) <= x < _bar(3) for _, _, _, x in answer), answer        # on bar 3 (index 2)
+    assert all(sink.on_step(x) for _, _, _, x in answer), answer
+    assert all(48 <= p <= 83 for _, p, _, _ in answer)
+    assert {v for _, _, v, _ in answer} == {90}              # the phrase's velocity
+    drums = sink.clocked(9)
+    first_bar = sorted(p for _, p, _, x in drums if abs(x - _bar(0)) < 3)
     assert first_bar == [36, 42], drums[:6]                    # bar 1 plays the primer: kick + hi-hat on beat 1
-    later = [t for t, _, _ in drums if t > _bar(sink, 1) - STEP / 2]
-    assert later and all(sink.on_step(t) for t in later), sink.off_step(later)   # generated bars, on the grid
-    assert max(t for t in later) > bar3                        # the groove kept going
+    later = [x for _, _, _, x in drums if x > _bar(1) - 3]
+    assert later and all(sink.on_step(x) for x in later), later   # generated bars, on the grid
+    assert max(later) > _bar(3)                                # the groove kept going
 
 
 def test_tap2drum_plays_the_taps_as_a_groove_on_the_next_bar(models, midi_ports, private_jack):
@@ -231,7 +225,7 @@ def test_tap2drum_plays_the_taps_as_a_groove_on_the_next_bar(models, midi_ports,
     try:
         assert sink.wait_start(90, proc) is not None, lines.text()
         time.sleep(2.0)                                            # half the count-in: enough ticks to fit
-        bar0 = _bar(sink, 0)                                       # ahead of the ticks: on their line
+        bar0 = sink.at_tick(_bar(0))                               # ahead of the ticks: on their line
         for step in taps:
             _sleep_until(bar0 + step * STEP)
             feeder.send_message([0x99, 38, 100])     # a tap: note-on and note-off in the same JACK cycle
@@ -253,19 +247,19 @@ def test_tap2drum_plays_the_taps_as_a_groove_on_the_next_bar(models, midi_ports,
         seq.add_note(38, step * STEP, step * STEP + 0.05, 100)
     seq.total_time = 16 * STEP
     want = sorted((n.start_time, n.pitch) for n in MusicVAE(models["tap2drum"]).groove(seq).notes)
-    bar1, bar2, bar3 = (_bar(sink, b) for b in (1, 2, 3))
-    got = sorted((t, p) for t, p, _ in sink.notes(9) if bar1 - STEP / 4 <= t < bar2 - STEP / 4)
+    bar1, bar2, bar3 = (_bar(b) for b in (1, 2, 3))
+    got = sorted((x, p) for _, p, _, x in sink.clocked(9) if bar1 - 1.5 <= x < bar2 - 1.5)
     assert hits == len(want) == len(got) > 0, (got, want)
     assert [p for _, p in got] == [p for _, p in want] or sorted(p for _, p in got) == sorted(p for _, p in want)
     nominal = BEAT / 24
-    for (t, p), (start, _) in zip(got, want):
-        assert sink.near_tick(t, 288 + start / nominal), (t, p, start)     # bar 2 = tick 288
+    for (x, p), (start, _) in zip(got, want):
+        assert sink.near_tick(x, bar1 + start / nominal), (x, p, start)
     # no taps in bar 2: bar 3 repeats the groove, at the same places
-    held = sorted((t, p) for t, p, _ in sink.notes(9) if bar2 - STEP / 4 <= t < bar3 - STEP / 4)
+    held = sorted((x, p) for _, p, _, x in sink.clocked(9) if bar2 - 1.5 <= x < bar3 - 1.5)
     # (hits a fraction of a millisecond apart may arrive in one JACK cycle in one bar and in two in the other)
     assert [p for _, p in held] == [p for _, p in got] or sorted(p for _, p in held) == sorted(p for _, p in got)
-    for (t, p), (start, _) in zip(held, want):
-        assert sink.near_tick(t, 384 + start / nominal), (t, p, start)
+    for (x, p), (start, _) in zip(held, want):
+        assert sink.near_tick(x, bar2 + start / nominal), (x, p, start)
 
 
 def test_jam_vae_moves_from_a_to_b_and_stops(models, midi_ports, private_jack, tmp_path):
@@ -296,7 +290,7 @@ def test_jam_vae_moves_from_a_to_b_and_stops(models, midi_ports, private_jack, t
     want = []
     for w, seq in enumerate(vae.interpolate([NoteSequence_from(pa), NoteSequence_from(pb)], 2)):
         want += [(w * 32 + n.quantized_start_step, n.pitch) for n in seq.notes]
-    got = [(round((sink.position(t) - 2 * 96) / 6), p) for t, p, _ in sink.notes(0)]   # steps from bar 0
+    got = [(round((x - _bar(0)) / 6), p) for _, p, _, x in sink.clocked(0)]   # steps from bar 0
     assert got == sorted(want, key=lambda x: x[0]) or sorted(got) == sorted(want), (got, want)
 
 
