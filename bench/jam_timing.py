@@ -203,7 +203,7 @@ def tap2drum_margins(work, qpm: float, bars: int, windows: int, seed: int = 0) -
     step, after the speculative z (the close then runs the last forward step and the backward pass)."""
     from tonehost.exports.convert.music_vae_standins import write_standin
     from tonehost.realtime.pipelines.jam import LiveSession, TapToDrums
-    from tonehost.realtime.pipelines.listen import PlayedEvent
+    from tonehost.realtime.pipelines.listen import PlayedEvent, ReplayRecorder
     from tonehost.realtime.pipelines.music_vae import MusicVAE
 
     name = f"tap2drum_{bars}bar"
@@ -224,7 +224,7 @@ def tap2drum_margins(work, qpm: float, bars: int, windows: int, seed: int = 0) -
             jitter = rng.uniform(-0.3, 0.3) if k < T - 1 else (0.3 if w % 4 == 2 else rng.uniform(-0.3, -0.05))
             a = part.window_line(g, w) + int(round((k + jitter) * g.step_samples))
             events += [PlayedEvent("on", 38, 100, a), PlayedEvent("off", 38, 0, a + 2000)]
-    s.recorder = _Replay(events)
+    s.recorder = ReplayRecorder(events)
     load_before = _load()
     paced = _paced(s, lambda: part.gen.pending, int(part.window_line(g, 2 * windows + 1) // BLOCK))["paced_blocks"]
     st = s.stats()
@@ -242,18 +242,6 @@ def tap2drum_margins(work, qpm: float, bars: int, windows: int, seed: int = 0) -
 
 
 # ------------------------------------------------------------------------------------------------ margins
-
-class _Replay:
-    """A recorder stand-in for the session: the played events, each handed out once its sample is reached."""
-
-    def __init__(self, events):
-        self.pending = sorted(events, key=lambda e: e.sample)
-
-    def events(self, end):
-        out = [e for e in self.pending if e.sample < end]
-        self.pending = self.pending[len(out):]
-        return out
-
 
 def _paced(session, busy, blocks: int) -> dict:
     """Run ``blocks`` blocks: at the sound card's pace while ``busy()`` (a generator has work), as fast as possible
@@ -283,7 +271,7 @@ def _summary(values) -> dict:
 def answer_margins(work, name: str, qpm: float, positions: int, instrument: bool) -> dict:
     from tonehost.realtime.pipelines.instrument import DDSP
     from tonehost.realtime.pipelines.jam import CallAndResponse, InstrumentVoice, LiveSession
-    from tonehost.realtime.pipelines.listen import PlayedEvent
+    from tonehost.realtime.pipelines.listen import PlayedEvent, ReplayRecorder
 
     model = _model(work, name)
     s = LiveSession(SR, qpm, count_in_bars=1, click="off")
@@ -303,7 +291,7 @@ def answer_margins(work, name: str, qpm: float, positions: int, instrument: bool
             a = g.bar_start(bar) + int(i * g.beat_samples) + shift
             events += [PlayedEvent("on", p, 90, a), PlayedEvent("off", p, 0, a + int(0.3 * g.beat_samples))]
         bar += 5  # the phrase's bar(s), the pause, the answer bar, room to listen again
-    s.recorder = _Replay(events)
+    s.recorder = ReplayRecorder(events)
     load_before = _load()
     t0 = time.perf_counter()
     pace = _paced(s, lambda: part.gen.busy, int((g.bar_start(bar) + g.bar_samples) // BLOCK))

@@ -26,8 +26,8 @@ from tonehost.dsp.features import TrackerConfig, VoiceTracker
 from tonehost.dsp.loudness import power_db
 from tonehost.dsp.resample import Resampler
 
-__all__ = ["PlayedEvent", "SampleClock", "MidiRecorder", "PianoListener", "HumListener", "TapListener",
-           "ThreadedListener"]
+__all__ = ["PlayedEvent", "SampleClock", "MidiRecorder", "ReplayRecorder", "PianoListener", "HumListener",
+           "TapListener", "ThreadedListener"]
 
 FEATURE_RATE = 16000
 
@@ -149,6 +149,26 @@ class MidiRecorder:
             else:
                 self._held.discard(pitch)
             out.append(PlayedEvent(kind, pitch, vel, s))
+        return out
+
+
+class ReplayRecorder:
+    """A stand-in for :class:`MidiRecorder` that plays back events known in advance (tests and benches that drive
+    a session block by block without a MIDI port).
+
+    Parameters
+    ----------
+    events : iterable of PlayedEvent
+        What the player plays, in any order.
+    """
+
+    def __init__(self, events):
+        self.pending = sorted(events, key=lambda e: e.sample)
+
+    def events(self, now_sample: int) -> list[PlayedEvent]:
+        """The events before ``now_sample`` not handed out yet, in sample order (as :meth:`MidiRecorder.events`)."""
+        out = [e for e in self.pending if e.sample < now_sample]
+        self.pending = self.pending[len(out):]
         return out
 
 

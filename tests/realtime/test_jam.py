@@ -12,7 +12,8 @@ import pytest
 
 from tonehost.realtime.pipelines.jam import (DRUMS, MELODY, CallAndResponse, Grid, LiveSession, Schedule,
                                              prepare_melody)
-from tonehost.realtime.pipelines.listen import HumListener, PlayedEvent, SampleClock, TapListener
+from tonehost.realtime.pipelines.listen import (HumListener, PlayedEvent, ReplayRecorder, SampleClock,
+                                               TapListener)
 
 SR = 48000
 BLOCK = 128
@@ -25,18 +26,6 @@ def melody_model(tmp_path_factory):
 
     return MusicRNN(write_random_checkpoint(tmp_path_factory.mktemp("jam") / "basic_rnn", "basic_rnn", seed=1,
                                             layers=(16, 16)))
-
-
-class Played:
-    """A recorder stand-in: events handed out once their sample is reached (what MidiRecorder gives)."""
-
-    def __init__(self, events):
-        self.pending = sorted(events, key=lambda e: e.sample)
-
-    def events(self, end):
-        out = [e for e in self.pending if e.sample < end]
-        self.pending = self.pending[len(out):]
-        return out
 
 
 def _phrase(g: Grid, pitches, bar=0):
@@ -99,7 +88,7 @@ def test_answer_on_the_next_bar_in_range_shifted_back(melody_model):
     part = CallAndResponse(melody_model, pause_beats=2, answer_bars=1, seed=3)
     s.add_part(part)
     g = s.grid
-    s.recorder = Played(_phrase(g, [36, 38, 40, 41]))       # four quarter notes an octave below the range
+    s.recorder = ReplayRecorder(_phrase(g, [36, 38, 40, 41]))       # four quarter notes an octave below the range
     applied = []
     _run(s, g.origin / SR + 3.1, applied)
     assert part.stats()["answers"] == 1 and part.answers[0]["late"] is False
@@ -122,7 +111,7 @@ def test_the_answer_is_drawn_during_the_pause_and_equals_the_continuation(melody
     s.add_part(part)
     g = s.grid
     played = _phrase(g, [60, 62, 64, 67, 65])
-    s.recorder = Played(played)
+    s.recorder = ReplayRecorder(played)
     applied = []
     _run(s, g.origin / SR + 3.2, applied)
     a = part.answers[0]
@@ -148,7 +137,7 @@ def test_a_note_in_the_pause_cancels_the_plan_and_the_answer_takes_it_in(melody_
     s.add_part(part)
     g = s.grid
     late_note = g.sample_of_step(14) + int(0.1 * SR)      # 0.35 s after the last note-off: inside the pause
-    s.recorder = Played(_phrase(g, [60, 62, 64]) + [PlayedEvent("on", 67, 80, late_note),
+    s.recorder = ReplayRecorder(_phrase(g, [60, 62, 64]) + [PlayedEvent("on", 67, 80, late_note),
                                                     PlayedEvent("off", 67, 0, late_note + 2000)])
     applied = []
     _run(s, g.origin / SR + 3.5, applied)
@@ -170,7 +159,7 @@ def test_a_late_generation_is_counted_moved_a_bar_and_never_waited_for(melody_mo
     monkeypatch.setattr(part, "plan", plan)
     s.add_part(part)
     g = s.grid
-    s.recorder = Played(_phrase(g, [60, 62, 64]))
+    s.recorder = ReplayRecorder(_phrase(g, [60, 62, 64]))
     applied = []
     costs = _run(s, g.origin / SR + 4.2, applied)
     a = part.answers[0]

@@ -14,7 +14,7 @@ import pytest
 
 from tonehost.exports.note_sequence import NoteSequence, Tempo
 from tonehost.realtime.pipelines.jam import DRUMS, LiveSession, Result, TapToDrums
-from tonehost.realtime.pipelines.listen import PlayedEvent
+from tonehost.realtime.pipelines.listen import PlayedEvent, ReplayRecorder
 from tonehost.realtime.pipelines.music_vae import MusicVAE
 
 SR = 48000
@@ -151,17 +151,8 @@ def test_tap2drum_streams_the_grooves_notes_in_time(tap_models, bars, last):
     steps = [0, 3, 6, 8, 11, T - 1]
     jitter = [0.0, 0.2, -0.3, 0.1, 0.4, last]
     taps = [g.origin + int(round((k + j) * g.step_samples)) for k, j in zip(steps, jitter)]
-    pending = sorted([PlayedEvent("on", 38, 100, t) for t in taps] +
-                     [PlayedEvent("off", 38, 0, t + 1000) for t in taps], key=lambda e: e.sample)
-
-    class Recorder:
-        def events(self, end):
-            nonlocal pending
-            out = [e for e in pending if e.sample < end]
-            pending = pending[len(out):]
-            return out
-
-    s.recorder = Recorder()
+    s.recorder = ReplayRecorder([PlayedEvent("on", 38, 100, t) for t in taps] +
+                                [PlayedEvent("off", 38, 0, t + 1000) for t in taps])
     hits = []
     original = s._apply
     s._apply = lambda e: (hits.append(e) if e.kind == "on" and e.voice == DRUMS else None, original(e))
