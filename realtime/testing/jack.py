@@ -289,6 +289,63 @@ class InputReferenceClient(ReferenceClient):
         return [exe, str(self.delay)]  # its only argument: the delay in frames
 
 
+_FRAME_CLOCK = r"""
+import sys, jack
+c = jack.Client(sys.argv[1], no_start_server=True)   # never activated: it only reads the server's frame counter
+print(c.samplerate, flush=True)
+for _ in sys.stdin:
+    print(c.last_frame_time, flush=True)
+"""
+
+
+class FrameClock:
+    """The server's frame counter (``jack_last_frame_time``: the frames processed up to the current cycle), read
+    from a child process for a ``with`` block, so a test can judge a rate on the server's own clock rather than on
+    wall time (a loaded machine's dummy server runs its cycles late). A child, because a second JACK client that
+    opens and closes in a process already holding PortAudio's or rtmidi's has crashed that process.
+
+    Parameters
+    ----------
+    name : str
+        The child's JACK client name.
+    env : dict, optional
+        Environment of the child (``JackServer.env`` for a private server; default this process's).
+    """
+
+    def __init__(self, name: str = "tonehost_frame_clock", env: dict | None = None):
+        self.name, self.env = name, env
+        self.proc = None
+        self.samplerate = None
+
+    def __enter__(self) -> "FrameClock":
+        import sys
+
+        self.proc = subprocess.Popen([sys.executable, "-c", _FRAME_CLOCK, self.name], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, env=self.env or _env())
+        line = self.proc.stdout.readline()
+        if not line.strip().isdigit():
+            self.__exit__()
+            raise RuntimeError("the JACK frame clock did not start")
+        self.samplerate = int(line)
+        return self
+
+    def frames(self) -> int:
+        """The server's frame count now (to one period)."""
+        self.proc.stdin.write("\n")
+        self.proc.stdin.flush()
+        return int(self.proc.stdout.readline())
+
+    def __exit__(self, *exc) -> None:
+        if self.proc is not None:
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(timeout=TOOL_TIMEOUT)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+
+
 def engine_ports(client: str = "tonehost") -> tuple[list[str], list[str]]:
     """(input ports, output ports) a PortAudio stream of ``client`` registered (``client:in_0`` ...)."""
     own = client_ports(client)

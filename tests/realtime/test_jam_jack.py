@@ -48,31 +48,31 @@ class Sink:
     not from arrival times: on a loaded machine the worker catches up on late blocks and sends a burst of ticks
     and notes in one JACK cycle, and the dummy server's cycles run late of wall time by a varying amount. Arrival
     times serve only to play along (:meth:`grid`); the server's own frame counter (``jack_last_frame_time``, read
-    through a second client) gives its speed against wall time in the same run (:meth:`server_speed`)."""
+    through :class:`~tonehost.realtime.testing.jack.FrameClock`) gives its speed against wall time in the same run
+    (:meth:`server_speed`)."""
 
     def __init__(self):
-        import jack
-
         from tonehost.realtime.midi.input import QueueReader
+        from tonehost.realtime.testing.jack import FrameClock
 
         self.rt = rtmidi.MidiIn(rtapi=rtmidi.API_UNIX_JACK, name="sink")
         self.rt.open_virtual_port("notes")
         self.messages: list[tuple[float, list[int]]] = []
         self.reader = QueueReader(self.rt, lambda data, t: self.messages.append((t, data)), name="sink")
-        self.frames = jack.Client("sink_clock", no_start_server=True)   # only reads the server's frame counter
-        self.frames_at_start = (time.monotonic(), self.frames.last_frame_time)
+        self.frames = FrameClock("sink_clock").__enter__()
+        self.frames_at_start = (time.monotonic(), self.frames.frames())
 
     def close(self):
         self.reader.stop()
         self.rt.close_port()
         self.rt.delete()
-        self.frames.close()
+        self.frames.__exit__()
 
     def server_speed(self) -> float:
         """Seconds of audio the server has run per second of wall time since this sink was made (1.0 when it
         keeps time; less when its cycles run late)."""
         t0, f0 = self.frames_at_start
-        return (self.frames.last_frame_time - f0) / self.frames.samplerate / (time.monotonic() - t0)
+        return (self.frames.frames() - f0) / self.frames.samplerate / (time.monotonic() - t0)
 
     def wait_start(self, timeout: float, proc) -> float | None:
         end = time.monotonic() + timeout
