@@ -90,7 +90,8 @@ CHILD = textwrap.dedent('''
     while eng.wait_block(0.0):
         pass
     n0, woken, t0 = eng.stats()["callbacks"], 0, time.monotonic()
-    while time.monotonic() - t0 < 1.5:
+    # 400 callbacks (about 1.1 s at 375 a second; a loaded machine's dummy server may run slower: up to 30 s)
+    while eng.stats()["callbacks"] - n0 < 400 and time.monotonic() - t0 < 30.0:
         woken += eng.wait_block(0.2)
     n = eng.stats()["callbacks"] - n0
     eng.close()
@@ -106,6 +107,6 @@ def test_wake_ups_through_jack(private_jack, interval, every):
     assert proc.returncode == 0, proc.stderr[-2000:]
     r = json.loads(proc.stdout.strip().splitlines()[-1])
     assert r["server_period"] == [128, 48000] and r["wake_every"] == every
-    assert r["callbacks"] > 400, r                   # 1.5 s at 375 blocks a second, on a loaded machine
+    assert r["callbacks"] >= 400, r                  # the stream ran (within 30 s, however loaded the machine)
     # a worker that is slow to wait again sees two wake-ups as one, so woken <= callbacks / every
     assert r["callbacks"] / every * 0.5 <= r["woken"] <= r["callbacks"] / every + 2, r
