@@ -35,7 +35,8 @@ from tonehost.dsp.pitch_hmm import hmm_reset, hmm_seed, hmm_step, n_bins, transi
 from tonehost.dsp.resample import Resampler
 from tonehost.dsp.yin import median3, predominant_lag, scratch, tail_aperiodicity, window_length, yin_frame
 # Numba's cache keys on this file's text, not on the kernels it inlines from dsp/yin.py: change this tag when they
-# change (yin kernels: 4, four samples per pass over a reversed window copy, phasor Hann, two partials per pass).
+# change (yin kernels: 5, four samples per pass over a reversed window copy, phasor Hann, two partials per pass,
+# tail_aperiodicity through tail_sums).
 
 
 

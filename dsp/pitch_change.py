@@ -42,7 +42,7 @@ import math
 import numpy as np
 from numba import njit
 
-from tonehost.dsp.yin import _refine
+from tonehost.dsp.yin import _refine, tail_sums
 
 __all__ = ["PitchChangeDetector"]
 
@@ -134,14 +134,7 @@ def _scan(x, hist, keep, st, upd_at, upd_f0, upd_voiced, par, d, cmnd, out_at, o
             st[_SINCE] = 0
             ref = st[_REF]
             if ref > 0:
-                t = int(ref + 0.5)
-                num = 0.0
-                den = 0.0
-                for j in range(fill - tail, fill):
-                    a = hist[j]
-                    b = hist[j - t]
-                    num += (a - b) * (a - b)
-                    den += a * a + b * b
+                num, den = tail_sums(hist, fill, tail, ref)
                 aper = num / den if den > 0.0 else 1.0
                 broken = st[_BROKEN] >= 0
                 if not broken:

@@ -21,8 +21,8 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["yin_cmnd", "window_length", "yin_first_dip", "yin_frame", "partial_power", "predominant_lag", "tail_aperiodicity",
-           "median3", "glide", "scratch"]
+__all__ = ["yin_cmnd", "window_length", "yin_first_dip", "yin_frame", "partial_power", "predominant_lag",
+           "tail_aperiodicity", "tail_sums", "median3", "glide", "scratch"]
 
 
 @njit(nogil=True, cache=True)
@@ -467,13 +467,9 @@ def predominant_lag(x, start, n, cmnd, lag, min_lag, max_lag, missing_share, max
 
 
 @njit(nogil=True, cache=True)
-def tail_aperiodicity(x, end, n, lag):
-    """How far the newest ``n`` samples are from repeating with period ``lag``: 0 = periodic, ~1 = not.
-
-    ``sum (x[j] - x[j - T])^2 / sum (x[j]^2 + x[j - T]^2)`` over ``j`` in ``[end - n, end)`` (a normalised YIN
-    difference, de Cheveigne & Kawahara 2002 eq. 6, on a short window): a voice that stops, or turns into
-    breath, shows here a few milliseconds before the full window notices.
-    """
+def tail_sums(x, end, n, lag):
+    """The two sums of :func:`tail_aperiodicity`: ``(sum (x[j] - x[j - T])^2, sum (x[j]^2 + x[j - T]^2))`` over
+    ``j`` in ``[end - n, end)``, ``T = round(lag)`` (the second, halved and divided by ``n``, is the level)."""
     t = int(lag + 0.5)
     num = 0.0
     den = 0.0
@@ -482,6 +478,18 @@ def tail_aperiodicity(x, end, n, lag):
         b = x[j - t]
         num += (a - b) * (a - b)
         den += a * a + b * b
+    return num, den
+
+
+@njit(nogil=True, cache=True)
+def tail_aperiodicity(x, end, n, lag):
+    """How far the newest ``n`` samples are from repeating with period ``lag``: 0 = periodic, ~1 = not.
+
+    ``sum (x[j] - x[j - T])^2 / sum (x[j]^2 + x[j - T]^2)`` over ``j`` in ``[end - n, end)`` (a normalised YIN
+    difference, de Cheveigne & Kawahara 2002 eq. 6, on a short window): a voice that stops, or turns into
+    breath, shows here a few milliseconds before the full window notices.
+    """
+    num, den = tail_sums(x, end, n, lag)
     return num / den if den > 0.0 else 1.0
 
 
