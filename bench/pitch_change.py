@@ -1,7 +1,7 @@
 """The live voice's pitch-change detector (:class:`tonehost.dsp.pitch_change.PitchChangeDetector`): latency on
 synthetic steps, robustness on real speech, CPU per block.
 
-- **synthetic steps** (voice-like, :func:`tonehost.dsp.features.voice_like`, 10 steps per interval at random
+- **synthetic steps** (voice-like, :func:`tonehost.dsp.pitch_change.step_signal`, 10 steps per interval at random
   phases): detection latency p50/p95 after the step, steps found within 20 ms, detections with a wrong pitch
   (> 20 cents off the new note);
 - **FDA rl/sb 001-010** (``shared/data/voice/fda``, 20 spoken sentences: glides, creak and consonants, the hard
@@ -28,24 +28,13 @@ import soundfile as sf
 
 from bench._common import save_json
 from bench.pitch_peers import DATA, to16k
-from tonehost.dsp.features import TrackerConfig, VoiceTracker, voice_like
-from tonehost.dsp.pitch_change import PitchChangeDetector
+from tonehost.dsp.features import TrackerConfig, VoiceTracker
+from tonehost.dsp.pitch_change import PitchChangeDetector, step_signal
 
 SR = 16000
 BLOCK = 43  # 128 samples at 48 kHz
 PAIRS = [(220, 330), (330, 220), (440, 392), (600, 900), (150, 200), (262, 330), (500, 250), (196, 247), (220, 440),
          (440, 220), (1046, 523)]
-
-
-def _steps(f_a: float, f_b: float, n: int, seed: int) -> tuple[np.ndarray, list[int]]:
-    rng = np.random.default_rng(seed)
-    f, steps, t = [], [], 0
-    for _ in range(n):
-        n0, n1, n2 = int((0.1 + rng.uniform(0, 0.004)) * SR), int((0.15 + rng.uniform(0, 0.004)) * SR), int(0.15 * SR)
-        f += [np.zeros(n0), np.full(n1, float(f_a)), np.full(n2, float(f_b))]
-        steps.append(t + n0 + n1)
-        t += n0 + n1 + n2
-    return voice_like(np.concatenate(f), SR, 0.25), steps
 
 
 def _frames(x: np.ndarray) -> list:
@@ -105,7 +94,7 @@ def main(argv=None) -> int:
     blocks = 0
     print(f"PitchChangeDetector({kw}) on voice-like steps ({args.steps} per interval, random phases)")
     for seed, (a, b) in enumerate(PAIRS):
-        x, steps = _steps(a, b, args.steps, seed)
+        x, steps = step_signal(SR, a, b, args.steps, seed)
         frames, ct = _frames(x)
         ev, cd = _detect(x, frames, **kw)
         cpu_t, cpu_d, blocks = cpu_t + ct, cpu_d + cd, blocks + len(frames)

@@ -42,9 +42,10 @@ import math
 import numpy as np
 from numba import njit
 
+from tonehost.dsp.features import voice_like
 from tonehost.dsp.yin import _refine, tail_sums
 
-__all__ = ["PitchChangeDetector"]
+__all__ = ["PitchChangeDetector", "step_signal"]
 
 # state indices
 _FILL, _SINCE, _REF, _OWN, _OWN_AGE, _BROKEN, _CAND, _CAND_N, _UNV, _LEVEL = range(10)
@@ -338,3 +339,35 @@ class PitchChangeDetector:
                   self._par, self._d, self._cmnd, self._out_at, self._out_f0, self._out_start)
         self.last_starts = self._out_start[:k].copy()
         return self._out_at[:k].copy(), self._out_f0[:k].copy()
+
+
+def step_signal(sr: int, f_a: float, f_b: float, n: int = 12, seed: int = 0) -> tuple[np.ndarray, list[int]]:
+    """Voice-like pitch steps at random phases: ``n`` x (silence ~0.1 s, ``f_a`` ~0.15 s, ``f_b`` 0.15 s).
+
+    Each silence and each ``f_a`` stretch is lengthened by a random fraction of 4 ms, so the steps fall at every
+    phase of a tracker's or detector's grid (:func:`tonehost.dsp.features.voice_like` voice).
+
+    Parameters
+    ----------
+    sr : int
+        Hz.
+    f_a, f_b : float
+        The pitch before and after each step (Hz).
+    n : int
+        Steps.
+    seed : int
+        For the random lengths.
+
+    Returns
+    -------
+    (numpy.ndarray, list of int)
+        The signal (float64) and the sample of each step.
+    """
+    rng = np.random.default_rng(seed)
+    f, steps, t = [], [], 0
+    for _ in range(n):
+        n0, n1, n2 = int((0.1 + rng.uniform(0, 0.004)) * sr), int((0.15 + rng.uniform(0, 0.004)) * sr), int(0.15 * sr)
+        f += [np.zeros(n0), np.full(n1, float(f_a)), np.full(n2, float(f_b))]
+        steps.append(t + n0 + n1)
+        t += n0 + n1 + n2
+    return voice_like(np.concatenate(f), sr, 0.25), steps

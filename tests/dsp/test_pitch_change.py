@@ -3,21 +3,9 @@ import numpy as np
 import pytest
 
 from tonehost.dsp.features import VoiceTracker, voice_like
-from tonehost.dsp.pitch_change import PitchChangeDetector
+from tonehost.dsp.pitch_change import PitchChangeDetector, step_signal
 
 SR = 16000
-
-
-def _steps(f_a, f_b, n=12, seed=0, noise=0.0):
-    rng = np.random.default_rng(seed)
-    f, steps, t = [], [], 0
-    for _ in range(n):
-        n0, n1, n2 = int((0.1 + rng.uniform(0, 0.004)) * SR), int((0.15 + rng.uniform(0, 0.004)) * SR), int(0.15 * SR)
-        f += [np.zeros(n0), np.full(n1, float(f_a)), np.full(n2, float(f_b))]
-        steps.append(t + n0 + n1)
-        t += n0 + n1 + n2
-    x = voice_like(np.concatenate(f), SR, 0.25)
-    return x + noise * rng.standard_normal(len(x)), steps
 
 
 def _run(x, block=43, **kw):
@@ -35,7 +23,7 @@ def _run(x, block=43, **kw):
 @pytest.mark.parametrize("f_a,f_b", [(220, 330), (330, 220), (440, 392), (600, 900), (220, 440), (440, 220),
                                      (1046, 523), (800, 1600)])
 def test_steps_are_found_early_and_right(f_a, f_b):
-    x, steps = _steps(f_a, f_b)
+    x, steps = step_signal(SR, f_a, f_b)
     ev = _run(x)
     lat = []
     for s in steps:
@@ -66,12 +54,12 @@ def test_steady_and_vibrato_notes_and_noise_give_no_change():
 
 
 def test_the_same_changes_whatever_the_block_size():
-    x, _ = _steps(220, 330, n=4)
+    x, _ = step_signal(SR, 220, 330, n=4)
     assert _run(x, 43) == _run(x, 128) == _run(x, 7)
 
 
 def test_the_change_point_is_found_within_a_fraction_of_a_millisecond():
-    x, steps = _steps(220, 330, n=12, seed=4)
+    x, steps = step_signal(SR, 220, 330, n=12, seed=4)
     tr, det = VoiceTracker(), PitchChangeDetector()
     starts = []
     for i in range(0, len(x), 64):
