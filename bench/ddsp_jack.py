@@ -176,6 +176,7 @@ def run_once(model: str, block: int, cycles: int, seed: int, sr: int = 48000, mo
         budget = {"onset": pipe.latency_budget(block), "pitch_step": {}}
     return {
         "block": block, "mode": mode, "delay_samples": live.delay if live is not None else None,
+        "delay_start_samples": (live.adaptive.minimum if live.adaptive else live.delay) if live is not None else None,
         "delay_changes": [list(c) for c in live.adaptive.changes] if live is not None and live.adaptive else [],
         "worker_realtime": bool(rt.get("realtime")),
         "jack_onset_ms": jack_on.tolist(), "jack_pitch_step_ms": jack_step.tolist(),
@@ -264,8 +265,7 @@ def main(argv=None) -> int:
            "histogram": str(png) if png else None,
            "command": "python -m bench.ddsp_jack " + " ".join(argv if argv is not None else __import__("sys").argv[1:])}
     out = save_json(output, res)
-    d = min(r["delay_changes"][0][1] - args.block if r.get("delay_changes") else r["delay_samples"] for r in runs) \
-        if runs[0]["delay_samples"] else None  # the starting D (the adaptive floor)
+    d = runs[0]["delay_start_samples"]  # the starting D (the adaptive floor)
     print(f"DDSP voice -> instrument through JACK at 48 kHz / {args.block} ({what}), mode {args.mode}"
           + (f" (D = {d} samples, {1000.0 * d / 48000:.2f} ms)" if d else "")
           + (", worker SCHED_FIFO" if runs[0]["worker_realtime"] else ", worker at ordinary priority")
