@@ -147,6 +147,197 @@ def _yin_acc4_fwd(d, xr, r, lo, hi):
         dd[i] = t
 
 
+#: Samples per block of the cached difference function (:func:`yin_cmnd`): windows that move by a multiple of this
+#: (the tracker's 2 ms hop) reuse every block but the newest.
+_BLOCK = 32
+_HDR = 8  # header doubles of the block cache in ``d``: valid, width, max_lag, adaptive, head
+
+
+@njit(nogil=True, cache=True)
+def _block_count(width, max_lag, adaptive):
+    """Blocks the cached difference function keeps: ``ceil(longest integration width / _BLOCK)``."""
+    longest = max_lag if (adaptive and max_lag > width) else width
+    return (longest + _BLOCK - 1) // _BLOCK
+
+
+def _cache_length(width: int, max_lag: int, adaptive: bool) -> int:
+    """Length ``d`` needs for :func:`yin_cmnd`'s block cache (lags, header, window copy, block rows)."""
+    k = int(_block_count(width, max_lag, adaptive))
+    return max_lag + 2 + _HDR + int(window_length(width, max_lag, adaptive)) + 2 * k * (max_lag + 1)
+
+
+@njit(nogil=True, cache=True)
+def _first_lag(width, max_lag, adaptive, k):
+    """Smallest lag whose integration width ``w(tau)`` (``max(width, tau)`` adaptive, else ``width``) reaches
+    ``_BLOCK * k`` samples (``max_lag + 1`` when none)."""
+    need = _BLOCK * k
+    if width >= need:
+        return 1
+    if adaptive and need <= max_lag:
+        return need
+    return max_lag + 1
+
+
+@njit(nogil=True, cache=True)
+def _block_sums(xr, L, k, lo, hi, width, adaptive, s, q):
+    """One block of the difference function on the reversed window ``xr`` (``xr[m] = x[end - 1 - m]``).
+
+    For lags ``tau`` in ``[lo, hi)``: ``s[tau] = sum (xr[p] - xr[p + tau])^2`` over the block's samples
+    ``p = _BLOCK k .. _BLOCK k + _BLOCK - 1`` (newest first, one sample after the other: each lag's sum in sample
+    order, no reassociation or fused multiply-add, so a lag's value does not depend on the lag range or on where
+    the loop's vector body ends) and ``q[tau]`` = the same sum over the block's first ``w(tau) mod _BLOCK`` samples
+    (the partial block of a lag whose width is not a multiple of the block). Samples past the window's oldest
+    (``p + tau >= L``) are skipped: only lags whose sums are not needed reach them.
+    """
+    p0 = _BLOCK * k
+    for tau in range(lo, hi):
+        s[tau] = 0.0
+        q[tau] = 0.0
+    r0 = width % _BLOCK
+    i = 0
+    while i < _BLOCK:
+        p = p0 + i
+        # captures of q for lags whose partial block ends within these four samples (same operations, same order
+        # as the vector loop's lane, from the sums before the four)
+        for c in range(1, 5):
+            r = i + c
+            if r >= _BLOCK:
+                break
+            # lags with w(tau) mod _BLOCK == r: every lag with w = width (when width's remainder is r) ...
+            if r == r0:
+                top = min(width, hi - 1) if adaptive else hi - 1
+                for tau in range(lo, top + 1):
+                    q[tau] = _partial4(xr, p, tau, s[tau], c)
+            # ... and, adaptive, the lags above width congruent to r
+            if adaptive:
+                tau = (width // _BLOCK) * _BLOCK + r
+                if tau <= width:
+                    tau += _BLOCK
+                if tau < lo:
+                    tau += ((lo - tau + _BLOCK - 1) // _BLOCK) * _BLOCK
+                while tau < hi:
+                    q[tau] = _partial4(xr, p, tau, s[tau], c)
+                    tau += _BLOCK
+        # the four samples for every lag that has them all in the window
+        top = min(hi, L - p - 3)
+        if top > lo:
+            _acc4_fwd(s, xr, p, lo, top)
+        i += 4
+
+
+@njit(nogil=True, cache=True, fastmath={"contract"})
+def _partial4(xr, p, tau, t, c):
+    """``t`` plus the first ``c`` (1-4) of the squared differences ``(xr[p + i] - xr[p + i + tau])^2``, in order."""
+    for i in range(c):
+        a = xr[p + i] - xr[p + i + tau]
+        t += a * a
+    return t
+
+
+@njit(nogil=True, cache=True, fastmath={"contract"})
+def _acc4_fwd(s, xr, p, lo, hi):
+    """``s[tau] += (xr[p + i] - xr[p + i + tau])^2`` for ``i = 0..3`` in that order, ``tau`` in ``[lo, hi)`` (no
+    fastmath: each lag's sum in sample order, the loop vectorises over lags)."""
+    n = hi - lo
+    ss = s[lo:hi]
+    x0 = xr[p + lo:p + hi]
+    x1 = xr[p + 1 + lo:p + 1 + hi]
+    x2 = xr[p + 2 + lo:p + 2 + hi]
+    x3 = xr[p + 3 + lo:p + 3 + hi]
+    v0 = xr[p]
+    v1 = xr[p + 1]
+    v2 = xr[p + 2]
+    v3 = xr[p + 3]
+    for i in range(n):
+        t = ss[i]
+        a = v0 - x0[i]
+        t += a * a
+        a = v1 - x1[i]
+        t += a * a
+        a = v2 - x2[i]
+        t += a * a
+        a = v3 - x3[i]
+        t += a * a
+        ss[i] = t
+
+
+@njit(nogil=True, cache=True)
+def _window_shift(x, end, L, xr):
+    """Samples the window moved since the copy ``xr`` of the previous window was taken: the smallest tried multiple
+    ``s`` of ``_BLOCK`` (1, 0, 2, 3, ... blocks) with ``x[end - 1 - s - m] == xr[m]`` for every ``m < L - s``;
+    ``-1`` when none (the cached blocks then hold other data)."""
+    nb = L // _BLOCK
+    for t in range(nb):
+        m = 1 if t == 0 else (0 if t == 1 else t)
+        s = m * _BLOCK
+        if s >= L:
+            continue
+        ok = True
+        base = end - 1 - s
+        for i in range(L - s):
+            if x[base - i] != xr[i]:
+                ok = False
+                break
+        if ok:
+            return s
+    return -1
+
+
+@njit(nogil=True, cache=True)
+def _cached_d(x, start, width, max_lag, d, adaptive):
+    """The difference function ``d[1..max_lag]`` (not yet scaled) from per-block sums kept in ``d`` beyond the
+    lags, computing only the blocks the window's move brought in (see :func:`yin_cmnd`)."""
+    L = window_length(width, max_lag, adaptive)
+    end = start + L
+    K = _block_count(width, max_lag, adaptive)
+    R = max_lag + 1
+    base = max_lag + 2
+    hdr = d[base:base + _HDR]
+    xr = d[base + _HDR:base + _HDR + L]
+    rows = base + _HDR + L
+    new = K
+    if hdr[0] == 1.0 and hdr[1] == width and hdr[2] == max_lag and hdr[3] == (1.0 if adaptive else 0.0):
+        s = _window_shift(x, end, L, xr)
+        if s >= 0:
+            new = min(K, s // _BLOCK)
+    head = int(hdr[4]) if new < K else 0
+    head = (head - new) % K  # block k (0 = newest) lives in slot (head + k) % K
+    for m in range(L):
+        xr[m] = x[end - 1 - m]
+    hi = max_lag + 1
+    for k in range(new):
+        slot = (head + k) % K
+        lo = _first_lag(width, max_lag, adaptive, k)
+        if lo < hi:
+            _block_sums(xr, L, k, lo, hi, width, adaptive, d[rows + slot * R:rows + (slot + 1) * R],
+                        d[rows + (K + slot) * R:rows + (K + slot + 1) * R])
+    hdr[0] = 1.0
+    hdr[1] = width
+    hdr[2] = max_lag
+    hdr[3] = 1.0 if adaptive else 0.0
+    hdr[4] = head
+    # d(tau) = S_0 + S_1 + ... + S_{nf-1} + Q_nf (full blocks newest first, then the partial one)
+    for tau in range(1, hi):
+        d[tau] = 0.0
+    for k in range(K):
+        slot = (head + k) % K
+        a = _first_lag(width, max_lag, adaptive, k)
+        b = _first_lag(width, max_lag, adaptive, k + 1)
+        _add_row(d, d[rows + slot * R:rows + (slot + 1) * R], b, hi)
+        _add_row(d, d[rows + (K + slot) * R:rows + (K + slot + 1) * R], a, b)
+
+
+@njit(nogil=True, cache=True)
+def _add_row(d, row, lo, hi):
+    """``d[lo:hi] += row[lo:hi]``."""
+    if hi <= lo:
+        return
+    dd = d[lo:hi]
+    rr = row[lo:hi]
+    for i in range(hi - lo):
+        dd[i] += rr[i]
+
+
 @njit(nogil=True, cache=True, fastmath=True)
 def yin_cmnd(x, start, width, max_lag, d, cmnd, adaptive=False):
     """YIN difference function and its cumulative-mean normalisation for one window.
@@ -167,13 +358,50 @@ def yin_cmnd(x, start, width, max_lag, d, cmnd, adaptive=False):
     start, width, max_lag : int
         Window start, integration width W and largest lag.
     d, cmnd : float64 arrays of length >= max_lag + 1
-        Outputs: d[tau] and d'[tau] (d'[0] = 1). A ``d`` longer than ``max_lag + 2 + window`` also holds a
-        reversed copy of the window after the lags (the same values, computed faster).
+        Outputs: d[tau] and d'[tau] (d'[0] = 1). A ``d`` as long as :func:`scratch` makes it also holds, after
+        the lags, a *block cache*: each lag's sum split into blocks of 32 samples counted back from the window's
+        newest sample, with a copy of the window. When the next call's window is the previous one moved on by
+        whole blocks (the tracker's 2 ms hop: one block) over the same samples - checked sample by sample, so a
+        changed signal, another array or other parameters just compute afresh - only the new blocks are summed
+        and each lag's ``d`` is the sum of its blocks (newest first, then the part-block of a width that is not a
+        multiple of 32): about a quarter of the work. The values are a deterministic function of the window's
+        samples (cached or fresh, bit for bit the same); they differ from summing each lag in one run, newest
+        sample first (what a shorter ``d`` gets: ``max_lag + 2 + window`` or more also holds a reversed copy of
+        the window after the lags), only by the rounding of the reordered sums. Keep one ``d`` per stream.
     adaptive : bool
         Lag-dependent integration width (above).
+
+    Notes
+    -----
+    Costs on the tracker's parameters (width 128, lags to 320, 2 ms hop, real speech): about 7 us per frame with
+    the cache against 15 us summing afresh (``python -m bench.tracker_speed``).
     """
     d[0] = 0.0
     cmnd[0] = 1.0
+    L = window_length(width, max_lag, adaptive)
+    if d.shape[0] >= max_lag + 2 + _HDR + L + 2 * _block_count(width, max_lag, adaptive) * (max_lag + 1):
+        _cached_d(x, start, width, max_lag, d, adaptive)
+    else:
+        _direct_d(x, start, width, max_lag, d, adaptive)
+    # d'(tau) = d(tau) tau / sum_{1..tau} d: the running sum is a chain, the divisions are not (a second,
+    # vectorised pass over the sums kept in cmnd: the same operations per lag)
+    hi = max_lag + 1
+    lo_a = hi if not adaptive else max(min(width + 1, hi), 1)
+    for tau in range(lo_a, hi):
+        d[tau] *= width / tau
+    running = 0.0
+    for tau in range(1, hi):
+        running += d[tau]
+        cmnd[tau] = running
+    for tau in range(1, hi):
+        r = cmnd[tau]
+        cmnd[tau] = d[tau] * tau / r if r > 0.0 else 1.0
+
+
+@njit(nogil=True, cache=True, fastmath=True)
+def _direct_d(x, start, width, max_lag, d, adaptive):
+    """The difference function ``d[1..max_lag]`` (not yet scaled) summed afresh, every lag newest sample first (the
+    kernel before the block cache; used when ``d`` has no room for the cache)."""
     end = start + window_length(width, max_lag, adaptive)
     for tau in range(1, max_lag + 1):
         d[tau] = 0.0
@@ -218,14 +446,6 @@ def yin_cmnd(x, start, width, max_lag, d, cmnd, adaptive=False):
                 _yin_acc(d, x, end - kk, lk, lo3)
         _yin_acc4(d, x, end - k, lo3, hi)
         k += 4
-    running = 0.0
-    for tau in range(1, max_lag + 1):
-        acc = d[tau]
-        if adaptive and tau > width:
-            acc *= width / tau
-        d[tau] = acc
-        running += acc
-        cmnd[tau] = acc * tau / running if running > 0.0 else 1.0
 
 
 @njit(nogil=True, cache=True)
@@ -517,7 +737,24 @@ def glide(current, target, coeff):
     return math.exp(lc + coeff * (math.log(target) - lc))
 
 
-def scratch(max_lag: int) -> tuple[np.ndarray, np.ndarray]:
-    """Allocate the ``d`` and ``cmnd`` scratch arrays for :func:`yin_frame` (``d`` with room for a reversed copy of
-    a window of up to ``2 * max_lag`` samples after its lags: :func:`yin_cmnd`'s faster loop)."""
-    return np.zeros(3 * max_lag + 2), np.zeros(max_lag + 2)
+def scratch(max_lag: int, width: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Allocate the ``d`` and ``cmnd`` scratch arrays for :func:`yin_frame` / :func:`yin_cmnd`.
+
+    Parameters
+    ----------
+    max_lag : int
+        Largest lag (samples).
+    width : int, optional
+        Largest integration width the arrays will serve (default ``max_lag``; wider calls still work, without the
+        block cache).
+
+    Returns
+    -------
+    (d, cmnd) : (numpy.ndarray, numpy.ndarray), float64
+        ``d`` with room after its lags for :func:`yin_cmnd`'s block cache (header, a reversed copy of the window,
+        two rows of ``max_lag + 1`` per block of the longest integration width), ``cmnd`` of ``max_lag + 2``.
+        Keep one pair per stream: the cache carries sums from one window to the next.
+    """
+    w = max_lag if width is None else max(int(width), 1)
+    n = max(3 * max_lag + 2, _cache_length(w, max_lag, True), _cache_length(w, max_lag, False))
+    return np.zeros(n), np.zeros(max_lag + 2)

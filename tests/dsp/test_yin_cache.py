@@ -1,0 +1,132 @@
+"""yin_cmnd's block cache (dsp/yin.py): a window that moved by whole blocks reuses the blocks it still holds, and the
+values are exactly those of a fresh computation (same data, same operations), whatever the hop, the parameters, the
+call history or a change of the data; they agree with the reference kernel (every lag summed afresh, the kernel
+before the cache) to rounding; the tracker's frames are the same with either kernel."""
+import numpy as np
+import pytest
+
+from bench.tracker_speed import reference_kernel, reference_scratch
+from tonehost.dsp.features import TrackerConfig, VoiceTracker, voice_like
+from tonehost.dsp.yin import _cache_length, scratch, window_length, yin_cmnd, yin_frame
+
+SR = 16000
+# (width, max_lag, adaptive): the tracker's, a non-adaptive one (test_features), widths that are not a multiple of
+# the 32-sample block, a width above max_lag, tiny ones
+PARAMS = [(128, 320, True), (192, 246, False), (100, 300, True), (128, 320, False), (40, 50, True),
+          (33, 97, True), (300, 64, True), (7, 40, False)]
+
+
+def _signal(seed, n=16000):
+    """Noise with a level that jumps every 500 samples, a stretch of digital silence and a tone."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(n) * np.repeat(rng.uniform(0.0, 1.0, n // 500 + 1), 500)[:n]
+    x[3000:4500] = 0.0
+    x[6000:9000] = 0.3 * np.sin(2 * np.pi * 147.0 * np.arange(3000) / SR)
+    return x
+
+
+def _bits(a):
+    return np.asarray(a).view(np.int64)
+
+
+def _fresh(x, start, width, max_lag, adaptive):
+    d, c = scratch(max_lag, width)
+    yin_cmnd(x, start, width, max_lag, d, c, adaptive)
+    return d[:max_lag + 1].copy(), c[:max_lag + 1].copy()
+
+
+@pytest.mark.parametrize("width,max_lag,adaptive", PARAMS)
+def test_cached_equals_fresh_bit_for_bit(width, max_lag, adaptive):
+    x = _signal(width)
+    L = window_length(width, max_lag, adaptive)
+    d, c = scratch(max_lag, width)
+    assert len(d) >= _cache_length(width, max_lag, adaptive)  # the cache is used
+    # hops that reuse blocks (32, 64, 160), that do not (80, 1), repeated windows (0) and jumps back
+    ends = []
+    for hop in (32, 64, 0, 160, 80, 1):
+        ends += list(range(L + 7 * hop + hop, L + 7 * hop + 40 * max(hop, 1), max(hop, 1) if hop else 1))[:40]
+        if hop == 0:
+            ends += [ends[-1]] * 3
+    for end in ends + [L + 5000, L + 4968, L + 4936, L + 2000]:
+        yin_cmnd(x, end - L, width, max_lag, d, c, adaptive)
+        fd, fc = _fresh(x, end - L, width, max_lag, adaptive)
+        assert np.array_equal(_bits(d[:max_lag + 1]), _bits(fd)), end
+        assert np.array_equal(_bits(c[:max_lag + 1]), _bits(fc)), end
+
+
+@pytest.mark.parametrize("width,max_lag,adaptive", PARAMS)
+def test_agrees_with_reference_kernel(width, max_lag, adaptive):
+    """Block sums reorder each lag's sum: the same values to rounding (relative 1e-12)."""
+    x = _signal(width + 1)
+    L = window_length(width, max_lag, adaptive)
+    d, c = scratch(max_lag, width)
+    dr = np.zeros(max_lag + 2 + L)  # room for the window copy only: the reference path
+    cr = np.zeros(max_lag + 2)
+    for end in range(L, len(x), 32):
+        yin_cmnd(x, end - L, width, max_lag, d, c, adaptive)
+        yin_cmnd(x, end - L, width, max_lag, dr, cr, adaptive)
+        ref = dr[1:max_lag + 1]
+        assert np.all(np.abs(d[1:max_lag + 1] - ref) <= 1e-12 * ref + 1e-300)
+        assert np.allclose(c[:max_lag + 1], cr[:max_lag + 1], rtol=1e-10, atol=1e-12)
+
+
+def test_changed_data_is_not_reused():
+    """The cache is checked against the data: a sample changed inside the window, a different array with other
+    values at the same place, or another parameter set on the same scratch all give the fresh values."""
+    width, max_lag = 128, 320
+    L = window_length(width, max_lag, True)
+    x = _signal(5)
+    d, c = scratch(max_lag)
+    end = 6000
+    yin_cmnd(x, end - L, width, max_lag, d, c, True)
+    y = x.copy()
+    y[end - 100] += 1e-9  # inside the overlap of this window and the next
+    yin_cmnd(y, end + 32 - L, width, max_lag, d, c, True)
+    fd, fc = _fresh(y, end + 32 - L, width, max_lag, True)
+    assert np.array_equal(_bits(c[:max_lag + 1]), _bits(fc))
+    ref_x, _ = _fresh(x, end + 32 - L, width, max_lag, True)
+    assert not np.array_equal(fd, ref_x)  # the change shows (the check above is not vacuous)
+    z = _signal(6)
+    yin_cmnd(z, end + 64 - L, width, max_lag, d, c, True)
+    assert np.array_equal(_bits(c[:max_lag + 1]), _bits(_fresh(z, end + 64 - L, width, max_lag, True)[1]))
+    yin_cmnd(z, end + 96 - 192 - 246, 192, 246, d, c, False)
+    assert np.array_equal(_bits(c[:247]), _bits(_fresh(z, end + 96 - 192 - 246, 192, 246, False)[1]))
+    yin_cmnd(z, end + 128 - L, width, max_lag, d, c, True)
+    assert np.array_equal(_bits(c[:max_lag + 1]), _bits(_fresh(z, end + 128 - L, width, max_lag, True)[1]))
+
+
+def test_small_scratch_uses_reference_path():
+    """A ``d`` without room for the cache (any length >= max_lag + 1) still gives the difference function."""
+    width, max_lag = 128, 320
+    L = window_length(width, max_lag, True)
+    x = _signal(7)
+    ref = _fresh(x, 4000 - L, width, max_lag, True)[1]
+    for n in (max_lag + 1, max_lag + 2 + L, len(scratch(max_lag)[0]) - 1):
+        d, c = np.zeros(n), np.zeros(max_lag + 2)
+        yin_cmnd(x, 4000 - L, width, max_lag, d, c, True)
+        assert np.allclose(c[:max_lag + 1], ref, rtol=1e-10, atol=1e-12)
+    d, c = scratch(max_lag)
+    p, a = yin_frame(x, 8000 - L, width, 8, max_lag, 0.15, 0.0, 0.25, d, c, True)
+    assert abs(SR / p - 147.0) < 1.0 and a < 0.05
+
+
+def test_tracker_frames_unchanged():
+    """VoiceTracker with the cached kernel vs the reference kernel on a gliding voice with pauses and noise, fed
+    in uneven blocks: every output frame the same (the f0/voicing decisions do not see the reordered sums)."""
+    rng = np.random.default_rng(3)
+    t = np.arange(3 * SR) / SR
+    f0 = np.where((t % 1.0) < 0.7, 110.0 * 2 ** (2 * t), 0.0)
+    x = voice_like(f0) + 0.003 * rng.standard_normal(len(t))
+    cuts = np.cumsum(rng.integers(1, 700, 200))
+    blocks = np.split(x, cuts[cuts < len(x)])
+    new = VoiceTracker()
+    with reference_kernel():
+        old = VoiceTracker()
+    assert len(old._d) == len(reference_scratch(TrackerConfig().max_lag)[0]) < len(new._d)
+    a = [old.process(b) for b in blocks]
+    b = [new.process(b) for b in blocks]
+    for name in ("f0_hz", "confidence", "voiced", "raw_f0_hz", "power_db"):
+        va = np.concatenate([getattr(f, name) for f in a])
+        vb = np.concatenate([getattr(f, name) for f in b])
+        assert np.array_equal(va, vb), name
+    assert np.concatenate([f.voiced for f in b]).mean() > 0.4
