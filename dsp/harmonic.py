@@ -209,11 +209,51 @@ def harmonic_block(out, n, frames, read_pos, write_pos, state, sample_rate, hop_
                 fmax = f0
         # harmonics above the highest non-zero amplitude of both frames would add exact zeros: not computed
         ka = int(max(state[_KA_PREV], state[_KA_NEXT]))
-        for k in range(ka):
-            fk = k + 1.0
-            if fk * fmax >= nyq:
-                # harmonics are silenced from here on for every sample of the chunk (f >= 0)
-                break
+        # harmonics 1..kb are below Nyquist for every sample of the chunk (the others are silenced from the
+        # first one at or above it on, f >= 0)
+        kb = 0
+        while kb < ka and (kb + 1.0) * fmax < nyq:
+            kb += 1
+        # four harmonics per pass over the chunk (the phasor and the sum in registers): per sample the same
+        # operations in the same order as one harmonic per pass, so the same values bit for bit
+        k = 0
+        while k + 4 <= kb:
+            a0 = state[prev + k]
+            d0 = state[nxt + k] - a0
+            a1 = state[prev + k + 1]
+            d1 = state[nxt + k + 1] - a1
+            a2 = state[prev + k + 2]
+            d2 = state[nxt + k + 2] - a2
+            a3 = state[prev + k + 3]
+            d3 = state[nxt + k + 3] - a3
+            for j in range(m):
+                t = tj[j]
+                c = c1[j]
+                sn = s1[j]
+                zr0 = zr[j]
+                zi0 = zi[j]
+                v = acc[j]
+                v += (a0 + d0 * t) * zi0
+                nr = zr0 * c - zi0 * sn
+                zi0 = zr0 * sn + zi0 * c
+                zr0 = nr
+                v += (a1 + d1 * t) * zi0
+                nr = zr0 * c - zi0 * sn
+                zi0 = zr0 * sn + zi0 * c
+                zr0 = nr
+                v += (a2 + d2 * t) * zi0
+                nr = zr0 * c - zi0 * sn
+                zi0 = zr0 * sn + zi0 * c
+                zr0 = nr
+                v += (a3 + d3 * t) * zi0
+                nr = zr0 * c - zi0 * sn
+                zi0 = zr0 * sn + zi0 * c
+                zr0 = nr
+                acc[j] = v
+                zr[j] = zr0
+                zi[j] = zi0
+            k += 4
+        while k < kb:
             ap = state[prev + k]
             da = state[nxt + k] - ap
             for j in range(m):
@@ -221,6 +261,7 @@ def harmonic_block(out, n, frames, read_pos, write_pos, state, sample_rate, hop_
                 nr = zr[j] * c1[j] - zi[j] * s1[j]
                 zi[j] = zr[j] * s1[j] + zi[j] * c1[j]
                 zr[j] = nr
+            k += 1
         # the chunk's highest harmonics may be below Nyquist for some samples only
         if fmax > 0.0:
             for k in range(ka):

@@ -83,7 +83,8 @@ def make_noise_state(n_bands: int = 65, seed: int = 0, window_size: int = 0) -> 
     Returns
     -------
     numpy.ndarray
-        float64 state: header, IR-synthesis table (B x N), current FIR (N), overlap-add accumulator (N).
+        float64 state: header, IR-synthesis table (B x N), current FIR (N), overlap-add accumulator (N), scratch
+        (8: the noise samples of one eight-sample pass).
     """
     if n_bands < 2:
         raise ValueError("n_bands must be >= 2")
@@ -97,7 +98,7 @@ def make_noise_state(n_bands: int = 65, seed: int = 0, window_size: int = 0) -> 
     m = np.arange(N)
     src = (m + N // 2) % N  # causal rotation (fftshift): causal[m] = zero_phase[(m + N/2) % N]
     table = wk[:, None] * np.cos(2.0 * np.pi * k * src[None, :] / N) * wz[src][None, :]
-    state = np.zeros(_HDR + n_bands * N + 2 * N, dtype=np.float64)
+    state = np.zeros(_HDR + n_bands * N + 2 * N + 8, dtype=np.float64)
     state[_POS] = -1.0
     state[_NB] = n_bands
     state[_NT] = N
@@ -126,18 +127,52 @@ def _next_uniform(x):
 
 @njit(nogil=True, cache=True)
 def _load_fir(frames, row, state):
+    """The FIR of frame ``row``: ``sum_k mag_k * table[k]`` over the non-zero magnitudes, in band order (each tap
+    the same sequential sum as one band per pass), four bands per pass over the taps."""
     B = int(state[_NB])
     N = int(state[_NT])
     tab = _HDR
     fir = _HDR + B * N
+    firv = state[fir:fir + N]
     for m in range(N):
-        state[fir + m] = 0.0
-    for k in range(B):
-        mag = float(frames[row, k])
-        if mag != 0.0:
-            base = tab + k * N
+        firv[m] = 0.0
+    k = 0
+    while k < B:
+        # the next (up to) four bands with a non-zero magnitude
+        cnt = 0
+        k0 = k1 = k2 = k3 = 0
+        g0 = g1 = g2 = g3 = 0.0
+        while k < B and cnt < 4:
+            mag = float(frames[row, k])
+            if mag != 0.0:
+                if cnt == 0:
+                    k0, g0 = k, mag
+                elif cnt == 1:
+                    k1, g1 = k, mag
+                elif cnt == 2:
+                    k2, g2 = k, mag
+                else:
+                    k3, g3 = k, mag
+                cnt += 1
+            k += 1
+        if cnt == 4:
+            t0 = state[tab + k0 * N:tab + k0 * N + N]
+            t1 = state[tab + k1 * N:tab + k1 * N + N]
+            t2 = state[tab + k2 * N:tab + k2 * N + N]
+            t3 = state[tab + k3 * N:tab + k3 * N + N]
             for m in range(N):
-                state[fir + m] += mag * state[base + m]
+                v = firv[m]
+                v += g0 * t0[m]
+                v += g1 * t1[m]
+                v += g2 * t2[m]
+                v += g3 * t3[m]
+                firv[m] = v
+        else:
+            for c in range(cnt):
+                kk, g = (k0, g0) if c == 0 else ((k1, g1) if c == 1 else (k2, g2))
+                tc = state[tab + kk * N:tab + kk * N + N]
+                for m in range(N):
+                    firv[m] += g * tc[m]
     state[_STARTED] = 1.0
 
 
@@ -215,6 +250,62 @@ def _scatter4(accv, firv, idx, N, u0, u1, u2, u3, out, i):
 
 
 @njit(nogil=True, cache=True)
+def _run8(accv, firv, j0, d0, d1, u):
+    """``acc[j0 + m] += u[0] f[d] ; += u[1] f[d-1] ; ... ; += u[7] f[d-7]`` for ``d = d0 + m`` in ``[d0, d1)``
+    (in that order)."""
+    L = d1 - d0
+    if L <= 0:
+        return
+    a = accv[j0:j0 + L]
+    f = firv[d0 - 7:d1]  # one view (offsets from one pointer: one alias check against ``a``, so it vectorises)
+    u0, u1, u2, u3, u4, u5, u6, u7 = u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7]
+    for m in range(L):
+        t = a[m]
+        t += u0 * f[m + 7]
+        t += u1 * f[m + 6]
+        t += u2 * f[m + 5]
+        t += u3 * f[m + 4]
+        t += u4 * f[m + 3]
+        t += u5 * f[m + 2]
+        t += u6 * f[m + 1]
+        t += u7 * f[m]
+        a[m] = t
+
+
+@njit(nogil=True, cache=True)
+def _scatter8(accv, firv, idx, N, u, out, i):
+    """Eight consecutive samples ``u[0..7]`` (one FIR) into the overlap-add ring whose slot ``idx`` is the first
+    one's output time; writes ``out[i:i+8]``. Every slot receives the samples' contributions in time order, as
+    eight single-sample steps (or two :func:`_scatter4`) would: the same values."""
+    # the eight output times: contributions of the samples up to each, oldest first
+    for e in range(8):
+        j = idx + e
+        if j >= N:
+            j -= N
+        v = accv[j]
+        for q in range(e + 1):
+            v += u[q] * firv[e - q]
+        out[i + e] = v
+        accv[j] = 0.0
+    # times t0+8 .. t0+N-1: all eight samples
+    if idx + 8 < N:
+        split = N - idx  # first d whose slot wraps
+        _run8(accv, firv, idx + 8, 8, split, u)
+        _run8(accv, firv, 0, split, N, u)
+    else:
+        _run8(accv, firv, idx + 8 - N, 8, N, u)
+    # times t0+N .. t0+N+6 reuse the slots just emptied: the later samples' tails
+    for e in range(7):
+        j = idx + e
+        if j >= N:
+            j -= N
+        v = 0.0
+        for q in range(e + 1, 8):
+            v += u[q] * firv[N + e - q]
+        accv[j] = v
+
+
+@njit(nogil=True, cache=True)
 def noise_block(out, n, frames, read_pos, write_pos, state, hop_length):
     """Render ``n`` samples of filtered noise into ``out[:n]`` (per-block kernel).
 
@@ -243,6 +334,7 @@ def noise_block(out, n, frames, read_pos, write_pos, state, hop_length):
     cap = frames.shape[0]
     firv = state[fir:fir + N]
     accv = state[acc:acc + N]
+    u8 = state[acc + N:acc + N + 8]
     pos = int(state[_POS])
     if pos < 0:
         pos = hop_length
@@ -260,6 +352,19 @@ def noise_block(out, n, frames, read_pos, write_pos, state, hop_length):
             out[i] = 0.0
             pos = hop_length
             i += 1
+            continue
+        if pos + 8 <= hop_length and i + 8 <= n and N >= 16:
+            # eight samples of one hop in one pass over the accumulator (each slot's contributions still in
+            # time order: the values of eight single-sample steps)
+            for q in range(8):
+                x, uq = _next_uniform(x)
+                u8[q] = uq
+            _scatter8(accv, firv, idx, N, u8, out, i)
+            idx += 8
+            if idx >= N:
+                idx -= N
+            pos += 8
+            i += 8
             continue
         if pos + 4 <= hop_length and i + 4 <= n and N >= 8:
             # four samples of one hop in one pass over the accumulator: each slot still receives the samples'

@@ -35,8 +35,8 @@ from tonehost.dsp.harmonic import (_F0_NEXT, _F0_PREV, _HDR, _K, _POS, _STARTED,
 from tonehost.dsp.noise import _POS as _N_POS
 from tonehost.dsp.noise import noise_block
 # Numba's cache keys on this file's text, not on the kernels it inlines (harmonic_block, noise_block, and here
-# scheduled_block): change this tag when they change (noise_block: four samples per pass; harmonic_block:
-# harmonics above the highest non-zero one skipped; v2).
+# scheduled_block): change this tag when they change (noise_block: eight samples per pass, the FIR four bands
+# per pass; harmonic_block: four harmonics per pass; v3).
 
 # meta columns (int64)
 M_DUE, M_RAMP, M_NOISE = 0, 1, 2
