@@ -13,27 +13,38 @@ samples instead, at every ``every``-th sample:
   ``max(tail, min_periods * tau)`` samples (shorter windows match the ringing of a formant inside one glottal cycle
   of a low voice), over lags
   ``min_lag`` up to the lags whose older samples lie after the break (``period + tail / 2`` samples after it) on
-  that short window, the first dip under ``threshold`` (step 4) refined by a parabola (step 5,
-  :func:`tonehost.dsp.yin._refine`). A new period that differs from the note's by more than ``min_cents`` and is
+  that short window, the first dip under ``threshold`` (step 4) that reaches its minimum inside those lags (a low
+  voice's dips are wide: the slope of a longer period's dip is no period) refined by a parabola (step 5,
+  :func:`tonehost.dsp.yin._refine`); each lag's sum slides along with the newest sample (running sums, O(lags) a
+  check). A new period that differs from the note's by more than ``min_cents`` and is
   found at ``confirm`` consecutive checks (within ``confirm_tol``), while the level is at most ``max_drop_db``
   below the note's, is reported at the sample that confirmed it;
 - with each change it estimates where the change happened (:func:`_change_point`, a two-segment least-squares
   split: the old period fits before it, the new one from one new period after it; within 0.2 ms on voice-like
   steps of a fifth), so a caller can play every change at the same delay after it
   (:class:`~tonehost.realtime.pipelines.live_voice.LiveInstrument`'s ``change_align_ms``);
-- it searches for at most ``search`` samples after the break (a note that ends, or noise, costs that much and no
-  more) and then waits for the tracker's next voiced frame.
+- while it searches, the note's period stays the one that broke: the tracker's frames wait (its window straddles
+  the step and passes through mixtures of the two notes, e.g. 179, 183, 195 Hz between 150 and 200 Hz, which
+  would hide the step) and count once the search ends without a change; a search ends early only when the newest
+  ``max(tail, min_periods T)`` samples fit the old period again (a 2 ms tail on the smooth part of a long cycle
+  may fit a nearby period by chance);
+- it searches for at most ``max(search, search_periods * T)`` samples after the break (3.5 of the note's periods
+  ``T``: a new period up to twice as long, an octave down, repeats once over its window within 3.34 ``T``; 32 ms
+  at 110 Hz; a note that ends, or noise, costs that much and no more) and then waits for the tracker's next
+  voiced frame.
 
 The newest samples repeat at the new period ``T`` once ``T + max(tail, min_periods T)`` samples of the new note have
-arrived: at 330 Hz 5.1 ms after the step (the tracker's full window: about 8 ms, plus its median and grid). The
+arrived: at 330 Hz 5.1 ms after the step (the tracker's full window: about 8 ms, plus its median and grid), at
+200 Hz 8.4 ms, at 110 Hz 15.2 ms, at 80 Hz 20.9 ms (a low voice's steps take longer by nature). The
 detector is a fast path only: the live instrument holds its pitch until the tracker agrees (or for a bounded time,
 after which the tracker wins), so a false detection lasts at most that long.
 
 The defaults were chosen on synthetic voice-like steps and on FDA rl/sb 001-010 only (the tracker's development
 files; 011-025 and MDB-stem-synth stay held out): on those 20 spoken sentences (speech glides and creaks, the hard
-case) it reports 17 changes (11 within 50 cents of the reference) and the pitch the live instrument would play is
-within 50 cents of the reference in 91.6% of voiced frames, against 91.8% from the tracker alone (with
-``threshold`` 0.1 and 32-sample windows for every lag: 371 changes, 84 right, 84.9%).
+case) it reports 125 changes (112 within 50 cents of the reference) and the pitch the live instrument would play is
+within 50 cents of the reference in 92.0% of voiced frames, as from the tracker alone (92.0%); in the same run the
+detector before the tracker's frames were held during a search: 17 changes, 11 right, 91.8% (with ``threshold``
+0.1 and 32-sample windows for every lag: 371 changes, 84 right, 84.9%). ``python -m bench.pitch_change``.
 """
 from __future__ import annotations
 
@@ -47,9 +58,23 @@ from tonehost.dsp.yin import _refine, tail_sums
 
 __all__ = ["PitchChangeDetector", "step_signal"]
 
+# Numba's cache keys on this file's text, not on the kernels it inlines from dsp/yin.py (tail_sums, _refine): change
+# this tag when they change (pitch_change kernels: 2, the note's period held through a search).
+
 # state indices
-_FILL, _SINCE, _REF, _OWN, _OWN_AGE, _BROKEN, _CAND, _CAND_N, _UNV, _LEVEL = range(10)
-_N_STATE = 10
+_FILL, _SINCE, _REF, _OWN, _OWN_AGE, _BROKEN, _CAND, _CAND_N, _UNV, _LEVEL, _PEND, _SEEN, _DN, _DEND = range(14)
+_N_STATE = 14
+
+
+@njit(nogil=True, cache=True)
+def _take_tracker(st, p, min_cents, own_hold):
+    """A voiced tracker period ``p`` (samples): the note's period, unless this detector's own change is newer and
+    the tracker does not agree with it yet (its window still holds the old note)."""
+    if st[_OWN] <= 0 or abs(1200.0 * math.log2(st[_REF] / p)) < min_cents or st[_OWN_AGE] > own_hold:
+        if st[_REF] <= 0 or abs(1200.0 * math.log2(st[_REF] / p)) >= min_cents:
+            st[_SEEN] = 0.0  # a new note (or the tracker's first frame of one): not yet seen in the signal
+        st[_REF] = p
+        st[_OWN] = 0.0
 
 
 @njit(nogil=True, cache=True)
@@ -67,6 +92,47 @@ def _tail_cmnd(hist, end, n, max_lag, d, cmnd, periods):
             acc += v * v
         acc /= w
         d[tau] = acc
+        running += acc
+        cmnd[tau] = acc * tau / running if running > 0.0 else 1.0
+
+
+@njit(nogil=True, cache=True)
+def _tail_cmnd_running(hist, end, n, max_lag, d, cmnd, periods, st):
+    """:func:`_tail_cmnd` from running sums: ``d`` holds each lag's sum (not divided by its window) for the window
+    ending at ``st[_DEND]`` for lags ``1..st[_DN]``; those slide to ``end`` (one sample in, one out, per lag and
+    sample) and only lags not summed yet are summed in full, so a search that checks every 2 samples costs
+    O(lags) per check instead of O(lags * window). ``st[_DN] = 0`` starts over."""
+    dn = int(st[_DN])
+    de = int(st[_DEND])
+    if dn > 0 and (end < de or end - de > 64):
+        dn = 0  # too far behind: sum again
+    if dn > 0:
+        for tau in range(1, dn + 1):
+            w = max(n, int(periods * tau + 0.5))
+            acc = d[tau]
+            for e in range(de, end):
+                v = hist[e] - hist[e - tau]
+                o = hist[e - w] - hist[e - w - tau]
+                acc += v * v - o * o
+            d[tau] = acc
+    for tau in range(dn + 1, max_lag + 1):
+        acc = 0.0
+        w = max(n, int(periods * tau + 0.5))
+        for j in range(end - w, end):
+            v = hist[j] - hist[j - tau]
+            acc += v * v
+        d[tau] = acc
+    st[_DN] = max(dn, max_lag)
+    st[_DEND] = end
+    # a sum that slid to ~0 keeps the rounding of what left it: below a billionth of the note's level it is 0 (a
+    # constant stretch, a digital silence or DC, repeats at every lag and has no dip)
+    floor = 1e-9 * st[_LEVEL]
+    running = 0.0
+    cmnd[0] = 1.0
+    for tau in range(1, max_lag + 1):
+        acc = d[tau] / max(n, int(periods * tau + 0.5))
+        if acc < floor:
+            acc = 0.0
         running += acc
         cmnd[tau] = acc * tau / running if running > 0.0 else 1.0
 
@@ -113,7 +179,8 @@ def _scan(x, hist, keep, st, upd_at, upd_f0, upd_voiced, par, d, cmnd, out_at, o
     grace = int(par[12])
     tol = par[13]
     min_level = par[14]
-    periods = par[15]  # power ratio: the newest samples may be this much quieter than the note
+    periods = par[15]
+    search_periods = par[16]
     n_out = 0
     k = 0
     n_upd = upd_at.shape[0]
@@ -122,6 +189,7 @@ def _scan(x, hist, keep, st, upd_at, upd_f0, upd_voiced, par, d, cmnd, out_at, o
         if fill >= hist.shape[0]:
             for j in range(keep):
                 hist[j] = hist[fill - keep + j]
+            st[_DEND] -= fill - keep
             fill = keep
         hist[fill] = x[i]
         fill += 1
@@ -141,13 +209,32 @@ def _scan(x, hist, keep, st, upd_at, upd_f0, upd_voiced, par, d, cmnd, out_at, o
                 if not broken:
                     lv = 0.5 * den / tail  # the note's level (mean square) while it repeats, smoothed
                     st[_LEVEL] = lv if st[_LEVEL] <= 0 else 0.9 * st[_LEVEL] + 0.1 * lv
-                # hysteresis: a short tail of a nearby new period still matches the old one now and then
-                if aper < 0.35 * thr_break or (aper < thr_break and (not broken or st[_BROKEN] > search)):
+                # the search lasts long enough for a new period of up to search_periods / (1 + periods) times the
+                # note's to repeat once after the break (a low voice's periods are long)
+                n_search = max(search, search_periods * ref)
+                if broken and st[_BROKEN] > n_search and st[_PEND] > 0:
+                    # the search is over without a change: the tracker's frames held back during it now count
+                    _take_tracker(st, st[_PEND], min_cents, own_hold)
+                    st[_PEND] = 0.0
+                # hysteresis: a short tail of a nearby new period still matches the old one now and then (a low
+                # voice's 2 ms tail may lie on the smooth part of a long cycle, where a slightly longer period fits
+                # as well): a search ends early only once the newest max(tail, min_periods T) samples fit again
+                calm = aper < 0.35 * thr_break
+                if calm and broken and st[_BROKEN] <= n_search:
+                    n_long = max(tail, int(periods * ref + 0.5))
+                    num, den = tail_sums(hist, fill, n_long, ref)
+                    calm = den > 0.0 and num < 0.35 * thr_break * den
+                if calm or (aper < thr_break and (not broken or st[_BROKEN] > n_search)):
                     st[_BROKEN] = -1.0
                     st[_CAND_N] = 0
+                    st[_SEEN] = 1.0
+                    if st[_PEND] > 0:
+                        _take_tracker(st, st[_PEND], min_cents, own_hold)
+                        st[_PEND] = 0.0
                 else:
                     if not broken:
                         st[_BROKEN] = 0.0
+                        st[_DN] = 0.0
                     # only lags whose older samples lie after the break: before that the newest samples are
                     # compared with the old note's (a mixture that dips at passing, wrong periods)
                     # (lag tau looks back max(tail, periods * tau) + tau samples)
@@ -156,15 +243,18 @@ def _scan(x, hist, keep, st, upd_at, upd_f0, upd_voiced, par, d, cmnd, out_at, o
                         feasible = min(max_lag - 1, max(int(tail / periods), int(reach / (1.0 + periods))))
                     else:
                         feasible = reach - tail
-                    if st[_BROKEN] <= search and feasible > min_lag:
-                        _tail_cmnd(hist, fill, tail, feasible + 1, d, cmnd, periods)
+                    if st[_BROKEN] <= n_search and feasible > min_lag:
+                        _tail_cmnd_running(hist, fill, tail, feasible + 1, d, cmnd, periods, st)
                         lag = -1
                         tau = min_lag
                         while tau < feasible:
                             if cmnd[tau] < threshold:
                                 while tau + 1 < feasible and cmnd[tau + 1] < cmnd[tau]:
                                     tau += 1
-                                lag = tau
+                                # a dip still falling at the last lag searched is the slope of a longer period's
+                                # (a low voice's dips are wide): wait until its minimum is reachable
+                                if tau + 1 < feasible:
+                                    lag = tau
                                 break
                             tau += 1
                         if lag > 0:
@@ -195,6 +285,8 @@ def _scan(x, hist, keep, st, upd_at, upd_f0, upd_voiced, par, d, cmnd, out_at, o
                                 st[_OWN_AGE] = 0.0
                                 st[_BROKEN] = -1.0
                                 st[_CAND_N] = 0
+                                st[_PEND] = 0.0
+                                st[_SEEN] = 1.0
                         else:
                             st[_CAND_N] = 0
         while k < n_upd and upd_at[k] <= i:
@@ -202,10 +294,15 @@ def _scan(x, hist, keep, st, upd_at, upd_f0, upd_voiced, par, d, cmnd, out_at, o
             if upd_voiced[k] > 0 and f0 > 0:
                 st[_UNV] = 0
                 p = sr / f0
-                # the tracker takes over once it agrees with this detector's change, or once the change is old
-                if st[_OWN] <= 0 or abs(1200.0 * math.log2(st[_REF] / p)) < min_cents or st[_OWN_AGE] > own_hold:
-                    st[_REF] = p  # (a break stays dated from the first check that saw it)
-                    st[_OWN] = 0.0
+                if st[_SEEN] > 0 and st[_BROKEN] >= 0 and st[_BROKEN] <= max(search, search_periods * st[_REF]):
+                    # while the newest samples are searched the tracker's window mixes the two notes (its frames
+                    # pass through wrong pitches): the note's period stays the one that broke (once the signal
+                    # was seen to repeat at it: a note start's first frame may still carry the last note's f0),
+                    # the frame waits
+                    st[_PEND] = p
+                else:
+                    # the tracker takes over once it agrees with this detector's change, or once the change is old
+                    _take_tracker(st, p, min_cents, own_hold)
             else:
                 st[_UNV] += 1
                 if st[_UNV] >= unv_clear:
@@ -213,6 +310,7 @@ def _scan(x, hist, keep, st, upd_at, upd_f0, upd_voiced, par, d, cmnd, out_at, o
                     st[_OWN] = 0.0
                     st[_BROKEN] = -1.0
                     st[_CAND_N] = 0
+                    st[_PEND] = 0.0
             k += 1
     return n_out
 
@@ -243,7 +341,7 @@ class PitchChangeDetector:
     confirm_tol : float
         Relative tolerance between consecutive confirmations.
     search_ms : float
-        How long after the note's period broke a new one is searched.
+        How long after the note's period broke a new one is searched (at least; see ``search_periods``).
     own_hold_ms : float
         After a detection, tracker frames that disagree with it are ignored this long (the tracker's window still
         holds the old note); then the tracker's pitch is taken again.
@@ -255,6 +353,10 @@ class PitchChangeDetector:
         periodicities the tracker should judge).
     min_periods : float
         Lag ``tau`` is judged over the newest ``max(tail, min_periods * tau)`` samples.
+    search_periods : float
+        The search lasts at least this many of the note's periods: a new period ``T`` repeats once over that
+        window ``(1 + min_periods) T`` samples after the break, so 3.5 reaches an octave down (at least
+        ``search_ms``).
 
     Attributes
     ----------
@@ -268,21 +370,23 @@ class PitchChangeDetector:
     def __init__(self, sample_rate: int = 16000, fmin: float = 50.0, fmax: float = 2000.0, tail: int = 32,
                  every: int = 2, break_aperiodicity: float = 0.2, threshold: float = 0.05, min_cents: float = 80.0,
                  confirm: int = 3, confirm_tol: float = 0.01, search_ms: float = 15.0, own_hold_ms: float = 15.0,
-                 unvoiced_clear: int = 10, max_drop_db: float = 6.0, min_periods: float = 0.67):
+                 unvoiced_clear: int = 10, max_drop_db: float = 6.0, min_periods: float = 0.67,
+                 search_periods: float = 3.5):
         if tail < 4 or every < 1 or confirm < 1:
             raise ValueError("tail >= 4, every >= 1 and confirm >= 1 are required")
         self.sample_rate = int(sample_rate)
         self.min_lag = max(2, int(math.floor(sample_rate / fmax)))
         self.max_lag = int(math.ceil(sample_rate / fmin))
         self.tail = int(tail)
-        self._keep = self.max_lag + int(search_ms * sample_rate / 1000.0) + 3 * self.tail + 2
+        self._keep = self.max_lag + int(max(search_ms * sample_rate / 1000.0, search_periods * self.max_lag)) + (
+            3 * self.tail + 2)
         self._hist = np.zeros(self._keep + 4096)
         self._d = np.zeros(self.max_lag + 2)
         self._cmnd = np.zeros(self.max_lag + 2)
         self._par = np.array([sample_rate, tail, every, self.min_lag, self.max_lag, break_aperiodicity, threshold,
                               min_cents, confirm, search_ms * sample_rate / 1000.0,
                               own_hold_ms * sample_rate / 1000.0, unvoiced_clear, tail // 2, confirm_tol,
-                              10.0 ** (-max_drop_db / 10.0), min_periods], np.float64)
+                              10.0 ** (-max_drop_db / 10.0), min_periods, search_periods], np.float64)
         self._st = np.zeros(_N_STATE)
         self._out_at = np.zeros(64, np.int64)
         self._out_f0 = np.zeros(64)
