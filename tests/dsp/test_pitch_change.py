@@ -112,7 +112,7 @@ def test_low_voice_steps_are_found_and_right(f_a, f_b, margin_ms):
             assert abs(1200 * np.log2(f / f_b)) < 20, got  # the new pitch, never a passing mixture of the two
             lat.append(1000.0 * (c - s) / SR)
     assert len(lat) >= len(steps) - 1, (len(lat), len(steps))
-    # measured p50 above the floor: 1.6-3.6 ms for a fourth or more, 6.4-6.6 ms for a whole tone (its small
+    # measured p50 above the floor: 1.9-3.7 ms for a third or more, 5.0-7.2 ms for a whole tone (its small
     # period change breaks the old period's fit late)
     assert floor - 0.5 <= min(lat) and np.percentile(lat, 50) <= floor + margin_ms, (floor, lat)
     for c, f in ev:  # anything else carries the input's pitch
