@@ -270,17 +270,32 @@ def _window_shift(x, end, L, xr):
     for t in range(nb):
         m = 1 if t == 0 else (0 if t == 1 else t)
         s = m * _BLOCK
-        if s >= L:
+        n = L - s
+        if n <= 0:
             continue
-        ok = True
         base = end - 1 - s
-        for i in range(L - s):
+        # a few samples first (a wrong shift fails at once), then all of them without a branch per sample
+        ok = True
+        for i in range(min(4, n)):
             if x[base - i] != xr[i]:
                 ok = False
                 break
-        if ok:
+        if ok and _mismatches(x[end - L:end - s], xr[:n]) == 0:
             return s
     return -1
+
+
+@njit(nogil=True, cache=True)
+def _mismatches(a, br):
+    """How many ``i`` have ``a[n - 1 - i] != br[i]`` (``a`` read backwards; an unsigned index, so the loop
+    vectorises)."""
+    n = a.shape[0]
+    top = np.uint64(n - 1)
+    bad = 0
+    for i in range(n):
+        if a[top - np.uint64(i)] != br[i]:
+            bad += 1
+    return bad
 
 
 @njit(nogil=True, cache=True)
@@ -316,26 +331,30 @@ def _cached_d(x, start, width, max_lag, d, adaptive):
     hdr[2] = max_lag
     hdr[3] = 1.0 if adaptive else 0.0
     hdr[4] = head
-    # d(tau) = S_0 + S_1 + ... + S_{nf-1} + Q_nf (full blocks newest first, then the partial one)
-    for tau in range(1, hi):
-        d[tau] = 0.0
+    # d(tau) = S_0 + S_1 + ... + S_{nf-1} + Q_nf (full blocks newest first, then the part-block; the first
+    # term stored, not added to 0: the same value, the sums being >= +0)
     for k in range(K):
-        slot = (head + k) % K
+        so = rows + ((head + k) % K) * R
+        qo = so + K * R
         a = _first_lag(width, max_lag, adaptive, k)
         b = _first_lag(width, max_lag, adaptive, k + 1)
-        _add_row(d, d[rows + slot * R:rows + (slot + 1) * R], b, hi)
-        _add_row(d, d[rows + (K + slot) * R:rows + (K + slot + 1) * R], a, b)
+        _add_row(d, d[so:so + R], b, hi, k == 0)
+        _add_row(d, d[qo:qo + R], a, b, k == 0)
 
 
 @njit(nogil=True, cache=True)
-def _add_row(d, row, lo, hi):
-    """``d[lo:hi] += row[lo:hi]``."""
+def _add_row(d, row, lo, hi, first):
+    """``d[lo:hi] += row[lo:hi]`` (``=`` when ``first``; slices from 0, so the loops vectorise)."""
     if hi <= lo:
         return
     dd = d[lo:hi]
     rr = row[lo:hi]
-    for i in range(hi - lo):
-        dd[i] += rr[i]
+    if first:
+        for i in range(hi - lo):
+            dd[i] = rr[i]
+    else:
+        for i in range(hi - lo):
+            dd[i] += rr[i]
 
 
 @njit(nogil=True, cache=True, fastmath=True)
@@ -383,19 +402,29 @@ def yin_cmnd(x, start, width, max_lag, d, cmnd, adaptive=False):
         _cached_d(x, start, width, max_lag, d, adaptive)
     else:
         _direct_d(x, start, width, max_lag, d, adaptive)
-    # d'(tau) = d(tau) tau / sum_{1..tau} d: the running sum is a chain, the divisions are not (a second,
-    # vectorised pass over the sums kept in cmnd: the same operations per lag)
+    _normalise(d, cmnd, width, max_lag, adaptive)
+
+
+@njit(nogil=True, cache=True, fastmath=True)
+def _normalise(d, cmnd, width, max_lag, adaptive):
+    """Scale ``d`` to the mean per sample (adaptive lags above ``width``) and write YIN's ``cmnd``: the running sum
+    is a chain, the divisions are not (separate loops over slices from 0, which vectorise; the same operations
+    per lag as one loop)."""
     hi = max_lag + 1
-    lo_a = hi if not adaptive else max(min(width + 1, hi), 1)
-    for tau in range(lo_a, hi):
-        d[tau] *= width / tau
+    lo = width + 1 if width >= 0 else 1
+    if adaptive and lo < hi:
+        dd = d[lo:hi]
+        for i in range(hi - lo):
+            dd[i] *= width / (lo + i)
     running = 0.0
     for tau in range(1, hi):
         running += d[tau]
         cmnd[tau] = running
-    for tau in range(1, hi):
-        r = cmnd[tau]
-        cmnd[tau] = d[tau] * tau / r if r > 0.0 else 1.0
+    dd = d[1:hi]
+    cc = cmnd[1:hi]
+    for i in range(hi - 1):
+        r = cc[i]
+        cc[i] = dd[i] * (i + 1) / r if r > 0.0 else 1.0
 
 
 @njit(nogil=True, cache=True, fastmath=True)
@@ -614,6 +643,47 @@ def partial_power2(x, start, n, freq_a, freq_b):
 
 
 @njit(nogil=True, cache=True)
+def _power_partials2(x, start, n, freq_a, freq_b):
+    """:func:`windowed_mean_square` and :func:`partial_power2` of one stretch in one pass: the same operations per
+    quantity as those two (so the same three values), the window's phasor chain run once instead of twice.
+
+    Returns
+    -------
+    (ms, p_a, p_b) : (float, float, float)
+    """
+    num = 0.0
+    den = 0.0
+    re_a = 0.0
+    im_a = 0.0
+    re_b = 0.0
+    im_b = 0.0
+    sw = 0.0
+    c_w, s_w = math.cos(2.0 * math.pi / n), math.sin(2.0 * math.pi / n)
+    ca, sa = math.cos(2.0 * math.pi * freq_a), math.sin(2.0 * math.pi * freq_a)
+    cb, sb = math.cos(2.0 * math.pi * freq_b), math.sin(2.0 * math.pi * freq_b)
+    wc, ws = math.cos(math.pi / n), math.sin(math.pi / n)
+    pa, qa = 1.0, 0.0
+    pb, qb = 1.0, 0.0
+    for i in range(n):
+        w = 0.5 - 0.5 * wc
+        v = x[start + i] * w
+        num += v * v
+        den += w * w
+        re_a += v * pa
+        im_a -= v * qa
+        re_b += v * pb
+        im_b -= v * qb
+        sw += w
+        wc, ws = wc * c_w - ws * s_w, ws * c_w + wc * s_w
+        pa, qa = pa * ca - qa * sa, qa * ca + pa * sa
+        pb, qb = pb * cb - qb * sb, qb * cb + pb * sb
+    ms = num / den if den > 0.0 else 0.0
+    if sw <= 0.0:
+        return ms, 0.0, 0.0
+    return ms, 2.0 * (re_a * re_a + im_a * im_a) / (sw * sw), 2.0 * (re_b * re_b + im_b * im_b) / (sw * sw)
+
+
+@njit(nogil=True, cache=True)
 def windowed_mean_square(x, start, n):
     """Hann-weighted mean square of ``x[start:start+n]`` (``sum (x w)^2 / sum w^2``): a sinusoid's ``A^2 / 2``."""
     num = 0.0
@@ -664,10 +734,9 @@ def predominant_lag(x, start, n, cmnd, lag, min_lag, max_lag, missing_share, max
     """
     if lag < 2.0 * min_lag:
         return lag
-    ms = windowed_mean_square(x, start, n)
+    ms, p1, p2 = _power_partials2(x, start, n, 1.0 / lag, 2.0 / lag)
     if ms <= 0.0:
         return lag
-    p1, p2 = partial_power2(x, start, n, 1.0 / lag, 2.0 / lag)
     share = (p1 + p2) / ms
     if share >= missing_share:
         return lag
