@@ -277,9 +277,10 @@ def _resample_periods(xx, off, n_out, bank, L, M, out):
     nx = xx.shape[0]
     S = -(-nx // M) + 1
     XS = np.zeros((M, S))
-    for i in range(nx):
-        c = i % M
-        XS[c, i // M] = xx[i]
+    for c in range(min(M, nx)):
+        row = XS[c]
+        for t in range((nx - c + M - 1) // M):
+            row[t] = xx[c + t * M]
     acc = np.zeros(_TILE)
     for r in range(nph):
         u = off + r * M
