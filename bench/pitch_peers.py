@@ -17,7 +17,11 @@ Which files serve what (never tune on what is reported as held out):
   out, never used to fit or tune anything.
 
     .venv/bin/python -m bench.pitch_peers [--quick] [--peers tonehost,swift-f0,pesto,crepe,pyin,ddsp-vst]
+    .venv/bin/python -m bench.pitch_peers --sets fda-dev   # while developing: the development set only
     .venv/bin/python -m bench.pitch_peers --fit-voicing
+
+``bench.pitch_errors`` classifies tonehost's errors on fda-dev (octave, voicing edges, unvoiced guesses, low f0,
+time shifts) beside swift-f0's.
 
 Peers that are not installed are skipped with a note: ``pip install swift-f0``; PESTO and torchcrepe need
 ``torch`` plus ``pip install --no-deps pesto-pitch torchcrepe`` (their only torchaudio use is file loading,
@@ -239,12 +243,20 @@ def main(argv=None) -> int:
     ap.add_argument("--fit-voicing", action="store_true", help="fit tonehost's voicing model on fda-dev and exit")
     ap.add_argument("--crepe-model", choices=["full", "tiny"], default="full",
                     help="torchcrepe capacity (full: CREPE as published, ~20x slower on a CPU; tiny)")
+    ap.add_argument("--sets", default="fda-dev,fda-held,mdb-held",
+                    help="comma-separated subset of fda-dev, fda-held, mdb-held (develop on fda-dev only)")
     ap.add_argument("-o", "--output", default="pitch_peers")
     args = ap.parse_args(argv)
     import mir_eval
 
     CREPE_MODEL[0] = args.crepe_model
     sets = load_sets(args.quick)
+    if not args.fit_voicing:
+        keep = args.sets.split(",")
+        unknown = set(keep) - set(sets)
+        if unknown:
+            ap.error(f"unknown sets {sorted(unknown)}")
+        sets = {k: v for k, v in sets.items() if k in keep}
     if args.fit_voicing:
         fit_voicing(sets)
         return 0
@@ -294,6 +306,8 @@ def main(argv=None) -> int:
     if "tonehost" in tr and "swift-f0" in tr:
         print("\ntargets (held-out sets): RPA >= swift-f0, VFA <= 0.05, latency <= 10 ms")
         for set_name in ("fda-held", "mdb-held"):
+            if set_name not in sets:
+                continue
             a, b = tr["tonehost"][set_name], tr["swift-f0"][set_name]
             print(f"  {set_name}: RPA {a['raw_pitch_accuracy']:.3f} vs swift-f0 {b['raw_pitch_accuracy']:.3f} "
                   f"({'met' if a['raw_pitch_accuracy'] >= b['raw_pitch_accuracy'] else 'MISSED'}); VFA "

@@ -31,12 +31,13 @@ from numba import njit
 from tonehost.dsp.loudness import loudness_db, power_db
 from tonehost.dsp.pitch_hmm import hmm_reset, hmm_seed, hmm_step, n_bins, transition_kernel
 # Numba caches _track_block keyed on this file only, not on the kernels it inlines from other modules: edit this
-# line when dsp/pitch_hmm.py's kernels change (pitch_hmm kernels: 2).
+# line when dsp/pitch_hmm.py's kernels change (pitch_hmm kernels: 3, the sub-multiple reseed).
 from tonehost.dsp.resample import Resampler
-from tonehost.dsp.yin import median3, predominant_lag, scratch, tail_aperiodicity, window_length, yin_frame
+from tonehost.dsp.yin import (_refine, median3, predominant_lag, scratch, tail_aperiodicity, window_length,
+                               yin_first_dip, yin_frame)
 # Numba's cache keys on this file's text, not on the kernels it inlines from dsp/yin.py: change this tag when they
-# change (yin kernels: 5, four samples per pass over a reversed window copy, phasor Hann, two partials per pass,
-# tail_aperiodicity through tail_sums).
+# change (yin kernels: 6, four samples per pass over a reversed window copy, phasor Hann, two partials per pass,
+# tail_aperiodicity through tail_sums, yin_cmnd's block cache).
 
 
 
@@ -101,6 +102,10 @@ class TrackerConfig:
     dc_cutoff_hz: float = 20.0
     onset_tail: float = 0.02  # a note may start on the newest samples' periodicity alone (tail below this) ...
     onset_aper: float = 0.5  # ... while the full window's aperiodicity is still below this
+    # a continuity hint's multiple of YIN's first dip (an octave-up step read at the old period) does not win when
+    # that dip is clear (CMND under clear_dip) unless the multiple is deeper by more than clear_margin; 0: off
+    clear_dip: float = 0.1
+    clear_margin: float = 0.05
     voicing_weights: tuple = VOICING_WEIGHTS
     # candidate tracking (tonehost.dsp.pitch_hmm): the reported f0 follows a forward HMM over the YIN dips
     track_candidates: bool = True
@@ -115,6 +120,8 @@ class TrackerConfig:
     hmm_mean_bins: int = 10  # a weak frame's f0 leans on the posterior's mean over the best bin +- this many
     hmm_yin_weight: float = 0.3  # observation weight of the frame's own YIN pick (when under hmm_reseed_max)
     hmm_onset_seed: bool = True  # a voiced stretch starts at YIN's pick when the track's dip is clearly shallower
+    hmm_sub_margin: float = 0.05  # a track on a multiple of YIN's clear pick's period restarts at the pick unless
+    # its dip is deeper by more than this (pitch_hmm.hmm_step; negative: off)
     centre_times: bool = True  # offline (track_pitch): each f0 read at its own analysis centre (_CentreAligner)
 
     @property
@@ -174,7 +181,8 @@ _N_OUT = 9  # f0, conf, voiced, pw_db, ld_db, raw_f0, aper, tail, rel_db
 @njit(nogil=True, cache=True)
 def _track_block(x, hist, keep, st, hop, width, loud_win, min_lag, max_lag, window, threshold, oct_tol, tail_n,
                  missing_share, max_sub_cmnd, gate_db, on, off, hold, use_median, dc_coeff, peak_step,
-                 onset_tail, onset_aper, weights, d, cmnd, out, use_hmm, hmm_par, kern, post, hmm_work, lags, dips):
+                 onset_tail, onset_aper, weights, d, cmnd, out, use_hmm, hmm_par, kern, post, hmm_work, lags, dips,
+                 clear_dip, clear_margin):
     """The whole :class:`VoiceTracker` loop for one block of samples (appending, DC blocking, one frame per
     ``hop``); writes the frames' values to ``out[k, :]`` and returns how many frames it completed."""
     n = x.shape[0]
@@ -216,6 +224,18 @@ def _track_block(x, hist, keep, st, hop, width, loud_win, min_lag, max_lag, wind
         hint_lag = sr / hint if hint > 0 else 0.0
         period, aper = yin_frame(hist, end - window, width, min_lag, max_lag, threshold, hint_lag, oct_tol, d,
                                  cmnd, True)
+        if clear_dip > 0.0 and period > 0.0:
+            # YIN's own first dip under the threshold, when clear, is not overruled by the continuity hint's
+            # multiple of it (a periodic signal dips at every multiple of its period; the hint keeps an octave-up
+            # step at the old period for ~25 ms): the shorter period wins unless the multiple is clearly deeper
+            p0 = yin_first_dip(cmnd, min_lag, max_lag, threshold)
+            c0 = cmnd[p0]
+            if c0 < clear_dip:
+                r = period / p0
+                k = math.floor(r + 0.5)
+                if k >= 2 and abs(r - k) < 0.06 * k and c0 <= aper + clear_margin:
+                    period = _refine(cmnd, p0, max_lag)
+                    aper = c0
         span = min(window, int(max(width, period) + 2 * period))
         pred = predominant_lag(hist, end - span, span, cmnd, period, min_lag, max_lag, missing_share,
                                max_sub_cmnd)
@@ -335,7 +355,7 @@ class VoiceTracker:
         beta_b = 2.0 / c.hmm_threshold_mean - 2.0
         self._hmm_par = np.array([f_lo, c.hmm_bin_cents, beta_b, c.hmm_absmin, c.hmm_floor, c.hmm_jump,
                                   c.hmm_reseed_margin, c.hmm_reseed_max, c.hmm_yin_weight, c.hmm_mean_bins,
-                                  1.0 if c.hmm_onset_seed else 0.0])
+                                  1.0 if c.hmm_onset_seed else 0.0, c.hmm_sub_margin])
         #: When a list, every frame appends its voicing features (aper, tail_aper, rel_db, pw_db, raw_f0).
         self.features_log: list | None = None
         self.reset()
@@ -379,7 +399,7 @@ class VoiceTracker:
                          c.max_sub_cmnd, c.gate_db, c.voicing_on, c.voicing_off, c.hold_frames, c.median,
                          self._dc_coeff, self._peak_step, c.onset_tail, c.onset_aper, self._weights, self._d,
                          self._cmnd, self._out, c.track_candidates, self._hmm_par, self._kern, self._post,
-                         self._hmm_work, self._lags, self._dips)
+                         self._hmm_work, self._lags, self._dips, c.clear_dip, c.clear_margin)
         o = self._out[:k]
         if self.features_log is not None:
             self.features_log.extend(zip(o[:, 6].tolist(), o[:, 7].tolist(), o[:, 8].tolist(), o[:, 3].tolist(),

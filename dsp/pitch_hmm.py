@@ -16,7 +16,8 @@ only (the filtering distribution of the newest frame): no look-ahead, so it adds
 - Transition: a triangular kernel of ``band`` bins per frame (the voice's fastest pitch movements), mixed with a
   jump to any bin with probability ``jump`` (a new note or a new speaker).
 - Output: the most probable bin, reported at the frequency of the dip in it (or next to it): the interpolated
-  period, not the bin's centre.
+  period, not the bin's centre. A clear YIN pick restarts the state when the track's dip is clearly shallower, or
+  when the track sits on a multiple of the pick's period (a sub-harmonic) without a clearly deeper dip.
 
 All kernels are Numba ``nogil`` functions that allocate nothing per call.
 """
@@ -87,9 +88,10 @@ def hmm_step(cmnd, min_lag, max_lag, sample_rate, par, kern, post, pred, obs, la
         Rate (Hz).
     par : float64 array
         ``fmin, bin_cents, beta_b, absmin, floor, jump, reseed_margin, reseed_max, yin_weight, mean_bins``
-        (:func:`params`): the lowest bin's frequency (Hz), the bin spacing (cents), the threshold distribution
-        ``Beta(2, beta_b)``, the deepest dip's weight for thresholds below every dip, the observation floor, the
-        jump probability (see the module docstring), and the YIN pick's terms below.
+        and optionally ``[10]`` (the caller's onset-seed flag, unused here) and ``[11] sub_margin``: the lowest
+        bin's frequency (Hz), the bin spacing (cents), the threshold distribution ``Beta(2, beta_b)``, the deepest
+        dip's weight for thresholds below every dip, the observation floor, the jump probability (see the module
+        docstring), and the YIN pick's terms below (``sub_margin`` negative or absent: no sub-multiple restart).
     kern : float64 array, length 2 * band + 1
         :func:`transition_kernel`.
     post : float64 array, length n_bins
@@ -107,7 +109,11 @@ def hmm_step(cmnd, min_lag, max_lag, sample_rate, par, kern, post, pred, obs, la
         adds ``yin_weight`` to its bin's observation (YIN's own rule - the first dip under its threshold, octave
         checks, the predominant tone - helps decide clear frames, the threshold shares the unclear ones), and
         when the most probable bin's dip is more than ``reseed_margin`` shallower, the pick wins and the state
-        restarts there (a new note is followed as fast as by YIN alone).
+        restarts there (a new note is followed as fast as by YIN alone). It also wins when the tracked period is a
+        multiple (2x, 3x, ... within 6 %) of the pick's and its dip is not deeper than the pick's by more than
+        ``sub_margin``: a periodic signal dips about as deep at every multiple of its period, so the threshold
+        shares alone keep a track that locked on a sub-harmonic (a creaky onset, an octave-up step) there for tens
+        of milliseconds; YIN's rule, the shortest period among equally deep dips, decides.
 
     Returns
     -------
@@ -126,6 +132,7 @@ def hmm_step(cmnd, min_lag, max_lag, sample_rate, par, kern, post, pred, obs, la
     reseed_max = par[7]
     yin_weight = par[8]
     mean_bins = int(par[9])
+    sub_margin = par[11] if par.shape[0] > 11 else -1.0
     # dips in lag order and their threshold shares
     nm = 0
     for t in range(max(min_lag, 1), max_lag):
@@ -222,7 +229,12 @@ def hmm_step(cmnd, min_lag, max_lag, sample_rate, par, kern, post, pred, obs, la
             t = max_lag - 1
         # the CMND at the reported frequency's own dip (its lag, or the deeper neighbour)
         c_out = min(cmnd[t], cmnd[max(t - 1, 1)], cmnd[t + 1])
-        if c_out > yin_val + reseed_margin:
+        # a track on a multiple k >= 2 of the pick's period (its sub-harmonic: every multiple of a period dips as
+        # deep, so the pick's dip alone never beats it) restarts at the pick unless its dip is clearly deeper
+        ratio = (sample_rate / out) / yin_lag
+        k = math.floor(ratio + 0.5)
+        sub = sub_margin >= 0.0 and k >= 2 and abs(ratio - k) < 0.06 * k and c_out > yin_val - sub_margin
+        if c_out > yin_val + reseed_margin or sub:
             out = sample_rate / yin_lag
             hmm_seed(post, out, fmin, bin_cents)
     return out

@@ -263,6 +263,19 @@ def test_analysis_latency_at_most_10_ms(f_from, f_to):
     assert lat["voicing_ms"] <= 14.0, lat
 
 
+@pytest.mark.parametrize("f_from,f_to", [(220.0, 440.0), (300.0, 600.0), (400.0, 800.0)])
+def test_octave_up_step_within_12_ms(f_from, f_to):
+    """An octave up: the new period's multiple is the old period, so the continuity hint (yin_frame) and the HMM's
+    track both kept the old pitch: 26 / 24 / 24 ms at 220 -> 440 / 300 -> 600 / 400 -> 800 Hz (now 12 / 12 / 10).
+    YIN's clear first dip wins over the hint's multiple of it (TrackerConfig.clear_dip) and a track on a multiple
+    of the pick's period restarts there (hmm_sub_margin)."""
+    from tonehost.dsp.features import measure_tracker_latency
+    lat = measure_tracker_latency(TrackerConfig(), f_from, f_to)
+    assert lat["step_ms"] <= 12.0, lat
+    old = measure_tracker_latency(TrackerConfig(clear_dip=0.0, hmm_sub_margin=-1.0), f_from, f_to)
+    assert old["step_ms"] > 20.0, old  # the signal does trip the hint
+
+
 def test_dc_offset_does_not_change_pitch_or_loudness():
     x = _tone(220.0, 1.0)
     t = np.arange(len(x)) / SR
