@@ -123,6 +123,7 @@ class TrackerConfig:
     hmm_sub_margin: float = 0.05  # a track on a multiple of YIN's clear pick's period restarts at the pick unless
     # its dip is deeper by more than this (pitch_hmm.hmm_step; negative: off)
     centre_times: bool = True  # offline (track_pitch): each f0 read at its own analysis centre (_CentreAligner)
+    guess_median: int = 5  # offline unvoiced guess: causal median of this many frames' own estimates (1: none)
 
     @property
     def min_lag(self) -> int:
@@ -508,8 +509,9 @@ def track_pitch(audio: np.ndarray, sample_rate: int, hop_length: int | None = No
     config : TrackerConfig, optional
         Tracker parameters (its ``hop`` is replaced by ``hop_length``).
     unvoiced_guess : bool
-        Where unvoiced, return minus the frame's own f0 estimate instead of 0 (the MIREX / mir_eval convention:
-        raw pitch accuracy then scores the pitch whatever the voicing decision).
+        Where unvoiced, return minus the frame's f0 guess instead of 0 (the MIREX / mir_eval convention: raw pitch
+        accuracy then scores the pitch whatever the voicing decision): the median of the newest
+        ``config.guess_median`` frames' own estimates (causal; read at its own centre, that many frames back).
 
     Returns
     -------
@@ -552,7 +554,9 @@ class _CentreAligner:
     def __init__(self, cfg: TrackerConfig):
         self.cfg = cfg
         sr = cfg.sample_rate
-        self.max_centre_s = 0.5 * (max(cfg.width, cfg.max_lag) + cfg.max_lag) / sr + cfg.hop / sr
+        self.guess_delay_s = 0.5 * (max(1, cfg.guess_median) - 1) * cfg.hop / sr  # the unvoiced guess's median
+        self.max_centre_s = (0.5 * (max(cfg.width, cfg.max_lag) + cfg.max_lag) / sr
+                             + max(cfg.hop / sr, self.guess_delay_s))
         self.keep = int(math.ceil(2 * self.max_centre_s * sr / cfg.hop)) + 4
         # avail, est, true centre time, conf, loud, voiced, done, voiced run (-1: unvoiced)
         self.buf = [np.zeros(0) for _ in range(8)]
@@ -565,7 +569,7 @@ class _CentreAligner:
         c = self.cfg
         sr = c.sample_rate
         period = sr / np.maximum(est, 1.0)
-        med = np.where(fr.voiced & c.median, c.hop / sr, 0.0)
+        med = np.where(fr.voiced, c.hop / sr if c.median else 0.0, self.guess_delay_s)
         centre = 0.5 * (np.maximum(c.width, period) + period) / sr + med
         v = np.asarray(fr.voiced, bool)
         starts = v & ~np.r_[self.was_voiced, v[:-1]]
@@ -636,15 +640,26 @@ def track_pitch_blocks(blocks, sample_rate: int, hop_length: int | None = None,
     tracker = VoiceTracker(cfg)
     align = _CentreAligner(cfg) if cfg.centre_times else None
     done = 0
+    n_med = max(1, int(cfg.guess_median))
+    recent = None  # the last n_med - 1 frames' own estimates
 
     def frames(x, final=False):
-        nonlocal done
+        nonlocal done, recent
         fr = tracker.process(x)
         n = len(fr)
         idx = np.arange(done + 1, done + n + 1)
         done += n
         avail = (idx * cfg.hop - delay) / cfg.sample_rate
-        est = np.where(fr.voiced, fr.f0_hz, fr.raw_f0_hz).astype(np.float64)
+        guess = fr.raw_f0_hz.astype(np.float64)
+        if n_med > 1 and n:
+            # an unvoiced frame's guess: the median of the newest n_med frames' own estimates (a one-period window
+            # on a weak, decaying voice wobbles with where the glottal pulses fall in it; read n_med // 2 frames back)
+            if recent is None:
+                recent = np.full(n_med - 1, guess[0])
+            ext = np.r_[recent, guess]
+            recent = ext[-(n_med - 1):]
+            guess = np.median(np.lib.stride_tricks.sliding_window_view(ext, n_med), axis=1)
+        est = np.where(fr.voiced, fr.f0_hz, guess)
         if align is not None:
             avail, est, conf, loud, voiced = align.push(avail, est, fr, final)
         else:
