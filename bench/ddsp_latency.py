@@ -3,7 +3,7 @@ speed. Offline through the live code path (:meth:`InstrumentPipeline.process`, 1
 a tone onset and a pitch step at the input, their arrival at the output (:func:`measure_latency`); the stage-by-stage
 budget; then the two 128-sample device buffers (input + output) a full-duplex stream adds on top.
 
-    .venv/bin/python -m bench.ddsp_latency [--memory-minutes 1,10,60] [--skip-memory] [--parts render,poly,memory]
+    .venv/bin/python -m bench.ddsp_latency [--memory-minutes 1,10,60] [--skip-memory] [--parts render,profile,memory]
 
 Uses random-weight controls models in the contract (250 frames/s magenta.js-like, 50 frames/s DDSP-VST-like);
 latency does not depend on the weights. Then, with the shipped violin:
@@ -11,6 +11,8 @@ latency does not depend on the weights. Then, with the shipped violin:
 - ``tonehost render`` and ``tonehost pitch`` on generated voice files of 1, 10 and 60 minutes (``--memory-minutes``):
   peak memory (the child's max RSS) and speed (audio seconds per wall second and per CPU second) - streaming keeps
   memory flat in the length; target >= 50x real time for render on one core;
+- the render's CPU by stage (``--parts profile``): resamplers, tracker, normaliser, controls model, synth, the rest,
+  per minute of audio, and the process start;
 - polyphony: CPU per 128-sample block with 1, 4 and 8 voices sounding, as a share of one core (target: 8 voices
   < 50%), and the cost per voice;
 - hum -> MIDI: note-on latency after a sung onset (the tracker's voicing delay), over 30 onsets.
@@ -89,7 +91,9 @@ def memory_and_speed(minutes_list, tmp) -> dict:
         for what in ("render", "pitch"):
             q = res[f"{minutes:g} min"][what]
             print(f"   {what:6s} {minutes:5g} min: peak {q['max_rss_mb']:6.0f} MB, {q['x_realtime_wall']:5.1f}x real time "
-                  f"(wall), {q['x_realtime_cpu']:5.1f}x per CPU second, exit {q['rc']}", flush=True)
+                  f"(wall), {q['x_realtime_cpu']:5.1f}x per CPU second, exit {q['rc']}"
+                  + (f" (target >= 50x per CPU second: {'met' if q['x_realtime_cpu'] >= 50 else 'MISSED'})"
+                     if what == "render" else ""), flush=True)
         wav.unlink()
     return res
 
@@ -171,6 +175,70 @@ def render_speed(seconds: float = 60.0) -> dict:
     return res
 
 
+def render_profile(tmp, minutes: float = 2.0) -> dict:
+    """Where the offline render's CPU goes, in process (``render_stream`` over a generated voice file, shipped
+    violin, whole-file normalisation, process CPU time): the input resampler (file rate -> 48 kHz), the pipeline's
+    48k -> 16k resampler, the voice tracker, the normaliser, the controls model's sequence variant, the synth
+    (harmonic + noise kernels) and the rest (Python, file reading, frame bookkeeping), per minute of audio; and the
+    process start (``tonehost render`` on a 1 s file, CPU of the whole child: imports, Numba cache loads, sessions).
+    """
+    import sys
+    from pathlib import Path
+    from tonehost.exports.checkpoints.shipped import default_instrument_path
+    from tonehost.realtime.io import AudioFile
+    from tonehost.realtime.pipelines import offline
+    from tonehost.realtime.pipelines.instrument import ControlsModel, InstrumentPipeline, PipelineConfig
+    wav = tmp / "profile.wav"
+    write_voice_file(wav, minutes, seed=3)
+    path = default_instrument_path("violin")
+    InstrumentPipeline(ControlsModel(path), PipelineConfig()).render(np.zeros(16000, np.float32), 16000)  # warm-up
+    acc: dict = {}
+
+    def timed(key, f):
+        def g(*a, **k):
+            t = time.process_time()
+            try:
+                return f(*a, **k)
+            finally:
+                acc[key] = acc.get(key, 0.0) + time.process_time() - t
+        return g
+
+    class InputResampler(offline.Resampler):
+        def process(self, x):
+            return timed("resample file -> 48k", super().process)(x)
+
+    pipe = InstrumentPipeline(ControlsModel(path), PipelineConfig())
+    pipe.tracker.process = timed("voice tracker", pipe.tracker.process)
+    pipe._down.process = timed("resample 48k -> 16k", pipe._down.process)
+    pipe.normalizer.frames = timed("normaliser", pipe.normalizer.frames)
+    runner = offline.SequenceRunner.of(pipe.controls)
+    runner.run = timed("controls model (sequence)", runner.run)
+    saved = offline.Resampler, offline.poly_synth_block
+    offline.Resampler, offline.poly_synth_block = InputResampler, timed("synth (harmonic + noise)", saved[1])
+    try:
+        c0 = time.process_time()
+        n = 0
+        with AudioFile(str(wav)) as v:
+            for y in offline.render_stream(pipe, v.blocks(), v.sample_rate, whole_file=True):
+                n += len(y)
+        total = time.process_time() - c0
+    finally:
+        offline.Resampler, offline.poly_synth_block = saved
+    audio_min = n / pipe.cfg.sample_rate / 60.0
+    per_min = {k: v / audio_min for k, v in acc.items()}
+    per_min["other (Python, file, bookkeeping)"] = (total - sum(acc.values())) / audio_min
+    per_min["total"] = total / audio_min
+    sf.write(str(tmp / "one_second.wav"), np.zeros(16000, np.float32), 16000)
+    start = run_child([str(Path(sys.executable).parent / "tonehost"), "render", str(tmp / "one_second.wav"),
+                       "-o", str(tmp / "one_second_out.wav")])
+    for k, v in per_min.items():
+        print(f"   {k:36s} {v:6.3f} CPU s per audio minute")
+    print(f"   process start (tonehost render, 1 s file): {start['cpu_s']:.2f} CPU s; 50x real time allows "
+          f"1.2 CPU s per audio minute, start included")
+    wav.unlink()
+    return {"cpu_s_per_audio_minute": per_min, "audio_minutes": audio_min, "process_start_cpu_s": start["cpu_s"]}
+
+
 def hum_midi_latency(sr: int = 48000, onsets: int = 30) -> dict:
     from tonehost.dsp.features import voice_like
     from tonehost.exports.checkpoints.shipped import default_instrument_path
@@ -200,7 +268,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--memory-minutes", default="1,10,60", help="file lengths for render/pitch memory and speed")
     ap.add_argument("--skip-memory", action="store_true", help="skip the long-file runs")
-    ap.add_argument("--parts", default="latency,render,poly,hum,memory",
+    ap.add_argument("--parts", default="latency,render,profile,poly,hum,memory",
                     help="sections to run (comma-separated; fewer than all writes ddsp_latency_<parts>.json)")
     args = ap.parse_args(argv)
     parts = set(args.parts.split(","))
@@ -262,6 +330,9 @@ def main(argv=None) -> int:
     if "render" in parts:
         print("\n== render speed (shipped violin, 60 s of voice, in process, one thread)")
         results["render_speed"] = render_speed()
+    if "profile" in parts:
+        print("\n== render CPU by stage (shipped violin, 2 min of voice, in process, one thread)")
+        results["render_profile"] = render_profile(tmp)
     if "poly" in parts:
         print("\n== polyphony (--midi-in), shipped violin, 48 kHz / 128")
         results["polyphony"] = poly_cost()
@@ -271,7 +342,7 @@ def main(argv=None) -> int:
     if "memory" in parts:
         print("\n== render / pitch on long files (shipped violin): streaming keeps memory flat")
         results["long_files"] = memory_and_speed([float(m) for m in args.memory_minutes.split(",")], tmp)
-    name = "ddsp_latency" if parts >= {"latency", "render", "poly", "hum", "memory"} else \
+    name = "ddsp_latency" if parts >= {"latency", "render", "profile", "poly", "hum", "memory"} else \
         "ddsp_latency_" + "_".join(sorted(parts))
     print(f"\nwrote {save_json(name, results)}")
     return 0

@@ -36,7 +36,7 @@ from tonehost.dsp.noise import _POS as _N_POS
 from tonehost.dsp.noise import noise_block
 # Numba's cache keys on this file's text, not on the kernels it inlines (harmonic_block, noise_block, and here
 # scheduled_block): change this tag when they change (noise_block: eight samples per pass, the FIR four bands
-# per pass; harmonic_block: four harmonics per pass; v3).
+# per pass; harmonic_block: four harmonics per pass, polynomial sin/cos; v4).
 
 # meta columns (int64)
 M_DUE, M_RAMP, M_NOISE = 0, 1, 2
