@@ -190,9 +190,8 @@ def _block_sums(xr, L, k, lo, hi, width, adaptive, s, q):
     (``p + tau >= L``) are skipped: only lags whose sums are not needed reach them.
     """
     p0 = _BLOCK * k
-    for tau in range(lo, hi):
-        s[tau] = 0.0
-        q[tau] = 0.0
+    _zero(s[lo:hi])
+    _zero(q[lo:hi])
     r0 = width % _BLOCK
     i = 0
     while i < _BLOCK:
@@ -223,6 +222,13 @@ def _block_sums(xr, L, k, lo, hi, width, adaptive, s, q):
         if top > lo:
             _acc4_fwd(s, xr, p, lo, top)
         i += 4
+
+
+@njit(nogil=True, cache=True)
+def _zero(a):
+    """``a[:] = 0`` (a loop from 0: vectorises)."""
+    for i in range(a.shape[0]):
+        a[i] = 0.0
 
 
 @njit(nogil=True, cache=True, fastmath={"contract"})
