@@ -5,8 +5,10 @@ synthetic steps, robustness on real speech, CPU per block.
   phases, 21 intervals: 11 from 150 to 1046 Hz, then low voices 80-250 Hz both ways and whole tones): detection
   latency p50/p95 after the step beside its floor (the new period ``T`` plus the window ``max(32, 0.67 T)`` it
   must repeat over), steps found (confirmed within ``max(20 ms, floor + 12 ms)``), detections with a wrong pitch
-  (> 20 cents off the new note), other detections (outside those windows), and when the tracker's f0 is first
-  within 50 cents of the new note (p50);
+  (> 20 cents off the new note), other detections (outside those windows), when the tracker's f0 is first
+  within 50 cents of the new note (p50), and the pitch the live instrument would play (as below) with and without
+  the detector: when it settles within 50 cents of the new note (p50) and how long before that it is neither note
+  (mean ms: a passing mixture of the two);
 - **FDA rl/sb 001-010** (``shared/data/voice/fda``, 20 spoken sentences: glides, creak and consonants, the hard
   case; the *development* files the detector's defaults were chosen on; 011-025 and MDB-stem-synth stay held out
   and are not read here): the changes reported, how many carry the reference pitch (within 50 cents of a
@@ -112,6 +114,55 @@ def _played(frames: list, ev: list, align: int, hold: int) -> tuple[np.ndarray, 
     return c, base, played
 
 
+def _timeline(frames: list, ev: list, align: int, hold: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pitch the live instrument would play, as a step function: sample of each change of it, the tracker's
+    voiced f0 there (0 unvoiced), and the same with the detector's changes (at their due sample, held as
+    :func:`_played` holds them)."""
+    c = np.concatenate([j * BLOCK + f[0] + 1 for j, f in enumerate(frames)])
+    f0 = np.concatenate([f[1] for f in frames]).astype(float)
+    v = np.concatenate([f[2] for f in frames])
+    due = sorted((max(a, s + int(round(SR / f)) + align), f) for s, a, f in ev)
+    at, base, played = [], [], []
+    k, fast, until = 0, 0.0, -1
+    for i in range(len(c)):
+        while k < len(due) and due[k][0] <= c[i]:
+            fast, until = due[k][1], due[k][0] + hold
+            at.append(due[k][0])
+            base.append(base[-1] if base else 0.0)
+            played.append(fast)
+            k += 1
+        cur = f0[i] if v[i] else 0.0
+        p = cur
+        if fast > 0:
+            if c[i] > until or (v[i] and abs(1200 * np.log2(max(f0[i], 1.0) / fast)) < 25):
+                fast = 0.0
+            else:
+                p = fast
+        at.append(c[i])
+        base.append(cur)
+        played.append(p)
+    return np.array(at), np.array(base), np.array(played)
+
+
+def _settle_ms(at: np.ndarray, f: np.ndarray, step: int, f_old: float, f_new: float) -> tuple[float, float]:
+    """From the step: when the played pitch is within 50 cents of ``f_new`` for good (the next 60 ms), and for how
+    long before that it was neither note (ms; a passing mixture or a wrong octave)."""
+    end = step + int(0.06 * SR)
+    k = np.flatnonzero((at >= step) & (at < end))
+    if not len(k):
+        return float("nan"), float("nan")
+    k = np.r_[k[0] - 1, k] if k[0] > 0 else k
+    t = np.maximum(at[k], step)
+    dur = np.diff(np.r_[t, end])
+    cents = lambda g: np.abs(1200 * np.log2(np.maximum(f[k], 1.0) / g))  # noqa: E731
+    new = cents(f_new) < 50
+    bad = ~new & ~(cents(f_old) < 50)
+    last_off = np.flatnonzero(~new)
+    i = last_off[-1] + 1 if len(last_off) else 0
+    if i >= len(k):
+        return float("nan"), float(1000.0 * dur[bad].sum() / SR)
+    return 1000.0 * (t[i] - step) / SR, float(1000.0 * dur[:i][bad[:i]].sum() / SR)
+
 def _load(path: str):
     """``PitchChangeDetector`` from a copy of ``dsp/pitch_change.py`` (another version, for a before/after run)."""
     spec = importlib.util.spec_from_file_location("pitch_change_baseline", path)
@@ -136,14 +187,22 @@ def _synthetic(signals: list, detector, kw: dict, res: dict) -> tuple[float, flo
                 lat.append(1000.0 * (got[0][1] - s) / SR)
                 wrong += abs(1200 * np.log2(got[0][2] / b)) >= 20
         extra = sum(1 for e in ev if not any(s <= e[1] < s + int(window * SR / 1000) for s in steps))
+        at, base, played = _timeline(frames, ev, int(round(3.5e-3 * SR)), int(round(15e-3 * SR)))
+        st_b = np.array([_settle_ms(at, base, s, a, b) for s in steps])
+        st_p = np.array([_settle_ms(at, played, s, a, b) for s in steps])
         p50, p95 = (np.percentile(lat, [50, 95]) if lat else (float("nan"),) * 2)
         tr50 = float(np.nanpercentile(tracker_ms, 50)) if np.isfinite(tracker_ms).any() else float("nan")
         res[f"{a}->{b}"] = {"found": len(lat), "of": len(steps), "wrong": int(wrong), "other_detections": extra,
                             "p50_ms": float(p50), "p95_ms": float(p95), "floor_ms": fl, "window_ms": window,
-                            "tracker_p50_ms": tr50}
+                            "tracker_p50_ms": tr50, "played_settle_p50_ms": float(np.nanmedian(st_p[:, 0])),
+                            "tracker_settle_p50_ms": float(np.nanmedian(st_b[:, 0])),
+                            "played_neither_ms_mean": float(np.nanmean(st_p[:, 1])),
+                            "tracker_neither_ms_mean": float(np.nanmean(st_b[:, 1]))}
         print(f"  {a:5d} -> {b:5d} Hz: found {len(lat):2d}/{len(steps)}, wrong pitch {wrong}, other {extra}, latency "
               f"p50/p95 {p50:5.2f} / {p95:5.2f} ms (floor {fl:5.2f}, window {window:4.1f}; tracker within 50 "
-              f"cents p50 {tr50:5.2f})")
+              f"cents p50 {tr50:5.2f})\n{'':18s}played pitch settled on the new note p50 "
+              f"{np.nanmedian(st_p[:, 0]):5.2f} ms (tracker alone {np.nanmedian(st_b[:, 0]):5.2f}), neither note "
+              f"before that {np.nanmean(st_p[:, 1]):4.2f} ms (tracker alone {np.nanmean(st_b[:, 1]):4.2f})")
     return cpu_d, worst, blocks
 
 
