@@ -130,3 +130,18 @@ def test_tracker_frames_unchanged():
         vb = np.concatenate([getattr(f, name) for f in b])
         assert np.array_equal(va, vb), name
     assert np.concatenate([f.voiced for f in b]).mean() > 0.4
+
+
+def test_power_partials_in_one_pass_are_the_two_kernels_values():
+    """predominant_lag's one pass (_power_partials2) gives windowed_mean_square's and partial_power2's values bit
+    for bit (same operations per quantity), on speech-like noise, silence and odd lengths."""
+    from tonehost.dsp.yin import _power_partials2, partial_power2, windowed_mean_square
+    rng = np.random.default_rng(11)
+    x = _signal(11)[2000:7000]
+    for _ in range(2000):
+        n = int(rng.integers(2, 700))
+        st = int(rng.integers(0, len(x) - n))
+        fa = float(rng.uniform(1e-3, 0.5))
+        ms, a, b = _power_partials2(x, st, n, fa, 2 * fa)
+        a0, b0 = partial_power2(x, st, n, fa, 2 * fa)
+        assert (ms, a, b) == (windowed_mean_square(x, st, n), a0, b0)
