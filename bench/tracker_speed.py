@@ -19,6 +19,10 @@ on a shared machine: compare old and new within one run.
 
     .venv/bin/python -m bench.tracker_speed [--seconds 600] [--repeats 3] [--skip-equality]
 
+Measured (``--seconds 600 --repeats 2``, 2-core box under load, process CPU): yin_cmnd 14.97 -> 6.58 us per frame,
+yin_frame 16.06 -> 7.13, predominant_lag 2.77 (3.2 before its one-pass partials; not switched by the reference),
+track_pitch 1.077 -> 0.820 CPU s per audio minute; 51 files, 64801 frames, none differing.
+
 Writes bench/results/tracker_speed.json.
 """
 from __future__ import annotations
