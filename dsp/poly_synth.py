@@ -13,7 +13,8 @@ from tonehost.dsp.harmonic import harmonic_block
 from tonehost.dsp.noise import noise_block
 
 # Numba's cache keys on this file's text, not on the kernels it inlines: change this tag when they change
-# (noise_block: four samples per pass; harmonic_block: harmonics above the highest non-zero one skipped; v2).
+# (noise_block: eight samples per pass, the FIR four bands per pass; harmonic_block: four harmonics per pass,
+# polynomial sin/cos; v3).
 
 __all__ = ["poly_synth_block", "write_voice_frames"]
 

@@ -32,8 +32,8 @@ from tonehost.dsp.harmonic import frames_due, harmonic_block
 from tonehost.dsp.noise import noise_block
 from tonehost.dsp.scheduled import N_META, N_SCHED, scheduled_block
 # Numba's cache keys on this file's text, not on the kernels it inlines (harmonic_block, noise_block, and here
-# scheduled_block): change this tag when they change (noise_block: four samples per pass; harmonic_block:
-# harmonics above the highest non-zero one skipped; v2).
+# scheduled_block): change this tag when they change (noise_block: eight samples per pass, the FIR four bands
+# per pass; harmonic_block: four harmonics per pass, polynomial sin/cos; v3).
 
 from tonehost.realtime.audio.atomics import as_voidptr, cycle_counter, load_acquire, store_release
 from tonehost.realtime.audio.ring import READ, WRITE, ring_pop, ring_push
