@@ -150,7 +150,7 @@ def _yin_acc4_fwd(d, xr, r, lo, hi):
 #: Samples per block of the cached difference function (:func:`yin_cmnd`): windows that move by a multiple of this
 #: (the tracker's 2 ms hop) reuse every block but the newest.
 _BLOCK = 32
-_HDR = 8  # header doubles of the block cache in ``d``: valid, width, max_lag, adaptive, head
+_HDR = 8  # header doubles of the block cache in ``d`` (see _cached_d)
 
 
 @njit(nogil=True, cache=True)
@@ -307,20 +307,41 @@ def _mismatches(a, br):
 @njit(nogil=True, cache=True)
 def _cached_d(x, start, width, max_lag, d, adaptive):
     """The difference function ``d[1..max_lag]`` (not yet scaled) from per-block sums kept in ``d`` beyond the
-    lags, computing only the blocks the window's move brought in (see :func:`yin_cmnd`)."""
+    lags, computing only the blocks the window's move brought in (see :func:`yin_cmnd`).
+
+    Layout after the lags: the reversed window (where :func:`_direct_d` keeps it too), a header (blocks valid,
+    width, max_lag, adaptive, ring head, window copy valid, calls in a row without a whole-block move), the block
+    rows. Returns False, leaving the sums to :func:`_direct_d`, on the second call in a row whose window did not
+    move by whole blocks (a stream whose hop is no multiple of the block: the cache would be rebuilt every call).
+    """
     L = window_length(width, max_lag, adaptive)
     end = start + L
     K = _block_count(width, max_lag, adaptive)
     R = max_lag + 1
     base = max_lag + 2
-    hdr = d[base:base + _HDR]
-    xr = d[base + _HDR:base + _HDR + L]
-    rows = base + _HDR + L
-    new = K
-    if hdr[0] == 1.0 and hdr[1] == width and hdr[2] == max_lag and hdr[3] == (1.0 if adaptive else 0.0):
+    xr = d[base:base + L]
+    hdr = d[base + L:base + L + _HDR]
+    rows = base + L + _HDR
+    params_ok = hdr[1] == width and hdr[2] == max_lag and hdr[3] == (1.0 if adaptive else 0.0)
+    s = -1
+    if params_ok and hdr[5] == 1.0:
         s = _window_shift(x, end, L, xr)
-        if s >= 0:
-            new = min(K, s // _BLOCK)
+    blocks_ok = params_ok and hdr[0] == 1.0
+    misses = int(hdr[6]) if (params_ok and hdr[5] == 1.0) else -1  # -1: no previous window (no miss)
+    hdr[1] = width
+    hdr[2] = max_lag
+    hdr[3] = 1.0 if adaptive else 0.0
+    hdr[5] = 1.0  # the copy below (or _direct_d's, the same) is this window
+    if s >= 0 and blocks_ok:
+        new = min(K, s // _BLOCK)
+        hdr[6] = 0.0
+    elif s >= 0 or misses <= 0:
+        new = K  # all blocks afresh: a whole-block move (the next will hit), a first call or the first miss
+        hdr[6] = 0.0 if s >= 0 else misses + 1.0
+    else:
+        hdr[0] = 0.0
+        hdr[6] = misses + 1.0
+        return False
     head = int(hdr[4]) if new < K else 0
     head = (head - new) % K  # block k (0 = newest) lives in slot (head + k) % K
     for m in range(L):
@@ -333,9 +354,6 @@ def _cached_d(x, start, width, max_lag, d, adaptive):
             _block_sums(xr, L, k, lo, hi, width, adaptive, d[rows + slot * R:rows + (slot + 1) * R],
                         d[rows + (K + slot) * R:rows + (K + slot + 1) * R])
     hdr[0] = 1.0
-    hdr[1] = width
-    hdr[2] = max_lag
-    hdr[3] = 1.0 if adaptive else 0.0
     hdr[4] = head
     # d(tau) = S_0 + S_1 + ... + S_{nf-1} + Q_nf (full blocks newest first, then the part-block; the first
     # term stored, not added to 0: the same value, the sums being >= +0)
@@ -346,6 +364,7 @@ def _cached_d(x, start, width, max_lag, d, adaptive):
         b = _first_lag(width, max_lag, adaptive, k + 1)
         _add_row(d, d[so:so + R], b, hi, k == 0)
         _add_row(d, d[qo:qo + R], a, b, k == 0)
+    return True
 
 
 @njit(nogil=True, cache=True)
@@ -405,7 +424,8 @@ def yin_cmnd(x, start, width, max_lag, d, cmnd, adaptive=False):
     cmnd[0] = 1.0
     L = window_length(width, max_lag, adaptive)
     if d.shape[0] >= max_lag + 2 + _HDR + L + 2 * _block_count(width, max_lag, adaptive) * (max_lag + 1):
-        _cached_d(x, start, width, max_lag, d, adaptive)
+        if not _cached_d(x, start, width, max_lag, d, adaptive):
+            _direct_d(x, start, width, max_lag, d, adaptive)
     else:
         _direct_d(x, start, width, max_lag, d, adaptive)
     _normalise(d, cmnd, width, max_lag, adaptive)

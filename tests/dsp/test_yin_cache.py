@@ -35,23 +35,63 @@ def _fresh(x, start, width, max_lag, adaptive):
     return d[:max_lag + 1].copy(), c[:max_lag + 1].copy()
 
 
+def _direct(x, start, width, max_lag, adaptive):
+    """The reference path (a ``d`` with room for the window copy only)."""
+    d = np.zeros(max_lag + 2 + window_length(width, max_lag, adaptive))
+    c = np.zeros(max_lag + 2)
+    yin_cmnd(x, start, width, max_lag, d, c, adaptive)
+    return d[:max_lag + 1].copy(), c[:max_lag + 1].copy()
+
+
+def _same(d, c, ref, max_lag):
+    return (np.array_equal(_bits(d[:max_lag + 1]), _bits(ref[0]))
+            and np.array_equal(_bits(c[:max_lag + 1]), _bits(ref[1])))
+
+
 @pytest.mark.parametrize("width,max_lag,adaptive", PARAMS)
 def test_cached_equals_fresh_bit_for_bit(width, max_lag, adaptive):
+    """Windows that move by whole blocks (hops 32, 64, 160, the same window again) and single jumps (back, or by
+    a part of a block) between them: every call gives the values of a fresh computation, bit for bit."""
     x = _signal(width)
     L = window_length(width, max_lag, adaptive)
     d, c = scratch(max_lag, width)
     assert len(d) >= _cache_length(width, max_lag, adaptive)  # the cache is used
-    # hops that reuse blocks (32, 64, 160), that do not (80, 1), repeated windows (0) and jumps back
+    end = L + 40
     ends = []
-    for hop in (32, 64, 0, 160, 80, 1):
-        ends += list(range(L + 7 * hop + hop, L + 7 * hop + 40 * max(hop, 1), max(hop, 1) if hop else 1))[:40]
-        if hop == 0:
-            ends += [ends[-1]] * 3
-    for end in ends + [L + 5000, L + 4968, L + 4936, L + 2000]:
+    for hop in (32, 64, 0, 160, -96, 32, 17, 32, 32, -5000, 64):
+        for _ in range(1 if hop in (-96, 17, -5000) else 25):
+            end = max(L, end + hop) if end + hop + 1 < len(x) else L
+            ends.append(end)
+    prev, missed = None, False
+    for end in ends:
         yin_cmnd(x, end - L, width, max_lag, d, c, adaptive)
-        fd, fc = _fresh(x, end - L, width, max_lag, adaptive)
-        assert np.array_equal(_bits(d[:max_lag + 1]), _bits(fd)), end
-        assert np.array_equal(_bits(c[:max_lag + 1]), _bits(fc)), end
+        aligned = prev is not None and 0 <= end - prev < L and (end - prev) % 32 == 0
+        if aligned or not missed:
+            assert _same(d, c, _fresh(x, end - L, width, max_lag, adaptive), max_lag), end
+        else:  # a second jump in a row (the sequence wrapped around): the reference path, unless the data match
+            assert (_same(d, c, _fresh(x, end - L, width, max_lag, adaptive), max_lag)
+                    or _same(d, c, _direct(x, end - L, width, max_lag, adaptive), max_lag)), end
+        missed = not aligned and prev is not None
+        prev = end
+
+
+@pytest.mark.parametrize("width,max_lag,adaptive", PARAMS[:3])
+def test_unaligned_hop_uses_reference_path(width, max_lag, adaptive):
+    """A stream whose hop is no multiple of the block (80, 1 samples): its first call and first miss build the
+    cache (the fresh values), from its second miss in a row on it sums afresh (the reference values, bit for bit, at the reference
+    kernel's cost instead of rebuilding the cache every call); back on whole-block moves the cache is rebuilt."""
+    x = _signal(width + 3)
+    L = window_length(width, max_lag, adaptive)
+    for hop in (80, 1):
+        d, c = scratch(max_lag, width)
+        for i, end in enumerate(range(L + 100, L + 100 + 30 * hop, hop)):
+            yin_cmnd(x, end - L, width, max_lag, d, c, adaptive)
+            ref = _fresh if i <= 1 else _direct
+            assert _same(d, c, ref(x, end - L, width, max_lag, adaptive), max_lag), (hop, i)
+        for i in range(20):
+            end += 32
+            yin_cmnd(x, end - L, width, max_lag, d, c, adaptive)
+            assert _same(d, c, _fresh(x, end - L, width, max_lag, adaptive), max_lag), (hop, i)
 
 
 @pytest.mark.parametrize("width,max_lag,adaptive", PARAMS)
@@ -86,13 +126,16 @@ def test_changed_data_is_not_reused():
     assert np.array_equal(_bits(c[:max_lag + 1]), _bits(fc))
     ref_x, _ = _fresh(x, end + 32 - L, width, max_lag, True)
     assert not np.array_equal(fd, ref_x)  # the change shows (the check above is not vacuous)
+    # then (a second miss in a row: the reference path) another array, other parameters, the first again: the
+    # values of the data at hand, never the cache's
     z = _signal(6)
-    yin_cmnd(z, end + 64 - L, width, max_lag, d, c, True)
-    assert np.array_equal(_bits(c[:max_lag + 1]), _bits(_fresh(z, end + 64 - L, width, max_lag, True)[1]))
-    yin_cmnd(z, end + 96 - 192 - 246, 192, 246, d, c, False)
-    assert np.array_equal(_bits(c[:247]), _bits(_fresh(z, end + 96 - 192 - 246, 192, 246, False)[1]))
-    yin_cmnd(z, end + 128 - L, width, max_lag, d, c, True)
-    assert np.array_equal(_bits(c[:max_lag + 1]), _bits(_fresh(z, end + 128 - L, width, max_lag, True)[1]))
+    for arr, e, w, m, a in ((z, end + 64, width, max_lag, True), (z, end + 96, 192, 246, False),
+                            (z, end + 128, width, max_lag, True), (x, end + 160, width, max_lag, True)):
+        start = e - window_length(w, m, a)
+        yin_cmnd(arr, start, w, m, d, c, a)
+        assert (_same(d, c, _fresh(arr, start, w, m, a), m) or _same(d, c, _direct(arr, start, w, m, a), m))
+    yin_cmnd(x, end + 192 - L, width, max_lag, d, c, True)  # a whole-block move: the cache again
+    assert _same(d, c, _fresh(x, end + 192 - L, width, max_lag, True), max_lag)
 
 
 def test_small_scratch_uses_reference_path():
