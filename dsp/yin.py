@@ -408,10 +408,12 @@ def yin_cmnd(x, start, width, max_lag, d, cmnd, adaptive=False):
         whole blocks (the tracker's 2 ms hop: one block) over the same samples - checked sample by sample, so a
         changed signal, another array or other parameters just compute afresh - only the new blocks are summed
         and each lag's ``d`` is the sum of its blocks (newest first, then the part-block of a width that is not a
-        multiple of 32): about a quarter of the work. The values are a deterministic function of the window's
-        samples (cached or fresh, bit for bit the same); they differ from summing each lag in one run, newest
-        sample first (what a shorter ``d`` gets: ``max_lag + 2 + window`` or more also holds a reversed copy of
-        the window after the lags), only by the rounding of the reordered sums. Keep one ``d`` per stream.
+        multiple of 32): about a quarter of the work. Cached or fresh, the values are bit for bit the same; they
+        differ from summing each lag in one run, newest sample first (what a shorter ``d`` gets: ``max_lag + 2 +
+        window`` or more also holds a reversed copy of the window after the lags), only by the rounding of the
+        reordered sums. A stream whose windows do not move by whole blocks (a hop that is no multiple of 32) gets
+        the one-run sums from its second such call in a row on (rebuilding the cache every call would cost more).
+        So the values are a deterministic function of the sequence of windows; keep one ``d`` per stream.
     adaptive : bool
         Lag-dependent integration width (above).
 
