@@ -74,6 +74,25 @@ def threshold_share(x, beta_b):
 
 
 @njit(nogil=True, cache=True)
+def _predict(kern, post, pred, band):
+    """``pred[b] = sum_i kern[i - b + band] post[i]`` over ``|i - b| <= band`` (in ``[0, nb)``), each sum in
+    ascending ``i`` from 0.0 as a loop over ``b`` per kernel tap (the same operations per bin; vectorises)."""
+    nb = post.shape[0]
+    for b in range(nb):
+        pred[b] = 0.0
+    for o in range(-band, band + 1):
+        kv = kern[o + band]
+        blo = max(0, -o)
+        bhi = min(nb, nb - o)
+        if bhi <= blo:
+            continue
+        pp = pred[blo:bhi]
+        ps = post[blo + o:bhi + o]
+        for j in range(bhi - blo):
+            pp[j] += kv * ps[j]
+
+
+@njit(nogil=True, cache=True)
 def hmm_step(cmnd, min_lag, max_lag, sample_rate, par, kern, post, pred, obs, lags, mass, freqs, move_from, move_to,
              yin_lag, yin_val):
     """One frame of the forward HMM; returns the tracked f0 in Hz.
@@ -144,6 +163,7 @@ def hmm_step(cmnd, min_lag, max_lag, sample_rate, par, kern, post, pred, obs, la
         obs[b] = floor
     if nm > 0:
         prefix = 1e9
+        f_prefix = threshold_share(prefix, beta_b)  # F(prefix), kept from the dip that set it (same value)
         gmin = 0
         for j in range(nm):
             c = cmnd[lags[j]]
@@ -151,8 +171,10 @@ def hmm_step(cmnd, min_lag, max_lag, sample_rate, par, kern, post, pred, obs, la
                 gmin = j
             m = 0.0
             if c < prefix:
-                m = threshold_share(prefix, beta_b) - threshold_share(c, beta_b)
+                f_c = threshold_share(c, beta_b)
+                m = f_prefix - f_c
                 prefix = c
+                f_prefix = f_c
             mass[j] = m
             freqs[j] = sample_rate / _refine(cmnd, lags[j], max_lag)
         mass[gmin] += absmin * threshold_share(cmnd[lags[gmin]], beta_b)
@@ -175,13 +197,7 @@ def hmm_step(cmnd, min_lag, max_lag, sample_rate, par, kern, post, pred, obs, la
         if 0 <= b < nb:
             obs[b] += yin_weight
     # predict (triangular kernel + jump), update
-    for b in range(nb):
-        acc = 0.0
-        lo = max(0, b - band)
-        hi = min(nb - 1, b + band)
-        for i in range(lo, hi + 1):
-            acc += kern[i - b + band] * post[i]
-        pred[b] = acc
+    _predict(kern, post, pred, band)
     tot = 0.0
     for b in range(nb):
         tot += pred[b]
@@ -203,7 +219,12 @@ def hmm_step(cmnd, min_lag, max_lag, sample_rate, par, kern, post, pred, obs, la
     fb = fmin * 2.0 ** (best / scale)
     out = fb
     bd = 1.5
+    # only dips within 3 bins can be within 1.5 (no logarithm for the others; the same choice)
+    f_lo = fb * 2.0 ** (-3.0 / scale)
+    f_hi = fb * 2.0 ** (3.0 / scale)
     for j in range(nm):
+        if freqs[j] < f_lo or freqs[j] > f_hi:
+            continue
         d = abs(scale * math.log2(freqs[j] / fb))
         if d <= bd:
             bd = d
