@@ -143,11 +143,48 @@ class ContractInfo:
 
 
 def read_metadata(onnx_path) -> ContractInfo:
-    """Read the contract metadata of an exported ``.onnx`` (needs only the ``onnx`` package)."""
+    """Read the contract metadata of an exported ``.onnx`` (needs only the ``onnx`` package).
+
+    Parameters
+    ----------
+    onnx_path : str or os.PathLike
+        The controls model, a user-given file.
+
+    Returns
+    -------
+    ContractInfo
+
+    Raises
+    ------
+    ModelError
+        The file is missing or unreadable, or is no ONNX model (corrupt, truncated, empty: the protobuf decoder's
+        reason in parentheses), or its metadata values are malformed; the message names the file and the fix.
+    ValueError
+        A valid ONNX model that is not in this contract (:meth:`ContractInfo.from_metadata`).
+    """
     import onnx
 
-    model = onnx.load(str(onnx_path), load_external_data=False)
-    return ContractInfo.from_metadata({p.key: p.value for p in model.metadata_props})
+    from tonehost.exports.errors import ModelError
+
+    fix = ("export it again with `tonehost export ddsp CHECKPOINT -o FILE.onnx` or pass another --checkpoint "
+           "(an instrument name, an index id, a checkpoint folder or a .onnx)")
+    try:
+        model = onnx.load(str(onnx_path), load_external_data=False)
+    except OSError as exc:  # missing, a folder, permission denied
+        raise ModelError(f"cannot read the model {onnx_path} ({exc.strerror or exc}); {fix}", onnx_path) from None
+    except Exception as exc:  # google.protobuf DecodeError (corrupt, truncated), and whatever else onnx raises
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise ModelError(f"{onnx_path} is not a valid ONNX model ({reason}); {fix}", onnx_path) from None
+    if model.ByteSize() == 0:  # an empty file parses as an empty ModelProto
+        raise ModelError(f"{onnx_path} is not a valid ONNX model (the file is empty); {fix}", onnx_path)
+    meta = {p.key: p.value for p in model.metadata_props}
+    if meta.get("tonehost.contract") != CONTRACT_VERSION:
+        return ContractInfo.from_metadata(meta)  # ValueError: not this contract (callers add the file name)
+    try:
+        return ContractInfo.from_metadata(meta)
+    except (KeyError, ValueError, TypeError) as exc:  # a missing key, a value that is no number, bad settings JSON
+        what = f"missing key {exc}" if isinstance(exc, KeyError) else (str(exc).splitlines() or ["?"])[0]
+        raise ModelError(f"{onnx_path} has malformed tonehost metadata ({what}); {fix}", onnx_path) from None
 
 
 def hz_to_midi(f0_hz):
