@@ -19,13 +19,21 @@ from tonehost.exports.errors import UsageError
 __all__ = ["add_instrument_args", "instrument_from_args", "audio_device", "Parser", "positive_int",
            "non_negative_int", "positive_float", "non_negative_float", "finite_float", "sample_rate", "block_size",
            "int_range", "float_range",
-           "output_file", "output_file_or_stdout", "output_dir", "MIN_SAMPLE_RATE", "MAX_SAMPLE_RATE",
-           "MAX_BLOCK_SIZE"]
+           "checkpoint_ref", "output_file", "output_file_or_stdout", "output_dir", "MIN_SAMPLE_RATE",
+           "MAX_SAMPLE_RATE", "MIN_BLOCK_SIZE", "MAX_BLOCK_SIZE", "MAX_GAIN", "MAX_PITCH_SHIFT", "clip_note"]
 
 #: The sample rates (Hz) the live commands accept (sound cards and JACK run 8 kHz .. 384 kHz).
 MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 8000, 384000
+#: The smallest audio block in frames: 16 (0.33 ms at 48 kHz) is below any sound card's or JACK's period; a
+#: smaller one only multiplies the per-block overhead (``play --block-size 1`` spent 27 s measuring its start-up
+#: latency one frame at a time before a 3 s session).
+MIN_BLOCK_SIZE = 16
 #: The largest audio block in frames (JACK periods go up to 8192).
 MAX_BLOCK_SIZE = 8192
+#: The largest ``--gain`` (linear): 16 = +24 dB. Beyond it any input clips at the sound card or in the file.
+MAX_GAIN = 16.0
+#: The largest ``--pitch-shift`` either way, in semitones (4 octaves).
+MAX_PITCH_SHIFT = 48.0
 
 
 class Parser(argparse.ArgumentParser):
@@ -103,10 +111,10 @@ def sample_rate(text: str) -> int:
 
 
 def block_size(text: str) -> int:
-    """argparse type: frames per audio block, a whole number in [1, :data:`MAX_BLOCK_SIZE`]."""
-    what = f"frames per block from 1 to {MAX_BLOCK_SIZE} (e.g. 128; best: the server's period)"
+    """argparse type: frames per audio block, a whole number in [:data:`MIN_BLOCK_SIZE`, :data:`MAX_BLOCK_SIZE`]."""
+    what = f"frames per block from {MIN_BLOCK_SIZE} to {MAX_BLOCK_SIZE} (e.g. 128; best: the server's period)"
     value = _number(text, int, what)
-    if not 1 <= value <= MAX_BLOCK_SIZE:
+    if not MIN_BLOCK_SIZE <= value <= MAX_BLOCK_SIZE:
         raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
     return value
 
@@ -139,6 +147,24 @@ def float_range(lo: float, hi: float):
 
     number.__name__ = number.__qualname__ = f"float_range({lo:g}, {hi:g})"
     return number
+
+
+def checkpoint_ref(text: str) -> str:
+    """argparse type: ``--checkpoint``, a non-empty index id, folder, URL or ``.onnx`` path (an empty value used
+    to fall through to the hosted violin's download); returned stripped of surrounding blanks."""
+    t = str(text).strip()
+    if not t:
+        raise argparse.ArgumentTypeError("expected an index id, a checkpoint folder or a .onnx file, got an empty "
+                                         "string (leave --checkpoint out to play the shipped violin)")
+    if "\0" in t:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a valid file name or id")
+    return t
+
+
+def clip_note(peak: float) -> str:
+    """``" CLIP"`` when a peak (linear, 1 = 0 dBFS) is above full scale, else ``""``: the clip warning of ``play``'s
+    status line, for any command that reports a level (``render``'s summary may use it too)."""
+    return " CLIP" if peak > 1.0 else ""
 
 
 def _expand_user(text: str) -> Path:
@@ -243,16 +269,22 @@ def add_instrument_args(p) -> None:
     p.add_argument("--instrument", default="violin", help="DDSP instrument: violin (default; the violin "
                    "shipped with tonehost, no download), flute, trumpet, tenor_saxophone (hosted checkpoints, "
                    "index id ddsp_<name>)")
-    p.add_argument("--checkpoint", help="instead of --instrument: an index id (e.g. ddsp_violin for the hosted "
+    p.add_argument("--checkpoint", type=checkpoint_ref, help="instead of --instrument: an index id (e.g. ddsp_violin for the hosted "
                    "violin), a checkpoint directory (model.json + settings.json) or a .onnx controls model")
     p.add_argument("--tracker", choices=["yin", "ddsp-vst"], default="yin",
                    help="pitch tracker: yin (tonehost's low-latency tracker, default) or ddsp-vst (its model)")
-    p.add_argument("--pitch-shift", type=finite_float, default=0.0, help="transpose, in semitones (default 0)")
-    p.add_argument("--input-gain", type=finite_float, default=0.0, help="input gain in dB (default 0)")
+    p.add_argument("--pitch-shift", type=float_range(-MAX_PITCH_SHIFT, MAX_PITCH_SHIFT), default=0.0,
+                   help=f"transpose, in semitones, -{MAX_PITCH_SHIFT:g}..{MAX_PITCH_SHIFT:g} (default 0)")
+    p.add_argument("--input-gain", type=float_range(-60.0, 60.0), default=0.0,
+                   help="input gain in dB, -60..60 (default 0); live, it sets the level the tracker and the "
+                   "instrument hear; `render` without --live (the default) normalises the level over the whole "
+                   "file first, so there it changes little (render --live hears it as play does)")
     p.add_argument("--no-auto-register", action="store_true",
                    help="don't shift by octaves toward the instrument's register (settings.json meanPitch)")
     p.add_argument("--reverb", action="store_true", help="add magenta.js-style reverb (3 s, 30%% wet)")
-    p.add_argument("--gain", type=non_negative_float, default=1.0, help="output gain (linear, default 1)")
+    p.add_argument("--gain", type=float_range(0.0, MAX_GAIN), default=1.0,
+                   help=f"output gain, linear, 0..{MAX_GAIN:g} (+{20 * math.log10(MAX_GAIN):.0f} dB; default 1); "
+                   "play shows CLIP when the output goes over 0 dBFS")
 
 
 def instrument_from_args(args, sample_rate: int = 48000):

@@ -23,9 +23,16 @@ from pathlib import Path
 import numpy as np
 
 from tonehost.exports.errors import CheckpointError, DeviceError, TonehostError, UsageError
+from tonehost.realtime.cli import one_line
 from tonehost.realtime.cli.live import Session, StatusLine, period_note
-from tonehost.realtime.cli.options import (add_instrument_args, audio_device, block_size, instrument_from_args,
-                                           non_negative_float, sample_rate)
+from tonehost.realtime.cli.options import (MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, add_instrument_args, audio_device,
+                                           block_size, clip_note, float_range, instrument_from_args,
+                                           positive_float, sample_rate)
+
+#: The longest ``--portamento`` glide time constant, in seconds.
+MAX_PORTAMENTO_S = 10.0
+#: Characters of a meter bar in the status line: 3 dB each, -60 dBFS .. 0 dBFS.
+METER_WIDTH = 20
 
 
 def _delay_changes(live) -> str:
@@ -45,7 +52,8 @@ def register(subparsers) -> None:
         description="Full-duplex audio through a DDSP instrument. Shows input/output meters and the measured "
         "latency.\nWhile playing, type an instrument name (violin, flute, trumpet, tenor_saxophone), an index id "
         "(ddsp_flute), a checkpoint folder\nor a .onnx path and press Enter to switch; q + Enter or Ctrl-C stops "
-        "with a summary (exit 0).\n\nexamples:\n"
+        "with a summary (exit 0); a name that cannot be played is one line and the current instrument plays on.\n"
+        "The status line shows CLIP when the output goes over 0 dBFS (lower --gain).\n\nexamples:\n"
         "  tonehost play                                  # the shipped violin, default device, 128 frames\n"
         "  tonehost play --instrument flute --reverb      # a hosted instrument (fetched once)\n"
         "  tonehost play --checkpoint my_instrument.onnx --device 2 --block-size 64\n"
@@ -56,7 +64,8 @@ def register(subparsers) -> None:
         "goes away\n(within ~1 s) or a device/model cannot be used; 2 for a bad option.")
     add_instrument_args(p)
     p.add_argument("--device", help="audio device index or name (see `tonehost devices`); default: system default")
-    p.add_argument("--block-size", "--blocksize", dest="block_size", type=block_size, default=128, help="frames per audio block (default 128)")
+    p.add_argument("--block-size", "--blocksize", dest="block_size", type=block_size, default=128,
+                   help=f"frames per audio block, {MIN_BLOCK_SIZE}..{MAX_BLOCK_SIZE} (default 128)")
     p.add_argument("--sample-rate", "--samplerate", dest="sample_rate", type=sample_rate, default=48000, help="sample rate (default 48000)")
     p.add_argument("--midi-in", metavar="PORT", help="play from this MIDI input instead of the voice (note -> "
                    "pitch with portamento, velocity -> loudness): a number or name from `tonehost devices --midi` "
@@ -67,8 +76,10 @@ def register(subparsers) -> None:
     p.add_argument("--midi-out", metavar="PORT", help="send the tracked voice as MIDI notes with pitch bend (hum -> "
                    "MIDI, to play any synth by humming): a number or name from `tonehost devices --midi`, or a new "
                    "name to create an output port tonehost-midi:PORT")
-    p.add_argument("--portamento", type=non_negative_float, default=0.05, help="MIDI glide time constant in s (default 0.05)")
-    p.add_argument("--duration", type=non_negative_float, default=0.0, help="stop after this many seconds (default: run until q)")
+    p.add_argument("--portamento", type=float_range(0.0, MAX_PORTAMENTO_S), default=0.05,
+                   help=f"MIDI glide time constant in s, 0..{MAX_PORTAMENTO_S:g} (default 0.05)")
+    p.add_argument("--duration", type=positive_float, default=None,
+                   help="stop after this many seconds, > 0 (default: run until q + Enter, Ctrl-C or SIGTERM)")
     p.set_defaults(func=run)
 
 
@@ -157,6 +168,43 @@ def typed_model(text: str, status=None) -> Path:
     return instrument_model(checkpoint=str(cached))
 
 
+def switch_instrument(pipe, text: str, status) -> bool:
+    """Switch ``pipe`` to the instrument the player typed; any failure is one line and the current one plays on.
+
+    The console thread calls this for every line that is not ``q``: it must outlive every typo, corrupt or
+    truncated file and failed download (a :class:`~tonehost.exports.errors.TonehostError`: its sentence), and
+    even a bug (any other exception: its type and first line), or ``q`` would never be read again.
+
+    Parameters
+    ----------
+    pipe : InstrumentPipeline
+        Receives the new :class:`~tonehost.realtime.pipelines.instrument.ControlsModel` (``set_controls``).
+    text : str
+        What was typed (see :func:`typed_model`).
+    status : StatusLine
+        Where the one line goes (``switched to ...`` or ``cannot switch to ...: <reason>``).
+
+    Returns
+    -------
+    bool
+        Whether the instrument changed.
+    """
+    from tonehost.realtime.pipelines.instrument import ControlsModel
+
+    try:
+        pipe.set_controls(ControlsModel(typed_model(text, status)))
+    except TonehostError as exc:  # a bad name, a corrupt or missing model, a failed download
+        status.message(f"cannot switch to {one_line(text)}: {one_line(exc.user_message)}")
+        return False
+    except Exception as exc:  # noqa: BLE001 - a bug, but the session (and q) must go on
+        reason = (str(exc).splitlines() or [""])[0]
+        status.message(f"cannot switch to {one_line(text)}: unexpected {type(exc).__name__}"
+                       f"{': ' + one_line(reason) if reason else ''} (please report it)")
+        return False
+    status.message(f"switched to {one_line(text)}")
+    return True
+
+
 def _note_name(note: int) -> str:
     return ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"][note % 12] + str(note // 12 - 1)
 
@@ -180,17 +228,33 @@ def pitch_readout(last: dict, instrument: str = "instrument") -> str:
 
 def status_text(meter_in: float, meter_out: float, last: dict, latency_ms: float, device_latency_ms: float,
                 instrument: str = "instrument") -> str:
-    """The status line: input/output meters, the pitch readout (:func:`pitch_readout`) and the total latency."""
-    bar_in = "#" * int(max(0, 60 + _db(meter_in)) / 3)
-    bar_out = "#" * int(max(0, 60 + _db(meter_out)) / 3)
-    return (f"in {_db(meter_in):6.1f} dB {bar_in:<20} out {_db(meter_out):6.1f} dB {bar_out:<20} "
+    """The status line: input/output meters, the pitch readout (:func:`pitch_readout`) and the total latency.
+
+    Parameters
+    ----------
+    meter_in, meter_out : float
+        Peaks since the last line, linear (1 = 0 dBFS). Each bar is 3 dB a character from -60 dBFS, at most
+        :data:`METER_WIDTH` characters (full at 0 dBFS and above, so the columns after it never move); the output's
+        level is followed by ``CLIP`` while it is over 0 dBFS (the sound card clips it: lower ``--gain``).
+    last : dict
+        :attr:`InstrumentPipeline.last`.
+    latency_ms, device_latency_ms : float
+        Total and device latency, milliseconds.
+    instrument : str
+        The instrument's name.
+    """
+    def bar(x: float) -> str:
+        return "#" * min(METER_WIDTH, int(max(0.0, 60.0 + _db(x)) / 3.0))
+
+    return (f"in {_db(meter_in):6.1f} dB {bar(meter_in):<{METER_WIDTH}} out {_db(meter_out):6.1f} dB"
+            f"{clip_note(meter_out) or '     '} {bar(meter_out):<{METER_WIDTH}} "
             f"{pitch_readout(last, instrument)}  latency {latency_ms:5.1f} ms (device {device_latency_ms:.1f})")
 
 
 def run(args) -> int:
     from tonehost.realtime.audio.engine import Engine, EngineConfig
     from tonehost.realtime.audio.worker import Worker, below_audio_priority
-    from tonehost.realtime.pipelines.instrument import ControlsModel, measure_latency
+    from tonehost.realtime.pipelines.instrument import measure_latency
     from tonehost.realtime.pipelines.live_voice import LiveInstrument, measure_live_latency
 
     sr = args.sample_rate
@@ -267,11 +331,7 @@ def run(args) -> int:
                 if cmd in ("q", "quit", "exit"):
                     session.request_stop()
                     return
-                try:
-                    pipe.set_controls(ControlsModel(typed_model(cmd, status)))
-                    status.message(f"switched to {cmd}")
-                except TonehostError as exc:  # keep playing on a bad name or a failed download
-                    status.message(f"cannot switch to {cmd}: {exc.user_message}")
+                switch_instrument(pipe, cmd, status)
 
         if sys.stdin is not None:
             threading.Thread(target=console, daemon=True, name="play-console").start()

@@ -23,21 +23,27 @@ from tonehost.realtime.cli import options
 
 FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
+# checks shared by several commands' options (the ranges the issue asked for: a value outside them is one line)
+BLOCK = lambda v: isinstance(v, int) and options.MIN_BLOCK_SIZE <= v <= options.MAX_BLOCK_SIZE  # noqa: E731
+GAIN = lambda v: math.isfinite(v) and 0 <= v <= options.MAX_GAIN  # noqa: E731  (16 = +24 dB, no more)
+SHIFT = lambda v: math.isfinite(v) and abs(v) <= options.MAX_PITCH_SHIFT  # noqa: E731  (+-48 semitones)
+INPUT_DB = lambda v: math.isfinite(v) and abs(v) <= 60  # noqa: E731
+
 # (argv before the option, option, check of a parsed value): every numeric option of every command
 NUMERIC = [
-    (["play"], "--block-size", lambda v: isinstance(v, int) and 1 <= v <= options.MAX_BLOCK_SIZE),
+    (["play"], "--block-size", BLOCK),
     (["play"], "--sample-rate", lambda v: isinstance(v, int) and 8000 <= v <= 384000),
-    (["play"], "--portamento", lambda v: math.isfinite(v) and v >= 0),
-    (["play"], "--duration", lambda v: math.isfinite(v) and v >= 0),
-    (["play"], "--pitch-shift", math.isfinite),
-    (["play"], "--input-gain", math.isfinite),
-    (["play"], "--gain", lambda v: math.isfinite(v) and v >= 0),
+    (["play"], "--portamento", lambda v: math.isfinite(v) and 0 <= v <= 10),
+    (["play"], "--duration", lambda v: math.isfinite(v) and v > 0),   # 0 ran forever
+    (["play"], "--pitch-shift", SHIFT),
+    (["play"], "--input-gain", INPUT_DB),
+    (["play"], "--gain", GAIN),
     (["render", "v.wav", "-o", "out.wav"], "--tail", lambda v: math.isfinite(v) and v >= 0),
-    (["render", "v.wav", "-o", "out.wav"], "--pitch-shift", math.isfinite),
-    (["render", "v.wav", "-o", "out.wav"], "--input-gain", math.isfinite),
-    (["render", "v.wav", "-o", "out.wav"], "--gain", lambda v: math.isfinite(v) and v >= 0),
-    (["render", "v.wav", "-o", "out.wav"], "--block-size", lambda v: isinstance(v, int) and 1 <= v <= options.MAX_BLOCK_SIZE),
-    (["transcribe", "--live"], "--block-size", lambda v: isinstance(v, int) and 1 <= v <= options.MAX_BLOCK_SIZE),
+    (["render", "v.wav", "-o", "out.wav"], "--pitch-shift", SHIFT),
+    (["render", "v.wav", "-o", "out.wav"], "--input-gain", INPUT_DB),
+    (["render", "v.wav", "-o", "out.wav"], "--gain", GAIN),
+    (["render", "v.wav", "-o", "out.wav"], "--block-size", BLOCK),
+    (["transcribe", "--live"], "--block-size", BLOCK),
     (["transcribe", "--live"], "--sample-rate", lambda v: isinstance(v, int) and 8000 <= v <= 384000),
     (["transcribe", "--live"], "--seconds", lambda v: math.isfinite(v) and v > 0),
     (["transcribe", "--live"], "--lead-in", lambda v: math.isfinite(v) and v >= 0),
@@ -82,7 +88,7 @@ NUMERIC = [
     (["jam"], "--bars", lambda v: isinstance(v, int) and v >= 1),
     (["jam"], "--qpm", lambda v: math.isfinite(v) and v > 0),
     (["jam"], "--count-in", lambda v: isinstance(v, int) and v >= 0),
-    (["jam"], "--block-size", lambda v: isinstance(v, int) and 1 <= v <= options.MAX_BLOCK_SIZE),
+    (["jam"], "--block-size", BLOCK),
     (["jam"], "--sample-rate", lambda v: isinstance(v, int) and 8000 <= v <= 384000),
     (["jam"], "--buffer-ms", lambda v: math.isfinite(v) and v >= 0),
     (["jam"], "--duration", lambda v: math.isfinite(v) and v >= 0),
@@ -93,7 +99,7 @@ NUMERIC = [
     (["tap2drum"], "--qpm", lambda v: math.isfinite(v) and v > 0),
     (["tap2drum"], "--count-in", lambda v: isinstance(v, int) and v >= 0),
     (["tap2drum"], "--buffer-ms", lambda v: math.isfinite(v) and v >= 0),
-    (["tap2drum"], "--block-size", lambda v: isinstance(v, int) and 1 <= v <= options.MAX_BLOCK_SIZE),
+    (["tap2drum"], "--block-size", BLOCK),
     (["tap2drum"], "--sample-rate", lambda v: isinstance(v, int) and 8000 <= v <= 384000),
     (["tap2drum"], "--duration", lambda v: math.isfinite(v) and v >= 0),
 ]
@@ -192,7 +198,9 @@ NUMBERS = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
     st.floats(allow_nan=True, allow_infinity=True).map(str),
     st.sampled_from(["", " ", "0", "-0", "0.0", "1e3", "1e-3", "-1", "1_000", "0x10", "nan", "inf", "-inf",
-                     "128", "17", "48000", "44.1k", "ten", "--", "-", "1/2", "\u0661\u0662\u0668", " 64 "]),
+                     "128", "17", "48000", "44.1k", "ten", "--", "-", "1/2", "\u0661\u0662\u0668", " 64 ",
+                     # the new-user trial's values: out +28 dB, arbitrary pitches, 1-frame blocks
+                     "1", "15", "16", "1000", "1e6", "-100", "48", "-48", "48.5", "16.0", "16.5"]),
     st.text(alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"), max_size=12),
 )
 
@@ -321,7 +329,7 @@ def test_every_numeric_option_is_validated_while_parsing():
     fuzzed = {(_command(b), o) for b, o, _ in NUMERIC}
     validated = {(path, _long(a)) for path, a in _walk(_stubbed_parser())
                  if getattr(a.type, "__module__", "") == options.__name__ and a.option_strings
-                 and a.type not in outputs}
+                 and a.type not in (*outputs, options.checkpoint_ref)}   # checkpoint_ref: a text option
     missing = sorted(f"{' '.join(p)} {o}" for p, o in validated if (p, o) not in fuzzed)
     assert missing == [], f"add them to NUMERIC: {missing}"
     unchecked = [f"{' '.join(path)} {'/'.join(a.option_strings)}" for path, a in _walk(_stubbed_parser())
@@ -357,6 +365,41 @@ def test_reported_numeric_cases_are_one_line(argv, option):
     rc, out, err = _cli(*argv)
     assert rc == 2, err
     assert err.strip().splitlines() == [err.strip()] and err.startswith(f"tonehost: error: argument {option}"), err
+
+
+@pytest.mark.parametrize("command", [["play"], ["render", "v.wav", "-o", "out.wav"]], ids=["play", "render"])
+@pytest.mark.parametrize("option,value", [
+    ("--gain", "1000"), ("--gain", "1e6"), ("--gain", "16.5"),           # out +28 dB / +89 dBFS: at most +24 dB
+    ("--pitch-shift", "1e6"), ("--pitch-shift", "-100"), ("--pitch-shift", "48.5"),
+    ("--input-gain", "1e300"),
+    ("--block-size", "1"), ("--block-size", "15"),                     # 27 s of start-up at 1 frame a block
+    ("--checkpoint", ""), ("--checkpoint", "  "),                      # "" downloaded the hosted violin
+])
+def test_trial_values_are_one_line(command, option, value):
+    """The new-user trial's values (issue items 8, 14, 16, 17) for play and render: one line, exit 2, parsed
+    before anything loads."""
+    rc, err, args = run_main([*command, f"{option}={value}"])
+    _assert_one_line(rc, err, option)
+
+
+@pytest.mark.parametrize("value", ["0", "0.0", "-0", "-1"])
+def test_play_duration_must_be_positive(value):
+    """Issue item 13: ``play --duration 0`` ran forever (0 meant "until q"); now > 0 or one line; left out it
+    still runs until q."""
+    rc, err, _ = run_main(["play", f"--duration={value}"])
+    _assert_one_line(rc, err, "--duration")
+    rc, err, args = run_main(["play"])
+    assert rc == 0 and args.duration is None, err
+
+
+@pytest.mark.parametrize("option,value,parsed", [
+    ("--gain", "16", 16.0), ("--gain", "0", 0.0), ("--pitch-shift", "-48", -48.0), ("--pitch-shift", "12", 12.0),
+    ("--block-size", "16", 16), ("--block-size", "8192", 8192), ("--checkpoint", " my.onnx ", "my.onnx"),
+    ("--duration", "0.5", 0.5)])
+def test_play_limits_are_inclusive(option, value, parsed):
+    rc, err, args = run_main(["play", f"{option}={value}"])
+    assert rc == 0, err
+    assert getattr(args, option.lstrip("-").replace("-", "_")) == parsed
 
 
 def unwritable_folder(tmp_path: Path) -> Path:
