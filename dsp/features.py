@@ -179,6 +179,10 @@ _S_FILL, _S_SINCE, _S_DCX, _S_DCY, _S_VOICED, _S_UNV_RUN, _S_V_RUN, _S_F0, _S_ST
 _N_STATE = 15
 _N_OUT = 9  # f0, conf, voiced, pw_db, ld_db, raw_f0, aper, tail, rel_db
 
+#: The longest hop :class:`VoiceTracker` and :func:`track_pitch` take (samples at 16 kHz: 1 s). Longer hops are no
+#: pitch track, and the HMM's transition kernel grows with the hop (its size is memory).
+MAX_HOP = 16000
+
 
 @njit(nogil=True, cache=True)
 def _track_block(x, hist, keep, st, hop, width, loud_win, min_lag, max_lag, window, threshold, oct_tol, tail_n,
@@ -335,8 +339,11 @@ class VoiceTracker:
     def __init__(self, config: TrackerConfig | None = None):
         self.cfg = config or TrackerConfig()
         c = self.cfg
+        if not 1 <= int(c.hop) <= MAX_HOP:
+            raise ValueError(f"the tracker's hop must be 1 to {MAX_HOP} samples at 16 kHz, got {c.hop}")
         keep = max(c.window, c.loudness_window)
-        self._hist = np.zeros(keep + 4096, np.float64)
+        # _track_block appends up to one hop after the kept history before it shifts: room for any hop
+        self._hist = np.zeros(keep + max(4096, int(c.hop)), np.float64)
         self._keep = keep
         self._d, self._cmnd = scratch(c.max_lag)
         self._state = np.zeros(_N_STATE)
@@ -527,7 +534,7 @@ def track_pitch(audio: np.ndarray, sample_rate: int, hop_length: int | None = No
     Raises
     ------
     ValueError
-        ``hop_length`` < 1.
+        ``hop_length`` not a whole number from 1 to :data:`MAX_HOP` (16000 = 1 s).
     """
     times, f0, conf = [], [], []
     for t, f, c, _, _ in track_pitch_blocks([audio], sample_rate, hop_length, config, unvoiced_guess):
@@ -625,13 +632,14 @@ def track_pitch_blocks(blocks, sample_rate: int, hop_length: int | None = None,
     Raises
     ------
     ValueError
-        ``hop_length`` < 1 or a rate that is not a positive integer.
+        ``hop_length`` not a whole number from 1 to :data:`MAX_HOP`, or a rate that is not a positive integer.
     """
     cfg = config or TrackerConfig()
     if hop_length is None:
         hop_length = cfg.hop
-    if int(hop_length) < 1:
-        raise ValueError(f"hop_length must be >= 1 sample, got {hop_length}")
+    if not 1 <= int(hop_length) <= MAX_HOP or int(hop_length) != hop_length:
+        raise ValueError(f"hop_length must be a whole number of samples at 16 kHz from 1 to {MAX_HOP} "
+                         f"(1 s), got {hop_length}")
     if int(sample_rate) <= 0 or int(sample_rate) != sample_rate:
         raise ValueError(f"sample rates must be positive integers, got {sample_rate}")
     cfg = TrackerConfig(**{**cfg.__dict__, "hop": int(hop_length)})
