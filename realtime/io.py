@@ -131,8 +131,17 @@ class AudioFile:
         self.mono = mono
         self.non_finite = 0
         self._warned = False
+        if self.path.is_dir():
+            raise AudioFileError(f"{self.path} is a folder, not an audio file; give a file inside it", self.path)
         if not self.path.is_file():
             raise AudioFileError(f"audio file {self.path} not found", self.path)
+        try:
+            size = self.path.stat().st_size
+        except OSError:
+            size = -1
+        if size == 0:
+            raise AudioFileError(f"{self.path} is empty (0 bytes), not an audio file; record or copy it again",
+                                 self.path)
         try:
             self._file = sf.SoundFile(str(self.path))
         except Exception as exc:  # soundfile raises RuntimeError / LibsndfileError / TypeError for bad files
@@ -150,7 +159,8 @@ class AudioFile:
                                  self.path)
         if self.frames == 0 and not allow_empty:
             self._file.close()
-            raise AudioFileError(f"{self.path} holds no audio samples", self.path)
+            raise AudioFileError(f"{self.path} holds no audio samples (a header and no sound); record or export "
+                                 "it again", self.path)
 
     @property
     def duration(self) -> float:
