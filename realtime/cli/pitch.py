@@ -8,53 +8,94 @@ from pathlib import Path
 
 import numpy as np
 
-from tonehost.realtime.cli.options import output_file, positive_float
+from tonehost.realtime.cli.options import float_range, output_file, output_file_or_stdout
+from tonehost.realtime.cli.outputs import atomic_output, bar_add, refuse_same_file, seconds_bar
+
+#: ``--hop-ms`` bounds: one sample at the tracker's 16 kHz .. 100 ms (longer hops are no pitch track; the tracker
+#: and DDSP-VST's model both take any hop in between).
+MIN_HOP_MS, MAX_HOP_MS = 1.0 / 16.0, 100.0
+
+DESCRIPTION = """\
+Run the live voice tracker (or the DDSP-VST pitch model) over AUDIO and write one row per frame:
+  time        s, centre of the analysis window
+  f0_hz       0 where unvoiced
+  confidence  calibrated probability of voicing, 0..1
+The file is streamed (memory flat in its length). An empty file (a WAV header, no samples)
+gives the CSV header and no frames. -o - writes the CSV to standard output (the summary
+line then goes to stderr). --midi writes notes of at least 40 ms: a shorter one merges
+into its neighbour (the blip of a note that starts an octave off) or is dropped; a warning
+says when the recording looks polyphonic (a chord or a band: many short notes), which a
+pitch tracker cannot follow.
+
+examples:
+  tonehost pitch take.wav -o f0.csv
+  tonehost pitch take.wav -o f0.csv --midi take.mid      # hum -> MIDI (notes + pitch bend)
+  tonehost pitch take.wav -o f0.csv --tracker ddsp-vst   # DDSP-VST's CREPE-micro model, 20 ms hop
+  tonehost pitch take.wav -o - | head                    # CSV to standard output
+"""
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "pitch", help="track f0 of a recording with the live tracker, write time,f0_hz,confidence CSV",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Run the live voice tracker (or the DDSP-VST pitch model) over AUDIO and write one row per "
-        "frame: time (s, centre of the analysis window), f0_hz (0 where unvoiced), confidence (calibrated\n"
-        "probability of voicing, 0..1). The file is streamed (memory flat in its length); an empty file gives a "
-        "header and no frames.\n\nexamples:\n"
-        "  tonehost pitch take.wav -o f0.csv\n"
-        "  tonehost pitch take.wav -o f0.csv --midi take.mid      # hum -> MIDI (notes + pitch bend)\n"
-        "  tonehost pitch take.wav -o f0.csv --tracker ddsp-vst   # DDSP-VST's CREPE-micro model, 20 ms hop")
+        formatter_class=argparse.RawDescriptionHelpFormatter, description=DESCRIPTION)
     p.add_argument("audio", help="input audio file (wav/flac/ogg; any rate, mixed to mono)")
-    p.add_argument("-o", "--output", required=True, type=output_file, help="CSV file to write")
+    p.add_argument("-o", "--output", required=True, type=output_file_or_stdout,
+                   help="CSV file to write (- for standard output)")
     p.add_argument("--tracker", choices=["yin", "ddsp-vst"], default="yin",
                    help="yin: tonehost's live tracker (default); ddsp-vst: DDSP-VST's CREPE-micro model (ONNX)")
-    p.add_argument("--hop-ms", type=positive_float, default=None, help="frame hop in milliseconds (default 2, the live tracker's; "
-                   "ddsp-vst uses 20 unless given)")
-    p.add_argument("--midi", metavar="OUT.mid", help="also write the tracked voice as MIDI notes with pitch bend "
-                   "(hum -> MIDI; General MIDI bend range +-2 semitones)")
+    p.add_argument("--hop-ms", type=float_range(MIN_HOP_MS, MAX_HOP_MS), default=None,
+                   help=f"frame hop in milliseconds, {MIN_HOP_MS:g} to {MAX_HOP_MS:g} (default 2, the live "
+                   "tracker's; ddsp-vst uses 20 unless given)")
+    p.add_argument("--midi", metavar="OUT.mid", type=output_file,
+                   help="also write the tracked voice as MIDI notes with pitch bend (hum -> MIDI; General MIDI "
+                   "bend range +-2 semitones)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from tqdm import tqdm
+    import os
+    import sys
+
+    try:
+        return _run(args)
+    except BrokenPipeError:  # -o - into a reader that stopped (``| head``): a normal end, no traceback
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python's own flush at exit would raise again
+        return 0
+
+
+def _run(args) -> int:
+    import contextlib
+    import sys
 
     from tonehost.realtime.io import AudioFile
 
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    refuse_same_file([args.audio], [("-o", args.output), ("--midi", args.midi)])  # before anything is opened
+    to_stdout = str(args.output) == "-"
+    out = None if to_stdout else Path(args.output)
     t0 = time.perf_counter()
     n_frames = 0
     hum = midi_msgs = None
     if args.midi:
         from tonehost.realtime.midi.hum import HumToMidi
-        hum, midi_msgs = HumToMidi(), []
-    with AudioFile(args.audio, allow_empty=True) as audio, open(out, "w", newline="") as fh, \
-            tqdm(total=round(audio.duration, 1), unit="s", desc="tracking", disable=None, leave=False) as bar:
+        hum, midi_msgs = HumToMidi(min_note_s=0.0), []  # the file's notes are cleaned afterwards (look-ahead)
+    with contextlib.ExitStack() as stack:
+        audio = stack.enter_context(AudioFile(args.audio, allow_empty=True))
+        if to_stdout:
+            fh = sys.stdout
+        else:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            part = stack.enter_context(atomic_output(out))
+            fh = stack.enter_context(open(part, "w", newline=""))
+        bar = stack.enter_context(seconds_bar("tracking", audio.frames, audio.sample_rate, leave=False))
         w = csv.writer(fh)
         w.writerow(["time", "f0_hz", "confidence"])
 
         def blocks():
             for b in audio.blocks():
                 yield b
-                bar.update(round(len(b) / audio.sample_rate, 1))
+                bar_add(bar, len(b))
 
         if args.tracker == "yin":
             from tonehost.dsp.features import track_pitch_blocks
@@ -67,7 +108,7 @@ def run(args) -> int:
             chunks = []
             if len(x):
                 audio_16k = resample_to(x, audio.sample_rate, 16000)
-                hop = int(round((args.hop_ms if args.hop_ms is not None else 20.0) * 16))
+                hop = max(1, int(round((args.hop_ms if args.hop_ms is not None else 20.0) * 16)))
                 t, f, c, pw = DDSPVSTPitchModel().track(audio_16k, hop=hop, center=True)
                 v = c >= 0.5
                 chunks = [(t, np.where(v, f, 0.0), c, pw - 20.7, v)]
@@ -79,13 +120,20 @@ def run(args) -> int:
                 for ti, fi, vi, li in zip(t, f, v, ld):
                     midi_msgs.extend(hum.frame(float(ti), float(fi), bool(vi), float(li)))
         duration = audio.duration
+        if to_stdout:
+            fh.flush()
+        if hum is not None:  # written before the CSV is moved into place: a failure leaves neither half done
+            from tonehost.realtime.midi.hum import check_polyphony, merge_short_notes, write_midi_file
+            midi_msgs.extend(hum.finish(duration))
+            raw_notes = sum(m.type == "note_on" for m in midi_msgs)
+            midi_msgs = merge_short_notes(midi_msgs, 0.04)
+            notes = write_midi_file(args.midi, midi_msgs)
     dt = time.perf_counter() - t0
-    msg = (f"{out}: {n_frames} frames, {duration:.2f} s of audio in {dt:.2f} s "
-           f"({duration / max(dt, 1e-9):.0f}x real time)")
+    msg = (f"{'standard output' if to_stdout else out}: {n_frames} frames, {duration:.2f} s of audio in {dt:.2f} s "
+           f"({duration / max(dt, 1e-9):.1f}x real time)")
     if hum is not None:
-        from tonehost.realtime.midi.hum import write_midi_file
-        midi_msgs.extend(hum.finish(duration))
-        notes = write_midi_file(args.midi, midi_msgs)
         msg += f"; {args.midi}: {notes} notes"
-    print(msg)
+    print(msg, file=sys.stderr if to_stdout else sys.stdout)
+    if hum is not None:
+        check_polyphony(raw_notes, duration, args.audio)
     return 0

@@ -7,39 +7,50 @@ from pathlib import Path
 
 import numpy as np
 
-from tonehost.realtime.cli.options import (add_instrument_args, block_size, instrument_from_args, non_negative_float,
-                                           output_file)
+from tonehost.realtime.cli.options import add_instrument_args, block_size, float_range, instrument_from_args
+from tonehost.realtime.cli.outputs import atomic_output, audio_format, audio_output, bar_add, refuse_same_file, \
+    seconds_bar
+
+#: The longest ``--tail`` in seconds (the reverb rings 3 s; a minute is more than any tail needs).
+MAX_TAIL_S = 60.0
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "render", help="turn a voice recording into an instrument (offline, faster than real time)",
-        description="Run the same pipeline as `tonehost play` over VOICE and write the instrument at 48 kHz. The "
-        "file is streamed (memory does not grow with its length): a first pass measures its voiced pitch and "
-        "level, so the register shift and loudness are set for the whole file as magenta.js does (--live: the "
-        "running statistics of `play` instead).\n\nexamples:\n"
+        description="Run the same pipeline as `tonehost play` over VOICE and write the instrument at 48 kHz.\n"
+        "The file is streamed (memory does not grow with its length): a first pass measures its voiced\n"
+        "pitch and level, so the register shift and loudness are set for the whole file as magenta.js\n"
+        "does (--live: the running statistics of `play` instead). The output is written under a\n"
+        "temporary name and moved into place at the end: an interrupted render leaves no partial file.\n"
+        "\nexamples:\n"
         "  tonehost render take.wav -o violin.wav\n"
         "  tonehost render take.flac -o flute.wav --instrument flute --reverb\n"
         "  tonehost render take.wav -o out.wav --pitch-shift -12 --live",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("voice", help="input recording (wav/flac/ogg, any rate)")
-    p.add_argument("-o", "--output", required=True, type=output_file, help="output wav file (48 kHz, mono, float)")
+    p.add_argument("-o", "--output", required=True, type=audio_output,
+                   help="output audio file, 48 kHz mono: .wav (32-bit float; default choice), or .flac, .ogg, "
+                   ".mp3, .aiff, ... (the extension picks the format); written under a temporary name and moved "
+                   "into place at the end, so an interrupted render leaves no partial file")
     add_instrument_args(p)
     p.add_argument("--live", action="store_true", help="render exactly what `tonehost play` plays (its live "
                    "instrument: note starts at the exact sample, running statistics), instead of normalising over "
                    "the whole file as magenta.js does (the default)")
     p.add_argument("--block-size", "--blocksize", dest="block_size", type=block_size, default=128,
                    help="with --live: play's audio block (frames, default 128, as play's default)")
-    p.add_argument("--tail", type=non_negative_float, default=None, help="seconds of tail to render (default 0, 2 with --reverb)")
+    p.add_argument("--tail", type=float_range(0.0, MAX_TAIL_S), default=None,
+                   help=f"seconds of tail to render, 0 to {MAX_TAIL_S:g} (default 0, 2 with --reverb)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     import soundfile as sf
-    from tqdm import tqdm
 
     from tonehost.realtime.io import AudioFile
 
+    refuse_same_file([args.voice], [("-o", args.output)])  # before anything is opened or created
+    fmt, subtype = audio_format(args.output)
     pipe = instrument_from_args(args).pipeline()
     sr = pipe.cfg.sample_rate
     tail = args.tail if args.tail is not None else (2.0 if args.reverb else 0.0)
@@ -48,7 +59,6 @@ def run(args) -> int:
     peak, n_out = 0.0, 0
     with AudioFile(args.voice) as voice:  # a missing, empty or broken file: one AudioFileError line
         dur_in = voice.duration
-        out.parent.mkdir(parents=True, exist_ok=True)
         from tonehost.realtime.pipelines.offline import can_render_fast, render_live_stream, render_stream
         analysing = None
         if args.live and not pipe.cfg.reverb:
@@ -63,13 +73,13 @@ def run(args) -> int:
         else:
             # one pass of the voice tracker: without --live it measures the whole recording's voiced pitch and
             # level first (magenta.js normalises over the whole file) and keeps the frames for the render
-            analysing = None if args.live else tqdm(total=round(dur_in, 1), unit="s", desc="analysing",
-                                                    disable=None, leave=False)
+            analysing = None if args.live else seconds_bar("analysing", voice.frames, voice.sample_rate,
+                                                           leave=False)
             outs = render_stream(pipe, voice.blocks(), voice.sample_rate, tail_s=tail, whole_file=not args.live,
-                                 on_input=None if args.live else
-                                 (lambda n: analysing.update(round(n / voice.sample_rate, 3))))
-        with sf.SoundFile(str(out), "w", sr, 1, subtype="FLOAT") as w, \
-                tqdm(total=round(dur_in + tail, 1), unit="s", desc="rendering", disable=None) as bar:
+                                 on_input=None if args.live else (lambda n: bar_add(analysing, n)))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_output(out) as part, sf.SoundFile(str(part), "w", sr, 1, format=fmt, subtype=subtype) as w, \
+                seconds_bar("rendering", round((dur_in + tail) * sr), sr) as bar:
             for y in outs:
                 if analysing is not None:  # the first output: the analysis pass is over
                     analysing.close()
@@ -78,7 +88,7 @@ def run(args) -> int:
                 if len(y):
                     peak = max(peak, float(np.max(np.abs(y))))
                 n_out += len(y)
-                bar.update(round(len(y) / sr, 3))
+                bar_add(bar, len(y))
         if analysing is not None:
             analysing.close()
     dt = time.perf_counter() - t0

@@ -8,19 +8,35 @@ a user can play any synth by humming (``tonehost play --midi-out PORT``) or writ
 - inside a note the pitch follows the voice with pitch bend (14-bit, +-``bend_range`` semitones, the General MIDI
   default of 2; glides and vibrato stay one note);
 - the note changes when the voice settles on another semitone (``settle_s`` within half a semitone of it, at least
-  ``change`` semitones from the note) or leaves the bend range; it ends after ``release_s`` of unvoiced frames.
+  ``change`` semitones from the note) or leaves the bend range; it ends after ``release_s`` of unvoiced frames;
+- no note is shorter than ``min_note_s`` (40 ms). Live (``play --midi-out``) a note-on cannot be taken back and must
+  not wait, so a note-on after silence is sent at once and a note younger than ``min_note_s`` is *held*: its
+  note-off, or the change to the next note, waits until it is ``min_note_s`` old (only a note following a blip
+  starts up to 40 ms later; a real note's note-on never waits). A file (``tonehost pitch --midi``) has the whole
+  take, so :func:`merge_short_notes` does better there: a shorter note merges into its neighbour (the octave-off
+  blip at a note's onset becomes the start of that note) or, alone, is dropped.
+- a chord or a band is no input for a pitch tracker: :func:`check_polyphony` warns (one line) when the notes come
+  faster than :data:`MAX_NOTES_PER_S`.
 
 Messages are ``mido.Message`` objects with their time in seconds in ``.time`` (:func:`write_midi_file` turns them
 into a type-0 file at 120 bpm, 480 ppq).
 """
 from __future__ import annotations
 
+import io
 import math
 import os
+import warnings
 
 import mido
 
-__all__ = ["HumToMidi", "write_midi_file", "velocity_from_db"]
+__all__ = ["HumToMidi", "write_midi_file", "velocity_from_db", "merge_short_notes", "check_polyphony",
+           "MIN_NOTE_S", "MAX_NOTES_PER_S"]
+
+#: Shortest note in seconds (live: held that long; files: shorter ones merged or dropped).
+MIN_NOTE_S = 0.04
+#: More notes per second than this (before merging) and the input looks polyphonic or noisy.
+MAX_NOTES_PER_S = 10.0
 
 
 def velocity_from_db(db: float, db_low: float = -70.0, db_high: float = -25.0) -> int:
@@ -60,11 +76,15 @@ class HumToMidi:
         Loudness range mapped onto velocity (:func:`velocity_from_db`).
     bend_cents : float
         Smallest pitch change (cents) that sends a new pitch bend.
+    min_note_s : float
+        Shortest note (seconds): a younger note's note-off or change to another note waits until it is this old
+        (note-ons after silence never wait). 0 for none (a file's notes then go through
+        :func:`merge_short_notes`).
     """
 
     def __init__(self, bend_range: float = 2.0, change: float = 0.75, settle_s: float = 0.04,
                  release_s: float = 0.03, channel: int = 0, db_low: float = -70.0, db_high: float = -25.0,
-                 bend_cents: float = 3.0):
+                 bend_cents: float = 3.0, min_note_s: float = MIN_NOTE_S):
         self.bend_range = float(bend_range)
         self.change = float(change)
         self.settle_s = float(settle_s)
@@ -72,6 +92,7 @@ class HumToMidi:
         self.channel = int(channel)
         self.db_low, self.db_high = float(db_low), float(db_high)
         self.bend_cents = float(bend_cents)
+        self.min_note_s = max(0.0, float(min_note_s))
         self.reset()
 
     def reset(self) -> None:
@@ -81,6 +102,7 @@ class HumToMidi:
         self._unvoiced_since: float | None = None
         self._candidate: int | None = None
         self._candidate_since = 0.0
+        self._note_on_t = 0.0
 
     def _bend_value(self, semitones: float) -> int:
         v = int(round(8192 * semitones / self.bend_range))
@@ -94,6 +116,7 @@ class HumToMidi:
                                 velocity=velocity_from_db(db, self.db_low, self.db_high), time=t))
         self._bend = bend
         self._candidate = None
+        self._note_on_t = t
 
     def _stop(self, t: float, out: list) -> None:
         if self.note is not None:
@@ -124,7 +147,7 @@ class HumToMidi:
             if self.note is not None:
                 if self._unvoiced_since is None:
                     self._unvoiced_since = t
-                if t - self._unvoiced_since >= self.release_s - 1e-9:
+                if t - self._unvoiced_since >= self.release_s - 1e-9 and self._old_enough(t):
                     self._stop(t, out)
             return out
         self._unvoiced_since = None
@@ -134,14 +157,14 @@ class HumToMidi:
             return out
         dev = pitch - self.note
         nearest = int(round(pitch))
-        if abs(dev) >= self.bend_range - 0.05:  # out of the bend range: a new note now
+        if abs(dev) >= self.bend_range - 0.05 and self._old_enough(t):  # out of the bend range: a new note now
             self._stop(t, out)
             self._start(t, pitch, db, out)
             return out
         if abs(dev) >= self.change and abs(pitch - nearest) < 0.5:
             if self._candidate != nearest:
                 self._candidate, self._candidate_since = nearest, t
-            elif t - self._candidate_since >= self.settle_s - 1e-9:
+            elif t - self._candidate_since >= self.settle_s - 1e-9 and self._old_enough(t):
                 self._stop(t, out)
                 self._start(t, pitch, db, out)
                 return out
@@ -152,6 +175,9 @@ class HumToMidi:
             out.append(mido.Message("pitchwheel", channel=self.channel, pitch=bend, time=t))
             self._bend = bend
         return out
+
+    def _old_enough(self, t: float) -> bool:
+        return t - self._note_on_t >= self.min_note_s - 1e-9
 
     def finish(self, t: float) -> list:
         """End a sounding note at time ``t`` (the end of the take); returns its messages."""
@@ -189,5 +215,91 @@ def write_midi_file(path: str | os.PathLike, messages, program: int = 0) -> int:
     track.append(mido.MetaMessage("end_of_track", time=0))
     f = mido.MidiFile(type=0, ticks_per_beat=tpb)
     f.tracks.append(track)
-    f.save(str(path))
+    buf = io.BytesIO()
+    f.save(file=buf)
+    from tonehost.realtime.midi.output import write_atomic
+
+    write_atomic(path, buf.getvalue())  # a temporary file beside it, then os.replace: never a half file
     return notes
+
+
+def merge_short_notes(messages, min_note_s: float = MIN_NOTE_S) -> list:
+    """A take's messages with no note shorter than ``min_note_s``: a shorter note merges into its neighbour or goes.
+
+    For files, where the whole take is known (live, :class:`HumToMidi` holds young notes instead). In time order,
+    a note shorter than ``min_note_s`` that the next note follows at once merges into it (the next note starts at
+    its onset: the octave-off blip at the start of a hummed note becomes that note); else, when it follows the
+    previous note at once, that note is lengthened over it; else (alone between silences) it is dropped. The
+    short note's pitch bends go with it.
+
+    Parameters
+    ----------
+    messages : list of mido.Message
+        One voice's messages from :class:`HumToMidi` (``.time`` absolute seconds, ascending; at most one note
+        sounding at a time).
+    min_note_s : float
+        Shortest note kept, seconds.
+
+    Returns
+    -------
+    list of mido.Message
+        New messages, ascending in time.
+    """
+    notes, pending, cur = [], [], None  # pending: pitch bends sent before a note-on (they belong to it)
+    for m in messages:
+        if m.type == "note_on" and m.velocity > 0:
+            cur = {"start": m.time, "end": None, "on": m, "lead": pending, "inner": [], "off": None}
+            pending = []
+            notes.append(cur)
+        elif m.type in ("note_off", "note_on") and cur is not None and m.note == cur["on"].note:
+            cur["end"], cur["off"] = m.time, m
+            cur = None
+        elif cur is not None:
+            cur["inner"].append(m)
+        else:
+            pending.append(m)
+    for n in notes:
+        if n["end"] is None:  # never ended: lasts to the last message
+            n["end"] = max(n["start"], messages[-1].time if messages else n["start"])
+    kept: list = []
+    for i, n in enumerate(notes):
+        if n["end"] - n["start"] >= min_note_s - 1e-9:
+            kept.append(n)
+            continue
+        nxt = notes[i + 1] if i + 1 < len(notes) else None
+        if nxt is not None and nxt["start"] <= n["end"] + 1e-9:
+            nxt["start"] = n["start"]  # merged into the next note: it starts here
+        elif kept and kept[-1]["end"] >= n["start"] - 1e-9:
+            kept[-1]["end"] = n["end"]  # the previous note lasts over it
+        # else: alone, dropped
+    out = []
+    for n in kept:
+        t0 = n["start"]
+        out.extend(m.copy(time=t0) for m in n["lead"])
+        out.append(n["on"].copy(time=t0))
+        out.extend(m.copy(time=max(t0, m.time)) for m in n["inner"] if m.time <= n["end"])
+        off = n["off"] if n["off"] is not None else mido.Message("note_off", channel=n["on"].channel,
+                                                                 note=n["on"].note, velocity=0)
+        out.append(off.copy(time=n["end"]))
+    out.sort(key=lambda m: m.time)  # stable: a note-off before the next note-on at the same time
+    return out
+
+
+def check_polyphony(notes: int, duration_s: float, where="the input", max_per_s: float = MAX_NOTES_PER_S) -> bool:
+    """Warn (one :class:`~tonehost.exports.errors.TonehostWarning` line) when ``notes`` in ``duration_s`` come
+    faster than ``max_per_s``: a chord, a band or noise, which a single-voice tracker turns into note salad.
+
+    Returns
+    -------
+    bool
+        True when it warned.
+    """
+    from tonehost.exports.errors import TonehostWarning
+
+    rate = notes / max(float(duration_s), 1e-9)
+    if notes >= max_per_s and rate > max_per_s:
+        warnings.warn(f"{where}: {notes} notes in {duration_s:.1f} s ({rate:.0f} per second) - it looks polyphonic "
+                      "(a chord or several voices) or noisy; hum -> MIDI follows one voice: record a single voice",
+                      TonehostWarning, stacklevel=2)
+        return True
+    return False

@@ -1,0 +1,164 @@
+"""Output files of the offline commands (``render``, ``pitch``): never the input, never half written.
+
+- :func:`refuse_same_file` stops a command before it opens anything when an output names its input (the same file
+  through another spelling, a relative path, a symlink or a hard link: ``os.path.samefile``), or two outputs name
+  one file: writing would destroy the input before it is read.
+- :func:`atomic_output` gives the writer a temporary name beside the target (``.NAME.XXXX.part`` in the same
+  folder, mode ``0666 & ~umask`` as ``open()`` gives) and moves it over the target with ``os.replace`` only when the
+  writer finished: a failed, interrupted (Ctrl-C) or killed command leaves the old file (or none) under the final
+  name, never a part. (:func:`tonehost.realtime.midi.output.write_atomic` does the same for whole byte strings.)
+- :func:`audio_output` is the argparse type of ``render -o``: an :func:`~tonehost.realtime.cli.options.output_file`
+  whose extension names a format libsndfile writes (:data:`AUDIO_FORMATS`).
+- :func:`seconds_bar` is a tqdm progress bar counting whole samples and showing seconds.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+from tonehost.exports.errors import UsageError
+from tonehost.realtime.cli.options import output_file
+
+__all__ = ["refuse_same_file", "atomic_output", "audio_output", "audio_format", "AUDIO_FORMATS", "seconds_bar"]
+
+#: File extensions ``render -o`` accepts -> libsndfile format (those this libsndfile lacks are left out at use).
+AUDIO_FORMATS = {"wav": "WAV", "flac": "FLAC", "ogg": "OGG", "oga": "OGG", "mp3": "MP3", "aiff": "AIFF",
+                 "aif": "AIFF", "caf": "CAF", "w64": "W64", "rf64": "RF64", "au": "AU"}
+
+
+def _supported() -> dict:
+    import soundfile as sf
+
+    have = sf.available_formats()
+    return {ext: fmt for ext, fmt in AUDIO_FORMATS.items() if fmt in have}
+
+
+def audio_format(path) -> tuple[str, str]:
+    """``(format, subtype)`` libsndfile writes ``path`` with: 32-bit float for WAV (no clipping, as before), the
+    format's default subtype otherwise (``soundfile.default_subtype``).
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        The extension names no format this libsndfile writes (the message lists those it does).
+    """
+    import soundfile as sf
+
+    ext = Path(str(path)).suffix.lower().lstrip(".")
+    fmts = _supported()
+    if ext not in fmts:
+        names = ", ".join(f".{e}" for e in fmts)
+        what = f"'.{ext}'" if ext else "no extension"
+        raise argparse.ArgumentTypeError(f"{path} has {what}: name the output file with one of {names} "
+                                         "(the extension picks the format)")
+    fmt = fmts[ext]
+    return fmt, ("FLOAT" if fmt == "WAV" else sf.default_subtype(fmt))
+
+
+def audio_output(text: str) -> Path:
+    """argparse type of ``render -o``: a writable file (:func:`~tonehost.realtime.cli.options.output_file`) whose
+    extension names an audio format (:func:`audio_format`); ``-`` (standard output) is refused: the file is
+    written in place and moved at the end."""
+    if str(text) == "-":
+        raise argparse.ArgumentTypeError("cannot write audio to standard output ('-'); give a file name such as "
+                                         "out.wav")
+    audio_format(text)  # the format before any folder is made
+    path = output_file(text)
+    audio_format(path)
+    return path
+
+
+def refuse_same_file(inputs, outputs) -> None:
+    """Refuse outputs that would overwrite an input or each other, before anything is opened.
+
+    Parameters
+    ----------
+    inputs : iterable of path-like
+        Files the command reads (missing ones are compared by their resolved path).
+    outputs : iterable of (str, path-like or None)
+        ``(option, path)`` of every file the command writes; ``None`` and ``-`` (standard output) are skipped.
+
+    Raises
+    ------
+    UsageError
+        One line naming the option, the file and the fix.
+    """
+    def same(a, b) -> bool:
+        try:
+            if os.path.exists(a) and os.path.exists(b):
+                return os.path.samefile(a, b)
+        except OSError:
+            pass
+        return os.path.realpath(os.path.expanduser(str(a))) == os.path.realpath(os.path.expanduser(str(b)))
+
+    seen: list = []
+    outs = [(opt, p) for opt, p in outputs if p is not None and str(p) != "-"]
+    for opt, p in outs:
+        for src in inputs:
+            if same(src, p):
+                raise UsageError(f"{opt} {p} is the input file {src}: writing it would destroy the recording; "
+                                 "give another output name", Path(str(p)))
+        for opt2, p2 in seen:
+            if same(p, p2):
+                raise UsageError(f"{opt} and {opt2} name the same file {p}; give them different names",
+                                 Path(str(p)))
+        seen.append((opt, p))
+
+
+@contextlib.contextmanager
+def atomic_output(path):
+    """Write ``path`` through a temporary file beside it, moved over ``path`` when the block ends without error.
+
+    Yields
+    ------
+    pathlib.Path
+        The temporary file to write (it exists, empty, with mode ``0666 & ~umask``); its name does not end in the
+        target's extension, so give writers the format explicitly.
+
+    Raises
+    ------
+    UsageError
+        The folder cannot be written or the disk is full (the message names the file). On any error, Ctrl-C
+        included, the temporary file is removed and ``path`` is left as it was.
+    """
+    from tonehost.realtime.midi.output import current_umask
+
+    path = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=str(path.parent or "."), prefix=f".{path.name}.", suffix=".part")
+        os.fchmod(fd, 0o666 & ~current_umask())
+        os.close(fd)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}; pick a writable place", path) from None
+    try:
+        yield Path(tmp)
+        try:
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise UsageError(f"cannot write {path}: {exc.strerror or exc}; pick a writable place", path) from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def seconds_bar(desc: str, frames: int, sample_rate: int, **kw):
+    """A tqdm bar over ``frames`` whole samples shown as seconds to 0.1 s (``12.3/92.6 s``).
+
+    Update it with :func:`bar_add` (clamped: never past the total, so no overshoot warning or negative ETA).
+    """
+    from tqdm import tqdm
+
+    return tqdm(total=max(0, int(frames)), unit="s", unit_scale=1.0 / max(1, int(sample_rate)), desc=desc,
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s [{elapsed}<{remaining}]",
+                **{"disable": None, **kw})
+
+
+def bar_add(bar, samples: int) -> None:
+    """Advance ``bar`` by ``samples`` whole samples, clamped to its total."""
+    step = min(int(samples), int(bar.total) - int(bar.n))
+    if step > 0:
+        bar.update(step)
