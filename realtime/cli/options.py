@@ -3,8 +3,10 @@
 Option types (``type=`` of ``add_argument``) check every value when the command line is parsed, so a bad value is
 one line (``tonehost: error: argument --block-size: ...``) before anything opens: :func:`positive_int`,
 :func:`non_negative_int`, :func:`positive_float`, :func:`non_negative_float`, :func:`finite_float`,
-:func:`sample_rate`, :func:`block_size`, the ranges :func:`int_range` and :func:`float_range` make, and for files the commands write :func:`output_file` (checks the place
-and creates missing folders) and :func:`output_dir`. :class:`Parser` turns argparse's own errors into that one line.
+:func:`sample_rate`, :func:`block_size`, :func:`checkpoint_ref`, :func:`instrument_name`, the ranges
+:func:`int_range` and :func:`float_range` make, and for files the commands write :func:`output_file` (checks the
+place and creates missing folders) and :func:`output_dir`. :class:`Parser` turns argparse's own errors into that one
+line. :func:`clip_note` is the clip warning of a level readout (``play``'s status line; ``render`` may use it).
 """
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ from tonehost.exports.errors import UsageError
 __all__ = ["add_instrument_args", "instrument_from_args", "audio_device", "Parser", "positive_int",
            "non_negative_int", "positive_float", "non_negative_float", "finite_float", "sample_rate", "block_size",
            "int_range", "float_range",
-           "checkpoint_ref", "output_file", "output_file_or_stdout", "output_dir", "MIN_SAMPLE_RATE",
+           "checkpoint_ref", "instrument_name", "output_file", "output_file_or_stdout", "output_dir",
+           "MIN_SAMPLE_RATE",
            "MAX_SAMPLE_RATE", "MIN_BLOCK_SIZE", "MAX_BLOCK_SIZE", "MAX_GAIN", "MAX_PITCH_SHIFT", "clip_note"]
 
 #: The sample rates (Hz) the live commands accept (sound cards and JACK run 8 kHz .. 384 kHz).
@@ -161,6 +164,20 @@ def checkpoint_ref(text: str) -> str:
     return t
 
 
+def instrument_name(text: str) -> str:
+    """argparse type: ``--instrument``, one of :data:`tonehost.exports.resolve.INSTRUMENTS` (an unknown or empty
+    name used to reach the checkpoint index: ``unknown checkpoint id 'ddsp_x'. Did you mean ddsp_vst_pitch?``)."""
+    from tonehost.exports.resolve import INSTRUMENTS
+
+    name = str(text).strip()
+    if name not in INSTRUMENTS:
+        hint = (f"for the index id use --checkpoint {name}" if name.startswith("ddsp_")
+                else "for your own model use --checkpoint")
+        raise argparse.ArgumentTypeError(f"expected an instrument, one of {', '.join(INSTRUMENTS)}, got {text!r} "
+                                         f"({hint})")
+    return name
+
+
 def clip_note(peak: float) -> str:
     """``" CLIP"`` when a peak (linear, 1 = 0 dBFS) is above full scale, else ``""``: the clip warning of ``play``'s
     status line, for any command that reports a level (``render``'s summary may use it too)."""
@@ -266,10 +283,12 @@ def output_dir(text: str) -> Path:
 
 def add_instrument_args(p) -> None:
     """The DDSP instrument options of ``render`` and ``play``."""
-    p.add_argument("--instrument", default="violin", help="DDSP instrument: violin (default; the violin "
+    p.add_argument("--instrument", type=instrument_name, default="violin",
+                   help="DDSP instrument: violin (default; the violin "
                    "shipped with tonehost, no download), flute, trumpet, tenor_saxophone (hosted checkpoints, "
                    "index id ddsp_<name>)")
-    p.add_argument("--checkpoint", type=checkpoint_ref, help="instead of --instrument: an index id (e.g. ddsp_violin for the hosted "
+    p.add_argument("--checkpoint", type=checkpoint_ref,
+                   help="instead of --instrument: an index id (e.g. ddsp_violin for the hosted "
                    "violin), a checkpoint directory (model.json + settings.json) or a .onnx controls model")
     p.add_argument("--tracker", choices=["yin", "ddsp-vst"], default="yin",
                    help="pitch tracker: yin (tonehost's low-latency tracker, default) or ddsp-vst (its model)")

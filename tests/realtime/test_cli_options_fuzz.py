@@ -332,7 +332,7 @@ def test_every_numeric_option_is_validated_while_parsing():
     fuzzed = {(_command(b), o) for b, o, _ in NUMERIC}
     validated = {(path, _long(a)) for path, a in _walk(_stubbed_parser())
                  if getattr(a.type, "__module__", "") == options.__name__ and a.option_strings
-                 and a.type not in (*outputs, options.checkpoint_ref)}   # checkpoint_ref: a text option
+                 and a.type not in (*outputs, options.checkpoint_ref, options.instrument_name)}   # text options
     missing = sorted(f"{' '.join(p)} {o}" for p, o in validated if (p, o) not in fuzzed)
     assert missing == [], f"add them to NUMERIC: {missing}"
     unchecked = [f"{' '.join(path)} {'/'.join(a.option_strings)}" for path, a in _walk(_stubbed_parser())
@@ -378,6 +378,7 @@ def test_reported_numeric_cases_are_one_line(argv, option):
     ("--input-gain", "1e300"),
     ("--block-size", "1"), ("--block-size", "15"),                     # 27 s of start-up at 1 frame a block
     ("--checkpoint", ""), ("--checkpoint", "  "),                      # "" downloaded the hosted violin
+    ("--instrument", ""), ("--instrument", "nosuch"), ("--instrument", "ddsp_flute"),  # reached the index
 ])
 def test_trial_values_are_one_line(command, option, value):
     """The new-user trial's values (issue items 8, 14, 16, 17) for play and render: one line, exit 2, parsed
