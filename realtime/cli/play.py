@@ -66,7 +66,8 @@ def register(subparsers) -> None:
     p.add_argument("--device", help="audio device index or name (see `tonehost devices`); default: system default")
     p.add_argument("--block-size", "--blocksize", dest="block_size", type=block_size, default=128,
                    help=f"frames per audio block, {MIN_BLOCK_SIZE}..{MAX_BLOCK_SIZE} (default 128)")
-    p.add_argument("--sample-rate", "--samplerate", dest="sample_rate", type=sample_rate, default=48000, help="sample rate (default 48000)")
+    p.add_argument("--sample-rate", "--samplerate", dest="sample_rate", type=sample_rate, default=48000,
+                   help="sample rate in Hz, 8000..384000 (default 48000)")
     p.add_argument("--midi-in", metavar="PORT", help="play from this MIDI input instead of the voice (note -> "
                    "pitch with portamento, velocity -> loudness): a number or name from `tonehost devices --midi` "
                    "(ALSA or JACK MIDI), or a new name to create an input port tonehost-midi:PORT")
