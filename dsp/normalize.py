@@ -88,6 +88,8 @@ class LiveNormalizer:
       nobody sings). The shift is ``meanLoudness - level``; the clip to averageMaxLoudness is kept; the final
       min/mean rescale is dropped (the identity when the quietest frame sits at -120 dB, which silence gives).
       So a steady input gives a steady output once seeded, and the same phrase sung again comes out alike.
+      Before any voiced frame (a note start the live instrument hears before the tracker does) the frame's own
+      loudness stands in for the level, so the first note starts at ``meanLoudness`` too.
     - confidence mask: the tracker's voicing drives a -25 dB attenuation that ramps in over ``release_frames``.
     - pitch register: a phrase is a voiced stretch whose gaps are shorter than ``phrase_gap_seconds``; the octave
       shift is decided at a phrase's start and held to its end, never changed inside it. The decision is
@@ -98,8 +100,10 @@ class LiveNormalizer:
       running median of its first ``seed_seconds`` (a wrong first frame is outvoted by the second and third)
       and then holds; as a phrase rises from where it starts (a pickup, a scoop, a glide), that first decision
       keeps ``start_headroom`` semitones (an octave and a fifth) between the phrase's start and the top of the
-      instrument's range (the register decisions keep ``register_headroom``). :meth:`preset` gives the
-      statistics of a whole file in advance (offline ``render``): the shift is then magenta.js's
+      instrument's range (the register decisions keep ``register_headroom``); the range and the headroom count
+      from the register's nearest note (a fraction of a cent of tracker error never moves the octave: 220 Hz
+      on the violin, top E6, has exactly an octave and a fifth above A4 and plays at 440 Hz). :meth:`preset`
+      gives the statistics of a whole file in advance (offline ``render``): the shift is then magenta.js's
       ``round((meanPitch - mean pitch) / 12)`` from the first frame on. The shift keeps the phrase inside the
       instrument's range (``low_pitch``/``high_pitch``), and a frame that would still fall below ``low_pitch``
       is raised by octaves (a tracker error or a second voice never makes the violin play under its G string).
@@ -224,7 +228,10 @@ class LiveNormalizer:
         s = self.settings
         if s.low_pitch is not None and s.high_pitch is not None:
             # the phrase's register inside the instrument's range, with room above it for where the phrase
-            # goes (low end first: a violin never under G3)
+            # goes (low end first: a violin never under G3). The register counts as its nearest note: the range
+            # and the headroom are whole notes, and a tracker's fraction of a cent must not move the octave
+            # (a 220 Hz tone read 0.1 cent sharp left no room for E6 and played at 220 instead of 440 Hz)
+            centre = float(round(centre))
             while centre + 12 * shift + headroom > s.high_pitch and centre + 12 * (shift - 1) >= s.low_pitch:
                 shift -= 1
             while centre + 12 * shift < s.low_pitch:
@@ -269,7 +276,14 @@ class LiveNormalizer:
         elif s.mean_loudness is not None and s.average_max_loudness is not None:
             if voiced and db > self.active_db:
                 self._update_level(db)
-            shift = s.mean_loudness - (self._ld_mean if self._ld_mean is not None else s.mean_loudness)
+            if self._ld_mean is not None:
+                level = self._ld_mean
+            else:
+                # nothing voiced yet: a note start heard before the tracker (onset) plays at the instrument's
+                # mean loudness (its own level as the statistic, not kept), as the level seed will place it;
+                # unshifted, the first note's first frames of a loud voice came out up to 20 dB over the note
+                level = db if onset else s.mean_loudness
+            shift = s.mean_loudness - level
             db = min(s.average_max_loudness, max(LOWEST_LD, db + shift))
             # Low-confidence attenuation: instant release of the mask at a voiced frame, ramp-in when unvoiced.
             if voiced or onset:
@@ -404,6 +418,7 @@ class LiveNormalizer:
 @njit(cache=True, nogil=True)
 def _fit_range_k(shift, centre, headroom, low, high):
     if not (math.isnan(low) or math.isnan(high)):
+        centre = np.rint(centre)  # the nearest note, as LiveNormalizer._fit_range (round: half to even)
         while centre + 12 * shift + headroom > high and centre + 12 * (shift - 1) >= low:
             shift -= 1
         while centre + 12 * shift < low:

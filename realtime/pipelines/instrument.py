@@ -74,6 +74,19 @@ class ControlsModel:
         self._f0 = np.zeros((1, 1), np.float32)
         self._pw = np.zeros((1, 1), np.float32)
 
+    def copy(self) -> "ControlsModel":
+        """The same model (its ONNX session, contract and cached sequence variant shared, nothing loaded again)
+        with a recurrent state of its own, zeroed: what one pipeline runs leaves another's model untouched.
+
+        Returns
+        -------
+        ControlsModel
+        """
+        c = object.__new__(type(self))
+        c.__dict__.update(self.__dict__)
+        c.reset()
+        return c
+
     def step(self, f0_hz: float, db: float):
         """One control frame: returns (amplitude, harmonic_distribution[K], noise_magnitudes[B])."""
         self._f0[0, 0] = scale_f0_hz(f0_hz, self.info.f0_range)
@@ -661,8 +674,15 @@ class DDSP:
         return float(self.controls.info.frame_rate)
 
     def pipeline(self) -> InstrumentPipeline:
-        """A fresh :class:`InstrumentPipeline` of this instrument (the live worker; state starts at zero)."""
-        return InstrumentPipeline(self.controls, PipelineConfig(sample_rate=self.sample_rate, **self.settings))
+        """A fresh :class:`InstrumentPipeline` of this instrument (the live worker; state starts at zero).
+
+        Each pipeline steps a model of its own (:meth:`ControlsModel.copy`: one session, its own recurrent state):
+        ``play`` measures its latency on one pipeline and then plays another, which must start from silence as
+        ``render --live`` does, not from the state the measurement left (its output differed, and the two
+        pipelines' models were one object).
+        """
+        return InstrumentPipeline(self.controls.copy(), PipelineConfig(sample_rate=self.sample_rate,
+                                                                       **self.settings))
 
     def synthesize(self, f0_hz, loudness_db) -> np.ndarray:
         """Audio from control frames: one value of each per model frame (``frame_rate`` per second).
