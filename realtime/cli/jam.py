@@ -7,7 +7,8 @@ import sys
 from tonehost.exports.errors import UsageError
 from tonehost.realtime.cli.live_music import (add_live_music_args, close_unstarted, open_midi_in, open_outputs,
                                               run_session)
-from tonehost.realtime.cli.options import non_negative_float, non_negative_int, positive_float, positive_int
+from tonehost.realtime.cli.options import (MAX_GAIN, float_range, non_negative_float, non_negative_int, positive_float,
+                                           positive_int)
 
 HELP = "live: play a phrase and MusicRNN answers it in time (MIDI, piano or hum in); --drums; --vae A.mid B.mid"
 
@@ -56,7 +57,8 @@ def register(subparsers) -> None:
     p.add_argument("--instrument-checkpoint", metavar="PATH", help="instead of --instrument: a DDSP checkpoint "
                    "directory, index id or .onnx controls model")
     p.add_argument("--reverb", action="store_true", help="add reverb to the instrument")
-    p.add_argument("--gain", type=non_negative_float, default=1.0, help="instrument output gain (default 1)")
+    p.add_argument("--gain", type=float_range(0.0, MAX_GAIN), default=1.0,
+                   help=f"instrument output gain, 0..{MAX_GAIN:g} (default 1)")
     p.add_argument("--portamento", type=non_negative_float, default=0.03, help="glide between notes, s "
                    "(default 0.03)")
     p.add_argument("--no-monitor", action="store_true", help="with --midi-in: don't play the keyboard through "

@@ -46,7 +46,7 @@ def add_live_music_args(p, click: str = "count-in") -> None:
     p.add_argument("--buffer-ms", type=non_negative_float, default=20.0, help="output kept queued ahead of the "
                    "sound card, ms (default 20): absorbs the worker's slow blocks (a transcriber chunk, a busy "
                    "machine) instead of dropping out; the music stays on its grid, shifted by this much")
-    p.add_argument("--duration", type=non_negative_float, default=0.0, help="stop after this many seconds "
+    p.add_argument("--duration", type=positive_float, default=None, help="stop after this many seconds, > 0 "
                    "(default: run until q + Enter or Ctrl-C)")
 
 

@@ -83,7 +83,7 @@ NUMERIC = [
     (["jam"], "--seed", lambda v: isinstance(v, int) and v >= 0),
     (["jam"], "--pause-beats", lambda v: math.isfinite(v) and v > 0),
     (["jam"], "--answer-bars", lambda v: isinstance(v, int) and v >= 1),
-    (["jam"], "--gain", lambda v: math.isfinite(v) and v >= 0),
+    (["jam"], "--gain", lambda v: math.isfinite(v) and 0 <= v <= 16),
     (["jam"], "--portamento", lambda v: math.isfinite(v) and v >= 0),
     (["jam"], "--drums-temperature", lambda v: math.isfinite(v) and v >= 0),
     (["jam"], "--bars", lambda v: isinstance(v, int) and v >= 1),
@@ -92,7 +92,7 @@ NUMERIC = [
     (["jam"], "--block-size", BLOCK),
     (["jam"], "--sample-rate", lambda v: isinstance(v, int) and 8000 <= v <= 384000),
     (["jam"], "--buffer-ms", lambda v: math.isfinite(v) and v >= 0),
-    (["jam"], "--duration", lambda v: math.isfinite(v) and v >= 0),
+    (["jam"], "--duration", lambda v: math.isfinite(v) and v > 0),
     (["tap2drum"], "--bars", lambda v: v in (1, 2, 3, 4)),
     (["tap2drum"], "--temperature", lambda v: math.isfinite(v) and v >= 0),
     (["tap2drum"], "--seed", lambda v: isinstance(v, int) and v >= 0),
@@ -102,7 +102,7 @@ NUMERIC = [
     (["tap2drum"], "--buffer-ms", lambda v: math.isfinite(v) and v >= 0),
     (["tap2drum"], "--block-size", BLOCK),
     (["tap2drum"], "--sample-rate", lambda v: isinstance(v, int) and 8000 <= v <= 384000),
-    (["tap2drum"], "--duration", lambda v: math.isfinite(v) and v >= 0),
+    (["tap2drum"], "--duration", lambda v: math.isfinite(v) and v > 0),
 ]
 
 # (argv before, option, argv after): every file or folder a command writes
