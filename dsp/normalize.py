@@ -143,6 +143,7 @@ class LiveNormalizer:
     def reset(self) -> None:
         """Forget the statistics, the register and the phrase state."""
         self._ld_mean = None
+        self._ld_onset = None  # the level a note start stands in with until the first voiced frame
         self._ld_seed: list[float] = []
         self._hist = [0.0] * 128
         self._hist_total = 0.0
@@ -276,13 +277,14 @@ class LiveNormalizer:
         elif s.mean_loudness is not None and s.average_max_loudness is not None:
             if voiced and db > self.active_db:
                 self._update_level(db)
-            if self._ld_mean is not None:
-                level = self._ld_mean
-            else:
-                # nothing voiced yet: a note start heard before the tracker (onset) plays at the instrument's
-                # mean loudness (its own level as the statistic, not kept), as the level seed will place it;
-                # unshifted, the first note's first frames of a loud voice came out up to 20 dB over the note
-                level = db if onset else s.mean_loudness
+            if self._ld_mean is None and onset:
+                # nothing voiced yet: a note start heard before the tracker (onset) stands in for the level
+                # statistic until the tracker's first voiced frame (not kept), so the note starts at the
+                # instrument's mean loudness, as the level seed will place it; unshifted, the first note after
+                # silence started up to 20 dB over the note (and stayed loud, mask ramping, until voiced)
+                self._ld_onset = db
+            level = self._ld_mean if self._ld_mean is not None else (
+                self._ld_onset if self._ld_onset is not None else s.mean_loudness)
             shift = s.mean_loudness - level
             db = min(s.average_max_loudness, max(LOWEST_LD, db + shift))
             # Low-confidence attenuation: instant release of the mask at a voiced frame, ramp-in when unvoiced.
@@ -391,7 +393,8 @@ class LiveNormalizer:
         nan = float("nan")
         st = np.array([nan if self._ld_mean is None else self._ld_mean, self._gain, self._hist_total,
                        self._octaves, self._has_shift, self._in_phrase, self._gap, self._phrase_decided,
-                       self._mask_db, self._was_voiced, len(self._ld_seed), len(self._seed_pitch)], np.float64)
+                       self._mask_db, self._was_voiced, len(self._ld_seed), len(self._seed_pitch),
+                       nan if self._ld_onset is None else self._ld_onset], np.float64)
         nv = lambda x: nan if x is None else float(x)  # noqa: E731
         par = np.array([self.db_kind == "power_db", nv(s.mean_loudness), nv(s.average_max_loudness), self.active_db,
                         self.release_frames, self.input_gain_db, self.auto_register, nv(s.mean_pitch),
@@ -468,7 +471,8 @@ def _normalize_frames(f0_in, db_in, voiced_in, f0_out, db_out, st, par, hist, ld
                     st[0] = srt[n // 2]
                 else:
                     st[0] += alpha * (db - st[0])
-            shift = mean_ld - (st[0] if not math.isnan(st[0]) else mean_ld)
+            level = st[0] if not math.isnan(st[0]) else (st[12] if not math.isnan(st[12]) else mean_ld)
+            shift = mean_ld - level
             db = min(max_ld, max(LOWEST_LD, db + shift))
             if voiced:
                 st[8] = 0.0
