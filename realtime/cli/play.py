@@ -33,6 +33,7 @@ from tonehost.realtime.cli.options import (MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, add_i
 MAX_PORTAMENTO_S = 10.0
 #: Characters of a meter bar in the status line: 3 dB each, -60 dBFS .. 0 dBFS.
 METER_WIDTH = 20
+POLY_WINDOW_S = 3.0  # --midi-out: note-ons counted over this window for the polyphony warning
 
 
 def _delay_changes(live) -> str:
@@ -289,14 +290,17 @@ def run(args) -> int:
                 midi_port = open_midi_input(args.midi_in, voice)
                 pipe.set_external_control(voice)
         if args.midi_out:
-            from tonehost.realtime.midi.hum import HumToMidi
+            from tonehost.realtime.midi.hum import HumToMidi, PolyphonyWatch
             from tonehost.realtime.midi.ports import open_port
             hum_port = open_port("output", args.midi_out)
             hum = HumToMidi()
+            poly_watch = PolyphonyWatch(POLY_WINDOW_S)  # one line per session, as pitch --midi says for a file
 
             def to_midi(t, f0, voiced, db):
                 for m in hum.frame(t, f0, voiced, db):
                     hum_port.rt.send_message(m.bytes())
+                    if m.type == "note_on" and m.velocity > 0:
+                        poly_watch.note_on(t, where="the input (--midi-out)")
             pipe.feature_listener = to_midi
 
         meters = {"in": 0.0, "out": 0.0}

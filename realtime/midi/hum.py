@@ -27,11 +27,12 @@ import io
 import math
 import os
 import warnings
+from collections import deque
 
 import mido
 
-__all__ = ["HumToMidi", "write_midi_file", "velocity_from_db", "merge_short_notes", "check_polyphony",
-           "MIN_NOTE_S", "MAX_NOTES_PER_S"]
+__all__ = ["HumToMidi", "PolyphonyWatch", "write_midi_file", "velocity_from_db", "merge_short_notes",
+           "check_polyphony", "MIN_NOTE_S", "MAX_NOTES_PER_S"]
 
 #: Shortest note in seconds (live: held that long; files: shorter ones merged or dropped).
 MIN_NOTE_S = 0.04
@@ -283,6 +284,37 @@ def merge_short_notes(messages, min_note_s: float = MIN_NOTE_S) -> list:
         out.append(off.copy(time=n["end"]))
     out.sort(key=lambda m: m.time)  # stable: a note-off before the next note-on at the same time
     return out
+
+
+class PolyphonyWatch:
+    """The live form of :func:`check_polyphony` (``play --midi-out``): note-on times over the last ``window_s``
+    seconds, one warning per session when they come faster than ``max_per_s``.
+
+    Parameters
+    ----------
+    window_s : float
+        Seconds of note-ons counted (> 0).
+    max_per_s : float
+        Notes per second above which the input is called polyphonic.
+    """
+
+    def __init__(self, window_s: float = 3.0, max_per_s: float = MAX_NOTES_PER_S):
+        if not window_s > 0:
+            raise ValueError(f"window_s must be > 0 s, got {window_s!r}")
+        self.window_s = float(window_s)
+        self.max_per_s = float(max_per_s)
+        self._ons: deque = deque()
+        self.warned = False
+
+    def note_on(self, t: float, where: str = "the input") -> bool:
+        """Count a note-on at ``t`` (s); returns True once, when it warned."""
+        if self.warned:
+            return False
+        self._ons.append(float(t))
+        while self._ons and self._ons[0] < t - self.window_s:
+            self._ons.popleft()
+        self.warned = check_polyphony(len(self._ons), self.window_s, where=where, max_per_s=self.max_per_s)
+        return self.warned
 
 
 def check_polyphony(notes: int, duration_s: float, where="the input", max_per_s: float = MAX_NOTES_PER_S) -> bool:
