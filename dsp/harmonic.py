@@ -37,6 +37,8 @@ import math
 import numpy as np
 from numba import njit
 
+from tonehost.dsp._checks import MAX_BLOCK, MAX_HOP, MAX_RATE, check_int, check_real
+
 MAX_HARMONICS = 100
 
 # State layout (float64 array): scalars, then prev/next harmonic amplitude vectors.
@@ -105,9 +107,13 @@ def make_harmonic_state(n_harmonics: int) -> np.ndarray:
     -------
     numpy.ndarray
         float64 state of length ``8 + 2*K + 7*64`` (phase, hop position, previous/next frame, scratch).
+
+    Raises
+    ------
+    ValueError
+        ``n_harmonics`` not a whole number in 1..100.
     """
-    if not 1 <= n_harmonics <= MAX_HARMONICS:
-        raise ValueError(f"n_harmonics must be in 1..{MAX_HARMONICS}, got {n_harmonics}")
+    n_harmonics = check_int("n_harmonics", n_harmonics, 1, MAX_HARMONICS)
     state = np.zeros(_HDR + 2 * n_harmonics + 7 * _CH, dtype=np.float64)
     state[_K] = n_harmonics
     state[_POS] = -1.0  # resolved to "need a frame" on first call
@@ -115,7 +121,15 @@ def make_harmonic_state(n_harmonics: int) -> np.ndarray:
 
 
 def make_frame_buffer(capacity: int, n_harmonics: int, dtype=np.float32) -> np.ndarray:
-    """Allocate a control ring buffer of ``capacity`` frames of ``2 + n_harmonics`` values."""
+    """Allocate a control ring buffer of ``capacity`` frames of ``2 + n_harmonics`` values.
+
+    Raises
+    ------
+    ValueError
+        ``capacity`` not in 1..2**24 or ``n_harmonics`` not in 1..100.
+    """
+    capacity = check_int("capacity", capacity, 1, MAX_BLOCK)
+    n_harmonics = check_int("n_harmonics", n_harmonics, 1, MAX_HARMONICS)
     return np.zeros((capacity, 2 + n_harmonics), dtype=dtype)
 
 
@@ -343,16 +357,25 @@ def render_harmonic(f0_hz, amplitude, distribution, sample_rate, hop_length, blo
     f0_hz, amplitude : array_like, shape (n_frames,)
     distribution : array_like, shape (n_frames, K)
     sample_rate : float
+        Output rate in Hz, in (0, 1e6].
     hop_length : int
-        Audio samples per frame; the output has ``n_frames * hop_length`` samples.
+        Audio samples per frame (1..2**20); the output has ``n_frames * hop_length`` samples.
     block_size : int
-        0 renders in one call; otherwise the render is split into blocks of this size (for tests).
+        0 renders in one call; otherwise the render is split into blocks of this size (1..2**24, for tests).
 
     Returns
     -------
     numpy.ndarray
         Audio, shape ``(n_frames * hop_length,)``.
+
+    Raises
+    ------
+    ValueError
+        ``sample_rate``, ``hop_length`` or ``block_size`` outside those ranges (or not a number).
     """
+    sample_rate = check_real("sample_rate", sample_rate, 0.0, MAX_RATE, lo_open=True)
+    hop_length = check_int("hop_length", hop_length, 1, MAX_HOP)
+    block_size = check_int("block_size", block_size, 0, MAX_BLOCK)
     f0_hz = np.asarray(f0_hz, dtype=np.float64)
     amplitude = np.asarray(amplitude, dtype=np.float64)
     distribution = np.atleast_2d(np.asarray(distribution, dtype=np.float64))
@@ -364,7 +387,7 @@ def render_harmonic(f0_hz, amplitude, distribution, sample_rate, hop_length, blo
     state = make_harmonic_state(K)
     total = n_frames * hop_length
     out = np.zeros(total, dtype=out_dtype)
-    step = total if block_size <= 0 else block_size
+    step = max(1, total if block_size == 0 else block_size)
     rp = 0
     for start in range(0, total, step):
         m = min(step, total - start)

@@ -19,6 +19,7 @@ import math
 import numpy as np
 from numba import njit
 
+from tonehost.dsp._checks import MAX_BLOCK, MAX_FRAME, MAX_HOP, MAX_RATE, check_int
 from tonehost.dsp.fft import fft_inplace, make_fft_plan
 
 __all__ = ["power_db", "loudness_db", "vst_power_db", "vst_power_scaled", "mjs_power_db", "make_power_state",
@@ -95,7 +96,16 @@ _P_HDR = 8
 
 
 def make_power_state(frame: int = 1024, hop: int = 320, mode: int = MODE_VST) -> np.ndarray:
-    """State for :func:`power_block`: ring of ``frame`` samples; ``mode`` MODE_VST or MODE_MJS."""
+    """State for :func:`power_block`: ring of ``frame`` samples; ``mode`` MODE_VST or MODE_MJS.
+
+    Raises
+    ------
+    ValueError
+        ``frame`` not in 1..2**20, ``hop`` not in 1..2**20, or ``mode`` not 0 or 1.
+    """
+    frame = check_int("frame", frame, 1, MAX_FRAME)
+    hop = check_int("hop", hop, 1, MAX_HOP)
+    mode = check_int("mode", mode, MODE_VST, MODE_MJS)
     st = np.zeros(_P_HDR + 2 * frame, dtype=np.float64)
     st[_P_FRAME], st[_P_HOP], st[_P_MODE] = frame, hop, mode
     return st
@@ -151,7 +161,14 @@ def vst_power(audio, frame: int = 1024, hop: int = 320):
     -------
     (numpy.ndarray, numpy.ndarray)
         ``(pw_db, pw_scaled)``, one value per hop (``ceil(len/hop)`` frames).
+
+    Raises
+    ------
+    ValueError
+        ``frame`` or ``hop`` not a whole number in 1..2**20.
     """
+    frame = check_int("frame", frame, 1, MAX_FRAME)
+    hop = check_int("hop", hop, 1, MAX_HOP)
     audio = np.asarray(audio, dtype=np.float64)
     n_frames = -(-len(audio) // hop)
     pad = np.concatenate([audio, np.zeros(frame)])
@@ -160,7 +177,16 @@ def vst_power(audio, frame: int = 1024, hop: int = 320):
 
 
 def mjs_power(audio, sample_rate: int = 16000, frame: int = 1024, frame_rate: int = 250):
-    """Offline magenta.js loudness (``computePower``): TF 'same'-padded RMS conv, stride ``sr // frame_rate``."""
+    """Offline magenta.js loudness (``computePower``): TF 'same'-padded RMS conv, stride ``sr // frame_rate``.
+
+    Raises
+    ------
+    ValueError
+        ``sample_rate`` not in 1..1e6, ``frame`` not in 1..2**20, or ``frame_rate`` not in 1..``sample_rate``.
+    """
+    sample_rate = check_int("sample_rate", sample_rate, 1, MAX_RATE)
+    frame = check_int("frame", frame, 1, MAX_FRAME)
+    frame_rate = check_int("frame_rate", frame_rate, 1, sample_rate)
     audio = np.asarray(audio, dtype=np.float64)
     hop = sample_rate // frame_rate
     n = len(audio)
@@ -199,15 +225,25 @@ def compute_loudness(audio, sample_rate: int = 16000, frame_rate: int = 250, n_f
     ----------
     audio : array_like, 1-D
     sample_rate, frame_rate : int
-        ``frame_rate`` must divide ``sample_rate``.
+        ``sample_rate`` in 1..1e6, ``frame_rate`` in 1..``sample_rate`` and dividing it.
     n_fft : int
+        FFT length, 1..2**20.
     range_db, ref_db : float
 
     Returns
     -------
     numpy.ndarray
         Loudness in dB, length ``int(len(audio) / sample_rate * frame_rate)``.
+
+    Raises
+    ------
+    ValueError
+        ``sample_rate``, ``frame_rate`` or ``n_fft`` outside those ranges, or ``frame_rate`` not dividing
+        ``sample_rate``.
     """
+    sample_rate = check_int("sample_rate", sample_rate, 1, MAX_RATE)
+    frame_rate = check_int("frame_rate", frame_rate, 1, sample_rate)
+    n_fft = check_int("n_fft", n_fft, 1, MAX_FRAME)
     if sample_rate % frame_rate:
         raise ValueError(f"frame_rate {frame_rate} must divide sample_rate {sample_rate}")
     audio = np.asarray(audio, dtype=np.float64)
@@ -233,7 +269,19 @@ _A_HDR = 8
 
 def make_aloudness_state(sample_rate: int = 16000, frame_rate: int = 250, n_fft: int = 2048,
                          range_db: float = 120.0, ref_db: float = 20.7) -> np.ndarray:
-    """State for :func:`aloudness_block` (all tables included; no allocation in the kernel)."""
+    """State for :func:`aloudness_block` (all tables included; no allocation in the kernel).
+
+    Raises
+    ------
+    ValueError
+        ``sample_rate`` not in 1..1e6, ``frame_rate`` not in 1..``sample_rate``, or ``n_fft`` not a power of two
+        in 2..2**20.
+    """
+    sample_rate = check_int("sample_rate", sample_rate, 1, MAX_RATE)
+    frame_rate = check_int("frame_rate", frame_rate, 1, sample_rate)
+    n_fft = check_int("n_fft", n_fft, 2, MAX_FRAME)
+    if n_fft & (n_fft - 1):
+        raise ValueError(f"n_fft must be a power of two from 2 to {MAX_FRAME}, got {n_fft}")
     hop = sample_rate // frame_rate
     nb = n_fft // 2 + 1
     freqs = np.arange(nb) * sample_rate / n_fft
@@ -307,14 +355,24 @@ def aloudness_block(x, n, state, out):
 
 def compute_loudness_streaming(audio, sample_rate: int = 16000, frame_rate: int = 250, n_fft: int = 2048,
                                block_size: int = 64) -> np.ndarray:
-    """:func:`compute_loudness` computed with :func:`aloudness_block` in blocks (same frames)."""
+    """:func:`compute_loudness` computed with :func:`aloudness_block` in blocks (same frames).
+
+    Raises
+    ------
+    ValueError
+        ``block_size`` not in 1..2**24, or ``sample_rate``, ``frame_rate``, ``n_fft`` as
+        :func:`make_aloudness_state`.
+    """
+    sample_rate = check_int("sample_rate", sample_rate, 1, MAX_RATE)
+    frame_rate = check_int("frame_rate", frame_rate, 1, sample_rate)
+    block_size = check_int("block_size", block_size, 1, MAX_BLOCK)
+    st = make_aloudness_state(sample_rate, frame_rate, n_fft)  # checks n_fft before any work
     audio = np.asarray(audio, dtype=np.float64)
     hop = sample_rate // frame_rate
     n_frames = -(-len(audio) // hop)
     total = (n_frames - 1) * hop + n_fft
     x = np.zeros(max(total, len(audio)))
     x[:len(audio)] = audio
-    st = make_aloudness_state(sample_rate, frame_rate, n_fft)
     out = np.zeros(len(x) // hop + 2)
     k = 0
     for s in range(0, len(x), block_size):

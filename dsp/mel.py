@@ -17,6 +17,8 @@ import math
 import numpy as np
 from numba import njit
 
+from tonehost.dsp._checks import MAX_FRAME, MAX_RATE, check_int
+
 SAMPLE_RATE = 16000
 N_FFT = 2048
 HOP = 512
@@ -44,7 +46,13 @@ def hann_window(length: int = N_FFT) -> np.ndarray:
     -------
     numpy.ndarray
         float32 ``0.5 * (1 - cos(2 pi i / (length - 1)))``.
+
+    Raises
+    ------
+    ValueError
+        ``length`` not a whole number in 2..2**20.
     """
+    length = check_int("length", length, 2, MAX_FRAME)
     i = np.arange(length, dtype=np.float64)
     return (0.5 * (1.0 - np.cos(2.0 * np.pi * i / (length - 1)))).astype(np.float32)
 
@@ -62,7 +70,15 @@ def mel_filterbank(sample_rate: int = SAMPLE_RATE, n_fft: int = N_FFT, n_mels: i
     -------
     numpy.ndarray
         float32 ``[n_mels, n_fft // 2 + 1]``.
+
+    Raises
+    ------
+    ValueError
+        ``sample_rate`` not in 1..1e6, ``n_fft`` not in 2..2**20, or ``n_mels`` not in 1..1024 (whole numbers).
     """
+    sample_rate = check_int("sample_rate", sample_rate, 1, MAX_RATE)
+    n_fft = check_int("n_fft", n_fft, 2, MAX_FRAME)
+    n_mels = check_int("n_mels", n_mels, 1, 1024)
     f_max = sample_rate / 2 if f_max is None else f_max
     fft_freqs = _linear_space(0.0, sample_rate / 2, n_fft // 2 + 1)
     mel_min = 1125.0 * math.log(1 + f_min / 700.0)

@@ -23,6 +23,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from tonehost.dsp._checks import MAX_BLOCK, MAX_FRAME, MAX_HOP, check_int
+
+#: Most magnitudes per noise frame accepted (FIR 8192; DDSP uses 65).
+MAX_BANDS = 4097
+
 # scalar header of the float64 state
 _POS = 0        # position inside the hop; -1 => need a frame
 _STARTED = 1
@@ -56,7 +61,15 @@ def _splitmix64(seed: int) -> int:
 
 
 def zero_phase_window(ir_size: int, window_size: int = 0) -> np.ndarray:
-    """DDSP's zero-phase periodic Hann window (``apply_window_to_impulse_response``) of length ``ir_size``."""
+    """DDSP's zero-phase periodic Hann window (``apply_window_to_impulse_response``) of length ``ir_size``.
+
+    Raises
+    ------
+    ValueError
+        ``ir_size`` not in 1..2**20 or ``window_size`` not in 0..2**20 (whole numbers).
+    """
+    ir_size = check_int("ir_size", ir_size, 1, MAX_FRAME)
+    window_size = check_int("window_size", window_size, 0, MAX_FRAME)
     if window_size <= 0 or window_size > ir_size:
         window_size = ir_size
     n = np.arange(window_size)
@@ -74,20 +87,25 @@ def make_noise_state(n_bands: int = 65, seed: int = 0, window_size: int = 0) -> 
     Parameters
     ----------
     n_bands : int
-        Magnitudes per frame B (>= 2); FIR length is ``2*(B-1)``.
+        Magnitudes per frame B (2..4097); FIR length is ``2*(B-1)``.
     seed : int
         Seed of the white-noise generator.
     window_size : int
-        DDSP ``window_size`` (0 = the whole FIR length).
+        DDSP ``window_size`` (0 = the whole FIR length; larger than the FIR also means the whole FIR, as DDSP).
 
     Returns
     -------
     numpy.ndarray
         float64 state: header, IR-synthesis table (B x N), current FIR (N), overlap-add accumulator (N), scratch
         (8: the noise samples of one eight-sample pass).
+
+    Raises
+    ------
+    ValueError
+        ``n_bands`` not a whole number in 2..4097, or ``window_size`` not in 0..2**20.
     """
-    if n_bands < 2:
-        raise ValueError("n_bands must be >= 2")
+    n_bands = check_int("n_bands", n_bands, 2, MAX_BANDS)
+    window_size = check_int("window_size", window_size, 0, MAX_FRAME)
     N = fir_length(n_bands)
     k = np.arange(n_bands)[:, None]
     wz = zero_phase_window(N, window_size)
@@ -110,7 +128,15 @@ def make_noise_state(n_bands: int = 65, seed: int = 0, window_size: int = 0) -> 
 
 
 def make_noise_frame_buffer(capacity: int, n_bands: int = 65, dtype=np.float32) -> np.ndarray:
-    """Allocate a ring buffer of ``capacity`` frames of ``n_bands`` magnitudes."""
+    """Allocate a ring buffer of ``capacity`` frames of ``n_bands`` magnitudes.
+
+    Raises
+    ------
+    ValueError
+        ``capacity`` not in 1..2**24 or ``n_bands`` not in 2..4097.
+    """
+    capacity = check_int("capacity", capacity, 1, MAX_BLOCK)
+    n_bands = check_int("n_bands", n_bands, 2, MAX_BANDS)
     return np.zeros((capacity, n_bands), dtype=dtype)
 
 
@@ -414,7 +440,14 @@ def _fill_noise(out, state):
 
 
 def white_noise(n: int, seed: int = 0) -> np.ndarray:
-    """The exact uniform [-1, 1) sequence that :func:`noise_block` uses for ``seed`` (for references/tests)."""
+    """The exact uniform [-1, 1) sequence that :func:`noise_block` uses for ``seed`` (for references/tests).
+
+    Raises
+    ------
+    ValueError
+        ``n`` not a whole number in 0..2**24.
+    """
+    n = check_int("n", n, 0, MAX_BLOCK)
     state = make_noise_state(2, seed)
     out = np.empty(n, dtype=np.float64)
     _fill_noise(out, state)
@@ -428,9 +461,10 @@ def render_noise(magnitudes, hop_length, seed=0, block_size=0, window_size=0, ou
     ----------
     magnitudes : array_like, shape (n_frames, B)
     hop_length : int
+        Samples per frame (1..2**20).
     seed : int
     block_size : int
-        0 = one call; otherwise render in blocks of this size.
+        0 = one call; otherwise render in blocks of this size (1..2**24).
     window_size : int
         DDSP window size (0 = whole FIR).
 
@@ -438,13 +472,20 @@ def render_noise(magnitudes, hop_length, seed=0, block_size=0, window_size=0, ou
     -------
     numpy.ndarray
         Audio; DDSP's offline ``FilteredNoise`` output is ``result[DDSP_CROP:]`` (plus the tail).
+
+    Raises
+    ------
+    ValueError
+        ``hop_length``, ``block_size``, ``window_size`` or the band count ``B`` outside those ranges.
     """
+    hop_length = check_int("hop_length", hop_length, 1, MAX_HOP)
+    block_size = check_int("block_size", block_size, 0, MAX_BLOCK)
     mags = np.atleast_2d(np.asarray(magnitudes, dtype=np.float64))
     n_frames, B = mags.shape
     state = make_noise_state(B, seed, window_size)
     total = n_frames * hop_length
     out = np.zeros(total, dtype=out_dtype)
-    step = total if block_size <= 0 else block_size
+    step = max(1, total if block_size == 0 else block_size)
     rp = 0
     for start in range(0, total, step):
         m = min(step, total - start)

@@ -22,6 +22,8 @@ import math
 import numpy as np
 from numba import njit
 
+from tonehost.dsp._checks import MAX_HOP, MAX_RATE, check_int
+
 __all__ = ["OnsetLoudness"]
 
 _RING = 1 << 15  # squared samples kept (2 s at 16 kHz); a block longer than this is processed in parts
@@ -114,6 +116,12 @@ class OnsetLoudness:
     dc_cutoff_hz : float
         The DC blocker's cutoff (the tracker's).
 
+    Raises
+    ------
+    ValueError
+        ``sample_rate`` not a whole number in 1..1e6, ``window`` not in 1..32768, ``short`` or ``quiet`` not in
+        0..2**20.
+
     Attributes
     ----------
     count : int
@@ -126,6 +134,10 @@ class OnsetLoudness:
     def __init__(self, sample_rate: int = 16000, window: int = 128, short: int = 16, quiet: int = 256,
                  margin_db: float = 15.0, gate_db: float = -60.0, floor_rise_db_s: float = 3.0,
                  dc_cutoff_hz: float = 20.0):
+        sample_rate = check_int("sample_rate", sample_rate, 1, MAX_RATE)
+        window = check_int("window", window, 1, _RING)
+        short = check_int("short", short, 0, MAX_HOP)
+        quiet = check_int("quiet", quiet, 0, MAX_HOP)
         self.sample_rate = int(sample_rate)
         self.window = int(window)
         self._ring = np.zeros(_RING, np.float64)

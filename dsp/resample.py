@@ -24,6 +24,8 @@ from math import gcd
 import numpy as np
 from numba import njit
 
+from tonehost.dsp._checks import MAX_BLOCK, MAX_RATE, check_int, check_real
+
 __all__ = ["Resampler", "design_polyphase", "make_resample_state", "resample_block", "resample_batch", "resample",
            "resample_to"]
 
@@ -51,7 +53,18 @@ def design_polyphase(L: int, M: int, zero_crossings: int = 32, rolloff: float = 
     (numpy.ndarray, int)
         ``(bank, half)``: bank float64 of shape ``(L, T)`` with time-reversed taps (gain ``L`` included), and the
         prototype's centre index ``half``.
+
+    Raises
+    ------
+    ValueError
+        ``L`` or ``M`` not in 1..1e6, ``zero_crossings`` not in 1..1024, ``rolloff`` not in (0, 1], or ``beta``
+        not in [0, 100].
     """
+    L = check_int("L", L, 1, MAX_RATE)
+    M = check_int("M", M, 1, MAX_RATE)
+    zero_crossings = check_int("zero_crossings", zero_crossings, 1, 1024)
+    rolloff = check_real("rolloff", rolloff, 0.0, 1.0, lo_open=True)
+    beta = check_real("beta", beta, 0.0, 100.0)
     R = max(L, M)
     half = zero_crossings * R
     n = np.arange(-half, half + 1, dtype=np.float64)
@@ -71,9 +84,14 @@ class Resampler:
     Parameters
     ----------
     sample_rate, target_rate : int
-        Sample rates in Hz (integers).
+        Sample rates in Hz (whole numbers, 1..1e6).
     zero_crossings, rolloff, beta :
         See :func:`design_polyphase`.
+
+    Raises
+    ------
+    ValueError
+        A rate outside 1..1e6 (or not a whole number), or a design argument as :func:`design_polyphase`.
 
     Attributes
     ----------
@@ -87,7 +105,9 @@ class Resampler:
 
     def __init__(self, sample_rate: int, target_rate: int, zero_crossings: int = 32, rolloff: float = 0.9,
                  beta: float = 8.0):
-        g = gcd(int(sample_rate), int(target_rate))
+        sample_rate = check_int("sample_rate", sample_rate, 1, MAX_RATE)
+        target_rate = check_int("target_rate", target_rate, 1, MAX_RATE)
+        g = gcd(sample_rate, target_rate)
         self.sample_rate, self.target_rate = int(sample_rate), int(target_rate)
         self.L, self.M = int(target_rate) // g, int(sample_rate) // g
         self.bank, self.half = design_polyphase(self.L, self.M, zero_crossings, rolloff, beta)
@@ -365,8 +385,9 @@ def resample(x, sample_rate: int, target_rate: int, block_size: int = 0, compens
     ----------
     x : array_like
     sample_rate, target_rate : int
+        Rates in Hz (whole numbers, 1..1e6).
     block_size : int
-        0 = one call; otherwise stream in blocks of this size (for tests).
+        0 = one call; otherwise stream in blocks of this size (1..2**24, for tests).
     compensate_delay : bool
         If True, feed zeros to flush the filter and drop the first ``delay_out`` outputs so the result is aligned
         with the input (length ``ceil(len(x) * L / M)``).
@@ -375,12 +396,18 @@ def resample(x, sample_rate: int, target_rate: int, block_size: int = 0, compens
     -------
     numpy.ndarray
         float64 output.
+
+    Raises
+    ------
+    ValueError
+        A rate or ``block_size`` outside those ranges, or a ``design`` argument as :func:`design_polyphase`.
     """
+    block_size = check_int("block_size", block_size, 0, MAX_BLOCK)
     rs = Resampler(sample_rate, target_rate, **design)
     x = np.asarray(x, dtype=np.float64)
     if compensate_delay:
         x = np.concatenate([x, np.zeros(int(np.ceil(rs.delay_in())) + rs.taps)])
-    step = len(x) if block_size <= 0 else block_size
+    step = len(x) if block_size == 0 else block_size
     parts = [rs.process(x[s:s + step]) for s in range(0, len(x), max(step, 1))]
     y = np.concatenate(parts) if parts else np.zeros(0)
     if compensate_delay:
@@ -412,13 +439,12 @@ def resample_to(x, sample_rate: int, target_rate: int) -> np.ndarray:
     Raises
     ------
     ValueError
-        A rate that is not a positive integer.
+        A rate that is not a whole number in 1..1e6.
     """
     from scipy.signal import resample_poly
 
-    sr, tr = int(sample_rate), int(target_rate)
-    if sr <= 0 or tr <= 0 or sr != sample_rate or tr != target_rate:
-        raise ValueError(f"sample rates must be positive integers, got {sample_rate} -> {target_rate}")
+    sr = check_int("sample_rate", sample_rate, 1, MAX_RATE)
+    tr = check_int("target_rate", target_rate, 1, MAX_RATE)
     x = np.asarray(x, np.float64)
     if sr == tr:
         return x

@@ -13,9 +13,21 @@ import math
 import numpy as np
 from numba import njit
 
+from tonehost.dsp._checks import MAX_RATE, check_int, check_real
+
 
 def decaying_noise_ir(sample_rate: int, decay_s: float = 3.0, seed: int = 0) -> np.ndarray:
-    """Tone.Reverb-style impulse response: white noise under an exponential envelope reaching -60 dB at decay_s."""
+    """Tone.Reverb-style impulse response: white noise under an exponential envelope reaching -60 dB at decay_s.
+
+    Raises
+    ------
+    ValueError
+        ``sample_rate`` not a whole number in 1..1e6, or ``decay_s`` not in (0, 60] s (or under one sample).
+    """
+    sample_rate = check_int("sample_rate", sample_rate, 1, MAX_RATE)
+    decay_s = check_real("decay_s", decay_s, 0.0, 60.0, lo_open=True)
+    if int(decay_s * sample_rate) < 1:
+        raise ValueError(f"decay_s must last at least one sample (1/{sample_rate} s), got {decay_s!r}")
     n = int(decay_s * sample_rate)
     rng = np.random.default_rng(seed)
     env = np.exp(-math.log(1000.0) * np.arange(n) / n)
@@ -47,12 +59,20 @@ class Reverb:
     decay_s : float
         Seconds until -60 dB.
     pre_delay_s : float
-        Wet path delay (Tone.Reverb's 0.01 s); also the FFT partition length.
+        Wet path delay (Tone.Reverb's 0.01 s, 0..10 s); also the FFT partition length.
+
+    Raises
+    ------
+    ValueError
+        ``sample_rate`` not a whole number in 1..1e6, ``decay_s`` not in (0, 60], ``pre_delay_s`` not in [0, 10].
     """
 
     def __init__(self, sample_rate: int, wet: float = 0.3, decay_s: float = 3.0, pre_delay_s: float = 0.01,
                  lowpass_hz: float = 8000.0, limit_db: float = -6.0, seed: int = 0):
         from scipy.signal import butter, sosfilt_zi
+        sample_rate = check_int("sample_rate", sample_rate, 1, MAX_RATE)
+        decay_s = check_real("decay_s", decay_s, 0.0, 60.0, lo_open=True)
+        pre_delay_s = check_real("pre_delay_s", pre_delay_s, 0.0, 10.0)
         self.sr = int(sample_rate)
         self.wet = float(wet)
         P = 1 << max(5, int(math.floor(math.log2(max(32, pre_delay_s * sample_rate)))))

@@ -30,9 +30,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from tonehost.dsp._checks import MAX_RATE, check_int, check_real
 from tonehost.dsp.harmonic import (_F0_NEXT, _F0_PREV, _HDR, _K, _POS, _STARTED, harmonic_block,
-                                   make_harmonic_state)
+                                   make_harmonic_state, MAX_HARMONICS)
 from tonehost.dsp.noise import _POS as _N_POS
+from tonehost.dsp.noise import MAX_BANDS
 from tonehost.dsp.noise import noise_block
 # Numba's cache keys on this file's text, not on the kernels it inlines (harmonic_block, noise_block, and here
 # scheduled_block): change this tag when they change (noise_block: eight samples per pass, the FIR four bands
@@ -174,6 +176,12 @@ class ScheduledSynth:
         Noise seed.
     dtype : numpy dtype
         Of the frame rows.
+
+    Raises
+    ------
+    ValueError
+        ``n_harmonics`` not in 1..100, ``n_noise_bands`` not 0 or 2..4097, ``sample_rate`` not in (0, 1e6],
+        ``capacity`` not in 1..2**24.
     """
 
     def __init__(self, n_harmonics: int, n_noise_bands: int, sample_rate: float, capacity: int = 256, seed: int = 0,
@@ -181,6 +189,10 @@ class ScheduledSynth:
         from tonehost.dsp.harmonic import make_frame_buffer
         from tonehost.dsp.noise import make_noise_frame_buffer, make_noise_state
 
+        sample_rate = check_real("sample_rate", sample_rate, 0.0, MAX_RATE, lo_open=True)
+        if n_noise_bands != 0:
+            n_noise_bands = check_int("n_noise_bands", n_noise_bands, 2, MAX_BANDS)
+        n_harmonics = check_int("n_harmonics", n_harmonics, 1, MAX_HARMONICS)
         self.frames = make_frame_buffer(capacity, n_harmonics, dtype)
         self.noise_on = n_noise_bands > 0
         self.nframes = make_noise_frame_buffer(capacity, max(2, n_noise_bands), dtype)
