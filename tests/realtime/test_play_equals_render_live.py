@@ -182,11 +182,26 @@ def test_render_live_of_a_220_hz_tone_plays_440_at_a_steady_level(f0):
 # -- through JACK: play's recorded output against render --live of the same samples ---------------------------
 
 def _record_play(wav, seconds: float, env: dict) -> np.ndarray:
-    """Start ``tonehost play`` on the private server, play ``wav`` once into tonehost:in_0 from a JACK client of
-    this process and record tonehost:out_0 on the same cycles (the output's first ``seconds`` after the input
-    starts)."""
+    """Start ``tonehost play`` on the private server, play ``wav`` once into tonehost:in_0 and record
+    tonehost:out_0 on the same cycles (the output's first ``seconds`` after the input starts), from a JACK client
+    in a CHILD process (:func:`_record_play_here`): a JACK client closed inside the pytest process beside
+    rtmidi's clients has segfaulted it (testing.jack.FrameClock has the same reason)."""
+    out = os.path.join(os.path.dirname(str(wav)), "play_recording.npy")
+    here = os.path.dirname(os.path.abspath(__file__))
+    code = (f"import sys; sys.path[:0] = [{here!r}, {os.path.dirname(here)!r}]; "
+            f"import test_play_equals_render_live as t; t._record_play_here({str(wav)!r}, {float(seconds)!r}, "
+            f"{out!r})")
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=400)
+    assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
+    return np.load(out)
+
+
+def _record_play_here(wav, seconds: float, out_path: str) -> None:
+    """:func:`_record_play`'s work, in the child process (the server from the environment); saves the recording
+    to ``out_path`` (.npy)."""
     import jack
 
+    env = dict(os.environ)
     x, sr = sf.read(str(wav), dtype="float32")
     proc = subprocess.Popen([sys.executable, "-m", "tonehost", "play", "--duration", str(seconds + 40)],
                             cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -234,7 +249,7 @@ def _record_play(wav, seconds: float, env: dict) -> np.ndarray:
         if proc.poll() is None:
             proc.terminate()
         proc.wait(timeout=30)
-    return rec[:n]
+    np.save(out_path, rec[:n])
 
 
 def test_play_through_jack_plays_what_render_live_renders(private_jack, tmp_path):
