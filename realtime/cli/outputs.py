@@ -6,7 +6,8 @@
 - :func:`atomic_output` gives the writer a temporary name beside the target (``.NAME.XXXX.part`` in the same
   folder, mode ``0666 & ~umask`` as ``open()`` gives) and moves it over the target with ``os.replace`` only when the
   writer finished: a failed, interrupted (Ctrl-C) or killed command leaves the old file (or none) under the final
-  name, never a part. (:func:`tonehost.realtime.midi.output.write_atomic` does the same for whole byte strings.)
+  name, never a part (it lives in :mod:`tonehost.realtime.midi.output`, where
+  :func:`~tonehost.realtime.midi.output.write_atomic` writes whole byte strings through it).
 - :func:`audio_output` is the argparse type of ``render -o``: an :func:`~tonehost.realtime.cli.options.output_file`
   whose extension names a format libsndfile writes (:data:`AUDIO_FORMATS`).
 - :func:`seconds_bar` is a tqdm progress bar counting whole samples and showing seconds.
@@ -14,13 +15,12 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import tempfile
 from pathlib import Path
 
 from tonehost.exports.errors import UsageError
 from tonehost.realtime.cli.options import output_file
+from tonehost.realtime.midi.output import atomic_output  # the one home of atomic writes (re-exported)
 
 __all__ = ["refuse_same_file", "atomic_output", "audio_output", "audio_format", "AUDIO_FORMATS", "seconds_bar"]
 
@@ -106,43 +106,6 @@ def refuse_same_file(inputs, outputs) -> None:
                 raise UsageError(f"{opt} and {opt2} name the same file {p}; give them different names",
                                  Path(str(p)))
         seen.append((opt, p))
-
-
-@contextlib.contextmanager
-def atomic_output(path):
-    """Write ``path`` through a temporary file beside it, moved over ``path`` when the block ends without error.
-
-    Yields
-    ------
-    pathlib.Path
-        The temporary file to write (it exists, empty, with mode ``0666 & ~umask``); its name does not end in the
-        target's extension, so give writers the format explicitly.
-
-    Raises
-    ------
-    UsageError
-        The folder cannot be written or the disk is full (the message names the file). On any error, Ctrl-C
-        included, the temporary file is removed and ``path`` is left as it was.
-    """
-    from tonehost.realtime.midi.output import current_umask
-
-    path = Path(path)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=str(path.parent or "."), prefix=f".{path.name}.", suffix=".part")
-        os.fchmod(fd, 0o666 & ~current_umask())
-        os.close(fd)
-    except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror or exc}; pick a writable place", path) from None
-    try:
-        yield Path(tmp)
-        try:
-            os.replace(tmp, path)
-        except OSError as exc:
-            raise UsageError(f"cannot write {path}: {exc.strerror or exc}; pick a writable place", path) from None
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def seconds_bar(desc: str, frames: int, sample_rate: int, **kw):

@@ -15,6 +15,7 @@ The file is type 0 at 120 bpm, 480 ppq.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import datetime as _dt
 import json
 import os
@@ -126,11 +127,46 @@ def current_umask() -> int:
     return mask
 
 
+@contextlib.contextmanager
+def atomic_output(path):
+    """Write ``path`` through a temporary file beside it, moved over ``path`` when the block ends without error.
+
+    Yields
+    ------
+    pathlib.Path
+        The temporary file to write (it exists, empty, with mode ``0666 & ~umask``); its name does not end in the
+        target's extension, so give writers the format explicitly.
+
+    Raises
+    ------
+    UsageError
+        The folder cannot be written or the disk is full (the message names the file). On any error, Ctrl-C
+        included, the temporary file is removed and ``path`` is left as it was.
+    """
+    path = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=str(path.parent or "."), prefix=f".{path.name}.", suffix=".part")
+        os.fchmod(fd, 0o666 & ~current_umask())
+        os.close(fd)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}; pick a writable place", path) from None
+    try:
+        yield Path(tmp)
+        try:
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise UsageError(f"cannot write {path}: {exc.strerror or exc}; pick a writable place", path) from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 def write_atomic(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically: readers see the old file or the new one, never a part.
 
-    A temporary file in the same folder, flushed and fsynced, then ``os.replace``; its mode is
-    ``0666 & ~umask`` (what ``open()`` would give), so other users and programs can read it as usual.
+    Through :func:`atomic_output` (a temporary file in the same folder, mode ``0666 & ~umask``, then
+    ``os.replace``), flushed and fsynced before the move.
 
     Raises
     ------
@@ -138,25 +174,14 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
         The folder is missing or not writable, the disk is full (the message names the file).
     """
     path = Path(path)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror or exc}; pick a writable place", path) from None
-    try:
-        os.fchmod(fd, 0o666 & ~current_umask())
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
+    with atomic_output(path) as tmp:
         try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:
             raise UsageError(f"cannot write {path}: {exc.strerror or exc}; pick a writable place", path) from None
-        raise
 
 
 def write_midi_atomic(path: str | os.PathLike, notes) -> None:
