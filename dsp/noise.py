@@ -34,9 +34,11 @@ _STARTED = 1
 _NB = 2         # number of bands B
 _NT = 3         # FIR length N
 _IDX = 4        # accumulator ring index
-_RNG_HI = 5     # xorshift64* state, high 32 bits
-_RNG_LO = 6     # low 32 bits
-_HDR = 8
+_RNG_HI = 5     # xorshift64* state: bits 42..63 (22 bits: exact in float32 as in float64)
+_RNG_MID = 6    # bits 21..41
+_RNG_LO = 7     # bits 0..20
+_SYM = 8        # 1: every FIR is symmetric (f[m] == f[N - m]): half of it is computed, the rest mirrored
+_HDR = 12
 
 
 def fir_length(n_bands: int) -> int:
@@ -81,7 +83,7 @@ def zero_phase_window(ir_size: int, window_size: int = 0) -> np.ndarray:
     return np.roll(win, -(window_size // 2))  # fftshift (even length)
 
 
-def make_noise_state(n_bands: int = 65, seed: int = 0, window_size: int = 0) -> np.ndarray:
+def make_noise_state(n_bands: int = 65, seed: int = 0, window_size: int = 0, dtype=np.float64) -> np.ndarray:
     """Allocate the state for :func:`noise_block`.
 
     Parameters
@@ -92,20 +94,28 @@ def make_noise_state(n_bands: int = 65, seed: int = 0, window_size: int = 0) -> 
         Seed of the white-noise generator.
     window_size : int
         DDSP ``window_size`` (0 = the whole FIR length; larger than the FIR also means the whole FIR, as DDSP).
+    dtype : numpy.float64 or numpy.float32
+        The arithmetic of the filter (table, FIR, overlap-add): float64 (the default; DDSP's numpy reference
+        to 1e-12), or float32 (DDSP's own precision, TensorFlow float32: about 1e-7 relative, twice the
+        multiply-adds per vector instruction). The white noise is the same in both (exact in float32).
 
     Returns
     -------
     numpy.ndarray
-        float64 state: header, IR-synthesis table (B x N), current FIR (N), overlap-add accumulator (N), scratch
+        ``dtype`` state: header, IR-synthesis table (B x N), current FIR (N), overlap-add accumulator (N), scratch
         (8: the noise samples of one eight-sample pass).
 
     Raises
     ------
     ValueError
-        ``n_bands`` not a whole number in 2..4097, or ``window_size`` not in 0..2**20.
+        ``n_bands`` not a whole number in 2..4097, ``window_size`` not in 0..2**20, or ``dtype`` not float32 or
+        float64.
     """
     n_bands = check_int("n_bands", n_bands, 2, MAX_BANDS)
     window_size = check_int("window_size", window_size, 0, MAX_FRAME)
+    dtype = np.dtype(dtype)
+    if dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
+        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
     N = fir_length(n_bands)
     k = np.arange(n_bands)[:, None]
     wz = zero_phase_window(N, window_size)
@@ -116,13 +126,21 @@ def make_noise_state(n_bands: int = 65, seed: int = 0, window_size: int = 0) -> 
     m = np.arange(N)
     src = (m + N // 2) % N  # causal rotation (fftshift): causal[m] = zero_phase[(m + N/2) % N]
     table = wk[:, None] * np.cos(2.0 * np.pi * k * src[None, :] / N) * wz[src][None, :]
-    state = np.zeros(_HDR + n_bands * N + 2 * N + 8, dtype=np.float64)
+    # a zero-phase (even) window makes every FIR even about N/2 (cosines of a real spectrum): the table's columns
+    # m and N - m are equal but for rounding; made equal, the kernel computes columns 0..N/2 and mirrors them
+    mirror = (N - m) % N
+    sym = bool(np.allclose(wz, wz[(-m) % N], rtol=0.0, atol=1e-15)) and N >= 4
+    if sym:
+        table[:, N // 2 + 1:] = table[:, mirror[N // 2 + 1:]]
+    state = np.zeros(_HDR + n_bands * N + 2 * N + 8, dtype=dtype)
     state[_POS] = -1.0
     state[_NB] = n_bands
     state[_NT] = N
+    state[_SYM] = 1.0 if sym else 0.0
     s = _splitmix64(int(seed))
-    state[_RNG_HI] = float(s >> 32)
-    state[_RNG_LO] = float(s & 0xFFFFFFFF)
+    state[_RNG_HI] = float(s >> 42)
+    state[_RNG_MID] = float((s >> 21) & 0x1FFFFF)
+    state[_RNG_LO] = float(s & 0x1FFFFF)
     state[_HDR:_HDR + n_bands * N] = table.reshape(-1)
     return state
 
@@ -152,14 +170,31 @@ def _next_uniform(x):
 
 
 @njit(nogil=True, cache=True)
+def _rng_get(state):
+    """The xorshift64* state kept in three header slots (22 + 21 + 21 bits)."""
+    return ((np.uint64(int(state[_RNG_HI])) << np.uint64(42)) | (np.uint64(int(state[_RNG_MID])) << np.uint64(21))
+            | np.uint64(int(state[_RNG_LO])))
+
+
+@njit(nogil=True, cache=True)
+def _rng_put(state, x):
+    state[_RNG_HI] = float(x >> np.uint64(42))
+    state[_RNG_MID] = float((x >> np.uint64(21)) & np.uint64(0x1FFFFF))
+    state[_RNG_LO] = float(x & np.uint64(0x1FFFFF))
+
+
+@njit(nogil=True, cache=True)
 def _load_fir(frames, row, state):
     """The FIR of frame ``row``: ``sum_k mag_k * table[k]`` over the non-zero magnitudes, in band order (each tap
-    the same sequential sum as one band per pass), four bands per pass over the taps."""
+    the same sequential sum as one band per pass), four bands per pass over the taps, in the state's precision
+    (the magnitudes rounded to it). A symmetric table (``_SYM``): taps ``0..N/2`` computed, the others mirrored."""
     B = int(state[_NB])
     N = int(state[_NT])
     tab = _HDR
     fir = _HDR + B * N
     firv = state[fir:fir + N]
+    g = state[fir + 2 * N:fir + 2 * N + 8]  # scratch: the magnitudes in the state's dtype
+    H = N // 2 + 1 if state[_SYM] > 0.5 else N
     for m in range(N):
         firv[m] = 0.0
     k = 0
@@ -167,38 +202,43 @@ def _load_fir(frames, row, state):
         # the next (up to) four bands with a non-zero magnitude
         cnt = 0
         k0 = k1 = k2 = k3 = 0
-        g0 = g1 = g2 = g3 = 0.0
         while k < B and cnt < 4:
-            mag = float(frames[row, k])
+            mag = frames[row, k]
             if mag != 0.0:
+                g[cnt] = mag
                 if cnt == 0:
-                    k0, g0 = k, mag
+                    k0 = k
                 elif cnt == 1:
-                    k1, g1 = k, mag
+                    k1 = k
                 elif cnt == 2:
-                    k2, g2 = k, mag
+                    k2 = k
                 else:
-                    k3, g3 = k, mag
+                    k3 = k
                 cnt += 1
             k += 1
         if cnt == 4:
-            t0 = state[tab + k0 * N:tab + k0 * N + N]
-            t1 = state[tab + k1 * N:tab + k1 * N + N]
-            t2 = state[tab + k2 * N:tab + k2 * N + N]
-            t3 = state[tab + k3 * N:tab + k3 * N + N]
-            for m in range(N):
-                v = firv[m]
+            g0, g1, g2, g3 = g[0], g[1], g[2], g[3]
+            t0 = state[tab + k0 * N:tab + k0 * N + H]
+            t1 = state[tab + k1 * N:tab + k1 * N + H]
+            t2 = state[tab + k2 * N:tab + k2 * N + H]
+            t3 = state[tab + k3 * N:tab + k3 * N + H]
+            fh = firv[:H]
+            for m in range(H):
+                v = fh[m]
                 v += g0 * t0[m]
                 v += g1 * t1[m]
                 v += g2 * t2[m]
                 v += g3 * t3[m]
-                firv[m] = v
+                fh[m] = v
         else:
             for c in range(cnt):
-                kk, g = (k0, g0) if c == 0 else ((k1, g1) if c == 1 else (k2, g2))
-                tc = state[tab + kk * N:tab + kk * N + N]
-                for m in range(N):
-                    firv[m] += g * tc[m]
+                kk = k0 if c == 0 else (k1 if c == 1 else k2)
+                gc = g[c]
+                tc = state[tab + kk * N:tab + kk * N + H]
+                for m in range(H):
+                    firv[m] += gc * tc[m]
+    for m in range(H, N):
+        firv[m] = firv[N - m]
     state[_STARTED] = 1.0
 
 
@@ -261,16 +301,16 @@ def _scatter4(accv, firv, idx, N, u0, u1, u2, u3, out, i):
     else:
         _run4(accv, firv, idx + 4 - N, 4, N, u0, u1, u2, u3)
     # times t0+N .. t0+N+2 reuse the slots just emptied: the later samples' tails
-    v = 0.0
+    v = accv[idx]  # 0 (emptied above): v keeps the state's dtype
     v += u1 * firv[N - 1]
     v += u2 * firv[N - 2]
     v += u3 * firv[N - 3]
     accv[idx] = v
-    v = 0.0
+    v = accv[j1]
     v += u2 * firv[N - 1]
     v += u3 * firv[N - 2]
     accv[j1] = v
-    v = 0.0
+    v = accv[j2]
     v += u3 * firv[N - 1]
     accv[j2] = v
 
@@ -325,7 +365,7 @@ def _scatter8(accv, firv, idx, N, u, out, i):
         j = idx + e
         if j >= N:
             j -= N
-        v = 0.0
+        v = accv[j]  # 0 (emptied above): v keeps the state's dtype
         for q in range(e + 1, 8):
             v += u[q] * firv[N + e - q]
         accv[j] = v
@@ -343,8 +383,8 @@ def noise_block(out, n, frames, read_pos, write_pos, state, hop_length):
         Ring buffer of band magnitudes.
     read_pos, write_pos : int
         Monotonic frame counters (frames ``read_pos .. write_pos-1`` are available).
-    state : float64 array
-        From :func:`make_noise_state`.
+    state : float64 or float32 array
+        From :func:`make_noise_state` (its dtype is the filter's arithmetic).
     hop_length : int
         Audio samples per frame.
 
@@ -365,7 +405,7 @@ def noise_block(out, n, frames, read_pos, write_pos, state, hop_length):
     if pos < 0:
         pos = hop_length
     idx = int(state[_IDX])
-    x = (np.uint64(int(state[_RNG_HI])) << np.uint64(32)) | np.uint64(int(state[_RNG_LO]))
+    x = _rng_get(state)
     rp = read_pos
     i = 0
     while i < n:
@@ -395,18 +435,19 @@ def noise_block(out, n, frames, read_pos, write_pos, state, hop_length):
         if pos + 4 <= hop_length and i + 4 <= n and N >= 8:
             # four samples of one hop in one pass over the accumulator: each slot still receives the samples'
             # contributions in time order, so the values are those of four single-sample steps
-            x, u0 = _next_uniform(x)
-            x, u1 = _next_uniform(x)
-            x, u2 = _next_uniform(x)
-            x, u3 = _next_uniform(x)
-            _scatter4(accv, firv, idx, N, u0, u1, u2, u3, out, i)
+            for q in range(4):
+                x, uq = _next_uniform(x)
+                u8[q] = uq  # (exact in float32: 24-bit uniforms) every path multiplies in the state's dtype
+            _scatter4(accv, firv, idx, N, u8[0], u8[1], u8[2], u8[3], out, i)
             idx += 4
             if idx >= N:
                 idx -= N
             pos += 4
             i += 4
             continue
-        x, u = _next_uniform(x)
+        x, u1 = _next_uniform(x)
+        u8[0] = u1
+        u = u8[0]
         # scatter u * fir into acc[idx .. idx+N-1] (ring), in two contiguous runs
         first = N - idx
         a1 = accv[idx:]
@@ -424,19 +465,17 @@ def noise_block(out, n, frames, read_pos, write_pos, state, hop_length):
         i += 1
     state[_POS] = pos
     state[_IDX] = idx
-    state[_RNG_HI] = float(x >> np.uint64(32))
-    state[_RNG_LO] = float(x & np.uint64(0xFFFFFFFF))
+    _rng_put(state, x)
     return rp
 
 
 @njit(nogil=True, cache=True)
 def _fill_noise(out, state):
-    x = (np.uint64(int(state[_RNG_HI])) << np.uint64(32)) | np.uint64(int(state[_RNG_LO]))
+    x = _rng_get(state)
     for i in range(out.shape[0]):
         x, u = _next_uniform(x)
         out[i] = u
-    state[_RNG_HI] = float(x >> np.uint64(32))
-    state[_RNG_LO] = float(x & np.uint64(0xFFFFFFFF))
+    _rng_put(state, x)
 
 
 def white_noise(n: int, seed: int = 0) -> np.ndarray:
