@@ -6,8 +6,6 @@ import json
 import sys
 import textwrap
 
-from tonehost.exports.checkpoints.download import LockFile, cached_path, default_cache_dir, fetch_checkpoint
-from tonehost.exports.checkpoints.index import all_checkpoints, get_checkpoint, index_json
 from tonehost.realtime.cli.options import non_negative_int, output_dir
 
 HELP = "list, inspect and download Magenta's hosted model checkpoints"
@@ -65,6 +63,9 @@ def register(subparsers) -> None:
 
 
 def cmd_list(args) -> int:
+    from tonehost.exports.checkpoints.download import cached_path, default_cache_dir
+    from tonehost.exports.checkpoints.index import all_checkpoints, index_json
+
     entries = all_checkpoints(args.index)
     if args.json:
         json.dump(index_json(args.index, full=args.full), sys.stdout, indent=2)
@@ -88,6 +89,9 @@ def cmd_list(args) -> int:
 
 
 def cmd_info(args) -> int:
+    from tonehost.exports.checkpoints.download import LockFile, cached_path, default_cache_dir
+    from tonehost.exports.checkpoints.index import get_checkpoint
+
     c = get_checkpoint(args.id, args.index)
     path = cached_path(c.id, args.cache_dir, args.index)
     record = LockFile(args.cache_dir or default_cache_dir()).get(c.id)
@@ -118,6 +122,8 @@ def cmd_info(args) -> int:
 
 
 def cmd_fetch(args) -> int:
+    from tonehost.exports.checkpoints.download import fetch_checkpoint
+
     path = fetch_checkpoint(args.source, to=args.to, cache_dir=args.cache_dir, offline=args.offline,
                             progress=not args.quiet and sys.stderr.isatty(), extra_index=args.index,
                             retries=args.retries, force=args.force)

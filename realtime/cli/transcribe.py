@@ -9,8 +9,6 @@ from pathlib import Path
 from tonehost.exports.errors import UsageError
 from tonehost.realtime.cli.options import (block_size, non_negative_float, output_dir, output_file,
                                            output_file_or_stdout, positive_float, positive_int, sample_rate)
-from tonehost.realtime.pipelines.transcriber import OnsetsAndFrames
-from tonehost.realtime.io import read_audio
 
 HELP = "transcribe piano audio to MIDI with Onsets and Frames (a file, or --live from the microphone)"
 NAMES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
@@ -82,6 +80,8 @@ def register(subparsers) -> None:
 def load_session(args, decoding=None):
     """The onnxruntime session of the stream-form model for ``--model`` or ``--checkpoint`` that ``decoding``
     needs (without the velocity head when velocities come from loudness; default: the model's own decoding)."""
+    from tonehost.realtime.pipelines.transcriber import OnsetsAndFrames  # on use: the CLI starts without it
+
     model = OnsetsAndFrames(args.model or args.checkpoint, threads=args.threads, offline=args.offline)
     return model.session_for(decoding or model.decoding)
 
@@ -204,6 +204,8 @@ def _open_source(args):
     from tonehost.realtime.audio.worker import ArraySource
 
     if args.input_file:
+        from tonehost.realtime.io import read_audio
+
         audio, sr = read_audio(args.input_file, mono=False)
         src = ArraySource(audio, sr, realtime=True)
         src.start()
