@@ -6,7 +6,10 @@ the parsed ``argparse.Namespace`` and returning an exit code). Every failure a u
 (``tonehost: error: ...``) and exits 1. Option values are checked while parsing (the types of
 :mod:`tonehost.realtime.cli.options`); a bad one is the same one line, exit 2. Nothing else is caught: anything
 else is a bug and keeps its traceback. The live commands (``play``, ``transcribe --live``) treat Ctrl-C as a
-normal stop (summary, exit 0); elsewhere Ctrl-C prints ``interrupted`` and exits 130.
+normal stop (summary, exit 0); elsewhere Ctrl-C prints ``interrupted`` and exits 130. Before any command runs,
+:func:`~tonehost.realtime.cli.outputs.refuse_overwriting_inputs` refuses an output that names one of the command's
+inputs (exit 1, nothing opened); a reader that closes the pipe early (``tonehost checkpoints list | head``) ends the
+command quietly (exit 0), without a ``BrokenPipeError`` traceback.
 """
 from __future__ import annotations
 
@@ -69,6 +72,13 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from tonehost.realtime.cli.outputs import refuse_overwriting_inputs
+
+    try:  # no command may write over a file it reads (or two outputs over each other), whatever its options
+        refuse_overwriting_inputs(parser, args)
+    except TonehostError as exc:  # exit 1, as render and pitch gave for it before this check moved here
+        print(f"tonehost: error: {one_line(exc.user_message)}", file=sys.stderr)
+        return 1
     import warnings
 
     def show(message, category, filename, lineno, file=None, line=None, _default=warnings.showwarning):
@@ -86,14 +96,32 @@ def main(argv: list[str] | None = None) -> int:
     except TonehostError as exc:
         print(f"tonehost: error: {one_line(exc.user_message)}", file=sys.stderr)
         return _after_lost_stream(1, argv)
+    except BrokenPipeError:  # `tonehost checkpoints list | head`: the reader has what it wanted
+        _quiet_stdout()
+        return 0
     finally:
         if argv is None:  # the command line: the process ends next
+            try:  # what is left in stdout's buffer goes now, not in the interpreter's teardown (a traceback)
+                sys.stdout.flush()
+            except BrokenPipeError:
+                _quiet_stdout()
             import gc
 
             # nothing left needs a cyclic collection: without this the interpreter's teardown collected the whole
             # import graph (numba, onnxruntime, scipy) for 2-3 s after a live session's summary on a loaded
             # machine (0.6 s with it); files are closed by then and sys.stdout/stderr are still flushed at exit
             gc.freeze()
+
+
+def _quiet_stdout() -> None:
+    """Point standard output at /dev/null after its reader went away (``| head``), so that neither a later print
+    nor the interpreter's final flush raises ``BrokenPipeError`` again."""
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def _after_lost_stream(code: int, argv) -> int:

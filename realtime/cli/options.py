@@ -21,7 +21,7 @@ from tonehost.exports.errors import UsageError
 __all__ = ["add_instrument_args", "instrument_from_args", "audio_device", "Parser", "positive_int",
            "non_negative_int", "positive_float", "non_negative_float", "finite_float", "sample_rate", "block_size",
            "int_range", "float_range",
-           "checkpoint_ref", "instrument_name", "output_file", "output_file_or_stdout", "output_dir",
+           "checkpoint_ref", "instrument_name", "output_file", "output_file_or_stdout", "output_dir", "writes_file",
            "MIN_SAMPLE_RATE",
            "MAX_SAMPLE_RATE", "MIN_BLOCK_SIZE", "MAX_BLOCK_SIZE", "MAX_GAIN", "MAX_PITCH_SHIFT", "clip_note"]
 
@@ -258,6 +258,21 @@ def output_file(text: str) -> Path:
 def output_file_or_stdout(text: str) -> Path | str:
     """argparse type: ``-`` (standard output) or an :func:`output_file`."""
     return "-" if str(text) == "-" else output_file(text)
+
+
+def writes_file(option_type):
+    """Mark an argparse type as naming a file the command writes (:func:`output_file` and its kin).
+
+    :func:`tonehost.realtime.cli.outputs.refuse_overwriting_inputs` compares the values of options of such types
+    with every file the command line names otherwise (its inputs), for every command, before the command runs.
+    Returns ``option_type`` itself.
+    """
+    option_type.writes_file = True
+    return option_type
+
+
+writes_file(output_file)
+writes_file(output_file_or_stdout)
 
 
 def output_dir(text: str) -> Path:

@@ -19,10 +19,10 @@ import os
 from pathlib import Path
 
 from tonehost.exports.errors import UsageError
-from tonehost.realtime.cli.options import output_file
+from tonehost.realtime.cli.options import output_file, writes_file
 from tonehost.realtime.midi.output import atomic_output  # the one home of atomic writes (re-exported)
 
-__all__ = ["refuse_same_file", "atomic_output", "audio_output", "audio_format", "AUDIO_FORMATS", "seconds_bar"]
+__all__ = ["refuse_same_file", "refuse_overwriting_inputs", "atomic_output", "audio_output", "audio_format", "AUDIO_FORMATS", "seconds_bar"]
 
 #: File extensions ``render -o`` accepts -> libsndfile format (those this libsndfile lacks are left out at use).
 AUDIO_FORMATS = {"wav": "WAV", "flac": "FLAC", "ogg": "OGG", "oga": "OGG", "mp3": "MP3", "aiff": "AIFF",
@@ -71,6 +71,9 @@ def audio_output(text: str) -> Path:
     return path
 
 
+writes_file(audio_output)
+
+
 def refuse_same_file(inputs, outputs) -> None:
     """Refuse outputs that would overwrite an input or each other, before anything is opened.
 
@@ -99,13 +102,53 @@ def refuse_same_file(inputs, outputs) -> None:
     for opt, p in outs:
         for src in inputs:
             if same(src, p):
-                raise UsageError(f"{opt} {p} is the input file {src}: writing it would destroy the recording; "
+                raise UsageError(f"{opt} {p} is the input file {src}: writing it would destroy that input; "
                                  "give another output name", Path(str(p)))
         for opt2, p2 in seen:
             if same(p, p2):
                 raise UsageError(f"{opt} and {opt2} name the same file {p}; give them different names",
                                  Path(str(p)))
         seen.append((opt, p))
+
+
+def _chosen_parsers(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list:
+    """``parser`` and the sub-command parsers ``args`` went through (``tonehost vae sample``: 3 parsers)."""
+    chain = [parser]
+    while True:
+        subs = [a for a in chain[-1]._actions if isinstance(a, argparse._SubParsersAction)]
+        name = getattr(args, subs[0].dest, None) if subs else None
+        if name not in (subs[0].choices if subs else {}):
+            return chain
+        chain.append(subs[0].choices[name])
+
+
+def refuse_overwriting_inputs(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """:func:`refuse_same_file` for any command: outputs are the values of options whose type is marked
+    :func:`~tonehost.realtime.cli.options.writes_file` (``-o``, ``--notes``, ``--recover``, ...), inputs every other
+    value that names an existing file (positional files, ``--input-file``, ...).
+
+    Called by :func:`tonehost.realtime.cli.main` once the command line is parsed, before the command runs, so no
+    command (``transcribe take.wav -o take.wav`` used to overwrite the recording) can write over a file it reads.
+
+    Raises
+    ------
+    UsageError
+        An output names an input, or two outputs name one file (one line naming the option and the file).
+    """
+    inputs, outputs = [], []
+    for p in _chosen_parsers(parser, args):
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction) or not hasattr(args, action.dest):
+                continue
+            value = getattr(args, action.dest)
+            values = value if isinstance(value, (list, tuple)) else [value]
+            if getattr(action.type, "writes_file", False):
+                label = max(action.option_strings, key=len) if action.option_strings else action.dest
+                outputs += [(label, v) for v in values if v is not None]
+            else:
+                inputs += [v for v in values if isinstance(v, (str, os.PathLike)) and str(v) not in ("", "-")
+                           and os.path.isfile(v)]
+    refuse_same_file(inputs, outputs)
 
 
 def seconds_bar(desc: str, frames: int, sample_rate: int, **kw):

@@ -1,0 +1,95 @@
+"""Faults found by trying tonehost as a new user would (files, options and pipes real users feed it).
+
+Each test fails on the code before its fix: the command line wrote over its own input, tracebacks on a closed pipe,
+and so on. The commands are run in-process through :func:`tonehost.realtime.cli.main` where they stop before any
+model loads, and as a subprocess where the process's own exit matters (a pipe closed by ``head``).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tonehost.realtime.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def wav(tmp_path) -> Path:
+    p = tmp_path / "take.wav"
+    sf.write(p, (0.1 * np.sin(2 * np.pi * 440 * np.arange(8000) / 16000)).astype(np.float32), 16000)
+    return p
+
+
+@pytest.fixture
+def mid(tmp_path) -> Path:
+    from tonehost.exports.note_sequence import Note, NoteSequence
+
+    seq = NoteSequence(notes=[Note(pitch=60 + k, velocity=80, start_time=0.25 * k, end_time=0.25 * k + 0.2)
+                              for k in range(8)])
+    return seq.to_midi(tmp_path / "melody.mid")
+
+
+@pytest.mark.parametrize("argv", [
+    ["transcribe", "{wav}", "-o", "{wav}"],
+    ["transcribe", "{wav}", "-o", "{tmp}/sub/../take.wav"],
+    ["transcribe", "{wav}", "--notes", "{wav}"],
+    ["transcribe", "--live", "--input-file", "{wav}", "-o", "{wav}"],
+    ["continue", "{mid}", "-o", "{mid}"],
+    ["vae", "similar", "{mid}", "-o", "{mid}"],
+    ["vae", "interpolate", "{mid}", "{mid}", "-o", "{mid}"],
+    ["vae", "encode", "{mid}", "-o", "{mid}"],
+    ["groove", "{mid}", "-o", "{mid}"],
+])
+def test_no_command_writes_over_its_input(argv, wav, mid, tmp_path, capsys):
+    """`transcribe take.wav -o take.wav` replaced the recording by a 74-byte MIDI file (and `vae similar`,
+    `vae encode`, `continue` and `groove` did the same to their MIDI input): every command now refuses an output
+    that names one of its inputs, in one line, before anything runs."""
+    (tmp_path / "sub").mkdir()
+    before = {p: _digest(p) for p in (wav, mid)}
+    argv = [a.format(wav=wav, mid=mid, tmp=tmp_path) for a in argv]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "is the input file" in err and "give another output name" in err, err
+    assert {p: _digest(p) for p in (wav, mid)} == before
+
+
+def test_two_outputs_naming_one_file_are_refused(wav, tmp_path, capsys):
+    out = tmp_path / "x.mid"
+    assert main(["transcribe", str(wav), "-o", str(out), "--notes", str(out)]) == 1
+    assert "name the same file" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_an_input_symlinked_to_the_output_is_refused(wav, tmp_path, capsys):
+    link = tmp_path / "link.wav"
+    link.symlink_to(wav)
+    before = _digest(wav)
+    assert main(["transcribe", str(link), "-o", str(wav)]) == 1
+    assert "is the input file" in capsys.readouterr().err
+    assert _digest(wav) == before
+
+
+@pytest.mark.parametrize("cmd", [["checkpoints", "list"], ["--help"], ["checkpoints", "list", "--json"]])
+def test_a_closed_pipe_is_no_traceback(cmd):
+    """`tonehost checkpoints list | head -2` ended in a BrokenPipeError traceback."""
+    script = (f"import sys; sys.argv = ['tonehost'] + {cmd!r}; from tonehost.realtime.cli import main; "
+              "sys.exit(main())")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc.stdout.close()  # the reader goes away (as `head` does once it has its lines): every write fails
+    err = proc.stderr.read().decode()
+    rc = proc.wait(timeout=120)
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
+    assert rc in (0, 2), (rc, err)  # --help exits 0 (argparse); list 0
