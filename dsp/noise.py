@@ -39,6 +39,23 @@ _RNG_MID = 6    # bits 21..41
 _RNG_LO = 7     # bits 0..20
 _SYM = 8        # 1: every FIR is symmetric (f[m] == f[N - m]): half of it is computed, the rest mirrored
 _HDR = 12
+_PAD = 7        # zeros before the FIR (and after it, up to a pass's length): a pass is one loop over its times
+_SHIFT = 3      # the accumulator holds _SHIFT passes' output times; its live part moves to the front when full
+
+
+def _pass_len(N: int) -> int:
+    """Output times one pass of up to eight samples adds to (``N + 7``), rounded up to 32 (whole vector loops)."""
+    return ((N + 7 + 31) // 32) * 32
+
+
+def _layout(n_bands: int):
+    """Offsets in the state: the padded FIR, the accumulator, the scratch; and the state's length."""
+    N = fir_length(n_bands)
+    T = _pass_len(N)
+    fir = _HDR + n_bands * N
+    acc = fir + T + _PAD
+    scr = acc + _SHIFT * T
+    return fir, acc, scr, scr + 8
 
 
 def fir_length(n_bands: int) -> int:
@@ -102,8 +119,9 @@ def make_noise_state(n_bands: int = 65, seed: int = 0, window_size: int = 0, dty
     Returns
     -------
     numpy.ndarray
-        ``dtype`` state: header, IR-synthesis table (B x N), current FIR (N), overlap-add accumulator (N), scratch
-        (8: the noise samples of one eight-sample pass).
+        ``dtype`` state: header, IR-synthesis table (B x N), current FIR (N, 7 zeros before it and zeros after
+        it up to ``T + 7``, ``T = N + 7`` rounded up to 32), overlap-add accumulator (``3 T`` output times),
+        scratch (8: the noise samples of one pass).
 
     Raises
     ------
@@ -132,7 +150,7 @@ def make_noise_state(n_bands: int = 65, seed: int = 0, window_size: int = 0, dty
     sym = bool(np.allclose(wz, wz[(-m) % N], rtol=0.0, atol=1e-15)) and N >= 4
     if sym:
         table[:, N // 2 + 1:] = table[:, mirror[N // 2 + 1:]]
-    state = np.zeros(_HDR + n_bands * N + 2 * N + 8, dtype=dtype)
+    state = np.zeros(_layout(n_bands)[3], dtype=dtype)
     state[_POS] = -1.0
     state[_NB] = n_bands
     state[_NT] = N
@@ -191,9 +209,11 @@ def _load_fir(frames, row, state):
     B = int(state[_NB])
     N = int(state[_NT])
     tab = _HDR
-    fir = _HDR + B * N
+    T = ((N + 7 + 31) // 32) * 32  # _pass_len
+    fir = _HDR + B * N + _PAD
     firv = state[fir:fir + N]
-    g = state[fir + 2 * N:fir + 2 * N + 8]  # scratch: the magnitudes in the state's dtype
+    scr = fir + T + _SHIFT * T
+    g = state[scr:scr + 8]  # scratch: the magnitudes in the state's dtype
     H = N // 2 + 1 if state[_SYM] > 0.5 else N
     for m in range(N):
         firv[m] = 0.0
@@ -243,87 +263,33 @@ def _load_fir(frames, row, state):
 
 
 @njit(nogil=True, cache=True)
-def _run4(accv, firv, j0, d0, d1, u0, u1, u2, u3):
-    """``acc[j0 + m] += u0 f[d] ; += u1 f[d-1] ; += u2 f[d-2] ; += u3 f[d-3]`` for ``d = d0 + m`` in ``[d0, d1)``
-    (in that order; slices, so the loop vectorises)."""
+def _run4(accv, fpad, j0, d0, d1, u):
+    """``acc[j0 + m] += u[0] f[d] ; += u[1] f[d-1] ; += u[2] f[d-2] ; += u[3] f[d-3]`` for ``d = d0 + m`` in
+    ``[d0, d1)`` (in that order; ``f[d] = fpad[d + 7]``, zero outside ``0..N-1``; one view, so it vectorises)."""
     L = d1 - d0
     if L <= 0:
         return
     a = accv[j0:j0 + L]
-    f0 = firv[d0:d1]
-    f1 = firv[d0 - 1:d1 - 1]
-    f2 = firv[d0 - 2:d1 - 2]
-    f3 = firv[d0 - 3:d1 - 3]
+    f = fpad[d0 + 4:d1 + 7]
+    u0, u1, u2, u3 = u[0], u[1], u[2], u[3]
     for m in range(L):
         t = a[m]
-        t += u0 * f0[m]
-        t += u1 * f1[m]
-        t += u2 * f2[m]
-        t += u3 * f3[m]
+        t += u0 * f[m + 3]
+        t += u1 * f[m + 2]
+        t += u2 * f[m + 1]
+        t += u3 * f[m]
         a[m] = t
 
 
 @njit(nogil=True, cache=True)
-def _scatter4(accv, firv, idx, N, u0, u1, u2, u3, out, i):
-    """Four consecutive samples ``u0..u3`` (one FIR) into the overlap-add ring whose slot ``idx`` is the first
-    one's output time; writes ``out[i:i+4]``. Slot of time ``t0 + d`` is ``(idx + d) % N``."""
-    j1 = idx + 1 if idx + 1 < N else idx + 1 - N
-    j2 = idx + 2 if idx + 2 < N else idx + 2 - N
-    j3 = idx + 3 if idx + 3 < N else idx + 3 - N
-    # the four output times: contributions of the samples up to each, oldest first
-    v = accv[idx]
-    v += u0 * firv[0]
-    out[i] = v
-    accv[idx] = 0.0
-    v = accv[j1]
-    v += u0 * firv[1]
-    v += u1 * firv[0]
-    out[i + 1] = v
-    accv[j1] = 0.0
-    v = accv[j2]
-    v += u0 * firv[2]
-    v += u1 * firv[1]
-    v += u2 * firv[0]
-    out[i + 2] = v
-    accv[j2] = 0.0
-    v = accv[j3]
-    v += u0 * firv[3]
-    v += u1 * firv[2]
-    v += u2 * firv[1]
-    v += u3 * firv[0]
-    out[i + 3] = v
-    accv[j3] = 0.0
-    # times t0+4 .. t0+N-1: all four samples
-    if idx + 4 < N:
-        split = N - idx  # first d whose slot wraps
-        _run4(accv, firv, idx + 4, 4, split, u0, u1, u2, u3)
-        _run4(accv, firv, 0, split, N, u0, u1, u2, u3)
-    else:
-        _run4(accv, firv, idx + 4 - N, 4, N, u0, u1, u2, u3)
-    # times t0+N .. t0+N+2 reuse the slots just emptied: the later samples' tails
-    v = accv[idx]  # 0 (emptied above): v keeps the state's dtype
-    v += u1 * firv[N - 1]
-    v += u2 * firv[N - 2]
-    v += u3 * firv[N - 3]
-    accv[idx] = v
-    v = accv[j1]
-    v += u2 * firv[N - 1]
-    v += u3 * firv[N - 2]
-    accv[j1] = v
-    v = accv[j2]
-    v += u3 * firv[N - 1]
-    accv[j2] = v
-
-
-@njit(nogil=True, cache=True)
-def _run8(accv, firv, j0, d0, d1, u):
+def _run8(accv, fpad, j0, d0, d1, u):
     """``acc[j0 + m] += u[0] f[d] ; += u[1] f[d-1] ; ... ; += u[7] f[d-7]`` for ``d = d0 + m`` in ``[d0, d1)``
-    (in that order)."""
+    (in that order; ``f[d] = fpad[d + 7]``, zero outside ``0..N-1``)."""
     L = d1 - d0
     if L <= 0:
         return
     a = accv[j0:j0 + L]
-    f = firv[d0 - 7:d1]  # one view (offsets from one pointer: one alias check against ``a``, so it vectorises)
+    f = fpad[d0:d1 + 7]  # one view (offsets from one pointer: one alias check against ``a``, so it vectorises)
     u0, u1, u2, u3, u4, u5, u6, u7 = u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7]
     for m in range(L):
         t = a[m]
@@ -339,36 +305,19 @@ def _run8(accv, firv, j0, d0, d1, u):
 
 
 @njit(nogil=True, cache=True)
-def _scatter8(accv, firv, idx, N, u, out, i):
-    """Eight consecutive samples ``u[0..7]`` (one FIR) into the overlap-add ring whose slot ``idx`` is the first
-    one's output time; writes ``out[i:i+8]``. Every slot receives the samples' contributions in time order, as
-    eight single-sample steps (or two :func:`_scatter4`) would: the same values."""
-    # the eight output times: contributions of the samples up to each, oldest first
-    for e in range(8):
-        j = idx + e
-        if j >= N:
-            j -= N
-        v = accv[j]
-        for q in range(e + 1):
-            v += u[q] * firv[e - q]
-        out[i + e] = v
-        accv[j] = 0.0
-    # times t0+8 .. t0+N-1: all eight samples
-    if idx + 8 < N:
-        split = N - idx  # first d whose slot wraps
-        _run8(accv, firv, idx + 8, 8, split, u)
-        _run8(accv, firv, 0, split, N, u)
+def _scatter(accv, fpad, idx, T, u, q, out, i):
+    """``q`` (4 or 8) consecutive samples ``u[:q]`` (one FIR) into the overlap-add accumulator whose slot ``idx`` is
+    the first one's output time, in one pass over output times ``0 .. T - 1`` (the padded FIR is zero outside its
+    taps: times past ``N + q - 2`` add zeros); then writes ``out[i:i+q]`` from the first ``q`` slots and empties
+    them. Every slot receives the samples' contributions in time order, as ``q`` single-sample steps would: the
+    same values."""
+    if q == 8:
+        _run8(accv, fpad, idx, 0, T, u)
     else:
-        _run8(accv, firv, idx + 8 - N, 8, N, u)
-    # times t0+N .. t0+N+6 reuse the slots just emptied: the later samples' tails
-    for e in range(7):
-        j = idx + e
-        if j >= N:
-            j -= N
-        v = accv[j]  # 0 (emptied above): v keeps the state's dtype
-        for q in range(e + 1, 8):
-            v += u[q] * firv[N + e - q]
-        accv[j] = v
+        _run4(accv, fpad, idx, 0, T, u)
+    for e in range(q):
+        out[i + e] = accv[idx + e]
+        accv[idx + e] = 0.0
 
 
 @njit(nogil=True, cache=True)
@@ -395,12 +344,15 @@ def noise_block(out, n, frames, read_pos, write_pos, state, hop_length):
     """
     B = int(state[_NB])
     N = int(state[_NT])
+    T = ((N + 7 + 31) // 32) * 32  # _pass_len: output times a pass adds to
+    A = _SHIFT * T  # accumulator: output time idx + d at slot idx + d (no wrap), moved to the front when full
     fir = _HDR + B * N
-    acc = fir + N
+    acc = fir + T + _PAD
     cap = frames.shape[0]
-    firv = state[fir:fir + N]
-    accv = state[acc:acc + N]
-    u8 = state[acc + N:acc + N + 8]
+    fpad = state[fir:fir + T + _PAD]
+    firv = fpad[_PAD:_PAD + N]
+    accv = state[acc:acc + A]
+    u8 = state[acc + A:acc + A + 8]
     pos = int(state[_POS])
     if pos < 0:
         pos = hop_length
@@ -419,50 +371,35 @@ def noise_block(out, n, frames, read_pos, write_pos, state, hop_length):
             pos = hop_length
             i += 1
             continue
-        if pos + 8 <= hop_length and i + 8 <= n and N >= 16:
-            # eight samples of one hop in one pass over the accumulator (each slot's contributions still in
-            # time order: the values of eight single-sample steps)
-            for q in range(8):
-                x, uq = _next_uniform(x)
-                u8[q] = uq
-            _scatter8(accv, firv, idx, N, u8, out, i)
-            idx += 8
-            if idx >= N:
-                idx -= N
-            pos += 8
-            i += 8
-            continue
-        if pos + 4 <= hop_length and i + 4 <= n and N >= 8:
-            # four samples of one hop in one pass over the accumulator: each slot still receives the samples'
-            # contributions in time order, so the values are those of four single-sample steps
-            for q in range(4):
-                x, uq = _next_uniform(x)
-                u8[q] = uq  # (exact in float32: 24-bit uniforms) every path multiplies in the state's dtype
-            _scatter4(accv, firv, idx, N, u8[0], u8[1], u8[2], u8[3], out, i)
-            idx += 4
-            if idx >= N:
-                idx -= N
-            pos += 4
-            i += 4
-            continue
-        x, u1 = _next_uniform(x)
-        u8[0] = u1
-        u = u8[0]
-        # scatter u * fir into acc[idx .. idx+N-1] (ring), in two contiguous runs
-        first = N - idx
-        a1 = accv[idx:]
-        for m in range(first):
-            a1[m] += u * firv[m]
-        f2 = firv[first:]
-        for m in range(idx):
-            accv[m] += u * f2[m]
-        out[i] = accv[idx]
-        accv[idx] = 0.0
-        idx += 1
-        if idx == N:
+        if idx + T > A:
+            # the live output times to the front (they end before A: the last pass fitted), the rest zero
+            L = A - idx
+            for m in range(L):
+                accv[m] = accv[idx + m]
+            for m in range(L, A):
+                accv[m] = 0.0
             idx = 0
-        pos += 1
-        i += 1
+        q = 8 if (pos + 8 <= hop_length and i + 8 <= n) else (4 if (pos + 4 <= hop_length and i + 4 <= n) else 1)
+        if q > 1:
+            # eight (or four) samples of one hop in one pass over the accumulator (each slot's contributions
+            # still in time order: the values of single-sample steps); the uniforms stored in the state's dtype
+            # (exact in float32: 24-bit), so every path multiplies in it
+            for e in range(q):
+                x, ue = _next_uniform(x)
+                u8[e] = ue
+            _scatter(accv, fpad, idx, T, u8, q, out, i)
+        else:
+            x, u1 = _next_uniform(x)
+            u8[0] = u1
+            u = u8[0]
+            a1 = accv[idx:idx + N]
+            for m in range(N):
+                a1[m] += u * firv[m]
+            out[i] = accv[idx]
+            accv[idx] = 0.0
+        idx += q
+        pos += q
+        i += q
     state[_POS] = pos
     state[_IDX] = idx
     _rng_put(state, x)

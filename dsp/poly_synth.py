@@ -15,7 +15,8 @@ from tonehost.dsp.noise import noise_block
 # Numba's cache keys on this file's text, not on the kernels it inlines: change this tag when they change
 # (noise_block: eight samples per pass, the FIR four bands per pass; harmonic_block: four harmonics per pass,
 # polynomial sin/cos; noise_block: float32 or float64 state, half FIR mirrored, RNG in three slots;
-# harmonic_block: Chebyshev's recurrence, integer quadrant; v5).
+# harmonic_block: Chebyshev's recurrence, integer quadrant;
+# noise_block: one loop per pass over a padded FIR, no ring wrap; v6).
 
 __all__ = ["poly_synth_block", "write_voice_frames"]
 
