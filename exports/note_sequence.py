@@ -20,7 +20,7 @@ from pathlib import Path
 from tonehost.exports.errors import TonehostError
 
 __all__ = ["Note", "Tempo", "TimeSignature", "QuantizationInfo", "NoteSequence", "quantize_to_step",
-           "DEFAULT_QPM", "QUANTIZE_CUTOFF", "SequenceError"]
+           "DEFAULT_QPM", "QUANTIZE_CUTOFF", "SequenceError", "MIN_QPM", "MAX_QPM"]
 
 #: magenta.js ``constants.DEFAULT_QUARTERS_PER_MINUTE``.
 DEFAULT_QPM = 120.0
@@ -28,6 +28,10 @@ DEFAULT_QPM = 120.0
 QUANTIZE_CUTOFF = 0.5
 #: magenta.js ``constants.DEFAULT_TICKS_PER_QUARTER``.
 DEFAULT_TICKS_PER_QUARTER = 220
+#: The tempo range (quarter notes per minute) a MIDI file can hold and read back: a MIDI tempo is a 24-bit count of
+#: microseconds per quarter (60e6 / 16777215 = 3.58 qpm at the slowest); past 1000 qpm a few minutes of notes
+#: already exceed the tick counts MIDI readers accept (pretty_midi: "likely corrupt").
+MIN_QPM, MAX_QPM = 4.0, 1000.0
 
 
 class SequenceError(TonehostError):
@@ -389,15 +393,41 @@ class NoteSequence:
         p = Path(path)
         if not p.parent.is_dir():
             raise SequenceError(f"cannot write {p}: folder {p.parent} does not exist", p)
+        self._check_midi_range(p)
+        tmp = None
         try:
             fd, tmp = tempfile.mkstemp(dir=p.parent, suffix=".mid.tmp")
             os.close(fd)
             self.to_pretty_midi().write(tmp)
             os.chmod(tmp, 0o666 & ~_umask())
             os.replace(tmp, p)
+            tmp = None
         except OSError as exc:
             raise SequenceError(f"cannot write {p} ({exc.strerror or exc})", p) from None
+        finally:  # any failure (Ctrl-C included) leaves no temporary file behind
+            if tmp is not None:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
         return p
+
+    def _check_midi_range(self, p: Path) -> None:
+        """Raise :class:`SequenceError` (naming ``p`` and the first bad value) for what a MIDI file cannot hold:
+        pitches and programs outside 0..127, NaN or infinite times, a tempo outside ``MIN_QPM..MAX_QPM``."""
+        for t in self.tempos[:1] or [Tempo(0.0, DEFAULT_QPM)]:
+            if not (math.isfinite(t.qpm) and MIN_QPM <= t.qpm <= MAX_QPM):
+                raise SequenceError(f"cannot write {p}: tempo {t.qpm:g} qpm is outside what a MIDI file holds "
+                                    f"({MIN_QPM:g}..{MAX_QPM:g}); give a tempo in that range", p)
+        for n in self.notes:
+            bad = ("pitch", n.pitch) if not 0 <= n.pitch <= 127 else \
+                ("program", n.program) if not 0 <= n.program <= 127 else \
+                ("time", n.start_time if not math.isfinite(n.start_time) else n.end_time) \
+                if not (math.isfinite(n.start_time) and math.isfinite(n.end_time)) else None
+            if bad:
+                rng = "0..127" if bad[0] != "time" else "finite seconds"
+                raise SequenceError(f"cannot write {p}: a note has {bad[0]} {bad[1]!r} (a MIDI file holds {rng}); "
+                                    "fix or drop that note", p)
 
 
 def _umask() -> int:

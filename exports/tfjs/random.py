@@ -21,7 +21,12 @@ from typing import Callable
 import numpy as np
 
 __all__ = ["alea", "mulberry32", "js_number_to_string", "multinomial_from_probs", "CdfSampler",
-           "TfjsMultinomial", "softmax32"]
+           "TfjsMultinomial", "softmax32", "check_temperature", "MAX_TEMPERATURE"]
+
+#: The largest sampling temperature accepted. ``softmax(logits / T)`` is within 1 % of uniform well before it for
+#: the logits of Magenta's models (|logit| < 50), and a float32 ``T`` overflows to inf past 3.4e38 (numpy warned
+#: "overflow encountered in cast" for ``--temperature 1e308`` and sampled uniformly).
+MAX_TEMPERATURE = 100.0
 
 _TWO_M32 = 2.3283064365386963e-10  # 2 ** -32
 
@@ -121,6 +126,37 @@ def js_number_to_string(x: float) -> str:
     sign = "+" if e >= 0 else "-"
     mant = ds if k == 1 else ds[0] + "." + ds[1:]
     return f"{mant}e{sign}{abs(e)}"
+
+
+def check_temperature(temperature) -> float | None:
+    """A sampling temperature as the samplers use it: ``None`` for argmax (``None`` or 0), else a float.
+
+    Parameters
+    ----------
+    temperature : float or None
+        0 or None (argmax) or a finite number in (0, :data:`MAX_TEMPERATURE`].
+
+    Returns
+    -------
+    float or None
+
+    Raises
+    ------
+    UsageError
+        A negative, NaN, infinite, non-numeric or larger value (one sentence with the range).
+    """
+    from tonehost.exports.errors import UsageError
+
+    if temperature is None or (not isinstance(temperature, str) and temperature == 0):
+        return None
+    try:
+        t = float(temperature)
+    except (TypeError, ValueError):
+        t = float("nan")
+    if isinstance(temperature, (str, bool)) or not (math.isfinite(t) and 0 < t <= MAX_TEMPERATURE):
+        raise UsageError(f"temperature must be 0 (argmax) or a number in (0, {MAX_TEMPERATURE:g}], got "
+                         f"{temperature!r}")
+    return t
 
 
 def softmax32(logits: np.ndarray) -> np.ndarray:

@@ -10,6 +10,10 @@ from tonehost.exports.errors import UsageError
 from tonehost.exports.note_sequence import NoteSequence, SequenceError
 from tonehost.realtime.cli import options
 
+#: The most steps ``--steps`` asks for: 256 bars of sixteenths (8.5 minutes at 120 qpm), a few seconds of CPU;
+#: ``--steps 100000000`` used to run for hours with no sign of life.
+MAX_STEPS = 4096
+
 HELP = "continue a MIDI melody or drum groove with MusicRNN (basic_rnn, melody_rnn, drum_kit_rnn, chord_pitches_improv)"
 
 
@@ -37,16 +41,17 @@ def register(subparsers) -> None:
     p.add_argument("primer", help="MIDI file to continue")
     p.add_argument("-o", "--output", required=True, metavar="OUT.mid", type=options.output_file, help="MIDI file to write (primer + "
                    "continuation)")
-    p.add_argument("--checkpoint", metavar="ID|DIR",
+    p.add_argument("--checkpoint", metavar="ID|DIR", type=options.checkpoint_ref,
                    help="MusicRNN checkpoint id, URL or directory (default: basic_rnn_folk, the melody model "
                    "shipped with tonehost, in basic_rnn's format; works offline)")
-    p.add_argument("--steps", type=options.positive_int, default=64, help="new sixteenth-note steps to generate (default 64)")
-    p.add_argument("--temperature", type=options.non_negative_float, default=1.0,
+    p.add_argument("--steps", type=options.int_range(1, MAX_STEPS), default=64,
+                   help=f"new sixteenth-note steps to generate, 1..{MAX_STEPS} (default 64)")
+    p.add_argument("--temperature", type=options.temperature, default=1.0,
                    help="sampling temperature (default 1.0); 0 takes the most likely event at every step (with a "
                    "small model that often just holds the last note)")
     p.add_argument("--chords", metavar="\"C G Am F\"", help="chord progression, for chord-conditioned "
                    "checkpoints (chord_pitches_improv)")
-    p.add_argument("--qpm", type=options.positive_float, help="tempo of the output in quarter notes per minute (default: the "
+    p.add_argument("--qpm", type=options.tempo_qpm, help="tempo of the output in quarter notes per minute (default: the "
                    "primer's)")
     p.add_argument("--seed", type=options.non_negative_int, help="random seed of the sampling (default: fresh)")
     p.add_argument("--skip-polyphony", action="store_true", help="keep only the highest note of notes that "

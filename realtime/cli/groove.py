@@ -32,10 +32,10 @@ def register(subparsers) -> None:
     p.add_argument("input", metavar="DRUMS.mid", help="MIDI file with drums")
     p.add_argument("-o", "--output", required=True, metavar="OUT.mid", type=options.output_file,
                    help="MIDI file to write (missing folders are created)")
-    p.add_argument("--checkpoint", default="groovae_2bar_humanize", metavar="ID|DIR",
+    p.add_argument("--checkpoint", default="groovae_2bar_humanize", metavar="ID|DIR", type=options.checkpoint_ref,
                    help="GrooVAE checkpoint id, URL or directory (default groovae_2bar_humanize; also groovae_4bar, "
                    "tap2drum_1bar..tap2drum_4bar)")
-    p.add_argument("--temperature", type=options.non_negative_float, default=0.0,
+    p.add_argument("--temperature", type=options.temperature, default=0.0,
                    help="hit sampling temperature; 0 keeps the most likely hits (default 0)")
     p.add_argument("--seed", type=options.non_negative_int, help="random seed (default: fresh)")
     p.add_argument("--offline", action="store_true", help="never download the checkpoint")

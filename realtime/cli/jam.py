@@ -7,8 +7,8 @@ import sys
 from tonehost.exports.errors import UsageError
 from tonehost.realtime.cli.live_music import (add_live_music_args, close_unstarted, open_midi_in, open_outputs,
                                               run_session)
-from tonehost.realtime.cli.options import (MAX_GAIN, float_range, non_negative_float, non_negative_int, positive_float,
-                                           positive_int)
+from tonehost.realtime.cli.options import (MAX_GAIN, checkpoint_ref, float_range, non_negative_float,
+                                           non_negative_int, positive_float, positive_int, temperature)
 
 HELP = "live: play a phrase and MusicRNN answers it in time (MIDI, piano or hum in); --drums; --vae A.mid B.mid"
 
@@ -38,10 +38,10 @@ def register(subparsers) -> None:
     p.add_argument("--listen", choices=["midi", "piano", "hum"], help="what to listen to: a MIDI keyboard "
                    "(--midi-in), a piano at the mic (live Onsets and Frames), or a hummed voice (the voice tracker); "
                    "default: midi with --midi-in, else hum")
-    p.add_argument("--checkpoint", metavar="ID|DIR", help="the answering model: a MusicRNN melody checkpoint id, "
+    p.add_argument("--checkpoint", metavar="ID|DIR", type=checkpoint_ref, help="the answering model: a MusicRNN melody checkpoint id, "
                    "URL or directory (default: basic_rnn_folk, shipped with tonehost, offline; basic_rnn for the "
                    "hosted one); with --vae a MusicVAE melody checkpoint (default: the shipped mel_2bar_folk)")
-    p.add_argument("--temperature", type=non_negative_float, help="sampling temperature: answers default to "
+    p.add_argument("--temperature", type=temperature, help="sampling temperature: answers default to "
                    "1.0, --vae windows to 0 (the most likely event at every step)")
     p.add_argument("--seed", type=non_negative_int, help="random seed (default: fresh)")
     p.add_argument("--chords", metavar="\"C G Am F\"", help="chord progression for a chord-conditioned "
@@ -64,10 +64,10 @@ def register(subparsers) -> None:
     p.add_argument("--no-monitor", action="store_true", help="with --midi-in: don't play the keyboard through "
                    "the instrument (by default you hear what you play)")
     p.add_argument("--drums", action="store_true", help="keep a drum groove going (drum_kit_rnn), a bar ahead")
-    p.add_argument("--drums-checkpoint", metavar="ID|DIR", default="drum_kit_rnn",
+    p.add_argument("--drums-checkpoint", metavar="ID|DIR", default="drum_kit_rnn", type=checkpoint_ref,
                    help="drums model (default drum_kit_rnn, hosted: fetched once, or `tonehost checkpoints fetch "
                    "drum_kit_rnn`; nothing shipped)")
-    p.add_argument("--drums-temperature", type=non_negative_float, default=1.0, help="(default 1.0)")
+    p.add_argument("--drums-temperature", type=temperature, default=1.0, help="(default 1.0)")
     p.add_argument("--vae", nargs=2, metavar=("A.mid", "B.mid"), help="play a MusicVAE interpolation from "
                    "melody A to melody B instead of answering (their first window: 2 bars for the 2-bar models)")
     p.add_argument("--bars", type=positive_int, default=8, help="with --vae: bars from A to B (default 8)")
@@ -139,8 +139,8 @@ def cmd_jam(args) -> int:
 
             model = MusicRNN(args.checkpoint, offline=args.offline)
             chords = parse_chord_progression(args.chords) if args.chords else None
-            temperature = 1.0 if args.temperature is None else args.temperature
-            session.add_part(CallAndResponse(model, args.pause_beats, args.answer_bars, temperature or None,
+            answer_t = 1.0 if args.temperature is None else args.temperature
+            session.add_part(CallAndResponse(model, args.pause_beats, args.answer_bars, answer_t or None,
                                              args.seed, chords))
             name = model.checkpoint_dir.name if model.checkpoint_dir else str(model.model_path)
             said.append(f"answers: {name}, {args.answer_bars} bars after a {args.pause_beats:g}-beat pause")

@@ -14,7 +14,7 @@ import threading
 import numpy as np
 
 from tonehost.exports.errors import DeviceError
-from tonehost.realtime.cli.options import (audio_device, block_size, non_negative_float, non_negative_int,
+from tonehost.realtime.cli.options import (audio_device, tempo_qpm, block_size, non_negative_float, non_negative_int,
                                            positive_float, sample_rate)
 
 __all__ = ["add_live_music_args", "open_outputs", "open_midi_in", "run_session", "close_unstarted"]
@@ -23,7 +23,7 @@ __all__ = ["add_live_music_args", "open_outputs", "open_midi_in", "run_session",
 def add_live_music_args(p, click: str = "count-in") -> None:
     """Tempo (``--qpm``, ``--count-in``, ``--click``), MIDI (``--midi-in``, ``--midi-out``, ``--no-midi-clock``),
     ``--fluidsynth``, audio (``--device``, ``--block-size``, ``--sample-rate``) and ``--duration``."""
-    p.add_argument("--qpm", type=positive_float, default=120.0, help="tempo in quarter notes per minute "
+    p.add_argument("--qpm", type=tempo_qpm, default=120.0, help="tempo in quarter notes per minute "
                    "(default 120)")
     p.add_argument("--count-in", type=non_negative_int, default=1, metavar="BARS",
                    help="bars counted in before bar 1 (default 1)")

@@ -3,7 +3,7 @@
 Option types (``type=`` of ``add_argument``) check every value when the command line is parsed, so a bad value is
 one line (``tonehost: error: argument --block-size: ...``) before anything opens: :func:`positive_int`,
 :func:`non_negative_int`, :func:`positive_float`, :func:`non_negative_float`, :func:`finite_float`,
-:func:`sample_rate`, :func:`block_size`, :func:`checkpoint_ref`, :func:`instrument_name`, the ranges
+:func:`sample_rate`, :func:`block_size`, :func:`temperature`, :func:`tempo_qpm`, :func:`checkpoint_ref`, :func:`instrument_name`, the ranges
 :func:`int_range` and :func:`float_range` make, and for files the commands write :func:`output_file` (checks the
 place and creates missing folders) and :func:`output_dir`. :class:`Parser` turns argparse's own errors into that one
 line. :func:`clip_note` is the clip warning of a level readout (``play``'s status line; ``render`` may use it).
@@ -20,7 +20,7 @@ from tonehost.exports.errors import UsageError
 
 __all__ = ["add_instrument_args", "instrument_from_args", "audio_device", "Parser", "positive_int",
            "non_negative_int", "positive_float", "non_negative_float", "finite_float", "sample_rate", "block_size",
-           "int_range", "float_range",
+           "int_range", "float_range", "temperature", "tempo_qpm",
            "checkpoint_ref", "instrument_name", "output_file", "output_file_or_stdout", "output_dir", "writes_file",
            "MIN_SAMPLE_RATE",
            "MAX_SAMPLE_RATE", "MIN_BLOCK_SIZE", "MAX_BLOCK_SIZE", "MAX_GAIN", "MAX_PITCH_SHIFT", "clip_note"]
@@ -152,13 +152,30 @@ def float_range(lo: float, hi: float):
     return number
 
 
+def temperature(text: str) -> float:
+    """argparse type: ``--temperature`` of the generative commands, 0 (argmax) to
+    :data:`~tonehost.exports.tfjs.random.MAX_TEMPERATURE` (``--temperature 1e308`` overflowed float32 with a numpy
+    warning and sampled uniformly)."""
+    from tonehost.exports.tfjs.random import MAX_TEMPERATURE
+
+    return float_range(0.0, MAX_TEMPERATURE)(text)
+
+
+def tempo_qpm(text: str) -> float:
+    """argparse type: ``--qpm``, quarter notes per minute in the range a MIDI file holds
+    (:data:`~tonehost.exports.note_sequence.MIN_QPM`..``MAX_QPM``; ``--qpm 1e-9`` ended in mido's traceback)."""
+    from tonehost.exports.note_sequence import MAX_QPM, MIN_QPM
+
+    return float_range(MIN_QPM, MAX_QPM)(text)
+
+
 def checkpoint_ref(text: str) -> str:
     """argparse type: ``--checkpoint``, a non-empty index id, folder, URL or ``.onnx`` path (an empty value used
     to fall through to the hosted violin's download); returned stripped of surrounding blanks."""
     t = str(text).strip()
     if not t:
         raise argparse.ArgumentTypeError("expected an index id, a checkpoint folder or a .onnx file, got an empty "
-                                         "string (leave --checkpoint out to play the shipped violin)")
+                                         "string (leave --checkpoint out for the shipped model)")
     if "\0" in t:
         raise argparse.ArgumentTypeError(f"{text!r} is not a valid file name or id")
     return t

@@ -7,7 +7,7 @@ import sys
 from tonehost.exports.errors import UsageError
 from tonehost.realtime.cli.live_music import (add_live_music_args, close_unstarted, open_midi_in, open_outputs,
                                               run_session)
-from tonehost.realtime.cli.options import finite_float, non_negative_float, non_negative_int
+from tonehost.realtime.cli.options import checkpoint_ref, finite_float, non_negative_int, temperature
 
 HELP = "live: tap a rhythm on any key or pad (or into the mic); GrooVAE tap2drum plays it as a groove on the next bar"
 
@@ -31,9 +31,9 @@ def register(subparsers) -> None:
     p.add_argument("--mic", action="store_true", help="detect taps (claps, knocks) from the mic instead of MIDI")
     p.add_argument("--bars", type=int, choices=[1, 2, 3, 4], default=1, help="window length in bars: picks "
                    "tap2drum_Nbar (default 1)")
-    p.add_argument("--checkpoint", metavar="ID|DIR", help="a tap2drum checkpoint id, URL or directory (default "
+    p.add_argument("--checkpoint", metavar="ID|DIR", type=checkpoint_ref, help="a tap2drum checkpoint id, URL or directory (default "
                    "tap2drum_{bars}bar)")
-    p.add_argument("--temperature", type=non_negative_float, default=0.0, help="hit sampling temperature; 0 "
+    p.add_argument("--temperature", type=temperature, default=0.0, help="hit sampling temperature; 0 "
                    "keeps the most likely hits (default)")
     p.add_argument("--seed", type=non_negative_int, help="random seed (default: fresh)")
     p.add_argument("--no-hold", action="store_true", help="play nothing after a window without taps (default: "

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from tonehost.exports.errors import UsageError
-from tonehost.realtime.cli.options import (block_size, non_negative_float, output_dir, output_file,
+from tonehost.realtime.cli.options import (block_size, checkpoint_ref, non_negative_float, output_dir, output_file,
                                            output_file_or_stdout, positive_float, positive_int, sample_rate)
 
 HELP = "transcribe piano audio to MIDI with Onsets and Frames (a file, or --live from the microphone)"
@@ -39,7 +39,7 @@ def register(subparsers) -> None:
     p.add_argument("-o", "--output", metavar="OUT.mid", type=output_file, help="MIDI file to write (live: rewritten every 2 s, "
                    "with a journal beside it that keeps every note for --recover)")
     p.add_argument("--notes", metavar="OUT.tsv", type=output_file_or_stdout, help="also write notes as TSV: onset, offset, pitch, velocity (- for standard output)")
-    p.add_argument("--checkpoint", default=None, metavar="ID|DIR",
+    p.add_argument("--checkpoint", default=None, metavar="ID|DIR", type=checkpoint_ref,
                    help="checkpoint id, URL or directory (default: the shipped onsets_frames_small; "
                    "onsets_frames_uni / onsets_frames_uni_q2 are the hosted magenta.js checkpoints)")
     p.add_argument("--model", metavar="MODEL.onnx|transkun", help="use this exported stream-form model instead, or "

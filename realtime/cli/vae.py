@@ -47,17 +47,17 @@ def register(subparsers) -> None:
         # every number and the output are checked while parsing (cli.options): a bad value is one line, exit 2
         q.add_argument("-o", "--output", required=True, metavar="OUT", help=output_help,
                        type=options.output_file_or_stdout if stdout else options.output_file)
-        q.add_argument("--checkpoint", metavar="ID|DIR",
+        q.add_argument("--checkpoint", metavar="ID|DIR", type=options.checkpoint_ref,
                        help="MusicVAE checkpoint id, URL or directory (default: mel_2bar_folk, the 2-bar melody "
                        "model shipped with tonehost, in mel_2bar_small's format; works offline; "
                        "`tonehost checkpoints list` shows the 25 hosted ones)")
-        q.add_argument("--temperature", type=options.non_negative_float, default=temperature,
+        q.add_argument("--temperature", type=options.temperature, default=temperature,
                        help=f"sampling temperature; 0 takes the most likely event (default {temperature:g})")
         q.add_argument("--chords", metavar="\"C G Am F\"",
                        help="chord progression for chord-conditioned checkpoints (mel_chords, multitrack_chords: "
                        "one chord)")
         q.add_argument("--key", type=options.int_range(0, 11), metavar="0..11", help="key for key-conditioned checkpoints (0 = C)")
-        q.add_argument("--qpm", type=options.positive_float, help="tempo of the output (default: the input's, else 120)")
+        q.add_argument("--qpm", type=options.tempo_qpm, help="tempo of the output (default: the input's, else 120)")
         q.add_argument("--seed", type=options.non_negative_int, help="random seed (default: fresh)")
         q.add_argument("--split", action="store_true", help="write one MIDI file per result (OUT_01.mid, ...)")
         q.add_argument("--offline", action="store_true", help="never download the checkpoint")

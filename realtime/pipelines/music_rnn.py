@@ -36,7 +36,7 @@ from tonehost.exports.errors import ModelError, UsageError
 from tonehost.exports.note_sequence import NoteSequence
 from tonehost.exports.sequences import ChordError, ConverterError, binary_counter_row
 from tonehost.exports.sequences.base import assert_relative_quantized, one_hot
-from tonehost.exports.tfjs.random import CdfSampler, softmax32
+from tonehost.exports.tfjs.random import check_temperature, CdfSampler, softmax32
 
 __all__ = ["MusicRNN", "MusicRNNStream", "Continuation", "PrefixCache"]
 
@@ -50,12 +50,7 @@ def _sampler(rng) -> Sampler:
 
 
 def _temperature(temperature) -> float | None:
-    if temperature is None or temperature == 0:
-        return None
-    t = float(temperature)
-    if not np.isfinite(t) or t < 0:
-        raise UsageError(f"temperature must be 0 (argmax) or a positive number, got {temperature!r}")
-    return t
+    return check_temperature(temperature)  # the one check (range and message) of every sampler
 
 
 class Continuation:

@@ -50,19 +50,14 @@ from tqdm import tqdm
 
 from tonehost.exports.errors import UsageError
 from tonehost.exports.note_sequence import DEFAULT_QPM, NoteSequence
-from tonehost.exports.tfjs.random import multinomial_from_probs, softmax32
+from tonehost.exports.tfjs.random import check_temperature, multinomial_from_probs, softmax32
 
 __all__ = ["MusicVAE", "DecodeResult", "GrooveStream", "StreamedEncoder", "interpolated_zs", "tfjs_linspace",
            "segment_lengths"]
 
 
 def _temperature(temperature) -> float | None:
-    if temperature is None or temperature == 0:
-        return None
-    t = float(temperature)
-    if not np.isfinite(t) or t < 0:
-        raise UsageError(f"temperature must be 0 (argmax) or a positive number, got {temperature!r}")
-    return t
+    return check_temperature(temperature)  # the one check (range and message) of every sampler
 
 
 def _generator(rng) -> np.random.Generator:

@@ -93,3 +93,80 @@ def test_a_closed_pipe_is_no_traceback(cmd):
     rc = proc.wait(timeout=120)
     assert "Traceback" not in err and "BrokenPipe" not in err, err
     assert rc in (0, 2), (rc, err)  # --help exits 0 (argparse); list 0
+
+
+# ------------------------------------------------------------- option values of the generative commands
+
+@pytest.mark.parametrize("argv", [
+    ["continue", "{mid}", "-o", "{tmp}/o.mid", "--temperature", "1e308"],
+    ["vae", "sample", "-o", "{tmp}/o.mid", "--temperature", "1e308"],
+    ["groove", "{mid}", "-o", "{tmp}/o.mid", "--temperature", "1e300"],
+    ["jam", "--temperature", "1e9"],
+    ["jam", "--drums-temperature", "101"],
+    ["tap2drum", "--temperature", "1e9"],
+    ["continue", "{mid}", "-o", "{tmp}/o.mid", "--qpm", "1e-9"],
+    ["continue", "{mid}", "-o", "{tmp}/o.mid", "--qpm", "1e9"],
+    ["vae", "sample", "-o", "{tmp}/o.mid", "--qpm", "3"],
+    ["jam", "--qpm", "0.001"],
+    ["continue", "{mid}", "-o", "{tmp}/o.mid", "--steps", "100000000"],
+    ["continue", "{mid}", "-o", "{tmp}/o.mid", "--checkpoint", ""],
+    ["vae", "sample", "-o", "{tmp}/o.mid", "--checkpoint", " "],
+    ["transcribe", "{mid}", "-o", "{tmp}/o.mid", "--checkpoint", ""],
+    ["groove", "{mid}", "-o", "{tmp}/o.mid", "--checkpoint", ""],
+])
+def test_generative_option_values_are_checked_while_parsing(argv, mid, tmp_path, capsys):
+    """--temperature 1e308 leaked numpy's overflow warning, --qpm 1e-9 ended in mido's traceback, --steps 1e8 ran
+    for hours without a word, --checkpoint '' read the working directory as a checkpoint: each is now one line
+    naming the option and its range, exit 2, before any model loads."""
+    argv = [a.format(mid=mid, tmp=tmp_path) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("tonehost: error: argument --") and "\n" not in err, err
+    assert not (tmp_path / "o.mid").exists()
+
+
+def test_the_samplers_share_one_temperature_check():
+    from tonehost.exports.errors import UsageError
+    from tonehost.exports.tfjs.random import MAX_TEMPERATURE, check_temperature
+    from tonehost.realtime.pipelines import music_rnn, music_vae
+
+    for check in (check_temperature, music_rnn._temperature, music_vae._temperature):
+        assert check(None) is None and check(0) is None and check(0.5) == 0.5 and check(MAX_TEMPERATURE) == 100
+        for bad in (1e308, float("inf"), float("nan"), -1, "1.0", True):
+            with pytest.raises(UsageError, match="temperature must be"):
+                check(bad)
+
+
+def test_a_large_temperature_samples_without_warnings(mid):
+    import warnings
+
+    from tonehost import MusicRNN, NoteSequence
+
+    primer = NoteSequence.from_midi(mid).quantize(4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = MusicRNN().continue_sequence(primer, 16, temperature=100.0, rng=1)
+    assert out.total_quantized_steps == 16
+
+
+@pytest.mark.parametrize("change", ["pitch200", "pitch-1", "program128", "nan", "inf", "qpm1e-9", "qpm1e12"])
+def test_to_midi_refuses_what_midi_cannot_hold_and_leaves_no_temporary_file(change, tmp_path):
+    """`NoteSequence.to_midi` raised mido's ValueError (or wrote a file no reader opens, at 1e12 qpm) and left a
+    ``tmp*.mid.tmp`` beside the target at every failure."""
+    from tonehost.exports.note_sequence import Note, NoteSequence, SequenceError, Tempo
+
+    note = Note(pitch=60, velocity=80, start_time=0.0, end_time=1.0)
+    seq = NoteSequence(notes=[note])
+    if change.startswith("pitch"):
+        note.pitch = int(change[5:])
+    elif change.startswith("program"):
+        note.program = int(change[7:])
+    elif change.startswith("qpm"):
+        seq.tempos = [Tempo(0.0, float(change[3:]))]
+    else:
+        note.end_time = float(change)
+    (tmp_path / "old.mid").write_bytes(b"old")
+    with pytest.raises(SequenceError, match="cannot write .*old.mid"):
+        seq.to_midi(tmp_path / "old.mid")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.mid"]
+    assert (tmp_path / "old.mid").read_bytes() == b"old"

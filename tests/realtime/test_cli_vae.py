@@ -131,7 +131,7 @@ def test_chords_trio_and_drum_models(ckpts, midis, tmp_path, capsys):
     (["vae", "sample", "-o", "{tmp}/a.mid", "--checkpoint", "{mel_chords}", "--chords", "C Qx"], "Qx", 1),
     (["vae", "sample", "-o", "{tmp}/afile.mid/a.mid", "--checkpoint", "{mel_2bar_small}"], "is a file", 2),
     (["vae", "sample", "-o", "{tmp}/a.mid", "--checkpoint", "{mel_2bar_small}", "--temperature", "-1"],
-     "argument --temperature: expected a number >= 0", 2),
+     "argument --temperature: expected a number from 0 to 100", 2),
     (["vae", "similar", "{mel0}", "-o", "{tmp}/a.mid", "--checkpoint", "{mel_2bar_small}", "--similarity", "2"],
      "argument --similarity: expected a number from 0 to 1", 2),
     (["vae", "interpolate", "{mel0}", "{mel1}", "-o", "{tmp}/a.mid", "--steps", "1"],
