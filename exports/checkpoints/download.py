@@ -81,6 +81,26 @@ def _slug(url: str) -> str:
     return f"{name}-{hashlib.sha256(url.encode()).hexdigest()[:10]}"
 
 
+def _quote_url(url: str) -> str:
+    """``url`` with its path percent-encoded (a space in a folder name made urllib refuse the URL as holding
+    control characters, retried 4 times as a network error); an already encoded path is left as it is."""
+    parts = urllib.parse.urlsplit(url)
+    path = urllib.parse.quote(parts.path, safe="/%~:@!$&'()*+,;=-._")
+    return urllib.parse.urlunsplit(parts._replace(path=path))
+
+
+def _holds_checkpoint(path: Path) -> bool:
+    """Whether a local folder holds a checkpoint: a tfjs manifest or graph, or a model file (DDSP-VST's
+    ``.tflite``, an ``.onnx``). ``checkpoints fetch ""`` or ``fetch ~`` used to return (or, with ``--to``, copy)
+    any folder at all."""
+    if (path / MANIFEST_NAME).is_file() or (path / MODEL_JSON).is_file():
+        return True
+    try:
+        return any(c.suffix in (".tflite", ".onnx") and c.is_file() for c in path.iterdir())
+    except OSError:
+        return False
+
+
 def resolve_source(source: str | os.PathLike, extra_index=None) -> Source:
     """Turn an id, URL or directory into a :class:`Source`.
 
@@ -90,8 +110,11 @@ def resolve_source(source: str | os.PathLike, extra_index=None) -> Source:
         When ``source`` is neither a known id, an http(s)/file URL, nor an existing directory.
     """
     s = os.fspath(source)
+    if not str(s).strip():
+        raise CheckpointNotFoundError("the checkpoint source is empty; give an index id (`tonehost checkpoints "
+                                      "list`), an http(s) URL or a checkpoint directory", s)
     if s.startswith(("http://", "https://")):
-        url = s.rstrip("/")
+        url = _quote_url(s.strip().rstrip("/"))
         return Source(key=url, name=_slug(url), urls=[url], subdir="url")
     if s.startswith("file://"):
         s = urllib.parse.unquote(urllib.parse.urlsplit(s).path)
@@ -105,6 +128,9 @@ def resolve_source(source: str | os.PathLike, extra_index=None) -> Source:
             raise CheckpointNotFoundError(f"{p} is a file; a checkpoint source is a directory (the folder with "
                                           "weights_manifest.json or model.json), an id or a URL", p)
         p = p.resolve()
+        if not _holds_checkpoint(p):
+            raise CheckpointNotFoundError(f"{p} holds no checkpoint (no {MANIFEST_NAME}, {MODEL_JSON}, .tflite or "
+                                          ".onnx); give the checkpoint's own folder, an id or a URL", p)
         return Source(key=p.as_uri(), name=p.name, urls=[p.as_uri()], local=p)
     if "/" in s:
         raise CheckpointNotFoundError(f"checkpoint source {s!r} is not an id, an http(s) URL or an existing "

@@ -170,3 +170,46 @@ def test_to_midi_refuses_what_midi_cannot_hold_and_leaves_no_temporary_file(chan
         seq.to_midi(tmp_path / "old.mid")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old.mid"]
     assert (tmp_path / "old.mid").read_bytes() == b"old"
+
+
+# ------------------------------------------------------------------------------------------ checkpoints
+
+@pytest.mark.parametrize("source", ["", "   ", "{tmp}"])
+def test_checkpoints_fetch_refuses_a_folder_that_holds_no_checkpoint(source, tmp_path, monkeypatch, capsys):
+    """`tonehost checkpoints fetch ""` printed the working directory and exited 0 (any folder passed as a
+    checkpoint); now one line, exit 1."""
+    (tmp_path / "notes.txt").write_text("not a checkpoint")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TONEHOST_CACHE", str(tmp_path / "cache"))
+    assert main(["checkpoints", "fetch", source.format(tmp=tmp_path)]) == 1
+    cap = capsys.readouterr()
+    assert cap.out == "" and ("is empty" in cap.err or "holds no checkpoint" in cap.err), cap.err
+
+
+def test_a_checkpoint_url_with_a_space_is_fetched(tmp_path, monkeypatch, capsys):
+    """`checkpoints fetch "http://host/sp ace"` was retried 4 times and blamed the network (urllib: "URL can't
+    contain control characters"); the path is percent-encoded now, the same checkpoint as ``sp%20ace``."""
+    import functools
+    import http.server
+    import shutil
+    import threading
+
+    from tonehost.exports.checkpoints.shipped import shipped_checkpoint
+
+    served = tmp_path / "srv"
+    shutil.copytree(shipped_checkpoint("basic_rnn_folk"), served / "sp ace")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("TONEHOST_CACHE", str(tmp_path / "cache"))
+    try:
+        base = f"http://127.0.0.1:{server.server_port}/"
+        assert main(["checkpoints", "fetch", base + "sp ace", "--retries", "0", "-q"]) == 0
+        first = capsys.readouterr().out.strip()
+        assert main(["checkpoints", "fetch", base + "sp%20ace", "--retries", "0", "-q"]) == 0
+        assert capsys.readouterr().out.strip() == first
+    finally:
+        server.shutdown()
+    got = Path(first)
+    assert (got / "weights_manifest.json").read_bytes() == (served / "sp ace" / "weights_manifest.json").read_bytes()
