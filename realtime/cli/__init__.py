@@ -42,12 +42,19 @@ COMMAND_MODULES = [
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``tonehost`` argument parser with every command registered."""
-    from tonehost.realtime.cli.options import Parser
+    from tonehost.realtime.cli.options import ExamplesHelpFormatter, Parser
 
     parser = Parser(
         prog="tonehost",
         description="Real-time host for Magenta's models: hum into a mic and hear a violin, "
-        "transcribe piano live, measure where every millisecond goes.")
+        "transcribe piano live, measure where every millisecond goes.",
+        formatter_class=ExamplesHelpFormatter, epilog="examples:\n"
+        "  tonehost play                                   # hum into the mic, hear the shipped violin\n"
+        "  tonehost transcribe take.wav -o take.mid        # piano audio to MIDI\n"
+        "  tonehost continue primer.mid -o out.mid         # continue a melody with MusicRNN\n"
+        "  tonehost vae sample -o samples.mid              # new melodies from MusicVAE\n"
+        "  tonehost checkpoints list                       # Magenta's hosted checkpoints\n"
+        "(`tonehost COMMAND --help` shows each command's options and examples)")
     parser.add_argument("--version", action="version", version=f"tonehost {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:

@@ -6,9 +6,17 @@ import json
 import sys
 import textwrap
 
-from tonehost.realtime.cli.options import non_negative_int, output_dir
+from tonehost.realtime.cli.options import ExamplesHelpFormatter, non_negative_int, output_dir
 
 HELP = "list, inspect and download Magenta's hosted model checkpoints"
+
+EXAMPLES = """  tonehost checkpoints list                           # id, model, size, description; * = cached
+  tonehost checkpoints list --json --full > index.json
+  tonehost checkpoints info ddsp_flute                # URLs, mirrors, known files, cache state
+  tonehost checkpoints fetch ddsp_flute               # into the cache; prints its folder
+  tonehost checkpoints fetch https://example.org/ckpt/my_vae --to ./my_vae
+  tonehost checkpoints --index mine.json fetch my_vae # your own entries (or $TONEHOST_INDEX)
+  tonehost checkpoints fetch basic_rnn --offline      # the cached copy, or an error; never the network"""
 
 
 def register(subparsers) -> None:
@@ -17,13 +25,14 @@ def register(subparsers) -> None:
         "checkpoints", help=HELP, description=HELP + ". The index holds Magenta.js's 35 hosted checkpoints and "
         "DDSP-VST's pitch model; add your own (self-hosted) entries with a JSON index file given by --index or "
         "$TONEHOST_INDEX (a list of {id, model, sizeMb, description, url[, mirrors, format, files]}).",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=ExamplesHelpFormatter, epilog="examples:\n" + EXAMPLES)
     p.add_argument("--index", action="append", metavar="FILE",
                    help="an extra JSON index file (repeatable; read after $TONEHOST_INDEX)")
     sub = p.add_subparsers(dest="checkpoints_command", metavar="ACTION")
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
-    lp = sub.add_parser("list", help="list every checkpoint of the index",
+    lp = sub.add_parser("list", help="list every checkpoint of the index", epilog="examples:\n" + EXAMPLES,
+                        formatter_class=ExamplesHelpFormatter,
                         description="List every checkpoint: id, model family, size and description.")
     lp.add_argument("--json", action="store_true",
                     help="print the index as JSON in Magenta.js's format (id, model, sizeMb, description, url)")
@@ -34,6 +43,7 @@ def register(subparsers) -> None:
     lp.set_defaults(func=cmd_list)
 
     ip = sub.add_parser("info", help="show one checkpoint: URLs, mirrors, known files, cache state",
+                        epilog="examples:\n" + EXAMPLES, formatter_class=ExamplesHelpFormatter,
                         description="Show everything known about one checkpoint.")
     ip.add_argument("id", help="checkpoint id (see `tonehost checkpoints list`)")
     ip.add_argument("--cache-dir", metavar="DIR", help="cache directory (default: $TONEHOST_CACHE/checkpoints "
@@ -45,6 +55,7 @@ def register(subparsers) -> None:
 
     fp = sub.add_parser(
         "fetch", help="download a checkpoint (resumable, verified, atomic) and print its directory",
+        epilog="examples:\n" + EXAMPLES, formatter_class=ExamplesHelpFormatter,
         description="Download every file a checkpoint needs into the cache (or --to DIR), resuming interrupted "
         "downloads, retrying with backoff, falling back to mirrors, and verifying sizes and SHA-256 (the index's, "
         "or those recorded in checkpoints.lock.json on the first download). Prints the checkpoint directory.")

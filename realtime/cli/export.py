@@ -5,14 +5,17 @@ from __future__ import annotations
 import time
 
 from tonehost.exports.resolve import checkpoint_dir
-from tonehost.realtime.cli.options import output_dir, output_file
+from tonehost.realtime.cli.options import ExamplesHelpFormatter, output_dir, output_file
 
 HELP = "convert a model checkpoint to ONNX (cached next to the checkpoint)"
 
 
 def _register_onsets_frames(sub) -> None:
     p = sub.add_parser(
-        "onsets-frames", help="Onsets and Frames piano transcription (onsets_frames_uni, onsets_frames_uni_q2)",
+        "onsets-frames", formatter_class=ExamplesHelpFormatter, epilog="examples:\n"
+        "  tonehost export onsets-frames onsets_frames_uni -o piano.onnx\n"
+        "  tonehost export onsets-frames ./my_checkpoint_dir --form whole -o piano_whole.onnx\n"
+        "  tonehost transcribe take.wav -o take.mid --model piano.onnx   # use the export", help="Onsets and Frames piano transcription (onsets_frames_uni, onsets_frames_uni_q2)",
         description="Build an ONNX model of magenta.js's OnsetsAndFrames from a layers checkpoint (float32 or "
         "quantized). The 'stream' form (default) takes mel frames, the range of frames to output and the LSTM "
         "states, and returns probabilities and the new states, so it runs a frame or a chunk at a time; the "
@@ -40,7 +43,10 @@ def cmd_onsets_frames(args) -> int:
 
 def _register_ddsp(sub) -> None:
     p = sub.add_parser(
-        "ddsp", help="DDSP instrument controls model (ddsp_violin, ..., a checkpoint dir, or a DDSP-VST .tflite)",
+        "ddsp", formatter_class=ExamplesHelpFormatter, epilog="examples:\n"
+        "  tonehost export ddsp ddsp_flute -o flute.onnx\n"
+        "  tonehost export ddsp ./Flute.tflite -o flute.onnx          # a DDSP-VST controls model\n"
+        "  tonehost play --checkpoint flute.onnx                      # play the export", help="DDSP instrument controls model (ddsp_violin, ..., a checkpoint dir, or a DDSP-VST .tflite)",
         description="Convert a DDSP instrument to tonehost's streaming ONNX controls contract (exports/"
         "ddsp_contract.py): one control frame per call, inputs f0_scaled, pw_scaled and the GRU state, outputs "
         "amplitude, harmonic distribution, noise magnitudes and the new state; synthesis runs in tonehost's own "
@@ -75,7 +81,9 @@ def cmd_ddsp(args) -> int:
 
 def _register_transkun(sub) -> None:
     p = sub.add_parser(
-        "transkun", help="Transkun V2 piano transcription, so that --model transkun runs without torch",
+        "transkun", formatter_class=ExamplesHelpFormatter, epilog="examples:\n"
+        "  tonehost export transkun                       # into the cache, once\n"
+        "  tonehost export transkun -o /shared/transkun-2.0  # a folder to copy to machines without torch", help="Transkun V2 piano transcription, so that --model transkun runs without torch",
         description="Export Transkun V2 (the weights inside the transkun wheel; needs torch and transkun, "
         "pip install 'tonehost[transkun]' && pip install --no-deps transkun==2.0.1) once: its network up to the "
         "interval scores as ONNX, the velocity/offset heads' weights and its frame sizes. Afterwards "
@@ -102,7 +110,12 @@ EXPORTERS = [_register_onsets_frames, _register_ddsp, _register_transkun]
 
 def register(subparsers) -> None:
     """Add ``export`` with one sub-command per model family."""
-    p = subparsers.add_parser("export", help=HELP, description=HELP + ".")
+    p = subparsers.add_parser("export", help=HELP, description=HELP + ".", formatter_class=ExamplesHelpFormatter,
+                              epilog="examples:\n"
+                              "  tonehost export onsets-frames onsets_frames_uni -o piano.onnx\n"
+                              "  tonehost export ddsp ddsp_flute -o flute.onnx\n"
+                              "  tonehost export transkun\n"
+                              "(`tonehost export MODEL --help` for each)")
     sub = p.add_subparsers(dest="export_model", metavar="MODEL")
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
     for reg in EXPORTERS:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tonehost.exports.errors import UsageError
 
-__all__ = ["add_instrument_args", "instrument_from_args", "audio_device", "Parser", "positive_int",
+__all__ = ["add_instrument_args", "instrument_from_args", "audio_device", "Parser", "ExamplesHelpFormatter", "positive_int",
            "non_negative_int", "positive_float", "non_negative_float", "finite_float", "sample_rate", "block_size",
            "int_range", "float_range", "temperature", "tempo_qpm",
            "checkpoint_ref", "instrument_name", "output_file", "output_file_or_stdout", "output_dir", "writes_file",
@@ -55,6 +55,16 @@ class Parser(argparse.ArgumentParser):
         if action.nargs is None and action.option_strings and list(arg_strings) == ["--"]:
             self.error(f"argument {'/'.join(action.option_strings)}: expected a value, got '--'")
         return super()._get_values(action, arg_strings)
+
+
+class ExamplesHelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter, except that lines of a description or epilog that start with two spaces (example
+    command lines) are kept as written; every other line is wrapped to the terminal as usual."""
+
+    def _fill_text(self, text, width, indent):
+        return "\n".join(indent + line if line.startswith("  ") or not line.strip()
+                         else super(ExamplesHelpFormatter, self)._fill_text(line, width, indent)
+                         for line in text.split("\n"))
 
 
 def _number(text: str, kind, what: str):

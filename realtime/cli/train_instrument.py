@@ -12,14 +12,18 @@ from pathlib import Path
 
 import numpy as np
 
-from tonehost.realtime.cli.options import non_negative_int, output_dir, output_file, positive_float, positive_int
+from tonehost.realtime.cli.options import ExamplesHelpFormatter, non_negative_int, output_dir, output_file, positive_float, positive_int
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "train-instrument", help="train a DDSP instrument from your own recordings (needs PyTorch)",
         description="Train a DDSP decoder (multi-scale spectral loss through differentiable harmonic + noise "
-        "synths) on monophonic recordings of one instrument and export it as a .onnx controls model.")
+        "synths) on monophonic recordings of one instrument and export it as a .onnx controls model.",
+        formatter_class=ExamplesHelpFormatter, epilog="examples:\n"
+        "  tonehost train-instrument cello/*.wav -o cello.onnx --minutes 20   # needs pip install 'tonehost[train]'\n"
+        "  tonehost train-instrument cello/*.wav -o cello.onnx                # again: resumes from cello.onnx.train/\n"
+        "  tonehost play --checkpoint cello.onnx                              # then play (or render) with it")
     p.add_argument("recordings", nargs="+", help="audio files of the instrument alone (wav/flac/ogg, any rate)")
     p.add_argument("-o", "--output", required=True, type=output_file, help="output .onnx controls model")
     p.add_argument("--minutes", type=positive_float, default=20.0, help="wall-clock training budget (default 20)")
