@@ -23,7 +23,7 @@ import numpy as np
 from tonehost.exports.errors import AudioFileError, NonFiniteAudioWarning
 
 __all__ = ["AudioFile", "read_audio", "read_blocks", "to_mono", "replace_non_finite", "warn_non_finite",
-           "BLOCK_FRAMES"]
+           "audio_array", "check_sample_rate", "BLOCK_FRAMES"]
 
 #: Frames per block of :meth:`AudioFile.blocks` (about 3 s at 44.1 kHz: 1.5 MB as stereo float32).
 BLOCK_FRAMES = 1 << 17
@@ -56,6 +56,75 @@ def to_mono(audio: np.ndarray) -> np.ndarray:
         s += a[:, c]
     s /= a.shape[1]
     return s.astype(np.float32)
+
+
+def check_sample_rate(sample_rate, what: str = "sample_rate") -> int:
+    """A sample rate given to the Python API as an ``int``: a whole number of Hz from 1 to
+    :data:`tonehost.dsp._checks.MAX_RATE` (``sample_rate=float("nan")`` or ``10**9`` used to end in a ValueError from
+    deep inside the resampler).
+
+    Raises
+    ------
+    UsageError
+        Not a whole number in that range (the message names ``what`` and the value).
+    """
+    from tonehost.dsp._checks import MAX_RATE, check_int
+    from tonehost.exports.errors import UsageError
+
+    try:
+        return check_int(what, sample_rate, 1, MAX_RATE)
+    except ValueError:
+        raise UsageError(f"{what} must be a whole number of Hz from 1 to {MAX_RATE} (e.g. 44100), got "
+                         f"{sample_rate!r}") from None
+
+
+def audio_array(audio, where: str = "audio") -> np.ndarray:
+    """Audio handed to the Python API as the mono float32 array the pipelines take.
+
+    Parameters
+    ----------
+    audio : array-like, shape (n,) or (n, channels)
+        Samples (any real dtype; channels, soundfile's layout, are averaged). NaN/inf samples are replaced by
+        zeros with one :class:`~tonehost.exports.errors.NonFiniteAudioWarning` (as for files).
+    where : str
+        What to call it in messages.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n,), float32
+        A new array when anything was converted or replaced (the caller's array is never modified).
+
+    Raises
+    ------
+    UsageError
+        A file name instead of samples, a non-numeric array, more than 2 dimensions, or a ``[channels, n]`` array
+        (librosa's layout: it used to be averaged over the wrong axis, giving 2 samples for a stereo minute).
+    """
+    from tonehost.exports.errors import UsageError
+
+    if isinstance(audio, (str, bytes, os.PathLike)):
+        raise UsageError(f"{where} is a file name ({os.fsdecode(audio)!r}), not samples; read it first: "
+                         "audio, sr = tonehost.read_audio(path)")
+    try:
+        a = np.asarray(audio)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"{where} is not an array of samples ({exc}); pass a numpy array [n] or [n, channels]") \
+            from None
+    if a.dtype.kind not in "fiu" or a.ndim not in (1, 2):
+        raise UsageError(f"{where} must be a numeric array [n] or [n, channels], got {a.dtype} of shape "
+                         f"{list(a.shape)}")
+    if a.ndim == 2 and a.shape[0] <= 8 < 64 < a.shape[1]:  # >64 "channels" of <=8 frames: [channels, n]
+        raise UsageError(f"{where} has shape {list(a.shape)}: tonehost takes [n, channels] (soundfile's layout); "
+                         "for librosa's [channels, n] pass audio.T")
+    if a.dtype.kind in "iu":  # whole-number PCM: scaled to [-1, 1) as soundfile reads it (unsigned: offset binary)
+        half = 2.0 ** (8 * a.dtype.itemsize - 1)
+        a = ((a.astype(np.float64) - (half if a.dtype.kind == "u" else 0.0)) / half).astype(np.float32)
+    mono = to_mono(a)
+    if mono is audio or np.shares_memory(mono, np.asarray(audio)):
+        if not np.isfinite(np.add.reduce(mono, axis=None)):
+            mono = mono.copy()
+    warn_non_finite(where, replace_non_finite(mono), stacklevel=4)  # at the API's caller
+    return mono
 
 
 def replace_non_finite(audio: np.ndarray) -> int:

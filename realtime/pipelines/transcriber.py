@@ -29,7 +29,7 @@ from tonehost.dsp.mel import HOP, N_FFT, SAMPLE_RATE, MelStream
 from tonehost.exports.errors import ModelError, UsageError
 from tonehost.exports.note_sequence import Note, NoteSequence
 from tonehost.realtime.audio.worker import Worker
-from tonehost.realtime.io import to_mono
+from tonehost.realtime.io import audio_array, check_sample_rate, to_mono
 
 N_PITCHES = 88
 MIN_PITCH = 21
@@ -747,7 +747,7 @@ class TranscriptionStream:
         """
         if self._done:
             raise UsageError("this transcription stream is finished; start a new one with OnsetsAndFrames.stream()")
-        return self._transcriber.push_audio(self._resampler.process(to_mono(block)))
+        return self._transcriber.push_audio(self._resampler.process(audio_array(block, "block")))
 
     def finish(self) -> list[NoteEvent]:
         """End of input: the last frames' events and note-offs for what still sounds."""
@@ -847,12 +847,19 @@ class OnsetsAndFrames:
         Raises
         ------
         UsageError
-            ``sample_rate`` is not a positive integer.
+            ``sample_rate`` is not a whole number of Hz (1 .. 1 MHz); ``audio`` is a file name, not numeric, not
+            ``[n]`` or ``[n, channels]`` (:func:`~tonehost.realtime.io.audio_array`).
+
+        Warns
+        -----
+        NonFiniteAudioWarning
+            NaN/inf samples were replaced by zeros.
         """
-        if int(sample_rate) <= 0 or int(sample_rate) != sample_rate:
-            raise UsageError(f"sample_rate must be a positive integer in Hz, got {sample_rate}")
-        audio = np.asarray(audio)
-        tr = transcribe_array(self.session_for(self.decoding), audio, int(sample_rate), decoding=self.decoding)
+        sample_rate = check_sample_rate(sample_rate)
+        audio = audio_array(audio)  # [n] float32: a file name, [channels, n] or 3-D input is one UsageError
+        if not len(audio):  # nothing to hear (the mel frames of 0 samples used to raise an IndexError)
+            return notes_to_sequence([], 0.0)
+        tr = transcribe_array(self.session_for(self.decoding), audio, sample_rate, decoding=self.decoding)
         return notes_to_sequence(tr.notes, len(audio) / float(sample_rate))
 
     def transcribe_file(self, path, progress: Callable[[float], object] | None = None) -> NoteSequence:
@@ -880,6 +887,5 @@ class OnsetsAndFrames:
 
     def stream(self, sample_rate: int, max_chunk: int = 8) -> TranscriptionStream:
         """A :class:`TranscriptionStream` for audio arriving at ``sample_rate`` Hz."""
-        if int(sample_rate) <= 0 or int(sample_rate) != sample_rate:
-            raise UsageError(f"sample_rate must be a positive integer in Hz, got {sample_rate}")
-        return TranscriptionStream(self.session_for(self.decoding), int(sample_rate), max_chunk, self.decoding)
+        sample_rate = check_sample_rate(sample_rate)
+        return TranscriptionStream(self.session_for(self.decoding), sample_rate, max_chunk, self.decoding)

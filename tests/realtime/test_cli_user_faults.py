@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from scipy.signal import resample_poly
 
 from tonehost.realtime.cli import main
 
@@ -243,3 +244,58 @@ def test_every_help_shows_an_example_command_line(name, parser, monkeypatch):
     text = parser.format_help()
     lines = [ln.strip() for ln in text.splitlines() if re.match(r"^\s+tonehost \S", ln)]
     assert any(ln.startswith(name) for ln in lines), f"{name} --help has no example of itself:\n{text}"
+
+
+# ------------------------------------------------------------------------- the Python API's audio arrays
+
+@pytest.fixture(scope="module")
+def piano():
+    from tonehost import OnsetsAndFrames
+
+    return OnsetsAndFrames()
+
+
+@pytest.mark.parametrize("audio,sr,match", [
+    ("take.wav", 16000, "is a file name"),
+    (np.zeros((2, 16000), np.float32), 16000, r"\[channels, n\] pass audio.T"),
+    (np.zeros((2, 2, 100), np.float32), 16000, "numeric array"),
+    (np.array(["a", "b"]), 16000, "numeric array"),
+    (np.zeros(1600, np.float32), float("nan"), "sample_rate must be a whole number"),
+    (np.zeros(1600, np.float32), 10 ** 9, "sample_rate must be a whole number"),
+    (np.zeros(1600, np.float32), 0, "sample_rate must be a whole number"),
+])
+def test_transcribe_refuses_what_is_not_audio_in_one_sentence(piano, audio, sr, match):
+    """A file name gave numpy's "could not convert string to float", librosa's [2, n] was averaged over the wrong
+    axis (2 samples, no notes, no error), a 3-D array was flattened silently, NaN or 1e9 Hz ended in ValueErrors
+    from the resampler."""
+    from tonehost import TonehostError
+
+    with pytest.raises(TonehostError, match=match):
+        piano.transcribe(audio, sr)
+
+
+def test_transcribe_of_no_samples_is_an_empty_sequence(piano):
+    """0 samples raised an IndexError from the mel filterbank."""
+    seq = piano.transcribe(np.zeros(0, np.float32), 44100)
+    assert seq.notes == [] and seq.total_time == 0.0
+
+
+def test_whole_number_pcm_is_scaled_like_soundfile_and_nan_is_warned(piano, data_dir):
+    """int16 samples were fed as floats of +-32767 (no error); NaN samples were not reported (files were)."""
+    x, _ = sf.read(data_dir / "piano" / "stereo_sample.wav", dtype="float32", frames=3 * 44100)
+    x = resample_poly(x.mean(axis=1), 160, 441).astype(np.float32)
+    as_float = [(n.pitch, round(n.start_time, 2)) for n in piano.transcribe(x, 16000).notes]
+    pcm = np.round(x * 32767).astype(np.int16)
+    assert [(n.pitch, round(n.start_time, 2)) for n in piano.transcribe(pcm, 16000).notes] == as_float
+    assert as_float, "the test tone should give a note"
+    bad = x.copy()
+    bad[100:200] = np.nan
+    from tonehost.exports.errors import NonFiniteAudioWarning
+
+    with pytest.warns(NonFiniteAudioWarning, match="100 non-finite"):
+        piano.transcribe(bad, 16000)
+    assert np.isnan(bad[150])  # the caller's array is not modified
+    s = piano.stream(sample_rate=16000)
+    with pytest.raises(Exception, match="sample_rate"):
+        piano.stream(sample_rate=-5)
+    s.push(np.zeros((1, 2), np.float32))  # a last block of one stereo frame is [n=1, channels=2]
