@@ -300,11 +300,18 @@ def cmd_encode(args) -> int:
 
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    import io
+
+    from tonehost.realtime.midi.output import write_atomic
+
     out = Path(args.output)
     if out.suffix == ".npy":
-        np.save(out, z)
+        buf = io.BytesIO()
+        np.save(buf, z)
+        data = buf.getvalue()
     else:
-        out.write_text(json.dumps({"checkpoint": model.name, "z": z.tolist()}))
+        data = json.dumps({"checkpoint": model.name, "z": z.tolist()}).encode()
+    write_atomic(out, data)  # a failed or interrupted write leaves the old file, never half a JSON
     print(f"{model.name}: {len(seqs)} sequence{'s' if len(seqs) != 1 else ''} -> z [{z.shape[0]}, {z.shape[1]}] "
           f"-> {out}")
     return 0

@@ -299,3 +299,30 @@ def test_whole_number_pcm_is_scaled_like_soundfile_and_nan_is_warned(piano, data
     with pytest.raises(Exception, match="sample_rate"):
         piano.stream(sample_rate=-5)
     s.push(np.zeros((1, 2), np.float32))  # a last block of one stereo frame is [n=1, channels=2]
+
+
+@pytest.mark.parametrize("name", ["z.npy", "z.json"])
+def test_vae_encode_never_leaves_half_a_file(name, mid, tmp_path):
+    """`vae encode -o z.json` wrote with np.save / Path.write_text straight into the target: a disk that filled
+    part way left a truncated file under the final name (the old one gone) and a traceback. Now the write goes
+    through write_atomic: one line, exit 1, the old file kept. The full disk is RLIMIT_FSIZE (1 kB: the vectors
+    of one sequence are ~2.5 kB of JSON, 640 bytes of .npy + header ... so z.npy gets 1 sequence x 2)."""
+    import resource
+    import signal
+
+    out = tmp_path / name
+    out.write_bytes(b"old")
+    inputs = [str(mid)] * (1 if name.endswith(".json") else 4)
+
+    def small_disk():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))
+
+    script = "import sys; from tonehost.realtime.cli import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.run([sys.executable, "-c", script, "vae", "encode", *inputs, "-o", str(out)],
+                          capture_output=True, text=True, preexec_fn=small_disk, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stderr.startswith("tonehost: error: cannot write"), proc.stderr
+    assert out.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
