@@ -256,21 +256,6 @@ def check_backend(spec: ModelSpec) -> None:
         raise UsageError(f"unknown transcription backend {spec.backend!r}; use onsets_frames or transkun")
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_outputs(notes, midi_path: str | os.PathLike | None, tsv_path: str | os.PathLike | None) -> None:
     """Write notes as MIDI and/or TSV, each atomically, creating missing folders (``"-"``: TSV to stdout).
 
@@ -286,13 +271,9 @@ def write_outputs(notes, midi_path: str | os.PathLike | None, tsv_path: str | os
         Path(midi_path).parent.mkdir(parents=True, exist_ok=True)
         write_midi_atomic(midi_path, notes)
     if tsv_path:
-        if str(tsv_path) == "-":
-            write_notes_tsv("-", notes)
-        else:
+        if str(tsv_path) != "-":
             Path(tsv_path).parent.mkdir(parents=True, exist_ok=True)
-            rows = ["onset\toffset\tpitch\tvelocity\n"] + [
-                f"{n.start_time:.3f}\t{n.end_time:.3f}\t{n.pitch}\t{n.velocity}\n" for n in notes]
-            _atomic_text(Path(tsv_path), "".join(rows))
+        write_notes_tsv(tsv_path, notes)  # through write_atomic, as the MIDI file (a full disk: one UsageError)
 
 
 def transcribe_job(job: Job, spec: ModelSpec, progress: Callable[[float], object] | None = None) -> dict:

@@ -642,8 +642,23 @@ def fetch_checkpoint(source: str | os.PathLike, to: str | os.PathLike | None = N
     ------
     CheckpointError
         With a message naming the file: unknown id, missing file (404 everywhere), download failure after
-        retries and mirrors, size/hash mismatch, corrupt manifest, offline without a cached copy.
+        retries and mirrors, size/hash mismatch, corrupt manifest, offline without a cached copy, a disk that
+        cannot take the files (full, read-only: :class:`CheckpointDownloadError`).
     """
+    try:
+        return _fetch_checkpoint(source, to, cache_dir, offline, progress, extra_index=extra_index,
+                                 retries=retries, backoff=backoff, timeout=timeout, force=force)
+    except CheckpointError:
+        raise
+    except OSError as exc:  # the network's errors are CheckpointErrors by now: this is the local disk
+        where = exc.filename or to or cache_dir or default_cache_dir()
+        raise CheckpointDownloadError(
+            f"cannot write {where}: {exc.strerror or exc}; free some space or fetch into another folder (--to DIR "
+            "or $TONEHOST_CACHE); what was downloaded is kept and resumed", where) from None
+
+
+def _fetch_checkpoint(source, to, cache_dir, offline, progress, *, extra_index, retries, backoff, timeout,
+                      force) -> Path:
     src = resolve_source(source, extra_index)
     cache = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
     lock = LockFile(cache)

@@ -301,28 +301,65 @@ def test_whole_number_pcm_is_scaled_like_soundfile_and_nan_is_warned(piano, data
     s.push(np.zeros((1, 2), np.float32))  # a last block of one stereo frame is [n=1, channels=2]
 
 
+def _run_on_a_small_disk(argv, limit: int, env=None):
+    """``tonehost ARGV`` in a child whose files cannot grow past ``limit`` bytes (RLIMIT_FSIZE: a full disk)."""
+    import resource
+    import signal
+
+    def small_disk():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    script = "import sys; from tonehost.realtime.cli import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.run([sys.executable, "-c", script, *argv], capture_output=True, text=True,
+                          preexec_fn=small_disk, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})
+
+
 @pytest.mark.parametrize("name", ["z.npy", "z.json"])
 def test_vae_encode_never_leaves_half_a_file(name, mid, tmp_path):
     """`vae encode -o z.json` wrote with np.save / Path.write_text straight into the target: a disk that filled
     part way left a truncated file under the final name (the old one gone) and a traceback. Now the write goes
     through write_atomic: one line, exit 1, the old file kept. The full disk is RLIMIT_FSIZE (1 kB: the vectors
     of one sequence are ~2.5 kB of JSON, 640 bytes of .npy + header ... so z.npy gets 1 sequence x 2)."""
-    import resource
-    import signal
-
     out = tmp_path / name
     out.write_bytes(b"old")
     inputs = [str(mid)] * (1 if name.endswith(".json") else 4)
 
-    def small_disk():
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
-        resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))
-
-    script = "import sys; from tonehost.realtime.cli import main; sys.exit(main(sys.argv[1:]))"
-    proc = subprocess.run([sys.executable, "-c", script, "vae", "encode", *inputs, "-o", str(out)],
-                          capture_output=True, text=True, preexec_fn=small_disk, timeout=300,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = _run_on_a_small_disk(["vae", "encode", *inputs, "-o", str(out)], 1024)
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr and proc.stderr.startswith("tonehost: error: cannot write"), proc.stderr
     assert out.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_transcribe_notes_tsv_on_a_full_disk_is_one_line(wav, tmp_path):
+    """`transcribe --notes out.tsv` on a full disk ended in an OSError traceback (batch._atomic_text, a second copy
+    of write_atomic without its error handling); the TSV now goes through write_notes_tsv / write_atomic."""
+    out = tmp_path / "notes.tsv"
+    out.write_text("old")
+    proc = _run_on_a_small_disk(["transcribe", str(wav), "--notes", str(out)], 0)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.startswith("tonehost: error: cannot write") and out.read_text() == "old"
+
+
+def test_checkpoints_fetch_on_a_full_disk_is_one_line(tmp_path):
+    """`checkpoints fetch` onto a full disk ended in an OSError traceback from the downloader's .part file."""
+    import functools
+    import http.server
+    import shutil
+    import threading
+
+    from tonehost.exports.checkpoints.shipped import shipped_checkpoint
+
+    shutil.copytree(shipped_checkpoint("mel_2bar_folk"), tmp_path / "srv" / "vae")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "srv"))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        proc = _run_on_a_small_disk(["checkpoints", "fetch", f"http://127.0.0.1:{server.server_port}/vae",
+                                     "--retries", "0", "-q"], 0, env={"TONEHOST_CACHE": str(tmp_path / "cache")})
+    finally:
+        server.shutdown()
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.startswith("tonehost: error: cannot write") and "free some space" in proc.stderr
