@@ -190,10 +190,14 @@ class NoteSequence:
         SequenceError
             Tempo or time-signature changes, a bad time signature, negative times, ``steps_per_quarter`` < 1.
         """
-        if int(steps_per_quarter) < 1:
-            raise SequenceError(f"steps_per_quarter must be >= 1, got {steps_per_quarter}")
+        from tonehost.dsp._checks import check_int
+
+        try:  # a whole number (NaN, 2.5 or "4" used to end in int()'s ValueError or be truncated)
+            steps_per_quarter = check_int("steps_per_quarter", steps_per_quarter, 1, 1 << 20)
+        except ValueError as exc:
+            raise SequenceError(str(exc)) from None
         q = self.copy()
-        q.quantization_info = QuantizationInfo(steps_per_quarter=int(steps_per_quarter))
+        q.quantization_info = QuantizationInfo(steps_per_quarter=steps_per_quarter)
         if q.time_signatures:
             q.time_signatures.sort(key=lambda t: t.time)
             first = q.time_signatures[0]

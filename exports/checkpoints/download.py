@@ -123,7 +123,7 @@ def resolve_source(source: str | os.PathLike, extra_index=None) -> Source:
         from tonehost.exports.checkpoints.index import all_checkpoints
         if s in all_checkpoints(extra_index):  # an id wins over a same-named folder in the working directory
             p = Path("/nonexistent-tonehost-id-path")
-    if p.is_dir() or ("/" in s and p.exists()):
+    if p.exists():  # a folder, or a file given where a folder is wanted ("mono.mid" was an "unknown checkpoint id")
         if not p.is_dir():
             raise CheckpointNotFoundError(f"{p} is a file; a checkpoint source is a directory (the folder with "
                                           "weights_manifest.json or model.json), an id or a URL", p)

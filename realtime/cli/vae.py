@@ -12,6 +12,11 @@ import numpy as np
 from tonehost.exports.errors import TonehostError, UsageError
 from tonehost.realtime.cli import options
 
+#: The most sequences one command writes (-n, --steps, a --grid's width x height): about 10 s of decoding for the
+#: 2-bar models on one core; -n 1000000000 used to end in numpy's MemoryError traceback (954 GiB of z) and
+#: -n 100000 ran for hours without a word.
+MAX_RESULTS = 1000
+
 HELP = "MusicVAE: sample, interpolate between, vary, encode and decode melodies, drums, trios and multitrack bars"
 
 EXAMPLES = """examples:
@@ -66,7 +71,8 @@ def register(subparsers) -> None:
     q = sub.add_parser("sample", help="new sequences from random latent vectors",
                        description="New sequences from z ~ N(0, 1).\n\n" + EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    q.add_argument("-n", "--num", type=options.positive_int, default=4, help="how many (default 4)")
+    q.add_argument("-n", "--num", type=options.int_range(1, MAX_RESULTS), default=4,
+                   help=f"how many, 1..{MAX_RESULTS} (default 4)")
     common(q, 0.5)
     q.set_defaults(func=cmd_sample)
 
@@ -75,7 +81,8 @@ def register(subparsers) -> None:
                        "row from the 1st to the 3rd input, last row from the 2nd to the 4th).\n\n" + EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     q.add_argument("inputs", nargs="+", metavar="IN.mid", help="2 or 4 MIDI files")
-    q.add_argument("--steps", type=options.int_range(2), default=5, help="sequences along the line (default 5)")
+    q.add_argument("--steps", type=options.int_range(2, MAX_RESULTS), default=5,
+                   help=f"sequences along the line, 2..{MAX_RESULTS} (default 5)")
     q.add_argument("--grid", metavar="WxH", help="grid size for 4 inputs (default STEPSxSTEPS)")
     common(q, 0.0)
     q.set_defaults(func=cmd_interpolate)
@@ -84,7 +91,8 @@ def register(subparsers) -> None:
                        description="Variations of one input: z = z_in * s + noise * (1 - s).\n\n" + EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     q.add_argument("input", metavar="IN.mid")
-    q.add_argument("-n", "--num", type=options.positive_int, default=4, help="how many (default 4)")
+    q.add_argument("-n", "--num", type=options.int_range(1, MAX_RESULTS), default=4,
+                   help=f"how many, 1..{MAX_RESULTS} (default 4)")
     q.add_argument("--similarity", type=options.float_range(0, 1), default=0.8, help="0 (unrelated) .. 1 (the input) (default 0.8)")
     common(q, 0.0)
     q.set_defaults(func=cmd_similar)
@@ -258,7 +266,12 @@ def cmd_interpolate(args) -> int:
             raise UsageError(f"--grid is WIDTHxHEIGHT, e.g. 4x3; got {args.grid!r}") from None
         if w < 2 or h < 2:
             raise UsageError(f"--grid needs at least 2x2, got {args.grid}")
+        if w * h > MAX_RESULTS:
+            raise UsageError(f"--grid {args.grid} is {w * h} sequences; at most {MAX_RESULTS} (e.g. 30x30)")
         n_interps = (w, h)
+    elif len(args.inputs) == 4 and args.steps ** 2 > MAX_RESULTS:
+        raise UsageError(f"4 corners and --steps {args.steps} make a {args.steps}x{args.steps} grid "
+                         f"({args.steps ** 2} sequences); at most {MAX_RESULTS}: use --steps 31 or less, or --grid WxH")
     model, t_load = _load(args)
     kw = controls(args, model)
     seqs = [read_input(p, model) for p in args.inputs]

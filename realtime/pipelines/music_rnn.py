@@ -257,9 +257,12 @@ class MusicRNN:
             A chord symbol the encoder cannot encode.
         """
         self._check_chords(chord_progression)
-        if int(steps) < 1:
-            raise UsageError(f"steps must be at least 1, got {steps}")
-        steps = int(steps)
+        from tonehost.dsp._checks import check_int
+
+        try:  # a whole number: NaN ended in int()'s ValueError, 2.5 was truncated, "8" accepted
+            steps = check_int("steps", steps, 1, 1 << 24)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
         primer = self.encode(seq)
         if primer.shape[0] == 0:
             raise ConverterError("the primer is empty (0 steps); give a sequence with at least one step")

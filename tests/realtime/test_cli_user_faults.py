@@ -363,3 +363,44 @@ def test_checkpoints_fetch_on_a_full_disk_is_one_line(tmp_path):
         server.shutdown()
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert proc.stderr.startswith("tonehost: error: cannot write") and "free some space" in proc.stderr
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["vae", "sample", "-o", "{tmp}/o.mid", "-n", "1000000000"], "argument -n/--num"),
+    (["vae", "similar", "{mid}", "-o", "{tmp}/o.mid", "-n", "100000000"], "argument -n/--num"),
+    (["vae", "interpolate", "{mid}", "{mid}", "-o", "{tmp}/o.mid", "--steps", "100000000"], "argument --steps"),
+    (["vae", "interpolate", "{mid}", "{mid}", "{mid}", "{mid}", "-o", "{tmp}/o.mid", "--grid", "100000x100000"],
+     "at most 1000"),
+    (["vae", "interpolate", "{mid}", "{mid}", "{mid}", "{mid}", "-o", "{tmp}/o.mid", "--steps", "40"],
+     "at most 1000"),
+])
+def test_vae_counts_are_bounded(argv, match, mid, tmp_path, capsys):
+    """`vae sample -n 1000000000` (and similar -n, interpolate --steps / --grid) ended in numpy's MemoryError
+    traceback after allocating; -n 100000 ran for hours. Now one line before any model loads."""
+    rc = main([a.format(mid=mid, tmp=tmp_path) for a in argv])
+    err = capsys.readouterr().err.strip()
+    assert rc in (1, 2) and match in err and "\n" not in err, err
+    assert not (tmp_path / "o.mid").exists()
+
+
+@pytest.mark.parametrize("bad", [float("nan"), 2.5, "4", 0, 10 ** 9])
+def test_quantize_and_continue_want_whole_numbers(bad, mid):
+    """`seq.quantize(float("nan"))` and `continue_sequence(seq, float("nan"))` ended in int()'s ValueError; 2.5
+    was truncated and "8" accepted. Now a TonehostError naming the argument."""
+    from tonehost import MusicRNN, NoteSequence, TonehostError
+
+    seq = NoteSequence.from_midi(mid)
+    with pytest.raises(TonehostError, match="steps_per_quarter must be a whole number"):
+        seq.quantize(bad)
+    if bad != 10 ** 9:
+        with pytest.raises(TonehostError, match="steps must be a whole number"):
+            MusicRNN().continue_sequence(seq.quantize(4), bad)
+
+
+def test_a_file_given_as_a_checkpoint_is_named_as_a_file(mid, monkeypatch):
+    """`MusicRNN("melody.mid")` (a file in the working directory) said "unknown checkpoint id 'melody.mid'"."""
+    from tonehost import MusicRNN, TonehostError
+
+    monkeypatch.chdir(mid.parent)
+    with pytest.raises(TonehostError, match="melody.mid is a file; a checkpoint source is a directory"):
+        MusicRNN(mid.name)
