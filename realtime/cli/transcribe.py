@@ -238,6 +238,7 @@ def cmd_live(args) -> int:
     port = writer = live = None
     close_source = lambda: None  # noqa: E731
     session = Session(duration=args.seconds)
+    still: list[int] = []  # notes sounding when the session stopped: they end there and count in the summary
     try:
         port = MidiPortOut(args.midi_out) if args.midi_out else None
         # a microphone take starts at its first note; a file keeps its own times (as offline transcription does)
@@ -293,8 +294,9 @@ def cmd_live(args) -> int:
             live.stop()
         close_source()  # bounded: a lost stream is left to the OS instead of blocking in PortAudio
         t_end = live.transcriber.frames_done * 0.032 if live is not None else None
-        if live is not None and port:
-            for pitch in live.sounding():
+        still = live.sounding() if live is not None else []
+        if port:
+            for pitch in still:
                 port.note_off(pitch)
         if writer:
             writer.close(t_end)
@@ -303,7 +305,7 @@ def cmd_live(args) -> int:
     notes = live.transcriber.notes
     if args.notes:
         write_notes_tsv(args.notes, writer.shifted(notes) if writer else notes)
-    count = writer.n_notes if writer else finished[0]
+    count = writer.n_notes if writer else finished[0] + len(still)  # `--seconds 2 -q` said "0 notes" for 2
     where = f" -> {args.output}" if args.output else ""
     starts = ""
     if writer and start == "first_note" and writer.first_onset is not None:

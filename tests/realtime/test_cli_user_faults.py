@@ -404,3 +404,12 @@ def test_a_file_given_as_a_checkpoint_is_named_as_a_file(mid, monkeypatch):
     monkeypatch.chdir(mid.parent)
     with pytest.raises(TonehostError, match="melody.mid is a file; a checkpoint source is a directory"):
         MusicRNN(mid.name)
+
+
+def test_live_summary_counts_the_notes_sounding_at_the_stop(data_dir, capsys):
+    """`transcribe --live --input-file take.wav --seconds 2 -q` printed "0 notes" while two notes had started
+    (it counted only notes that had ended); the summary now counts those still sounding, which the take closes."""
+    wav = data_dir / "piano" / "stereo_sample.wav"
+    assert main(["transcribe", "--live", "--input-file", str(wav), "--seconds", "2", "-q"]) == 0
+    summary = capsys.readouterr().err.strip().splitlines()[-1]
+    assert summary.startswith("2 notes"), summary  # C5 at 0.13 s and F2 at 1.57 s (the offline run's first two)
