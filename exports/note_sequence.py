@@ -375,12 +375,18 @@ class NoteSequence:
         import pretty_midi
 
         p = Path(path)
+        if p.is_dir():
+            raise SequenceError(f"{p} is a folder, not a MIDI file; give a .mid file inside it", p)
         if not p.is_file():
             raise SequenceError(f"MIDI file {p} not found", p)
+        if p.stat().st_size == 0:
+            raise SequenceError(f"{p} is empty (0 bytes), not a MIDI file; save or copy it again", p)
         try:
             pm = pretty_midi.PrettyMIDI(str(p))
         except Exception as exc:  # mido/pretty_midi raise OSError, EOFError, ValueError, KeyError on bad files
             detail = str(exc).strip() or type(exc).__name__
+            if isinstance(exc, EOFError):  # mido's bare EOFError: the file ends inside a track
+                detail = "it ends part way through a track: truncated"
             raise SequenceError(f"cannot read {p} as a MIDI file ({detail}); is it a Standard MIDI File?", p) from None
         return cls.from_pretty_midi(pm)
 

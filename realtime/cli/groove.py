@@ -49,9 +49,7 @@ def cmd_groove(args) -> int:
 
     # --temperature, --seed, --threads and -o (its folder created) were checked while parsing (cli.options)
     src, out = Path(args.input), Path(args.output)
-    if not src.is_file():
-        raise UsageError(f"{src}: no such MIDI file")
-    seq = NoteSequence.from_midi(src)
+    seq = NoteSequence.from_midi(src)  # a missing, empty, truncated or non-MIDI file, or a folder: one line
     t0 = time.perf_counter()
     model = MusicVAE(args.checkpoint, seed=args.seed, offline=args.offline, threads=args.threads)
     t_load = time.perf_counter() - t0

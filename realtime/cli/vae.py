@@ -144,9 +144,7 @@ def read_input(path: str, model):
     from tonehost.exports.note_sequence import NoteSequence
 
     p = Path(path)
-    if not p.is_file():
-        raise UsageError(f"{p}: no such MIDI file")
-    seq = NoteSequence.from_midi(p)
+    seq = NoteSequence.from_midi(p)  # a missing, empty, truncated or non-MIDI file, or a folder: one line
     if not seq.notes:
         raise UsageError(f"{p} has no notes")
     kind = model.spec["dataConverter"]["type"]

@@ -413,3 +413,23 @@ def test_live_summary_counts_the_notes_sounding_at_the_stop(data_dir, capsys):
     assert main(["transcribe", "--live", "--input-file", str(wav), "--seconds", "2", "-q"]) == 0
     summary = capsys.readouterr().err.strip().splitlines()[-1]
     assert summary.startswith("2 notes"), summary  # C5 at 0.13 s and F2 at 1.57 s (the offline run's first two)
+
+
+@pytest.mark.parametrize("kind,match", [("folder", "is a folder, not a MIDI file"), ("empty", "is empty (0 bytes)"),
+                                        ("truncated", "truncated")])
+@pytest.mark.parametrize("cmd", [["continue"], ["vae", "similar"], ["groove"]])
+def test_bad_midi_inputs_are_named_for_what_they_are(cmd, kind, match, mid, tmp_path, capsys):
+    """A folder was "no such MIDI file" (vae, groove) or "not found" (continue), a 0-byte or cut-off file
+    "cannot read ... (EOFError)": from_midi (the one reader) now says which."""
+    if kind == "folder":
+        bad = tmp_path / "takes"
+        bad.mkdir()
+    else:
+        bad = tmp_path / "bad.mid"
+        data = mid.read_bytes()
+        bad.write_bytes(b"" if kind == "empty" else data[:-10])
+    # groove's default checkpoint is hosted: point it at a folder, the input is read before the model loads
+    extra = ["--checkpoint", str(tmp_path)] if cmd == ["groove"] else []
+    assert main([*cmd, str(bad), "-o", str(tmp_path / "o.mid"), *extra]) == 1
+    err = capsys.readouterr().err.strip()
+    assert match in err and "\n" not in err, err

@@ -145,7 +145,7 @@ def test_chords_trio_and_drum_models(ckpts, midis, tmp_path, capsys):
     (["vae", "sample", "-o", "{tmp}/a.mid", "--checkpoint", "{tmp}/missing_dir_x"], "missing_dir_x", 1),
     (["groove", "{mel0}", "-o", "{tmp}/a.mid", "--checkpoint", "{mel_2bar_small}"], "not a GrooVAE", 1),
     (["groove", "{tmp}/nothing.mid", "-o", "{tmp}/a.mid", "--checkpoint", "{groovae_2bar_humanize}"],
-     "no such MIDI file", 1),
+     "not found", 1),
     (["vae", "frobnicate"], "invalid choice", 2),
 ])
 def test_one_line_errors(ckpts, midis, tmp_path, capsys, argv, message, code):
