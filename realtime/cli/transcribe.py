@@ -123,6 +123,9 @@ def cmd_transcribe(args) -> int:
                          "microphone")
     if args.out_dir or len(args.audio) > 1:
         return cmd_batch(args)
+    if Path(args.audio[0]).is_dir():  # read_audio would say "give a file inside it": a corpus is what is meant
+        raise UsageError(f"{args.audio[0]} is a folder: transcribe every audio file in it with --out-dir DIR "
+                         "(one .mid each, mirroring the folder), or give one file with -o")
     if not args.output and not args.notes:
         raise UsageError("say where the notes go: -o OUT.mid and/or --notes OUT.tsv (or --out-dir DIR)")
     from tqdm import tqdm

@@ -433,3 +433,9 @@ def test_bad_midi_inputs_are_named_for_what_they_are(cmd, kind, match, mid, tmp_
     assert main([*cmd, str(bad), "-o", str(tmp_path / "o.mid"), *extra]) == 1
     err = capsys.readouterr().err.strip()
     assert match in err and "\n" not in err, err
+
+
+def test_a_folder_without_out_dir_points_at_out_dir(tmp_path, capsys):
+    """`transcribe recordings/ -o x.mid` said "give a file inside it"; a folder is a corpus: --out-dir."""
+    assert main(["transcribe", str(tmp_path), "-o", str(tmp_path / "x.mid")]) == 1
+    assert "--out-dir DIR" in capsys.readouterr().err
