@@ -21,7 +21,8 @@ from pathlib import Path
 
 __all__ = ["TonehostError", "UsageError", "AudioFileError", "DeviceError", "ModelError", "CheckpointError",
            "CheckpointFormatError", "CheckpointNotFoundError", "CheckpointDownloadError",
-           "CheckpointIntegrityError", "CheckpointOfflineError", "TonehostWarning", "NonFiniteAudioWarning"]
+           "CheckpointIntegrityError", "CheckpointOfflineError", "TonehostWarning", "NonFiniteAudioWarning",
+           "DownloadRetryWarning"]
 
 
 class TonehostError(Exception):
@@ -92,3 +93,9 @@ class TonehostWarning(UserWarning):
 class NonFiniteAudioWarning(TonehostWarning):
     """An audio file or input held NaN or infinite samples; they were replaced by zeros (the message names the
     file and the count)."""
+
+
+class DownloadRetryWarning(TonehostWarning):
+    """A download attempt failed (timeout, dropped connection, HTTP 5xx) and will be retried after a pause: the
+    message names the URL, the failure, the pause and the attempt, so a slow or silent server is never a silent
+    wait (``tonehost checkpoints fetch`` against a server that never answers waited 2.5 minutes without a word)."""

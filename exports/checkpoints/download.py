@@ -35,12 +35,13 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tonehost.exports.paths import cache_dir
 from tonehost.exports.errors import (CheckpointDownloadError, CheckpointError, CheckpointFormatError, CheckpointIntegrityError,
-                     CheckpointNotFoundError, CheckpointOfflineError)
+                     CheckpointNotFoundError, CheckpointOfflineError, DownloadRetryWarning)
 from tonehost.exports.checkpoints.index import Checkpoint, FileSpec, get_checkpoint
 from tonehost.exports.tfjs.manifest import (CONFIG_NAME, MANIFEST_NAME, check_relative_path, parse_manifest,
                             parse_manifest_json)
@@ -361,7 +362,10 @@ class Downloader:
                 failures += 1
                 if failures > self.retries:
                     raise _Transient(f"{last} (after {self.retries} retries)") from None
-                time.sleep(self.backoff * (2 ** (failures - 1)))
+                pause = self.backoff * (2 ** (failures - 1))
+                warnings.warn(f"{url}: {last}; retry {failures} of {self.retries} in {pause:g} s",
+                              DownloadRetryWarning, stacklevel=2)
+                time.sleep(pause)
 
     def _verify(self, name: str, path: Path) -> tuple[int, str]:
         size = path.stat().st_size

@@ -439,3 +439,22 @@ def test_a_folder_without_out_dir_points_at_out_dir(tmp_path, capsys):
     """`transcribe recordings/ -o x.mid` said "give a file inside it"; a folder is a corpus: --out-dir."""
     assert main(["transcribe", str(tmp_path), "-o", str(tmp_path / "x.mid")]) == 1
     assert "--out-dir DIR" in capsys.readouterr().err
+
+
+def test_download_retries_are_announced(tmp_path):
+    """A server that never answers kept `checkpoints fetch` silent for 5 x 30 s (timeouts, retries): each retry is
+    now a DownloadRetryWarning naming the URL, the failure, the pause and the attempt."""
+    import socket
+
+    from tonehost.exports.checkpoints.download import fetch_checkpoint
+    from tonehost.exports.errors import CheckpointDownloadError, DownloadRetryWarning
+
+    with socket.socket() as s:  # a port nobody listens on: connection refused at once
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.warns(DownloadRetryWarning) as got, pytest.raises(CheckpointDownloadError):
+        fetch_checkpoint(f"http://127.0.0.1:{port}/ckpt", cache_dir=tmp_path, progress=False, retries=2,
+                         backoff=0.01, timeout=2.0)
+    msgs = [str(w.message) for w in got if issubclass(w.category, DownloadRetryWarning)]
+    assert len(msgs) == 2 and "retry 1 of 2" in msgs[0] and "retry 2 of 2" in msgs[1], msgs
+    assert f"127.0.0.1:{port}/ckpt/weights_manifest.json" in msgs[0]
