@@ -203,6 +203,9 @@ class AudioFile:
         if self.path.is_dir():
             raise AudioFileError(f"{self.path} is a folder, not an audio file; give a file inside it", self.path)
         if not self.path.is_file():
+            if str(path) == "-" or self.path.exists():  # standard input, a pipe, a device: no length, no seeking
+                raise AudioFileError(f"{self.path} is not a regular file (standard input, a pipe or a device); "
+                                     "save the audio to a file and give its name", self.path)
             raise AudioFileError(f"audio file {self.path} not found", self.path)
         try:
             size = self.path.stat().st_size

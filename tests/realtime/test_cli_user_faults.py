@@ -458,3 +458,11 @@ def test_download_retries_are_announced(tmp_path):
     msgs = [str(w.message) for w in got if issubclass(w.category, DownloadRetryWarning)]
     assert len(msgs) == 2 and "retry 1 of 2" in msgs[0] and "retry 2 of 2" in msgs[1], msgs
     assert f"127.0.0.1:{port}/ckpt/weights_manifest.json" in msgs[0]
+
+
+@pytest.mark.parametrize("name", ["-", "/dev/stdin", "/dev/zero"])
+def test_standard_input_and_devices_are_named_as_such(name, tmp_path, capsys):
+    """`cat take.wav | tonehost transcribe - -o x.mid` (or /dev/stdin) said "audio file - not found"."""
+    assert main(["transcribe", name, "-o", str(tmp_path / "x.mid")]) == 1
+    err = capsys.readouterr().err
+    assert "not a regular file" in err and "save the audio to a file" in err, err
