@@ -297,6 +297,9 @@ def cmd_similar(args) -> int:
 
 
 def cmd_encode(args) -> int:
+    if str(args.output) != "-" and Path(args.output).suffix.lower() in (".mid", ".midi"):
+        raise UsageError(f"-o {args.output}: encode writes latent vectors (JSON or .npy), not MIDI; name it "
+                         f"{Path(args.output).with_suffix('.json').name} or {Path(args.output).with_suffix('.npy').name}")
     model, t_load = _load(args)
     kw = controls(args, model)
     seqs = [read_input(p, model) for p in args.inputs]
@@ -332,6 +335,8 @@ def read_z(path: str, z_dims: int) -> np.ndarray:
     """Latent vectors from a ``.npy`` or a JSON file (a list of lists, or ``{"z": [...]}`` as ``vae encode``
     writes); a one-sentence error names the file."""
     p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"{p} is a folder; give the z.json or z.npy file `tonehost vae encode` wrote")
     if not p.is_file():
         raise UsageError(f"{p}: no such file")
     try:
@@ -349,6 +354,8 @@ def read_z(path: str, z_dims: int) -> np.ndarray:
     if z.ndim != 2 or z.shape[1] != z_dims or not np.all(np.isfinite(z)):
         raise UsageError(f"{p} holds shape {list(z.shape)}; this model decodes finite [n, {z_dims}] vectors "
                          "(encode with the same checkpoint)")
+    if len(z) > MAX_RESULTS:  # 100000 vectors decoded for minutes without a word
+        raise UsageError(f"{p} holds {len(z)} vectors; decode at most {MAX_RESULTS} at a time (split the file)")
     return z
 
 

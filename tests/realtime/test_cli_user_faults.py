@@ -466,3 +466,17 @@ def test_standard_input_and_devices_are_named_as_such(name, tmp_path, capsys):
     assert main(["transcribe", name, "-o", str(tmp_path / "x.mid")]) == 1
     err = capsys.readouterr().err
     assert "not a regular file" in err and "save the audio to a file" in err, err
+
+
+def test_vae_latent_files_are_checked(mid, tmp_path, capsys):
+    """`vae decode big.npy` (100000 vectors) decoded for minutes without a word; `vae encode -o z.mid` wrote JSON
+    into a .mid file; a folder given to decode was "no such file"."""
+    big = tmp_path / "big.npy"
+    np.save(big, np.zeros((1001, 128), np.float32))
+    assert main(["vae", "decode", str(big), "-o", str(tmp_path / "d.mid")]) == 1
+    assert "decode at most 1000" in capsys.readouterr().err
+    assert main(["vae", "encode", str(mid), "-o", str(tmp_path / "z.mid")]) == 1
+    assert "not MIDI; name it z.json or z.npy" in capsys.readouterr().err
+    assert not (tmp_path / "z.mid").exists()
+    assert main(["vae", "decode", str(tmp_path), "-o", str(tmp_path / "d.mid")]) == 1
+    assert "is a folder" in capsys.readouterr().err
