@@ -49,7 +49,7 @@ def register(subparsers) -> None:
     p.add_argument("--temperature", type=options.temperature, default=1.0,
                    help="sampling temperature (default 1.0); 0 takes the most likely event at every step (with a "
                    "small model that often just holds the last note)")
-    p.add_argument("--chords", metavar="\"C G Am F\"", help="chord progression, for chord-conditioned "
+    p.add_argument("--chords", metavar="\"C G Am F\"", type=options.chord_progression, help="chord progression, for chord-conditioned "
                    "checkpoints (chord_pitches_improv)")
     p.add_argument("--qpm", type=options.tempo_qpm, help="tempo of the output in quarter notes per minute (default: the "
                    "primer's)")

@@ -7,7 +7,7 @@ import sys
 from tonehost.exports.errors import UsageError
 from tonehost.realtime.cli.live_music import (add_live_music_args, close_unstarted, open_midi_in, open_outputs,
                                               run_session)
-from tonehost.realtime.cli.options import (MAX_GAIN, checkpoint_ref, float_range, non_negative_float,
+from tonehost.realtime.cli.options import (MAX_GAIN, checkpoint_ref, chord_progression, float_range, non_negative_float,
                                            non_negative_int, positive_float, positive_int, temperature)
 
 HELP = "live: play a phrase and MusicRNN answers it in time (MIDI, piano or hum in); --drums; --vae A.mid B.mid"
@@ -44,7 +44,7 @@ def register(subparsers) -> None:
     p.add_argument("--temperature", type=temperature, help="sampling temperature: answers default to "
                    "1.0, --vae windows to 0 (the most likely event at every step)")
     p.add_argument("--seed", type=non_negative_int, help="random seed (default: fresh)")
-    p.add_argument("--chords", metavar="\"C G Am F\"", help="chord progression for a chord-conditioned "
+    p.add_argument("--chords", metavar="\"C G Am F\"", type=chord_progression, help="chord progression for a chord-conditioned "
                    "checkpoint (chord_pitches_improv)")
     p.add_argument("--pause-beats", type=positive_float, default=2.0, help="beats of silence that end a phrase "
                    "(default 2)")

@@ -20,7 +20,7 @@ from tonehost.exports.errors import UsageError
 
 __all__ = ["add_instrument_args", "instrument_from_args", "audio_device", "Parser", "ExamplesHelpFormatter", "positive_int",
            "non_negative_int", "positive_float", "non_negative_float", "finite_float", "sample_rate", "block_size",
-           "int_range", "float_range", "temperature", "tempo_qpm",
+           "int_range", "float_range", "temperature", "tempo_qpm", "chord_progression",
            "checkpoint_ref", "instrument_name", "output_file", "output_file_or_stdout", "output_dir", "writes_file",
            "MIN_SAMPLE_RATE",
            "MAX_SAMPLE_RATE", "MIN_BLOCK_SIZE", "MAX_BLOCK_SIZE", "MAX_GAIN", "MAX_PITCH_SHIFT", "clip_note"]
@@ -177,6 +177,16 @@ def tempo_qpm(text: str) -> float:
     from tonehost.exports.note_sequence import MAX_QPM, MIN_QPM
 
     return float_range(MIN_QPM, MAX_QPM)(text)
+
+
+def chord_progression(text: str) -> str:
+    """argparse type: ``--chords``, a non-empty progression such as ``"C G Am F"`` (``--chords ""`` was taken as
+    no chords at all and silently ignored); the symbols themselves are checked against the model once it is
+    loaded."""
+    if not str(text).strip():
+        raise argparse.ArgumentTypeError("expected chord symbols such as \"C G Am F\", got an empty string "
+                                         "(leave --chords out for a model without chords)")
+    return str(text).strip()
 
 
 def checkpoint_ref(text: str) -> str:

@@ -58,7 +58,7 @@ def register(subparsers) -> None:
                        "`tonehost checkpoints list` shows the 25 hosted ones)")
         q.add_argument("--temperature", type=options.temperature, default=temperature,
                        help=f"sampling temperature; 0 takes the most likely event (default {temperature:g})")
-        q.add_argument("--chords", metavar="\"C G Am F\"",
+        q.add_argument("--chords", metavar="\"C G Am F\"", type=options.chord_progression,
                        help="chord progression for chord-conditioned checkpoints (mel_chords, multitrack_chords: "
                        "one chord)")
         q.add_argument("--key", type=options.int_range(0, 11), metavar="0..11", help="key for key-conditioned checkpoints (0 = C)")

@@ -114,6 +114,9 @@ def test_a_closed_pipe_is_no_traceback(cmd):
     ["vae", "sample", "-o", "{tmp}/o.mid", "--checkpoint", " "],
     ["transcribe", "{mid}", "-o", "{tmp}/o.mid", "--checkpoint", ""],
     ["groove", "{mid}", "-o", "{tmp}/o.mid", "--checkpoint", ""],
+    ["continue", "{mid}", "-o", "{tmp}/o.mid", "--chords", ""],
+    ["vae", "sample", "-o", "{tmp}/o.mid", "--chords", " "],
+    ["jam", "--chords", ""],
 ])
 def test_generative_option_values_are_checked_while_parsing(argv, mid, tmp_path, capsys):
     """--temperature 1e308 leaked numpy's overflow warning, --qpm 1e-9 ended in mido's traceback, --steps 1e8 ran
