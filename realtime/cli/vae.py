@@ -184,8 +184,10 @@ def read_input(path: str, model):
     return seq
 
 
-def write_output(results, path: str, model, qpm: float | None, split: bool) -> list[Path]:
-    """Write decoded sequences: back to back in one MIDI file, or one file each (``split``)."""
+def write_output(results, path: str, model, qpm: float | None, split: bool, inputs=()) -> list[Path]:
+    """Write decoded sequences: back to back in one MIDI file, or one file each (``split``: ``OUT_01.mid``, ...;
+    refused before anything is written when one of those names an input: ``similar riff_01.mid -o riff.mid
+    --split`` overwrote its own input)."""
     from tonehost.exports.note_sequence import NoteSequence, Tempo
 
     qpm = qpm or 120.0
@@ -203,15 +205,16 @@ def write_output(results, path: str, model, qpm: float | None, split: bool) -> l
         return s
 
     if split:
+        from tonehost.realtime.cli.outputs import refuse_same_file
+
         stem, suffix = out.with_suffix(""), out.suffix or ".mid"
-        paths = []
-        for k, seq in enumerate(results):
-            p = Path(f"{stem}_{k + 1:02d}{suffix}")
+        paths = [Path(f"{stem}_{k + 1:02d}{suffix}") for k in range(len(results))]
+        refuse_same_file(inputs, [("--split", p) for p in paths])
+        for p, seq in zip(paths, results):
             s = timed(seq)
             s.tempos = [Tempo(0.0, qpm)]
             s.total_time = max(seg_seconds, max((n.end_time for n in s.notes), default=0.0))
             s.to_midi(p)
-            paths.append(p)
         return paths
     whole = NoteSequence(tempos=[Tempo(0.0, qpm)])
     for k, seq in enumerate(results):
@@ -278,8 +281,8 @@ def cmd_interpolate(args) -> int:
     results = model.interpolate(seqs, n_interps, temperature=args.temperature, qpm=qpm,
                                   progress=sys.stderr.isatty(), **kw)
     t_run = time.perf_counter() - t0
-    _report(model, "interpolate", results, write_output(results, args.output, model, qpm, args.split), t_load,
-            t_run)
+    _report(model, "interpolate", results, write_output(results, args.output, model, qpm, args.split, args.inputs),
+            t_load, t_run)
     return 0
 
 
@@ -292,7 +295,8 @@ def cmd_similar(args) -> int:
     results = model.similar(seq, args.num, args.similarity, temperature=args.temperature, qpm=qpm,
                             progress=sys.stderr.isatty(), **kw)
     t_run = time.perf_counter() - t0
-    _report(model, "similar", results, write_output(results, args.output, model, qpm, args.split), t_load, t_run)
+    _report(model, "similar", results, write_output(results, args.output, model, qpm, args.split, [args.input]),
+            t_load, t_run)
     return 0
 
 
@@ -366,6 +370,6 @@ def cmd_decode(args) -> int:
     t0 = time.perf_counter()
     results = model.decode(z, temperature=args.temperature, qpm=args.qpm, progress=sys.stderr.isatty(), **kw)
     t_run = time.perf_counter() - t0
-    _report(model, "decode", results, write_output(results, args.output, model, args.qpm, args.split), t_load,
+    _report(model, "decode", results, write_output(results, args.output, model, args.qpm, args.split, [args.z]), t_load,
             t_run)
     return 0

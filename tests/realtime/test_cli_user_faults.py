@@ -483,3 +483,13 @@ def test_vae_latent_files_are_checked(mid, tmp_path, capsys):
     assert not (tmp_path / "z.mid").exists()
     assert main(["vae", "decode", str(tmp_path), "-o", str(tmp_path / "d.mid")]) == 1
     assert "is a folder" in capsys.readouterr().err
+
+
+def test_vae_split_never_writes_over_an_input(mid, tmp_path, capsys):
+    """`vae similar riff_01.mid -o riff.mid --split` wrote riff_01.mid (its own input) first."""
+    riff = tmp_path / "riff_01.mid"
+    riff.write_bytes(mid.read_bytes())
+    before = _digest(riff)
+    assert main(["vae", "similar", str(riff), "-o", str(tmp_path / "riff.mid"), "--split", "-n", "2"]) == 1
+    assert "is the input file" in capsys.readouterr().err
+    assert _digest(riff) == before and not (tmp_path / "riff_02.mid").exists()
