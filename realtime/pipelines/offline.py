@@ -6,7 +6,7 @@ output, thousands of model frames per call (``tonehost render``, :meth:`Instrume
 
 1. the input at the pipeline's rate (the file resampled on the fly exactly as
    :meth:`~InstrumentPipeline.render_blocks` does, then the flush and the tail) goes through the pipeline's own
-   48k -> 16k resampler and voice tracker (one Numba call per 32k-sample chunk); the model frames are the
+   48k -> 16k resampler and voice tracker (one Numba call per 128k-sample chunk); the model frames are the
    tracker frames the live path would hand to the model (every ``decim``-th), each with the output sample at
    which the live path makes it visible to the synthesizer;
 2. with ``whole_file``, that first pass also takes the recording's statistics (voiced mean pitch and level,
@@ -43,7 +43,7 @@ from tonehost.exports.contracts.ddsp import (INPUT_F0, INPUT_PW, INPUT_STATE, OU
 __all__ = ["SequenceRunner", "can_render_fast", "render_stream", "render_live_stream", "input_at_rate"]
 
 _ROW = np.dtype([("f0", "<f4"), ("conf", "<f4"), ("voiced", "?"), ("db", "<f4"), ("pos", "<i8")])
-_CHUNK_IN = 1 << 15  # input samples per tracker call
+_CHUNK_IN = 1 << 17  # input samples per tracker call (Python per call is then ~2% of the tracker's CPU)
 _CHUNK_FRAMES = 2048  # model frames per sequence-model call (about 8 s at 250 frames/s)
 _GROUP = 128  # frames written to the synth rings (256 rows: at most half) before rendering up to them
 
@@ -263,6 +263,19 @@ class _Renderer:
         self._tmp = (np.zeros(0), np.zeros(0), np.zeros(0))
         self._counters = np.zeros(4, np.int64)
         self._one = np.ones(1, np.bool_)
+        self._take_due()
+
+    def _take_due(self) -> None:
+        """The frames not yet visible (``pipe._due``'s (output sample, harmonic / noise write counter) entries) as
+        arrays while rendering; ``pipe._due`` holds them again after :meth:`close`."""
+        due = np.array(self.pipe._due, np.int64).reshape(-1, 3)
+        self.pipe._due = []
+        self._dpos, self._dhw, self._dnw = (np.ascontiguousarray(due[:, c]) for c in range(3))
+
+    def close(self) -> None:
+        """Hand the pending frames back to the pipeline (``pipe._due``, as ``process`` keeps them)."""
+        self.pipe._due = list(zip(self._dpos.tolist(), self._dhw.tolist(), self._dnw.tolist()))
+        self._dpos = self._dhw = self._dnw = np.zeros(0, np.int64)
 
     def frames(self, rows: np.ndarray):
         """Normalise and run ``rows``; yields the audio up to (not including) the last row's output sample."""
@@ -273,7 +286,9 @@ class _Renderer:
         with pipe._lock:
             pending, pipe._pending = pipe._pending, None
         if pending is not None:
+            self.close()  # the swap may rebuild the synth (pipe._due with it)
             pipe._swap(pending)
+            self._take_due()
         norm = pipe.normalizer
         f0n, dbn = norm.frames(rows["f0"], rows["db"], rows["voiced"])  # = norm(...) frame by frame
         amp, harm, noise = SequenceRunner.of(pipe.controls).run(pipe.controls, np.maximum(f0n, 0.0), dbn)
@@ -298,7 +313,9 @@ class _Renderer:
             pipe._nframes[nring, :nb] = noise[a:b] * pipe._noise_gain
             pipe._harm_written += g
             pipe._noise_written += g
-            pipe._due.extend(zip(rows["pos"][a:b].tolist(), range(hw + 1, hw + g + 1), range(nw + 1, nw + g + 1)))
+            self._dpos = np.concatenate([self._dpos, rows["pos"][a:b]])
+            self._dhw = np.concatenate([self._dhw, np.arange(hw + 1, hw + g + 1, dtype=np.int64)])
+            self._dnw = np.concatenate([self._dnw, np.arange(nw + 1, nw + g + 1, dtype=np.int64)])
             # later frames become visible after this one: render up to it (never past the input consumed)
             yield from self.until(min(int(rows["pos"][b - 1]), pipe._samples_in))
 
@@ -313,19 +330,18 @@ class _Renderer:
             if len(self._tmp[0]) < n:
                 self._tmp = (np.zeros(n), np.zeros(n), np.zeros(n))
             out, th, tn = self._tmp
-            due = pipe._due
-            d3 = np.array(due, np.int64).reshape(-1, 3).T.copy()  # rows: output sample, harmonic / noise counters
-            pos, hw, nw = d3[0], d3[1].reshape(-1, 1), d3[2].reshape(-1, 1)
+            pos, hw, nw = self._dpos, self._dhw.reshape(-1, 1), self._dnw.reshape(-1, 1)
             c = self._counters
             c[:] = (pipe._harm_read, pipe._harm_visible, pipe._noise_read, pipe._noise_visible)
             h, ns = pipe._hframes, pipe._nframes
-            poly_synth_block(out, n, self.synth_pos, self._one, pos, hw, nw, len(due), h.reshape((1,) + h.shape),
+            poly_synth_block(out, n, self.synth_pos, self._one, pos, hw, nw, len(pos), h.reshape((1,) + h.shape),
                              c[0:1], c[1:2], pipe._hstate.reshape(1, -1), ns.reshape((1,) + ns.shape), c[2:3],
                              c[3:4], pipe._nstate.reshape(1, -1), float(pipe.cfg.sample_rate), pipe.synth_hop,
                              pipe.post_gain, th, tn)
             pipe._harm_read, pipe._harm_visible, pipe._noise_read, pipe._noise_visible = (int(v) for v in c)
             stop = self.synth_pos + n
-            del due[:int(np.searchsorted(pos, stop))]  # the frames now visible (due samples ascending)
+            k = int(np.searchsorted(pos, stop))  # the frames now visible (due samples ascending)
+            self._dpos, self._dhw, self._dnw = self._dpos[k:], self._dhw[k:], self._dnw[k:]
             y = out[:n]
             if pipe._reverb is not None:
                 y = pipe._reverb.process(y)
@@ -370,29 +386,32 @@ def render_stream(pipe, blocks, sample_rate: int, tail_s: float = 0.0, whole_fil
 
     chunks = input_at_rate(counted(blocks), sample_rate, rate, tail_s)
     r = _Renderer(pipe)
-    if not whole_file:
-        for x in _split(chunks):
-            rows = _model_frames(pipe, x)
-            yield from r.frames(rows)
+    try:
+        if not whole_file:
+            for x in _split(chunks):
+                rows = _model_frames(pipe, x)
+                yield from r.frames(rows)
+                yield from r.until(pipe._samples_in)
+            return
+        stats = _Stats(pipe.controls.info.db_kind == "power_db", pipe.normalizer.active_db)
+        with tempfile.TemporaryFile(prefix="tonehost-frames-") as tmp:
+            n_rows = 0
+            for x in _split(chunks):
+                rows = _model_frames(pipe, x, stats)
+                rows.tofile(tmp)
+                n_rows += len(rows)
+            pipe.preset(*stats.result())
+            pipe.file_stats = stats.result()
+            tmp.seek(0)
+            done = 0
+            while done < n_rows:
+                k = min(_CHUNK_FRAMES, n_rows - done)
+                rows = np.fromfile(tmp, _ROW, k)
+                done += k
+                yield from r.frames(rows)
             yield from r.until(pipe._samples_in)
-        return
-    stats = _Stats(pipe.controls.info.db_kind == "power_db", pipe.normalizer.active_db)
-    with tempfile.TemporaryFile(prefix="tonehost-frames-") as tmp:
-        n_rows = 0
-        for x in _split(chunks):
-            rows = _model_frames(pipe, x, stats)
-            rows.tofile(tmp)
-            n_rows += len(rows)
-        pipe.preset(*stats.result())
-        pipe.file_stats = stats.result()
-        tmp.seek(0)
-        done = 0
-        while done < n_rows:
-            k = min(_CHUNK_FRAMES, n_rows - done)
-            rows = np.fromfile(tmp, _ROW, k)
-            done += k
-            yield from r.frames(rows)
-        yield from r.until(pipe._samples_in)
+    finally:
+        r.close()  # the pipeline's state as after process, also when the caller stops early
 
 
 def _split(chunks):
