@@ -404,7 +404,8 @@ def run_batch(paths: Iterable[str | os.PathLike], out_dir: str | os.PathLike, sp
     Raises
     ------
     UsageError
-        No inputs, a path that matches nothing, colliding outputs, a bad ``jobs`` value.
+        No inputs, a path that matches nothing, colliding outputs, a bad ``jobs`` value, an output that exists
+        and that no manifest line accounts for (unless ``force``).
     TonehostError
         The model cannot be loaded (before any file is tried), or the scheduler cannot be reached.
     """
@@ -418,7 +419,8 @@ def run_batch(paths: Iterable[str | os.PathLike], out_dir: str | os.PathLike, sp
     if jobs is not None and jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {jobs}")
     result = BatchResult()
-    done_before = set() if force else {r["input"] for r in read_manifest(out_dir)
+    records = read_manifest(out_dir)
+    done_before = set() if force else {r["input"] for r in records
                                        if r.get("status") == "done" and Path(r.get("output", "")).is_file()}
     todo = []
     for j in all_jobs:
@@ -426,6 +428,14 @@ def run_batch(paths: Iterable[str | os.PathLike], out_dir: str | os.PathLike, sp
             result.skipped.append(asdict(j))
         else:
             todo.append(j)
+    if not force:  # never replace a file tonehost did not write (`--out-dir` = the input folder, beside x.mid)
+        ours = {r.get("input") for r in records}
+        foreign = [o for j in todo if j.input not in ours for o in (j.output, j.notes_tsv) if o and Path(o).exists()]
+        if foreign:
+            more = f" (and {len(foreign) - 1} more)" if len(foreign) > 1 else ""
+            raise UsageError(f"{foreign[0]}{more} already exists and is not in {out_dir / MANIFEST}: tonehost did "
+                             "not write it (your own MIDI beside the audio?); give another --out-dir, or --force to "
+                             "replace it", foreign[0])
     inline = not scheduler and ((jobs or _cores()) == 1 or len(todo) <= 1)
     if inline:
         load_backend(spec)  # a model that cannot load fails the run once, here, not once per file

@@ -493,3 +493,17 @@ def test_vae_split_never_writes_over_an_input(mid, tmp_path, capsys):
     assert main(["vae", "similar", str(riff), "-o", str(tmp_path / "riff.mid"), "--split", "-n", "2"]) == 1
     assert "is the input file" in capsys.readouterr().err
     assert _digest(riff) == before and not (tmp_path / "riff_02.mid").exists()
+
+
+def test_batch_never_replaces_a_midi_file_it_did_not_write(wav, mid, tmp_path, capsys):
+    """`transcribe corpus/ --out-dir corpus/` replaced corpus/take.mid (the user's own MIDI beside take.wav) by
+    its transcription. A file no manifest line accounts for is now refused (--force replaces it); a rerun over
+    tonehost's own outputs still skips / redoes as before."""
+    own = tmp_path / "take.mid"
+    own.write_bytes(mid.read_bytes())
+    before = _digest(own)
+    argv = ["transcribe", str(tmp_path), "--out-dir", str(tmp_path), "--jobs", "1", "--no-progress"]
+    assert main(argv) == 1
+    assert "already exists and is not in" in capsys.readouterr().err and _digest(own) == before
+    assert main(argv + ["--force"]) == 0 and _digest(own) != before   # asked for: replaced
+    assert main(argv) == 0 and "1 skipped" in capsys.readouterr().out  # its own output: a resumable rerun
