@@ -9,10 +9,11 @@ their own error, whose p95 - p5 is their own jitter and whose median is their bi
   f0, as :mod:`tonehost.dsp.harmonic`) stepping ``f_from`` -> ``f_to`` in a linear 0.5 ms f0 ramp centred at a
   known fractional sample; random start phase, harmonic balances around the violin's (measured on its output at
   440 and 660 Hz, each harmonic scaled by 0.7-1.3), the balance switching 3 ms either side of the change, an
-  amplitude ripple (the model's after a step, 8 ms, 30%; also without ripple) and a dip of up to 50% near the change,
-  filtered noise (200-4000 Hz) at -25 dB (the violin's output is 25-29 dB over its harmonic fit's residual). Pairs 440 -> 660 Hz (the violin an
-  octave up, as in ``bench.ddsp_jack``) and 220 -> 330 Hz. Measures: ``step_arrival`` (the period measure used so
-  far), ``step_phase_arrival`` (the fundamental's phase lines), the 330-vs-220 Hz partial energy;
+  amplitude ripple (the model's after a step, 8 ms, 30%; also without ripple) and a dip of up to 50% near the
+  change, filtered noise (200-4000 Hz) at -25 dB (the violin's output is 25-29 dB over its harmonic fit's
+  residual). Pairs 440 -> 660 Hz (the violin an octave up, as in ``bench.ddsp_jack``) and 220 -> 330 Hz.
+  Measures: ``step_arrival`` (the period measure used so far), ``step_phase_arrival`` (the fundamental's phase
+  lines), the 330-vs-220 Hz partial energy;
 - **onsets** (:func:`synthetic_onset`): silence (a -90 dB floor), then the tone at a known fractional sample in a
   0.5 ms ramp to 0.35-0.5 of its level (the live instrument's first frame), the rest 4 ms later; random start
   phase; 220, 440, 489 and 660 Hz (the pitches the violin starts notes on in ``bench.ddsp_jack``). Measures: the
