@@ -262,6 +262,8 @@ def output_file(text: str) -> Path:
     """
     if not str(text).strip():
         raise argparse.ArgumentTypeError("expected a file name, got an empty string")
+    if str(text) == "-":  # a file named "-" was created where standard output was meant (./- names that file)
+        raise argparse.ArgumentTypeError("'-' (standard output) is not taken here; give a file name such as out.mid")
     if "\0" in str(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not a valid file name")
     if Path(text).name in ("", ".", ".."):
