@@ -310,6 +310,8 @@ def cmd_live(args) -> int:
         write_notes_tsv(args.notes, writer.shifted(notes) if writer else notes)
     count = writer.n_notes if writer else finished[0] + len(still)  # `--seconds 2 -q` said "0 notes" for 2
     where = f" -> {args.output}" if args.output else ""
+    if writer and writer.kept_earlier:
+        where = f" ({args.output} not written: it keeps the earlier take)"
     starts = ""
     if writer and start == "first_note" and writer.first_onset is not None:
         starts = f"; the file starts at the first note, {writer.first_onset:.2f} s into the session"

@@ -276,7 +276,10 @@ class MidiFileWriter:
     Parameters
     ----------
     path : path
-        The MIDI file; created at once (empty take) so a take that is killed still leaves a valid file.
+        The MIDI file; created at once (empty take) so a take that is killed still leaves a valid file. An
+        existing file there (an earlier take) is kept until this take's first note is written, and is kept for
+        good when the take ends without a note (:attr:`kept_earlier`): a live session that failed to start (no
+        audio device) used to replace the earlier take by an empty one.
     start : float or "first_note"
         Time (s, in the times given to :meth:`note_on`) that becomes 0 in the file; ``"first_note"``: the first
         note-on (minus ``lead_in``), so a take does not begin with the silence before the player started.
@@ -300,6 +303,8 @@ class MidiFileWriter:
         Finished notes so far.
     origin : float
         The caller's time that is 0 in the file (known once the first note came, with ``"first_note"``).
+    kept_earlier : bool
+        The file held an earlier take and this one has written nothing over it (no note yet).
 
     Raises
     ------
@@ -333,7 +338,9 @@ class MidiFileWriter:
         self._dirty = False
         self._last_write = time.monotonic()
         self._journal = None
-        write_midi_atomic(self.path, [])
+        self.kept_earlier = self.path.exists()
+        if not self.kept_earlier:
+            write_midi_atomic(self.path, [])
         if journal:
             jp = journal_path(self.path)
             try:
@@ -424,7 +431,10 @@ class MidiFileWriter:
 
     def _write(self) -> None:
         self._commit()
+        if self.kept_earlier and self.n_notes == 0:
+            return  # nothing of this take yet: the earlier file stays
         write_atomic(self.path, self._track.file_bytes())
+        self.kept_earlier = False
         self._dirty = False
         self._last_write = time.monotonic()
 

@@ -510,3 +510,41 @@ def test_batch_never_replaces_a_midi_file_it_did_not_write(wav, mid, tmp_path, c
     assert "already exists and is not in" in capsys.readouterr().err and _digest(own) == before
     assert main(argv + ["--force"]) == 0 and _digest(own) != before   # asked for: replaced
     assert main(argv) == 0 and "1 skipped" in capsys.readouterr().out  # its own output: a resumable rerun
+
+
+def test_a_take_without_notes_keeps_the_earlier_take(mid, tmp_path):
+    """A live take that failed to start (no audio device) or heard nothing replaced the earlier take of the same
+    name by an empty MIDI file (MidiFileWriter wrote its empty take at once). The earlier file now stays until this
+    take's first note; a take with notes replaces it as before."""
+    from tonehost.realtime.midi.output import MidiFileWriter, journal_path
+
+    take = tmp_path / "live.mid"
+    take.write_bytes(mid.read_bytes())
+    before = _digest(take)
+    w = MidiFileWriter(take, start="first_note")
+    assert w.kept_earlier and _digest(take) == before
+    w.mark(1.0)
+    w.close(2.0)
+    assert _digest(take) == before and w.kept_earlier and not journal_path(take).exists()
+    w = MidiFileWriter(take)
+    w.note_on(60, 90, 0.5)
+    assert _digest(take) == before  # nothing finished yet: the journal holds the note, the old file stays
+    w.note_off(60, 1.0)
+    assert _digest(take) != before and not w.kept_earlier
+    w.close()
+    from tonehost import NoteSequence
+
+    assert [(n.pitch, n.start_time) for n in NoteSequence.from_midi(take).notes] == [(60, 0.5)]
+
+
+def test_live_session_that_cannot_open_its_device_keeps_the_earlier_take(mid, tmp_path):
+    take = tmp_path / "live.mid"
+    take.write_bytes(mid.read_bytes())
+    before = _digest(take)
+    env = {**os.environ, "JACK_DEFAULT_SERVER": f"tonehost_absent_{os.getpid()}", "JACK_NO_START_SERVER": "1",
+           "OMP_NUM_THREADS": "1"}
+    script = "import sys; from tonehost.realtime.cli import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.run([sys.executable, "-c", script, "transcribe", "--live", "--device", "987654", "--seconds",
+                           "1", "-o", str(take)], capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 1 and "987654" in proc.stderr, proc.stderr
+    assert _digest(take) == before
