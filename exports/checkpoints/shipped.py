@@ -119,7 +119,9 @@ def default_music_vae_dir() -> Path:
 
 
 def shipped_checkpoint(name: str) -> Path | None:
-    """The shipped layers checkpoint called ``name`` (``basic_rnn_folk``, ``mel_2bar_folk``), else None.
+    """The shipped layers checkpoint called ``name`` (``basic_rnn_folk``, ``mel_2bar_folk``,
+    ``onsets_frames_small``), else None. (``--checkpoint onsets_frames_small``, the name ``transcribe --help`` gives
+    the default, was an "unknown checkpoint id".)
 
     Raises
     ------
@@ -130,4 +132,6 @@ def shipped_checkpoint(name: str) -> Path | None:
         return default_music_rnn_dir()
     if name == MELODY_VAE:
         return default_music_vae_dir()
+    if name == PIANO_TRANSCRIBER:
+        return default_transcriber_dir()
     return None

@@ -300,7 +300,8 @@ def _lstm(g: _Graph, w, scope: str, x: str, h0: str | None, c0: str | None, stat
     return seq, h, c
 
 
-def build_model(weights: Mapping[str, np.ndarray], form: str = "stream") -> onnx.ModelProto:
+def build_model(weights: Mapping[str, np.ndarray], form: str = "stream", source: str = "checkpoint"
+                ) -> onnx.ModelProto:
     """Build the O&F ONNX model from a name -> array checkpoint dict.
 
     Parameters
@@ -309,15 +310,23 @@ def build_model(weights: Mapping[str, np.ndarray], form: str = "stream") -> onnx
         The checkpoint variables (see :func:`weight_shapes`), e.g. from ``tonehost.exports.tfjs.read_layers_checkpoint``.
     form : {"stream", "whole"}
         See the module docstring.
+    source : str
+        The checkpoint's name or folder, named in errors (they said "checkpoint is not an Onsets and Frames
+        checkpoint" for a MusicVAE folder given to ``export onsets-frames``).
 
     Returns
     -------
     onnx.ModelProto
         Checked with ``onnx.checker``.
+
+    Raises
+    ------
+    CheckpointFormatError
+        The weights are not an Onsets and Frames checkpoint's.
     """
     if form not in ("stream", "whole"):
         raise ValueError(f"form must be 'stream' or 'whole', not {form!r}")
-    check_weights(weights)
+    check_weights(weights, source)
     units = infer_widths(weights)["lstm"]
     stream = form == "stream"
     g = _Graph()
@@ -418,7 +427,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike |
                 pass
     if cached is None:
         t0 = time.perf_counter()
-        model = build_model(read_layers_checkpoint(ckpt), form)
+        model = build_model(read_layers_checkpoint(ckpt), form, str(ckpt))
         data = model.SerializeToString()
         for c in candidates:
             try:

@@ -112,6 +112,10 @@ def model_spec(args):
 
 
 def cmd_transcribe(args) -> int:
+    from tonehost.exports.checkpoints.shipped import PIANO_TRANSCRIBER
+
+    if args.checkpoint == PIANO_TRANSCRIBER:  # the default by name: the same notes and velocities as without it
+        args.checkpoint = None
     if args.recover:
         return cmd_recover(args)
     if args.live:

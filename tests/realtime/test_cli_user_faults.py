@@ -548,3 +548,26 @@ def test_live_session_that_cannot_open_its_device_keeps_the_earlier_take(mid, tm
                            "1", "-o", str(take)], capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 1 and "987654" in proc.stderr, proc.stderr
     assert _digest(take) == before
+
+
+def test_the_shipped_piano_model_by_name_is_the_default(data_dir, tmp_path):
+    """`transcribe --checkpoint onsets_frames_small` (the name --help gives the default) was an unknown checkpoint
+    id; `export onsets-frames onsets_frames_small` too. By name it is now the default, notes and velocities alike."""
+    wav = data_dir / "piano" / "stereo_sample.wav"
+    a, b = tmp_path / "a.tsv", tmp_path / "b.tsv"
+    assert main(["transcribe", str(wav), "--notes", str(a)]) == 0
+    assert main(["transcribe", str(wav), "--notes", str(b), "--checkpoint", "onsets_frames_small"]) == 0
+    assert a.read_text() == b.read_text() and a.read_text().count("\n") > 2
+    from tonehost import OnsetsAndFrames
+
+    assert OnsetsAndFrames("onsets_frames_small").decoding == OnsetsAndFrames().decoding
+
+
+def test_a_wrong_checkpoint_for_the_transcriber_is_named(tmp_path, capsys):
+    """A MusicRNN folder given to transcribe/export onsets-frames said "checkpoint is not an Onsets and Frames
+    checkpoint" without saying which."""
+    from tonehost.exports.checkpoints.shipped import default_music_rnn_dir
+
+    rnn = default_music_rnn_dir()
+    assert main(["export", "onsets-frames", str(rnn), "-o", str(tmp_path / "p.onnx")]) == 1
+    assert f"{rnn} is not an Onsets and Frames checkpoint" in capsys.readouterr().err
