@@ -120,7 +120,14 @@ def instrument_model(instrument: str | None = None, checkpoint: str | os.PathLik
     Raises
     ------
     ModelError, CheckpointError
+        ``instrument`` not one of :data:`INSTRUMENTS` is a :class:`~tonehost.exports.errors.UsageError` listing them
+        (``DDSP(instrument="kazoo")`` said "unknown checkpoint id 'ddsp_kazoo'").
     """
+    if checkpoint is None and instrument is not None and instrument not in INSTRUMENTS:
+        from tonehost.exports.errors import UsageError
+
+        raise UsageError(f"unknown instrument {instrument!r}: one of {', '.join(INSTRUMENTS)} (or your own model "
+                         "with checkpoint=DIR|ID|model.onnx)")
     if checkpoint is None:
         from tonehost.exports.checkpoints.shipped import default_instrument_path
 

@@ -7,8 +7,9 @@ import sys
 from tonehost.exports.errors import UsageError
 from tonehost.realtime.cli.live_music import (add_live_music_args, close_unstarted, open_midi_in, open_outputs,
                                               run_session)
-from tonehost.realtime.cli.options import (MAX_GAIN, checkpoint_ref, chord_progression, float_range, non_negative_float,
-                                           non_negative_int, positive_float, positive_int, temperature)
+from tonehost.realtime.cli.options import (MAX_GAIN, checkpoint_ref, chord_progression, float_range, instrument_name,
+                                           non_negative_float, non_negative_int, positive_float, positive_int,
+                                           temperature)
 
 HELP = "live: play a phrase and MusicRNN answers it in time (MIDI, piano or hum in); --drums; --vae A.mid B.mid"
 
@@ -52,7 +53,7 @@ def register(subparsers) -> None:
     p.add_argument("--sound", choices=["instrument", "fluidsynth", "none"], default="instrument",
                    help="what plays the answers: the DDSP instrument (default), FluidSynth (with --fluidsynth), "
                    "or nothing (MIDI out only)")
-    p.add_argument("--instrument", default="violin", help="DDSP instrument: violin (shipped), flute, trumpet, "
+    p.add_argument("--instrument", default="violin", type=instrument_name, help="DDSP instrument: violin (shipped), flute, trumpet, "
                    "tenor_saxophone (hosted, fetched once)")
     p.add_argument("--instrument-checkpoint", metavar="PATH", help="instead of --instrument: a DDSP checkpoint "
                    "directory, index id or .onnx controls model")

@@ -117,6 +117,7 @@ def test_a_closed_pipe_is_no_traceback(cmd):
     ["continue", "{mid}", "-o", "{tmp}/o.mid", "--chords", ""],
     ["vae", "sample", "-o", "{tmp}/o.mid", "--chords", " "],
     ["jam", "--chords", ""],
+    ["jam", "--instrument", "kazoo"],
     ["continue", "{mid}", "-o", "-"],
     ["transcribe", "{mid}", "-o", "-"],
     ["vae", "sample", "-o", "-"],
@@ -571,3 +572,11 @@ def test_a_wrong_checkpoint_for_the_transcriber_is_named(tmp_path, capsys):
     rnn = default_music_rnn_dir()
     assert main(["export", "onsets-frames", str(rnn), "-o", str(tmp_path / "p.onnx")]) == 1
     assert f"{rnn} is not an Onsets and Frames checkpoint" in capsys.readouterr().err
+
+
+def test_an_unknown_instrument_lists_the_instruments():
+    """`tonehost.DDSP(instrument="kazoo")` said "unknown checkpoint id 'ddsp_kazoo'"."""
+    from tonehost import DDSP, TonehostError
+
+    with pytest.raises(TonehostError, match="unknown instrument 'kazoo': one of violin, flute"):
+        DDSP(instrument="kazoo")
