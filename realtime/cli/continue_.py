@@ -57,7 +57,8 @@ def register(subparsers) -> None:
     p.add_argument("--skip-polyphony", action="store_true", help="keep only the highest note of notes that "
                    "start together (magenta.js's own rule) instead of refusing a polyphonic primer")
     p.add_argument("--offline", action="store_true", help="never download the checkpoint")
-    p.add_argument("--threads", type=options.positive_int, default=1, help="onnxruntime threads (default 1)")
+    p.add_argument("--threads", type=options.threads, default=1,
+                   help="onnxruntime threads, 1 .. the cores (default 1)")
     p.set_defaults(func=cmd_continue)
 
 

@@ -39,7 +39,8 @@ def register(subparsers) -> None:
                    help="hit sampling temperature; 0 keeps the most likely hits (default 0)")
     p.add_argument("--seed", type=options.non_negative_int, help="random seed (default: fresh)")
     p.add_argument("--offline", action="store_true", help="never download the checkpoint")
-    p.add_argument("--threads", type=options.positive_int, default=1, help="onnxruntime threads (default 1)")
+    p.add_argument("--threads", type=options.threads, default=1,
+                   help="onnxruntime threads, 1 .. the cores (default 1)")
     p.set_defaults(func=cmd_groove)
 
 

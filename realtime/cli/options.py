@@ -20,7 +20,7 @@ from tonehost.exports.errors import UsageError
 
 __all__ = ["add_instrument_args", "instrument_from_args", "audio_device", "Parser", "ExamplesHelpFormatter", "positive_int",
            "non_negative_int", "positive_float", "non_negative_float", "finite_float", "sample_rate", "block_size",
-           "int_range", "float_range", "temperature", "tempo_qpm", "chord_progression",
+           "int_range", "float_range", "temperature", "tempo_qpm", "chord_progression", "threads",
            "checkpoint_ref", "instrument_name", "output_file", "output_file_or_stdout", "output_dir", "writes_file",
            "MIN_SAMPLE_RATE",
            "MAX_SAMPLE_RATE", "MIN_BLOCK_SIZE", "MAX_BLOCK_SIZE", "MAX_GAIN", "MAX_PITCH_SHIFT", "clip_note"]
@@ -177,6 +177,14 @@ def tempo_qpm(text: str) -> float:
     from tonehost.exports.note_sequence import MAX_QPM, MIN_QPM
 
     return float_range(MIN_QPM, MAX_QPM)(text)
+
+
+def threads(text: str) -> int:
+    """argparse type: ``--threads`` (ONNX Runtime's intra-op threads), a whole number from 1 to this machine's
+    cores: more never helps, and ``--threads 100000`` made ONNX Runtime spin up that many threads (minutes of
+    every core before the first block)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return int_range(1, max(1, cores))(text)
 
 
 def chord_progression(text: str) -> str:

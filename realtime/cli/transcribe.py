@@ -8,7 +8,8 @@ from pathlib import Path
 
 from tonehost.exports.errors import UsageError
 from tonehost.realtime.cli.options import (block_size, checkpoint_ref, non_negative_float, output_dir, output_file,
-                                           output_file_or_stdout, positive_float, positive_int, sample_rate)
+                                           output_file_or_stdout, positive_float, positive_int, sample_rate,
+                                           threads)
 
 HELP = "transcribe piano audio to MIDI with Onsets and Frames (a file, or --live from the microphone)"
 NAMES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
@@ -46,7 +47,8 @@ def register(subparsers) -> None:
                    "'transkun' for Transkun V2 (offline and batch only; the most accurate piano model here, needs "
                    "pip install 'tonehost[transkun]')")
     p.add_argument("--offline", action="store_true", help="never download the checkpoint")
-    p.add_argument("--threads", type=positive_int, default=1, help="onnxruntime threads (default 1)")
+    p.add_argument("--threads", type=threads, default=1,
+                   help="onnxruntime threads, 1 .. the cores (default 1)")
     batch = p.add_argument_group("many files (--out-dir)")
     batch.add_argument("--out-dir", metavar="DIR", type=output_dir, help="transcribe every PATH into DIR, mirroring the input tree "
                        "(one .mid each), with DIR/manifest.jsonl; a rerun skips the files already done")

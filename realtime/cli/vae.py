@@ -66,7 +66,8 @@ def register(subparsers) -> None:
         q.add_argument("--seed", type=options.non_negative_int, help="random seed (default: fresh)")
         q.add_argument("--split", action="store_true", help="write one MIDI file per result (OUT_01.mid, ...)")
         q.add_argument("--offline", action="store_true", help="never download the checkpoint")
-        q.add_argument("--threads", type=options.positive_int, default=1, help="onnxruntime threads (default 1)")
+        q.add_argument("--threads", type=options.threads, default=1,
+                       help="onnxruntime threads, 1 .. the cores (default 1)")
 
     q = sub.add_parser("sample", help="new sequences from random latent vectors",
                        description="New sequences from z ~ N(0, 1).\n\n" + EXAMPLES,
