@@ -507,7 +507,7 @@ def _run_processes(todo: list[Job], spec: ModelSpec, jobs: int, finished: Callab
     for attempt in range(3):
         if not pending:
             return
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"), initializer=_init_process,
+        with ProcessPoolExecutor(max_workers=min(jobs, len(pending)), mp_context=mp.get_context("spawn"), initializer=_init_process,
                                  initargs=(spec.threads,)) as pool:
             futures = {pool.submit(transcribe_job, j, spec): j for j in pending}
             broken = []

@@ -58,7 +58,7 @@ def register(subparsers) -> None:
                    "start together (magenta.js's own rule) instead of refusing a polyphonic primer")
     p.add_argument("--offline", action="store_true", help="never download the checkpoint")
     p.add_argument("--threads", type=options.threads, default=1,
-                   help="onnxruntime threads, 1 .. the cores (default 1)")
+                   help="onnxruntime threads, 1 .. 4x the cores (default 1)")
     p.set_defaults(func=cmd_continue)
 
 

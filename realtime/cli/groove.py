@@ -40,7 +40,7 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=options.non_negative_int, help="random seed (default: fresh)")
     p.add_argument("--offline", action="store_true", help="never download the checkpoint")
     p.add_argument("--threads", type=options.threads, default=1,
-                   help="onnxruntime threads, 1 .. the cores (default 1)")
+                   help="onnxruntime threads, 1 .. 4x the cores (default 1)")
     p.set_defaults(func=cmd_groove)
 
 

@@ -180,11 +180,12 @@ def tempo_qpm(text: str) -> float:
 
 
 def threads(text: str) -> int:
-    """argparse type: ``--threads`` (ONNX Runtime's intra-op threads), a whole number from 1 to this machine's
-    cores: more never helps, and ``--threads 100000`` made ONNX Runtime spin up that many threads (minutes of
-    every core before the first block)."""
+    """argparse type: ``--threads`` (ONNX Runtime's intra-op threads) and ``transcribe --jobs`` (worker processes,
+    each with its own model), a whole number from 1 to 4x the cores this process may use (past the cores they only
+    share them): ``--threads 100000`` made ONNX Runtime spin up that many threads (minutes of every core before
+    the first block); ``--jobs 1000`` would start a process (and a model) per file."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return int_range(1, max(1, cores))(text)
+    return int_range(1, 4 * max(1, cores))(text)
 
 
 def chord_progression(text: str) -> str:

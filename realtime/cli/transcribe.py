@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tonehost.exports.errors import UsageError
 from tonehost.realtime.cli.options import (block_size, checkpoint_ref, non_negative_float, output_dir, output_file,
-                                           output_file_or_stdout, positive_float, positive_int, sample_rate,
+                                           output_file_or_stdout, positive_float, sample_rate,
                                            threads)
 
 HELP = "transcribe piano audio to MIDI with Onsets and Frames (a file, or --live from the microphone)"
@@ -48,13 +48,13 @@ def register(subparsers) -> None:
                    "pip install 'tonehost[transkun]')")
     p.add_argument("--offline", action="store_true", help="never download the checkpoint")
     p.add_argument("--threads", type=threads, default=1,
-                   help="onnxruntime threads, 1 .. the cores (default 1)")
+                   help="onnxruntime threads, 1 .. 4x the cores (default 1)")
     batch = p.add_argument_group("many files (--out-dir)")
     batch.add_argument("--out-dir", metavar="DIR", type=output_dir, help="transcribe every PATH into DIR, mirroring the input tree "
                        "(one .mid each), with DIR/manifest.jsonl; a rerun skips the files already done")
     batch.add_argument("--tsv", action="store_true", help="also write a notes TSV beside each .mid")
-    batch.add_argument("--jobs", "-j", type=positive_int, default=None, metavar="N",
-                       help="local worker processes (default: one per core)")
+    batch.add_argument("--jobs", "-j", type=threads, default=None, metavar="N",
+                       help="local worker processes, 1 .. 4x the cores (default: one per core)")
     batch.add_argument("--scheduler", metavar="ADDRESS", help="run on this Dask distributed scheduler "
                        "(tcp://host:8786) instead of local processes; workers need tonehost and the paths")
     batch.add_argument("--force", action="store_true", help="transcribe every file again, even those done")

@@ -67,7 +67,7 @@ def register(subparsers) -> None:
         q.add_argument("--split", action="store_true", help="write one MIDI file per result (OUT_01.mid, ...)")
         q.add_argument("--offline", action="store_true", help="never download the checkpoint")
         q.add_argument("--threads", type=options.threads, default=1,
-                       help="onnxruntime threads, 1 .. the cores (default 1)")
+                       help="onnxruntime threads, 1 .. 4x the cores (default 1)")
 
     q = sub.add_parser("sample", help="new sequences from random latent vectors",
                        description="New sequences from z ~ N(0, 1).\n\n" + EXAMPLES,

@@ -122,6 +122,7 @@ def test_a_closed_pipe_is_no_traceback(cmd):
     ["continue", "{mid}", "-o", "{tmp}/o.mid", "--threads", "100000"],
     ["vae", "sample", "-o", "{tmp}/o.mid", "--threads", "100000"],
     ["groove", "{mid}", "-o", "{tmp}/o.mid", "--threads", "100000"],
+    ["transcribe", "{mid}", "--out-dir", "{tmp}/out", "--jobs", "100000"],
     ["continue", "{mid}", "-o", "-"],
     ["transcribe", "{mid}", "-o", "-"],
     ["vae", "sample", "-o", "-"],
