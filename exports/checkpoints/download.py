@@ -59,6 +59,10 @@ def default_cache_dir() -> Path:
     return cache_dir("checkpoints")
 
 
+#: The longest pause between two tries of a download (seconds): the backoff doubles up to it (``--retries 100``
+#: used to sleep 0.5 * 2**99 s, i.e. forever, after its 60th failure).
+MAX_BACKOFF_S = 30.0
+
 # ------------------------------------------------------------------------------------------------ sources
 
 @dataclass
@@ -362,7 +366,7 @@ class Downloader:
                 failures += 1
                 if failures > self.retries:
                     raise _Transient(f"{last} (after {self.retries} retries)") from None
-                pause = self.backoff * (2 ** (failures - 1))
+                pause = min(self.backoff * (2 ** min(failures - 1, 30)), MAX_BACKOFF_S)
                 warnings.warn(f"{url}: {last}; retry {failures} of {self.retries} in {pause:g} s",
                               DownloadRetryWarning, stacklevel=2)
                 time.sleep(pause)

@@ -6,7 +6,7 @@ import json
 import sys
 import textwrap
 
-from tonehost.realtime.cli.options import ExamplesHelpFormatter, non_negative_int, output_dir
+from tonehost.realtime.cli.options import ExamplesHelpFormatter, int_range, output_dir
 
 HELP = "list, inspect and download Magenta's hosted model checkpoints"
 
@@ -66,7 +66,8 @@ def register(subparsers) -> None:
                     "or $XDG_CACHE_HOME/tonehost/checkpoints)")
     fp.add_argument("--offline", action="store_true", help="never use the network: use the cached copy or fail")
     fp.add_argument("--force", action="store_true", help="download again even if a verified copy exists")
-    fp.add_argument("--retries", type=non_negative_int, default=4, help="retries per file and server (default 4)")
+    fp.add_argument("--retries", type=int_range(0, 100), default=4,
+                    help="retries per file and server, 0..100 (default 4; pauses double from 0.5 s up to 30 s)")
     fp.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     fp.add_argument("--index", action="append", metavar="FILE", default=argparse.SUPPRESS,
                     help="an extra JSON index file (repeatable)")

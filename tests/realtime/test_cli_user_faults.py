@@ -123,6 +123,7 @@ def test_a_closed_pipe_is_no_traceback(cmd):
     ["vae", "sample", "-o", "{tmp}/o.mid", "--threads", "100000"],
     ["groove", "{mid}", "-o", "{tmp}/o.mid", "--threads", "100000"],
     ["transcribe", "{mid}", "--out-dir", "{tmp}/out", "--jobs", "100000"],
+    ["checkpoints", "fetch", "basic_rnn", "--retries", "1000000"],
     ["continue", "{mid}", "-o", "-"],
     ["transcribe", "{mid}", "-o", "-"],
     ["vae", "sample", "-o", "-"],
@@ -585,3 +586,21 @@ def test_an_unknown_instrument_lists_the_instruments():
 
     with pytest.raises(TonehostError, match="unknown instrument 'kazoo': one of violin, flute"):
         DDSP(instrument="kazoo")
+
+
+def test_download_pauses_stop_doubling_at_30_s(tmp_path, monkeypatch):
+    """The pause before retry n was 0.5 * 2**(n-1) s without bound: 12 days before the 22nd try."""
+    import socket
+
+    from tonehost.exports.checkpoints import download
+    from tonehost.exports.errors import CheckpointDownloadError
+
+    pauses = []
+    monkeypatch.setattr(download.time, "sleep", pauses.append)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.warns(Warning), pytest.raises(CheckpointDownloadError):
+        download.fetch_checkpoint(f"http://127.0.0.1:{port}/x", cache_dir=tmp_path, progress=False, retries=25,
+                                  timeout=1.0)
+    assert len(pauses) == 25 and max(pauses) == download.MAX_BACKOFF_S == 30.0 and pauses[0] == 0.5
