@@ -70,6 +70,11 @@ def one_line(message: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (0 ok, 1 a :class:`TonehostError`, 2 usage, 130 Ctrl-C)."""
+    for stream in (sys.stdout, sys.stderr):  # a file name the console's encoding lacks is escaped, never a traceback
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError):  # replaced streams (pytest's capture, io.StringIO)
+            pass
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

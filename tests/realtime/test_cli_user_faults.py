@@ -604,3 +604,15 @@ def test_download_pauses_stop_doubling_at_30_s(tmp_path, monkeypatch):
         download.fetch_checkpoint(f"http://127.0.0.1:{port}/x", cache_dir=tmp_path, progress=False, retries=25,
                                   timeout=1.0)
     assert len(pauses) == 25 and max(pauses) == download.MAX_BACKOFF_S == 30.0 and pauses[0] == 0.5
+
+
+def test_a_file_name_the_console_cannot_encode_is_escaped(wav, tmp_path):
+    """With an ASCII console (PYTHONIOENCODING=ascii) the summary naming `ü ♪.mid` was a UnicodeEncodeError
+    traceback after the file was written."""
+    out = tmp_path / "ü ♪.mid"
+    script = "import sys; from tonehost.realtime.cli import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.run([sys.executable, "-c", script, "transcribe", str(wav), "-o", str(out)],
+                          capture_output=True, timeout=300,
+                          env={**os.environ, "PYTHONIOENCODING": "ascii", "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0 and b"Traceback" not in proc.stderr, proc.stderr
+    assert b"\\xfc \\u266a.mid" in proc.stdout and out.is_file(), proc.stdout
