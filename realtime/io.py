@@ -23,10 +23,14 @@ import numpy as np
 from tonehost.exports.errors import AudioFileError, NonFiniteAudioWarning
 
 __all__ = ["AudioFile", "read_audio", "read_blocks", "to_mono", "replace_non_finite", "warn_non_finite",
-           "audio_array", "check_sample_rate", "BLOCK_FRAMES"]
+           "audio_array", "check_sample_rate", "BLOCK_FRAMES", "MIN_FILE_RATE", "MAX_FILE_RATE"]
 
 #: Frames per block of :meth:`AudioFile.blocks` (about 3 s at 44.1 kHz: 1.5 MB as stereo float32).
 BLOCK_FRAMES = 1 << 17
+#: The sample rates (Hz) an audio file may declare. Outside, the header is damaged or the file is no recording: a
+#: WAV saying 1 Hz made 16000 samples four and a half hours of audio (the transcriber ran for hours), one saying
+#: 5 MHz ended in the resampler's ValueError. The top is the resampler's (:data:`tonehost.dsp._checks.MAX_RATE`).
+MIN_FILE_RATE, MAX_FILE_RATE = 1000, 1_000_000
 
 # libsndfile's header log says "data : 352800 (should be 4956)" (WAV) or "SSND : ... (should be ...)" (AIFF)
 # when the header promises more bytes than the file holds.
@@ -222,6 +226,11 @@ class AudioFile:
         self.sample_rate = int(self._file.samplerate)
         self.channels = int(self._file.channels)
         self.frames = int(self._file.frames)
+        if not MIN_FILE_RATE <= self.sample_rate <= MAX_FILE_RATE:
+            self._file.close()
+            raise AudioFileError(f"{self.path} says its sample rate is {self.sample_rate} Hz; tonehost reads "
+                                 f"{MIN_FILE_RATE}..{MAX_FILE_RATE} Hz (a damaged header?): export it again at a "
+                                 "usual rate", self.path)
         short = _SHORT_CHUNK.search(self._file.extra_info or "")
         if short and int(short.group(2)) not in (0, 0xFFFFFFFF) and int(short.group(2)) > int(short.group(3)):
             declared, held = int(short.group(2)), int(short.group(3))

@@ -616,3 +616,19 @@ def test_a_file_name_the_console_cannot_encode_is_escaped(wav, tmp_path):
                           env={**os.environ, "PYTHONIOENCODING": "ascii", "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0 and b"Traceback" not in proc.stderr, proc.stderr
     assert b"\\xfc \\u266a.mid" in proc.stdout and out.is_file(), proc.stdout
+
+
+@pytest.mark.parametrize("rate", [1, 999, 5_000_000])
+def test_a_wav_header_with_an_absurd_rate_is_one_line(rate, tmp_path, capsys):
+    """A WAV whose header says 1 Hz made 16000 samples 4.4 hours of audio (transcribe ran for hours); 5 MHz ended
+    in the resampler's ValueError traceback."""
+    import struct
+
+    data = (np.sin(np.arange(16000) / 10) * 10000).astype("<i2").tobytes()
+    hdr = (b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVEfmt "
+           + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16) + b"data" + struct.pack("<I", len(data)))
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(hdr + data)
+    assert main(["transcribe", str(bad), "-o", str(tmp_path / "x.mid")]) == 1
+    err = capsys.readouterr().err
+    assert f"says its sample rate is {rate} Hz" in err and "\n" == err[-1] and err.count("\n") == 1, err
