@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from tonehost.dsp._checks import MAX_RATE, check_int
 from tonehost.dsp.loudness import loudness_db, power_db
 from tonehost.dsp.pitch_hmm import hmm_reset, hmm_seed, hmm_step, n_bins, transition_kernel
 # Numba caches _track_block keyed on this file only, not on the kernels it inlines from other modules: edit this
@@ -534,8 +535,21 @@ def track_pitch(audio: np.ndarray, sample_rate: int, hop_length: int | None = No
     Raises
     ------
     ValueError
-        ``hop_length`` not a whole number from 1 to :data:`MAX_HOP` (16000 = 1 s).
+        ``hop_length`` not a whole number from 1 to :data:`MAX_HOP` (16000 = 1 s); ``sample_rate`` not a whole
+        number of Hz from 1 to :data:`~tonehost.dsp._checks.MAX_RATE`; ``audio`` a file name, not numeric, more
+        than 2-D, or ``[channels, n]`` (librosa's layout, which used to give no frames and no error).
     """
+    if isinstance(audio, (str, bytes)) or hasattr(audio, "__fspath__"):
+        raise ValueError(f"audio is a file name ({audio!r}), not samples; read it first: "
+                         "audio, sr = tonehost.read_audio(path)")
+    a = np.asarray(audio)
+    if a.dtype.kind not in "fiu" or a.ndim not in (1, 2):
+        raise ValueError(f"audio must be a numeric array [n] or [n, channels], got {a.dtype} of shape "
+                         f"{list(a.shape)}")
+    if a.ndim == 2 and a.shape[0] <= 8 < 64 < a.shape[1]:
+        raise ValueError(f"audio has shape {list(a.shape)}: track_pitch takes [n, channels] (soundfile's layout); "
+                         "for librosa's [channels, n] pass audio.T")
+    check_int("sample_rate", sample_rate, 1, MAX_RATE)
     times, f0, conf = [], [], []
     for t, f, c, _, _ in track_pitch_blocks([audio], sample_rate, hop_length, config, unvoiced_guess):
         times.append(t)

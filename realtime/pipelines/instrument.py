@@ -707,10 +707,18 @@ class DDSP:
         Raises
         ------
         UsageError
-            Arrays of different lengths, or non-finite values.
+            Arrays that are not 1-D, empty, of different lengths, or with non-finite values.
         """
-        f0 = np.asarray(f0_hz, np.float64).reshape(-1)
-        db = np.asarray(loudness_db, np.float64).reshape(-1)
+        try:
+            f0 = np.asarray(f0_hz, np.float64)
+            db = np.asarray(loudness_db, np.float64)
+        except (TypeError, ValueError):
+            raise UsageError("f0_hz and loudness_db must be arrays of numbers, one value per frame") from None
+        if f0.ndim != 1 or db.ndim != 1:  # a [frames, 1] or [1, frames] array was flattened silently
+            raise UsageError(f"f0_hz and loudness_db must be 1-D, one value per frame; got shapes {list(f0.shape)} "
+                             f"and {list(db.shape)} (pass x.reshape(-1) if that is what you mean)")
+        if len(f0) == 0:
+            raise UsageError("f0_hz and loudness_db hold no frames: give at least one value of each")
         if f0.shape != db.shape:
             raise UsageError(f"f0_hz and loudness_db need one value per frame each; got {len(f0)} and {len(db)}")
         if not (np.all(np.isfinite(f0)) and np.all(np.isfinite(db))):
@@ -760,8 +768,17 @@ class DDSP:
         Raises
         ------
         UsageError
-            A sample rate that is not a positive integer.
+            A sample rate that is not a whole number of Hz, a file name instead of samples, a non-numeric,
+            ``[channels, n]`` (librosa's layout) or 3-D array, or a tail outside 0..60 s.
         """
-        if int(sample_rate) <= 0 or int(sample_rate) != sample_rate:
-            raise UsageError(f"sample_rate must be a positive integer in Hz, got {sample_rate}")
-        return self.pipeline().render(audio, int(sample_rate), tail_s=tail_s, whole_file=not live)
+        from tonehost.realtime.io import audio_array, check_sample_rate
+
+        sample_rate = check_sample_rate(sample_rate)
+        audio = audio_array(audio)  # NaN/inf samples: zeros, with a NonFiniteAudioWarning
+        try:
+            tail_s = float(tail_s)
+        except (TypeError, ValueError):
+            tail_s = float("nan")
+        if not 0.0 <= tail_s <= 60.0:
+            raise UsageError(f"tail_s must be 0..60 seconds, got {tail_s!r}")
+        return self.pipeline().render(audio, sample_rate, tail_s=tail_s, whole_file=not live)
