@@ -21,7 +21,8 @@ def make_session(model, threads: int = 1):
     model : str, os.PathLike, bytes or onnx.ModelProto
         A ``.onnx`` file, its serialized bytes, or an in-memory model.
     threads : int
-        Intra-op threads (>= 1).
+        Intra-op threads, clamped to 1 .. 4x the machine's cores (the CLI's ``--threads`` bound: 100000 made ONNX
+        Runtime start that many threads).
 
     Returns
     -------
@@ -35,7 +36,7 @@ def make_session(model, threads: int = 1):
     import onnxruntime as ort
 
     so = ort.SessionOptions()
-    so.intra_op_num_threads = max(1, int(threads))
+    so.intra_op_num_threads = min(max(1, int(threads)), 4 * (os.cpu_count() or 1))
     so.inter_op_num_threads = 1
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if hasattr(model, "SerializeToString"):

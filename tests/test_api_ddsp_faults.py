@@ -58,3 +58,14 @@ def test_track_pitch_refuses_what_is_not_samples():
         tonehost.track_pitch(np.array(["a"]), 16000)
     times, f0, conf = tonehost.track_pitch(np.zeros((16000, 2), np.float32), 16000)  # soundfile's layout
     assert len(times) == len(f0) == len(conf) == 500
+
+
+def test_session_threads_are_clamped_to_the_machine():
+    import os
+
+    from tonehost.exports.checkpoints.shipped import default_instrument_path
+    from tonehost.exports.onnx_session import make_session
+
+    s = make_session(default_instrument_path("violin"), threads=100000)  # started 100000 threads
+    assert s.get_session_options().intra_op_num_threads == 4 * (os.cpu_count() or 1)
+    assert make_session(default_instrument_path("violin"), threads=0).get_session_options().intra_op_num_threads == 1
