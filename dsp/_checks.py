@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 
-__all__ = ["check_int", "check_real", "MAX_RATE", "MAX_HOP", "MAX_BLOCK", "MAX_FRAME"]
+import numpy as np
+
+__all__ = ["check_int", "check_real", "check_audio", "MAX_RATE", "MAX_HOP", "MAX_BLOCK", "MAX_FRAME"]
 
 #: Largest sample or frame rate accepted (Hz).
 MAX_RATE = 1_000_000
@@ -69,3 +72,42 @@ def check_real(name: str, value, lo: float, hi: float, lo_open: bool = False) ->
             return v
     left = "(" if lo_open else "["
     raise ValueError(f"{name} must be a finite number in {left}{lo:g}, {hi:g}], got {value!r}")
+
+
+def check_audio(audio, name: str = "audio") -> np.ndarray:
+    """``audio`` as an array ``[n]`` or ``[n, channels]`` of numbers (not converted, not copied where it is one).
+
+    Parameters
+    ----------
+    audio : array_like
+        Samples, soundfile's layout (frames first).
+    name : str
+        What to call it in messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``np.asarray(audio)``: real or integer dtype, 1-D or 2-D.
+
+    Raises
+    ------
+    ValueError
+        A file name instead of samples (with how to read it), something that is not an array of numbers, more
+        than 2 dimensions, or ``[channels, n]`` (librosa's layout, at most 8 rows of over 64 columns: it used to be
+        taken as 2 frames of thousands of channels, giving no frames and no error).
+    """
+    if isinstance(audio, (str, bytes, os.PathLike)):
+        raise ValueError(f"{name} is a file name ({os.fsdecode(audio)!r}), not samples; read it first: "
+                         "audio, sr = tonehost.read_audio(path)")
+    try:
+        a = np.asarray(audio)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} is not an array of samples ({exc}); pass a numpy array [n] or [n, channels]") \
+            from None
+    if a.dtype.kind not in "fiu" or a.ndim not in (1, 2):
+        raise ValueError(f"{name} must be a numeric array [n] or [n, channels], got {a.dtype} of shape "
+                         f"{list(a.shape)}")
+    if a.ndim == 2 and a.shape[0] <= 8 < 64 < a.shape[1]:  # >64 "channels" of <=8 frames: [channels, n]
+        raise ValueError(f"{name} has shape {list(a.shape)}: tonehost takes [n, channels] (soundfile's layout); "
+                         "for librosa's [channels, n] pass audio.T")
+    return a

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from tonehost.dsp._checks import MAX_RATE, check_int
+from tonehost.dsp._checks import MAX_RATE, check_audio, check_int
 from tonehost.dsp.loudness import loudness_db, power_db
 from tonehost.dsp.pitch_hmm import hmm_reset, hmm_seed, hmm_step, n_bins, transition_kernel
 # Numba caches _track_block keyed on this file only, not on the kernels it inlines from other modules: edit this
@@ -539,17 +539,7 @@ def track_pitch(audio: np.ndarray, sample_rate: int, hop_length: int | None = No
         number of Hz from 1 to :data:`~tonehost.dsp._checks.MAX_RATE`; ``audio`` a file name, not numeric, more
         than 2-D, or ``[channels, n]`` (librosa's layout, which used to give no frames and no error).
     """
-    if isinstance(audio, (str, bytes)) or hasattr(audio, "__fspath__"):
-        raise ValueError(f"audio is a file name ({audio!r}), not samples; read it first: "
-                         "audio, sr = tonehost.read_audio(path)")
-    a = np.asarray(audio)
-    if a.dtype.kind not in "fiu" or a.ndim not in (1, 2):
-        raise ValueError(f"audio must be a numeric array [n] or [n, channels], got {a.dtype} of shape "
-                         f"{list(a.shape)}")
-    if a.ndim == 2 and a.shape[0] <= 8 < 64 < a.shape[1]:
-        raise ValueError(f"audio has shape {list(a.shape)}: track_pitch takes [n, channels] (soundfile's layout); "
-                         "for librosa's [channels, n] pass audio.T")
-    check_int("sample_rate", sample_rate, 1, MAX_RATE)
+    check_audio(audio)
     times, f0, conf = [], [], []
     for t, f, c, _, _ in track_pitch_blocks([audio], sample_rate, hop_length, config, unvoiced_guess):
         times.append(t)
@@ -646,17 +636,15 @@ def track_pitch_blocks(blocks, sample_rate: int, hop_length: int | None = None,
     Raises
     ------
     ValueError
-        ``hop_length`` not a whole number from 1 to :data:`MAX_HOP`, or a rate that is not a positive integer.
+        ``hop_length`` not a whole number from 1 to :data:`MAX_HOP`, or ``sample_rate`` not a whole number of Hz
+        from 1 to :data:`~tonehost.dsp._checks.MAX_RATE`.
     """
     cfg = config or TrackerConfig()
     if hop_length is None:
         hop_length = cfg.hop
-    if not 1 <= int(hop_length) <= MAX_HOP or int(hop_length) != hop_length:
-        raise ValueError(f"hop_length must be a whole number of samples at 16 kHz from 1 to {MAX_HOP} "
-                         f"(1 s), got {hop_length}")
-    if int(sample_rate) <= 0 or int(sample_rate) != sample_rate:
-        raise ValueError(f"sample rates must be positive integers, got {sample_rate}")
-    cfg = TrackerConfig(**{**cfg.__dict__, "hop": int(hop_length)})
+    hop_length = check_int("hop_length (samples at 16 kHz)", hop_length, 1, MAX_HOP)
+    check_int("sample_rate", sample_rate, 1, MAX_RATE)
+    cfg = TrackerConfig(**{**cfg.__dict__, "hop": hop_length})
     sr = int(sample_rate)
     rs = Resampler(sr, cfg.sample_rate) if sr != cfg.sample_rate else None
     delay = rs.delay_out() if rs is not None else 0.0  # 16 kHz samples the streaming filter lags

@@ -104,22 +104,13 @@ def audio_array(audio, where: str = "audio") -> np.ndarray:
         A file name instead of samples, a non-numeric array, more than 2 dimensions, or a ``[channels, n]`` array
         (librosa's layout: it used to be averaged over the wrong axis, giving 2 samples for a stereo minute).
     """
+    from tonehost.dsp._checks import check_audio
     from tonehost.exports.errors import UsageError
 
-    if isinstance(audio, (str, bytes, os.PathLike)):
-        raise UsageError(f"{where} is a file name ({os.fsdecode(audio)!r}), not samples; read it first: "
-                         "audio, sr = tonehost.read_audio(path)")
     try:
-        a = np.asarray(audio)
-    except (TypeError, ValueError) as exc:
-        raise UsageError(f"{where} is not an array of samples ({exc}); pass a numpy array [n] or [n, channels]") \
-            from None
-    if a.dtype.kind not in "fiu" or a.ndim not in (1, 2):
-        raise UsageError(f"{where} must be a numeric array [n] or [n, channels], got {a.dtype} of shape "
-                         f"{list(a.shape)}")
-    if a.ndim == 2 and a.shape[0] <= 8 < 64 < a.shape[1]:  # >64 "channels" of <=8 frames: [channels, n]
-        raise UsageError(f"{where} has shape {list(a.shape)}: tonehost takes [n, channels] (soundfile's layout); "
-                         "for librosa's [channels, n] pass audio.T")
+        a = check_audio(audio, where)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     if a.dtype.kind in "iu":  # whole-number PCM: scaled to [-1, 1) as soundfile reads it (unsigned: offset binary)
         half = 2.0 ** (8 * a.dtype.itemsize - 1)
         a = ((a.astype(np.float64) - (half if a.dtype.kind == "u" else 0.0)) / half).astype(np.float32)

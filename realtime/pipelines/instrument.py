@@ -771,14 +771,13 @@ class DDSP:
             A sample rate that is not a whole number of Hz, a file name instead of samples, a non-numeric,
             ``[channels, n]`` (librosa's layout) or 3-D array, or a tail outside 0..60 s.
         """
+        from tonehost.dsp._checks import check_real
         from tonehost.realtime.io import audio_array, check_sample_rate
 
         sample_rate = check_sample_rate(sample_rate)
         audio = audio_array(audio)  # NaN/inf samples: zeros, with a NonFiniteAudioWarning
         try:
-            tail_s = float(tail_s)
-        except (TypeError, ValueError):
-            tail_s = float("nan")
-        if not 0.0 <= tail_s <= 60.0:
-            raise UsageError(f"tail_s must be 0..60 seconds, got {tail_s!r}")
+            tail_s = check_real("tail_s (seconds)", tail_s, 0.0, 60.0)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
         return self.pipeline().render(audio, sample_rate, tail_s=tail_s, whole_file=not live)
