@@ -398,28 +398,21 @@ class NoteSequence:
         SequenceError
             The folder does not exist or is not writable.
         """
-        import tempfile
+        from tonehost.exports.errors import UsageError
+        from tonehost.exports.paths import atomic_output
 
         p = Path(path)
         if not p.parent.is_dir():
             raise SequenceError(f"cannot write {p}: folder {p.parent} does not exist", p)
         self._check_midi_range(p)
-        tmp = None
-        try:
-            fd, tmp = tempfile.mkstemp(dir=p.parent, suffix=".mid.tmp")
-            os.close(fd)
-            self.to_pretty_midi().write(tmp)
-            os.chmod(tmp, 0o666 & ~_umask())
-            os.replace(tmp, p)
-            tmp = None
-        except OSError as exc:
-            raise SequenceError(f"cannot write {p} ({exc.strerror or exc})", p) from None
-        finally:  # any failure (Ctrl-C included) leaves no temporary file behind
-            if tmp is not None:
+        try:  # any failure (Ctrl-C included) leaves no temporary file behind and the old file as it was
+            with atomic_output(p) as tmp:
                 try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
+                    self.to_pretty_midi().write(str(tmp))
+                except OSError as exc:
+                    raise SequenceError(f"cannot write {p} ({exc.strerror or exc})", p) from None
+        except UsageError as exc:  # the temporary file could not be made or moved into place
+            raise SequenceError(exc.user_message, p) from None
         return p
 
     def _check_midi_range(self, p: Path) -> None:
@@ -438,9 +431,3 @@ class NoteSequence:
                 rng = "0..127" if bad[0] != "time" else "finite seconds"
                 raise SequenceError(f"cannot write {p}: a note has {bad[0]} {bad[1]!r} (a MIDI file holds {rng}); "
                                     "fix or drop that note", p)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

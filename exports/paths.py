@@ -6,14 +6,20 @@ One function per place, so every module agrees:
   sub-folder per kind of file (``checkpoints``, ``exports``, ``ddsp_onnx``, ``ddsp_vst``, ``salamander``);
 - :data:`SHIPPED_DIR` -- the models trained by the project, installed as package data;
 - :func:`shared_dir` -- ``$TONEHOST_SHARED`` or the ``shared/`` folder beside a source checkout (recordings with
-  ground truth and the DDSP-VST pitch model used by tests and benches; absent from an installed wheel).
+  ground truth and the DDSP-VST pitch model used by tests and benches; absent from an installed wheel);
+- :func:`atomic_output` -- how every output file is written: through a temporary file beside it, moved into place
+  only when complete, with the mode the umask gives (:func:`current_umask`).
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 from pathlib import Path
 
-__all__ = ["SHIPPED_DIR", "cache_dir", "shared_dir", "shared_data_dir"]
+from tonehost.exports.errors import UsageError
+
+__all__ = ["SHIPPED_DIR", "cache_dir", "shared_dir", "shared_data_dir", "atomic_output", "current_umask"]
 
 #: Models trained by the tonehost project, shipped inside the package (``exports/shipped/``).
 SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"
@@ -54,3 +60,52 @@ def shared_dir() -> Path:
 def shared_data_dir() -> Path:
     """``shared_dir() / "data"``: recordings with ground truth (see ``shared/data/README.md``)."""
     return shared_dir() / "data"
+
+
+def current_umask() -> int:
+    """The process's umask (read from ``/proc/self/status`` where it is, else set and restored at once)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_output(path):
+    """Write ``path`` through a temporary file beside it, moved over ``path`` when the block ends without error.
+
+    Yields
+    ------
+    pathlib.Path
+        The temporary file to write (it exists, empty, with mode ``0666 & ~umask``); its name does not end in the
+        target's extension, so give writers the format explicitly.
+
+    Raises
+    ------
+    UsageError
+        The folder cannot be written or the disk is full (the message names the file). On any error, Ctrl-C
+        included, the temporary file is removed and ``path`` is left as it was.
+    """
+    path = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=str(path.parent or "."), prefix=f".{path.name}.", suffix=".part")
+        os.fchmod(fd, 0o666 & ~current_umask())
+        os.close(fd)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}; pick a writable place", path) from None
+    try:
+        yield Path(tmp)
+        try:
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise UsageError(f"cannot write {path}: {exc.strerror or exc}; pick a writable place", path) from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

@@ -6,8 +6,8 @@
 - :func:`atomic_output` gives the writer a temporary name beside the target (``.NAME.XXXX.part`` in the same
   folder, mode ``0666 & ~umask`` as ``open()`` gives) and moves it over the target with ``os.replace`` only when the
   writer finished: a failed, interrupted (Ctrl-C) or killed command leaves the old file (or none) under the final
-  name, never a part (it lives in :mod:`tonehost.realtime.midi.output`, where
-  :func:`~tonehost.realtime.midi.output.write_atomic` writes whole byte strings through it).
+  name, never a part (it lives in :mod:`tonehost.exports.paths`;
+  :func:`~tonehost.realtime.midi.output.write_atomic` and ``NoteSequence.to_midi`` write through it too).
 - :func:`audio_output` is the argparse type of ``render -o``: an :func:`~tonehost.realtime.cli.options.output_file`
   whose extension names a format libsndfile writes (:data:`AUDIO_FORMATS`).
 - :func:`seconds_bar` is a tqdm progress bar counting whole samples and showing seconds.
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from tonehost.exports.errors import UsageError
 from tonehost.realtime.cli.options import output_file, writes_file
-from tonehost.realtime.midi.output import atomic_output  # the one home of atomic writes (re-exported)
+from tonehost.exports.paths import atomic_output  # the one home of atomic writes (re-exported)
 
 __all__ = ["refuse_same_file", "refuse_overwriting_inputs", "atomic_output", "audio_output", "audio_format", "AUDIO_FORMATS", "seconds_bar"]
 

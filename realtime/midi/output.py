@@ -15,12 +15,10 @@ The file is type 0 at 120 bpm, 480 ppq.
 from __future__ import annotations
 
 import bisect
-import contextlib
 import datetime as _dt
 import json
 import os
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -29,6 +27,7 @@ from pathlib import Path
 import mido
 
 from tonehost.exports.errors import UsageError
+from tonehost.exports.paths import atomic_output
 
 TICKS_PER_BEAT = 480
 TEMPO = 500000  # us per beat (120 bpm) -> 960 ticks per second
@@ -111,55 +110,6 @@ def notes_to_midi_bytes(notes, program: int = 0) -> bytes:
     head = b"MThd" + (6).to_bytes(4, "big") + (0).to_bytes(2, "big") + (1).to_bytes(2, "big") + \
         TICKS_PER_BEAT.to_bytes(2, "big")
     return head + b"MTrk" + len(track).to_bytes(4, "big") + bytes(track)
-
-
-def current_umask() -> int:
-    """The process's umask (read from ``/proc/self/status`` where it is, else set and restored at once)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-@contextlib.contextmanager
-def atomic_output(path):
-    """Write ``path`` through a temporary file beside it, moved over ``path`` when the block ends without error.
-
-    Yields
-    ------
-    pathlib.Path
-        The temporary file to write (it exists, empty, with mode ``0666 & ~umask``); its name does not end in the
-        target's extension, so give writers the format explicitly.
-
-    Raises
-    ------
-    UsageError
-        The folder cannot be written or the disk is full (the message names the file). On any error, Ctrl-C
-        included, the temporary file is removed and ``path`` is left as it was.
-    """
-    path = Path(path)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=str(path.parent or "."), prefix=f".{path.name}.", suffix=".part")
-        os.fchmod(fd, 0o666 & ~current_umask())
-        os.close(fd)
-    except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror or exc}; pick a writable place", path) from None
-    try:
-        yield Path(tmp)
-        try:
-            os.replace(tmp, path)
-        except OSError as exc:
-            raise UsageError(f"cannot write {path}: {exc.strerror or exc}; pick a writable place", path) from None
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def write_atomic(path: str | os.PathLike, data: bytes) -> None:
