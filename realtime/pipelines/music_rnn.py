@@ -49,10 +49,6 @@ def _sampler(rng) -> Sampler:
     return CdfSampler(rng)
 
 
-def _temperature(temperature) -> float | None:
-    return check_temperature(temperature)  # the one check (range and message) of every sampler
-
-
 class Continuation:
     """What :meth:`MusicRNN.continue_sequence_and_return_probabilities` returns.
 
@@ -317,7 +313,7 @@ class MusicRNNStream:
     def __init__(self, model: MusicRNN, temperature=None, rng=None, chords=None, steps_per_chord=None,
                  total_steps: int | None = None):
         self.model = model
-        self.temperature = _temperature(temperature)
+        self.temperature = check_temperature(temperature)
         self.sampler = _sampler(rng)
         if model.chord_encoder is not None and chords is None:
             raise UsageError("this model is conditioned on chords: pass chords (a list or a step -> chord "

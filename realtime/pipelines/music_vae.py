@@ -56,10 +56,6 @@ __all__ = ["MusicVAE", "DecodeResult", "GrooveStream", "StreamedEncoder", "inter
            "segment_lengths"]
 
 
-def _temperature(temperature) -> float | None:
-    return check_temperature(temperature)  # the one check (range and message) of every sampler
-
-
 def _generator(rng) -> np.random.Generator:
     return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
@@ -493,7 +489,7 @@ class MusicVAE:
         if z.ndim != 2 or z.shape[1] != self.z_dims or not np.all(np.isfinite(z)):
             raise UsageError(f"z must be finite [n, {self.z_dims}] for {self.name}, got shape {list(z.shape)}")
         z = np.ascontiguousarray(z)
-        temperature = _temperature(temperature)
+        temperature = check_temperature(temperature)
         rng = self.rng if rng is None else _generator(rng)
         ctrl = self._decoder_controls(self.control_tensor(chord_progression, key, extra_controls))
         decs = self.arch.decoders
@@ -874,7 +870,7 @@ class GrooveStream:
             raise UsageError(f"z must be finite [{len(g.windows)}, {vae.z_dims}], got shape {list(z.shape)}")
         self.z = np.ascontiguousarray(z)
         rng = vae.rng if rng is None else _generator(rng)
-        self._run = _DecoderRun(vae, 0, self.z, None, None, _temperature(temperature), rng)
+        self._run = _DecoderRun(vae, 0, self.z, None, None, check_temperature(temperature), rng)
         dec = vae.arch.decoders[0]
         self.steps, self.windows, self.qpm = g.n, len(g.windows), g.qpm
         self.step_length = g.step_len
