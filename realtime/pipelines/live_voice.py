@@ -791,19 +791,25 @@ def step_arrival(y: np.ndarray, sr: int, t_step: float, f_from: float = 220.0, f
     return float("nan")
 
 
+def _harmonic_basis(t: np.ndarray, sr: int, f: float, count: int) -> np.ndarray:
+    """Least-squares basis of harmonics ``1..count`` of ``f`` Hz at sample times ``t``: ``[cos | sin]`` columns,
+    shape ``(len(t), 2 count)``, harmonic ``k``'s cosine in column ``k - 1`` and its sine in column ``count + k - 1``."""
+    th = np.outer(2.0 * np.pi * f * np.asarray(t, np.float64) / sr, np.arange(1, count + 1))
+    return np.concatenate([np.cos(th), np.sin(th)], axis=1)
+
+
 def _fundamental(y: np.ndarray, sr: int, a: int, b: int, f: float, harmonics: int) -> tuple[float, complex, float]:
     """Least-squares fit of harmonics ``1..harmonics`` of ``f`` (below 0.45 ``sr``) to ``y[a:b]``: the window's centre
     (sample), the fundamental's complex amplitude there (``y ~ Re(z exp(2 pi i f (n - centre) / sr))``) and the
     share of the window's energy the fit explains."""
     n = np.arange(a, b, dtype=np.float64)
     c = 0.5 * (a + b - 1)
-    ks = np.arange(1, max(1, min(harmonics, int(0.45 * sr / f))) + 1)
-    th = np.outer(2.0 * np.pi * f * (n - c) / sr, ks)
-    m = np.concatenate([np.cos(th), np.sin(th)], axis=1)
+    count = max(1, min(harmonics, int(0.45 * sr / f)))
+    m = _harmonic_basis(n - c, sr, f, count)
     u = y[a:b]
     coef = np.linalg.lstsq(m, u, rcond=None)[0]
     explained = 1.0 - float(((u - m @ coef) ** 2).sum()) / max(float((u * u).sum()), 1e-30)
-    return c, complex(coef[0], -coef[len(ks)]), explained
+    return c, complex(coef[0], -coef[count]), explained
 
 
 def _harmonic_octave(y: np.ndarray, sr: int, a: int, b: int, f: float, top_hz: float = 2500.0) -> float:
@@ -819,9 +825,7 @@ def _harmonic_octave(y: np.ndarray, sr: int, a: int, b: int, f: float, top_hz: f
     ex = []
     for k in ks:
         g = f * 2.0 ** k
-        h = np.arange(1, max(1, int(min(top_hz, 0.45 * sr) / g)) + 1)
-        th = np.outer(2.0 * np.pi * g * n / sr, h)
-        m = np.concatenate([np.cos(th), np.sin(th)], axis=1)
+        m = _harmonic_basis(n, sr, g, max(1, int(min(top_hz, 0.45 * sr) / g)))
         coef = np.linalg.lstsq(m, u, rcond=None)[0]
         ex.append(1.0 - float(((u - m @ coef) ** 2).sum()) / energy)
     ex = np.asarray(ex)
@@ -837,9 +841,7 @@ def _switch_time(y: np.ndarray, sr: int, lo: int, hi: int, f1: float, f2: float,
     t = np.arange(n, dtype=np.float64) - 0.5 * (n - 1)
     q = []
     for f in (f1, f2):
-        ks = np.arange(1, max(1, min(harmonics, int(0.45 * sr / f))) + 1)
-        th = np.outer(2.0 * np.pi * f * t / sr, ks)
-        q.append(np.linalg.qr(np.concatenate([np.cos(th), np.sin(th)], axis=1))[0])
+        q.append(np.linalg.qr(_harmonic_basis(t, sr, f, max(1, min(harmonics, int(0.45 * sr / f)))))[0])
     a, b = lo - n // 2, hi + n
     if a < 0 or b > len(y) or b - a <= n:
         return float("nan")
@@ -982,9 +984,14 @@ def onset_start(y: np.ndarray, sr: int, t_on: float, t_end: float, level_db: flo
     return 1000.0 * hit[0] / sr if len(hit) else float("nan")
 
 
-def event_latencies(y: np.ndarray, sr: int, onsets, steps) -> dict[str, np.ndarray]:
+def event_latencies(y: np.ndarray, sr: int, onsets, steps, measures=None) -> dict[str, np.ndarray]:
     """Per-event latency (ms) in the output ``y`` of :func:`event_signal` (same time base as the input), by every
-    measure, on each event's own cycle.
+    measure (or those named in ``measures``), on each event's own cycle.
+
+    Parameters
+    ----------
+    measures : iterable of str, optional
+        Keys of the result to compute (default: all five below); the others are not computed.
 
     Returns
     -------
@@ -999,8 +1006,8 @@ def event_latencies(y: np.ndarray, sr: int, onsets, steps) -> dict[str, np.ndarr
         instrument plays an octave up, see :func:`step_arrival`).
     """
     from tonehost.realtime.pipelines.instrument import detect_arrivals
-    out: dict[str, list] = {k: [] for k in ("onset_envelope", "onset_start", "step_period", "step_phase",
-                                            "step_partials")}
+    names = ("onset_envelope", "onset_start", "step_period", "step_phase", "step_partials")
+    out: dict[str, list] = {k: [] for k in (names if measures is None else measures)}
     for t_on, t_step in zip(onsets, steps):
         a = max(0, int(round((t_on - 0.1) * sr)))
         b = min(len(y), int(round((t_step + EVENT_CYCLE[2]) * sr)))
@@ -1008,12 +1015,12 @@ def event_latencies(y: np.ndarray, sr: int, onsets, steps) -> dict[str, np.ndarr
         if len(seg) < sr // 10:
             continue
         on, st = t_on - a / sr, t_step - a / sr
-        r = detect_arrivals(seg, sr, on, st)
-        out["onset_envelope"].append(r["onset_ms"])
-        out["onset_start"].append(onset_start(seg, sr, on, st))
-        out["step_partials"].append(r["pitch_step_ms"])
-        out["step_period"].append(step_arrival(seg, sr, st))
-        out["step_phase"].append(step_phase_arrival(seg, sr, st))
+        r = detect_arrivals(seg, sr, on, st) if {"onset_envelope", "step_partials"} & out.keys() else None
+        each = {"onset_envelope": lambda: r["onset_ms"], "onset_start": lambda: onset_start(seg, sr, on, st),
+                "step_partials": lambda: r["pitch_step_ms"], "step_period": lambda: step_arrival(seg, sr, st),
+                "step_phase": lambda: step_phase_arrival(seg, sr, st)}
+        for k in out:
+            out[k].append(each[k]())
     return {k: np.asarray(v, float) for k, v in out.items()}
 
 
@@ -1038,7 +1045,7 @@ def detect_events(y: np.ndarray, sr: int, onsets, steps, step: str = "period",
         raise ValueError(f"step must be 'period', 'phase' or 'partials', got {step!r}")
     if onset not in ("envelope", "start"):
         raise ValueError(f"onset must be 'envelope' or 'start', got {onset!r}")
-    r = event_latencies(y, sr, onsets, steps)
+    r = event_latencies(y, sr, onsets, steps, (f"onset_{onset}", f"step_{step}"))
     return r[f"onset_{onset}"], r[f"step_{step}"]
 
 
