@@ -61,6 +61,60 @@ def load_sets(quick: bool) -> dict:
     return sets
 
 
+# ------------------------------------------------------------------------------------------------ conditions
+# --condition: the same degradation applied to every file before every tracker (a mic in a room rather than a
+# studio). Seeded per file, so each tracker hears the same signal.
+
+def _pink(n, rng):
+    """Pink (1/f power) noise of unit RMS (white noise shaped in the frequency domain)."""
+    spec = np.fft.rfft(rng.standard_normal(n))
+    f = np.arange(len(spec), dtype=float)
+    spec[1:] /= np.sqrt(f[1:])
+    spec[0] = 0.0
+    y = np.fft.irfft(spec, n)
+    return y / (np.sqrt(np.mean(y * y)) + 1e-20)
+
+
+def _active_rms(x, sr):
+    """RMS over the 50 ms frames within 30 dB of the loudest (the speech, not its pauses)."""
+    n = max(1, int(0.05 * sr))
+    fr = x[:len(x) // n * n].reshape(-1, n)
+    p = np.mean(fr * fr, axis=1)
+    return float(np.sqrt(np.mean(p[p >= p.max() * 1e-3]))) if len(p) else 0.0
+
+
+def degrade(x, sr, condition: str, seed: int = 0):
+    """``x`` under ``condition``: ``clean``; ``pink:SNR`` (pink noise, SNR dB re the active speech level);
+    ``hum:F:DB`` (mains hum at F Hz with its 2nd-5th harmonics falling 6 dB each, DB re the active speech level);
+    ``reverb:RT60[:DRR]`` (a synthetic room: an exponentially decaying noise tail of RT60 s, direct-to-reverberant
+    energy ratio DRR dB, default 3: a laptop mic about a metre away); conditions joined with ``+`` apply in order."""
+    y = np.asarray(x, np.float64)
+    rng = np.random.default_rng(seed)
+    for part in condition.split("+"):
+        name, *arg = part.split(":")
+        level = _active_rms(y, sr)
+        if name == "clean":
+            continue
+        if name == "pink":
+            y = y + level * 10 ** (-float(arg[0]) / 20) * _pink(len(y), rng)
+        elif name == "hum":
+            f, db = float(arg[0]), float(arg[1])
+            t = np.arange(len(y)) / sr
+            h = sum(0.5 ** (k - 1) * np.sin(2 * np.pi * k * f * t + k) for k in range(1, 6))
+            y = y + level * 10 ** (db / 20) * h / np.sqrt(np.mean(h * h))
+        elif name == "reverb":
+            rt60, drr = float(arg[0]), float(arg[1]) if len(arg) > 1 else 3.0
+            n = int(rt60 * sr)
+            tail = rng.standard_normal(n) * np.exp(-6.91 * np.arange(n) / n)
+            tail[: int(0.002 * sr)] = 0.0  # the first reflections arrive after the direct sound
+            tail *= 10 ** (-drr / 20) / np.sqrt(np.sum(tail * tail))
+            from scipy.signal import fftconvolve
+            y = y + fftconvolve(y, tail)[:len(y)]
+        else:
+            raise ValueError(f"unknown condition {part!r}: clean, pink:SNR, hum:F:DB, reverb:RT60[:DRR]")
+    return y.astype(np.float32)
+
+
 def to16k(x, sr):
     if sr == SR:
         return np.asarray(x, np.float64)
@@ -245,8 +299,15 @@ def main(argv=None) -> int:
                     help="torchcrepe capacity (full: CREPE as published, ~20x slower on a CPU; tiny)")
     ap.add_argument("--sets", default="fda-dev,fda-held,mdb-held",
                     help="comma-separated subset of fda-dev, fda-held, mdb-held (develop on fda-dev only)")
+    ap.add_argument("--condition", default="clean",
+                    help="degrade every file the same way for every tracker: clean, pink:SNR, hum:F:DB, reverb:RT60[:DRR], "
+                    "joined with + (e.g. reverb:0.4+pink:20)")
     ap.add_argument("-o", "--output", default="pitch_peers")
     args = ap.parse_args(argv)
+    try:  # an unknown or malformed condition fails here, before any work
+        degrade(np.zeros(10), SR, args.condition)
+    except (ValueError, IndexError) as exc:
+        ap.error(f"--condition {args.condition!r}: {exc} (clean, pink:SNR, hum:F:DB, reverb:RT60[:DRR], joined with +)")
     import mir_eval
 
     CREPE_MODEL[0] = args.crepe_model
@@ -260,7 +321,8 @@ def main(argv=None) -> int:
     if args.fit_voicing:
         fit_voicing(sets)
         return 0
-    results = {"sets": {k: [str(w.name) for w, _, _ in v] for k, v in sets.items()},
+    results = {"condition": args.condition,
+               "sets": {k: [str(w.name) for w, _, _ in v] for k, v in sets.items()},
                "roles": {"fda-dev": "fitted tonehost's voicing model", "fda-held": "held out",
                          "mdb-held": "held out"}, "trackers": {}}
     for name in args.peers.split(","):
@@ -277,7 +339,7 @@ def main(argv=None) -> int:
             scores, compute, dur = [], 0.0, 0.0
             for wav, rt, rf in items:
                 x, sr = sf.read(wav, dtype="float32", always_2d=True)
-                x = x.mean(axis=1)
+                x = degrade(x.mean(axis=1), sr, args.condition, seed=sum(map(ord, wav.name)))
                 t0 = time.perf_counter()
                 t, f = fn(x, sr)
                 compute += time.perf_counter() - t0
