@@ -13,13 +13,15 @@ One function per place, so every module agrees:
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import tempfile
 from pathlib import Path
 
 from tonehost.exports.errors import UsageError
 
-__all__ = ["SHIPPED_DIR", "cache_dir", "shared_dir", "shared_data_dir", "atomic_output", "current_umask"]
+__all__ = ["SHIPPED_DIR", "cache_dir", "shared_dir", "shared_data_dir", "atomic_output", "atomic_leftovers",
+           "current_umask"]
 
 #: Models trained by the tonehost project, shipped inside the package (``exports/shipped/``).
 SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"
@@ -76,9 +78,15 @@ def current_umask() -> int:
     return mask
 
 
+_PART = ".part"  # atomic_output's temporary files are named .NAME.XXXXXXXX.part
+
+
 @contextlib.contextmanager
 def atomic_output(path):
     """Write ``path`` through a temporary file beside it, moved over ``path`` when the block ends without error.
+
+    The temporary file is ``.NAME.XXXXXXXX.part`` in the target's folder (:func:`atomic_leftovers` finds those a
+    killed process left).
 
     Yields
     ------
@@ -94,7 +102,7 @@ def atomic_output(path):
     """
     path = Path(path)
     try:
-        fd, tmp = tempfile.mkstemp(dir=str(path.parent or "."), prefix=f".{path.name}.", suffix=".part")
+        fd, tmp = tempfile.mkstemp(dir=str(path.parent or "."), prefix=f".{path.name}.", suffix=_PART)
         os.fchmod(fd, 0o666 & ~current_umask())
         os.close(fd)
     except OSError as exc:
@@ -109,3 +117,21 @@ def atomic_output(path):
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def atomic_leftovers(path) -> list[Path]:
+    """The temporary files :func:`atomic_output` made for ``path`` and never removed (its process was killed).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The target file.
+
+    Returns
+    -------
+    list of pathlib.Path
+        ``.NAME.*.part`` files beside ``path``, sorted (empty when its folder does not exist). Only delete them
+        once no process is writing ``path``.
+    """
+    p = Path(path)
+    return sorted(p.parent.glob(f".{glob.escape(p.name)}.*{_PART}"))

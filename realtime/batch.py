@@ -8,7 +8,7 @@
 - ``DIR/manifest.jsonl`` gets one JSON line per finished file (``input, output, duration, notes, seconds, model,
   status, error``), written only by the driver process and only once a file's outputs are in place; a rerun skips
   every input with a ``done`` line whose output exists (resume after a crash, Ctrl-C or a lost worker);
-- every output is written atomically (a temporary file in the same folder, then ``os.replace``); temporaries left
+- every output is written atomically (:func:`tonehost.exports.paths.atomic_output`); temporaries left
   by a killed worker are removed at the end of the run, so nothing half-written remains;
 - a file that fails (unreadable, truncated, ...) is recorded with its error and the run goes on; the summary
   counts done, skipped and failed files, and :func:`run_batch` reports failures for a non-zero exit;
@@ -334,21 +334,14 @@ class _Manifest:
 
 
 def _remove_temporaries(jobs: list[Job]) -> None:
-    """Delete ``.NAME.*.tmp`` files a killed worker left beside the outputs."""
-    for d, names in _by_folder(jobs).items():
-        if d.is_dir():
-            for tmp in d.glob(".*.tmp"):
-                if any(tmp.name.startswith(f".{n}.") for n in names):
-                    tmp.unlink(missing_ok=True)
+    """Delete the temporary files a killed worker left beside the outputs (:func:`atomic_leftovers`)."""
+    from tonehost.exports.paths import atomic_leftovers
 
-
-def _by_folder(jobs: list[Job]) -> dict[Path, set[str]]:
-    out: dict[Path, set[str]] = {}
     for j in jobs:
         for o in (j.output, j.notes_tsv):
-            if o:
-                out.setdefault(Path(o).parent, set()).add(Path(o).name)
-    return out
+            if o and o != "-":
+                for tmp in atomic_leftovers(o):
+                    tmp.unlink(missing_ok=True)
 
 
 # ------------------------------------------------------------------------------------------------ the run

@@ -39,9 +39,9 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tonehost.exports.paths import cache_dir
+from tonehost.exports.paths import atomic_output, cache_dir
 from tonehost.exports.errors import (CheckpointDownloadError, CheckpointError, CheckpointFormatError, CheckpointIntegrityError,
-                     CheckpointNotFoundError, CheckpointOfflineError, DownloadRetryWarning)
+                     CheckpointNotFoundError, CheckpointOfflineError, DownloadRetryWarning, UsageError)
 from tonehost.exports.checkpoints.index import Checkpoint, FileSpec, get_checkpoint
 from tonehost.exports.tfjs.manifest import (CONFIG_NAME, MANIFEST_NAME, check_relative_path, parse_manifest,
                             parse_manifest_json)
@@ -181,9 +181,13 @@ class LockFile:
         with _flock(self.path.with_name(LOCK_NAME + ".lck")):
             data = self.read()
             data[key] = record
-            tmp = self.path.with_name(f".{LOCK_NAME}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-            os.replace(tmp, self.path)
+            try:  # no temporary file left and the old lock file kept on any failure
+                with atomic_output(self.path) as tmp:
+                    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+            except OSError as exc:
+                raise _disk_error(self.path, exc) from None
+            except UsageError as exc:  # the temporary file could not be made or moved into place
+                raise CheckpointDownloadError(exc.user_message, self.path) from None
 
 
 @contextlib.contextmanager
@@ -659,10 +663,14 @@ def fetch_checkpoint(source: str | os.PathLike, to: str | os.PathLike | None = N
     except CheckpointError:
         raise
     except OSError as exc:  # the network's errors are CheckpointErrors by now: this is the local disk
-        where = exc.filename or to or cache_dir or default_cache_dir()
-        raise CheckpointDownloadError(
-            f"cannot write {where}: {exc.strerror or exc}; free some space or fetch into another folder (--to DIR "
-            "or $TONEHOST_CACHE); what was downloaded is kept and resumed", where) from None
+        raise _disk_error(exc.filename or to or cache_dir or default_cache_dir(), exc) from None
+
+
+def _disk_error(where, exc: OSError) -> CheckpointDownloadError:
+    """The error for a local disk that cannot take a checkpoint's files (full, read-only), naming ``where``."""
+    return CheckpointDownloadError(
+        f"cannot write {where}: {exc.strerror or exc}; free some space or fetch into another folder (--to DIR "
+        "or $TONEHOST_CACHE); what was downloaded is kept and resumed", where)
 
 
 def _fetch_checkpoint(source, to, cache_dir, offline, progress, *, extra_index, retries, backoff, timeout,

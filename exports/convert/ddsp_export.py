@@ -7,12 +7,11 @@ Sources: a hosted magenta.js checkpoint directory (``model.json`` + shard + ``se
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from tonehost.exports.convert.ddsp_decoder import DecoderNotFound
 from tonehost.exports.errors import CheckpointFormatError, CheckpointNotFoundError
+from tonehost.exports.paths import atomic_output
 
 
 def _kind(source: Path) -> str:
@@ -82,19 +81,16 @@ def export_ddsp(source, out_path) -> Path:
     ------
     tonehost.exports.errors.CheckpointError
         See :func:`convert_ddsp`.
+    tonehost.exports.errors.UsageError
+        ``out_path`` cannot be written (through :func:`~tonehost.exports.paths.atomic_output`: the old file is
+        kept and no temporary file is left).
     """
     import onnx
     model, _ = convert_ddsp(source)
     out = Path(out_path).expanduser()
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=out.name, suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    try:
-        onnx.save(model, tmp)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_output(out) as tmp:
+        onnx.save(model, str(tmp))
     return out
 
 

@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from tonehost.exports.errors import CheckpointError
-from tonehost.exports.paths import SHIPPED_DIR, cache_dir
+from tonehost.exports.errors import CheckpointError, UsageError
+from tonehost.exports.paths import SHIPPED_DIR, atomic_output, cache_dir
 
 __all__ = ["checkpoint_fingerprint", "cached_export", "cached_derived"]
 
@@ -89,19 +89,8 @@ def cached_export(checkpoint: str | os.PathLike, name: str, build: Callable[[Pat
     if cached is None:
         t0 = time.perf_counter()
         data = build(ckpt)
-        for c in candidates:
-            try:
-                c.parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(dir=c.parent, suffix=".tmp")
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                os.replace(tmp, c)
-                c.with_suffix(".json").write_text(json.dumps(
-                    {"fingerprint": fp, "export_version": version, "seconds": round(time.perf_counter() - t0, 3)}))
-                cached = c
-                break
-            except OSError:
-                continue
+        cached = _store_first(candidates, data, {"fingerprint": fp, "export_version": version,
+                                                "seconds": round(time.perf_counter() - t0, 3)})
         if cached is None:
             raise CheckpointError(f"cannot write the ONNX export next to {ckpt} nor in {cache_dir('exports')}; "
                                   "set TONEHOST_CACHE to a writable folder", ckpt)
@@ -109,7 +98,8 @@ def cached_export(checkpoint: str | os.PathLike, name: str, build: Callable[[Pat
         out = Path(output)
         if out.resolve() != cached.resolve():
             out.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(cached, out)
+            with atomic_output(out) as tmp:
+                shutil.copyfile(cached, tmp)
         return out, reused
     return cached, reused
 
@@ -151,19 +141,44 @@ def cached_derived(source: str | os.PathLike, name: str, build: Callable[[Path],
             pass
     t0 = time.perf_counter()
     data = build(src)
-    for folder in (target.parent, Path(tempfile.gettempdir()) / f"tonehost-exports-{os.getuid()}" / fp[:16]):
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            out = folder / name
-            os.replace(tmp, out)
-            out.with_suffix(".json").write_text(json.dumps(
-                {"fingerprint": fp, "source": str(src), "export_version": version,
-                 "seconds": round(time.perf_counter() - t0, 3)}))
-            return out
-        except OSError:
-            continue
+    out = _store_first([target, Path(tempfile.gettempdir()) / f"tonehost-exports-{os.getuid()}" / fp[:16] / name],
+                      data, {"fingerprint": fp, "source": str(src), "export_version": version,
+                             "seconds": round(time.perf_counter() - t0, 3)})
+    if out is not None:
+        return out
     raise CheckpointError(f"cannot write {name} (derived from {src}) into {cache_dir('exports')}; set "
                           "TONEHOST_CACHE to a writable folder", src)
+
+
+def _store_first(candidates: list[Path], data: bytes, meta: dict) -> Path | None:
+    """Write ``data`` to the first of ``candidates`` that can be written, with ``meta`` as JSON beside it.
+
+    Both files go through :func:`tonehost.exports.paths.atomic_output` (a temporary file beside the target,
+    moved into place when complete, mode ``0666 & ~umask``): a reader sees the old export or the new one, and a
+    failure (full disk, read-only folder) leaves no temporary file and moves on to the next candidate.
+
+    Parameters
+    ----------
+    candidates : list of Path
+        Target files, best first; missing folders are created.
+    data : bytes
+        The model (a serialized ONNX model).
+    meta : dict
+        Written as JSON to ``<target>.json`` (``target.with_suffix(".json")``) after the model is in place.
+
+    Returns
+    -------
+    Path or None
+        The target written, or None when none could be.
+    """
+    for c in candidates:
+        try:
+            c.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_output(c) as tmp:
+                tmp.write_bytes(data)
+            with atomic_output(c.with_suffix(".json")) as tmp:
+                tmp.write_text(json.dumps(meta))
+            return c
+        except (OSError, UsageError):
+            continue
+    return None

@@ -30,12 +30,7 @@ Two forms share one builder (:func:`build_model`):
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import shutil
-import tempfile
-import time
 from pathlib import Path
 from typing import Mapping
 
@@ -44,7 +39,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from tonehost.exports.errors import CheckpointError, CheckpointFormatError
-from tonehost.exports.paths import SHIPPED_DIR, cache_dir
+from tonehost.exports.convert.export_cache import cached_export
 
 N_MELS = 229
 N_PITCHES = 88
@@ -369,22 +364,12 @@ def build_model(weights: Mapping[str, np.ndarray], form: str = "stream", source:
 
 # ------------------------------------------------------------------------------------------ export + cache
 
-def _fingerprint(checkpoint: Path) -> str:
-    """Hash of the manifest and the shards' names, sizes and mtimes (cheap; changes when files change)."""
-    h = hashlib.sha256()
-    man = checkpoint / "weights_manifest.json"
-    h.update(man.read_bytes())
-    for p in sorted(checkpoint.iterdir()):
-        if p.is_file() and p.name.startswith("group"):
-            st = p.stat()
-            h.update(f"{p.name}:{st.st_size}:{st.st_mtime_ns}".encode())
-    h.update(f"v{EXPORT_VERSION}".encode())
-    return h.hexdigest()
-
-
 def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike | None = None,
                       form: str = "stream", force: bool = False) -> tuple[Path, bool]:
     """Export a layers checkpoint directory to ONNX, cached next to the checkpoint and reused.
+
+    Through :func:`tonehost.exports.convert.export_cache.cached_export` (the one export cache: fingerprint,
+    candidates, atomic writes).
 
     Parameters
     ----------
@@ -401,6 +386,11 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike |
     -------
     (Path, bool)
         The model's path (``output`` if given, else the cache file) and whether the cache was reused.
+
+    Raises
+    ------
+    CheckpointError
+        No ``weights_manifest.json``, or nowhere writable for the export.
     """
     from tonehost.exports.tfjs import read_layers_checkpoint
 
@@ -410,46 +400,9 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike |
     if not (ckpt / "weights_manifest.json").is_file():
         raise CheckpointError(f"{ckpt} has no weights_manifest.json; pass an Onsets and Frames checkpoint "
                               "directory (or an id such as onsets_frames_uni)", ckpt)
-    fp = _fingerprint(ckpt)
     name = CACHE_NAME if form == "stream" else CACHE_NAME.replace(".onnx", f".{form}.onnx")
-    candidates = [ckpt / name, cache_dir("exports") / fp[:16] / name]
-    if ckpt.resolve().parent == SHIPPED_DIR.resolve():
-        candidates = candidates[1:]  # never write exports into the package's own data
-    cached, reused = None, False
-    for c in candidates:
-        meta = c.with_suffix(".json")
-        if not force and c.is_file() and meta.is_file():
-            try:
-                if json.loads(meta.read_text()).get("fingerprint") == fp:
-                    cached, reused = c, True
-                    break
-            except (OSError, ValueError):
-                pass
-    if cached is None:
-        t0 = time.perf_counter()
-        model = build_model(read_layers_checkpoint(ckpt), form, str(ckpt))
-        data = model.SerializeToString()
-        for c in candidates:
-            try:
-                c.parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(dir=c.parent, suffix=".tmp")
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                os.replace(tmp, c)
-                c.with_suffix(".json").write_text(json.dumps(
-                    {"fingerprint": fp, "form": form, "export_version": EXPORT_VERSION,
-                     "seconds": round(time.perf_counter() - t0, 3)}))
-                cached = c
-                break
-            except OSError:
-                continue
-        if cached is None:
-            raise CheckpointError(f"cannot write the ONNX export next to {ckpt} nor in {cache_dir('exports')}; "
-                                  "set TONEHOST_CACHE to a writable folder", ckpt)
-    if output is not None:
-        out = Path(output)
-        if out.resolve() != cached.resolve():
-            out.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(cached, out)
-        return out, reused
-    return cached, reused
+
+    def build(d: Path) -> bytes:
+        return build_model(read_layers_checkpoint(d), form, str(d)).SerializeToString()
+
+    return cached_export(ckpt, name, build, EXPORT_VERSION, output, force)

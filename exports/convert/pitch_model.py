@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from tonehost.exports.errors import CheckpointError
-from tonehost.exports.paths import cache_dir, shared_dir
+from tonehost.exports.paths import atomic_output, cache_dir, shared_dir
 from tonehost.exports.tflite.reader import Subgraph, read_model
 
 #: Where DDSP-VST publishes the model (the same bytes as ``shared/models/ddsp_vst``).
@@ -282,9 +282,8 @@ def convert_tflite_to_onnx(tflite_path: str | os.PathLike, onnx_path: str | os.P
     onnx.checker.check_model(onnx_model)
     if onnx_path is not None:
         Path(onnx_path).parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(str(onnx_path) + ".tmp")
-        onnx.save(onnx_model, tmp)
-        os.replace(tmp, onnx_path)
+        with atomic_output(onnx_path) as tmp:
+            onnx.save(onnx_model, str(tmp))
     return onnx_model
 
 

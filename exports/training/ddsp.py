@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,6 +30,7 @@ from torch import nn
 
 from tonehost.exports.contracts import ddsp as C
 from tonehost.exports.onnx_session import make_session
+from tonehost.exports.paths import atomic_output
 from tonehost.exports.convert.ddsp_decoder import DecoderSpec, FcLayer, GruWeights
 from tonehost.exports.training.synth import (exp_sigmoid, fir_table, harmonic_synth, multiscale_spectral_loss,
                                        noise_synth, oscillator_bank)
@@ -242,11 +242,10 @@ def train(data: FrameData, workdir, cfg: TrainConfig, log=print, eval_data: Fram
     running = None
 
     def save():
-        tmp = ckpt.with_suffix(".tmp")
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
-                    "np_rng": rng.bit_generator.state, "torch_gen": gen.get_state(), "history": history,
-                    "config": asdict(cfg)}, tmp)
-        os.replace(tmp, ckpt)
+        with atomic_output(ckpt) as tmp:
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
+                        "np_rng": rng.bit_generator.state, "torch_gen": gen.get_state(), "history": history,
+                        "config": asdict(cfg)}, tmp)
 
     while step < cfg.steps:
         for g in opt.param_groups:

@@ -39,6 +39,7 @@ import numpy as np
 
 from tonehost.exports.errors import UsageError
 from tonehost.exports.note_sequence import NoteSequence, TimeSignature, quantize_to_step
+from tonehost.exports.paths import atomic_output
 
 __all__ = ["STEPS_PER_QUARTER", "ABC_COLLECTIONS", "CHORALE_COLLECTION", "RNN_MIN_PITCH", "RNN_MAX_PITCH",
            "VAE_MIN_PITCH", "VAE_MAX_PITCH", "VAE_STEPS", "SPLIT_PATH", "Tune", "corpus_root", "abc_tunes",
@@ -465,10 +466,9 @@ def save_tunes(tunes: Sequence[Tune], path: str | os.PathLike) -> Path:
     bars = np.concatenate([t.bars for t in tunes]) if tunes else np.zeros(0, np.int32)
     bar_off = np.cumsum([0] + [len(t.bars) for t in tunes]).astype(np.int64)
     meta = json.dumps([[t.piece_id, t.meter, t.title] for t in tunes])
-    tmp = p.with_name(p.name + ".tmp.npz")
-    np.savez_compressed(tmp, notes=notes, note_off=note_off, bars=bars, bar_off=bar_off,
-                        total=np.array([t.total_steps for t in tunes], np.int64), meta=np.array(meta))
-    os.replace(tmp, p)
+    with atomic_output(p) as tmp, open(tmp, "wb") as f:  # a file object: savez appends .npz to a bare name
+        np.savez_compressed(f, notes=notes, note_off=note_off, bars=bars, bar_off=bar_off,
+                            total=np.array([t.total_steps for t in tunes], np.int64), meta=np.array(meta))
     return p
 
 

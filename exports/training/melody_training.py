@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from tonehost.exports.paths import atomic_output
 from tonehost.exports.sequences.melody import FIRST_PITCH
 from tonehost.exports.training.melodies import (RNN_MAX_PITCH, RNN_MIN_PITCH, VAE_MAX_PITCH, VAE_MIN_PITCH, Tune,
                                                 rnn_events, vae_windows)
@@ -278,10 +279,10 @@ class _Run:
         st = {"config": asdict(self.cfg), "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
               "step": self.step, "cpu_seconds": self.cpu, "best": self.best, "history": self.history,
               "numpy_rng": self.rng.bit_generator.state, "torch_rng": torch.get_rng_state()}
-        tmp = self.path.with_suffix(".tmp")
-        torch.save(st, tmp)
-        os.replace(tmp, self.path)
-        (self.work / "history.json").write_text(json.dumps(self.history, indent=1))
+        with atomic_output(self.path) as tmp:
+            torch.save(st, tmp)
+        with atomic_output(self.work / "history.json") as tmp:
+            tmp.write_text(json.dumps(self.history, indent=1))
         self.last_save = time.process_time()
 
     def maybe_save(self) -> None:

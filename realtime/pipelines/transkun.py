@@ -223,28 +223,31 @@ class Transkun:
         pathlib.Path
             The folder (written through temporary names, so a reader never sees half an export).
         """
-        import os
+        import contextlib
 
+        from tonehost.exports.paths import atomic_output
         from tonehost.realtime.pipelines.transkun_onnx import export_dir
 
         folder = Path(folder) if folder else export_dir()
         folder.mkdir(parents=True, exist_ok=True)
         m = self.model
-        tmp = folder / f"scores.onnx.{os.getpid()}.tmp"
-        self.export_backbone_onnx(tmp)
-        heads = {}
-        for name, seq in (("vel", m.velocityPredictor), ("of", m.refinedOFPredictor)):
-            heads[f"{name}_w1"], heads[f"{name}_b1"] = seq[0].weight.detach().numpy(), seq[0].bias.detach().numpy()
-            heads[f"{name}_w2"], heads[f"{name}_b2"] = seq[3].weight.detach().numpy(), seq[3].bias.detach().numpy()
-        with open(folder / f"heads.npz.{os.getpid()}.tmp", "wb") as f:
-            np.savez(f, **heads)
-        cfg = {"fs": self.fs, "hopSize": self.hop_size, "windowSize": self.window_size,
-               "segmentSizeInSecond": float(m.segmentSizeInSecond),
-               "segmentHopSizeInSecond": float(m.segmentHopSizeInSecond), "targetMIDIPitch": self.symbols,
-               "weights": str(self.weights), "transkun": "2.0.1"}
-        (folder / f"transkun.json.{os.getpid()}.tmp").write_text(json.dumps(cfg, indent=1))
-        for name in ("scores.onnx", "heads.npz", "transkun.json"):
-            os.replace(folder / f"{name}.{os.getpid()}.tmp", folder / name)
+        # all three moved into place only once all three are written; the stack unwinds backwards, so
+        # transkun.json is moved last, as before
+        with contextlib.ExitStack() as stack:
+            cfg_json, heads_npz, scores = (stack.enter_context(atomic_output(folder / n))
+                                           for n in ("transkun.json", "heads.npz", "scores.onnx"))
+            self.export_backbone_onnx(scores)
+            heads = {}
+            for name, seq in (("vel", m.velocityPredictor), ("of", m.refinedOFPredictor)):
+                heads[f"{name}_w1"], heads[f"{name}_b1"] = seq[0].weight.detach().numpy(), seq[0].bias.detach().numpy()
+                heads[f"{name}_w2"], heads[f"{name}_b2"] = seq[3].weight.detach().numpy(), seq[3].bias.detach().numpy()
+            with open(heads_npz, "wb") as f:
+                np.savez(f, **heads)
+            cfg = {"fs": self.fs, "hopSize": self.hop_size, "windowSize": self.window_size,
+                   "segmentSizeInSecond": float(m.segmentSizeInSecond),
+                   "segmentHopSizeInSecond": float(m.segmentHopSizeInSecond), "targetMIDIPitch": self.symbols,
+                   "weights": str(self.weights), "transkun": "2.0.1"}
+            cfg_json.write_text(json.dumps(cfg, indent=1))
         return folder
 
     def export_backbone_onnx(self, path, seconds: float = 4.0) -> Path:

@@ -17,6 +17,7 @@ import pytest
 import soundfile as sf
 
 from tonehost.exports.errors import UsageError
+from tonehost.exports.paths import atomic_leftovers
 from tonehost.realtime.batch import MANIFEST, ModelSpec, collect_inputs, read_manifest, run_batch
 from tonehost.realtime.cli import main as cli_main
 
@@ -99,10 +100,13 @@ def test_batch_outputs_are_atomic_and_a_torn_manifest_line_is_ignored(corpus, tm
     run_batch([corpus / "one.wav"], out, jobs=1, progress=False)
     with open(out / MANIFEST, "a") as f:
         f.write('{"input": "/x", "status": "do')  # a crash in the middle of a line
-    (out / ".one.mid.abc123.tmp").write_bytes(b"MThd half")  # a temporary a killed worker left
+    left = out / ".one.mid.abc12345.part"  # a temporary a killed worker left (atomic_output's naming)
+    left.write_bytes(b"MThd half")
+    assert atomic_leftovers(out / "one.mid") == [left]
+    (out / ".other.mid.abc12345.part").write_bytes(b"MThd")  # not one of this run's outputs: kept
     res = run_batch([corpus / "one.wav", corpus / "a" / "two.flac"], out, jobs=1, progress=False)
     assert len(res.skipped) == 1 and len(res.done) == 1
-    assert not list(out.rglob("*.tmp"))
+    assert [p.name for p in out.rglob(".*")] == [".other.mid.abc12345.part"]
     assert all(midi_notes(p) is not None for p in out.rglob("*.mid"))
 
 
@@ -209,7 +213,7 @@ def test_dask_cluster_survives_a_killed_worker(dask_cluster, tmp_path):
     for i in range(n):
         mid = out / f"piece{i}.mid"
         assert midi_notes(mid), mid  # every output complete and readable
-    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+    assert not [p for p in out.rglob("*") if p.name.endswith((".tmp", ".part"))]
     # the file the killed worker was transcribing was redone by the surviving one (the scheduler's view of what a
     # worker is processing lags the worker: one it finished just before the kill keeps the killed worker's pid)
     survivor = next(w.pid for w in workers if w.pid != killed)
