@@ -37,6 +37,27 @@ class ShippedModelMissing(CheckpointError):
     """The package was installed without its data; ``user_message`` says what to do."""
 
 
+def transcriber_source(checkpoint):
+    """``checkpoint`` as the transcribers take it: ``None`` (the shipped piano model, with its calibrated
+    decoding) for ``None`` or the shipped model's own name ``onsets_frames_small``, else ``checkpoint`` unchanged.
+
+    The one place that maps the name to the default (``OnsetsAndFrames(checkpoint)`` and ``tonehost transcribe
+    --checkpoint``), so naming the default gives the same model, notes and velocities as giving nothing.
+
+    Parameters
+    ----------
+    checkpoint : str or os.PathLike or None
+        An index id, URL, directory or ``.onnx`` (see :class:`tonehost.OnsetsAndFrames`).
+
+    Returns
+    -------
+    str or os.PathLike or None
+    """
+    if checkpoint is not None and str(checkpoint) == PIANO_TRANSCRIBER:
+        return None
+    return checkpoint
+
+
 def default_transcriber_dir() -> Path:
     """The shipped piano transcription checkpoint (the default of ``tonehost transcribe``).
 

@@ -114,10 +114,9 @@ def model_spec(args):
 
 
 def cmd_transcribe(args) -> int:
-    from tonehost.exports.checkpoints.shipped import PIANO_TRANSCRIBER
+    from tonehost.exports.checkpoints.shipped import transcriber_source
 
-    if args.checkpoint == PIANO_TRANSCRIBER:  # the default by name: the same notes and velocities as without it
-        args.checkpoint = None
+    args.checkpoint = transcriber_source(args.checkpoint)  # the default by name: the same notes, live decoding too
     if args.recover:
         return cmd_recover(args)
     if args.live:

@@ -800,11 +800,10 @@ class OnsetsAndFrames:
     """
 
     def __init__(self, checkpoint=None, threads: int = 1, offline: bool = False, decoding: Decoding | None = None):
-        from tonehost.exports.checkpoints.shipped import PIANO_TRANSCRIBER
+        from tonehost.exports.checkpoints.shipped import transcriber_source
         from tonehost.exports.resolve import transcriber_model
 
-        if checkpoint is not None and str(checkpoint) == PIANO_TRANSCRIBER:
-            checkpoint = None  # the shipped model by name: the same model and decoding as the default
+        checkpoint = transcriber_source(checkpoint)  # the shipped model by name: the same as the default
         self.model_path = transcriber_model(checkpoint, offline)
         self.threads = threads
         if decoding is None:
