@@ -126,6 +126,16 @@ class TrackerConfig:
     # its dip is deeper by more than this (pitch_hmm.hmm_step; negative: off)
     centre_times: bool = True  # offline (track_pitch): each f0 read at its own analysis centre (_CentreAligner)
     guess_median: int = 5  # offline unvoiced guess: causal median of this many frames' own estimates (1: none)
+    # steady background tones (mains hum, a fan's whine): a periodic frame whose pitch has stayed within
+    # background_cents for background_s, or sits within 20 cents and 6 dB of the last such tone, is background
+    # (unvoiced) when its level is more than background_below_db under the performance level: the loudest voiced
+    # window, falling performance_release_db_s while nothing is played, frozen while a background tone sounds,
+    # starting at performance_db (dB power). A voice is never that steady; 0 below_db: off
+    background_below_db: float = 25.0
+    background_cents: float = 5.0
+    background_s: float = 0.1
+    performance_db: float = -20.0
+    performance_release_db_s: float = 1.0
 
     @property
     def min_lag(self) -> int:
@@ -176,8 +186,8 @@ class FeatureFrames:
 
 # Tracker state (float64 array) and parameters for :func:`_track_block`.
 _S_FILL, _S_SINCE, _S_DCX, _S_DCY, _S_VOICED, _S_UNV_RUN, _S_V_RUN, _S_F0, _S_STABLE_F0, _S_STABLE_AGE, \
-    _S_R0, _S_R1, _S_R2, _S_PEAK, _S_FRAMES = range(15)
-_N_STATE = 15
+    _S_R0, _S_R1, _S_R2, _S_PEAK, _S_FRAMES, _S_BG_ANCHOR, _S_BG_RUN, _S_PERF, _S_BG_CENTS, _S_BG_DB = range(20)
+_N_STATE = 20
 _N_OUT = 9  # f0, conf, voiced, pw_db, ld_db, raw_f0, aper, tail, rel_db
 
 #: The longest hop :class:`VoiceTracker` and :func:`track_pitch` take (samples at 16 kHz: 1 s). Longer hops are no
@@ -189,7 +199,7 @@ MAX_HOP = 16000
 def _track_block(x, hist, keep, st, hop, width, loud_win, min_lag, max_lag, window, threshold, oct_tol, tail_n,
                  missing_share, max_sub_cmnd, gate_db, on, off, hold, use_median, dc_coeff, peak_step,
                  onset_tail, onset_aper, weights, d, cmnd, out, use_hmm, hmm_par, kern, post, hmm_work, lags, dips,
-                 clear_dip, clear_margin):
+                 clear_dip, clear_margin, bg_par):
     """The whole :class:`VoiceTracker` loop for one block of samples (appending, DC blocking, one frame per
     ``hop``); writes the frames' values to ``out[k, :]`` and returns how many frames it completed."""
     n = x.shape[0]
@@ -264,6 +274,26 @@ def _track_block(x, hist, keep, st, hop, width, loud_win, min_lag, max_lag, wind
         pw_win = power_db(msw / w)
         st[_S_PEAK] = max(pw_win, st[_S_PEAK] - peak_step)
         rel_db = pw_win - st[_S_PEAK]
+        # a steady tone well under the performance level is background (TrackerConfig.background_*)
+        background = False
+        if bg_par[0] > 0.0:
+            if period > 0.0 and aper < 0.3:
+                cents = 1200.0 * math.log2(sr / period / 55.0)
+                if st[_S_BG_RUN] > 0.0 and abs(cents - st[_S_BG_ANCHOR]) <= bg_par[1]:
+                    st[_S_BG_RUN] += 1.0
+                else:
+                    st[_S_BG_ANCHOR] = cents
+                    st[_S_BG_RUN] = 1.0
+                if pw_win < st[_S_PERF] - bg_par[0]:
+                    if st[_S_BG_RUN] >= bg_par[2]:
+                        background = True
+                        st[_S_BG_CENTS] = st[_S_BG_ANCHOR]
+                        st[_S_BG_DB] = pw_win
+                    elif (st[_S_BG_DB] > -900.0 and abs(cents - st[_S_BG_CENTS]) <= 20.0
+                          and abs(pw_win - st[_S_BG_DB]) <= 6.0):
+                        background = True
+            else:
+                st[_S_BG_RUN] = 0.0
         # calibrated voicing probability (voicing_probability)
         a = min(max(aper, 0.0), 1.5)
         t = min(max(tail, 0.0), 1.5)
@@ -271,7 +301,7 @@ def _track_block(x, hist, keep, st, hop, width, loud_win, min_lag, max_lag, wind
              + weights[4] * math.log(max(a, 1e-3)) + weights[5] * math.log(max(t, 1e-3)))
         z = min(max(z, -60.0), 60.0)
         conf = 1.0 / (1.0 + math.exp(-z))
-        if pw_db < gate_db:
+        if pw_db < gate_db or background:
             conf = 0.0
         voiced = st[_S_VOICED] > 0.5
         if voiced:
@@ -279,9 +309,10 @@ def _track_block(x, hist, keep, st, hop, width, loud_win, min_lag, max_lag, wind
                 st[_S_UNV_RUN] = 0
             else:
                 st[_S_UNV_RUN] += 1
-                if st[_S_UNV_RUN] > hold or pw_db < gate_db:
+                if st[_S_UNV_RUN] > hold or pw_db < gate_db or background:
                     voiced = False
-        elif conf >= on or (tail < onset_tail and aper < onset_aper and rel_db > -20.0 and pw_db >= gate_db):
+        elif conf >= on or (tail < onset_tail and aper < onset_aper and rel_db > -20.0 and pw_db >= gate_db
+                            and not background):
             # a note start: the newest samples already repeat at the period while the full window still
             # holds the silence before the note (its aperiodicity lags by half the window)
             voiced = True
@@ -299,6 +330,8 @@ def _track_block(x, hist, keep, st, hop, width, loud_win, min_lag, max_lag, wind
             st[_S_R1] = raw_f0
             st[_S_R2] = raw_f0
         st[_S_VOICED] = 1.0 if voiced else 0.0
+        if not background:
+            st[_S_PERF] = max(pw_win if voiced else -80.0, st[_S_PERF] - bg_par[3])
         if voiced and conf >= off:
             st[_S_R0] = st[_S_R1]
             st[_S_R1] = st[_S_R2]
@@ -363,6 +396,9 @@ class VoiceTracker:
         self._lags = np.zeros(c.max_lag + 2, np.int64)
         self._dips = np.zeros((2, c.max_lag + 2))
         beta_b = 2.0 / c.hmm_threshold_mean - 2.0
+        self._bg_par = np.array([c.background_below_db, c.background_cents,
+                                 max(1.0, round(c.background_s * c.sample_rate / c.hop)),
+                                 c.performance_release_db_s * c.hop / c.sample_rate])
         self._hmm_par = np.array([f_lo, c.hmm_bin_cents, beta_b, c.hmm_absmin, c.hmm_floor, c.hmm_jump,
                                   c.hmm_reseed_margin, c.hmm_reseed_max, c.hmm_yin_weight, c.hmm_mean_bins,
                                   1.0 if c.hmm_onset_seed else 0.0, c.hmm_sub_margin])
@@ -378,6 +414,8 @@ class VoiceTracker:
         st[_S_FILL] = self._keep  # history starts as silence
         st[_S_STABLE_AGE] = 1e9
         st[_S_PEAK] = -80.0
+        st[_S_PERF] = self.cfg.performance_db
+        st[_S_BG_DB] = -1000.0  # no background tone heard yet
         hmm_reset(self._post)
 
     @property
@@ -409,7 +447,7 @@ class VoiceTracker:
                          c.max_sub_cmnd, c.gate_db, c.voicing_on, c.voicing_off, c.hold_frames, c.median,
                          self._dc_coeff, self._peak_step, c.onset_tail, c.onset_aper, self._weights, self._d,
                          self._cmnd, self._out, c.track_candidates, self._hmm_par, self._kern, self._post,
-                         self._hmm_work, self._lags, self._dips, c.clear_dip, c.clear_margin)
+                         self._hmm_work, self._lags, self._dips, c.clear_dip, c.clear_margin, self._bg_par)
         o = self._out[:k]
         if self.features_log is not None:
             self.features_log.extend(zip(o[:, 6].tolist(), o[:, 7].tolist(), o[:, 8].tolist(), o[:, 3].tolist(),

@@ -1,0 +1,136 @@
+"""A steady background tone (mains hum, a fan's whine) under a voice is not the performer.
+
+Before TrackerConfig.background_*, a 50 Hz hum 30-40 dB under the voice was tracked as a voiced 50 Hz note in every
+pause: `tonehost render` played a drone there, its whole-file statistics took the hum's frames for the voice's (the
+take rendered 20 dB louder and an octave higher than the same take without hum), and `tonehost pitch --midi` wrote a
+G1 note over each pause.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tonehost.dsp.features import TrackerConfig, track_pitch, voice_like
+
+SR = 16000
+
+
+def hum(n, f=50.0, amplitude=0.01):
+    """Mains hum: ``f`` and its 2nd-5th harmonics falling 6 dB each."""
+    t = np.arange(n) / SR
+    return amplitude * sum(0.5 ** (k - 1) * np.sin(2 * np.pi * k * f * t + k) for k in range(1, 6))
+
+
+def human_f0(seconds, f0, rng):
+    """A sung note's f0 (Hz per sample): 5.5 Hz vibrato of 30 cents, slow drift and 0.5 % jitter."""
+    n = int(seconds * SR)
+    t = np.arange(n) / SR
+    cents = 30 * np.sin(2 * np.pi * 5.5 * t) + 20 * np.sin(2 * np.pi * 0.3 * t)
+    jitter = np.repeat(rng.normal(0, 8, n // 80 + 1), 80)[:n]
+    return f0 * 2 ** ((cents + jitter) / 1200)
+
+
+def voiced_share(times, f0, lo, hi):
+    m = (times > lo) & (times < hi)
+    return float(np.mean(f0[m] > 0))
+
+
+@pytest.mark.parametrize("below_db", [30, 40])
+def test_hum_in_the_pauses_is_not_voiced(below_db):
+    f = np.r_[np.full(2 * SR, 220.0), np.zeros(10 * SR)]
+    voice = voice_like(f, SR, 0.3)
+    x = voice + hum(len(f), amplitude=0.3 * 10 ** (-below_db / 20))
+    t, f0, conf = track_pitch(x, SR)
+    assert voiced_share(t, f0, 0.1, 1.9) > 0.98
+    assert voiced_share(t, f0, 2.1, 12.0) < 0.02  # at most the first 0.1 s of the pause
+    assert np.all(conf[t > 2.5] < 0.5)
+    # the same signal without the background model: the pause is a voiced 50 Hz note (the test can fail)
+    off = dataclasses.replace(TrackerConfig(), background_below_db=0.0)
+    t2, f02, _ = track_pitch(x, SR, config=off)
+    assert voiced_share(t2, f02, 2.1, 12.0) > 0.8
+    assert abs(np.median(f02[(t2 > 3) & (f02 > 0)]) - 50) < 2
+
+
+def test_hum_before_the_first_note_is_not_voiced():
+    f = np.r_[np.zeros(3 * SR), np.full(2 * SR, 220.0), np.zeros(3 * SR)]
+    x = voice_like(f, SR, 0.3) + hum(len(f), f=60.0, amplitude=0.003)  # about -50 dBFS
+    t, f0, _ = track_pitch(x, SR)
+    assert voiced_share(t, f0, 0.0, 2.9) < 0.05
+    assert voiced_share(t, f0, 3.1, 4.9) > 0.98
+    assert voiced_share(t, f0, 5.1, 8.0) < 0.01
+
+
+def test_a_quiet_sung_phrase_after_a_loud_one_stays_voiced():
+    # a voice 30 dB under its own earlier phrase, with hum in the pauses: the quiet phrase moves (vibrato, jitter),
+    # so it is performance, not background
+    rng = np.random.default_rng(1)
+    loud = voice_like(human_f0(2.0, 220.0, rng), SR, 0.3)
+    pause = np.zeros(SR)
+    quiet = voice_like(human_f0(2.0, 196.0, rng), SR, 0.3 * 10 ** (-30 / 20))
+    x = np.r_[loud, pause, quiet, pause]
+    x = x + hum(len(x), amplitude=0.3 * 10 ** (-45 / 20))
+    t, f0, _ = track_pitch(x, SR)
+    assert voiced_share(t, f0, 0.1, 1.9) > 0.97
+    assert voiced_share(t, f0, 3.1, 4.9) > 0.95
+    assert voiced_share(t, f0, 5.2, 6.0) < 0.05
+
+
+def test_a_steady_tone_at_playing_level_stays_voiced():
+    # a test tone (or a synth's feed) is steady but not under the performance level: it plays on
+    x = voice_like(np.full(6 * SR, 330.0), SR, 0.2)
+    t, f0, _ = track_pitch(x, SR)
+    assert voiced_share(t, f0, 0.05, 6.0) > 0.99
+    # and so does a quiet steady tone once it is the loudest thing played (the performance level follows it down
+    # only while something is voiced above it): 8 s at -40 dBFS after 2 s at -15 dBFS
+    x = np.r_[voice_like(np.full(2 * SR, 330.0), SR, 0.25), voice_like(np.full(8 * SR, 330.0), SR, 0.014)]
+    t, f0, _ = track_pitch(x, SR)
+    assert voiced_share(t, f0, 0.05, 1.95) > 0.99
+
+
+def test_render_level_and_register_ignore_the_hum(tmp_path):
+    from tonehost.realtime.cli import main
+    f = np.r_[np.full(2 * SR, 220.0), np.zeros(6 * SR), np.full(2 * SR, 330.0), np.zeros(2 * SR)]
+    voice = voice_like(f, SR, 0.3)
+    outs = {}
+    for name, x in (("clean", voice), ("hum", voice + hum(len(f), amplitude=0.3 * 10 ** (-40 / 20)))):
+        sf.write(tmp_path / f"{name}.wav", x.astype(np.float32), SR)
+        assert main(["render", str(tmp_path / f"{name}.wav"), "-o", str(tmp_path / f"{name}_out.wav")]) == 0
+        y, sr = sf.read(tmp_path / f"{name}_out.wav")
+        outs[name] = (y, sr)
+
+    def level(y, sr, a, b):
+        s = y[int(a * sr):int(b * sr)]
+        return 10 * np.log10(np.mean(s * s) + 1e-20)
+
+    (yc, sr), (yh, _) = outs["clean"], outs["hum"]
+    assert abs(level(yh, sr, 0.5, 1.5) - level(yc, sr, 0.5, 1.5)) < 1.5  # was +20 dB
+    assert abs(level(yh, sr, 8.5, 9.5) - level(yc, sr, 8.5, 9.5)) < 1.5
+    assert level(yh, sr, 3.0, 7.5) < level(yh, sr, 0.5, 1.5) - 60  # no drone in the pause (was -33 dB re voice)
+    # the register: the rendered notes' pitch is the same (was an octave lower: the hum pulled the mean pitch down)
+    import librosa
+    for a, b in ((0.5, 1.5), (8.5, 9.5)):
+        fc = librosa.yin(yc[int(a * sr):int(b * sr)], fmin=100, fmax=3000, sr=sr).mean()
+        fh = librosa.yin(yh[int(a * sr):int(b * sr)], fmin=100, fmax=3000, sr=sr).mean()
+        assert abs(1200 * np.log2(fh / fc)) < 50
+
+
+def test_hum_to_midi_writes_no_notes_for_the_hum(tmp_path):
+    import pretty_midi
+
+    from tonehost.realtime.cli import main
+    f = np.r_[np.full(2 * SR, 220.0), np.zeros(6 * SR), np.full(2 * SR, 330.0), np.zeros(2 * SR)]
+    x = voice_like(f, SR, 0.3) + hum(len(f), amplitude=0.3 * 10 ** (-40 / 20))
+    sf.write(tmp_path / "take.wav", x.astype(np.float32), SR)
+    assert main(["pitch", str(tmp_path / "take.wav"), "-o", str(tmp_path / "f0.csv"),
+                 "--midi", str(tmp_path / "take.mid")]) == 0
+    notes = pretty_midi.PrettyMIDI(str(tmp_path / "take.mid")).instruments[0].notes
+    sung = [n for n in notes if n.pitch in (57, 64)]
+    assert len(sung) == 2
+    # before: a G1 note over each pause (2.05-8.0 s and 10.05-12.0 s); now at most the first 0.15 s of the first
+    # pause, before the hum is known as background
+    others = [n for n in notes if n.pitch not in (57, 64)]
+    assert sum(n.end - n.start for n in others) < 0.2
+    assert all(n.start < 2.3 for n in others)
