@@ -9,6 +9,7 @@ from pathlib import Path
 from tonehost.exports.errors import UsageError
 from tonehost.exports.note_sequence import NoteSequence, SequenceError
 from tonehost.realtime.cli import options
+from tonehost.realtime.cli.outputs import midi_output
 
 #: The most steps ``--steps`` asks for: 256 bars of sixteenths (8.5 minutes at 120 qpm), a few seconds of CPU;
 #: ``--steps 100000000`` used to run for hours with no sign of life.
@@ -39,7 +40,7 @@ def register(subparsers) -> None:
         "registry package offers real drum performances to train one offline), so fetch it once (`tonehost "
         "checkpoints fetch drum_kit_rnn`) or pass --checkpoint DIR.")
     p.add_argument("primer", help="MIDI file to continue")
-    p.add_argument("-o", "--output", required=True, metavar="OUT.mid", type=options.output_file, help="MIDI file to write (primer + "
+    p.add_argument("-o", "--output", required=True, metavar="OUT.mid", type=midi_output, help="MIDI file to write (primer + "
                    "continuation)")
     p.add_argument("--checkpoint", metavar="ID|DIR", type=options.checkpoint_ref,
                    help="MusicRNN checkpoint id, URL or directory (default: basic_rnn_folk, the melody model "

@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 
 from tonehost.exports.resolve import checkpoint_dir
-from tonehost.realtime.cli.options import ExamplesHelpFormatter, output_dir, output_file
+from tonehost.realtime.cli.options import ExamplesHelpFormatter, output_dir
+from tonehost.realtime.cli.outputs import onnx_output
 
 HELP = "convert a model checkpoint to ONNX (cached next to the checkpoint)"
 
@@ -22,7 +23,7 @@ def _register_onsets_frames(sub) -> None:
         "'whole' form takes a whole mel spectrogram. The export is cached next to the checkpoint (or in "
         "$TONEHOST_CACHE/exports) and reused while the checkpoint is unchanged.")
     p.add_argument("checkpoint", help="checkpoint id (e.g. onsets_frames_uni), URL, or local directory")
-    p.add_argument("-o", "--output", metavar="MODEL.onnx", type=output_file, help="also copy the model here")
+    p.add_argument("-o", "--output", metavar="MODEL.onnx", type=onnx_output, help="also copy the model here")
     p.add_argument("--form", choices=["stream", "whole"], default="stream", help="graph form (default stream)")
     p.add_argument("--force", action="store_true", help="rebuild even if a cached export matches")
     p.add_argument("--offline", action="store_true", help="never download the checkpoint")
@@ -54,7 +55,7 @@ def _register_ddsp(sub) -> None:
         "settings.json, or the model.json itself) or a DDSP-VST .tflite controls model. The checkpoint's "
         "settings.json is kept in the model's metadata. Needs no TensorFlow.")
     p.add_argument("checkpoint", help="checkpoint id (e.g. ddsp_violin), URL, directory, model.json or .tflite")
-    p.add_argument("-o", "--output", metavar="MODEL.onnx", required=True, type=output_file, help="where to write the model")
+    p.add_argument("-o", "--output", metavar="MODEL.onnx", required=True, type=onnx_output, help="where to write the model")
     p.add_argument("--offline", action="store_true", help="never download the checkpoint")
     p.set_defaults(func=cmd_ddsp)
 

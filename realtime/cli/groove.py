@@ -10,6 +10,7 @@ import numpy as np
 
 from tonehost.exports.errors import TonehostError, UsageError
 from tonehost.realtime.cli import options
+from tonehost.realtime.cli.outputs import midi_output
 
 HELP = "humanize a drum MIDI file (any length) with GrooVAE: velocities and timing, window by window"
 
@@ -30,7 +31,7 @@ def register(subparsers) -> None:
         "pitches are skipped (tap2drum takes any pitch). --temperature 0 (the default) keeps the most likely "
         "hits; above 0 the hits are sampled.")
     p.add_argument("input", metavar="DRUMS.mid", help="MIDI file with drums")
-    p.add_argument("-o", "--output", required=True, metavar="OUT.mid", type=options.output_file,
+    p.add_argument("-o", "--output", required=True, metavar="OUT.mid", type=midi_output,
                    help="MIDI file to write (missing folders are created)")
     p.add_argument("--checkpoint", default="groovae_2bar_humanize", metavar="ID|DIR", type=options.checkpoint_ref,
                    help="GrooVAE checkpoint id, URL or directory (default groovae_2bar_humanize; also groovae_4bar, "

@@ -10,6 +10,10 @@
   :func:`~tonehost.realtime.midi.output.write_atomic` and ``NoteSequence.to_midi`` write through it too).
 - :func:`audio_output` is the argparse type of ``render -o``: an :func:`~tonehost.realtime.cli.options.output_file`
   whose extension names a format libsndfile writes (:data:`AUDIO_FORMATS`).
+- :func:`named_output` makes the argparse type of an output whose format its name must show (``-o OUT.mid`` of
+  transcribe, continue, vae, groove: :data:`midi_output`; ``vae encode -o z.json|z.npy``; ``transcribe --notes
+  OUT.tsv``; ``export -o MODEL.onnx``): ``transcribe take.wav -o out.wav`` is one line naming the file and the fix
+  instead of MIDI bytes in a ``.wav``.
 - :func:`seconds_bar` is a tqdm progress bar counting whole samples and showing seconds.
 """
 from __future__ import annotations
@@ -22,7 +26,8 @@ from tonehost.exports.errors import UsageError
 from tonehost.realtime.cli.options import output_file, writes_file
 from tonehost.exports.paths import atomic_output  # the one home of atomic writes (re-exported)
 
-__all__ = ["refuse_same_file", "refuse_overwriting_inputs", "atomic_output", "audio_output", "audio_format", "AUDIO_FORMATS", "seconds_bar"]
+__all__ = ["refuse_same_file", "refuse_overwriting_inputs", "atomic_output", "audio_output", "audio_format",
+           "AUDIO_FORMATS", "named_output", "midi_output", "tsv_output", "vectors_output", "onnx_output", "seconds_bar"]
 
 #: File extensions ``render -o`` accepts -> libsndfile format (those this libsndfile lacks are left out at use).
 AUDIO_FORMATS = {"wav": "WAV", "flac": "FLAC", "ogg": "OGG", "oga": "OGG", "mp3": "MP3", "aiff": "AIFF",
@@ -72,6 +77,59 @@ def audio_output(text: str) -> Path:
 
 
 writes_file(audio_output)
+
+
+def named_output(what: str, suffixes: tuple[str, ...], stdout: bool = False, offer: int = 1):
+    """An argparse type for an output file whose name must end in one of ``suffixes`` (case-insensitive).
+
+    The ending is checked first, before :func:`~tonehost.realtime.cli.options.output_file` makes any folder:
+    ``transcribe take.wav -o out.wav`` (MIDI bytes in a ``.wav``) is one line naming the file and the name to
+    give, exit 2, like ``render -o`` (:func:`audio_output`). So for ``transcribe take.wav -o take.wav`` this line
+    comes before :func:`refuse_overwriting_inputs`'s; the input is untouched either way.
+
+    Parameters
+    ----------
+    what : str
+        What the command writes, for the message (``"MIDI"``, ``"latent vectors (JSON or .npy)"``).
+    suffixes : tuple of str
+        Accepted endings, lower case with the dot.
+    stdout : bool
+        Also accept ``-`` (standard output).
+    offer : int
+        How many of ``suffixes`` (the first ones) the message offers as the fix.
+
+    Returns
+    -------
+    callable
+        ``type(text) -> Path`` (or ``"-"``), marked :func:`~tonehost.realtime.cli.options.writes_file`, with the
+        attributes ``what`` and ``suffixes``.
+    """
+    def parse(text: str):
+        t = str(text)
+        if stdout and t == "-":
+            return "-"
+        path = Path(t)
+        if t.strip() and t != "-" and "\0" not in t and path.name not in ("", ".", "..") \
+                and path.suffix.lower() not in suffixes:
+            fix = " or ".join((path.with_suffix(x).name if path.suffix else path.name + x) for x in suffixes[:offer])
+            raise argparse.ArgumentTypeError(f"{t}: this command writes {what}"
+                                             + (f", not {path.suffix}" if path.suffix else "") + f"; name it {fix}")
+        return output_file(text)
+
+    parse.what, parse.suffixes = what, tuple(suffixes)
+    parse.__name__ = parse.__qualname__ = f"{what.split()[0].lower()}_output"
+    parse.__doc__ = f"argparse type: a file the command writes {what} into, named {' or '.join(suffixes)}."
+    return writes_file(parse)
+
+
+#: ``-o OUT.mid``: a MIDI file (``.mid`` or ``.midi``).
+midi_output = named_output("MIDI", (".mid", ".midi"))
+#: ``transcribe --notes OUT.tsv``: notes as tab-separated text (``.tsv`` or ``.txt``; ``-`` standard output).
+tsv_output = named_output("notes as TSV", (".tsv", ".txt"), stdout=True)
+#: ``vae encode -o z.json``: latent vectors as JSON or a NumPy ``.npy`` (``-``: JSON on standard output).
+vectors_output = named_output("latent vectors (JSON or .npy)", (".json", ".npy"), stdout=True, offer=2)
+#: ``export ... -o MODEL.onnx``: an ONNX model.
+onnx_output = named_output("an ONNX model", (".onnx",))
 
 
 def refuse_same_file(inputs, outputs) -> None:

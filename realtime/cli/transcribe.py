@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 
 from tonehost.exports.errors import UsageError
-from tonehost.realtime.cli.options import (block_size, checkpoint_ref, non_negative_float, output_dir, output_file,
-                                           output_file_or_stdout, positive_float, sample_rate,
-                                           threads)
+from tonehost.realtime.cli.outputs import midi_output, tsv_output
+from tonehost.realtime.cli.options import (block_size, checkpoint_ref, non_negative_float, output_dir,
+                                           positive_float, sample_rate, threads)
 
 HELP = "transcribe piano audio to MIDI with Onsets and Frames (a file, or --live from the microphone)"
 NAMES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
@@ -37,9 +37,9 @@ def register(subparsers) -> None:
         "soon as they are known: 3 frames of receptive field plus half a window after their onset (160 ms).")
     p.add_argument("audio", nargs="*", metavar="PATH", help="audio file to transcribe (wav, flac, ogg, ...); with "
                    "--out-dir any number of files, folders (searched recursively) and globs")
-    p.add_argument("-o", "--output", metavar="OUT.mid", type=output_file, help="MIDI file to write (live: rewritten every 2 s, "
+    p.add_argument("-o", "--output", metavar="OUT.mid", type=midi_output, help="MIDI file to write (live: rewritten every 2 s, "
                    "with a journal beside it that keeps every note for --recover)")
-    p.add_argument("--notes", metavar="OUT.tsv", type=output_file_or_stdout, help="also write notes as TSV: onset, offset, pitch, velocity (- for standard output)")
+    p.add_argument("--notes", metavar="OUT.tsv", type=tsv_output, help="also write notes as TSV: onset, offset, pitch, velocity (- for standard output)")
     p.add_argument("--checkpoint", default=None, metavar="ID|DIR", type=checkpoint_ref,
                    help="checkpoint id, URL or directory (default: the shipped onsets_frames_small; "
                    "onsets_frames_uni / onsets_frames_uni_q2 are the hosted magenta.js checkpoints)")
@@ -73,7 +73,7 @@ def register(subparsers) -> None:
     live.add_argument("--lead-in", type=non_negative_float, default=0.0, metavar="SECONDS",
                       help="live: keep this much time before the first note in the take (default 0: the file "
                       "starts at the first note; with --input-file the file's own times are kept)")
-    live.add_argument("--recover", metavar="TAKE.mid", type=output_file,
+    live.add_argument("--recover", metavar="TAKE.mid", type=midi_output,
                       help="rebuild TAKE.mid from its journal (TAKE.mid.journal) after the take's process was "
                       "killed: every note with its onset, the sounding ones closed at the last journalled time")
     p.set_defaults(func=cmd_transcribe)

@@ -11,6 +11,7 @@ import numpy as np
 
 from tonehost.exports.errors import TonehostError, UsageError
 from tonehost.realtime.cli import options
+from tonehost.realtime.cli.outputs import midi_output, vectors_output
 
 #: The most sequences one command writes (-n, --steps, a --grid's width x height): about 10 s of decoding for the
 #: 2-bar models on one core; -n 1000000000 used to end in numpy's MemoryError traceback (954 GiB of z) and
@@ -51,7 +52,7 @@ def register(subparsers) -> None:
                "are created)", stdout: bool = False):
         # every number and the output are checked while parsing (cli.options): a bad value is one line, exit 2
         q.add_argument("-o", "--output", required=True, metavar="OUT", help=output_help,
-                       type=options.output_file_or_stdout if stdout else options.output_file)
+                       type=vectors_output if stdout else midi_output)
         q.add_argument("--checkpoint", metavar="ID|DIR", type=options.checkpoint_ref,
                        help="MusicVAE checkpoint id, URL or directory (default: mel_2bar_folk, the 2-bar melody "
                        "model shipped with tonehost, in mel_2bar_small's format; works offline; "
@@ -302,9 +303,6 @@ def cmd_similar(args) -> int:
 
 
 def cmd_encode(args) -> int:
-    if str(args.output) != "-" and Path(args.output).suffix.lower() in (".mid", ".midi"):
-        raise UsageError(f"-o {args.output}: encode writes latent vectors (JSON or .npy), not MIDI; name it "
-                         f"{Path(args.output).with_suffix('.json').name} or {Path(args.output).with_suffix('.npy').name}")
     model, t_load = _load(args)
     kw = controls(args, model)
     seqs = [read_input(p, model) for p in args.inputs]

@@ -182,6 +182,15 @@ def _option_exists(before, option) -> bool:
     return any(option in a.option_strings for a in parser._actions)
 
 
+def _option_type(before, option):
+    parser = _stubbed_parser()
+    for word in before:
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if subs and word in subs[0].choices:
+            parser = subs[0].choices[word]
+    return next(a.type for a in parser._actions if option in a.option_strings)
+
+
 def _need(before, option):
     if not _option_exists(before, option):
         pytest.skip(f"{' '.join(before)} has no {option} in this tree")
@@ -260,11 +269,14 @@ def _check_written_path(path: Path):
 @pytest.mark.parametrize("before,option,after", OUTPUTS, ids=[f"{' '.join(b[:2] if b[0] == 'vae' else b[:1])} {o}"
                                                               for b, o, _ in OUTPUTS])
 @FUZZ
-@given(kind=KIND, names=st.lists(NAME, min_size=1, max_size=4))
-def test_output_files_are_checked_and_created_the_same_way(before, option, after, kind, names):
+@given(kind=KIND, names=st.lists(NAME, min_size=1, max_size=4), named=st.booleans())
+def test_output_files_are_checked_and_created_the_same_way(before, option, after, kind, names, named):
     _need(before, option)
     with tempfile.TemporaryDirectory() as tmp:
         value = _make_path(Path(tmp), kind, names)
+        suffixes = getattr(_option_type(before, option), "suffixes", None)
+        if named and suffixes and value:  # an output named for its format (-o x.mid): the other checks are reached
+            value += suffixes[0]
         rc, err, args = run_main([*before, f"{option}={value}", *after], tmp)
         if rc == 0:
             dest = option.lstrip("-").replace("-", "_")
@@ -327,8 +339,9 @@ def test_every_numeric_option_is_validated_while_parsing():
     raw = [f"{' '.join(path)} {'/'.join(a.option_strings)}" for path, a in _walk(_stubbed_parser())
            if a.type in RAW and not a.choices]
     assert raw == [], raw
-    from tonehost.realtime.cli.outputs import audio_output   # render -o: an output_file with an audio extension
-    outputs = (options.output_file, options.output_file_or_stdout, options.output_dir, audio_output)
+    from tonehost.realtime.cli import outputs as out   # render -o: an output_file with an audio extension; -o
+    outputs = (options.output_file, options.output_file_or_stdout, options.output_dir, out.audio_output,  # OUT.mid,
+               out.midi_output, out.tsv_output, out.vectors_output, out.onnx_output)  # --notes, z.json, MODEL.onnx
     fuzzed = {(_command(b), o) for b, o, _ in NUMERIC}
     validated = {(path, _long(a)) for path, a in _walk(_stubbed_parser())
                  if getattr(a.type, "__module__", "") == options.__name__ and a.option_strings

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pytest
+import soundfile as sf
+
 from tonehost.exports.checkpoints.shipped import PIANO_TRANSCRIBER, transcriber_source
+from tonehost.realtime.cli import main
 
 
 def test_the_shipped_transcriber_by_name_maps_to_the_default_in_one_place():
@@ -19,3 +24,78 @@ def test_the_shipped_transcriber_by_name_maps_to_the_default_in_one_place():
 
     for mod in (transcribe, transcriber):  # neither compares with the name itself any more
         assert "PIANO_TRANSCRIBER" not in inspect.getsource(mod) and "transcriber_source" in inspect.getsource(mod)
+
+
+# ------------------------------------------------------------------------ outputs named for what they hold
+
+
+@pytest.fixture
+def wav(tmp_path) -> Path:
+    p = tmp_path / "take.wav"
+    sf.write(p, (0.1 * np.sin(2 * np.pi * 440 * np.arange(8000) / 16000)).astype(np.float32), 16000)
+    return p
+
+
+@pytest.fixture
+def mid(tmp_path) -> Path:
+    from tonehost.exports.note_sequence import Note, NoteSequence
+
+    seq = NoteSequence(notes=[Note(pitch=60 + k, velocity=80, start_time=0.25 * k, end_time=0.25 * k + 0.2)
+                              for k in range(8)])
+    return seq.to_midi(tmp_path / "melody.mid")
+
+
+@pytest.mark.parametrize("argv, option, fix", [
+    (["transcribe", "{wav}", "-o", "{out}/x.wav"], "-o", "x.mid"),
+    (["transcribe", "{wav}", "-o", "{out}/x"], "-o", "x.mid"),
+    (["transcribe", "{wav}", "--notes", "{out}/x.mid"], "--notes", "x.tsv"),
+    (["transcribe", "--recover", "{out}/x.wav"], "--recover", "x.mid"),
+    (["transcribe", "--live", "--input-file", "{wav}", "-o", "{out}/x.wav"], "-o", "x.mid"),
+    (["continue", "{mid}", "-o", "{out}/x.wav"], "-o", "x.mid"),
+    (["vae", "sample", "-o", "{out}/x.wav"], "-o", "x.mid"),
+    (["vae", "similar", "{mid}", "-o", "{out}/x.json"], "-o", "x.mid"),
+    (["vae", "interpolate", "{mid}", "{mid}", "-o", "{out}/x.wav", "--split"], "-o", "x.mid"),
+    (["vae", "decode", "{mid}", "-o", "{out}/x.npy"], "-o", "x.mid"),
+    (["vae", "encode", "{mid}", "-o", "{out}/x.txt"], "-o", "x.json or x.npy"),
+    (["groove", "{mid}", "-o", "{out}/x.wav"], "-o", "x.mid"),
+    (["export", "onsets-frames", "onsets_frames_small", "-o", "{out}/x.mid"], "-o", "x.onnx"),
+])
+def test_an_output_not_named_for_what_the_command_writes_is_refused_first(argv, option, fix, wav, mid, tmp_path,
+                                                                           capsys):
+    """`transcribe take.wav -o out.wav` (and continue, vae, groove) wrote MIDI bytes into a file named .wav: now one
+    line naming the option, the file and the name to give, while parsing (exit 2, before anything runs: not even
+    the missing folder is made)."""
+    out = tmp_path / "new"
+    before = {p: p.read_bytes() for p in (wav, mid)}
+    argv = [a.format(wav=wav, mid=mid, out=out) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    value = argv[argv.index(option) + 1]
+    assert err.count("\n") == 0 and err.startswith(f"tonehost: error: argument {option}"), err
+    assert f"{value}: this command writes " in err and f"; name it {fix}" in err, err
+    assert not out.exists() and {p: p.read_bytes() for p in (wav, mid)} == before
+
+
+def test_the_misnamed_output_is_said_before_the_overwritten_input(wav, capsys):
+    """Both faults at once (`transcribe take.wav -o take.wav`): the name is refused while parsing, so that is the
+    line; the input is untouched (an input named like the output, audio.mid, gets the overwrite refusal:
+    tests/realtime/test_cli_user_faults.py::test_no_command_writes_over_its_input)."""
+    before = wav.read_bytes()
+    assert main(["transcribe", str(wav), "-o", str(wav)]) == 2
+    assert "name it take.mid" in capsys.readouterr().err and wav.read_bytes() == before
+
+
+@pytest.mark.parametrize("name", ["x.midi", "X.MID"])
+def test_midi_names_in_any_case_are_taken(name, tmp_path, capsys):
+    out = tmp_path / "sub" / name
+    assert main(["vae", "sample", "-n", "1", "--seed", "1", "-o", str(out)]) == 0
+    assert out.read_bytes()[:4] == b"MThd"
+
+
+def test_two_outputs_naming_one_file_are_still_refused(tmp_path):
+    from tonehost.exports.errors import UsageError
+    from tonehost.realtime.cli.outputs import refuse_same_file
+
+    out = tmp_path / "x.mid"
+    with pytest.raises(UsageError, match="name the same file"):
+        refuse_same_file([], [("-o", out), ("--notes", tmp_path / "." / "x.mid")])

@@ -42,44 +42,62 @@ def mid(tmp_path) -> Path:
     return seq.to_midi(tmp_path / "melody.mid")
 
 
-@pytest.mark.parametrize("argv", [
-    ["transcribe", "{wav}", "-o", "{wav}"],
-    ["transcribe", "{wav}", "-o", "{tmp}/sub/../take.wav"],
-    ["transcribe", "{wav}", "--notes", "{wav}"],
-    ["transcribe", "--live", "--input-file", "{wav}", "-o", "{wav}"],
-    ["continue", "{mid}", "-o", "{mid}"],
-    ["vae", "similar", "{mid}", "-o", "{mid}"],
-    ["vae", "interpolate", "{mid}", "{mid}", "-o", "{mid}"],
-    ["vae", "encode", "{mid}", "-o", "{mid}"],
-    ["groove", "{mid}", "-o", "{mid}"],
+# (argv, whether the output's name fits what the command writes): a misnamed one (MIDI into take.wav, latent
+# vectors into melody.mid) is refused while parsing, before the overwrite check (exit 2, "name it ..."); the input
+# must stay untouched either way
+@pytest.mark.parametrize("argv, named", [
+    (["transcribe", "{wav}", "-o", "{wav}"], False),
+    (["transcribe", "{wav}", "-o", "{tmp}/sub/../take.wav"], False),
+    (["transcribe", "{wav}", "--notes", "{wav}"], False),
+    (["transcribe", "--live", "--input-file", "{wav}", "-o", "{wav}"], False),
+    (["transcribe", "{wavmid}", "-o", "{wavmid}"], True),  # audio in a file named .mid: the overwrite check
+    (["transcribe", "--live", "--input-file", "{wavmid}", "-o", "{wavmid}"], True),
+    (["continue", "{mid}", "-o", "{mid}"], True),
+    (["vae", "similar", "{mid}", "-o", "{mid}"], True),
+    (["vae", "interpolate", "{mid}", "{mid}", "-o", "{mid}"], True),
+    (["vae", "encode", "{mid}", "-o", "{mid}"], False),
+    (["groove", "{mid}", "-o", "{mid}"], True),
 ])
-def test_no_command_writes_over_its_input(argv, wav, mid, tmp_path, capsys):
+def test_no_command_writes_over_its_input(argv, named, wav, mid, tmp_path, capsys):
     """`transcribe take.wav -o take.wav` replaced the recording by a 74-byte MIDI file (and `vae similar`,
     `vae encode`, `continue` and `groove` did the same to their MIDI input): every command now refuses an output
     that names one of its inputs, in one line, before anything runs."""
     (tmp_path / "sub").mkdir()
-    before = {p: _digest(p) for p in (wav, mid)}
-    argv = [a.format(wav=wav, mid=mid, tmp=tmp_path) for a in argv]
-    assert main(argv) == 1
-    err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "is the input file" in err and "give another output name" in err, err
-    assert {p: _digest(p) for p in (wav, mid)} == before
+    wavmid = tmp_path / "audio.mid"
+    wavmid.write_bytes(wav.read_bytes())
+    before = {p: _digest(p) for p in (wav, mid, wavmid)}
+    argv = [a.format(wav=wav, mid=mid, tmp=tmp_path, wavmid=wavmid) for a in argv]
+    err = None
+    if named:
+        assert main(argv) == 1
+        err = capsys.readouterr().err.strip()
+        assert "is the input file" in err and "give another output name" in err, err
+    else:
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert "this command writes" in err and "; name it " in err, err
+    assert err.count("\n") == 0, err
+    assert {p: _digest(p) for p in (wav, mid, wavmid)} == before
 
 
 def test_two_outputs_naming_one_file_are_refused(wav, tmp_path, capsys):
     out = tmp_path / "x.mid"
-    assert main(["transcribe", str(wav), "-o", str(out), "--notes", str(out)]) == 1
-    assert "name the same file" in capsys.readouterr().err
+    # --notes must now be named .tsv/.txt, so that line comes first (refuse_same_file's own two-outputs refusal:
+    # tests/realtime/test_cli_outputs_and_caps.py::test_two_outputs_naming_one_file_are_still_refused)
+    assert main(["transcribe", str(wav), "-o", str(out), "--notes", str(out)]) == 2
+    assert "name it x.tsv" in capsys.readouterr().err
     assert not out.exists()
 
 
 def test_an_input_symlinked_to_the_output_is_refused(wav, tmp_path, capsys):
+    target = tmp_path / "take.mid"  # audio in a file named .mid, so -o passes the name check (MIDI is .mid)
+    target.write_bytes(wav.read_bytes())
     link = tmp_path / "link.wav"
-    link.symlink_to(wav)
-    before = _digest(wav)
-    assert main(["transcribe", str(link), "-o", str(wav)]) == 1
+    link.symlink_to(target)
+    before = _digest(target)
+    assert main(["transcribe", str(link), "-o", str(target)]) == 1
     assert "is the input file" in capsys.readouterr().err
-    assert _digest(wav) == before
+    assert _digest(target) == before
 
 
 @pytest.mark.parametrize("cmd", [["checkpoints", "list"], ["--help"], ["checkpoints", "list", "--json"]])
@@ -489,8 +507,8 @@ def test_vae_latent_files_are_checked(mid, tmp_path, capsys):
     np.save(big, np.zeros((1001, 128), np.float32))
     assert main(["vae", "decode", str(big), "-o", str(tmp_path / "d.mid")]) == 1
     assert "decode at most 1000" in capsys.readouterr().err
-    assert main(["vae", "encode", str(mid), "-o", str(tmp_path / "z.mid")]) == 1
-    assert "not MIDI; name it z.json or z.npy" in capsys.readouterr().err
+    assert main(["vae", "encode", str(mid), "-o", str(tmp_path / "z.mid")]) == 2  # refused while parsing now
+    assert "not .mid; name it z.json or z.npy" in capsys.readouterr().err
     assert not (tmp_path / "z.mid").exists()
     assert main(["vae", "decode", str(tmp_path), "-o", str(tmp_path / "d.mid")]) == 1
     assert "is a folder" in capsys.readouterr().err
