@@ -10,10 +10,10 @@ from tonehost.exports.errors import UsageError
 from tonehost.exports.note_sequence import NoteSequence, SequenceError
 from tonehost.realtime.cli import options
 from tonehost.realtime.cli.outputs import midi_output
+from tonehost.realtime.pipelines.limits import MAX_STEPS
 
-#: The most steps ``--steps`` asks for: 256 bars of sixteenths (8.5 minutes at 120 qpm), a few seconds of CPU;
+#: ``--steps`` asks for 1 .. MAX_STEPS: MusicRNN's own bound (pipelines.limits, 256 bars of sixteenths);
 #: ``--steps 100000000`` used to run for hours with no sign of life.
-MAX_STEPS = 4096
 
 HELP = "continue a MIDI melody or drum groove with MusicRNN (basic_rnn, melody_rnn, drum_kit_rnn, chord_pitches_improv)"
 

@@ -5,10 +5,11 @@ import argparse
 import sys
 
 from tonehost.exports.errors import UsageError
+from tonehost.realtime.pipelines.limits import MAX_ANSWER_BARS
 from tonehost.realtime.cli.live_music import (add_live_music_args, close_unstarted, open_midi_in, open_outputs,
                                               run_session)
 from tonehost.realtime.cli.options import (MAX_GAIN, checkpoint_ref, chord_progression, float_range, instrument_name,
-                                           non_negative_float, non_negative_int, positive_float, positive_int,
+                                           int_range, non_negative_float, non_negative_int, positive_float, positive_int,
                                            temperature)
 
 HELP = "live: play a phrase and MusicRNN answers it in time (MIDI, piano or hum in); --drums; --vae A.mid B.mid"
@@ -49,7 +50,8 @@ def register(subparsers) -> None:
                    "checkpoint (chord_pitches_improv)")
     p.add_argument("--pause-beats", type=positive_float, default=2.0, help="beats of silence that end a phrase "
                    "(default 2)")
-    p.add_argument("--answer-bars", type=positive_int, default=2, help="length of an answer in bars (default 2)")
+    p.add_argument("--answer-bars", type=int_range(1, MAX_ANSWER_BARS), default=2,
+                   help=f"length of an answer in bars, 1..{MAX_ANSWER_BARS} (default 2)")
     p.add_argument("--sound", choices=["instrument", "fluidsynth", "none"], default="instrument",
                    help="what plays the answers: the DDSP instrument (default), FluidSynth (with --fluidsynth), "
                    "or nothing (MIDI out only)")

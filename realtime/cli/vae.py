@@ -12,11 +12,12 @@ import numpy as np
 from tonehost.exports.errors import TonehostError, UsageError
 from tonehost.realtime.cli import options
 from tonehost.realtime.cli.outputs import midi_output, vectors_output
+from tonehost.realtime.pipelines.limits import MAX_BATCH
 
-#: The most sequences one command writes (-n, --steps, a --grid's width x height): about 10 s of decoding for the
-#: 2-bar models on one core; -n 1000000000 used to end in numpy's MemoryError traceback (954 GiB of z) and
-#: -n 100000 ran for hours without a word.
-MAX_RESULTS = 1000
+#: The most sequences one command writes (-n, --steps, a --grid's width x height): MusicVAE's own bound
+#: (pipelines.limits.MAX_BATCH, about 10 s of decoding for the 2-bar models on one core); -n 1000000000 used to end
+#: in numpy's MemoryError traceback (954 GiB of z) and -n 100000 ran for hours without a word.
+MAX_RESULTS = MAX_BATCH
 
 HELP = "MusicVAE: sample, interpolate between, vary, encode and decode melodies, drums, trios and multitrack bars"
 

@@ -38,6 +38,7 @@ import numpy as np
 from tonehost.exports.errors import TonehostError, UsageError
 from tonehost.exports.note_sequence import NoteSequence, Tempo
 from tonehost.realtime.audio.worker import BlockTimes
+from tonehost.realtime.pipelines.limits import MAX_ANSWER_BARS, MAX_STEPS
 
 __all__ = ["Grid", "Event", "Schedule", "Generator", "MidiOutTarget", "InstrumentVoice", "Click", "LiveSession",
            "CallAndResponse", "DrumGroove", "Interpolation", "TapToDrums", "prepare_melody", "ROCK_BEAT",
@@ -773,6 +774,9 @@ class CallAndResponse:
             raise UsageError("this checkpoint is conditioned on chords: pass --chords, e.g. --chords \"C G Am F\"")
         if not pause_beats > 0 or int(answer_bars) < 1:
             raise UsageError("--pause-beats must be > 0 and --answer-bars >= 1")
+        if int(answer_bars) > MAX_ANSWER_BARS:  # the answer is drawn in one go: MusicRNN's bound (limits)
+            raise UsageError(f"--answer-bars must be at most {MAX_ANSWER_BARS} ({MAX_STEPS} sixteenth-note steps, "
+                             f"the most MusicRNN draws at once), got {answer_bars!r}")
         self.model, self.pause_beats, self.answer_bars = model, float(pause_beats), int(answer_bars)
         self.temperature = temperature or None
         self.seed = seed

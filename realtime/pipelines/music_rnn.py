@@ -37,6 +37,7 @@ from tonehost.exports.note_sequence import NoteSequence
 from tonehost.exports.sequences import ChordError, ConverterError, binary_counter_row
 from tonehost.exports.sequences.base import assert_relative_quantized, one_hot
 from tonehost.exports.tfjs.random import check_temperature, CdfSampler, softmax32
+from tonehost.realtime.pipelines.limits import check_steps
 
 __all__ = ["MusicRNN", "MusicRNNStream", "Continuation", "PrefixCache"]
 
@@ -246,19 +247,15 @@ class MusicRNN:
         Raises
         ------
         UsageError
-            Chords given to a model without them or missing for one; steps < 1; a negative temperature.
+            Chords given to a model without them or missing for one; ``steps`` not a whole number in 1 ..
+            :data:`~tonehost.realtime.pipelines.limits.MAX_STEPS`; a negative temperature.
         ConverterError
             A primer the converter rejects, or an empty one.
         ChordError
             A chord symbol the encoder cannot encode.
         """
         self._check_chords(chord_progression)
-        from tonehost.dsp._checks import check_int
-
-        try:  # a whole number: NaN ended in int()'s ValueError, 2.5 was truncated, "8" accepted
-            steps = check_int("steps", steps, 1, 1 << 24)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
+        steps = check_steps(steps)  # a whole number 1 .. MAX_STEPS (NaN, 2.5, "8", 10**9 refused)
         primer = self.encode(seq)
         if primer.shape[0] == 0:
             raise ConverterError("the primer is empty (0 steps); give a sequence with at least one step")
@@ -451,8 +448,9 @@ class MusicRNNStream:
         return event
 
     def take(self, n: int) -> list[int]:
-        """:meth:`sample` ``n`` times."""
-        return [self.sample() for _ in range(int(n))]
+        """:meth:`sample` ``n`` times (``n``: 1 .. :data:`~tonehost.realtime.pipelines.limits.MAX_STEPS`; a
+        larger or bad ``n`` is a :class:`UsageError`, as in :meth:`MusicRNN.continue_sequence`)."""
+        return [self.sample() for _ in range(check_steps(n, "n"))]
 
     def __iter__(self) -> Iterator[int]:
         while True:

@@ -51,6 +51,7 @@ from tqdm import tqdm
 from tonehost.exports.errors import UsageError
 from tonehost.exports.note_sequence import DEFAULT_QPM, NoteSequence
 from tonehost.exports.tfjs.random import check_temperature, multinomial_from_probs, softmax32
+from tonehost.realtime.pipelines.limits import check_batch
 
 __all__ = ["MusicVAE", "DecodeResult", "GrooveStream", "StreamedEncoder", "interpolated_zs", "tfjs_linspace",
            "segment_lengths"]
@@ -102,7 +103,8 @@ def interpolated_zs(z: np.ndarray, num_interps) -> np.ndarray:
     Raises
     ------
     UsageError
-        Not 2 or 4 inputs, or a bad ``num_interps``.
+        Not 2 or 4 inputs, or a bad ``num_interps`` (the line's or grid's points above
+        :data:`~tonehost.realtime.pipelines.limits.MAX_BATCH` included).
     """
     z = np.asarray(z, np.float32)
     if z.ndim != 2 or z.shape[0] not in (2, 4):
@@ -113,6 +115,7 @@ def interpolated_zs(z: np.ndarray, num_interps) -> np.ndarray:
         raise UsageError(f"n_interps must be a positive int or (width, height), got {num_interps!r}")
     w = int(dims[0])
     h = int(dims[1]) if len(dims) == 2 else w
+    check_batch(w if z.shape[0] == 2 else w * h, "the number of interpolated sequences")
     rx = tfjs_linspace(0.0, 1.0, w)
     z0, z1 = z[0], z[1]
     if z.shape[0] == 2:
@@ -481,13 +484,18 @@ class MusicVAE:
 
         Raises
         ------
-        UsageError, ChordError
+        UsageError
+            ``z`` not finite ``[n, Z]``, or more than :data:`~tonehost.realtime.pipelines.limits.MAX_BATCH` rows
+            (decode in several calls); controls missing or unexpected.
+        ChordError
+            A chord the encoder cannot encode.
         """
         z = np.asarray(z, np.float32)
         if z.ndim == 1:
             z = z[None, :]
         if z.ndim != 2 or z.shape[1] != self.z_dims or not np.all(np.isfinite(z)):
             raise UsageError(f"z must be finite [n, {self.z_dims}] for {self.name}, got shape {list(z.shape)}")
+        check_batch(z.shape[0], "the number of latent vectors (rows of z)")
         z = np.ascontiguousarray(z)
         temperature = check_temperature(temperature)
         rng = self.rng if rng is None else _generator(rng)
@@ -552,6 +560,11 @@ class MusicVAE:
         -------
         list of NoteSequence
             Quantized (groove models: unquantized, with times in seconds).
+
+        Raises
+        ------
+        UsageError, ChordError
+            As :meth:`decode_tensors` (at most :data:`~tonehost.realtime.pipelines.limits.MAX_BATCH` vectors).
         """
         samples = self.decode_tensors(z, temperature, chord_progression, key, extra_controls, rng,
                                       progress=progress)
@@ -583,12 +596,12 @@ class MusicVAE:
         Raises
         ------
         UsageError
-            ``n`` not a positive int; controls missing or unexpected.
+            ``n`` not a whole number in 1 .. :data:`~tonehost.realtime.pipelines.limits.MAX_BATCH`; controls
+            missing or unexpected.
         """
-        if int(n) != n or n < 1:
-            raise UsageError(f"the number of samples must be a positive int, got {n!r}")
+        n = check_batch(n, "the number of samples")
         gen = self.rng if rng is None else _generator(rng)
-        z = gen.standard_normal((int(n), self.z_dims)).astype(np.float32)
+        z = gen.standard_normal((n, self.z_dims)).astype(np.float32)
         return self.decode(z, temperature, chord_progression, key, extra_controls, steps_per_quarter, qpm, gen,
                            progress)
 
@@ -651,15 +664,15 @@ class MusicVAE:
         Raises
         ------
         UsageError
-            ``similarity`` outside [0, 1], ``n`` not positive.
+            ``similarity`` outside [0, 1], ``n`` not a whole number in 1 ..
+            :data:`~tonehost.realtime.pipelines.limits.MAX_BATCH`.
         """
         if not 0 <= float(similarity) <= 1:
             raise UsageError(f"similarity must be between 0 and 1, got {similarity!r}")
-        if int(n) != n or n < 1:
-            raise UsageError(f"the number of variations must be a positive int, got {n!r}")
+        n = check_batch(n, "the number of variations")
         gen = self.rng if rng is None else _generator(rng)
         z = self.encode([seq], chord_progression, key, extra_controls)
-        noise = gen.standard_normal((int(n), self.z_dims)).astype(np.float32)
+        noise = gen.standard_normal((n, self.z_dims)).astype(np.float32)
         zs = (z * np.float32(similarity) + noise * np.float32(1 - float(similarity))).astype(np.float32)
         return self.decode(zs, temperature, chord_progression, key, extra_controls, steps_per_quarter, qpm, gen,
                            progress)
@@ -935,7 +948,7 @@ class StreamedEncoder:
         self.fw_step, self.bw = sessions["encoder_fw_step"], sessions["encoder_bw"]
         self.vae = vae
         self.units = vae.arch.encoder[0].fw.units
-        self.batch = int(batch)
+        self.batch = check_batch(batch, "batch")
         self.fed = np.zeros((self.batch, 0, vae.arch.input_depth), np.float32)
         self.refeeds = 0
         self.speculated = 0  # finish() calls answered by a speculation

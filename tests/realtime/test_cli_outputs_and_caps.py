@@ -99,3 +99,89 @@ def test_two_outputs_naming_one_file_are_still_refused(tmp_path):
     out = tmp_path / "x.mid"
     with pytest.raises(UsageError, match="name the same file"):
         refuse_same_file([], [("-o", out), ("--notes", tmp_path / "." / "x.mid")])
+
+
+# ------------------------------------------------------------------------ one set of size caps, API and CLI
+
+@pytest.fixture(scope="module")
+def vae():
+    from tonehost.realtime.pipelines.music_vae import MusicVAE
+
+    return MusicVAE(seed=1)
+
+
+@pytest.fixture(scope="module")
+def rnn():
+    from tonehost.realtime.pipelines.music_rnn import MusicRNN
+
+    return MusicRNN()
+
+
+def _melody():
+    from tonehost.exports.note_sequence import Note, NoteSequence
+
+    return NoteSequence(notes=[Note(pitch=60 + 2 * k, velocity=80, start_time=0.5 * k, end_time=0.5 * k + 0.4)
+                               for k in range(4)]).quantize(4)
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda m, s: m.sample(10**9), "the number of samples must be a whole number from 1 to 1000, got 1000000000"),
+    (lambda m, s: m.sample(1001), "from 1 to 1000, got 1001; decode in several calls of at most 1000"),
+    (lambda m, s: m.sample(0), "from 1 to 1000, got 0"),
+    (lambda m, s: m.sample(float("nan")), "got nan"),
+    (lambda m, s: m.similar(s, 10**9, 0.5), "the number of variations must be a whole number from 1 to 1000"),
+    (lambda m, s: m.interpolate([s, s], 10**6), "the number of interpolated sequences must be"),
+    (lambda m, s: m.interpolate([s, s, s, s], (40, 40)), "got 1600"),  # a 40 x 40 grid
+    (lambda m, s: m.decode(np.zeros((1001, m.z_dims), np.float32)), "latent vectors (rows of z)"),
+    (lambda m, s: m.streamed_encoder(10**9), "batch must be a whole number from 1 to 1000"),
+])
+def test_musicvae_sizes_are_bounded_with_one_clear_error(vae, call, words):
+    """`MusicVAE().sample(10**9)` ended in a MemoryError after allocating z (954 GiB); decode/similar/interpolate
+    took any size. One UsageError naming the value and the bound, before any work."""
+    from tonehost.exports.errors import UsageError
+
+    with pytest.raises(UsageError) as e:
+        call(vae, _melody())
+    assert words in str(e.value), str(e.value)
+
+
+@pytest.mark.parametrize("steps, words", [(-5, "got -5"), (0, "got 0"), (10**9, "from 1 to 4096, got 1000000000"),
+                                          (4097, "continue a continuation"), (2.5, "got 2.5")])
+def test_musicrnn_steps_are_bounded_with_one_clear_error(rnn, steps, words):
+    from tonehost.exports.errors import UsageError
+
+    with pytest.raises(UsageError, match="steps must be a whole number from 1 to 4096") as e:
+        rnn.continue_sequence(_melody(), steps)
+    assert words in str(e.value)
+    stream = rnn.stream()
+    stream.feed_sequence(_melody())
+    with pytest.raises(UsageError, match="n must be a whole number from 1 to 4096"):
+        stream.take(steps)
+
+
+def test_the_bounds_have_one_home_shared_by_the_cli():
+    from tonehost.realtime.cli import continue_, vae
+    from tonehost.realtime.pipelines import limits
+
+    assert continue_.MAX_STEPS is limits.MAX_STEPS and vae.MAX_RESULTS is limits.MAX_BATCH
+    assert main(["continue", "x.mid", "-o", "y.mid", f"--steps={limits.MAX_STEPS + 1}"]) == 2
+    assert main(["vae", "sample", "-o", "y.mid", f"-n={limits.MAX_BATCH + 1}"]) == 2
+
+
+def test_the_largest_sizes_still_run(vae, rnn):
+    assert rnn.continue_sequence_and_return_probabilities(_melody(), 4096, temperature=0.0).events.shape == (4096,)
+    assert len(vae.sample(3)) == 3 and len(vae.interpolate([_melody(), _melody()], 2)) == 2
+
+
+def test_a_jam_answer_is_bounded_as_a_continuation(rnn):
+    """An answer is drawn in one continuation: --answer-bars 300 (4800 steps) would have failed in the generation
+    thread; one line while parsing, and the same bound in CallAndResponse."""
+    from tonehost.exports.errors import UsageError
+    from tonehost.realtime.pipelines.jam import CallAndResponse
+    from tonehost.realtime.pipelines.limits import MAX_ANSWER_BARS, MAX_STEPS
+
+    assert MAX_ANSWER_BARS * 16 == MAX_STEPS
+    assert main(["jam", f"--answer-bars={MAX_ANSWER_BARS + 1}"]) == 2
+    with pytest.raises(UsageError, match=f"--answer-bars must be at most {MAX_ANSWER_BARS}"):
+        CallAndResponse(rnn, answer_bars=MAX_ANSWER_BARS + 1)
+    assert CallAndResponse(rnn, answer_bars=MAX_ANSWER_BARS).answer_bars == MAX_ANSWER_BARS
