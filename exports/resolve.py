@@ -178,17 +178,15 @@ def music_rnn_checkpoint(checkpoint: str | os.PathLike | None = None, offline: b
         Unknown id, failed download (the hosted files need the network once), offline without a cached copy,
         a directory without ``weights_manifest.json``, or the shipped model missing from the installation.
     """
+    from tonehost.exports.convert.export_cache import layers_checkpoint_dir
     from tonehost.exports.errors import CheckpointNotFoundError
 
     if checkpoint is None:
         from tonehost.exports.checkpoints.shipped import default_music_rnn_dir
 
         return default_music_rnn_dir()
-    path = checkpoint_dir(checkpoint, offline)
-    if not (path / "weights_manifest.json").is_file():
-        raise CheckpointNotFoundError(f"{path} has no weights_manifest.json; pass a MusicRNN checkpoint directory "
-                                      f"or one of {', '.join(MUSIC_RNN_IDS)}", path)
-    return path
+    return layers_checkpoint_dir(checkpoint_dir(checkpoint, offline), f"pass a MusicRNN checkpoint directory or one "
+                                 f"of {', '.join(MUSIC_RNN_IDS)}", CheckpointNotFoundError)
 
 
 #: How a user gets the Transkun backend (its declared torchaudio dependency would pull another torch build).

@@ -20,7 +20,39 @@ from typing import Callable
 from tonehost.exports.errors import CheckpointError, UsageError
 from tonehost.exports.paths import SHIPPED_DIR, atomic_output, cache_dir
 
-__all__ = ["checkpoint_fingerprint", "cached_export", "cached_derived"]
+__all__ = ["layers_checkpoint_dir", "checkpoint_fingerprint", "cached_export", "cached_derived"]
+
+
+def layers_checkpoint_dir(checkpoint: str | os.PathLike,
+                          fix: str = "pass a checkpoint directory (or an id from `tonehost checkpoints list`)",
+                          error: type[CheckpointError] = CheckpointError) -> Path:
+    """The folder of a tfjs layers checkpoint, given as the folder or as its ``weights_manifest.json``.
+
+    Parameters
+    ----------
+    checkpoint : path
+        The checkpoint folder or its manifest.
+    fix : str
+        What the user should pass instead, for the message (names the model family where the caller knows it).
+    error : type
+        The :class:`CheckpointError` subclass to raise.
+
+    Returns
+    -------
+    Path
+        The folder (holding ``weights_manifest.json``).
+
+    Raises
+    ------
+    CheckpointError
+        (``error``) No ``weights_manifest.json`` there: ``"<folder> has no weights_manifest.json; <fix>"``.
+    """
+    d = Path(checkpoint)
+    if d.is_file() and d.name == "weights_manifest.json":
+        d = d.parent
+    if not (d / "weights_manifest.json").is_file():
+        raise error(f"{d} has no weights_manifest.json; {fix}", d)
+    return d
 
 
 def checkpoint_fingerprint(checkpoint: Path, salt: str = "") -> str:
@@ -66,12 +98,7 @@ def cached_export(checkpoint: str | os.PathLike, name: str, build: Callable[[Pat
     CheckpointError
         No ``weights_manifest.json``, or nowhere writable for the export.
     """
-    ckpt = Path(checkpoint)
-    if ckpt.is_file() and ckpt.name == "weights_manifest.json":
-        ckpt = ckpt.parent
-    if not (ckpt / "weights_manifest.json").is_file():
-        raise CheckpointError(f"{ckpt} has no weights_manifest.json; pass a checkpoint directory (or an id from "
-                              "`tonehost checkpoints list`)", ckpt)
+    ckpt = layers_checkpoint_dir(checkpoint)
     fp = checkpoint_fingerprint(ckpt, f"{name}:v{version}")
     candidates = [ckpt / name, cache_dir("exports") / fp[:16] / name]
     if ckpt.resolve().parent == SHIPPED_DIR.resolve() or SHIPPED_DIR.resolve() in ckpt.resolve().parents:

@@ -37,11 +37,11 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from tonehost.exports.convert.export_cache import cached_export
+from tonehost.exports.convert.export_cache import cached_export, layers_checkpoint_dir
 from tonehost.exports.convert.lstm import (LSTMCellWeights, OnnxGraph, basic_lstm_cell, lstm_step_model,
                                            multi_rnn_cell, state_names)
 from tonehost.exports.convert.music_vae_arch import (BiLstm, DecoderArch, Lstm, MusicVaeArch, architecture)
-from tonehost.exports.errors import CheckpointError, CheckpointFormatError
+from tonehost.exports.errors import CheckpointFormatError
 
 __all__ = ["EXPORT_VERSION", "PARTS", "read_spec", "read_architecture", "build_encoder", "build_init",
            "build_decoder_step", "build_conductor_step", "build_controls", "build_encoder_fw_step",
@@ -479,12 +479,8 @@ def export_music_vae(checkpoint: str | os.PathLike, force: bool = False, live: b
     """
     from tonehost.exports.tfjs import read_layers_checkpoint
 
-    d = Path(checkpoint)
-    if d.is_file() and d.name == "weights_manifest.json":
-        d = d.parent
-    if not (d / "weights_manifest.json").is_file():
-        raise CheckpointError(f"{d} has no weights_manifest.json; pass a MusicVAE checkpoint directory or an id "
-                              "from `tonehost checkpoints list`", d)
+    d = layers_checkpoint_dir(checkpoint, "pass a MusicVAE checkpoint directory or an id from `tonehost "
+                                          "checkpoints list`")
     arch = read_architecture(d)
     loaded: dict = {}
 

@@ -38,8 +38,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from tonehost.exports.errors import CheckpointError, CheckpointFormatError
-from tonehost.exports.convert.export_cache import cached_export
+from tonehost.exports.errors import CheckpointFormatError
+from tonehost.exports.convert.export_cache import cached_export, layers_checkpoint_dir
 
 N_MELS = 229
 N_PITCHES = 88
@@ -394,12 +394,8 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike |
     """
     from tonehost.exports.tfjs import read_layers_checkpoint
 
-    ckpt = Path(checkpoint)
-    if ckpt.is_file() and ckpt.name == "weights_manifest.json":
-        ckpt = ckpt.parent
-    if not (ckpt / "weights_manifest.json").is_file():
-        raise CheckpointError(f"{ckpt} has no weights_manifest.json; pass an Onsets and Frames checkpoint "
-                              "directory (or an id such as onsets_frames_uni)", ckpt)
+    ckpt = layers_checkpoint_dir(checkpoint, "pass an Onsets and Frames checkpoint directory (or an id such as "
+                                             "onsets_frames_uni)")
     name = CACHE_NAME if form == "stream" else CACHE_NAME.replace(".onnx", f".{form}.onnx")
 
     def build(d: Path) -> bytes:
