@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -60,15 +59,10 @@ def cmd_groove(args) -> int:
         raise UsageError(f"{model.name} is not a GrooVAE model; use groovae_2bar_humanize, groovae_4bar or "
                          "tap2drum_1bar..tap2drum_4bar")
     tapify = bool(conv["args"].get("tapify"))
-    if any(n.is_drum for n in seq.notes) and not tapify:
-        seq.notes = [n for n in seq.notes if n.is_drum]
-    if not tapify:
-        known = model.converter.pitch_to_class
-        unknown = sorted({n.pitch for n in seq.notes if n.pitch not in known})
-        if unknown:
-            print(f"tonehost: note: {src}: pitches {', '.join(map(str, unknown[:8]))} are not GM drums the model "
-                  "knows; skipped", file=sys.stderr)
-            seq.notes = [n for n in seq.notes if n.pitch in known]
+    if not tapify:  # tap2drum takes any pitch
+        from tonehost.realtime.cli.vae import keep_kit_drums
+
+        keep_kit_drums(seq, model, src)
     if not seq.notes:
         raise UsageError(f"{src} has no drum notes to humanize (GM drum pitches on any channel, or any notes for "
                          "tap2drum)")

@@ -141,6 +141,20 @@ def controls(args, model) -> dict:
     return {"chord_progression": chords, "key": args.key}
 
 
+def keep_kit_drums(seq, model, src) -> None:
+    """Keep, in place, the notes of ``seq`` a drum model reads: the drum notes (all notes when none is marked as
+    drums), then only the pitches of the model's kit (``converter.pitch_to_class``), with a note on standard error
+    naming the file and the pitches skipped. Used by ``vae`` (drum models) and ``groove`` (GrooVAE)."""
+    if any(n.is_drum for n in seq.notes):
+        seq.notes = [n for n in seq.notes if n.is_drum]
+    known = model.converter.pitch_to_class
+    unknown = sorted({n.pitch for n in seq.notes if n.pitch not in known})
+    if unknown:
+        print(f"tonehost: note: {src}: drum pitches {', '.join(map(str, unknown[:8]))} are not in the model's "
+              "kit; skipped", file=sys.stderr)
+        seq.notes = [n for n in seq.notes if n.pitch in known]
+
+
 def read_input(path: str, model):
     """A MIDI file as the model's input: the notes its converter reads, quantized to its grid; the
     one-sentence error names the file."""
@@ -156,15 +170,8 @@ def read_input(path: str, model):
         if not seq.notes:
             raise UsageError(f"{p} holds only drums and {model.name} is a melody model; use a drum checkpoint "
                              "(drums_2bar_hikl_small, groovae_2bar_humanize)")
-    elif kind.startswith("Drum") and any(n.is_drum for n in seq.notes):
-        seq.notes = [n for n in seq.notes if n.is_drum]
-    if kind.startswith("Drum"):
-        known = model.converter.pitch_to_class
-        unknown = sorted({n.pitch for n in seq.notes if n.pitch not in known})
-        if unknown:
-            print(f"tonehost: note: {p}: drum pitches {', '.join(map(str, unknown[:8]))} are not in the model's "
-                  "kit; skipped", file=sys.stderr)
-            seq.notes = [n for n in seq.notes if n.pitch in known]
+    elif kind.startswith("Drum"):
+        keep_kit_drums(seq, model, p)
     try:
         if kind != "GrooveConverter":
             seq = seq.quantize(model.steps_per_quarter)

@@ -185,3 +185,23 @@ def test_a_jam_answer_is_bounded_as_a_continuation(rnn):
     with pytest.raises(UsageError, match=f"--answer-bars must be at most {MAX_ANSWER_BARS}"):
         CallAndResponse(rnn, answer_bars=MAX_ANSWER_BARS + 1)
     assert CallAndResponse(rnn, answer_bars=MAX_ANSWER_BARS).answer_bars == MAX_ANSWER_BARS
+
+
+def test_vae_and_groove_keep_a_drum_models_notes_the_same_way(capsys):
+    """vae (drum models) and groove had each their own copy of the drum-note filter: now keep_kit_drums."""
+    import inspect
+    from types import SimpleNamespace
+
+    from tonehost.exports.note_sequence import Note, NoteSequence
+    from tonehost.realtime.cli import groove, vae
+
+    model = SimpleNamespace(converter=SimpleNamespace(pitch_to_class={36: 0, 38: 1}))
+    seq = NoteSequence(notes=[Note(pitch=p, velocity=90, start_time=0.1 * k, end_time=0.1 * k + 0.05, is_drum=d)
+                              for k, (p, d) in enumerate([(36, True), (38, True), (99, True), (60, False)])])
+    vae.keep_kit_drums(seq, model, "beat.mid")
+    assert [n.pitch for n in seq.notes] == [36, 38]
+    assert "beat.mid: drum pitches 99 are not in the model's kit; skipped" in capsys.readouterr().err
+    unmarked = NoteSequence(notes=[Note(pitch=38, velocity=90, start_time=0.0, end_time=0.1)])
+    vae.keep_kit_drums(unmarked, model, "taps.mid")  # no note marked as drums: all are taken
+    assert [n.pitch for n in unmarked.notes] == [38]
+    assert "keep_kit_drums" in inspect.getsource(groove) and "pitch_to_class" not in inspect.getsource(groove)
