@@ -111,6 +111,18 @@ def vae_data(tunes: Sequence[Tune]) -> VaeData:
 # ------------------------------------------------------------------------------------------ evaluation
 
 @torch.no_grad()
+def _padded(rows: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Event rows of different lengths as one batch: int64 ``[n, T]`` zero-padded (``T`` the longest row) and the
+    bool mask ``[n, T - 1]`` of the positions whose next event is real (the targets of teacher forcing)."""
+    T = max(len(e) for e in rows)
+    x = np.zeros((len(rows), T), np.int64)
+    m = np.zeros((len(rows), T - 1), bool)
+    for r, e in enumerate(rows):
+        x[r, :len(e)] = e
+        m[r, :len(e) - 1] = True
+    return x, m
+
+
 def rnn_evaluate(model: MelodyRNN, events: Sequence[np.ndarray], batch: int = 64) -> dict:
     """Next-event NLL and accuracy of whole tunes from zero state (positions 1..T-1 of each tune).
 
@@ -123,13 +135,7 @@ def rnn_evaluate(model: MelodyRNN, events: Sequence[np.ndarray], batch: int = 64
     order = np.argsort([len(e) for e in events])
     nll = correct = n = 0.0
     for i in range(0, len(order), batch):
-        chunk = [events[j] for j in order[i:i + batch]]
-        T = max(len(e) for e in chunk)
-        x = np.zeros((len(chunk), T), np.int64)
-        m = np.zeros((len(chunk), T - 1), bool)
-        for r, e in enumerate(chunk):
-            x[r, :len(e)] = e
-            m[r, :len(e) - 1] = True
+        x, m = _padded([events[j] for j in order[i:i + batch]])
         xt = torch.from_numpy(x)
         logits, _ = model(xt[:, :-1])
         logp = torch.log_softmax(logits, -1)
@@ -491,12 +497,7 @@ def train_rnn(train: RnnData, val: RnnData, work: str | os.PathLike, cfg: RnnCon
             if rng.random() < cfg.p_transpose and b > a:
                 e = transpose_events(e, int(rng.integers(a, b + 1)))
             rows.append(e)
-        T = max(len(e) for e in rows)
-        x = np.zeros((len(rows), T), np.int64)
-        m = np.zeros((len(rows), T - 1), bool)
-        for r, e in enumerate(rows):
-            x[r, :len(e)] = e
-            m[r, :len(e) - 1] = True
+        x, m = _padded(rows)
         model.train()
         run.set_lr()
         xt = torch.from_numpy(x)
