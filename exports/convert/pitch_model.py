@@ -124,6 +124,16 @@ def convert_tflite_to_onnx(tflite_path: str | os.PathLike, onnx_path: str | os.P
     def node(op_type: str, inputs, outputs, **attrs):
         nodes.append(helper.make_node(op_type, list(inputs), list(outputs), name=fresh(op_type), **attrs))
 
+    def in_nchw(op_type: str, prefix: str, x_nhwc: str, more_inputs: list, **attrs) -> str:
+        # TFLite's NHWC tensor through an ONNX op that works in NCHW (Conv, MaxPool): transposed in and back out
+        x = fresh("nchw")
+        node("Transpose", [x_nhwc], [x], perm=[0, 3, 1, 2])
+        y = fresh(prefix)
+        node(op_type, [x] + list(more_inputs), [y], **attrs)
+        z = fresh("nhwc")
+        node("Transpose", [y], [z], perm=[0, 2, 3, 1])
+        return z
+
     def fused(out_name: str, act: int, final: str):
         # tflite ActivationFunctionType: 0 NONE, 1 RELU, 3 RELU6
         if act == 0:
@@ -210,25 +220,15 @@ def convert_tflite_to_onnx(tflite_path: str | os.PathLike, onnx_path: str | os.P
             dh, dw = opts.DilationHFactor(), opts.DilationWFactor()
             kh, kw = w.shape[1], w.shape[2]
             pads = _pads(opts.Padding(), (h, wd), (kh, kw), (sh, sw), (dh, dw))
-            x = fresh("nchw")
-            node("Transpose", [inp(ins[0])], [x], perm=[0, 3, 1, 2])
-            y = fresh("conv")
-            node("Conv", [x] + args, [y], strides=[sh, sw], dilations=[dh, dw], pads=pads,
-                 kernel_shape=[kh, kw])
-            z = fresh("nhwc")
-            node("Transpose", [y], [z], perm=[0, 2, 3, 1])
+            z = in_nchw("Conv", "conv", inp(ins[0]), args, strides=[sh, sw], dilations=[dh, dw], pads=pads,
+                        kernel_shape=[kh, kw])
             fused(z, opts.FusedActivationFunction(), out)
         elif kind == "MAX_POOL_2D":
             opts = sub.options(op, "Pool2DOptions")
             n, h, wd, _ = shapes[ins[0]]
             kh, kw, sh, sw = opts.FilterHeight(), opts.FilterWidth(), opts.StrideH(), opts.StrideW()
             pads = _pads(opts.Padding(), (h, wd), (kh, kw), (sh, sw), (1, 1))
-            x = fresh("nchw")
-            node("Transpose", [inp(ins[0])], [x], perm=[0, 3, 1, 2])
-            y = fresh("pool")
-            node("MaxPool", [x], [y], kernel_shape=[kh, kw], strides=[sh, sw], pads=pads)
-            z = fresh("nhwc")
-            node("Transpose", [y], [z], perm=[0, 2, 3, 1])
+            z = in_nchw("MaxPool", "pool", inp(ins[0]), [], kernel_shape=[kh, kw], strides=[sh, sw], pads=pads)
             fused(z, opts.FusedActivationFunction(), out)
         elif kind == "FULLY_CONNECTED":
             opts = sub.options(op, "FullyConnectedOptions")
