@@ -46,8 +46,12 @@ _PAD = 7        # zeros before the FIR (and after it, up to a pass's length): a 
 _SHIFT = 3      # the accumulator holds _SHIFT passes' output times; its live part moves to the front when full
 
 
-def _pass_len(N: int) -> int:
-    """Output times one pass of up to eight samples adds to (``N + 7``), rounded up to 32 (whole vector loops)."""
+@njit(nogil=True, cache=True, inline="always")
+def _pass_len(N):
+    """Output times one pass of up to eight samples adds to (``N + 7``), rounded up to 32 (whole vector loops).
+
+    The one formula of the state's layout (:func:`_layout`, from Python) and of the kernels that read it
+    (:func:`_load_fir`, :func:`noise_block`: inlined into them by Numba)."""
     return ((N + 7 + 31) // 32) * 32
 
 
@@ -212,7 +216,7 @@ def _load_fir(frames, row, state):
     B = int(state[_NB])
     N = int(state[_NT])
     tab = _HDR
-    T = ((N + 7 + 31) // 32) * 32  # _pass_len
+    T = _pass_len(N)
     fir = _HDR + B * N + _PAD
     firv = state[fir:fir + N]
     scr = fir + T + _SHIFT * T
@@ -325,7 +329,7 @@ def noise_block(out, n, frames, read_pos, write_pos, state, hop_length):
     """
     B = int(state[_NB])
     N = int(state[_NT])
-    T = ((N + 7 + 31) // 32) * 32  # _pass_len: output times a pass adds to
+    T = _pass_len(N)  # output times a pass adds to
     A = _SHIFT * T  # accumulator: output time idx + d at slot idx + d (no wrap), moved to the front when full
     fir = _HDR + B * N
     acc = fir + T + _PAD

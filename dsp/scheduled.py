@@ -40,7 +40,7 @@ from tonehost.dsp.noise import noise_block
 # scheduled_block): change this tag when they change (noise_block: eight samples per pass, the FIR four bands
 # per pass; harmonic_block: four harmonics per pass, polynomial sin/cos; noise_block: float32 or float64 state,
 # half FIR mirrored, RNG in three slots; harmonic_block: Chebyshev's recurrence, integer quadrant;
-# noise_block: one loop per pass over a padded FIR, no ring wrap, 1-8 samples per pass; v8).
+# noise_block: one loop per pass over a padded FIR, no ring wrap, 1-8 samples per pass; _pass_len inlined; v9).
 
 # meta columns (int64)
 M_DUE, M_RAMP, M_NOISE = 0, 1, 2

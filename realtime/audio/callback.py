@@ -34,7 +34,7 @@ from tonehost.dsp.scheduled import N_META, N_SCHED, scheduled_block
 # Numba's cache keys on this file's text, not on the kernels it inlines (harmonic_block, noise_block, and here
 # scheduled_block): change this tag when they change (noise_block: eight samples per pass, the FIR four bands
 # per pass; harmonic_block: four harmonics per pass, polynomial sin/cos; noise_block: float32 or float64 state,
-# half FIR mirrored, RNG in three slots, one padded loop per pass; harmonic_block: Chebyshev's recurrence; v4).
+# half FIR mirrored, RNG in three slots, one padded loop per pass; harmonic_block: Chebyshev's recurrence; v5).
 
 from tonehost.realtime.audio.atomics import as_voidptr, cycle_counter, load_acquire, store_release
 from tonehost.realtime.audio.ring import READ, WRITE, ring_pop, ring_push
