@@ -51,7 +51,7 @@ import numpy as np
 import torch
 
 from tonehost.exports.convert.onsets_frames import RF_PAD
-from tonehost.exports.paths import SHIPPED_DIR
+from tonehost.exports.paths import SHIPPED_DIR, atomic_output
 from tonehost.exports.training.onsets_frames import (SMALL_WIDTHS, OnsetsFrames, losses, rolls,
                                          torch_to_checkpoint)
 
@@ -135,11 +135,10 @@ def cmd_train(args) -> None:
         print(f"initialised from {args.init} (its step {st['step']}); fresh optimiser and schedule", flush=True)
 
     def save() -> None:
-        tmp = state_path.with_suffix(".tmp")
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "log": log,
-                    "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
-                    "widths": SMALL_WIDTHS, "init": args.init, "args": {k: v for k, v in vars(args).items() if k != "func"}}, tmp)
-        tmp.replace(state_path)
+        with atomic_output(state_path) as tmp:
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "log": log,
+                        "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "widths": SMALL_WIDTHS,
+                        "init": args.init, "args": {k: v for k, v in vars(args).items() if k != "func"}}, tmp)
 
     t0 = last_save = last_print = time.time()
     run = {}
