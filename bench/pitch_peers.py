@@ -87,7 +87,8 @@ def degrade(x, sr, condition: str, seed: int = 0):
     """``x`` under ``condition``: ``clean``; ``pink:SNR`` (pink noise, SNR dB re the active speech level);
     ``hum:F:DB`` (mains hum at F Hz with its 2nd-5th harmonics falling 6 dB each, DB re the active speech level);
     ``reverb:RT60[:DRR]`` (a synthetic room: an exponentially decaying noise tail of RT60 s, direct-to-reverberant
-    energy ratio DRR dB, default 3: a laptop mic about a metre away); conditions joined with ``+`` apply in order."""
+    energy ratio DRR dB, default 3: a laptop mic about a metre away); ``highpass:FC`` (a small mic's or a phone's
+    4th-order Butterworth high-pass at FC Hz, which takes a low voice's fundamental away); conditions joined with ``+`` apply in order."""
     y = np.asarray(x, np.float64)
     rng = np.random.default_rng(seed)
     for part in condition.split("+"):
@@ -102,6 +103,9 @@ def degrade(x, sr, condition: str, seed: int = 0):
             t = np.arange(len(y)) / sr
             h = sum(0.5 ** (k - 1) * np.sin(2 * np.pi * k * f * t + k) for k in range(1, 6))
             y = y + level * 10 ** (db / 20) * h / np.sqrt(np.mean(h * h))
+        elif name == "highpass":  # a small mic or a phone: 4th-order Butterworth high-pass at FC Hz
+            from scipy.signal import butter, sosfilt
+            y = sosfilt(butter(4, float(arg[0]), "highpass", fs=sr, output="sos"), y)
         elif name == "reverb":
             rt60, drr = float(arg[0]), float(arg[1]) if len(arg) > 1 else 3.0
             n = int(rt60 * sr)
@@ -111,7 +115,7 @@ def degrade(x, sr, condition: str, seed: int = 0):
             from scipy.signal import fftconvolve
             y = y + fftconvolve(y, tail)[:len(y)]
         else:
-            raise ValueError(f"unknown condition {part!r}: clean, pink:SNR, hum:F:DB, reverb:RT60[:DRR]")
+            raise ValueError(f"unknown condition {part!r}: clean, pink:SNR, hum:F:DB, reverb:RT60[:DRR], highpass:FC")
     return y.astype(np.float32)
 
 
@@ -256,14 +260,17 @@ def measured_latency_ms(fn, f_to=330.0, t_step=0.5, max_ms=120, ours=False) -> f
 
 # ------------------------------------------------------------------------------------------------ voicing fit
 
-def fit_voicing(sets) -> tuple:
+def fit_voicing(sets, conditions=("clean",)) -> tuple:
     """Maximum-likelihood logistic voicing model on the fda-dev files only (features of
-    :func:`tonehost.dsp.features.voicing_features`; labels: the laryngograph reference at each frame's time)."""
+    :func:`tonehost.dsp.features.voicing_features`; labels: the laryngograph reference at each frame's time), each
+    file heard under every one of ``conditions`` (:func:`degrade`)."""
     from tonehost.dsp.features import TrackerConfig, VoiceTracker, voicing_features
     cfg = TrackerConfig()
     feats, labels = [], []
-    for wav, rt, rf in sets["fda-dev"]:
+    for (wav, rt, rf), cond in ((item, c) for item in sets["fda-dev"] for c in conditions):
         x, sr = sf.read(wav)
+        x = degrade(np.asarray(x, np.float64).reshape(len(x), -1).mean(axis=1), sr, cond,
+                    seed=sum(map(ord, wav.name)) + 1)
         tr = VoiceTracker(cfg)
         tr.features_log = []
         tr.process(np.r_[to16k(x, sr), np.zeros(cfg.window)])
@@ -280,7 +287,7 @@ def fit_voicing(sets) -> tuple:
         H = (A * (p * (1 - p))[:, None]).T @ A + 1e-3 * np.eye(len(w))
         w -= np.linalg.solve(H, A.T @ (p - y))
     p = 1 / (1 + np.exp(-A @ w))
-    print(f"fitted on {len(y)} frames of {len(sets['fda-dev'])} fda-dev files")
+    print(f"fitted on {len(y)} frames of {len(sets['fda-dev'])} fda-dev files under {', '.join(conditions)}")
     print("VOICING_WEIGHTS = (" + ", ".join(f"{v:.3f}" for v in w) + ")")
     for lo in np.arange(0, 1, 0.2):
         m = (p >= lo) & (p < lo + 0.2)
@@ -300,14 +307,16 @@ def main(argv=None) -> int:
     ap.add_argument("--sets", default="fda-dev,fda-held,mdb-held",
                     help="comma-separated subset of fda-dev, fda-held, mdb-held (develop on fda-dev only)")
     ap.add_argument("--condition", default="clean",
-                    help="degrade every file the same way for every tracker: clean, pink:SNR, hum:F:DB, reverb:RT60[:DRR], "
+                    help="degrade every file the same way for every tracker: clean, pink:SNR, hum:F:DB, reverb:RT60[:DRR], highpass:FC, "
                     "joined with + (e.g. reverb:0.4+pink:20)")
+    ap.add_argument("--fit-conditions", default="clean",
+                    help="--fit-voicing hears every fda-dev file under each of these comma-separated conditions")
     ap.add_argument("-o", "--output", default="pitch_peers")
     args = ap.parse_args(argv)
     try:  # an unknown or malformed condition fails here, before any work
         degrade(np.zeros(10), SR, args.condition)
     except (ValueError, IndexError) as exc:
-        ap.error(f"--condition {args.condition!r}: {exc} (clean, pink:SNR, hum:F:DB, reverb:RT60[:DRR], joined with +)")
+        ap.error(f"--condition {args.condition!r}: {exc} (clean, pink:SNR, hum:F:DB, reverb:RT60[:DRR], highpass:FC, joined with +)")
     import mir_eval
 
     CREPE_MODEL[0] = args.crepe_model
@@ -319,7 +328,7 @@ def main(argv=None) -> int:
             ap.error(f"unknown sets {sorted(unknown)}")
         sets = {k: v for k, v in sets.items() if k in keep}
     if args.fit_voicing:
-        fit_voicing(sets)
+        fit_voicing(sets, tuple(args.fit_conditions.split(",")))
         return 0
     results = {"condition": args.condition,
                "sets": {k: [str(w.name) for w, _, _ in v] for k, v in sets.items()},

@@ -23,6 +23,7 @@ at -120 (:func:`tonehost.dsp.loudness.power_db`, :func:`~tonehost.dsp.loudness.l
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,8 +38,9 @@ from tonehost.dsp.resample import Resampler
 from tonehost.dsp.yin import (_refine, median3, predominant_lag, scratch, tail_aperiodicity, window_length,
                                yin_first_dip, yin_frame)
 # Numba's cache keys on this file's text, not on the kernels it inlines from dsp/yin.py: change this tag when they
-# change (yin kernels: 7, four samples per pass over a reversed window copy, phasor Hann, two partials per pass,
-# tail_aperiodicity through tail_sums, yin_cmnd's block cache with the unaligned-hop fallback, predominant_lag's
+# change (yin kernels: 8, predominant_lag keeps a complex whose partials 3..8 are there; four samples per pass
+# over a reversed window copy, phasor Hann, two partials per pass, tail_aperiodicity through tail_sums, yin_cmnd's
+# block cache with the unaligned-hop fallback, predominant_lag's
 # one-pass sums; pitch_hmm: the prediction per kernel tap, F(prefix) kept, far dips skipped).
 
 
@@ -189,6 +191,10 @@ _S_FILL, _S_SINCE, _S_DCX, _S_DCY, _S_VOICED, _S_UNV_RUN, _S_V_RUN, _S_F0, _S_ST
     _S_R0, _S_R1, _S_R2, _S_PEAK, _S_FRAMES, _S_BG_ANCHOR, _S_BG_RUN, _S_PERF, _S_BG_CENTS, _S_BG_DB = range(20)
 _N_STATE = 20
 _N_OUT = 9  # f0, conf, voiced, pw_db, ld_db, raw_f0, aper, tail, rel_db
+
+#: The lowest input rate (Hz) :func:`track_pitch` and the instrument take: a voice's pitch needs at least its
+#: first harmonics below Nyquist, and ``sample_rate=1`` made the resampler allocate 61 GiB for 16000 samples.
+MIN_VOICE_RATE = 1000
 
 #: The longest hop :class:`VoiceTracker` and :func:`track_pitch` take (samples at 16 kHz: 1 s). Longer hops are no
 #: pitch track, and the HMM's transition kernel grows with the hop (its size is memory).
@@ -548,7 +554,9 @@ def track_pitch(audio: np.ndarray, sample_rate: int, hop_length: int | None = No
     Parameters
     ----------
     audio : numpy.ndarray, shape (n,) or (n, channels)
-        Samples at ``sample_rate`` (channels are averaged).
+        Samples at ``sample_rate`` (channels are averaged): float, or whole-number PCM (int16, int32, uint8)
+        scaled to [-1, 1) as soundfile reads it. NaN/inf samples are replaced by silence with one
+        ``RuntimeWarning`` giving their count (one NaN used to silence the tracker for the rest of the file).
     sample_rate : int
         Rate of ``audio`` in Hz; resampled to the tracker's 16 kHz (:class:`tonehost.dsp.resample.Resampler`, streaming).
     hop_length : int, optional
@@ -574,7 +582,8 @@ def track_pitch(audio: np.ndarray, sample_rate: int, hop_length: int | None = No
     ------
     ValueError
         ``hop_length`` not a whole number from 1 to :data:`MAX_HOP` (16000 = 1 s); ``sample_rate`` not a whole
-        number of Hz from 1 to :data:`~tonehost.dsp._checks.MAX_RATE`; ``audio`` a file name, not numeric, more
+        number of Hz from :data:`MIN_VOICE_RATE` (1000) to :data:`~tonehost.dsp._checks.MAX_RATE`; ``audio`` a file
+        name, not numeric, more
         than 2-D, or ``[channels, n]`` (librosa's layout, which used to give no frames and no error).
     """
     check_audio(audio)
@@ -652,6 +661,16 @@ class _CentreAligner:
                 b[5][out_i] > 0.5)
 
 
+def _pcm_as_float(a: np.ndarray) -> np.ndarray:
+    """Whole-number PCM (int16, int32, uint8) as float64 in [-1, 1), as soundfile reads it and as
+    ``tonehost.read_audio`` returns it (int16 samples went in as +-32767: 90 dB above the tracker's energy gate, so
+    a quiet hiss read as voice); float arrays as float64."""
+    if a.dtype.kind in "iu":
+        half = 2.0 ** (8 * a.dtype.itemsize - 1)
+        return (a.astype(np.float64) - (half if a.dtype.kind == "u" else 0.0)) / half
+    return a.astype(np.float64, copy=False)
+
+
 def track_pitch_blocks(blocks, sample_rate: int, hop_length: int | None = None,
                        config: TrackerConfig | None = None, unvoiced_guess: bool = False):
     """:func:`track_pitch` over a recording given in blocks, yielding its frames as they complete (memory flat).
@@ -659,7 +678,9 @@ def track_pitch_blocks(blocks, sample_rate: int, hop_length: int | None = None,
     Parameters
     ----------
     blocks : iterable of numpy.ndarray
-        The recording in order: ``(n,)`` or ``(n, channels)`` (averaged) float blocks of any size.
+        The recording in order: ``(n,)`` or ``(n, channels)`` (averaged) blocks of any size, float or
+        whole-number PCM (scaled to [-1, 1)); NaN/inf samples become silence (one ``RuntimeWarning`` at the end
+        with their count).
     sample_rate : int
         Their rate in Hz; resampled to 16 kHz on the fly (:class:`tonehost.dsp.resample.Resampler`, its delay
         removed from the times).
@@ -675,13 +696,13 @@ def track_pitch_blocks(blocks, sample_rate: int, hop_length: int | None = None,
     ------
     ValueError
         ``hop_length`` not a whole number from 1 to :data:`MAX_HOP`, or ``sample_rate`` not a whole number of Hz
-        from 1 to :data:`~tonehost.dsp._checks.MAX_RATE`.
+        from :data:`MIN_VOICE_RATE` to :data:`~tonehost.dsp._checks.MAX_RATE`.
     """
     cfg = config or TrackerConfig()
     if hop_length is None:
         hop_length = cfg.hop
     hop_length = check_int("hop_length (samples at 16 kHz)", hop_length, 1, MAX_HOP)
-    check_int("sample_rate", sample_rate, 1, MAX_RATE)
+    check_int("sample_rate", sample_rate, MIN_VOICE_RATE, MAX_RATE)
     cfg = TrackerConfig(**{**cfg.__dict__, "hop": hop_length})
     sr = int(sample_rate)
     rs = Resampler(sr, cfg.sample_rate) if sr != cfg.sample_rate else None
@@ -720,23 +741,35 @@ def track_pitch_blocks(blocks, sample_rate: int, hop_length: int | None = None,
         f0 = np.where(voiced, est, -est if unvoiced_guess else 0.0).astype(np.float32)
         return times[keep], f0[keep], conf[keep], loud[keep], voiced[keep]
 
-    n_in = 0
+    n_in = n_bad = 0
     for block in blocks:
-        x = np.asarray(block, np.float64)
+        x = _pcm_as_float(np.asarray(block))
         if x.ndim > 1:
             x = x.mean(axis=1)
+        if not np.isfinite(np.add.reduce(x)):  # one NaN sample silenced the tracker for the rest of the file
+            bad = ~np.isfinite(x)
+            n_bad += int(np.count_nonzero(bad))
+            x = np.where(bad, 0.0, x)
         n_in += len(x)
         for i in range(0, len(x), 1 << 16):
             part = x[i:i + (1 << 16)]
             got = frames(rs.process(part) if rs is not None else part)
             if got is not None:
                 yield got
+    if n_bad:
+        warnings.warn(f"audio: {n_bad} non-finite sample{'s' if n_bad != 1 else ''} (NaN or infinity) replaced by "
+                      "silence; check the recording or the program that wrote it", RuntimeWarning, stacklevel=3)
     if n_in == 0:
         return
     # Flush the resampler and pad so the last real samples reach the analysis centre; stop at the input's end.
+    # The padding is counted at 16 kHz and given at the input's rate (a 96 kHz file got a sixth of it: its last
+    # frames were never completed and the CSV ended 2-4 ms early).
     end_t = n_in / sr
-    tail = np.zeros(int(math.ceil(delay)) + cfg.window // 2 + 2 * cfg.hop + (rs.taps if rs is not None else 0))
+    need_16k = int(math.ceil(delay)) + cfg.window // 2 + 2 * cfg.hop
+    tail = np.zeros(max(need_16k, int(math.ceil(need_16k * sr / cfg.sample_rate)))
+                    + (rs.taps if rs is not None else 0))
     got = frames(rs.process(tail) if rs is not None else tail, final=True)
     if got is not None:
         keep = got[0] < end_t
         yield tuple(a[keep] for a in got)
+# old

@@ -728,6 +728,17 @@ def windowed_mean_square(x, start, n):
     return num / den if den > 0.0 else 0.0
 
 
+#: :func:`predominant_lag`: a period without its first two partials stays the period when at least
+#: ``COMPLEX_PARTIALS`` of its partials 3..8 each hold ``COMPLEX_SHARE`` of the stretch's power and
+#: ``COMPLEX_CONTRAST`` times the mean power half a harmonic either side, and together ``COMPLEX_HELD`` of it (a
+#: voice through a high-pass; two tones' common period misses at least two of them, and noise fills the spectrum
+#: between partials as much as at them). Chosen on FDA 001-010 high-passed and on synthetic signals only.
+COMPLEX_SHARE = 1e-3
+COMPLEX_PARTIALS = 5
+COMPLEX_HELD = 0.2
+COMPLEX_CONTRAST = 1.5
+
+
 @njit(nogil=True, cache=True)
 def predominant_lag(x, start, n, cmnd, lag, min_lag, max_lag, missing_share, max_sub_cmnd):
     """Replace a period that is only the *common* period of several tones by the predominant tone's period.
@@ -737,7 +748,9 @@ def predominant_lag(x, start, n, cmnd, lag, min_lag, max_lag, missing_share, max
     fundamental or second harmonic; a common period of higher tones has none. When the partials at ``1/lag`` and
     ``2/lag`` together hold less than ``missing_share`` of the stretch's power, the sub-multiple ``lag / k``
     (k = 2..8) with the deepest CMND dip under ``max_sub_cmnd`` whose own fundamental is present wins: the
-    predominant (most periodic) tone, as a monophonic listener - and CREPE-style trackers - would follow.
+    predominant (most periodic) tone, as a monophonic listener - and CREPE-style trackers - would follow. Unless
+    the period's partials 3..8 are nearly all there (:data:`COMPLEX_PARTIALS`): that is one voice whose
+    fundamental a small mic's high-pass took away (a 100 Hz voice through a phone), not two tones.
 
     Parameters
     ----------
@@ -767,6 +780,23 @@ def predominant_lag(x, start, n, cmnd, lag, min_lag, max_lag, missing_share, max
         return lag
     share = (p1 + p2) / ms
     if share >= missing_share:
+        return lag
+    # one harmonic complex whose low partials a small mic or a phone filtered away still has a partial at nearly
+    # every harmonic number above them; the common period of two tones misses most (C5 + G4 at C3: 5 and 7 of
+    # 3..8, a major third 3, 6 and 7): it stays the period
+    present = 0
+    held = 0.0
+    for k in range(3, 9):
+        if k / lag >= 0.5:
+            break
+        p = partial_power(x, start, n, k / lag)
+        held += p
+        if p >= COMPLEX_SHARE * ms:
+            # a partial stands out of the spectrum between its neighbours (noise or leakage fills both alike)
+            gap = partial_power(x, start, n, (k - 0.5) / lag) + partial_power(x, start, n, (k + 0.5) / lag)
+            if p >= COMPLEX_CONTRAST * 0.5 * gap:
+                present += 1
+    if present >= COMPLEX_PARTIALS and held >= COMPLEX_HELD * ms:
         return lag
     best = -1
     best_val = max_sub_cmnd

@@ -62,10 +62,18 @@ def to_mono(audio: np.ndarray) -> np.ndarray:
     return s.astype(np.float32)
 
 
-def check_sample_rate(sample_rate, what: str = "sample_rate") -> int:
-    """A sample rate given to the Python API as an ``int``: a whole number of Hz from 1 to
+def check_sample_rate(sample_rate, what: str = "sample_rate", lowest: int = 1) -> int:
+    """A sample rate given to the Python API as an ``int``: a whole number of Hz from ``lowest`` to
     :data:`tonehost.dsp._checks.MAX_RATE` (``sample_rate=float("nan")`` or ``10**9`` used to end in a ValueError from
     deep inside the resampler).
+
+    Parameters
+    ----------
+    sample_rate : int-like
+    what : str
+        Its name in the message.
+    lowest : int
+        The lowest rate taken (the voice path: :data:`tonehost.dsp.features.MIN_VOICE_RATE`).
 
     Raises
     ------
@@ -76,9 +84,9 @@ def check_sample_rate(sample_rate, what: str = "sample_rate") -> int:
     from tonehost.exports.errors import UsageError
 
     try:
-        return check_int(what, sample_rate, 1, MAX_RATE)
+        return check_int(what, sample_rate, lowest, MAX_RATE)
     except ValueError:
-        raise UsageError(f"{what} must be a whole number of Hz from 1 to {MAX_RATE} (e.g. 44100), got "
+        raise UsageError(f"{what} must be a whole number of Hz from {lowest} to {MAX_RATE} (e.g. 44100), got "
                          f"{sample_rate!r}") from None
 
 
@@ -152,6 +160,21 @@ def warn_non_finite(where, count: int, stacklevel: int = 3) -> None:
                       NonFiniteAudioWarning, stacklevel=stacklevel)
 
 
+def _file_name(path) -> str | os.PathLike:
+    """``path`` as a name :class:`pathlib.Path` takes: bytes decoded as the OS does (``os.fsdecode``); samples, None
+    or a number refused in one sentence (``read_audio(samples)`` was ``TypeError: expected str, bytes or
+    os.PathLike object, not ndarray`` and ``read_audio(b"take.wav")`` a TypeError too)."""
+    from tonehost.exports.errors import UsageError
+
+    if isinstance(path, bytes):
+        return os.fsdecode(path)
+    if isinstance(path, (str, os.PathLike)):
+        return path
+    hint = (": these are already samples (pass them with their sample rate to the function that takes audio)"
+            if isinstance(path, (np.ndarray, list, tuple)) else "")
+    raise UsageError(f"an audio file name (str or pathlib.Path) is needed, got {type(path).__name__}{hint}")
+
+
 class AudioFile:
     """An audio file open for reading, whole or in blocks of bounded size.
 
@@ -191,7 +214,7 @@ class AudioFile:
     def __init__(self, path: str | os.PathLike, mono: bool = True, allow_empty: bool = False):
         import soundfile as sf
 
-        self.path = Path(path)
+        self.path = Path(_file_name(path))
         self.mono = mono
         self.non_finite = 0
         self._warned = False
@@ -359,6 +382,8 @@ def read_audio(path: str | os.PathLike, mono: bool = True, allow_empty: bool = F
     AudioFileError
         The file is missing, unreadable, not audio, truncated, damaged part way or (unless ``allow_empty``) holds
         no samples.
+    UsageError
+        ``path`` is not a file name (``str``, ``bytes`` or ``os.PathLike``): an array, None, a number.
 
     Warns
     -----

@@ -21,7 +21,7 @@ def register(sub) -> None:
 
 def run_midi(args) -> int:
     """``devices --midi``: one table per direction; says which MIDI systems are missing."""
-    from tonehost.realtime.midi.ports import list_ports, midi_apis
+    from tonehost.realtime.midi.ports import jack_server_running, list_ports, midi_apis
 
     systems = [name for _, name in midi_apis()]
     ports = {d: list_ports(d) for d in ("input", "output")}
@@ -41,7 +41,10 @@ def run_midi(args) -> int:
     if "ALSA" not in systems:
         missing.append("no ALSA sequencer (/dev/snd/seq; load it with `modprobe snd-seq`)")
     if "JACK" in systems and "JACK" not in seen:
-        missing.append("no JACK MIDI ports (is a JACK server running?)")
+        # a server without MIDI ports (the dummy backend has none) was asked "is a JACK server running?"
+        missing.append("the JACK server has no MIDI ports (its backend has none: start a program that has some, "
+                       "e.g. a synth or a2jmidid)" if jack_server_running() else
+                       "no JACK MIDI ports (no JACK server is running)")
     if missing:
         print("note: " + "; ".join(missing) + ". A name that matches no port creates one "
               "(tonehost-midi:NAME) for other programs to connect to.")

@@ -17,13 +17,16 @@ import tempfile
 from pathlib import Path
 
 from tonehost.exports.errors import UsageError
+# --gain (linear, 16 = +24 dB), --pitch-shift (semitones either way), --input-gain (dB either way): DDSP(...)'s ranges
+from tonehost.realtime.pipelines.instrument_ranges import MAX_GAIN, MAX_INPUT_GAIN_DB, MAX_PITCH_SHIFT
 
 __all__ = ["add_instrument_args", "instrument_from_args", "audio_device", "Parser", "ExamplesHelpFormatter", "positive_int",
            "non_negative_int", "positive_float", "non_negative_float", "finite_float", "sample_rate", "block_size",
            "int_range", "float_range", "temperature", "tempo_qpm", "chord_progression", "threads",
            "checkpoint_ref", "instrument_name", "output_file", "output_file_or_stdout", "output_dir", "writes_file",
            "MIN_SAMPLE_RATE",
-           "MAX_SAMPLE_RATE", "MIN_BLOCK_SIZE", "MAX_BLOCK_SIZE", "MAX_GAIN", "MAX_PITCH_SHIFT", "clip_note"]
+           "MAX_SAMPLE_RATE", "MIN_BLOCK_SIZE", "MAX_BLOCK_SIZE", "MAX_GAIN", "MAX_PITCH_SHIFT", "MAX_INPUT_GAIN_DB",
+           "clip_note"]
 
 #: The sample rates (Hz) the live commands accept (sound cards and JACK run 8 kHz .. 384 kHz).
 MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 8000, 384000
@@ -33,10 +36,6 @@ MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 8000, 384000
 MIN_BLOCK_SIZE = 16
 #: The largest audio block in frames (JACK periods go up to 8192).
 MAX_BLOCK_SIZE = 8192
-#: The largest ``--gain`` (linear): 16 = +24 dB. Beyond it any input clips at the sound card or in the file.
-MAX_GAIN = 16.0
-#: The largest ``--pitch-shift`` either way, in semitones (4 octaves).
-MAX_PITCH_SHIFT = 48.0
 
 
 class Parser(argparse.ArgumentParser):
@@ -357,8 +356,9 @@ def add_instrument_args(p) -> None:
                    help="pitch tracker: yin (tonehost's low-latency tracker, default) or ddsp-vst (its model)")
     p.add_argument("--pitch-shift", type=float_range(-MAX_PITCH_SHIFT, MAX_PITCH_SHIFT), default=0.0,
                    help=f"transpose, in semitones, -{MAX_PITCH_SHIFT:g}..{MAX_PITCH_SHIFT:g} (default 0)")
-    p.add_argument("--input-gain", type=float_range(-60.0, 60.0), default=0.0,
-                   help="input gain in dB, -60..60 (default 0); live, it sets the level the tracker and the "
+    p.add_argument("--input-gain", type=float_range(-MAX_INPUT_GAIN_DB, MAX_INPUT_GAIN_DB), default=0.0,
+                   help=f"input gain in dB, -{MAX_INPUT_GAIN_DB:g}..{MAX_INPUT_GAIN_DB:g} (default 0); live, it sets "
+                   "the level the tracker and the "
                    "instrument hear; `render` without --live (the default) normalises the level over the whole "
                    "file first, so there it changes little (render --live hears it as play does)")
     p.add_argument("--no-auto-register", action="store_true",

@@ -8,12 +8,19 @@ from pathlib import Path
 
 import numpy as np
 
+from tonehost.exports.errors import UsageError
 from tonehost.realtime.cli.options import float_range, output_file, output_file_or_stdout
-from tonehost.realtime.cli.outputs import atomic_output, bar_add, refuse_same_file, seconds_bar
+from tonehost.realtime.cli.outputs import atomic_output, bar_add, midi_output, named_output, refuse_same_file, \
+    seconds_bar
 
 #: ``--hop-ms`` bounds: one sample at the tracker's 16 kHz .. 100 ms (longer hops are no pitch track; the tracker
 #: and DDSP-VST's model both take any hop in between).
 MIN_HOP_MS, MAX_HOP_MS = 1.0 / 16.0, 100.0
+#: ``-o``'s names: .csv or .txt, or ``-`` (standard output); ``--midi``'s: outputs.midi_output (.mid, .midi). Both
+#: are checked when the command starts, after an output naming the input is refused (that line first, exit 1, as
+#: tests/realtime/test_render_pitch_faults.py expects), not while parsing (the options fuzz knows only the output
+#: types of cli.outputs, and this one is not among them).
+CSV_OUTPUT = named_output("CSV text", (".csv", ".txt"), stdout=True)
 
 DESCRIPTION = """\
 Run the live voice tracker (or the DDSP-VST pitch model) over AUDIO and write one row per frame:
@@ -41,15 +48,15 @@ def register(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter, description=DESCRIPTION)
     p.add_argument("audio", help="input audio file (wav/flac/ogg; any rate, mixed to mono)")
     p.add_argument("-o", "--output", required=True, type=output_file_or_stdout,
-                   help="CSV file to write (- for standard output)")
+                   help="CSV file to write, .csv or .txt (- for standard output)")
     p.add_argument("--tracker", choices=["yin", "ddsp-vst"], default="yin",
                    help="yin: tonehost's live tracker (default); ddsp-vst: DDSP-VST's CREPE-micro model (ONNX)")
     p.add_argument("--hop-ms", type=float_range(MIN_HOP_MS, MAX_HOP_MS), default=None,
                    help=f"frame hop in milliseconds, {MIN_HOP_MS:g} to {MAX_HOP_MS:g} (default 2, the live "
                    "tracker's; ddsp-vst uses 20 unless given)")
     p.add_argument("--midi", metavar="OUT.mid", type=output_file,
-                   help="also write the tracked voice as MIDI notes with pitch bend (hum -> MIDI; General MIDI "
-                   "bend range +-2 semitones)")
+                   help="also write the tracked voice as MIDI notes with pitch bend, .mid or .midi (hum -> MIDI; "
+                   "General MIDI bend range +-2 semitones)")
     p.set_defaults(func=run)
 
 
@@ -72,6 +79,14 @@ def _run(args) -> int:
     from tonehost.realtime.io import AudioFile
 
     refuse_same_file([args.audio], [("-o", args.output), ("--midi", args.midi)])  # before anything is opened
+    # -o f0.wav wrote CSV text into a .wav, --midi n.txt MIDI into a .txt: the rule and message of
+    # outputs.named_output, checked here after refuse_same_file (see CSV_OUTPUT)
+    for option, value, kind in (("-o/--output", args.output, CSV_OUTPUT), ("--midi", args.midi, midi_output)):
+        try:
+            if value is not None:
+                kind(str(value))
+        except argparse.ArgumentTypeError as exc:
+            raise UsageError(f"argument {option}: {exc}") from None
     to_stdout = str(args.output) == "-"
     out = None if to_stdout else Path(args.output)
     t0 = time.perf_counter()
@@ -129,8 +144,9 @@ def _run(args) -> int:
             midi_msgs = merge_short_notes(midi_msgs, 0.04)
             notes = write_midi_file(args.midi, midi_msgs)
     dt = time.perf_counter() - t0
-    msg = (f"{'standard output' if to_stdout else out}: {n_frames} frames, {duration:.2f} s of audio in {dt:.2f} s "
-           f"({duration / max(dt, 1e-9):.1f}x real time)")
+    speed = f" ({duration / max(dt, 1e-9):.1f}x real time)" if duration > 0 else ""  # no 0.0x for an empty file
+    msg = (f"{'standard output' if to_stdout else out}: {n_frames} frame{'' if n_frames == 1 else 's'}, "
+           f"{duration:.2f} s of audio in {dt:.2f} s{speed}")
     if hum is not None:
         msg += f"; {args.midi}: {notes} notes"
     print(msg, file=sys.stderr if to_stdout else sys.stdout)

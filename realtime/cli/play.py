@@ -26,11 +26,14 @@ from tonehost.exports.errors import CheckpointError, DeviceError, TonehostError,
 from tonehost.realtime.cli import one_line
 from tonehost.realtime.cli.live import Session, StatusLine, period_note
 from tonehost.realtime.cli.options import (MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, add_instrument_args, audio_device,
-                                           block_size, clip_note, float_range, instrument_from_args,
+                                           block_size, clip_note, float_range, instrument_from_args, int_range,
                                            positive_float, sample_rate)
+from tonehost.realtime.midi.ports import port_name
 
 #: The longest ``--portamento`` glide time constant, in seconds.
 MAX_PORTAMENTO_S = 10.0
+#: ``--voices`` (without it: DEFAULT_VOICES); ``--portamento``'s default, in seconds.
+MAX_VOICES, DEFAULT_VOICES, DEFAULT_PORTAMENTO_S = 32, 8, 0.05
 #: Characters of a meter bar in the status line: 3 dB each, -60 dBFS .. 0 dBFS.
 METER_WIDTH = 20
 POLY_WINDOW_S = 3.0  # --midi-out: note-ons counted over this window for the polyphony warning
@@ -44,6 +47,12 @@ def _delay_changes(live) -> str:
     return (f"; the scheduling delay adapted {len(changes)} time{'s' if len(changes) > 1 else ''} to late frames: "
             + ", ".join(f"{v} at {t / live.sample_rate:.0f} s" for t, v in changes[:6])
             + (" ..." if len(changes) > 6 else ""))
+
+
+def voice_count(text: str) -> int:
+    """argparse type of ``--voices``: a whole number 1..MAX_VOICES (was ``choices=range(1, 33)``, whose error
+    listed all 32 numbers)."""
+    return int_range(1, MAX_VOICES)(text)
 
 
 def register(subparsers) -> None:
@@ -68,18 +77,22 @@ def register(subparsers) -> None:
     p.add_argument("--block-size", "--blocksize", dest="block_size", type=block_size, default=128,
                    help=f"frames per audio block, {MIN_BLOCK_SIZE}..{MAX_BLOCK_SIZE} (default 128)")
     p.add_argument("--sample-rate", "--samplerate", dest="sample_rate", type=sample_rate, default=48000,
-                   help="sample rate in Hz, 8000..384000 (default 48000)")
-    p.add_argument("--midi-in", metavar="PORT", help="play from this MIDI input instead of the voice (note -> "
-                   "pitch with portamento, velocity -> loudness): a number or name from `tonehost devices --midi` "
-                   "(ALSA or JACK MIDI), or a new name to create an input port tonehost-midi:PORT")
-    p.add_argument("--voices", type=int, default=8, choices=range(1, 33), metavar="N",
-                   help="with --midi-in: notes at once, 1..32 (default 8; each voice has its own model state and "
-                   "synth, the oldest is stolen, the sustain pedal holds); 1 = monophonic with portamento")
-    p.add_argument("--midi-out", metavar="PORT", help="send the tracked voice as MIDI notes with pitch bend (hum -> "
-                   "MIDI, to play any synth by humming): a number or name from `tonehost devices --midi`, or a new "
-                   "name to create an output port tonehost-midi:PORT")
-    p.add_argument("--portamento", type=float_range(0.0, MAX_PORTAMENTO_S), default=0.05,
-                   help=f"MIDI glide time constant in s, 0..{MAX_PORTAMENTO_S:g} (default 0.05)")
+                   help="sample rate in Hz, 8000..384000 (default 48000; the DDSP instruments play at 16000 and up)")
+    p.add_argument("--midi-in", metavar="PORT", type=port_name,
+                   help="play from this MIDI input instead of the voice (note -> pitch with portamento, velocity -> "
+                   "loudness): a number or name from `tonehost devices --midi` (ALSA or JACK MIDI), or a new name to "
+                   "create an input port tonehost-midi:PORT")
+    p.add_argument("--voices", type=voice_count, default=None, metavar="N",
+                   help=f"with --midi-in: notes at once, 1..{MAX_VOICES} (default {DEFAULT_VOICES}; each voice has "
+                   "its own model state and synth, the oldest is stolen, the sustain pedal holds); 1 = monophonic "
+                   "with portamento")
+    p.add_argument("--midi-out", metavar="PORT", type=port_name,
+                   help="send the tracked voice as MIDI notes with pitch bend (hum -> MIDI, to play any synth by "
+                   "humming): a number or name from `tonehost devices --midi`, or a new name to create an output "
+                   "port tonehost-midi:PORT")
+    p.add_argument("--portamento", type=float_range(0.0, MAX_PORTAMENTO_S), default=None,
+                   help=f"with --midi-in: glide time constant in s, 0..{MAX_PORTAMENTO_S:g} (default "
+                   f"{DEFAULT_PORTAMENTO_S:g} with --voices 1, 0 with chords: each voice glides from its last note)")
     p.add_argument("--duration", type=positive_float, default=None,
                    help="stop after this many seconds, > 0 (default: run until q + Enter, Ctrl-C or SIGTERM)")
     p.set_defaults(func=run)
@@ -253,12 +266,40 @@ def status_text(meter_in: float, meter_out: float, last: dict, latency_ms: float
             f"{pitch_readout(last, instrument)}  latency {latency_ms:5.1f} ms (device {device_latency_ms:.1f})")
 
 
+def check_midi_options(args) -> None:
+    """Refuse MIDI options that would be ignored, and fill in their defaults.
+
+    ``play --voices 4`` or ``--portamento 2`` without ``--midi-in`` played the voice as if they were not there;
+    ``--portamento`` with chords (``--voices`` > 1) was dropped too (each voice now glides from its last note when
+    it is given; without it chords do not glide, as before); ``--midi-in X --midi-out Y`` sent nothing on Y (with
+    a MIDI keyboard there is no voice to turn into MIDI).
+
+    Raises
+    ------
+    UsageError
+        One line naming the option and what to add or drop.
+    """
+    if not args.midi_in:
+        given = [o for o, v in (("--voices", args.voices), ("--portamento", args.portamento)) if v is not None]
+        if given:
+            raise UsageError(f"{' and '.join(given)} set{'s' if len(given) == 1 else ''} how a MIDI keyboard plays "
+                             "the instrument: add --midi-in PORT, or drop it to play by voice")
+    elif args.midi_out:
+        raise UsageError("--midi-out sends the hummed voice as MIDI, and with --midi-in the instrument is played "
+                         "from MIDI (no voice is tracked): use one or the other")
+    if args.voices is None:
+        args.voices = DEFAULT_VOICES
+    if args.portamento is None:  # chords do not glide unless asked to (each voice from its last note)
+        args.portamento = DEFAULT_PORTAMENTO_S if args.voices == 1 else 0.0
+
+
 def run(args) -> int:
     from tonehost.realtime.audio.engine import Engine, EngineConfig
     from tonehost.realtime.audio.worker import Worker, below_audio_priority
     from tonehost.realtime.pipelines.instrument import measure_latency
     from tonehost.realtime.pipelines.live_voice import LiveInstrument, measure_live_latency
 
+    check_midi_options(args)
     sr = args.sample_rate
     instrument = instrument_from_args(args, sr)
     pipe = instrument.pipeline()
@@ -281,7 +322,7 @@ def run(args) -> int:
             from tonehost.realtime.midi.input import MidiVoice, open_midi_input
             if args.voices > 1:
                 from tonehost.realtime.pipelines.poly import PolyInstrument
-                poly = PolyInstrument(pipe.controls, args.voices, pipe.cfg, portamento_s=0.0)
+                poly = PolyInstrument(pipe.controls, args.voices, pipe.cfg, portamento_s=args.portamento)
                 midi_port = open_midi_input(args.midi_in, poly)
                 render = poly.process
             else:

@@ -7,10 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
+from tonehost.exports.errors import UsageError
 from tonehost.realtime.cli.options import add_instrument_args, block_size, float_range, instrument_from_args
 from tonehost.realtime.cli.outputs import atomic_output, audio_format, audio_output, bar_add, refuse_same_file, \
     seconds_bar
 
+#: ``--live``'s audio block without ``--block-size`` (play's default).
+DEFAULT_LIVE_BLOCK = 128
 #: The longest ``--tail`` in seconds (the reverb rings 3 s; a minute is more than any tail needs).
 MAX_TAIL_S = 60.0
 
@@ -18,7 +21,8 @@ MAX_TAIL_S = 60.0
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "render", help="turn a voice recording into an instrument (offline, faster than real time)",
-        description="Run the same pipeline as `tonehost play` over VOICE and write the instrument at 48 kHz.\n"
+        description="Run the same pipeline as `tonehost play` over VOICE and write the instrument at 48 kHz, mono,\n"
+        "as long as VOICE (ceil(samples * 48000 / its rate) samples, any input rate) plus --tail.\n"
         "The file is streamed (memory does not grow with its length): a first pass measures its voiced\n"
         "pitch and level, so the register shift and loudness are set for the whole file as magenta.js\n"
         "does (--live: the running statistics of `play` instead). The output is written under a\n"
@@ -37,7 +41,7 @@ def register(subparsers) -> None:
     p.add_argument("--live", action="store_true", help="render exactly what `tonehost play` plays (its live "
                    "instrument: note starts at the exact sample, running statistics), instead of normalising over "
                    "the whole file as magenta.js does (the default)")
-    p.add_argument("--block-size", "--blocksize", dest="block_size", type=block_size, default=128,
+    p.add_argument("--block-size", "--blocksize", dest="block_size", type=block_size, default=None,
                    help="with --live: play's audio block (frames, default 128, as play's default)")
     p.add_argument("--tail", type=float_range(0.0, MAX_TAIL_S), default=None,
                    help=f"seconds of tail to render, 0 to {MAX_TAIL_S:g} (default 0, 2 with --reverb)")
@@ -50,6 +54,10 @@ def run(args) -> int:
     from tonehost.realtime.io import AudioFile
 
     refuse_same_file([args.voice], [("-o", args.output)])  # before anything is opened or created
+    if args.block_size is not None and not args.live:  # was taken and ignored: the file sounded the same
+        raise UsageError("--block-size is the audio block of `play`, which render imitates with --live: add --live, "
+                         "or drop --block-size (the default render does not depend on it)")
+    block = args.block_size or DEFAULT_LIVE_BLOCK
     fmt, subtype = audio_format(args.output)
     pipe = instrument_from_args(args).pipeline()
     sr = pipe.cfg.sample_rate
@@ -65,7 +73,7 @@ def run(args) -> int:
             # play's live instrument, block by block at D = 0 (play with --reverb keeps the pipeline's path)
             from tonehost.realtime.pipelines.live_voice import LiveInstrument
             outs = render_live_stream(LiveInstrument(pipe), voice.blocks(), voice.sample_rate, tail_s=tail,
-                                      block_size=args.block_size)
+                                      block_size=block)
         elif not can_render_fast(pipe):  # (the DDSP-VST pitch model) block by block, two passes
             if not args.live:
                 pipe.preset(*pipe.file_statistics(voice.blocks(), voice.sample_rate))
@@ -93,7 +101,7 @@ def run(args) -> int:
             analysing.close()
     dt = time.perf_counter() - t0
     dur = n_out / sr
-    print(f"{out}: {dur:.2f} s rendered in {dt:.2f} s ({dur / max(dt, 1e-9):.1f}x real time), peak "
-          f"{20 * np.log10(max(peak, 1e-9)):.1f} dBFS; register shift {pipe.normalizer.octave_shift:+d} oct; "
-          f"model {pipe.controls.path.name}")
+    level = f"peak {20 * np.log10(peak):.1f} dBFS" if peak > 0 else "silent (no voice found)"  # not -180.0 dBFS
+    print(f"{out}: {dur:.2f} s rendered in {dt:.2f} s ({dur / max(dt, 1e-9):.1f}x real time), {level}; register "
+          f"shift {pipe.normalizer.octave_shift:+d} oct; model {pipe.controls.path.name}")
     return 0

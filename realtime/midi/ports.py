@@ -20,12 +20,40 @@ from dataclasses import dataclass
 
 from tonehost.exports.errors import DeviceError
 
-__all__ = ["MidiPort", "OpenPort", "midi_apis", "list_ports", "describe", "open_port", "CLIENT_NAME"]
+__all__ = ["MidiPort", "OpenPort", "midi_apis", "list_ports", "describe", "open_port", "port_name",
+           "jack_server_running", "CLIENT_NAME"]
 
 #: The MIDI client name tonehost registers with ALSA and JACK.
 CLIENT_NAME = "tonehost-midi"
 
 _quiet: list = []
+
+
+def port_name(text: str) -> str:
+    """argparse type of ``--midi-in`` / ``--midi-out``: a port number or name, not blank.
+
+    ``play --midi-in ""`` ran the voice path with no MIDI port and no word about it. Surrounding spaces are
+    dropped (as :func:`open_port` matches names).
+
+    Returns
+    -------
+    str
+        The name, stripped.
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        An empty or blank name, or one holding control characters (argparse prefixes the option's name).
+    """
+    import argparse
+
+    name = str(text).strip()
+    if not name:
+        raise argparse.ArgumentTypeError("expected a MIDI port number or name (see `tonehost devices --midi`), got "
+                                         "an empty string")
+    if any(not c.isprintable() for c in name):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a MIDI port name (it holds control characters)")
+    return name
 _abandoned: list = []  # ports of a server that went away, kept open until the process ends
 
 
@@ -93,6 +121,25 @@ def _make(direction: str, api: int, client_name: str):
         return cls(rtapi=api, name=client_name)
     except Exception:  # rtmidi.SystemError / RuntimeError: e.g. "JACK server not running?"
         return None
+
+
+def jack_server_running() -> bool:
+    """Whether a JACK server answers (a JACK MIDI client can be made), for ``devices --midi``'s note.
+
+    Returns
+    -------
+    bool
+        False also when python-rtmidi was built without JACK.
+    """
+    import rtmidi
+
+    if rtmidi.API_UNIX_JACK not in rtmidi.get_compiled_api():
+        return False
+    rt = _make("input", rtmidi.API_UNIX_JACK, CLIENT_NAME + "-probe")
+    if rt is None:
+        return False
+    rt.delete()
+    return True
 
 
 @dataclass(frozen=True)

@@ -113,6 +113,59 @@ class PipelineConfig:
     noise_seed: int = 0
     resampler_zero_crossings: int = 8
 
+    def __post_init__(self):
+        """Every setting checked where it is made: ``DDSP(pitch_shift=float("nan"))``, ``output_gain=-1`` or
+        ``reverb="yes"`` were taken as given (a NaN shift, an inverted output), while the command line refused the
+        same values in one line. The ranges are the command line's
+        (:mod:`tonehost.realtime.pipelines.instrument_ranges`).
+
+        Raises
+        ------
+        UsageError
+            A setting of the wrong type or outside its range (the message names it, its value and the range).
+        """
+        from tonehost.dsp._checks import MAX_RATE, check_int, check_real
+        from tonehost.realtime.pipelines.instrument_ranges import MAX_GAIN, MAX_INPUT_GAIN_DB, MAX_PITCH_SHIFT
+
+        try:
+            self.sample_rate = check_int("sample_rate (Hz)", self.sample_rate, 1, MAX_RATE)
+            self.input_gain_db = check_real("input_gain_db", self.input_gain_db, -MAX_INPUT_GAIN_DB,
+                                            MAX_INPUT_GAIN_DB)
+            self.pitch_shift = check_real("pitch_shift (semitones)", self.pitch_shift, -MAX_PITCH_SHIFT,
+                                          MAX_PITCH_SHIFT)
+            self.reverb_wet = check_real("reverb_wet", self.reverb_wet, 0.0, 1.0)
+            self.output_gain = check_real("output_gain (linear)", self.output_gain, 0.0, MAX_GAIN)
+            self.noise_seed = check_int("noise_seed", self.noise_seed, 0, 2 ** 31 - 1)
+            self.resampler_zero_crossings = check_int("resampler_zero_crossings", self.resampler_zero_crossings,
+                                                      1, 1024)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        for name in ("auto_register", "reverb"):
+            value = getattr(self, name)
+            if not isinstance(value, (bool, np.bool_)):
+                raise UsageError(f"{name} must be True or False, got {value!r}")
+            setattr(self, name, bool(value))
+        if self.tracker not in ("yin", "ddsp-vst"):
+            raise UsageError(f"tracker must be 'yin' (tonehost's live tracker) or 'ddsp-vst' (DDSP-VST's model), "
+                             f"got {self.tracker!r}")
+
+
+def check_output_rate(sample_rate: int, controls: "ControlsModel") -> None:
+    """Refuse an output rate below the model's own: its noise bands (up to the model's Nyquist) do not fit under
+    the output's Nyquist (``play --sample-rate 8000`` and ``DDSP(sample_rate=11025)`` ended in a numpy broadcast
+    error inside the synth).
+
+    Raises
+    ------
+    UsageError
+        ``sample_rate`` under the model's rate (the message names both and what to do instead).
+    """
+    model_rate = int(controls.info.sample_rate)
+    if sample_rate < model_rate:
+        raise UsageError(f"the instrument {controls.name} plays at {model_rate} Hz or more (its model's own rate), "
+                         f"not {sample_rate} Hz: use an output rate of {model_rate} Hz or more (e.g. 48000) and "
+                         "resample the result if you need a lower rate")
+
 
 class InstrumentPipeline:
     """Voice in, DDSP instrument out (see the module docstring).
@@ -128,6 +181,7 @@ class InstrumentPipeline:
                  tracker_config: TrackerConfig | None = None):
         self.cfg = config or PipelineConfig()
         sr = self.cfg.sample_rate  # any integer rate: the rational resampler brings it to 16 kHz
+        check_output_rate(sr, controls)
         self.tracker_cfg = tracker_config or TrackerConfig()
         self.tracker = VoiceTracker(self.tracker_cfg)
         self._down = Resampler(sr, FEATURE_RATE, zero_crossings=self.cfg.resampler_zero_crossings)
@@ -634,15 +688,19 @@ class DDSP:
     instrument : str
         ``violin`` (shipped with tonehost, works offline), ``flute``, ``trumpet``, ``tenor_saxophone`` (hosted).
     sample_rate : int
-        Output rate in Hz.
+        Output rate in Hz: a whole number from the model's own rate (16000 for the DDSP instruments) to 1000000.
     offline : bool
         Never download.
     **settings
-        Fields of :class:`PipelineConfig` for :meth:`render` (``pitch_shift``, ``input_gain_db``,
-        ``auto_register``, ``reverb``, ``output_gain``, ``tracker``).
+        Fields of :class:`PipelineConfig` for :meth:`render` (``pitch_shift`` in semitones, -48..48;
+        ``input_gain_db``, -60..60; ``auto_register`` and ``reverb``, bools; ``output_gain``, linear, 0..16;
+        ``tracker``, ``"yin"`` or ``"ddsp-vst"``), the command line's ranges.
 
     Raises
     ------
+    UsageError
+        A sample rate that is not a whole number of Hz, or under the model's rate; an unknown setting or a
+        setting's value of the wrong type or outside its range.
     TonehostError
         (ModelError, CheckpointError) the model cannot be found, fetched or converted.
 
@@ -655,15 +713,23 @@ class DDSP:
 
     def __init__(self, checkpoint=None, instrument: str = "violin", sample_rate: int = 48000,
                  offline: bool = False, **settings):
-        from tonehost.exports.resolve import instrument_model
+        import dataclasses
 
-        if int(sample_rate) <= 0 or int(sample_rate) != sample_rate:
-            raise UsageError(f"sample_rate must be a positive integer in Hz, got {sample_rate}")
+        from tonehost.exports.resolve import instrument_model
+        from tonehost.realtime.io import check_sample_rate
+
+        sample_rate = check_sample_rate(sample_rate)  # NaN or "48000": one UsageError (int(nan) was a ValueError)
+        known = [f.name for f in dataclasses.fields(PipelineConfig) if f.name != "sample_rate"]
+        unknown = sorted(set(settings) - set(known))
+        if unknown:  # was PipelineConfig.__init__()'s TypeError, naming a class the caller never saw
+            raise UsageError(f"unknown DDSP setting{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; the "
+                             f"settings are {', '.join(known)}")
+        PipelineConfig(sample_rate=sample_rate, **settings)  # bad values fail here, not at the first render
         self.model_path = instrument_model(instrument, checkpoint, offline)
         self.controls = ControlsModel(self.model_path)
-        self.sample_rate = int(sample_rate)
+        check_output_rate(sample_rate, self.controls)
+        self.sample_rate = sample_rate
         self.settings = settings
-        PipelineConfig(**settings)  # unknown fields fail here, not at the first render
 
     @property
     def info(self) -> ContractInfo:
@@ -751,10 +817,12 @@ class DDSP:
 
         Parameters
         ----------
-        audio : numpy.ndarray, shape (n,) or (n, channels)
-            Float samples (channels are averaged).
+        audio : array_like, shape (n,) or (n, channels)
+            Float samples, or whole-number PCM (int16, int32, uint8: scaled to [-1, 1) as soundfile reads it);
+            channels are averaged; NaN/inf samples become silence with one
+            :class:`~tonehost.exports.errors.NonFiniteAudioWarning`.
         sample_rate : int
-            Rate of ``audio`` in Hz.
+            Rate of ``audio`` in Hz (1000 or more).
         tail_s : float
             Seconds of silence appended (reverb tails).
         live : bool
@@ -768,13 +836,15 @@ class DDSP:
         Raises
         ------
         UsageError
-            A sample rate that is not a whole number of Hz, a file name instead of samples, a non-numeric,
+            A sample rate that is not a whole number of Hz from 1000 (:data:`~tonehost.dsp.features.MIN_VOICE_RATE`)
+            to 1000000, a file name instead of samples, a non-numeric,
             ``[channels, n]`` (librosa's layout) or 3-D array, or a tail outside 0..60 s.
         """
         from tonehost.dsp._checks import check_real
+        from tonehost.dsp.features import MIN_VOICE_RATE
         from tonehost.realtime.io import audio_array, check_sample_rate
 
-        sample_rate = check_sample_rate(sample_rate)
+        sample_rate = check_sample_rate(sample_rate, lowest=MIN_VOICE_RATE)
         audio = audio_array(audio)  # NaN/inf samples: zeros, with a NonFiniteAudioWarning
         try:
             tail_s = check_real("tail_s (seconds)", tail_s, 0.0, 60.0)
