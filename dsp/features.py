@@ -772,4 +772,3 @@ def track_pitch_blocks(blocks, sample_rate: int, hop_length: int | None = None,
     if got is not None:
         keep = got[0] < end_t
         yield tuple(a[keep] for a in got)
-# old
