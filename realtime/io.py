@@ -361,7 +361,8 @@ def read_blocks(path: str | os.PathLike, block_frames: int = BLOCK_FRAMES,
 
 
 def read_audio(path: str | os.PathLike, mono: bool = True, allow_empty: bool = False) -> tuple[np.ndarray, int]:
-    """Read a whole audio file as float32 samples in [-1, 1].
+    """Read a whole audio file as float32 samples: PCM files in [-1, 1), float files as stored (a float WAV may
+    hold samples beyond +-1; they are not clipped).
 
     Parameters
     ----------

@@ -124,7 +124,16 @@ def _run(args) -> int:
             if len(x):
                 audio_16k = resample_to(x, audio.sample_rate, 16000)
                 hop = max(1, int(round((args.hop_ms if args.hop_ms is not None else 20.0) * 16)))
-                t, f, c, pw = DDSPVSTPitchModel().track(audio_16k, hop=hop, center=True)
+                # one model run per frame, in the model's own loop: a bar over the frames (the reading bar above
+                # ended at 100 % and then nothing moved, for hours with a short --hop-ms on a song)
+                model_bar = stack.enter_context(seconds_bar("pitch model", len(audio_16k), 16000, leave=False))
+
+                class _Counted(DDSPVSTPitchModel):
+                    def __call__(self, frame):
+                        bar_add(model_bar, hop)
+                        return super().__call__(frame)
+
+                t, f, c, pw = _Counted().track(audio_16k, hop=hop, center=True)
                 v = c >= 0.5
                 chunks = [(t, np.where(v, f, 0.0), c, pw - 20.7, v)]
         for t, f, c, ld, v in chunks:

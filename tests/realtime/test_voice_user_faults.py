@@ -285,3 +285,26 @@ def test_devices_midi_does_not_ask_whether_a_running_jack_server_runs(private_ja
                        timeout=60, env=private_jack.env)
     assert r.returncode == 0, r.stderr
     assert "is a JACK server running?" not in r.stdout and "the JACK server has no MIDI ports" in r.stdout, r.stdout
+
+
+def test_pitch_with_the_ddsp_vst_model_shows_its_progress(tmp_path, monkeypatch):
+    """``pitch --tracker ddsp-vst`` runs the model once per frame after reading the file: its bar stood at 100 %
+    while the model ran (about 1 s per 0.02 s of audio at --hop-ms 0.0625: hours for a song, without a sign).
+    Now a "pitch model" bar counts the frames to the end."""
+    import tonehost.realtime.cli.pitch as pitch_cli
+    from tonehost.realtime.cli.outputs import seconds_bar
+
+    bars = []
+
+    def recorded(desc, frames, sample_rate, **kw):
+        bar = seconds_bar(desc, frames, sample_rate, **{**kw, "disable": False, "file": io.StringIO()})
+        bars.append(bar)
+        return bar
+
+    monkeypatch.setattr(pitch_cli, "seconds_bar", recorded)
+    p = tmp_path / "short.wav"
+    sf.write(p, tone(SR, 0.1), SR)
+    rc, out, err = main("pitch", p, "-o", tmp_path / "f0.csv", "--tracker", "ddsp-vst")
+    assert rc == 0, err
+    model = [b for b in bars if b.desc == "pitch model"]
+    assert len(model) == 1 and model[0].n == model[0].total == SR // 10, [(b.desc, b.n, b.total) for b in bars]
