@@ -48,6 +48,13 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def _counted(blocks, bar):
+    """``blocks`` passed through, each one's length added to ``bar``."""
+    for b in blocks:
+        yield b
+        bar_add(bar, len(b))
+
+
 def run(args) -> int:
     import soundfile as sf
 
@@ -75,8 +82,9 @@ def run(args) -> int:
             outs = render_live_stream(LiveInstrument(pipe), voice.blocks(), voice.sample_rate, tail_s=tail,
                                       block_size=block)
         elif not can_render_fast(pipe):  # (the DDSP-VST pitch model) block by block, two passes
-            if not args.live:
-                pipe.preset(*pipe.file_statistics(voice.blocks(), voice.sample_rate))
+            if not args.live:  # the first pass under a bar of its own, as the fast path's (it had none)
+                with seconds_bar("analysing", voice.frames, voice.sample_rate, leave=False) as bar:
+                    pipe.preset(*pipe.file_statistics(_counted(voice.blocks(), bar), voice.sample_rate))
             outs = pipe.render_blocks(voice.blocks(), voice.sample_rate, tail_s=tail, fast=False)
         else:
             # one pass of the voice tracker: without --live it measures the whole recording's voiced pitch and

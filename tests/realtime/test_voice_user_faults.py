@@ -308,3 +308,25 @@ def test_pitch_with_the_ddsp_vst_model_shows_its_progress(tmp_path, monkeypatch)
     assert rc == 0, err
     model = [b for b in bars if b.desc == "pitch model"]
     assert len(model) == 1 and model[0].n == model[0].total == SR // 10, [(b.desc, b.n, b.total) for b in bars]
+
+
+def test_render_with_the_ddsp_vst_model_shows_the_analysis_pass(tmp_path, monkeypatch):
+    """``render --tracker ddsp-vst`` measured the whole file (a first pass through the model) without a bar; the
+    default tracker's render had one ("analysing"). Now both do, and it reaches the end."""
+    import tonehost.realtime.cli.render as render_cli
+    from tonehost.realtime.cli.outputs import seconds_bar
+
+    bars = []
+
+    def recorded(desc, frames, sample_rate, **kw):
+        bar = seconds_bar(desc, frames, sample_rate, **{**kw, "disable": False, "file": io.StringIO()})
+        bars.append(bar)
+        return bar
+
+    monkeypatch.setattr(render_cli, "seconds_bar", recorded)
+    p = tmp_path / "short.wav"
+    sf.write(p, tone(SR, 0.2), SR)
+    rc, out, err = main("render", p, "-o", tmp_path / "out.wav", "--tracker", "ddsp-vst")
+    assert rc == 0, err
+    first = [b for b in bars if b.desc == "analysing"]
+    assert len(first) == 1 and first[0].n == first[0].total == SR // 5, [(b.desc, b.n, b.total) for b in bars]
