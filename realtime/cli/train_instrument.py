@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tonehost.realtime.cli.options import ExamplesHelpFormatter, non_negative_int, output_dir, output_file, positive_float, positive_int
+from tonehost.realtime.cli.options import ExamplesHelpFormatter, non_negative_int, output_dir, positive_float, positive_int
+from tonehost.realtime.cli.outputs import onnx_output
 
 
 def register(subparsers) -> None:
@@ -25,7 +26,7 @@ def register(subparsers) -> None:
         "  tonehost train-instrument cello/*.wav -o cello.onnx                # again: resumes from cello.onnx.train/\n"
         "  tonehost play --checkpoint cello.onnx                              # then play (or render) with it")
     p.add_argument("recordings", nargs="+", help="audio files of the instrument alone (wav/flac/ogg, any rate)")
-    p.add_argument("-o", "--output", required=True, type=output_file, help="output .onnx controls model")
+    p.add_argument("-o", "--output", required=True, type=onnx_output, help="output .onnx controls model")
     p.add_argument("--minutes", type=positive_float, default=20.0, help="wall-clock training budget (default 20)")
     p.add_argument("--steps", type=positive_int, default=4000, help="maximum training steps (default 4000)")
     p.add_argument("--work", type=output_dir, help="training directory for resumable checkpoints (default OUTPUT.train/)")

@@ -205,3 +205,12 @@ def test_vae_and_groove_keep_a_drum_models_notes_the_same_way(capsys):
     vae.keep_kit_drums(unmarked, model, "taps.mid")  # no note marked as drums: all are taken
     assert [n.pitch for n in unmarked.notes] == [38]
     assert "keep_kit_drums" in inspect.getsource(groove) and "pitch_to_class" not in inspect.getsource(groove)
+
+
+def test_train_instrument_output_must_be_an_onnx_name(tmp_path, capsys):
+    # it wrote an ONNX model into whatever -o said (mine.wav); now one argparse line before anything is read
+    from tonehost.realtime.cli import main
+    assert main(["train-instrument", str(tmp_path / "a.wav"), "-o", str(tmp_path / "mine.wav")]) == 2
+    err = capsys.readouterr().err
+    assert "mine.onnx" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "mine.wav").exists()
