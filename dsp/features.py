@@ -410,6 +410,8 @@ class VoiceTracker:
                                   1.0 if c.hmm_onset_seed else 0.0, c.hmm_sub_margin])
         #: When a list, every frame appends its voicing features (aper, tail_aper, rel_db, pw_db, raw_f0).
         self.features_log: list | None = None
+        #: NaN/inf input samples :meth:`process` replaced by zeros so far.
+        self.non_finite = 0
         self.reset()
 
     def reset(self) -> None:
@@ -436,7 +438,8 @@ class VoiceTracker:
         Parameters
         ----------
         x : numpy.ndarray, shape (n,)
-            Samples at ``config.sample_rate`` (16 kHz), any block size.
+            Samples at ``config.sample_rate`` (16 kHz), any block size. NaN/inf samples are taken as silence
+            (counted in :attr:`non_finite`).
 
         Returns
         -------
@@ -444,6 +447,12 @@ class VoiceTracker:
             One entry per ``config.hop`` samples completed.
         """
         x = np.ascontiguousarray(x, np.float64).reshape(-1)
+        if not np.isfinite(np.add.reduce(x)):
+            # a NaN made the DC blocker's state NaN: the tracker (and the instrument behind it) stayed deaf for
+            # good. Zeroed here, counted in non_finite (one sum per block when the input is clean)
+            bad = ~np.isfinite(x)
+            self.non_finite += int(np.count_nonzero(bad))
+            x = np.where(bad, 0.0, x)
         c = self.cfg
         need = len(x) // c.hop + 2
         if len(self._out) < need:

@@ -213,6 +213,8 @@ class InstrumentPipeline:
         #: When a list, every model frame appends (input samples consumed so far, f0_hz, db, amplitude).
         self.trace: list[tuple[int, float, float, float]] | None = None
         self._samples_in = 0
+        #: NaN/inf input samples :meth:`process` replaced by zeros so far.
+        self.non_finite = 0
         #: The latest feature frame, for a display: ``f0_hz`` (to the instrument), ``input_f0_hz`` (tracked),
         #: ``octave_shift``, ``confidence``, ``voiced``, ``db``, ``amplitude``.
         self.last = {"f0_hz": 0.0, "input_f0_hz": 0.0, "octave_shift": 0, "confidence": 0.0, "voiced": False,
@@ -307,10 +309,15 @@ class InstrumentPipeline:
         """Consume one block of mono input at ``sample_rate``; return as many output samples (float32).
 
         Each model frame enters the synthesizer at a fixed output sample (just after the input sample that
-        completed it), so the output does not depend on the block size.
+        completed it), so the output does not depend on the block size. NaN/inf input samples are taken as
+        silence (counted in :attr:`non_finite`).
         """
         t0 = time.perf_counter()
         x = np.asarray(block, np.float64).reshape(-1)
+        if not np.isfinite(np.add.reduce(x)):  # NaN/inf: silence (the tracker, the DDSP-VST model and the
+            bad = ~np.isfinite(x)              # controls model's state kept a NaN for good: silent from then on)
+            self.non_finite += int(np.count_nonzero(bad))
+            x = np.where(bad, 0.0, x)
         n = len(x)
         if len(self._down_out) < self._down.max_out(n):
             self._down_out = np.zeros(self._down.max_out(n))

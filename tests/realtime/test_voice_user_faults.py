@@ -330,3 +330,35 @@ def test_render_with_the_ddsp_vst_model_shows_the_analysis_pass(tmp_path, monkey
     assert rc == 0, err
     first = [b for b in bars if b.desc == "analysing"]
     assert len(first) == 1 and first[0].n == first[0].total == SR // 5, [(b.desc, b.n, b.total) for b in bars]
+
+
+def test_one_nan_sample_does_not_silence_the_live_instrument(violin):
+    """``DDSP().pipeline().process(block)`` (the live worker of the API map) with one NaN sample: the tracker's
+    DC blocker kept the NaN and the instrument was silent from then on (-135 dB while the voice went on); now the
+    NaN is silence and the instrument plays on as without it."""
+    x = voice_like(np.full(48000 * 3 // 2, 220.0), 48000, 0.3).astype(np.float32)
+    bad = x.copy()
+    bad[12000] = np.nan
+
+    def last_rms(sig):
+        pipe = violin.pipeline()
+        y = np.concatenate([pipe.process(sig[i:i + 1024]) for i in range(0, len(sig), 1024)])
+        assert np.isfinite(y).all()
+        return float(np.sqrt(np.mean(y[-24000:] ** 2))), pipe
+
+    clean, _ = last_rms(x)
+    got, pipe = last_rms(bad)
+    assert abs(20 * np.log10(got / clean)) < 1.0, (got, clean)
+    assert pipe.non_finite == 1
+
+
+def test_one_nan_sample_does_not_silence_the_voice_tracker():
+    """:class:`VoiceTracker` itself (``LiveInstrument`` feeds it directly): one NaN and no voiced frame after it."""
+    from tonehost.dsp.features import VoiceTracker
+
+    x = tone(SR, 1.0)
+    x[SR // 4] = np.nan
+    vt = VoiceTracker()
+    fr = vt.process(x)
+    later = np.arange(len(fr)) * vt.cfg.hop / SR > 0.4
+    assert fr.voiced[later].mean() > 0.95 and vt.non_finite == 1
