@@ -319,7 +319,7 @@ class PolyphonyWatch:
 
 def check_polyphony(notes: int, duration_s: float, where="the input", max_per_s: float = MAX_NOTES_PER_S) -> bool:
     """Warn (one :class:`~tonehost.exports.errors.TonehostWarning` line) when ``notes`` in ``duration_s`` come
-    faster than ``max_per_s``: a chord, a band or noise, which a single-voice tracker turns into note salad.
+    faster than ``max_per_s``: a chord, a band, speech or noise, which a single-voice tracker turns into note salad.
 
     Returns
     -------
@@ -330,8 +330,10 @@ def check_polyphony(notes: int, duration_s: float, where="the input", max_per_s:
 
     rate = notes / max(float(duration_s), 1e-9)
     if notes >= max_per_s and rate > max_per_s:
+        # speech is one voice too, but its syllables are many short notes: the old "record a single voice" told a
+        # single speaker to do what they had done
         warnings.warn(f"{where}: {notes} notes in {duration_s:.1f} s ({rate:.0f} per second) - it looks polyphonic "
-                      "(a chord or several voices) or noisy; hum -> MIDI follows one voice: record a single voice",
-                      TonehostWarning, stacklevel=2)
+                      "(a chord or several voices), spoken or noisy; hum -> MIDI follows one sung or hummed voice: "
+                      "hum or sing the melody alone", TonehostWarning, stacklevel=2)
         return True
     return False

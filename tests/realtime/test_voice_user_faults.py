@@ -362,3 +362,14 @@ def test_one_nan_sample_does_not_silence_the_voice_tracker():
     fr = vt.process(x)
     later = np.arange(len(fr)) * vt.cfg.hop / SR > 0.4
     assert fr.voiced[later].mean() > 0.95 and vt.non_finite == 1
+
+
+def test_the_polyphony_warning_does_not_tell_a_speaker_to_record_a_single_voice():
+    """``pitch --midi`` of one person speaking (FDA rl001: 17 notes in 1.5 s) said "it looks polyphonic ... or
+    noisy; ... record a single voice", which that recording is. Speech is named, and the fix is to hum or sing."""
+    from tonehost.realtime.midi.hum import check_polyphony
+
+    with pytest.warns(UserWarning, match="polyphonic") as caught:
+        assert check_polyphony(17, 1.5, "speech.wav")
+    msg = str(caught[0].message)
+    assert "spoken" in msg and "record a single voice" not in msg and "hum or sing" in msg, msg
