@@ -95,7 +95,8 @@ def degrade(x, sr, condition: str, seed: int = 0):
     ``hum:F:DB`` (mains hum at F Hz with its 2nd-5th harmonics falling 6 dB each, DB re the active speech level);
     ``reverb:RT60[:DRR]`` (a synthetic room: an exponentially decaying noise tail of RT60 s, direct-to-reverberant
     energy ratio DRR dB, default 3: a laptop mic about a metre away); ``highpass:FC`` (a small mic's or a phone's
-    4th-order Butterworth high-pass at FC Hz, which takes a low voice's fundamental away); conditions joined with ``+`` apply in order."""
+    4th-order Butterworth high-pass at FC Hz, which takes a low voice's fundamental away); ``gain:DB`` (the level
+    scaled); ``clip:DB`` (clipped DB under the peak); conditions joined with ``+`` apply in order."""
     y = np.asarray(x, np.float64)
     rng = np.random.default_rng(seed)
     for part in condition.split("+"):
@@ -110,6 +111,11 @@ def degrade(x, sr, condition: str, seed: int = 0):
             t = np.arange(len(y)) / sr
             h = sum(0.5 ** (k - 1) * np.sin(2 * np.pi * k * f * t + k) for k in range(1, 6))
             y = y + level * 10 ** (db / 20) * h / np.sqrt(np.mean(h * h))
+        elif name == "gain":  # a quiet (or hot) input: the level scaled by DB
+            y = y * 10 ** (float(arg[0]) / 20)
+        elif name == "clip":  # an overdriven input: clipped at DB under the file's peak
+            c = np.max(np.abs(y)) * 10 ** (-float(arg[0]) / 20)
+            y = np.clip(y, -c, c)
         elif name == "highpass":  # a small mic or a phone: 4th-order Butterworth high-pass at FC Hz
             from scipy.signal import butter, sosfilt
             y = sosfilt(butter(4, float(arg[0]), "highpass", fs=sr, output="sos"), y)
@@ -122,7 +128,7 @@ def degrade(x, sr, condition: str, seed: int = 0):
             from scipy.signal import fftconvolve
             y = y + fftconvolve(y, tail)[:len(y)]
         else:
-            raise ValueError(f"unknown condition {part!r}: clean, pink:SNR, hum:F:DB, reverb:RT60[:DRR], highpass:FC")
+            raise ValueError(f"unknown condition {part!r}: clean, pink:SNR, hum:F:DB, reverb:RT60[:DRR], highpass:FC, gain:DB, clip:DB")
     return y.astype(np.float32)
 
 
@@ -314,7 +320,7 @@ def main(argv=None) -> int:
     ap.add_argument("--sets", default="fda-dev,fda-held,mdb-held",
                     help="comma-separated subset of fda-dev, fda-held, mdb-held (develop on fda-dev only)")
     ap.add_argument("--condition", default="clean",
-                    help="degrade every file the same way for every tracker: clean, pink:SNR, hum:F:DB, reverb:RT60[:DRR], highpass:FC, "
+                    help="degrade every file the same way for every tracker: clean, pink:SNR, hum:F:DB, reverb:RT60[:DRR], highpass:FC, gain:DB, clip:DB, "
                     "joined with + (e.g. reverb:0.4+pink:20)")
     ap.add_argument("--fit-conditions", default="clean",
                     help="--fit-voicing hears every fda-dev file under each of these comma-separated conditions")
@@ -323,7 +329,7 @@ def main(argv=None) -> int:
     try:  # an unknown or malformed condition fails here, before any work
         degrade(np.zeros(10), SR, args.condition)
     except (ValueError, IndexError) as exc:
-        ap.error(f"--condition {args.condition!r}: {exc} (clean, pink:SNR, hum:F:DB, reverb:RT60[:DRR], highpass:FC, joined with +)")
+        ap.error(f"--condition {args.condition!r}: {exc} (clean, pink:SNR, hum:F:DB, reverb:RT60[:DRR], highpass:FC, gain:DB, clip:DB, joined with +)")
     import mir_eval
 
     CREPE_MODEL[0] = args.crepe_model
