@@ -32,6 +32,8 @@ from tonehost.realtime.midi.ports import port_name
 
 #: The longest ``--portamento`` glide time constant, in seconds.
 MAX_PORTAMENTO_S = 10.0
+#: The rate ``play`` asks for when the input device names none (its own rate is the default).
+FALLBACK_RATE = 48000
 #: ``--voices`` (without it: DEFAULT_VOICES); ``--portamento``'s default, in seconds.
 MAX_VOICES, DEFAULT_VOICES, DEFAULT_PORTAMENTO_S = 32, 8, 0.05
 #: Characters of a meter bar in the status line: 3 dB each, -60 dBFS .. 0 dBFS.
@@ -76,8 +78,9 @@ def register(subparsers) -> None:
     p.add_argument("--device", help="audio device index or name (see `tonehost devices`); default: system default")
     p.add_argument("--block-size", "--blocksize", dest="block_size", type=block_size, default=128,
                    help=f"frames per audio block, {MIN_BLOCK_SIZE}..{MAX_BLOCK_SIZE} (default 128)")
-    p.add_argument("--sample-rate", "--samplerate", dest="sample_rate", type=sample_rate, default=48000,
-                   help="sample rate in Hz, 8000..384000 (default 48000; the DDSP instruments play at 16000 and up)")
+    p.add_argument("--sample-rate", "--samplerate", dest="sample_rate", type=sample_rate, default=None,
+                   help="sample rate in Hz, 8000..384000 (default: the input device's own rate, e.g. the JACK "
+                   f"server's; {FALLBACK_RATE} when it has none; the DDSP instruments play at 16000 and up)")
     p.add_argument("--midi-in", metavar="PORT", type=port_name,
                    help="play from this MIDI input instead of the voice (note -> pitch with portamento, velocity -> "
                    "loudness): a number or name from `tonehost devices --midi` (ALSA or JACK MIDI), or a new name to "
@@ -266,6 +269,22 @@ def status_text(meter_in: float, meter_out: float, last: dict, latency_ms: float
             f"{pitch_readout(last, instrument)}  latency {latency_ms:5.1f} ms (device {device_latency_ms:.1f})")
 
 
+def device_rate(device) -> int:
+    """The input device's own sample rate (a JACK server's rate), for ``play`` without ``--sample-rate``.
+
+    ``tonehost play`` asked for 48000 Hz whatever ran: with JACK at 44100 Hz a first run was an error line telling
+    to pass ``--samplerate 44100``. A device that cannot be found or names no rate gives :data:`FALLBACK_RATE`
+    (the stream then says what is wrong, as before).
+    """
+    try:
+        import sounddevice as sd
+
+        rate = float(sd.query_devices(audio_device(device), "input")["default_samplerate"])
+    except Exception:  # noqa: BLE001 - no PortAudio, no device, no server: the engine's own error says which
+        return FALLBACK_RATE
+    return int(round(rate)) if 8000 <= rate <= 384000 else FALLBACK_RATE
+
+
 def check_midi_options(args) -> None:
     """Refuse MIDI options that would be ignored, and fill in their defaults.
 
@@ -300,7 +319,7 @@ def run(args) -> int:
     from tonehost.realtime.pipelines.live_voice import LiveInstrument, measure_live_latency
 
     check_midi_options(args)
-    sr = args.sample_rate
+    sr = args.sample_rate or device_rate(args.device)
     instrument = instrument_from_args(args, sr)
     pipe = instrument.pipeline()
     # The voice (or one MIDI voice) plays through the live instrument: control frames scheduled at a constant

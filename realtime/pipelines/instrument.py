@@ -163,8 +163,9 @@ def check_output_rate(sample_rate: int, controls: "ControlsModel") -> None:
     model_rate = int(controls.info.sample_rate)
     if sample_rate < model_rate:
         raise UsageError(f"the instrument {controls.name} plays at {model_rate} Hz or more (its model's own rate), "
-                         f"not {sample_rate} Hz: use an output rate of {model_rate} Hz or more (e.g. 48000) and "
-                         "resample the result if you need a lower rate")
+                         f"not {sample_rate} Hz: run it at {model_rate} Hz or more, e.g. 48000 (DDSP(sample_rate=...), "
+                         "play --sample-rate or the sound server's rate), and resample afterwards if you need "
+                         f"{sample_rate} Hz")
 
 
 class InstrumentPipeline:

@@ -373,3 +373,22 @@ def test_the_polyphony_warning_does_not_tell_a_speaker_to_record_a_single_voice(
         assert check_polyphony(17, 1.5, "speech.wav")
     msg = str(caught[0].message)
     assert "spoken" in msg and "record a single voice" not in msg and "hum or sing" in msg, msg
+
+
+def test_play_takes_the_sound_servers_rate_by_default(tmp_path):
+    """``tonehost play`` asked for 48000 Hz whatever ran: with JACK at 44100 Hz a first run was one error line
+    ("pass --samplerate 44100"). It now opens the device at its own rate (a child process, JACK clients only there;
+    a JACK dummy server of its own at 44.1 kHz)."""
+    import shutil
+    import subprocess
+    import sys
+
+    from tonehost.realtime.testing import jack
+
+    if shutil.which("jackd") is None:
+        pytest.skip("jackd is not installed")
+    with jack.private_server(44100, 128, log_path=str(tmp_path / "jackd.log")) as server:
+        r = subprocess.run([sys.executable, "-m", "tonehost", "play", "--duration", "0.5"], stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=120, env=server.env)
+    assert r.returncode == 0, r.stderr
+    assert "playing violin at 44100 Hz" in r.stderr, r.stderr
