@@ -705,8 +705,13 @@ def track_pitch_blocks(blocks, sample_rate: int, hop_length: int | None = None,
     ------
     ValueError
         ``hop_length`` not a whole number from 1 to :data:`MAX_HOP`, or ``sample_rate`` not a whole number of Hz
-        from :data:`MIN_VOICE_RATE` to :data:`~tonehost.dsp._checks.MAX_RATE`.
+        from :data:`MIN_VOICE_RATE` to :data:`~tonehost.dsp._checks.MAX_RATE`; ``config`` not a
+        :class:`TrackerConfig`; ``unvoiced_guess`` not a bool.
     """
+    if config is not None and not isinstance(config, TrackerConfig):  # 123: an AttributeError deep inside
+        raise ValueError(f"config must be a TrackerConfig, got {type(config).__name__}")
+    if not isinstance(unvoiced_guess, (bool, np.bool_)):  # "no" was taken as True
+        raise ValueError(f"unvoiced_guess must be True or False, got {unvoiced_guess!r}")
     cfg = config or TrackerConfig()
     if hop_length is None:
         hop_length = cfg.hop

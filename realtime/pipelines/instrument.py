@@ -22,6 +22,7 @@ the next model frame, with the new model's state starting at zero.
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -708,7 +709,8 @@ class DDSP:
     ------
     UsageError
         A sample rate that is not a whole number of Hz, or under the model's rate; an unknown setting or a
-        setting's value of the wrong type or outside its range.
+        setting's value of the wrong type or outside its range; an empty ``checkpoint`` or one that is no str or
+        path.
     TonehostError
         (ModelError, CheckpointError) the model cannot be found, fetched or converted.
 
@@ -727,6 +729,13 @@ class DDSP:
         from tonehost.realtime.io import check_sample_rate
 
         sample_rate = check_sample_rate(sample_rate)  # NaN or "48000": one UsageError (int(nan) was a ValueError)
+        if checkpoint is not None:
+            if not isinstance(checkpoint, (str, os.PathLike)):  # 123: pathlib's TypeError
+                raise UsageError(f"checkpoint must be a .onnx file, a checkpoint folder, an index id or a URL (a str "
+                                 f"or a path), got {type(checkpoint).__name__}")
+            if not str(checkpoint).strip():  # "": the hosted violin was downloaded (the CLI refused it already)
+                raise UsageError("checkpoint is empty: leave it out (or None) for the instrument named by "
+                                 "instrument=, or give a .onnx file, a checkpoint folder, an index id or a URL")
         known = [f.name for f in dataclasses.fields(PipelineConfig) if f.name != "sample_rate"]
         unknown = sorted(set(settings) - set(known))
         if unknown:  # was PipelineConfig.__init__()'s TypeError, naming a class the caller never saw
@@ -846,13 +855,15 @@ class DDSP:
         UsageError
             A sample rate that is not a whole number of Hz from 1000 (:data:`~tonehost.dsp.features.MIN_VOICE_RATE`)
             to 1000000, a file name instead of samples, a non-numeric,
-            ``[channels, n]`` (librosa's layout) or 3-D array, or a tail outside 0..60 s.
+            ``[channels, n]`` (librosa's layout) or 3-D array, a tail outside 0..60 s, or ``live`` not a bool.
         """
         from tonehost.dsp._checks import check_real
         from tonehost.dsp.features import MIN_VOICE_RATE
         from tonehost.realtime.io import audio_array, check_sample_rate
 
         sample_rate = check_sample_rate(sample_rate, lowest=MIN_VOICE_RATE)
+        if not isinstance(live, (bool, np.bool_)):  # live="no" was taken as True
+            raise UsageError(f"live must be True or False, got {live!r}")
         audio = audio_array(audio)  # NaN/inf samples: zeros, with a NonFiniteAudioWarning
         try:
             tail_s = check_real("tail_s (seconds)", tail_s, 0.0, 60.0)

@@ -392,3 +392,24 @@ def test_play_takes_the_sound_servers_rate_by_default(tmp_path):
                            capture_output=True, text=True, timeout=120, env=server.env)
     assert r.returncode == 0, r.stderr
     assert "playing violin at 44100 Hz" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("checkpoint, words", [("", "checkpoint is empty"), ("   ", "checkpoint is empty"),
+                                               (123, "got int")])
+def test_an_empty_or_non_path_checkpoint_is_one_usage_error(checkpoint, words):
+    """``DDSP(checkpoint="")`` went to download the hosted violin (7 s of retries offline; the CLI refused ""
+    already) and ``checkpoint=123`` was pathlib's TypeError."""
+    with pytest.raises(UsageError, match=words):
+        tonehost.DDSP(checkpoint=checkpoint)
+
+
+def test_flags_of_the_api_must_be_bools(violin):
+    """``render(..., live="no")`` rendered live; ``track_pitch(..., unvoiced_guess="no")`` returned guesses;
+    ``track_pitch(..., config=123)`` was an AttributeError from inside."""
+    x = np.zeros(1600, np.float32)
+    with pytest.raises(UsageError, match="live must be True or False"):
+        violin.render(x, SR, live="no")
+    with pytest.raises(ValueError, match="unvoiced_guess must be True or False"):
+        track_pitch(x, SR, unvoiced_guess="no")
+    with pytest.raises(ValueError, match="config must be a TrackerConfig"):
+        track_pitch(x, SR, config=123)
