@@ -269,6 +269,28 @@ def status_text(meter_in: float, meter_out: float, last: dict, latency_ms: float
             f"{pitch_readout(last, instrument)}  latency {latency_ms:5.1f} ms (device {device_latency_ms:.1f})")
 
 
+def _ms(value: float) -> str:
+    """A measured latency for the start line: ``12.3 ms``, or ``not measured`` (NaN, was printed ``nan ms``)."""
+    return f"{value:.1f} ms" if np.isfinite(value) else "not measured"
+
+
+def dry_pipeline(instrument):
+    """A throwaway pipeline of ``instrument`` without its reverb, for the latency measurement.
+
+    With ``--reverb`` the pitch step drowned in the 220 Hz tone's reverb and the start line said ``pitch step nan
+    ms`` (and the readout's latency left it out). The reverb's dry path adds no delay (:mod:`tonehost.dsp.reverb`:
+    the wet path's partitions hide in its pre-delay), so the dry pipeline's delays are the played ones.
+    """
+    import dataclasses
+
+    from tonehost.realtime.pipelines.instrument import InstrumentPipeline
+
+    pipe = instrument.pipeline()
+    if not pipe.cfg.reverb:
+        return pipe
+    return InstrumentPipeline(pipe.controls, dataclasses.replace(pipe.cfg, reverb=False))
+
+
 def device_rate(device) -> int:
     """The input device's own sample rate (a JACK server's rate), for ``play`` without ``--sample-rate``.
 
@@ -327,7 +349,7 @@ def run(args) -> int:
     scheduled = not (args.midi_in and args.voices > 1) and not pipe.cfg.reverb
     # Measure the delay on a throwaway copy (same code path, same settings).
     measured = measure_live_latency(instrument.pipeline(), args.block_size) if scheduled else \
-        measure_latency(instrument.pipeline(), args.block_size)
+        measure_latency(dry_pipeline(instrument), args.block_size)
     status = StatusLine(sys.stderr)
     midi_port = None
     hum_port = None
@@ -400,9 +422,9 @@ def run(args) -> int:
 
         if sys.stdin is not None:
             threading.Thread(target=console, daemon=True, name="play-console").start()
-        algo = max(measured["onset_ms"], measured["pitch_step_ms"])
+        algo = float(np.nanmax([measured["onset_ms"], measured["pitch_step_ms"], 0.0]))
         status.message(f"playing {pipe.controls.name} at {sr} Hz / {args.block_size}; pipeline latency measured: "
-                       f"onset {measured['onset_ms']:.1f} ms, pitch step {measured['pitch_step_ms']:.1f} ms"
+                       f"onset {_ms(measured['onset_ms'])}, pitch step {_ms(measured['pitch_step_ms'])}"
                        + (f"; MIDI in: {midi_port.describe()}" if midi_port is not None else "")
                        + "; q + Enter or Ctrl-C to stop")
         note = period_note(engine, args.block_size)

@@ -413,3 +413,16 @@ def test_flags_of_the_api_must_be_bools(violin):
         track_pitch(x, SR, unvoiced_guess="no")
     with pytest.raises(ValueError, match="config must be a TrackerConfig"):
         track_pitch(x, SR, config=123)
+
+
+def test_play_with_reverb_measures_its_pitch_latency():
+    """``play --reverb`` said "pitch step nan ms" at start (the step drowned in the first tone's reverb) and left it
+    out of the readout's latency. The measurement runs on the dry pipeline (the reverb's dry path adds no delay)."""
+    from tonehost.realtime.cli.play import _ms, dry_pipeline
+    from tonehost.realtime.pipelines.instrument import measure_latency
+
+    wet = tonehost.DDSP(reverb=True)
+    got = measure_latency(dry_pipeline(wet), 128)
+    dry = measure_latency(tonehost.DDSP().pipeline(), 128)
+    assert np.isfinite(got["pitch_step_ms"]) and got == dry, (got, dry)
+    assert _ms(float("nan")) == "not measured" and _ms(12.34) == "12.3 ms"
