@@ -9,10 +9,10 @@ def register(sub) -> None:
     p = sub.add_parser("devices", help="list audio devices (use the index with --device N); --midi: MIDI ports",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="List the audio devices PortAudio can open (on Linux usually through JACK or "
-                                   "ALSA). Pass the index, or part of the name, to --device of play/transcribe.\n"
-                                   "With --midi: the MIDI ports of the ALSA sequencer and of JACK MIDI, inputs "
-                                   "(what play --midi-in reads) and\noutputs (what transcribe --live --midi-out "
-                                   "writes to), numbered as those options take them.\n\nexamples:\n"
+                                   "ALSA).\nPass the index, or part of the name, to --device of play/transcribe.\n"
+                                   "With --midi: the MIDI ports of the ALSA sequencer and of JACK MIDI, inputs (what\n"
+                                   "play --midi-in reads) and outputs (what play/transcribe --live --midi-out write "
+                                   "to),\nnumbered as those options take them.\n\nexamples:\n"
                                    "  tonehost devices\n  tonehost devices --midi\n  tonehost devices --midi --json")
     p.add_argument("--midi", action="store_true", help="list MIDI ports (ALSA and JACK MIDI) instead")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -30,8 +30,8 @@ def run_midi(args) -> int:
                           for d, ps in ports.items()}, indent=2))
         return 0
     seen = {p.system for ps in ports.values() for p in ps}
-    for d, title in (("input", "MIDI inputs (play --midi-in N)"), ("output", "MIDI outputs (transcribe --live "
-                                                                             "--midi-out N)")):
+    for d, title in (("input", "MIDI inputs (play --midi-in N)"), ("output", "MIDI outputs (play --midi-out N, "
+                                                                             "transcribe --live --midi-out N)")):
         print(title + ":")
         for p in ports[d]:
             print(f"  {p.index:>3}  {p.name:<48} {p.system}")

@@ -62,18 +62,18 @@ def register(subparsers) -> None:
         "play", help="live: sing or hum into the mic and hear a DDSP instrument (or play it from MIDI)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Full-duplex audio through a DDSP instrument. Shows input/output meters and the measured "
-        "latency.\nWhile playing, type an instrument name (violin, flute, trumpet, tenor_saxophone), an index id "
-        "(ddsp_flute), a checkpoint folder\nor a .onnx path and press Enter to switch; q + Enter or Ctrl-C stops "
-        "with a summary (exit 0); a name that cannot be played is one line and the current instrument plays on.\n"
-        "The status line shows CLIP when the output goes over 0 dBFS (lower --gain).\n\nexamples:\n"
+        "latency.\nWhile playing, type an instrument name (violin, flute, trumpet, tenor_saxophone), an index id\n"
+        "(ddsp_flute), a checkpoint folder or a .onnx path and press Enter to switch; q + Enter or Ctrl-C\n"
+        "stops with a summary (exit 0); a name that cannot be played is one line and the current instrument\n"
+        "plays on. The status line shows CLIP when the output goes over 0 dBFS (lower --gain).\n\nexamples:\n"
         "  tonehost play                                  # the shipped violin, default device, 128 frames\n"
         "  tonehost play --instrument flute --reverb      # a hosted instrument (fetched once)\n"
         "  tonehost play --checkpoint my_instrument.onnx --device 2 --block-size 64\n"
         "  tonehost play --midi-in 0                      # from MIDI input 0 of `tonehost devices --midi`\n"
-        "  tonehost play --midi-in keys                   # creates MIDI port tonehost-midi:keys to connect to\n"
-        "  tonehost play --midi-out synth                 # hum -> MIDI notes + pitch bend on tonehost-midi:synth\n\n"
-        "Exit status: 0 after q, Ctrl-C, SIGTERM or --duration; 1 with one line when the audio server or device "
-        "goes away\n(within ~1 s) or a device/model cannot be used; 2 for a bad option.")
+        "  tonehost play --midi-in keys                   # creates MIDI port tonehost-midi:keys\n"
+        "  tonehost play --midi-out synth                 # hum -> MIDI (notes + bend) on tonehost-midi:synth\n\n"
+        "Exit status: 0 after q, Ctrl-C, SIGTERM or --duration; 1 with one line when the audio server or\n"
+        "device goes away (within ~1 s) or a device/model cannot be used; 2 for a bad option.")
     add_instrument_args(p)
     p.add_argument("--device", help="audio device index or name (see `tonehost devices`); default: system default")
     p.add_argument("--block-size", "--blocksize", dest="block_size", type=block_size, default=128,

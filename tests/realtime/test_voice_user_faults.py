@@ -426,3 +426,18 @@ def test_play_with_reverb_measures_its_pitch_latency():
     dry = measure_latency(tonehost.DDSP().pipeline(), 128)
     assert np.isfinite(got["pitch_step_ms"]) and got == dry, (got, dry)
     assert _ms(float("nan")) == "not measured" and _ms(12.34) == "12.3 ms"
+
+
+@pytest.mark.parametrize("command", ["play", "devices"])
+def test_play_and_devices_help_fit_a_terminal(command):
+    """``play --help`` had description lines of 127 and 170 characters (hard-wrapped by hand), ``devices --help``
+    of 148: they ran past a 100-column terminal (render's and pitch's are checked in test_render_pitch_faults)."""
+    import os
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "tonehost", command, "--help"], capture_output=True, text=True,
+                       timeout=120, env={**os.environ, "COLUMNS": "100"})
+    assert r.returncode == 0
+    long = [ln for ln in r.stdout.splitlines() if len(ln) > 100]
+    assert long == [], long
