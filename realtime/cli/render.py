@@ -109,7 +109,10 @@ def run(args) -> int:
             analysing.close()
     dt = time.perf_counter() - t0
     dur = n_out / sr
-    level = f"peak {20 * np.log10(peak):.1f} dBFS" if peak > 0 else "silent (no voice found)"  # not -180.0 dBFS
+    level = f"peak {20 * np.log10(peak):.1f} dBFS" if peak > 0 else "silent"  # not -180.0 dBFS
+    # --no-auto-register: the whole-file statistics still compute a shift that is never applied (it was reported
+    # as "register shift -2 oct" over an unshifted output)
+    shift = f"{pipe.normalizer.octave_shift:+d} oct" if pipe.cfg.auto_register else "off (--no-auto-register)"
     print(f"{out}: {dur:.2f} s rendered in {dt:.2f} s ({dur / max(dt, 1e-9):.1f}x real time), {level}; register "
-          f"shift {pipe.normalizer.octave_shift:+d} oct; model {pipe.controls.path.name}")
+          f"shift {shift}; model {pipe.controls.path.name}")
     return 0

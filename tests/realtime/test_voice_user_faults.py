@@ -216,6 +216,19 @@ def test_render_of_silence_says_silent(tmp_path):
     assert "silent" in out and "-180" not in out, out
 
 
+def test_render_does_not_report_a_register_shift_it_did_not_apply(tmp_path):
+    """``render whistle.wav --no-auto-register`` said "register shift -2 oct" over an output at the whistle's own
+    1500 Hz (the whole-file statistics compute a shift that is then not applied)."""
+    p = tmp_path / "whistle.wav"
+    sf.write(p, tone(SR, 0.5, 1500.0), SR)
+    rc, out, err = main("render", p, "-o", tmp_path / "out.wav", "--no-auto-register")
+    assert rc == 0, err
+    assert "register shift off" in out and "-2 oct" not in out, out
+    y, sr = sf.read(tmp_path / "out.wav")
+    _, f0, _ = track_pitch(y, sr)
+    assert abs(1200 * np.log2(np.median(f0[f0 > 0]) / 1500.0)) < 20
+
+
 def test_render_block_size_without_live_is_refused(hum, tmp_path):
     """``render --block-size 64`` without ``--live`` was taken and ignored (the file came out the same)."""
     rc, _, err = main("render", hum, "-o", tmp_path / "out.wav", "--block-size", "64")
