@@ -34,6 +34,7 @@ NUMERIC = [
     (["play"], "--block-size", BLOCK),
     (["play"], "--sample-rate", lambda v: isinstance(v, int) and 8000 <= v <= 384000),
     (["play"], "--portamento", lambda v: math.isfinite(v) and 0 <= v <= 10),
+    (["play"], "--voices", lambda v: isinstance(v, int) and 1 <= v <= 32),
     (["play"], "--duration", lambda v: math.isfinite(v) and v > 0),   # 0 ran forever
     (["play"], "--pitch-shift", SHIFT),
     (["play"], "--input-gain", INPUT_DB),
