@@ -182,8 +182,9 @@ class LiveNormalizer:
 
     @property
     def octave_shift(self) -> int:
-        """The current automatic register shift in octaves."""
-        return self._octaves
+        """The current automatic register shift in octaves (0 with ``auto_register`` off: none is applied, though
+        :meth:`preset` still measures the register)."""
+        return self._octaves if self.auto_register else 0
 
     @property
     def level_db(self) -> float | None:

@@ -52,3 +52,14 @@ def test_frames_equal_frame_by_frame(kw, preset):
     assert _state(a) == _state(b)
     assert len({round(x) for x in ref[voiced, 0] / f0[voiced]}) > 1 or kw.get("auto_register") is False \
         or kw.get("db_kind") == "power_db"  # the register moved at least once (the path is exercised)
+
+
+
+def test_no_octave_shift_reported_with_auto_register_off():
+    # preset() measures the register either way; with auto_register off none is applied, so none is reported
+    # (render's summary and play's readout read octave_shift: '-2 oct' over a whistle rendered at its own pitch)
+    on, off = LiveNormalizer(VIOLIN), LiveNormalizer(VIOLIN, auto_register=False)
+    for n in (on, off):
+        n.preset(mean_pitch=91.0)  # a 1400 Hz whistle: two octaves over the violin's meanPitch
+    assert on.octave_shift < 0
+    assert off.octave_shift == 0
