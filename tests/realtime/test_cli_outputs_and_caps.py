@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
 
 from tonehost.exports.checkpoints.shipped import PIANO_TRANSCRIBER, transcriber_source
 from tonehost.realtime.cli import main
@@ -27,22 +26,6 @@ def test_the_shipped_transcriber_by_name_maps_to_the_default_in_one_place():
 
 
 # ------------------------------------------------------------------------ outputs named for what they hold
-
-
-@pytest.fixture
-def wav(tmp_path) -> Path:
-    p = tmp_path / "take.wav"
-    sf.write(p, (0.1 * np.sin(2 * np.pi * 440 * np.arange(8000) / 16000)).astype(np.float32), 16000)
-    return p
-
-
-@pytest.fixture
-def mid(tmp_path) -> Path:
-    from tonehost.exports.note_sequence import Note, NoteSequence
-
-    seq = NoteSequence(notes=[Note(pitch=60 + k, velocity=80, start_time=0.25 * k, end_time=0.25 * k + 0.2)
-                              for k in range(8)])
-    return seq.to_midi(tmp_path / "melody.mid")
 
 
 @pytest.mark.parametrize("argv, option, fix", [

@@ -26,22 +26,6 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@pytest.fixture
-def wav(tmp_path) -> Path:
-    p = tmp_path / "take.wav"
-    sf.write(p, (0.1 * np.sin(2 * np.pi * 440 * np.arange(8000) / 16000)).astype(np.float32), 16000)
-    return p
-
-
-@pytest.fixture
-def mid(tmp_path) -> Path:
-    from tonehost.exports.note_sequence import Note, NoteSequence
-
-    seq = NoteSequence(notes=[Note(pitch=60 + k, velocity=80, start_time=0.25 * k, end_time=0.25 * k + 0.2)
-                              for k in range(8)])
-    return seq.to_midi(tmp_path / "melody.mid")
-
-
 # (argv, whether the output's name fits what the command writes): a misnamed one (MIDI into take.wav, latent
 # vectors into melody.mid) is refused while parsing, before the overwrite check (exit 2, "name it ..."); the input
 # must stay untouched either way
