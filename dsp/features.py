@@ -30,6 +30,7 @@ import numpy as np
 from numba import njit
 
 from tonehost.dsp._checks import MAX_RATE, check_audio, check_int
+from tonehost.dsp.channels import mix_to_mono
 from tonehost.dsp.loudness import loudness_db, power_db
 from tonehost.dsp.pitch_hmm import hmm_reset, hmm_seed, hmm_step, n_bins, transition_kernel
 # Numba caches _track_block keyed on this file only, not on the kernels it inlines from other modules: edit this
@@ -759,7 +760,7 @@ def track_pitch_blocks(blocks, sample_rate: int, hop_length: int | None = None,
     for block in blocks:
         x = _pcm_as_float(np.asarray(block))
         if x.ndim > 1:
-            x = x.mean(axis=1)
+            x = mix_to_mono(x)  # the mean, or the loudest channel where opposite polarity cancels it
         if not np.isfinite(np.add.reduce(x)):  # one NaN sample silenced the tracker for the rest of the file
             bad = ~np.isfinite(x)
             n_bad += int(np.count_nonzero(bad))

@@ -40,6 +40,7 @@ from tonehost.dsp.resample import Resampler, resample_block
 from tonehost.exports.contracts.ddsp import (INPUT_F0, INPUT_PW, INPUT_STATE, OUTPUT_AMPLITUDE, OUTPUT_HARMONICS,
                                    OUTPUT_NOISE, OUTPUT_STATE, ContractInfo, read_metadata, scale_db,
                                    scale_f0_hz)
+from tonehost.dsp.channels import mix_to_mono
 from tonehost.dsp.features import TrackerConfig, VoiceTracker
 from tonehost.dsp.normalize import LiveNormalizer, NormalizerSettings
 
@@ -506,7 +507,7 @@ class InstrumentPipeline:
         for block in blocks:
             x = np.asarray(block, np.float64)
             if x.ndim > 1:
-                x = x.mean(axis=1)
+                x = mix_to_mono(x)
             for i in range(0, len(x), 1 << 16):
                 part = x[i:i + (1 << 16)]
                 fr = tracker.process(rs.process(part) if rs is not None else part)
@@ -589,7 +590,7 @@ class InstrumentPipeline:
         """
         x = np.asarray(audio, np.float64)
         if x.ndim > 1:
-            x = x.mean(axis=1)
+            x = mix_to_mono(x)
         sr = self.cfg.sample_rate
         sample_rate = int(sample_rate or sr)
         total = -(-len(x) * sr // sample_rate) + int(round(tail_s * sr))

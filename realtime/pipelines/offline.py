@@ -35,6 +35,7 @@ import tempfile
 
 import numpy as np
 
+from tonehost.dsp.channels import mix_to_mono
 from tonehost.dsp.poly_synth import poly_synth_block
 from tonehost.dsp.resample import Resampler
 from tonehost.exports.contracts.ddsp import (INPUT_F0, INPUT_PW, INPUT_STATE, OUTPUT_AMPLITUDE, OUTPUT_HARMONICS,
@@ -129,7 +130,7 @@ def input_at_rate(blocks, sample_rate: int, rate: int, tail_s: float = 0.0):
     for block in blocks:
         x = np.asarray(block, np.float64)
         if x.ndim > 1:
-            x = x.mean(axis=1)
+            x = mix_to_mono(x)
         n_in += len(x)
         y = convert(x) if rs is not None else x
         produced += len(y)
