@@ -12,7 +12,8 @@ import os
 
 import numpy as np
 
-__all__ = ["check_int", "check_real", "check_audio", "MAX_RATE", "MAX_HOP", "MAX_BLOCK", "MAX_FRAME"]
+__all__ = ["check_int", "check_real", "check_audio", "pcm_as_float", "zero_non_finite", "MAX_RATE", "MAX_HOP",
+           "MAX_BLOCK", "MAX_FRAME"]
 
 #: Largest sample or frame rate accepted (Hz).
 MAX_RATE = 1_000_000
@@ -111,3 +112,39 @@ def check_audio(audio, name: str = "audio") -> np.ndarray:
         raise ValueError(f"{name} has shape {list(a.shape)}: tonehost takes [n, channels] (soundfile's layout); "
                          "for librosa's [channels, n] pass audio.T")
     return a
+
+
+def pcm_as_float(a: np.ndarray) -> np.ndarray:
+    """Whole-number PCM (int16, int32, uint8) as float64 in [-1, 1), as soundfile reads it (unsigned: offset
+    binary); float arrays as float64 (not copied where they already are).
+
+    int16 samples taken as they are read +-32767: 90 dB above the tracker's energy gate, so a quiet hiss read as
+    voice. Source of the scaling: libsndfile's integer-to-float conversion (divide by 2**(bits - 1)).
+    """
+    if a.dtype.kind in "iu":
+        half = 2.0 ** (8 * a.dtype.itemsize - 1)
+        return (a.astype(np.float64) - (half if a.dtype.kind == "u" else 0.0)) / half
+    return a.astype(np.float64, copy=False)
+
+
+def zero_non_finite(x: np.ndarray) -> tuple[np.ndarray, int]:
+    """``x`` with NaN and +-inf samples replaced by 0, and how many were.
+
+    One NaN kept in a filter's or a model's state silences everything after it, so inputs are cleaned before
+    they reach one. A clean block costs one sum (NaN/inf propagate into it) and is returned as it is; a block with
+    bad samples is copied (the caller's array is left alone).
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Float samples of any shape.
+
+    Returns
+    -------
+    (numpy.ndarray, int)
+        The clean samples (``x`` itself when nothing was replaced) and the count replaced.
+    """
+    if np.isfinite(np.add.reduce(x, axis=None)):
+        return x, 0
+    bad = ~np.isfinite(x)
+    return np.where(bad, 0.0, x).astype(x.dtype, copy=False), int(np.count_nonzero(bad))

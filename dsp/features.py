@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from tonehost.dsp._checks import MAX_RATE, check_audio, check_int
+from tonehost.dsp._checks import MAX_RATE, check_audio, check_int, pcm_as_float, zero_non_finite
 from tonehost.dsp.channels import mix_to_mono
 from tonehost.dsp.loudness import loudness_db, power_db
 from tonehost.dsp.pitch_hmm import hmm_reset, hmm_seed, hmm_step, n_bins, transition_kernel
@@ -447,13 +447,9 @@ class VoiceTracker:
         FeatureFrames
             One entry per ``config.hop`` samples completed.
         """
-        x = np.ascontiguousarray(x, np.float64).reshape(-1)
-        if not np.isfinite(np.add.reduce(x)):
-            # a NaN made the DC blocker's state NaN: the tracker (and the instrument behind it) stayed deaf for
-            # good. Zeroed here, counted in non_finite (one sum per block when the input is clean)
-            bad = ~np.isfinite(x)
-            self.non_finite += int(np.count_nonzero(bad))
-            x = np.where(bad, 0.0, x)
+        # a NaN made the DC blocker's state NaN: the tracker (and the instrument behind it) stayed deaf for good
+        x, bad = zero_non_finite(np.ascontiguousarray(x, np.float64).reshape(-1))
+        self.non_finite += bad
         c = self.cfg
         need = len(x) // c.hop + 2
         if len(self._out) < need:
@@ -671,16 +667,6 @@ class _CentreAligner:
                 b[5][out_i] > 0.5)
 
 
-def _pcm_as_float(a: np.ndarray) -> np.ndarray:
-    """Whole-number PCM (int16, int32, uint8) as float64 in [-1, 1), as soundfile reads it and as
-    ``tonehost.read_audio`` returns it (int16 samples went in as +-32767: 90 dB above the tracker's energy gate, so
-    a quiet hiss read as voice); float arrays as float64."""
-    if a.dtype.kind in "iu":
-        half = 2.0 ** (8 * a.dtype.itemsize - 1)
-        return (a.astype(np.float64) - (half if a.dtype.kind == "u" else 0.0)) / half
-    return a.astype(np.float64, copy=False)
-
-
 def track_pitch_blocks(blocks, sample_rate: int, hop_length: int | None = None,
                        config: TrackerConfig | None = None, unvoiced_guess: bool = False):
     """:func:`track_pitch` over a recording given in blocks, yielding its frames as they complete (memory flat).
@@ -758,13 +744,11 @@ def track_pitch_blocks(blocks, sample_rate: int, hop_length: int | None = None,
 
     n_in = n_bad = 0
     for block in blocks:
-        x = _pcm_as_float(np.asarray(block))
+        x = pcm_as_float(np.asarray(block))
         if x.ndim > 1:
             x = mix_to_mono(x)  # the mean, or the loudest channel where opposite polarity cancels it
-        if not np.isfinite(np.add.reduce(x)):  # one NaN sample silenced the tracker for the rest of the file
-            bad = ~np.isfinite(x)
-            n_bad += int(np.count_nonzero(bad))
-            x = np.where(bad, 0.0, x)
+        x, bad = zero_non_finite(x)  # before the resampler: one NaN silenced the rest of the file
+        n_bad += bad
         n_in += len(x)
         for i in range(0, len(x), 1 << 16):
             part = x[i:i + (1 << 16)]

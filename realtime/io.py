@@ -20,6 +20,7 @@ from typing import Iterator
 
 import numpy as np
 
+from tonehost.dsp._checks import pcm_as_float, zero_non_finite
 from tonehost.dsp.channels import cancelled_channel
 from tonehost.exports.errors import AudioFileError, NonFiniteAudioWarning
 
@@ -126,8 +127,7 @@ def audio_array(audio, where: str = "audio") -> np.ndarray:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if a.dtype.kind in "iu":  # whole-number PCM: scaled to [-1, 1) as soundfile reads it (unsigned: offset binary)
-        half = 2.0 ** (8 * a.dtype.itemsize - 1)
-        a = ((a.astype(np.float64) - (half if a.dtype.kind == "u" else 0.0)) / half).astype(np.float32)
+        a = pcm_as_float(a).astype(np.float32)
     mono = to_mono(a)
     if mono is audio or np.shares_memory(mono, np.asarray(audio)):
         if not np.isfinite(np.add.reduce(mono, axis=None)):
@@ -149,11 +149,9 @@ def replace_non_finite(audio: np.ndarray) -> int:
     int
         How many samples were replaced (a clean block costs one sum and no copy).
     """
-    if np.isfinite(np.add.reduce(audio, axis=None)):  # NaN/inf propagate into the sum: one cheap reduction
-        return 0
-    finite = np.isfinite(audio)
-    bad = int(audio.size - np.count_nonzero(finite))
-    audio[~finite] = 0.0
+    clean, bad = zero_non_finite(audio)  # a clean block: one sum, nothing copied
+    if bad:
+        audio[...] = clean
     return bad
 
 

@@ -77,3 +77,26 @@ def mid(tmp_path) -> Path:
     seq = NoteSequence(notes=[Note(pitch=60 + k, velocity=80, start_time=0.25 * k, end_time=0.25 * k + 0.2)
                               for k in range(8)])
     return seq.to_midi(tmp_path / "melody.mid")
+
+
+# -- the command line in this process, and its one-line errors (the voice path's fault tests)
+
+def run_main(*argv):
+    """tonehost's main in this process: (exit code, stdout, stderr)."""
+    import contextlib
+    import io
+
+    from tonehost.realtime import cli
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = cli.main([str(a) for a in argv])
+    return rc, out.getvalue(), err.getvalue()
+
+
+def one_error_line(err: str, *words) -> str:
+    """The one ``tonehost: error: ...`` line of ``err`` (asserted: one line, no traceback, holding ``words``)."""
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("tonehost: error: ") and "Traceback" not in err, err
+    for w in words:
+        assert str(w) in lines[0], (w, err)
+    return lines[0]

@@ -40,6 +40,7 @@ from tonehost.dsp.resample import Resampler, resample_block
 from tonehost.exports.contracts.ddsp import (INPUT_F0, INPUT_PW, INPUT_STATE, OUTPUT_AMPLITUDE, OUTPUT_HARMONICS,
                                    OUTPUT_NOISE, OUTPUT_STATE, ContractInfo, read_metadata, scale_db,
                                    scale_f0_hz)
+from tonehost.dsp._checks import zero_non_finite
 from tonehost.dsp.channels import mix_to_mono
 from tonehost.dsp.features import TrackerConfig, VoiceTracker
 from tonehost.dsp.normalize import LiveNormalizer, NormalizerSettings
@@ -316,11 +317,9 @@ class InstrumentPipeline:
         silence (counted in :attr:`non_finite`).
         """
         t0 = time.perf_counter()
-        x = np.asarray(block, np.float64).reshape(-1)
-        if not np.isfinite(np.add.reduce(x)):  # NaN/inf: silence (the tracker, the DDSP-VST model and the
-            bad = ~np.isfinite(x)              # controls model's state kept a NaN for good: silent from then on)
-            self.non_finite += int(np.count_nonzero(bad))
-            x = np.where(bad, 0.0, x)
+        # NaN/inf: silence (the tracker, the DDSP-VST model and the controls model's state kept a NaN for good)
+        x, bad = zero_non_finite(np.asarray(block, np.float64).reshape(-1))
+        self.non_finite += bad
         n = len(x)
         if len(self._down_out) < self._down.max_out(n):
             self._down_out = np.zeros(self._down.max_out(n))

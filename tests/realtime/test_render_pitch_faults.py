@@ -2,7 +2,6 @@
 clear error line naming the file and the fix, the input never lost, no half-written output under the final name."""
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import signal
@@ -17,7 +16,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import tonehost.realtime.cli as cli
+from conftest import one_error_line
+from conftest import run_main as main
 from tonehost.dsp.features import voice_like
 from tonehost.realtime.midi.hum import HumToMidi
 
@@ -25,22 +25,6 @@ MIN_NOTE_S = 0.04  # tonehost.realtime.midi.hum.MIN_NOTE_S (imported in the test
 
 SR = 16000
 TONEHOST = str(Path(sys.executable).parent / "tonehost")
-
-
-def main(*argv):
-    """tonehost's main in this process: (exit code, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = cli.main([str(a) for a in argv])
-    return rc, out.getvalue(), err.getvalue()
-
-
-def one_error_line(err: str, *words) -> str:
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("tonehost: error: ") and "Traceback" not in err, err
-    for w in words:
-        assert str(w) in lines[0], (w, err)
-    return lines[0]
 
 
 @pytest.fixture

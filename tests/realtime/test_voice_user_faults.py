@@ -8,7 +8,6 @@ writes itself; ``play`` is only driven up to its option checks (no audio server 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import io
 import warnings
 from pathlib import Path
@@ -18,27 +17,12 @@ import pytest
 import soundfile as sf
 
 import tonehost
-import tonehost.realtime.cli as cli
+from conftest import one_error_line
+from conftest import run_main as main
 from tonehost.dsp.features import track_pitch, track_pitch_blocks, voice_like
 from tonehost.exports.errors import UsageError
 
 SR = 16000
-
-
-def main(*argv):
-    """tonehost's main in this process: (exit code, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = cli.main([str(a) for a in argv])
-    return rc, out.getvalue(), err.getvalue()
-
-
-def one_error_line(err: str, *words) -> str:
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("tonehost: error: ") and "Traceback" not in err, err
-    for w in words:
-        assert str(w) in lines[0], (w, err)
-    return lines[0]
 
 
 def tone(sr: int, seconds: float = 0.5, f0: float = 220.0) -> np.ndarray:
@@ -300,11 +284,8 @@ def test_devices_midi_does_not_ask_whether_a_running_jack_server_runs(private_ja
     assert "is a JACK server running?" not in r.stdout and "the JACK server has no MIDI ports" in r.stdout, r.stdout
 
 
-def test_pitch_with_the_ddsp_vst_model_shows_its_progress(tmp_path, monkeypatch):
-    """``pitch --tracker ddsp-vst`` runs the model once per frame after reading the file: its bar stood at 100 %
-    while the model ran (about 1 s per 0.02 s of audio at --hop-ms 0.0625: hours for a song, without a sign).
-    Now a "pitch model" bar counts the frames to the end."""
-    import tonehost.realtime.cli.pitch as pitch_cli
+def record_bars(monkeypatch, module) -> list:
+    """The progress bars ``module`` opens through ``outputs.seconds_bar``, kept (enabled, drawn into a string)."""
     from tonehost.realtime.cli.outputs import seconds_bar
 
     bars = []
@@ -314,7 +295,16 @@ def test_pitch_with_the_ddsp_vst_model_shows_its_progress(tmp_path, monkeypatch)
         bars.append(bar)
         return bar
 
-    monkeypatch.setattr(pitch_cli, "seconds_bar", recorded)
+    monkeypatch.setattr(module, "seconds_bar", recorded)
+    return bars
+
+
+def test_pitch_with_the_ddsp_vst_model_shows_its_progress(tmp_path, monkeypatch):
+    """``pitch --tracker ddsp-vst`` runs the model once per frame after reading the file: its bar stood at 100 %
+    while the model ran (about 1 s per 0.02 s of audio at --hop-ms 0.0625: hours for a song, without a sign).
+    Now a "pitch model" bar counts the frames to the end."""
+    import tonehost.realtime.cli.pitch as pitch_cli
+    bars = record_bars(monkeypatch, pitch_cli)
     p = tmp_path / "short.wav"
     sf.write(p, tone(SR, 0.1), SR)
     rc, out, err = main("pitch", p, "-o", tmp_path / "f0.csv", "--tracker", "ddsp-vst")
@@ -327,16 +317,7 @@ def test_render_with_the_ddsp_vst_model_shows_the_analysis_pass(tmp_path, monkey
     """``render --tracker ddsp-vst`` measured the whole file (a first pass through the model) without a bar; the
     default tracker's render had one ("analysing"). Now both do, and it reaches the end."""
     import tonehost.realtime.cli.render as render_cli
-    from tonehost.realtime.cli.outputs import seconds_bar
-
-    bars = []
-
-    def recorded(desc, frames, sample_rate, **kw):
-        bar = seconds_bar(desc, frames, sample_rate, **{**kw, "disable": False, "file": io.StringIO()})
-        bars.append(bar)
-        return bar
-
-    monkeypatch.setattr(render_cli, "seconds_bar", recorded)
+    bars = record_bars(monkeypatch, render_cli)
     p = tmp_path / "short.wav"
     sf.write(p, tone(SR, 0.2), SR)
     rc, out, err = main("render", p, "-o", tmp_path / "out.wav", "--tracker", "ddsp-vst")
