@@ -29,7 +29,7 @@ from tonehost.dsp.mel import HOP, N_FFT, SAMPLE_RATE, MelStream
 from tonehost.exports.errors import ModelError, UsageError
 from tonehost.exports.note_sequence import Note, NoteSequence
 from tonehost.realtime.audio.worker import Worker
-from tonehost.realtime.io import audio_array, check_sample_rate, to_mono
+from tonehost.realtime.io import MIN_FILE_RATE, audio_array, check_sample_rate, to_mono
 
 N_PITCHES = 88
 MIN_PITCH = 21
@@ -103,6 +103,35 @@ class Decoding:
     velocity: str = "model"
     min_onset_rise_db: float | None = None
     ghost_causal: bool = False
+
+    def __post_init__(self):
+        """Refuse a decoding that cannot work: ``Decoding(velocity="midi")`` ran without the velocity head and
+        gave every note velocity 10; ``onset_threshold=1.5`` found no notes, without a word.
+
+        Raises
+        ------
+        UsageError
+            A threshold outside (0, 1), ``ghost_frames`` not a whole number >= 0, ``velocity`` not ``"model"`` or
+            ``"loudness"``, ``min_onset_rise_db`` neither None nor finite.
+        """
+        import math
+        import numbers
+
+        def real(v):
+            return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) and math.isfinite(v)
+
+        for name in ("onset_threshold", "frame_threshold"):
+            v = getattr(self, name)
+            if not (real(v) and 0.0 < v < 1.0):
+                raise UsageError(f"Decoding {name} must be a probability between 0 and 1 (exclusive), got {v!r}")
+        g = self.ghost_frames
+        if not (isinstance(g, numbers.Integral) and not isinstance(g, (bool, np.bool_)) and g >= 0):
+            raise UsageError(f"Decoding ghost_frames must be a whole number of frames >= 0, got {g!r}")
+        if self.velocity not in ("model", "loudness"):
+            raise UsageError(f"Decoding velocity must be 'model' or 'loudness', got {self.velocity!r}")
+        v = self.min_onset_rise_db
+        if v is not None and not real(v):
+            raise UsageError(f"Decoding min_onset_rise_db must be None or a finite number of dB, got {v!r}")
 
     @property
     def needs_levels(self) -> bool:
@@ -374,6 +403,44 @@ def state_units(session, name: str = "onset_h") -> int:
     return LSTM_UNITS
 
 
+#: The most mel frames one model call may take (``max_chunk``): 2**16 frames are 35 minutes of audio.
+MAX_CHUNK = 1 << 16
+
+
+def check_max_chunk(max_chunk) -> int:
+    """``max_chunk`` (frames per model call) as an ``int`` in ``1 .. MAX_CHUNK``.
+
+    Raises
+    ------
+    UsageError
+        Not a whole number in that range: ``stream(sr, max_chunk=0)`` used to loop for ever without a model
+        call, -1 ended in numpy's "negative dimensions", 1.5 in a TypeError from slicing.
+    """
+    from tonehost.dsp._checks import check_int
+
+    try:
+        return check_int("max_chunk", max_chunk, 1, MAX_CHUNK)
+    except ValueError as exc:
+        raise UsageError(f"{exc} (mel frames of 32 ms per model call; 8 is live, 250 magenta.js's)") from None
+
+
+def check_decoding(decoding) -> "Decoding":
+    """``decoding`` (None: :data:`MAGENTA_DECODING`) if it is a :class:`Decoding`.
+
+    Raises
+    ------
+    UsageError
+        Anything else (``decoding="magenta"`` used to end in an AttributeError inside the session factory).
+    """
+    if decoding is None:
+        return MAGENTA_DECODING
+    if not isinstance(decoding, Decoding):
+        raise UsageError(f"decoding must be a tonehost.realtime.pipelines.transcriber.Decoding (MAGENTA_DECODING, "
+                         f"CALIBRATED_DECODING, LIVE_DECODING or your own), got {type(decoding).__name__} "
+                         f"{decoding!r:.60}")
+    return decoding
+
+
 class Transcriber:
     """Incremental O&F on 16 kHz audio (or on mel frames): same result whatever the block sizes.
 
@@ -401,10 +468,10 @@ class Transcriber:
                  decoding: Decoding | None = None, keep_notes: bool = True):
         self.session = session
         self.keep_notes = keep_notes
-        self.max_chunk = max_chunk
+        self.max_chunk = check_max_chunk(max_chunk)
+        self.decoding = check_decoding(decoding)
         self.keep_probs = keep_probs
         self.full_chunks = full_chunks
-        self.decoding = decoding or MAGENTA_DECODING
         self._outputs = [o.name for o in session.get_outputs()]
         if self.decoding.velocity == "model" and "velocities" not in self._outputs:
             raise UsageError("this decoding takes velocities from the model, and the session has no velocity "
@@ -732,7 +799,7 @@ class TranscriptionStream:
     """
 
     def __init__(self, session, sample_rate: int, max_chunk: int = 8, decoding: Decoding | None = None):
-        self.sample_rate = int(sample_rate)
+        self.sample_rate = check_sample_rate(sample_rate, lowest=MIN_FILE_RATE)
         self._resampler = AudioTo16k(self.sample_rate)
         self._transcriber = Transcriber(session, max_chunk=max_chunk, decoding=decoding)
         self._done = False
@@ -804,6 +871,8 @@ class OnsetsAndFrames:
         from tonehost.exports.resolve import transcriber_model
 
         checkpoint = transcriber_source(checkpoint)  # the shipped model by name: the same as the default
+        if decoding is not None:  # a bad one is refused before the model loads
+            decoding = check_decoding(decoding)
         self.model_path = transcriber_model(checkpoint, offline)
         self.threads = threads
         if decoding is None:
@@ -837,7 +906,7 @@ class OnsetsAndFrames:
         audio : numpy.ndarray, shape (n,) or (n, channels)
             Float samples at ``sample_rate`` (channels are averaged).
         sample_rate : int
-            Hz (any rate; resampled to 16 kHz).
+            Hz, 1000 .. 1 MHz (resampled to 16 kHz).
 
         Returns
         -------
@@ -849,7 +918,8 @@ class OnsetsAndFrames:
         Raises
         ------
         UsageError
-            ``sample_rate`` is not a whole number of Hz (1 .. 1 MHz); ``audio`` is a file name, not numeric, not
+            ``sample_rate`` is not a whole number of Hz (1000 .. 1 MHz: a lower rate would be upsampled
+            16-fold or more; ``read_audio`` refuses such files too); ``audio`` is a file name, not numeric, not
             ``[n]`` or ``[n, channels]`` (:func:`~tonehost.realtime.io.audio_array`).
 
         Warns
@@ -857,7 +927,7 @@ class OnsetsAndFrames:
         NonFiniteAudioWarning
             NaN/inf samples were replaced by zeros.
         """
-        sample_rate = check_sample_rate(sample_rate)
+        sample_rate = check_sample_rate(sample_rate, lowest=MIN_FILE_RATE)
         audio = audio_array(audio)  # [n] float32: a file name, [channels, n] or 3-D input is one UsageError
         if not len(audio):  # nothing to hear (the mel frames of 0 samples used to raise an IndexError)
             return notes_to_sequence([], 0.0)
@@ -888,6 +958,24 @@ class OnsetsAndFrames:
         return notes_to_sequence(tr.notes, duration)
 
     def stream(self, sample_rate: int, max_chunk: int = 8) -> TranscriptionStream:
-        """A :class:`TranscriptionStream` for audio arriving at ``sample_rate`` Hz."""
-        sample_rate = check_sample_rate(sample_rate)
+        """A :class:`TranscriptionStream` for audio arriving at ``sample_rate`` Hz.
+
+        Parameters
+        ----------
+        sample_rate : int
+            Hz of the blocks to be pushed, 1000 .. 1 MHz (resampled to 16 kHz).
+        max_chunk : int
+            Most mel frames (32 ms each) per model call, 1 .. :data:`MAX_CHUNK`: small is low latency.
+
+        Returns
+        -------
+        TranscriptionStream
+
+        Raises
+        ------
+        UsageError
+            ``sample_rate`` or ``max_chunk`` is not a whole number in its range.
+        """
+        sample_rate = check_sample_rate(sample_rate, lowest=MIN_FILE_RATE)
+        max_chunk = check_max_chunk(max_chunk)
         return TranscriptionStream(self.session_for(self.decoding), sample_rate, max_chunk, self.decoding)
