@@ -50,6 +50,8 @@ def info(checkpoint_id: str, extra_index=None) -> Checkpoint:
     ------
     CheckpointNotFoundError
         Unknown id (the message suggests the nearest ones).
+    UsageError
+        ``checkpoint_id`` is not a string (None, a number).
     """
     return get_checkpoint(checkpoint_id, extra_index)
 
@@ -81,6 +83,8 @@ def fetch(source: str | os.PathLike, to: str | os.PathLike | None = None, offlin
     CheckpointError
         Unknown id, 404 everywhere, failure after retries and mirrors, size/hash mismatch, corrupt files, offline
         without a cached copy; the message names the file and the fix.
+    UsageError
+        ``source`` is not a ``str`` or ``os.PathLike`` (None, a number, bytes).
     """
     return fetch_checkpoint(source, to=to, offline=offline, progress=progress, **options)
 

@@ -113,8 +113,12 @@ def resolve_source(source: str | os.PathLike, extra_index=None) -> Source:
     ------
     CheckpointNotFoundError
         When ``source`` is neither a known id, an http(s)/file URL, nor an existing directory.
+    UsageError
+        ``source`` is not a ``str`` or ``os.PathLike`` (:func:`~tonehost.exports.checkpoints.index.check_source`).
     """
-    s = os.fspath(source)
+    from tonehost.exports.checkpoints.index import check_source
+
+    s = os.fspath(check_source(source))
     if not str(s).strip():
         raise CheckpointNotFoundError("the checkpoint source is empty; give an index id (`tonehost checkpoints "
                                       "list`), an http(s) URL or a checkpoint directory", s)

@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tonehost.exports.errors import CheckpointError, CheckpointFormatError, CheckpointNotFoundError
+from tonehost.exports.errors import CheckpointError, CheckpointFormatError, CheckpointNotFoundError, UsageError
 
 MAGENTA = "https://storage.googleapis.com/magentadata/js/checkpoints"
 OLD_MAGENTA = "https://storage.googleapis.com/download.magenta.tensorflow.org/tfjs_checkpoints"
@@ -295,19 +295,52 @@ def all_checkpoints(extra_index=None) -> dict[str, Checkpoint]:
     return out
 
 
+def check_source(source, what: str = "checkpoint") -> str | os.PathLike:
+    """``source`` if it can name a checkpoint: a ``str`` (an index id, a URL or a folder) or an ``os.PathLike``.
+
+    The one type check of every entry point that takes a checkpoint (``checkpoints.info``/``fetch``, the model
+    classes' ``checkpoint=``): ``MusicVAE(3)`` or ``checkpoints.fetch(None)`` used to end in a TypeError from
+    deep inside pathlib or difflib.
+
+    Parameters
+    ----------
+    source : object
+        What the caller passed.
+    what : str
+        The argument's name in the message.
+
+    Returns
+    -------
+    str or os.PathLike
+        ``source`` unchanged.
+
+    Raises
+    ------
+    UsageError
+        ``source`` is of another type (None, a number, bytes, a list, a loaded model).
+    """
+    if isinstance(source, (str, os.PathLike)) and not isinstance(os.fspath(source), bytes):
+        return source
+    raise UsageError(f"{what} must be an index id (see `tonehost checkpoints list`), an http(s) URL or a "
+                     f"checkpoint folder, as str or pathlib.Path; got {type(source).__name__} {source!r:.60}")
+
+
 def get_checkpoint(checkpoint_id: str, extra_index=None) -> Checkpoint:
     """The index entry ``checkpoint_id``.
 
     Raises
     ------
     CheckpointNotFoundError
-        Unknown id (the message lists close matches).
+        Unknown id (the message lists close matches, whatever the case or surrounding spaces).
+    UsageError
+        ``checkpoint_id`` is not a string (:func:`check_source`).
     """
+    checkpoint_id = os.fspath(check_source(checkpoint_id, "checkpoint_id"))
     entries = all_checkpoints(extra_index)
     if checkpoint_id in entries:
         return entries[checkpoint_id]
     import difflib
-    close = difflib.get_close_matches(checkpoint_id, list(entries), n=3)
+    close = difflib.get_close_matches(checkpoint_id.strip().lower(), list(entries), n=3)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     raise CheckpointNotFoundError(f"unknown checkpoint id {checkpoint_id!r}.{hint} See `tonehost checkpoints "
                                   f"list`, or add your own to a JSON index file named by ${INDEX_ENV}.")
@@ -319,4 +352,4 @@ def index_json(extra_index=None, full: bool = False) -> list[dict]:
 
 
 __all__ = ["Checkpoint", "FileSpec", "BUILTIN", "PITCH_MODEL_ID", "INDEX_ENV", "all_checkpoints",
-           "get_checkpoint", "load_index_file", "index_json", "CheckpointError"]
+           "check_source", "get_checkpoint", "load_index_file", "index_json", "CheckpointError"]

@@ -52,8 +52,18 @@ def transcriber_source(checkpoint):
     Returns
     -------
     str or os.PathLike or None
+
+    Raises
+    ------
+    UsageError
+        ``checkpoint`` is neither None, a ``str`` nor an ``os.PathLike``
+        (:func:`~tonehost.exports.checkpoints.index.check_source`).
     """
-    if checkpoint is not None and str(checkpoint) == PIANO_TRANSCRIBER:
+    if checkpoint is None:
+        return None
+    from tonehost.exports.checkpoints.index import check_source
+
+    if str(check_source(checkpoint)) == PIANO_TRANSCRIBER:
         return None
     return checkpoint
 

@@ -45,9 +45,13 @@ Sampler = Callable[[np.ndarray], int]
 
 
 def _sampler(rng) -> Sampler:
+    """A sampler ``f(probs) -> index`` from ``rng``: a callable as it is, else the cdf rule over the generator of a
+    seed or a generator (anything else is one UsageError: :func:`tonehost.exports.rng.as_generator`)."""
+    from tonehost.exports.rng import as_generator
+
     if callable(rng) and not isinstance(rng, np.random.Generator):
         return rng
-    return CdfSampler(rng)
+    return CdfSampler(as_generator(rng))
 
 
 class Continuation:
@@ -103,9 +107,10 @@ class MusicRNN:
                  offline: bool = False, threads: int = 1):
         from tonehost.exports.onnx_session import make_session
         from tonehost.exports.resolve import music_rnn_checkpoint
+        from tonehost.exports.checkpoints.index import check_source
         from tonehost.exports.tfjs import read_checkpoint_config
 
-        source = checkpoint
+        source = None if checkpoint is None else check_source(checkpoint)  # MusicRNN(3): one UsageError
         if source is not None and str(source).endswith(".onnx"):
             if spec is None:
                 raise UsageError(f"{source}: an exported MusicRNN model needs spec= (its config.json)")

@@ -57,8 +57,12 @@ __all__ = ["MusicVAE", "DecodeResult", "GrooveStream", "StreamedEncoder", "inter
            "segment_lengths"]
 
 
-def _generator(rng) -> np.random.Generator:
-    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+def _generator(rng, what: str = "rng") -> np.random.Generator:
+    """``rng`` (a seed, a generator or None) as a generator; anything else is one UsageError naming ``what``
+    (:func:`tonehost.exports.rng.as_generator`)."""
+    from tonehost.exports.rng import as_generator
+
+    return as_generator(rng, what)
 
 
 def tfjs_linspace(start: float, stop: float, num: int) -> np.ndarray:
@@ -216,14 +220,16 @@ class MusicVAE:
         from tonehost.exports.convert.music_vae import export_music_vae, read_architecture
         from tonehost.exports.onnx_session import make_session
         from tonehost.exports.resolve import checkpoint_dir
+        from tonehost.exports.checkpoints.index import check_source
         from tonehost.exports.sequences import chord_encoder_from_type, converter_from_spec
 
+        rng = _generator(seed, "seed")  # a bad seed or checkpoint argument is refused before anything loads
         if checkpoint is None:
             from tonehost.exports.checkpoints.shipped import default_music_vae_dir
 
             self.checkpoint_dir = default_music_vae_dir()
         else:
-            self.checkpoint_dir = checkpoint_dir(checkpoint, offline)
+            self.checkpoint_dir = checkpoint_dir(check_source(checkpoint), offline)
         self.name = str(checkpoint) if checkpoint is not None and not Path(str(checkpoint)).exists() \
             else self.checkpoint_dir.name
         parts = export_music_vae(self.checkpoint_dir)
@@ -234,7 +240,7 @@ class MusicVAE:
             else None
         self.sessions = {name: make_session(path, threads) for name, path in parts.items()}
         self._threads = threads
-        self.rng = _generator(seed)
+        self.rng = rng
         self._row_index: dict[int, np.ndarray] = {}
 
     # -- properties --------------------------------------------------------------------------------------
