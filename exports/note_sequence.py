@@ -13,13 +13,16 @@ from __future__ import annotations
 import copy
 import json
 import math
+import numbers
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from tonehost.exports.errors import TonehostError
 
-__all__ = ["Note", "Tempo", "TimeSignature", "QuantizationInfo", "NoteSequence", "quantize_to_step",
+__all__ = ["Note", "Tempo", "TimeSignature", "QuantizationInfo", "NoteSequence", "quantize_to_step", "check_qpm",
            "DEFAULT_QPM", "QUANTIZE_CUTOFF", "SequenceError", "MIN_QPM", "MAX_QPM"]
 
 #: magenta.js ``constants.DEFAULT_QUARTERS_PER_MINUTE``.
@@ -38,6 +41,52 @@ class SequenceError(TonehostError):
     """A NoteSequence that cannot be read, written or quantized as asked (bad MIDI file, tempo change, ...)."""
 
 
+def _whole(value, what: str) -> int:
+    """``value`` as an int if it is a whole number (an int, a float with a whole value, or protobuf JSON's decimal
+    string of one: magenta.js writes int64 fields as strings), else :class:`SequenceError` naming ``what``."""
+    v = value
+    if isinstance(v, str):
+        try:
+            v = int(v.strip())
+        except ValueError:
+            v = None
+    if isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)):
+        return int(v)
+    if isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) and math.isfinite(v) and v == int(v):
+        return int(v)
+    raise SequenceError(f"{what} must be a whole number, got {value!r:.40}")
+
+
+def _finite(value, what: str) -> float:
+    """``value`` as a finite float (a number or its decimal string), else :class:`SequenceError` naming ``what``."""
+    v = value
+    if isinstance(v, str):
+        try:
+            v = float(v.strip())
+        except ValueError:
+            v = None
+    if isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) and math.isfinite(v):
+        return float(v)
+    raise SequenceError(f"{what} must be a finite number, got {value!r:.40}")
+
+
+def _field(d: dict, camel: str, default):
+    """``d[camel]``, or the proto field name's ``d[snake_case]`` (proto3 JSON parsers accept both: magenta's
+    Python ``MessageToDict(preserving_proto_field_name=True)`` writes ``start_time``), or ``default``."""
+    if camel in d:
+        return d[camel]
+    snake = "".join("_" + c.lower() if c.isupper() else c for c in camel)
+    return d.get(snake, default)
+
+
+def _file_name(path, what: str) -> Path:
+    """``path`` as a Path if it is a ``str`` or ``os.PathLike`` naming a file, else :class:`SequenceError`."""
+    if isinstance(path, (str, os.PathLike)) and not isinstance(os.fspath(path), bytes):
+        return Path(path)
+    raise SequenceError(f"{what} must be a file name (str or pathlib.Path), got {type(path).__name__} "
+                        f"{path!r:.40}")
+
+
 def quantize_to_step(seconds: float, steps_per_second: float, cutoff: float = QUANTIZE_CUTOFF) -> int:
     """magenta.js ``quantizeToStep``: ``floor(seconds * steps_per_second + (1 - cutoff))``.
 
@@ -53,6 +102,23 @@ def quantize_to_step(seconds: float, steps_per_second: float, cutoff: float = QU
     int
     """
     return int(math.floor(seconds * steps_per_second + (1.0 - cutoff)))
+
+
+def check_qpm(qpm, what: str = "qpm") -> float:
+    """A tempo given by a caller as a float in :data:`MIN_QPM` .. :data:`MAX_QPM` quarter notes per minute.
+
+    The one tempo rule of the sequence API (``unquantize(qpm)``, ``MusicVAE.decode(qpm=)``), the range
+    :meth:`NoteSequence.to_midi` can write.
+
+    Raises
+    ------
+    SequenceError
+        ``qpm`` is not a finite number in that range (the message names ``what``).
+    """
+    if isinstance(qpm, numbers.Real) and not isinstance(qpm, (bool, np.bool_)) and MIN_QPM <= qpm <= MAX_QPM:
+        return float(qpm)
+    raise SequenceError(f"{what} must be a tempo from {MIN_QPM:g} to {MAX_QPM:g} quarter notes per minute (what a "
+                        f"MIDI file holds), got {qpm!r:.40}")
 
 
 @dataclass
@@ -81,15 +147,34 @@ class Note:
         return d
 
     @classmethod
-    def from_json(cls, d: dict) -> "Note":
-        """From magenta.js JSON (missing fields take magenta.js's defaults: 0, false)."""
-        qs, qe = d.get("quantizedStartStep"), d.get("quantizedEndStep")
-        return cls(pitch=int(d.get("pitch", 0)), velocity=int(d.get("velocity", 0)),
-                   start_time=float(d.get("startTime", 0.0)), end_time=float(d.get("endTime", 0.0)),
-                   quantized_start_step=None if qs is None else int(qs),
-                   quantized_end_step=None if qe is None else int(qe),
-                   program=int(d.get("program", 0)), instrument=int(d.get("instrument", 0)),
-                   is_drum=bool(d.get("isDrum", False)))
+    def from_json(cls, d: dict, where: str = "note") -> "Note":
+        """From magenta.js JSON (missing fields take magenta.js's defaults: 0, false).
+
+        Keys are camelCase (``startTime``) or the proto field names (``start_time``), as proto3 JSON parsers take
+        them; whole-number fields may be decimal strings (magenta.js's int64s).
+
+        Raises
+        ------
+        SequenceError
+            ``d`` is not an object, a whole-number field holds something else (60.5 used to become 60), a time is
+            not a finite number (NaN used to pass, then break ``quantize``); the message names the field.
+        """
+        if not isinstance(d, dict):
+            raise SequenceError(f"{where} must be a JSON object with pitch, startTime, endTime, got "
+                                f"{type(d).__name__} {d!r:.40}")
+        qs, qe = _field(d, "quantizedStartStep", None), _field(d, "quantizedEndStep", None)
+        is_drum = _field(d, "isDrum", False)
+        if not isinstance(is_drum, (bool, np.bool_)):
+            raise SequenceError(f"{where} isDrum must be true or false, got {is_drum!r:.40}")
+        return cls(pitch=_whole(_field(d, "pitch", 0), f"{where} pitch"),
+                   velocity=_whole(_field(d, "velocity", 0), f"{where} velocity"),
+                   start_time=_finite(_field(d, "startTime", 0.0), f"{where} startTime"),
+                   end_time=_finite(_field(d, "endTime", 0.0), f"{where} endTime"),
+                   quantized_start_step=None if qs is None else _whole(qs, f"{where} quantizedStartStep"),
+                   quantized_end_step=None if qe is None else _whole(qe, f"{where} quantizedEndStep"),
+                   program=_whole(_field(d, "program", 0), f"{where} program"),
+                   instrument=_whole(_field(d, "instrument", 0), f"{where} instrument"),
+                   is_drum=bool(is_drum))
 
 
 @dataclass
@@ -163,9 +248,26 @@ class NoteSequence:
         return float(self.tempos[0].qpm) if self.tempos else DEFAULT_QPM
 
     def add_note(self, pitch: int, start_time: float, end_time: float, velocity: int = 100, **fields) -> Note:
-        """Append a note and extend ``total_time`` to its end; returns it."""
-        note = Note(pitch=int(pitch), velocity=int(velocity), start_time=float(start_time),
-                    end_time=float(end_time), **fields)
+        """Append a note and extend ``total_time`` to its end; returns it.
+
+        Parameters
+        ----------
+        pitch : int
+            MIDI note number.
+        start_time, end_time : float
+            Seconds (finite).
+        velocity : int
+        **fields
+            Any other :class:`Note` field (``program``, ``is_drum``, ...).
+
+        Raises
+        ------
+        SequenceError
+            A pitch or velocity that is not a whole number, a time that is not a finite number (the message names
+            the argument; ``add_note(60, 0, "x")`` was float()'s ValueError).
+        """
+        note = Note(pitch=_whole(pitch, "pitch"), velocity=_whole(velocity, "velocity"),
+                    start_time=_finite(start_time, "start_time"), end_time=_finite(end_time, "end_time"), **fields)
         self.notes.append(note)
         self.total_time = max(self.total_time, note.end_time)
         return note
@@ -188,7 +290,8 @@ class NoteSequence:
         Raises
         ------
         SequenceError
-            Tempo or time-signature changes, a bad time signature, negative times, ``steps_per_quarter`` < 1.
+            Tempo or time-signature changes, a bad time signature or tempo, negative or non-finite times, a field
+            that is not a number, ``steps_per_quarter`` not a whole number >= 1.
         """
         from tonehost.dsp._checks import check_int
 
@@ -230,6 +333,10 @@ class NoteSequence:
         else:
             q.tempos = [Tempo(0.0, DEFAULT_QPM)]
         steps_per_second = steps_per_quarter * q.tempos[0].qpm / 60.0
+        q._check_fields("cannot quantize the sequence")  # NaN/inf times were int()'s ValueError/OverflowError
+        if not (math.isfinite(q.tempos[0].qpm) and q.tempos[0].qpm > 0):
+            raise SequenceError(f"cannot quantize the sequence: its tempo is {q.tempos[0].qpm!r} qpm; give it a "
+                                "positive tempo (seq.tempos[0].qpm)")
         q.total_quantized_steps = quantize_to_step(self.total_time, steps_per_second)
         for n in q.notes:
             n.quantized_start_step = quantize_to_step(n.start_time, steps_per_second)
@@ -244,13 +351,21 @@ class NoteSequence:
     def unquantize(self, qpm: float | None = None) -> "NoteSequence":
         """magenta.js ``unquantizeSequence``: times from steps at ``qpm`` (default the sequence's tempo).
 
+        Parameters
+        ----------
+        qpm : float, optional
+            Quarter notes per minute, :data:`MIN_QPM` .. :data:`MAX_QPM` (what a MIDI file holds).
+
         Raises
         ------
         SequenceError
-            The sequence is not quantized relative to a tempo.
+            The sequence is not quantized relative to a tempo; ``qpm`` outside that range or not a number
+            (``unquantize(0)`` used the sequence's tempo instead, ``unquantize(float("nan"))`` gave NaN times).
         """
         if self.quantization_info is None or self.quantization_info.steps_per_quarter <= 0:
             raise SequenceError("the sequence is not quantized with steps per quarter; nothing to unquantize")
+        if qpm is not None:
+            qpm = check_qpm(qpm)
         s = self.copy()
         if qpm:
             if s.tempos:
@@ -297,29 +412,61 @@ class NoteSequence:
     def from_json(cls, d: dict | str) -> "NoteSequence":
         """From magenta.js JSON (a dict or a JSON string).
 
+        Keys are camelCase (``NoteSequence.toJSON()``: ``startTime``, ``totalQuantizedSteps``) or the proto field
+        names (``start_time``: magenta's Python ``MessageToDict(..., preserving_proto_field_name=True)``), as
+        proto3 JSON parsers take them; snake_case keys used to be ignored, leaving every time 0.
+
         Raises
         ------
         SequenceError
-            Not a JSON object of that shape.
+            Not a JSON object of that shape: text that is not JSON (a file name: the message says how to read
+            it), a field of the wrong kind (``pitch: 60.5``, ``startTime: NaN``, ``notes: 5``), naming the field.
         """
-        try:
-            if isinstance(d, str):
+        if isinstance(d, (str, bytes)):
+            try:
                 d = json.loads(d)
-            qi = d.get("quantizationInfo")
-            tqs = d.get("totalQuantizedSteps")
-            return cls(notes=[Note.from_json(n) for n in d.get("notes", [])],
-                       total_time=float(d.get("totalTime", 0.0)),
-                       tempos=[Tempo(float(t.get("time", 0.0)), float(t.get("qpm", DEFAULT_QPM)))
-                               for t in d.get("tempos", [])],
-                       time_signatures=[TimeSignature(float(t.get("time", 0.0)), int(t.get("numerator", 4)),
-                                                      int(t.get("denominator", 4)))
-                                        for t in d.get("timeSignatures", [])],
-                       quantization_info=None if qi is None else QuantizationInfo(
-                           int(qi.get("stepsPerQuarter", 0)), float(qi.get("stepsPerSecond", 0.0))),
-                       total_quantized_steps=None if tqs is None else int(tqs),
-                       ticks_per_quarter=int(d.get("ticksPerQuarter", DEFAULT_TICKS_PER_QUARTER)))
-        except (AttributeError, TypeError, ValueError, KeyError) as exc:
-            raise SequenceError(f"not a NoteSequence in magenta.js JSON ({exc})") from None
+            except ValueError as exc:
+                text = d.decode(errors="replace") if isinstance(d, bytes) else d
+                hint = ""
+                if len(text) < 4096 and "\n" not in text and text.strip() and os.path.isfile(text.strip()):
+                    hint = (f"; {text.strip()!r} is a file name: NoteSequence.from_json(pathlib.Path(...)"
+                            ".read_text())")
+                raise SequenceError(f"not a NoteSequence in magenta.js JSON (not JSON text: {exc}){hint}") from None
+        if not isinstance(d, dict):
+            raise SequenceError(f"not a NoteSequence in magenta.js JSON: a JSON object (dict) is needed, got "
+                                f"{type(d).__name__}")
+
+        def items(key):
+            v = _field(d, key, [])
+            if not isinstance(v, (list, tuple)):
+                raise SequenceError(f"not a NoteSequence in magenta.js JSON: {key} must be a list, got "
+                                    f"{type(v).__name__} {v!r:.40}")
+            for i, item in enumerate(v):
+                if not isinstance(item, dict):
+                    raise SequenceError(f"not a NoteSequence in magenta.js JSON: {key}[{i}] must be an object, "
+                                        f"got {type(item).__name__} {item!r:.40}")
+            return list(enumerate(v))
+
+        qi = _field(d, "quantizationInfo", None)
+        if qi is not None and not isinstance(qi, dict):
+            raise SequenceError(f"not a NoteSequence in magenta.js JSON: quantizationInfo must be an object, got "
+                                f"{qi!r:.40}")
+        tqs = _field(d, "totalQuantizedSteps", None)
+        return cls(notes=[Note.from_json(n, f"notes[{i}]") for i, n in items("notes")],
+                   total_time=_finite(_field(d, "totalTime", 0.0), "totalTime"),
+                   tempos=[Tempo(_finite(t.get("time", 0.0), f"tempos[{i}] time"),
+                                 _finite(t.get("qpm", DEFAULT_QPM), f"tempos[{i}] qpm")) for i, t in items("tempos")],
+                   time_signatures=[TimeSignature(_finite(t.get("time", 0.0), f"timeSignatures[{i}] time"),
+                                                  _whole(t.get("numerator", 4), f"timeSignatures[{i}] numerator"),
+                                                  _whole(t.get("denominator", 4),
+                                                         f"timeSignatures[{i}] denominator"))
+                                    for i, t in items("timeSignatures")],
+                   quantization_info=None if qi is None else QuantizationInfo(
+                       _whole(_field(qi, "stepsPerQuarter", 0), "quantizationInfo stepsPerQuarter"),
+                       _finite(_field(qi, "stepsPerSecond", 0.0), "quantizationInfo stepsPerSecond")),
+                   total_quantized_steps=None if tqs is None else _whole(tqs, "totalQuantizedSteps"),
+                   ticks_per_quarter=_whole(_field(d, "ticksPerQuarter", DEFAULT_TICKS_PER_QUARTER),
+                                            "ticksPerQuarter"))
 
     # -- pretty_midi / MIDI files ---------------------------------------------------------------------
     def to_pretty_midi(self):
@@ -331,6 +478,7 @@ class NoteSequence:
         if self.is_quantized and self.notes and all(n.end_time == 0 for n in self.notes):
             seq = self.unquantize()
         pm = pretty_midi.PrettyMIDI(initial_tempo=seq.qpm, resolution=seq.ticks_per_quarter)
+        tick = 60.0 / (seq.qpm * seq.ticks_per_quarter)  # seconds per tick at the tempo written
         for ts in seq.time_signatures:
             pm.time_signature_changes.append(pretty_midi.TimeSignature(ts.numerator, ts.denominator, ts.time))
         tracks: dict[tuple, object] = {}
@@ -338,7 +486,9 @@ class NoteSequence:
             key = (n.program, n.instrument, n.is_drum)
             if key not in tracks:
                 tracks[key] = pretty_midi.Instrument(program=n.program, is_drum=n.is_drum)
-            end = n.end_time if n.end_time > n.start_time else n.start_time + 1e-3
+            # at least one MIDI tick long: a shorter note rounds to a note-on and note-off on one tick, which
+            # readers drop (a zero-length or 1 ms note vanished from the file without a word)
+            end = max(n.end_time, n.start_time + tick)
             tracks[key].notes.append(pretty_midi.Note(velocity=max(1, min(127, int(n.velocity))),
                                                       pitch=int(n.pitch), start=n.start_time, end=end))
         for key in sorted(tracks, key=lambda k: (k[1], k[0], k[2])):
@@ -370,11 +520,11 @@ class NoteSequence:
         Raises
         ------
         SequenceError
-            The file is missing or is not a MIDI file.
+            The file is missing or is not a MIDI file; ``path`` is not a file name (None, bytes of a file).
         """
         import pretty_midi
 
-        p = Path(path)
+        p = _file_name(path, "from_midi's path")
         if p.is_dir():
             raise SequenceError(f"{p} is a folder, not a MIDI file; give a .mid file inside it", p)
         if not p.is_file():
@@ -396,12 +546,14 @@ class NoteSequence:
         Raises
         ------
         SequenceError
-            The folder does not exist or is not writable.
+            The folder does not exist or is not writable; ``path`` is not a file name; a note, tempo or program
+            a MIDI file cannot hold (pitch or program outside 0..127, a time that is not finite, a field that is
+            not a number, a tempo outside :data:`MIN_QPM` .. :data:`MAX_QPM`).
         """
         from tonehost.exports.errors import UsageError
         from tonehost.exports.paths import atomic_output
 
-        p = Path(path)
+        p = _file_name(path, "to_midi's path")
         if not p.parent.is_dir():
             raise SequenceError(f"cannot write {p}: folder {p.parent} does not exist", p)
         self._check_midi_range(p)
@@ -417,17 +569,33 @@ class NoteSequence:
 
     def _check_midi_range(self, p: Path) -> None:
         """Raise :class:`SequenceError` (naming ``p`` and the first bad value) for what a MIDI file cannot hold:
-        pitches and programs outside 0..127, NaN or infinite times, a tempo outside ``MIN_QPM..MAX_QPM``."""
+        pitches and programs outside 0..127, NaN or infinite times, a tempo outside ``MIN_QPM..MAX_QPM`` (a note
+        before 0 s starts at 0 s in the file: a GrooVAE hit played early on the first step)."""
+        self._check_fields(f"cannot write {p}", p)
         for t in self.tempos[:1] or [Tempo(0.0, DEFAULT_QPM)]:
-            if not (math.isfinite(t.qpm) and MIN_QPM <= t.qpm <= MAX_QPM):
-                raise SequenceError(f"cannot write {p}: tempo {t.qpm:g} qpm is outside what a MIDI file holds "
+            if not (isinstance(t.qpm, numbers.Real) and math.isfinite(t.qpm) and MIN_QPM <= t.qpm <= MAX_QPM):
+                raise SequenceError(f"cannot write {p}: tempo {t.qpm!r:.20} qpm is outside what a MIDI file holds "
                                     f"({MIN_QPM:g}..{MAX_QPM:g}); give a tempo in that range", p)
         for n in self.notes:
             bad = ("pitch", n.pitch) if not 0 <= n.pitch <= 127 else \
-                ("program", n.program) if not 0 <= n.program <= 127 else \
-                ("time", n.start_time if not math.isfinite(n.start_time) else n.end_time) \
-                if not (math.isfinite(n.start_time) and math.isfinite(n.end_time)) else None
+                ("program", n.program) if not 0 <= n.program <= 127 else None
             if bad:
-                rng = "0..127" if bad[0] != "time" else "finite seconds"
+                rng = "0..127"
                 raise SequenceError(f"cannot write {p}: a note has {bad[0]} {bad[1]!r} (a MIDI file holds {rng}); "
                                     "fix or drop that note", p)
+
+    def _check_fields(self, doing: str, p: Path | None = None) -> None:
+        """Raise :class:`SequenceError` (``"<doing>: a note has ..."``) for the first note whose pitch, velocity,
+        program or instrument is not a whole number or whose times are not finite numbers (``Note("60")`` was a
+        TypeError from a comparison inside :meth:`to_midi`, a NaN time int()'s ValueError inside
+        :meth:`quantize`)."""
+        for i, n in enumerate(self.notes):
+            try:
+                for name in ("pitch", "velocity", "program", "instrument", "start_time", "end_time"):
+                    v = getattr(n, name)
+                    if isinstance(v, (str, bytes)):  # JSON's decimal strings are read by from_json, not kept
+                        raise SequenceError(f"{name} must be a number, got {v!r:.40}")
+                    (_finite if name.endswith("time") else _whole)(v, name)
+            except SequenceError as exc:
+                raise SequenceError(f"{doing}: note {i} ({n.pitch!r:.20} at {n.start_time!r:.20} s): "
+                                    f"{exc.user_message}; fix or drop that note", p) from None

@@ -6,6 +6,8 @@ and the fix, before any model loads where the argument alone decides.
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -123,3 +125,88 @@ def test_seeds_still_reproduce(rnn, vae, melody):
     z = vae.encode([melody])
     assert [key(s) for s in vae.decode(z, 1.0, rng=np.random.default_rng(2))] == \
         [key(s) for s in vae.decode(z, 1.0, rng=2)]
+
+
+# -- NoteSequence ------------------------------------------------------------------------------------------------
+
+def test_from_json_reads_proto_field_names_as_well_as_camel_case():
+    """Magenta's Python ``MessageToDict(seq, preserving_proto_field_name=True)`` writes ``start_time``: those keys
+    were ignored, so every note started and ended at 0 and ``total_time`` was 0, without a word."""
+    snake = {"notes": [{"pitch": 60, "velocity": 80, "start_time": 0.5, "end_time": 1.0, "is_drum": False}],
+             "total_time": 1.0, "quantization_info": {"steps_per_quarter": 4}, "total_quantized_steps": "4"}
+    seq = NoteSequence.from_json(snake)
+    assert (seq.notes[0].start_time, seq.notes[0].end_time, seq.total_time) == (0.5, 1.0, 1.0)
+    assert seq.quantization_info.steps_per_quarter == 4 and seq.total_quantized_steps == 4
+    camel = NoteSequence.from_json({"notes": [{"pitch": 60, "velocity": 80, "startTime": 0.5, "endTime": 1.0}],
+                                    "totalTime": 1.0})
+    assert camel.notes == seq.notes
+
+
+@pytest.mark.parametrize("doc, words", [
+    ({"notes": [{"pitch": 60.5, "startTime": 0, "endTime": 1}]}, "notes[0] pitch must be a whole number"),
+    ({"notes": [{"pitch": 60, "startTime": float("nan"), "endTime": 1}]}, "notes[0] startTime must be a finite"),
+    ({"notes": [{"pitch": "C4"}]}, "notes[0] pitch must be a whole number, got 'C4'"),
+    ({"notes": [60, 62]}, "notes[0] must be an object"),
+    ({"notes": 5}, "notes must be a list"),
+    ({"notes": [{"pitch": 60, "isDrum": "no"}]}, "isDrum must be true or false"),
+    ([1, 2], "a JSON object (dict) is needed"),
+])
+def test_from_json_names_the_field_it_cannot_read(doc, words):
+    """``pitch: 60.5`` became 60 and ``startTime: NaN`` passed (then broke quantize); ``notes: [60, 62]`` said
+    "'int' object has no attribute 'get'"."""
+    with pytest.raises(errors.TonehostError, match=re.escape(words)):
+        NoteSequence.from_json(doc)
+
+
+def test_from_json_given_a_file_name_says_how_to_read_it(tmp_path):
+    p = tmp_path / "seq.json"
+    p.write_text("{}")
+    with pytest.raises(errors.TonehostError, match="is a file name: NoteSequence.from_json\\(pathlib.Path"):
+        NoteSequence.from_json(str(p))
+
+
+@pytest.mark.parametrize("call", [
+    lambda tmp: NoteSequence.from_midi(None),
+    lambda tmp: NoteSequence.from_midi(b"MThd\x00\x00\x00\x06"),
+    lambda tmp: NoteSequence().to_midi(None),
+], ids=["from_midi-None", "from_midi-bytes", "to_midi-None"])
+def test_midi_paths_that_are_not_file_names(call, tmp_path):
+    """A TypeError from pathlib."""
+    with pytest.raises(errors.TonehostError, match="path must be a file name \\(str or pathlib.Path\\)"):
+        call(tmp_path)
+
+
+@pytest.mark.parametrize("note, words", [
+    (Note(60, start_time=float("nan"), end_time=1.0), "start_time must be a finite number"),
+    (Note(60, start_time=0.0, end_time=float("inf")), "end_time must be a finite number"),
+    (Note("60", start_time=0.0, end_time=1.0), "pitch must be a number, got '60'"),
+])
+def test_notes_a_sequence_cannot_hold_are_named_when_quantizing_and_writing(note, words, tmp_path):
+    """quantize: int()'s ValueError/OverflowError on NaN/inf times; to_midi: a TypeError from comparing '60'."""
+    seq = NoteSequence(notes=[Note(62, start_time=0.0, end_time=0.5), note], total_time=1.0)
+    with pytest.raises(errors.TonehostError, match=f"cannot quantize the sequence: note 1 .*{re.escape(words)}"):
+        seq.quantize(4)
+    with pytest.raises(errors.TonehostError, match=f"cannot write .*note 1 .*{re.escape(words)}"):
+        seq.to_midi(tmp_path / "x.mid")
+    assert not (tmp_path / "x.mid").exists()
+
+
+def test_add_note_and_unquantize_check_their_numbers(melody):
+    with pytest.raises(errors.TonehostError, match="end_time must be a finite number, got 'x'"):
+        NoteSequence().add_note(60, 0.0, "x")  # float()'s ValueError
+    for qpm in (0, -5, float("nan"), "fast"):  # 0 used the sequence's tempo, NaN gave NaN times
+        with pytest.raises(errors.TonehostError, match="qpm must be a tempo from 4 to 1000"):
+            melody.unquantize(qpm)
+    assert melody.unquantize(60).notes[1].start_time == pytest.approx(0.25 * 2)
+
+
+@pytest.mark.parametrize("duration", [0.0, 1e-6, 1e-3, -0.2])
+def test_a_very_short_note_survives_a_midi_file(duration, tmp_path):
+    """A note shorter than half a MIDI tick (2.3 ms at 120 qpm: a zero-length or 1 ms note, or one ending before
+    it starts) became a note-on and note-off on one tick, which readers drop: the file had no note."""
+    seq = NoteSequence(notes=[Note(60, 90, 1.0, 1.0 + duration), Note(64, 90, 0.0, 0.5)], total_time=2.0)
+    back = NoteSequence.from_midi(seq.to_midi(tmp_path / "short.mid"))
+    assert sorted(n.pitch for n in back.notes) == [60, 64]
+    short = next(n for n in back.notes if n.pitch == 60)
+    assert short.start_time == pytest.approx(1.0, abs=0.003) and 0 < short.end_time - short.start_time < 0.005
+
