@@ -210,3 +210,30 @@ def test_a_very_short_note_survives_a_midi_file(duration, tmp_path):
     short = next(n for n in back.notes if n.pitch == 60)
     assert short.start_time == pytest.approx(1.0, abs=0.003) and 0 < short.end_time - short.start_time < 0.005
 
+
+
+# -- MusicVAE.decode: what is written in the sequences ----------------------------------------------------------
+
+@pytest.mark.parametrize("kw, error, words", [
+    (dict(steps_per_quarter=0), errors.UsageError, "steps_per_quarter must be a whole number from 1"),
+    (dict(steps_per_quarter=2.5), errors.UsageError, "steps_per_quarter must be a whole number from 1"),
+    (dict(qpm=0), errors.TonehostError, "qpm must be a tempo from 4 to 1000"),
+    (dict(qpm=float("nan")), errors.TonehostError, "qpm must be a tempo from 4 to 1000"),
+    (dict(qpm=-5), errors.TonehostError, "qpm must be a tempo from 4 to 1000"),
+    (dict(qpm="fast"), errors.TonehostError, "qpm must be a tempo from 4 to 1000"),
+])
+def test_decode_checks_the_grid_and_tempo_it_writes(vae, kw, error, words):
+    """steps_per_quarter=0 wrote sequences quantized at 0 steps per quarter (not quantized, to magenta.js) and 2.5
+    became 2; qpm 0, -5 or NaN was written as the tempo (to_midi refused it later), qpm='fast' a ValueError."""
+    z = np.zeros((1, vae.z_dims), np.float32)
+    with pytest.raises(error, match=words):
+        vae.decode(z, **kw)
+    with pytest.raises(error, match=words):
+        vae.sample(1, **kw)
+
+
+def test_decode_of_what_is_not_numbers(vae):
+    with pytest.raises(errors.UsageError, match="z must be numbers"):
+        vae.decode("abc")  # numpy's "could not convert string to float"
+    seqs = vae.decode(np.zeros(vae.z_dims), steps_per_quarter=np.int64(4), qpm=np.float32(90))
+    assert seqs[0].qpm == 90 and seqs[0].quantization_info.steps_per_quarter == 4

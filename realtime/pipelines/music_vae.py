@@ -49,7 +49,7 @@ import numpy as np
 from tqdm import tqdm
 
 from tonehost.exports.errors import UsageError
-from tonehost.exports.note_sequence import DEFAULT_QPM, NoteSequence
+from tonehost.exports.note_sequence import DEFAULT_QPM, NoteSequence, check_qpm
 from tonehost.exports.tfjs.random import check_temperature, multinomial_from_probs, softmax32
 from tonehost.realtime.pipelines.limits import check_batch
 
@@ -63,6 +63,17 @@ def _generator(rng, what: str = "rng") -> np.random.Generator:
     from tonehost.exports.rng import as_generator
 
     return as_generator(rng, what)
+
+
+def _steps_per_quarter(value) -> int:
+    """``steps_per_quarter`` given to :meth:`MusicVAE.decode` as an int in 1 .. 2**20 (:meth:`NoteSequence.quantize`'s
+    range), else one UsageError."""
+    from tonehost.dsp._checks import check_int
+
+    try:
+        return check_int("steps_per_quarter", value, 1, 1 << 20)
+    except ValueError as exc:
+        raise UsageError(f"{exc} (the grid written in the decoded sequences; leave it out for the model's)") from None
 
 
 def tfjs_linspace(start: float, stop: float, num: int) -> np.ndarray:
@@ -496,7 +507,11 @@ class MusicVAE:
         ChordError
             A chord the encoder cannot encode.
         """
-        z = np.asarray(z, np.float32)
+        try:
+            z = np.asarray(z, np.float32)
+        except (TypeError, ValueError):  # "abc", [[1, "x"]], ragged rows: numpy's ValueError
+            raise UsageError(f"z must be numbers, finite [n, {self.z_dims}] for {self.name} (e.g. vae.encode(seqs) "
+                             f"or numpy.random.randn(n, {self.z_dims})), got {type(z).__name__} {z!r:.40}") from None
         if z.ndim == 1:
             z = z[None, :]
         if z.ndim != 2 or z.shape[1] != self.z_dims or not np.all(np.isfinite(z)):
@@ -557,7 +572,7 @@ class MusicVAE:
         steps_per_quarter : int, optional
             Written in the sequences (default: the model's grid, 4; 24 for multitrack).
         qpm : float, optional
-            Tempo written (default 120).
+            Tempo written, quarter notes per minute (default 120; 4 .. 1000).
         rng : int or numpy.random.Generator, optional
         progress : bool
             A progress bar on standard error for decodes over a second.
@@ -570,13 +585,18 @@ class MusicVAE:
         Raises
         ------
         UsageError, ChordError
-            As :meth:`decode_tensors` (at most :data:`~tonehost.realtime.pipelines.limits.MAX_BATCH` vectors).
+            As :meth:`decode_tensors` (at most :data:`~tonehost.realtime.pipelines.limits.MAX_BATCH` vectors);
+            ``steps_per_quarter`` not a whole number >= 1.
+        SequenceError
+            ``qpm`` outside 4 .. 1000 (:func:`~tonehost.exports.note_sequence.check_qpm`: what a MIDI file holds).
         """
+        # what is written in the sequences, checked before any decoding (steps_per_quarter=2.5 became 2 and 0 a
+        # sequence quantized at 0 steps per quarter; qpm 0, -5 or NaN a tempo no MIDI file or unquantize takes)
+        spq = self.steps_per_quarter if steps_per_quarter is None else _steps_per_quarter(steps_per_quarter)
+        qpm = DEFAULT_QPM if qpm is None else check_qpm(qpm)
         samples = self.decode_tensors(z, temperature, chord_progression, key, extra_controls, rng,
                                       progress=progress)
-        spq = self.steps_per_quarter if steps_per_quarter is None else int(steps_per_quarter)
-        return [self.converter.to_note_sequence(s, spq, DEFAULT_QPM if qpm is None else float(qpm))
-                for s in samples]
+        return [self.converter.to_note_sequence(s, spq, qpm) for s in samples]
 
     # -- generation --------------------------------------------------------------------------------------
     def sample(self, n: int, temperature=0.5, chord_progression=None, key: int | None = None,
