@@ -36,7 +36,7 @@ import tempfile
 import numpy as np
 
 from tonehost.dsp.channels import mix_to_mono
-from tonehost.dsp.poly_synth import poly_synth_block
+from tonehost.dsp.poly_synth import poly_synth_block, write_voice_frames
 from tonehost.dsp.resample import Resampler
 from tonehost.exports.contracts.ddsp import (INPUT_F0, INPUT_PW, INPUT_STATE, OUTPUT_AMPLITUDE, OUTPUT_HARMONICS,
                                              OUTPUT_NOISE, OUTPUT_STATE, scale_db, scale_f0_hz)
@@ -264,6 +264,8 @@ class _Renderer:
         self._tmp = (np.zeros(0), np.zeros(0), np.zeros(0))
         self._counters = np.zeros(4, np.int64)
         self._one = np.ones(1, np.bool_)
+        self._written = np.zeros(1, np.int64)  # write_voice_frames' counter of the one voice
+        self._voice0 = np.zeros(_GROUP, np.int64)  # ... and its voice index per frame
         self._take_due()
 
     def _take_due(self) -> None:
@@ -293,25 +295,26 @@ class _Renderer:
         norm = pipe.normalizer
         f0n, dbn = norm.frames(rows["f0"], rows["db"], rows["voiced"])  # = norm(...) frame by frame
         amp, harm, noise = SequenceRunner.of(pipe.controls).run(pipe.controls, np.maximum(f0n, 0.0), dbn)
-        nb = noise.shape[1]
         if pipe.trace is not None:
             pipe.trace.extend(zip(rows["pos"].tolist(), f0n.tolist(), dbn.tolist(), amp.astype(np.float64).tolist()))
         pipe.last.update(f0_hz=float(f0n[-1]), confidence=float(rows["conf"][-1]), voiced=bool(rows["voiced"][-1]),
                          db=float(dbn[-1]), input_f0_hz=float(rows["f0"][-1]),
                          octave_shift=norm.octave_shift, amplitude=float(amp[-1]))
+        f0w = np.ascontiguousarray(f0n, np.float64)
+        ampw = amp.astype(np.float64)
+        harm = np.ascontiguousarray(harm, np.float32)
+        noise = np.ascontiguousarray(noise, np.float32)
+        gain = np.float32(pipe._noise_gain)  # float32 bands times a Python float are float32 in numpy: the same
         for a in range(0, T, _GROUP):
             b = min(T, a + _GROUP)
             g = b - a
             hw = pipe._harm_written
-            ring = (hw + np.arange(g)) % pipe._hframes.shape[0]
-            h = pipe._hframes
-            h[ring, 0] = f0n[a:b]
-            h[ring, 1] = amp[a:b]
-            h[ring, 2:] = np.where(pipe._k[None, :] * f0n[a:b, None] < pipe.model_nyquist, harm[a:b], 0.0)
-            nw = pipe._noise_written
-            nring = (nw + np.arange(g)) % pipe._nframes.shape[0]
-            pipe._nframes[nring, :] = 0.0
-            pipe._nframes[nring, :nb] = noise[a:b] * pipe._noise_gain
+            nw = pipe._noise_written  # = hw: process() writes a frame to both rings, one after the other
+            # process()'s ring rows of g frames in one Numba call (PolyInstrument's, one voice): f0, amplitude,
+            # the harmonics at or above the model's Nyquist zeroed; the noise bands times the gain, zeros above
+            self._written[0] = hw
+            write_voice_frames(pipe._hframes[None], pipe._nframes[None], self._written, self._voice0[:g],
+                               f0w[a:b], ampw[a:b], harm[a:b], noise[a:b], pipe._k, pipe.model_nyquist, gain)
             pipe._harm_written += g
             pipe._noise_written += g
             self._dpos = np.concatenate([self._dpos, rows["pos"][a:b]])
