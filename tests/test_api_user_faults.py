@@ -237,3 +237,46 @@ def test_decode_of_what_is_not_numbers(vae):
         vae.decode("abc")  # numpy's "could not convert string to float"
     seqs = vae.decode(np.zeros(vae.z_dims), steps_per_quarter=np.int64(4), qpm=np.float32(90))
     assert seqs[0].qpm == 90 and seqs[0].quantization_info.steps_per_quarter == 4
+
+
+# -- Engine / EngineConfig: every setting checked when it is made (no audio device needed) -----------------------
+
+@pytest.mark.parametrize("field, value", [
+    ("sample_rate", "x"), ("sample_rate", float("nan")), ("block_size", 10 ** 9), ("block_size", 1.5),
+    ("in_channels", -1), ("out_channels", 3.5), ("latency", "fast"), ("latency", -1.0),
+    ("input_ring_seconds", 1e9), ("input_ring_seconds", 0), ("output_ring_seconds", -1),
+    ("synth_harmonics", -1), ("synth_hop", 0), ("frame_capacity", 0), ("max_frame_backlog", 0),
+    ("max_output_backlog", -1), ("noise_seed", "x"), ("client_name", ""), ("input_gain", float("nan")),
+    ("output_gain", -1), ("monitor", 1e9), ("watchdog_s", 0), ("close_timeout_s", -1), ("device", 3.5),
+    ("synth_schedule", "yes"),
+])
+def test_engine_config_names_the_bad_setting(field, value):
+    """Before: ``in_channels=-1``, ``out_channels=3.5``, ``latency="fast"``, ``synth_hop=0``, NaN gains and the
+    rest made an Engine without a word (the stream failed or misbehaved later); ``input_ring_seconds=1e9`` was
+    numpy's MemoryError for 256 TiB, ``sample_rate="x"`` a ValueError from float()."""
+    from tonehost.realtime.audio.engine import Engine, EngineConfig
+
+    with pytest.raises(errors.UsageError, match=f"EngineConfig {field} must be "):
+        EngineConfig(**{field: value})
+    with pytest.raises(errors.UsageError, match=f"EngineConfig {field} must be "):
+        Engine(**{field: value})
+    cfg = EngineConfig()
+    setattr(cfg, field, value)  # a field set after the config was made
+    with pytest.raises(errors.UsageError, match=f"EngineConfig {field} must be "):
+        Engine(cfg)
+
+
+def test_engine_refuses_what_is_not_a_config():
+    from tonehost.realtime.audio.engine import Engine, EngineConfig
+
+    with pytest.raises(errors.UsageError, match="Engine has no setting blocksize; EngineConfig's fields are "):
+        Engine(blocksize=256)  # dataclasses.replace's TypeError
+    with pytest.raises(errors.UsageError, match="Engine takes an EngineConfig"):
+        Engine({"sample_rate": 48000})  # "replace() should be called on dataclass instances"
+    with pytest.raises(errors.UsageError, match="at least one input or output channel"):
+        EngineConfig(in_channels=0, out_channels=0)
+    eng = Engine(EngineConfig(sample_rate=44100.0, block_size=np.int64(64), device=("hw:0", 1), latency=0.01))
+    try:
+        assert eng.config.block_size == 64 and eng.stream is None  # made, never opened
+    finally:
+        eng.close()

@@ -44,8 +44,59 @@ from tonehost.realtime.audio.ring import Ring, ring_discard_older
 
 @dataclass
 class EngineConfig:
-    """What to open. ``device`` is an index, a name substring, a ``(input, output)`` pair, or None (default).
+    """What to open, and the engine's settings; every field is checked when the config is made
+    (:func:`check_config`: one :class:`~tonehost.exports.errors.UsageError` naming the field).
 
+    Parameters
+    ----------
+    device : int, str, (input, output) or None
+        A PortAudio index (``tonehost devices``), a name substring, a pair of those, or None (the default device).
+    sample_rate : float
+        Hz, 1000 .. 1 000 000 (a JACK server runs at its own rate).
+    block_size : int
+        Frames per callback, 1 .. 8192 (on JACK the server's period rules).
+    in_channels, out_channels : int
+        0 .. 64 each, at least one of them > 0. The input is mixed to mono; the output is the same mono signal on
+        every channel.
+    latency : {"low", "high"} or float
+        PortAudio's suggested latency (seconds when a number, >= 0).
+    input_ring_seconds, output_ring_seconds : float
+        Seconds of audio the rings between the callback and the workers hold, (0, 60].
+    max_output_backlog : int
+        Samples kept in the output ring (older ones are skipped); 0: two blocks.
+    synth_harmonics : int
+        > 0: the callback synthesises that many harmonics from control frames (:meth:`Engine.push_frame`);
+        0 .. 4096.
+    synth_noise_bands : int
+        Filtered-noise bands of the in-callback synthesizer, 0 (harmonic only) .. 4096.
+    synth_hop : int
+        Audio samples per control frame (>= 1; 192 = 48 kHz / 250 frames per second).
+    frame_capacity : int
+        Control frames the ring holds (>= 1).
+    max_frame_backlog : int
+        Control frames kept queued (>= 1); older ones are skipped.
+    synth_schedule : bool
+        Frames carry the engine sample they start at (``push_frame(due=...)``).
+    noise_seed : int
+        Seed of the synthesizer's noise (>= 0).
+    client_name : str
+        The JACK client's name (not empty).
+    input_gain, output_gain, monitor : float
+        Linear gains 0 .. 16: input, output, and input mixed into the output (direct monitoring).
+    watchdog_s, close_timeout_s : float
+        Seconds (> 0): see below.
+    wake_interval_s : float
+        Seconds (>= 0): see below.
+
+    Raises
+    ------
+    UsageError
+        A field outside its range or of the wrong kind (``in_channels=-1`` and ``out_channels=3.5`` were
+        accepted, ``input_ring_seconds=1e9`` was numpy's MemoryError for 256 TiB, ``sample_rate="x"`` a
+        ValueError, ``latency="fast"`` failed only when the stream opened).
+
+    Notes
+    -----
     ``watchdog_s``: seconds without a single callback after which a started stream counts as lost (the server
     hung or the device went away); ``close_timeout_s``: longest wait for PortAudio to stop and close a stream
     that still looks alive before it is abandoned.
@@ -82,6 +133,75 @@ class EngineConfig:
     watchdog_s: float = 1.0              # no callback for this long: the stream is lost
     close_timeout_s: float = 1.0         # longest wait on PortAudio when closing
     wake_interval_s: float = 0.0         # wake the workers about this often (whole blocks); 0: every block
+
+    def __post_init__(self):
+        check_config(self)
+
+
+#: The ranges :func:`check_config` holds an :class:`EngineConfig` to.
+MIN_RATE, MAX_RATE = 1000, 1_000_000
+MAX_BLOCK, MAX_CHANNELS, MAX_RING_SECONDS, MAX_GAIN, MAX_SYNTH_BANDS = 8192, 64, 60.0, 16.0, 4096
+
+
+def check_config(cfg: "EngineConfig") -> None:
+    """Raise one :class:`~tonehost.exports.errors.UsageError` naming the first field of ``cfg`` outside its range
+    (see :class:`EngineConfig`); the message says ``EngineConfig <field> must be ..., got <value>``."""
+    import math
+    import numbers
+
+    from tonehost.exports.errors import UsageError
+
+    def bad(name, want):
+        return UsageError(f"EngineConfig {name} must be {want}, got {getattr(cfg, name)!r:.60}")
+
+    def real(v):
+        return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) and math.isfinite(v)
+
+    def whole(name, lo, hi):
+        v = getattr(cfg, name)
+        if not (real(v) and v == int(v) and lo <= v <= hi):
+            raise bad(name, f"a whole number from {lo} to {hi}")
+
+    def number(name, lo, hi, lo_open=False, what="a number"):
+        v = getattr(cfg, name)
+        if not (real(v) and (lo < v if lo_open else lo <= v) and v <= hi):
+            raise bad(name, f"{what} of {'more than' if lo_open else 'at least'} {lo:g} and at most {hi:.10g}")
+
+    def is_device(d):
+        return d is None or isinstance(d, str) or \
+            (isinstance(d, numbers.Integral) and not isinstance(d, (bool, np.bool_)) and d >= 0)
+
+    d = cfg.device
+    if not (is_device(d) or (isinstance(d, (tuple, list)) and len(d) == 2 and all(map(is_device, d)))):
+        raise bad("device", "None, a device index >= 0, a name substring or an (input, output) pair of them "
+                            "(see `tonehost devices`)")
+    number("sample_rate", MIN_RATE, MAX_RATE)
+    whole("block_size", 1, MAX_BLOCK)
+    whole("in_channels", 0, MAX_CHANNELS)
+    whole("out_channels", 0, MAX_CHANNELS)
+    if cfg.in_channels == 0 and cfg.out_channels == 0:
+        raise UsageError("an engine needs at least one input or output channel (EngineConfig in_channels or "
+                         "out_channels)")
+    if not (cfg.latency in ("low", "high") or (real(cfg.latency) and cfg.latency >= 0)):
+        raise bad("latency", "'low', 'high' or a number of seconds >= 0")
+    number("input_ring_seconds", 0.0, MAX_RING_SECONDS, lo_open=True)
+    number("output_ring_seconds", 0.0, MAX_RING_SECONDS, lo_open=True)
+    whole("max_output_backlog", 0, int(MAX_RING_SECONDS * MAX_RATE))
+    whole("synth_harmonics", 0, MAX_SYNTH_BANDS)
+    whole("synth_noise_bands", 0, MAX_SYNTH_BANDS)
+    whole("synth_hop", 1, MAX_RATE)
+    whole("frame_capacity", 1, 1 << 20)
+    whole("max_frame_backlog", 1, 1 << 20)
+    if not isinstance(cfg.synth_schedule, (bool, np.bool_)):
+        raise bad("synth_schedule", "True or False")
+    whole("noise_seed", 0, (1 << 63) - 1)
+    if not (isinstance(cfg.client_name, str) and cfg.client_name.strip()):
+        raise bad("client_name", "a name (a non-empty str)")
+    for name in ("input_gain", "output_gain", "monitor"):
+        number(name, 0.0, MAX_GAIN)
+    number("watchdog_s", 0.0, 3600.0, lo_open=True)
+    number("close_timeout_s", 0.0, 3600.0, lo_open=True)
+    number("wake_interval_s", 0.0, 3600.0, what="a wake interval in seconds")
 
 
 @njit(nogil=True, cache=True)
@@ -166,15 +286,19 @@ class Engine:
     _cps: float | None = None
 
     def __init__(self, config: EngineConfig | None = None, **overrides):
-        cfg = replace(config or EngineConfig(), **overrides)  # the caller's config is left as it was
-        if cfg.in_channels <= 0 and cfg.out_channels <= 0:
-            raise DeviceError("an engine needs at least one input or output channel")
-        if int(cfg.block_size) != cfg.block_size or cfg.block_size <= 0:
-            raise DeviceError(f"block size must be a positive whole number of frames, got {cfg.block_size}")
-        if not float(cfg.sample_rate) > 0:
-            raise DeviceError(f"sample rate must be positive, got {cfg.sample_rate}")
-        if not float(cfg.wake_interval_s) >= 0:
-            raise DeviceError(f"wake interval must be 0 or more seconds, got {cfg.wake_interval_s}")
+        from dataclasses import fields
+
+        from tonehost.exports.errors import UsageError
+
+        if config is not None and not isinstance(config, EngineConfig):
+            raise UsageError(f"Engine takes an EngineConfig (or its fields as keywords: Engine(sample_rate=48000)), "
+                             f"got {type(config).__name__}")
+        unknown = sorted(set(overrides) - {f.name for f in fields(EngineConfig)})
+        if unknown:  # dataclasses.replace's TypeError ("unexpected keyword argument 'blocksize'")
+            raise UsageError(f"Engine has no setting {', '.join(unknown)}; EngineConfig's fields are "
+                             f"{', '.join(f.name for f in fields(EngineConfig))}")
+        cfg = replace(config or EngineConfig(), **overrides)  # the caller's config is left as it was; checked
+        check_config(cfg)  # again: a config's fields may have been set after it was made
         self.config = cfg
         sr = float(cfg.sample_rate)
         self.max_block = max(4096, int(cfg.block_size))
