@@ -280,3 +280,37 @@ def test_engine_refuses_what_is_not_a_config():
         assert eng.config.block_size == 64 and eng.stream is None  # made, never opened
     finally:
         eng.close()
+
+
+# -- MusicRNN's step-wise stream: event codes -------------------------------------------------------------------
+
+@pytest.mark.parametrize("event", [1000, -1, 1.5, "x"])
+def test_a_stream_takes_only_event_codes_of_the_model(rnn, event):
+    """``feed(1000)`` or ``feed(-1)`` was fed as an all-zero row and ``feed(1.5)`` as 1, without a word;
+    ``to_note_sequence([1000])`` decoded to no notes."""
+    stream = rnn.stream()
+    with pytest.raises(errors.UsageError, match="event must be a whole number from 0 to 37"):
+        stream.feed(event)
+    with pytest.raises(errors.UsageError, match="events\\[1\\] must be a whole number from 0 to 37"):
+        stream.to_note_sequence([3, event])
+    with pytest.raises(errors.UsageError, match="steps_per_quarter"):
+        stream.to_note_sequence([3, 4], steps_per_quarter=0)
+
+
+@pytest.mark.parametrize("bad", [10 ** 6, "a", -1])
+def test_a_sampler_that_returns_no_event_code_is_named(rnn, melody, bad):
+    """A sampler (``rng=callable``) returning 10**6 continued with rests (an empty continuation), "a" was int()'s
+    ValueError."""
+    with pytest.raises(errors.UsageError, match="the event the sampler \\(rng\\) returned must be a whole number"):
+        rnn.continue_sequence(melody, 4, temperature=1.0, rng=lambda probs: bad)
+    assert len(rnn.continue_sequence(melody, 4, temperature=1.0, rng=lambda probs: np.int64(30)).notes) >= 1
+
+
+def test_step_and_continuation_results_as_documented(rnn, melody):
+    with pytest.raises(errors.UsageError, match="x must be float32 \\[batch, 38\\]"):
+        rnn.step(np.zeros((1, 3), np.float32), rnn.initial_state())  # ONNX Runtime's InvalidArgument
+    with pytest.raises(errors.UsageError, match="state must be initial_state\\(2\\)"):
+        rnn.step(np.zeros((2, 38), np.float32), rnn.initial_state(1))
+    result = rnn.continue_sequence_and_return_probabilities(melody, 4)
+    seq, probs = result
+    assert result[0] is seq and result[1].shape == (4, 38) and len(result) == 2  # result[1] was a TypeError

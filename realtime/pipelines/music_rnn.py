@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
@@ -74,6 +75,14 @@ class Continuation:
 
     def __iter__(self):
         return iter((self.sequence, self.probs))
+
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, index):
+        """``result[0]`` the sequence, ``result[1]`` the probabilities, as for the ``(sequence, probs)`` pair it
+        unpacks to (``result[1]`` was a TypeError)."""
+        return (self.sequence, self.probs)[index]
 
 
 class MusicRNN:
@@ -180,8 +189,27 @@ class MusicRNN:
         return state
 
     def step(self, x: np.ndarray, state: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """One RNN step: ``x`` ``[B, C + D + A]`` float32 -> (logits ``[B, D]``, new state)."""
-        feed = {"x": np.asarray(x, np.float32)}
+        """One RNN step: ``x`` ``[B, C + D + A]`` float32 -> (logits ``[B, D]``, new state).
+
+        Raises
+        ------
+        UsageError
+            ``x`` is not ``[B, C + D + A]`` numbers, or ``state`` lacks a tensor of :meth:`initial_state` ``(B)``
+            (the shapes ONNX Runtime refused in its own words).
+        """
+        width = self.spec.input_depth
+        try:
+            x = np.asarray(x, np.float32)
+        except (TypeError, ValueError):
+            x = None
+        if x is None or x.ndim != 2 or x.shape[1] != width:
+            raise UsageError(f"x must be float32 [batch, {width}] (controls, event one-hot, aux inputs), got "
+                             f"{'no numbers' if x is None else list(x.shape)}")
+        missing = [k for k in self._state_inputs if not isinstance(state, Mapping) or k not in state]
+        if missing or any(np.shape(state[k])[:1] != (len(x),) for k in self._state_inputs):
+            raise UsageError(f"state must be initial_state({len(x)}) or the state a step returned: tensors "
+                             f"{', '.join(self._state_inputs)} of batch {len(x)}")
+        feed = {"x": x}
         feed.update({k: state[k] for k in self._state_inputs})
         out = self.session.run(self._outputs, feed)
         new = {}
@@ -375,11 +403,32 @@ class MusicRNNStream:
         self.logits, self.state = self.model.step(self._input(event_row), self.state)
         self.t += 1
 
+    def _event(self, event, what: str = "event") -> int:
+        """``event`` as an int class index in ``0 .. D - 1``, else one UsageError naming ``what``."""
+        from tonehost.dsp._checks import check_int
+
+        try:
+            return check_int(what, event, 0, self.model.event_depth - 1)
+        except ValueError as exc:
+            raise UsageError(f"{exc} (a class index of the model's {self.model.event_depth} events: the "
+                             "converter's event codes)") from None
+
     def feed(self, event: int) -> None:
-        """Feed the current step's event as a class index (e.g. a melody event code)."""
+        """Feed the current step's event as a class index (e.g. a melody event code).
+
+        Parameters
+        ----------
+        event : int
+            0 .. :attr:`MusicRNN.event_depth` - 1.
+
+        Raises
+        ------
+        UsageError
+            ``event`` is not a whole number in that range (one out of range used to be fed as an all-zero row,
+            1.5 as 1, without a word).
+        """
         row = np.zeros(self.model.event_depth, np.float32)
-        if 0 <= int(event) < self.model.event_depth:
-            row[int(event)] = 1
+        row[self._event(event)] = 1
         self.feed_row(row)
 
     def input_rows(self, tensor: np.ndarray) -> np.ndarray:
@@ -438,12 +487,19 @@ class MusicRNNStream:
 
     def sample(self, feed: bool = True) -> int:
         """Draw the current step's event, feed it (unless ``feed`` is False: the last step of a fixed-length
-        continuation), and return it."""
+        continuation), and return it.
+
+        Raises
+        ------
+        UsageError
+            Nothing fed yet; a sampler given as ``rng`` returned something else than a class index
+            ``0 .. D - 1`` (10**6 used to be fed as a rest and decoded as nothing, "a" was int()'s ValueError).
+        """
         probs = self.probabilities()
         if self.temperature is None:
             event = int(np.argmax(self.logits[0]))
         else:
-            event = int(self.sampler(probs))
+            event = self._event(self.sampler(probs), "the event the sampler (rng) returned")
         self.history_probs.append(probs)
         if feed:
             self.feed(event)
@@ -462,9 +518,34 @@ class MusicRNNStream:
             yield self.sample()
 
     def to_note_sequence(self, events: Sequence[int], steps_per_quarter: int = 4) -> NoteSequence:
-        """Decode drawn events with the model's converter (from step 0)."""
-        return self.model.data_converter.to_note_sequence(one_hot(np.asarray(events, np.int64),
-                                                                  self.model.event_depth), steps_per_quarter)
+        """Decode drawn events with the model's converter (from step 0).
+
+        Parameters
+        ----------
+        events : sequence of int
+            Class indices ``0 .. D - 1`` (what :meth:`sample` / :meth:`take` return), one per step.
+        steps_per_quarter : int
+            The grid written in the sequence (>= 1).
+
+        Returns
+        -------
+        NoteSequence
+            Quantized, from step 0.
+
+        Raises
+        ------
+        UsageError
+            An event outside ``0 .. D - 1`` or not a whole number (decoded as nothing, without a word), a bad
+            ``steps_per_quarter`` (0 was written as the sequence's grid).
+        """
+        from tonehost.dsp._checks import check_int
+
+        codes = np.asarray([self._event(e, f"events[{i}]") for i, e in enumerate(events)], np.int64)
+        try:
+            steps_per_quarter = check_int("steps_per_quarter", steps_per_quarter, 1, 1 << 20)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        return self.model.data_converter.to_note_sequence(one_hot(codes, self.model.event_depth), steps_per_quarter)
 
 
 class PrefixCache:
