@@ -314,3 +314,35 @@ def test_step_and_continuation_results_as_documented(rnn, melody):
     result = rnn.continue_sequence_and_return_probabilities(melody, 4)
     seq, probs = result
     assert result[0] is seq and result[1].shape == (4, 38) and len(result) == 2  # result[1] was a TypeError
+
+
+# -- checkpoints.fetch / list: options ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kw, words", [
+    (dict(retries=10 ** 9, backoff=0, timeout=0.01), "retries must be a whole number from 0 to 100"),
+    (dict(retries="x"), "retries must be a whole number from 0 to 100"),
+    (dict(timeout=-1), "timeout must be more than 0 and at most 3600 seconds"),
+    (dict(backoff=-1), "backoff must be at least 0 and at most 3600 seconds"),
+    (dict(to=3), "to must be a folder name"),
+    (dict(cache_dir=3), "cache_dir must be a folder name"),
+    (dict(extra_index=3), "extra_index must be the name of a JSON index file"),
+    (dict(retry=3), "checkpoints.fetch has no option retry"),
+])
+def test_fetch_options_are_checked_before_any_download(kw, words, tmp_path, monkeypatch):
+    """``retries=10**9`` retried for ever against a server that refuses; ``retries="x"`` was a TypeError from a
+    comparison, ``timeout=-1`` the socket's ValueError, ``backoff=-1`` time.sleep's, ``to=3`` pathlib's TypeError,
+    ``retry=3`` fetch_checkpoint's "unexpected keyword argument"."""
+    import socket
+
+    def no_network(*a, **k):
+        raise AssertionError("a download was tried")
+
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setenv("TONEHOST_CACHE", str(tmp_path))
+    with pytest.raises(errors.UsageError, match=re.escape(words)):
+        tonehost.checkpoints.fetch("http://127.0.0.1:9/ckpt", **kw)
+
+
+def test_list_with_an_index_that_is_not_a_file_name():
+    with pytest.raises(errors.UsageError, match="extra_index must be the name of a JSON index file"):
+        tonehost.checkpoints.list(3)  # "'int' object is not iterable"

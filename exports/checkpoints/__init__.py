@@ -39,6 +39,8 @@ def list(extra_index=None) -> builtins.list[Checkpoint]:  # noqa: A001 - the CLI
     ------
     CheckpointError
         An index file that is missing or malformed.
+    UsageError
+        ``extra_index`` is not a file name or a list of them (``list(3)`` was "'int' object is not iterable").
     """
     return builtins.list(all_checkpoints(extra_index).values())
 
@@ -84,8 +86,17 @@ def fetch(source: str | os.PathLike, to: str | os.PathLike | None = None, offlin
         Unknown id, 404 everywhere, failure after retries and mirrors, size/hash mismatch, corrupt files, offline
         without a cached copy; the message names the file and the fix.
     UsageError
-        ``source`` is not a ``str`` or ``os.PathLike`` (None, a number, bytes).
+        ``source``, ``to`` or ``cache_dir`` is not a ``str`` or ``os.PathLike`` (None, a number, bytes); an
+        unknown option; ``retries`` outside 0..100, ``backoff`` or ``timeout`` outside 0..3600 s
+        (:func:`~tonehost.exports.checkpoints.download.check_fetch_options`).
     """
+    known = ("cache_dir", "extra_index", "retries", "backoff", "timeout", "force")
+    unknown = sorted(set(options) - set(known))
+    if unknown:  # fetch_checkpoint's TypeError ("unexpected keyword argument 'retry'")
+        from tonehost.exports.errors import UsageError
+
+        raise UsageError(f"checkpoints.fetch has no option {', '.join(unknown)}; it takes to, offline, progress and "
+                         f"{', '.join(known)}")
     return fetch_checkpoint(source, to=to, offline=offline, progress=progress, **options)
 
 

@@ -660,7 +660,11 @@ def fetch_checkpoint(source: str | os.PathLike, to: str | os.PathLike | None = N
         With a message naming the file: unknown id, missing file (404 everywhere), download failure after
         retries and mirrors, size/hash mismatch, corrupt manifest, offline without a cached copy, a disk that
         cannot take the files (full, read-only: :class:`CheckpointDownloadError`).
+    UsageError
+        An argument of the wrong kind or range (:func:`check_fetch_options`), before anything is fetched.
     """
+    check_fetch_options(source, to=to, cache_dir=cache_dir, extra_index=extra_index, retries=retries,
+                        backoff=backoff, timeout=timeout)
     try:
         return _fetch_checkpoint(source, to, cache_dir, offline, progress, extra_index=extra_index,
                                  retries=retries, backoff=backoff, timeout=timeout, force=force)
@@ -668,6 +672,53 @@ def fetch_checkpoint(source: str | os.PathLike, to: str | os.PathLike | None = N
         raise
     except OSError as exc:  # the network's errors are CheckpointErrors by now: this is the local disk
         raise _disk_error(exc.filename or to or cache_dir or default_cache_dir(), exc) from None
+
+
+#: The most retries per file and server (``tonehost checkpoints fetch --retries`` 0..100).
+MAX_RETRIES = 100
+
+
+def check_fetch_options(source, *, to=None, cache_dir=None, extra_index=None, retries=4, backoff=0.5,
+                        timeout=30.0) -> None:
+    """Refuse what :func:`fetch_checkpoint` cannot use, with one UsageError naming the argument.
+
+    ``retries=10**9`` retried for ever, ``retries="x"`` was a TypeError from a comparison, ``timeout=-1`` the
+    socket's ValueError, ``backoff=-1`` time.sleep's, ``to=3`` or ``cache_dir=3`` pathlib's TypeError.
+
+    Raises
+    ------
+    UsageError
+        ``source``, ``to``, ``cache_dir`` or ``extra_index`` not a file name (``str`` or ``os.PathLike``;
+        ``extra_index`` also a list of them); ``retries`` not a whole number 0 .. :data:`MAX_RETRIES`;
+        ``backoff`` not 0 .. 3600 s; ``timeout`` not more than 0 and at most 3600 s.
+    """
+    import math
+    import numbers
+
+    from tonehost.dsp._checks import check_int
+    from tonehost.exports.checkpoints.index import check_source, check_index_argument
+
+    check_source(source)
+    for name, value in (("to", to), ("cache_dir", cache_dir)):
+        if value is not None and not (isinstance(value, (str, os.PathLike)) and
+                                      not isinstance(os.fspath(value), bytes)):
+            raise UsageError(f"{name} must be a folder name (str or pathlib.Path), got {type(value).__name__} "
+                             f"{value!r:.40}")
+    check_index_argument(extra_index)
+    try:
+        check_int("retries", retries, 0, MAX_RETRIES)
+    except ValueError as exc:
+        raise UsageError(f"{exc} (retries per file and server)") from None
+
+    def seconds(name, value, lo_open):
+        ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) and \
+            (value > 0 if lo_open else value >= 0) and value <= 3600
+        if not ok:
+            raise UsageError(f"{name} must be {'more than' if lo_open else 'at least'} 0 and at most 3600 seconds, "
+                             f"got {value!r:.40}")
+
+    seconds("backoff", backoff, False)
+    seconds("timeout", timeout, True)
 
 
 def _disk_error(where, exc: OSError) -> CheckpointDownloadError:
@@ -737,5 +788,5 @@ def cached_path(source: str, cache_dir: str | os.PathLike | None = None, extra_i
     return dest if dest.is_dir() else None
 
 
-__all__ = ["fetch_checkpoint", "default_cache_dir", "resolve_source", "verify_checkpoint", "cached_path",
+__all__ = ["fetch_checkpoint", "check_fetch_options", "MAX_RETRIES", "default_cache_dir", "resolve_source", "verify_checkpoint", "cached_path",
            "check_checkpoint_dir", "LockFile", "sha256_file", "LOCK_NAME"]

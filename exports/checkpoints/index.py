@@ -266,7 +266,26 @@ def load_index_file(path: str | os.PathLike) -> list[Checkpoint]:
     return [_entry_from_json(d, str(p)) for d in data]
 
 
+def check_index_argument(extra_index) -> None:
+    """Refuse an ``extra_index`` that is neither None, a file name, nor a list of file names.
+
+    Raises
+    ------
+    UsageError
+        ``checkpoints.list(3)`` used to end in "'int' object is not iterable" (the message names the argument).
+    """
+    def is_name(v):
+        return isinstance(v, (str, os.PathLike)) and not isinstance(os.fspath(v), bytes)
+
+    if extra_index is None or is_name(extra_index) or \
+            (isinstance(extra_index, (list, tuple)) and all(is_name(f) for f in extra_index)):
+        return
+    raise UsageError(f"extra_index must be the name of a JSON index file (str or pathlib.Path) or a list of them, "
+                     f"got {type(extra_index).__name__} {extra_index!r:.40}")
+
+
 def _index_files(extra_index) -> list[str]:
+    check_index_argument(extra_index)
     files = []
     env = os.environ.get(INDEX_ENV, "")
     files += [f for f in env.split(os.pathsep) if f]
@@ -352,4 +371,4 @@ def index_json(extra_index=None, full: bool = False) -> list[dict]:
 
 
 __all__ = ["Checkpoint", "FileSpec", "BUILTIN", "PITCH_MODEL_ID", "INDEX_ENV", "all_checkpoints",
-           "check_source", "get_checkpoint", "load_index_file", "index_json", "CheckpointError"]
+           "check_source", "check_index_argument", "get_checkpoint", "load_index_file", "index_json", "CheckpointError"]
