@@ -388,12 +388,20 @@ def read_audio(path: str | os.PathLike, mono: bool = True, allow_empty: bool = F
         The file is missing, unreadable, not audio, truncated, damaged part way or (unless ``allow_empty``) holds
         no samples.
     UsageError
-        ``path`` is not a file name (``str``, ``bytes`` or ``os.PathLike``): an array, None, a number.
+        ``path`` is not a file name (``str``, ``bytes`` or ``os.PathLike``): an array, None, a number;
+        ``mono`` or ``allow_empty`` is not True or False (``read_audio(path, 2)`` read one channel, not two).
 
     Warns
     -----
     NonFiniteAudioWarning
         NaN/inf samples were replaced by zeros (the message names the file and the count).
     """
+    from tonehost.exports.errors import UsageError
+
+    for name, flag in (("mono", mono), ("allow_empty", allow_empty)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise UsageError(f"read_audio's {name} must be True or False, got {flag!r:.40}"
+                             + ("; read_audio returns every channel with mono=False ([n, channels])"
+                                if name == "mono" else ""))
     with AudioFile(path, mono=mono, allow_empty=allow_empty) as f:
         return f.read(), f.sample_rate

@@ -346,3 +346,19 @@ def test_fetch_options_are_checked_before_any_download(kw, words, tmp_path, monk
 def test_list_with_an_index_that_is_not_a_file_name():
     with pytest.raises(errors.UsageError, match="extra_index must be the name of a JSON index file"):
         tonehost.checkpoints.list(3)  # "'int' object is not iterable"
+
+
+def test_transcription_arguments_of_the_wrong_kind(piano, tmp_path):
+    import soundfile as sf
+
+    wav = tmp_path / "take.wav"
+    sf.write(wav, np.zeros(16000, np.float32), 16000)
+    with pytest.raises(errors.UsageError, match="progress must be a function"):
+        piano.transcribe_file(wav, progress=5)  # a TypeError after the first block
+    with pytest.raises(errors.UsageError, match="session must be the ONNX Runtime session"):
+        tonehost.TranscriptionStream(None, 16000)  # an AttributeError inside Transcriber
+    with pytest.raises(errors.UsageError, match="read_audio's mono must be True or False"):
+        tonehost.read_audio(wav, 2)  # read one channel, not two
+    seen = []
+    assert piano.transcribe_file(wav, progress=seen.append).total_time == pytest.approx(1.0)
+    assert seen and tonehost.read_audio(wav, np.bool_(False))[0].shape == (16000, 1)

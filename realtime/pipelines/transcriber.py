@@ -791,15 +791,28 @@ class TranscriptionStream:
     Parameters
     ----------
     session : onnxruntime.InferenceSession
-        Stream-form model.
+        Stream-form model (:meth:`OnsetsAndFrames.session_for`).
     sample_rate : int
-        Rate of the pushed audio in Hz (resampled to 16 kHz).
+        Rate of the pushed audio in Hz, 1000 .. 1 MHz (resampled to 16 kHz).
     max_chunk : int
-        Most frames per model call (small = low latency).
+        Most mel frames (32 ms each) per model call, 1 .. :data:`MAX_CHUNK` (small = low latency).
+    decoding : Decoding, optional
+        Default :data:`MAGENTA_DECODING`.
+
+    Raises
+    ------
+    UsageError
+        A bad rate, ``max_chunk`` or decoding; ``session`` is not an ONNX Runtime session.
+    ModelError
+        ``session`` is not the stream form of the Onsets and Frames export.
     """
 
     def __init__(self, session, sample_rate: int, max_chunk: int = 8, decoding: Decoding | None = None):
         self.sample_rate = check_sample_rate(sample_rate, lowest=MIN_FILE_RATE)
+        if not callable(getattr(session, "get_inputs", None)):  # None: an AttributeError inside Transcriber
+            raise UsageError(f"session must be the ONNX Runtime session of an Onsets and Frames stream model, got "
+                             f"{type(session).__name__}; make a stream with OnsetsAndFrames().stream(sample_rate)")
+        check_stream_session(session)
         self._resampler = AudioTo16k(self.sample_rate)
         self._transcriber = Transcriber(session, max_chunk=max_chunk, decoding=decoding)
         self._done = False
@@ -807,17 +820,38 @@ class TranscriptionStream:
     def push(self, block: np.ndarray) -> list[NoteEvent]:
         """Add audio (``[n]`` or ``[n, channels]`` float at ``sample_rate``); return the events it completes.
 
+        Parameters
+        ----------
+        block : array_like, shape (n,) or (n, channels)
+            Any int or float dtype (int PCM is scaled to [-1, 1)); any length, 0 included.
+
         Returns
         -------
         list of NoteEvent
             Note-ons and note-offs, in order (``time`` in seconds of the input).
+
+        Raises
+        ------
+        UsageError
+            The stream is finished; ``block`` is a file name, not numeric, ``[channels, n]`` or not 1-D/2-D.
+
+        Warns
+        -----
+        NonFiniteAudioWarning
+            NaN/inf samples were replaced by zeros.
         """
         if self._done:
             raise UsageError("this transcription stream is finished; start a new one with OnsetsAndFrames.stream()")
         return self._transcriber.push_audio(self._resampler.process(audio_array(block, "block")))
 
     def finish(self) -> list[NoteEvent]:
-        """End of input: the last frames' events and note-offs for what still sounds."""
+        """End of input: the last frames' events and note-offs for what still sounds (a second call returns
+        ``[]``; :meth:`push` after it is a UsageError).
+
+        Returns
+        -------
+        list of NoteEvent
+        """
         if self._done:
             return []
         self._done = True
@@ -953,7 +987,12 @@ class OnsetsAndFrames:
         ------
         AudioFileError
             The file is missing, not audio, empty, truncated or damaged part way.
+        UsageError
+            ``path`` is not a file name; ``progress`` is not callable.
         """
+        if progress is not None and not callable(progress):  # was a TypeError after the first block
+            raise UsageError(f"progress must be a function of the seconds read (or None), got "
+                             f"{type(progress).__name__} {progress!r:.40}")
         tr, duration = transcribe_file(self.session_for(self.decoding), path, progress, decoding=self.decoding)
         return notes_to_sequence(tr.notes, duration)
 
