@@ -228,6 +228,18 @@ class NoteSequence:
     total_quantized_steps: int | None = None
     ticks_per_quarter: int = DEFAULT_TICKS_PER_QUARTER
 
+    def __post_init__(self):
+        """``notes`` as a list (a tuple or a generator had no ``append``/``len``), of :class:`Note`."""
+        if not isinstance(self.notes, list):
+            try:
+                self.notes = list(self.notes)
+            except TypeError:
+                raise SequenceError(f"notes must be a list of Note, got {type(self.notes).__name__}") from None
+        for i, n in enumerate(self.notes):
+            if not isinstance(n, Note):
+                raise SequenceError(f"notes[{i}] must be a Note (Note(pitch, velocity, start_time, end_time)), got "
+                                    f"{type(n).__name__} {n!r:.40}; for magenta.js JSON use NoteSequence.from_json")
+
     # -- basics --------------------------------------------------------------------------------------
     def __len__(self) -> int:
         return len(self.notes)
@@ -332,11 +344,12 @@ class NoteSequence:
             q.tempos = [t0]
         else:
             q.tempos = [Tempo(0.0, DEFAULT_QPM)]
-        steps_per_second = steps_per_quarter * q.tempos[0].qpm / 60.0
         q._check_fields("cannot quantize the sequence")  # NaN/inf times were int()'s ValueError/OverflowError
-        if not (math.isfinite(q.tempos[0].qpm) and q.tempos[0].qpm > 0):
-            raise SequenceError(f"cannot quantize the sequence: its tempo is {q.tempos[0].qpm!r} qpm; give it a "
-                                "positive tempo (seq.tempos[0].qpm)")
+        qpm = q.tempos[0].qpm
+        if not (isinstance(qpm, numbers.Real) and math.isfinite(qpm) and qpm > 0):  # "120": a TypeError
+            raise SequenceError(f"cannot quantize the sequence: its tempo is {qpm!r:.20} qpm; give it a positive "
+                                "tempo (seq.tempos[0].qpm)")
+        steps_per_second = steps_per_quarter * qpm / 60.0
         q.total_quantized_steps = quantize_to_step(self.total_time, steps_per_second)
         for n in q.notes:
             n.quantized_start_step = quantize_to_step(n.start_time, steps_per_second)
@@ -391,7 +404,15 @@ class NoteSequence:
 
     # -- JSON ----------------------------------------------------------------------------------------
     def to_json(self) -> dict:
-        """The sequence as magenta.js JSON (``NoteSequence.toJSON()`` shape, camelCase keys)."""
+        """The sequence as magenta.js JSON (``NoteSequence.toJSON()`` shape, camelCase keys).
+
+        Raises
+        ------
+        SequenceError
+            A note whose times are not finite or whose fields are not numbers (NaN was written, and JSON.parse
+            refuses it), naming the note.
+        """
+        self._check_fields("cannot write the sequence as JSON")
         d = {"notes": [n.to_json() for n in self.notes], "totalTime": float(self.total_time),
              "tempos": [{"time": float(t.time), "qpm": float(t.qpm)} for t in self.tempos],
              "timeSignatures": [{"time": float(t.time), "numerator": int(t.numerator),
@@ -471,9 +492,17 @@ class NoteSequence:
     # -- pretty_midi / MIDI files ---------------------------------------------------------------------
     def to_pretty_midi(self):
         """A ``pretty_midi.PrettyMIDI``: one instrument per (program, instrument, is_drum), the first tempo and
-        time signature. A quantized sequence without times is unquantized first (at its tempo)."""
+        time signature. A quantized sequence without times is unquantized first (at its tempo).
+
+        Raises
+        ------
+        SequenceError
+            What a MIDI file cannot hold (as :meth:`to_midi`: pitch 200 made an object that failed only when
+            written, in mido's words).
+        """
         import pretty_midi
 
+        self._check_midi_range(None)
         seq = self
         if self.is_quantized and self.notes and all(n.end_time == 0 for n in self.notes):
             seq = self.unquantize()
@@ -498,7 +527,18 @@ class NoteSequence:
     @classmethod
     def from_pretty_midi(cls, pm) -> "NoteSequence":
         """From a ``pretty_midi.PrettyMIDI`` (magenta.js ``midiToSequenceProto``: notes of every track, tempos,
-        time signatures; ``instrument`` is the track index)."""
+        time signatures; ``instrument`` is the track index).
+
+        Raises
+        ------
+        SequenceError
+            ``pm`` is not a ``pretty_midi.PrettyMIDI`` (a file name: use :meth:`from_midi`).
+        """
+        import pretty_midi
+
+        if not isinstance(pm, pretty_midi.PrettyMIDI):  # "'str' object has no attribute 'resolution'"
+            raise SequenceError(f"from_pretty_midi takes a pretty_midi.PrettyMIDI, got {type(pm).__name__} "
+                                f"{pm!r:.40}; for a MIDI file use NoteSequence.from_midi(path)")
         seq = cls(ticks_per_quarter=int(pm.resolution))
         times, qpms = pm.get_tempo_changes()
         seq.tempos = [Tempo(float(t), float(q)) for t, q in zip(times, qpms)]
@@ -567,21 +607,22 @@ class NoteSequence:
             raise SequenceError(exc.user_message, p) from None
         return p
 
-    def _check_midi_range(self, p: Path) -> None:
+    def _check_midi_range(self, p: Path | None) -> None:
         """Raise :class:`SequenceError` (naming ``p`` and the first bad value) for what a MIDI file cannot hold:
         pitches and programs outside 0..127, NaN or infinite times, a tempo outside ``MIN_QPM..MAX_QPM`` (a note
         before 0 s starts at 0 s in the file: a GrooVAE hit played early on the first step)."""
-        self._check_fields(f"cannot write {p}", p)
+        doing = "cannot make a MIDI file of the sequence" if p is None else f"cannot write {p}"
+        self._check_fields(doing, p)
         for t in self.tempos[:1] or [Tempo(0.0, DEFAULT_QPM)]:
             if not (isinstance(t.qpm, numbers.Real) and math.isfinite(t.qpm) and MIN_QPM <= t.qpm <= MAX_QPM):
-                raise SequenceError(f"cannot write {p}: tempo {t.qpm!r:.20} qpm is outside what a MIDI file holds "
+                raise SequenceError(f"{doing}: tempo {t.qpm!r:.20} qpm is outside what a MIDI file holds "
                                     f"({MIN_QPM:g}..{MAX_QPM:g}); give a tempo in that range", p)
         for n in self.notes:
             bad = ("pitch", n.pitch) if not 0 <= n.pitch <= 127 else \
                 ("program", n.program) if not 0 <= n.program <= 127 else None
             if bad:
                 rng = "0..127"
-                raise SequenceError(f"cannot write {p}: a note has {bad[0]} {bad[1]!r} (a MIDI file holds {rng}); "
+                raise SequenceError(f"{doing}: a note has {bad[0]} {bad[1]!r} (a MIDI file holds {rng}); "
                                     "fix or drop that note", p)
 
     def _check_fields(self, doing: str, p: Path | None = None) -> None:
@@ -589,6 +630,9 @@ class NoteSequence:
         program or instrument is not a whole number or whose times are not finite numbers (``Note("60")`` was a
         TypeError from a comparison inside :meth:`to_midi`, a NaN time int()'s ValueError inside
         :meth:`quantize`)."""
+        t = self.total_time
+        if isinstance(t, (str, bytes)) or not (isinstance(t, numbers.Real) and math.isfinite(t)):
+            raise SequenceError(f"{doing}: total_time must be a finite number of seconds, got {t!r:.40}", p)
         for i, n in enumerate(self.notes):
             try:
                 for name in ("pitch", "velocity", "program", "instrument", "start_time", "end_time"):

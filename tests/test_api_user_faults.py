@@ -362,3 +362,34 @@ def test_transcription_arguments_of_the_wrong_kind(piano, tmp_path):
     seen = []
     assert piano.transcribe_file(wav, progress=seen.append).total_time == pytest.approx(1.0)
     assert seen and tonehost.read_audio(wav, np.bool_(False))[0].shape == (16000, 1)
+
+
+def test_sequence_fields_a_json_or_midi_writer_cannot_hold():
+    """to_json wrote NaN (which JSON.parse refuses); to_pretty_midi made an object with pitch 200 that failed only
+    when written, in mido's words; quantize of a NaN total_time or a "120" tempo was int()'s ValueError or a
+    TypeError; from_pretty_midi("x.mid") "'str' object has no attribute 'resolution'"."""
+    from tonehost.exports.note_sequence import Tempo
+
+    with pytest.raises(errors.TonehostError, match="cannot write the sequence as JSON: note 0 .*end_time must be"):
+        NoteSequence(notes=[Note(60, 80, 0.0, float("nan"))]).to_json()
+    with pytest.raises(errors.TonehostError, match="cannot make a MIDI file of the sequence: a note has pitch 200"):
+        NoteSequence(notes=[Note(200, 80, 0.0, 1.0)]).to_pretty_midi()
+    with pytest.raises(errors.TonehostError, match="total_time must be a finite number"):
+        NoteSequence(notes=[Note(60, 80, 0.0, 1.0)], total_time=float("nan")).quantize()
+    with pytest.raises(errors.TonehostError, match="its tempo is '120' qpm"):
+        NoteSequence(notes=[Note(60, 80, 0.0, 1.0)], tempos=[Tempo(0.0, "120")]).quantize()
+    with pytest.raises(errors.TonehostError, match="for a MIDI file use NoteSequence.from_midi"):
+        NoteSequence.from_pretty_midi("x.mid")
+
+
+def test_notes_given_as_a_tuple_or_as_json():
+    """A tuple of notes had no ``append`` (add_note's AttributeError), a generator no ``len``; magenta.js JSON
+    dicts as notes failed later inside whatever read them."""
+    seq = NoteSequence(notes=(Note(60, 80, 0.0, 0.5),))
+    seq.add_note(62, 0.5, 1.0)
+    assert len(seq) == 2 and len(NoteSequence(notes=(Note(60) for _ in range(3)))) == 3
+    with pytest.raises(errors.TonehostError, match="notes\\[0\\] must be a Note .*use NoteSequence.from_json"):
+        NoteSequence(notes=[{"pitch": 60, "startTime": 0, "endTime": 1}])
+    with pytest.raises(errors.TonehostError, match="notes must be a list of Note"):
+        NoteSequence(notes=5)
+
