@@ -393,3 +393,15 @@ def test_notes_given_as_a_tuple_or_as_json():
     with pytest.raises(errors.TonehostError, match="notes must be a list of Note"):
         NoteSequence(notes=5)
 
+
+def test_vae_similarity_and_interpolation_inputs(vae, melody):
+    """similar(seq, n, "0.5") was read as 0.5 and True as 1.0 (every other number argument refuses them);
+    interpolate(None, 3) was "'NoneType' object is not iterable"."""
+    for bad in ("0.5", True, float("nan"), 2.0):
+        with pytest.raises(errors.UsageError, match="similarity must be a number between 0 and 1"):
+            vae.similar(melody, 2, bad)
+    with pytest.raises(errors.UsageError, match="interpolate takes a list of 2 or 4 NoteSequences"):
+        vae.interpolate(None, 3)
+    with pytest.raises(errors.UsageError, match="interpolate takes a list of 2 or 4 NoteSequences"):
+        vae.interpolate(melody, 3)
+    assert len(vae.similar(melody, 2, np.float32(0.5))) == 2 and len(vae.interpolate((melody, melody), 3)) == 3

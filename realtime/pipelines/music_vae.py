@@ -658,6 +658,9 @@ class MusicVAE:
         UsageError
             Not 2 or 4 sequences, bad ``n_interps``.
         """
+        if isinstance(seqs, NoteSequence) or not isinstance(seqs, (Sequence, np.ndarray)) or isinstance(seqs, str):
+            raise UsageError(f"interpolate takes a list of 2 or 4 NoteSequences (the ends or the corners), got "
+                             f"{type(seqs).__name__}")  # None: "'NoneType' object is not iterable"
         seqs = list(seqs)
         if len(seqs) not in (2, 4):
             raise UsageError(f"interpolate takes 2 or 4 sequences, got {len(seqs)}")
@@ -693,8 +696,12 @@ class MusicVAE:
             ``similarity`` outside [0, 1], ``n`` not a whole number in 1 ..
             :data:`~tonehost.realtime.pipelines.limits.MAX_BATCH`.
         """
-        if not 0 <= float(similarity) <= 1:
-            raise UsageError(f"similarity must be between 0 and 1, got {similarity!r}")
+        import numbers
+
+        # a number, as every other argument: "0.5" was read as 0.5, True as 1.0 (and "x" was float()'s ValueError)
+        if not (isinstance(similarity, numbers.Real) and not isinstance(similarity, (bool, np.bool_))
+                and 0 <= similarity <= 1):
+            raise UsageError(f"similarity must be a number between 0 and 1, got {similarity!r:.40}")
         n = check_batch(n, "the number of variations")
         gen = self.rng if rng is None else _generator(rng)
         z = self.encode([seq], chord_progression, key, extra_controls)
