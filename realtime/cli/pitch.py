@@ -149,6 +149,7 @@ def _run(args) -> int:
         if hum is not None:  # written before the CSV is moved into place: a failure leaves neither half done
             from tonehost.realtime.midi.hum import check_polyphony, merge_short_notes, write_midi_file
             midi_msgs.extend(hum.finish(duration))
+            hum.relevel(midi_msgs)  # velocities on the take's own level: a quiet recording is no quieter MIDI
             raw_notes = sum(m.type == "note_on" for m in midi_msgs)
             midi_msgs = merge_short_notes(midi_msgs, 0.04)
             notes = write_midi_file(args.midi, midi_msgs)

@@ -4,7 +4,9 @@
 a user can play any synth by humming (``tonehost play --midi-out PORT``) or write a take as a MIDI file
 (``tonehost pitch --midi out.mid``):
 
-- a note starts at the first voiced frame, on the nearest semitone, with a velocity from the loudness;
+- a note starts at the first voiced frame, on the nearest semitone, with a velocity from the loudness on a scale
+  that follows the take's level (:func:`velocity_scale`): a quiet mic gives the same velocities as a loud one (live,
+  the scale settles on the voice's loud level within seconds of singing; a file is scaled to its own loud level);
 - inside a note the pitch follows the voice with pitch bend (14-bit, +-``bend_range`` semitones, the General MIDI
   default of 2; glides and vibrato stay one note);
 - the note changes when the voice settles on another semitone (``settle_s`` within half a semitone of it, at least
@@ -30,9 +32,11 @@ import warnings
 from collections import deque
 
 import mido
+import numpy as np
 
-__all__ = ["HumToMidi", "PolyphonyWatch", "write_midi_file", "velocity_from_db", "merge_short_notes",
-           "check_polyphony", "MIN_NOTE_S", "MAX_NOTES_PER_S"]
+__all__ = ["HumToMidi", "PolyphonyWatch", "write_midi_file", "velocity_from_db", "velocity_scale",
+           "merge_short_notes", "check_polyphony", "MIN_NOTE_S", "MAX_NOTES_PER_S", "LEVEL_HEADROOM_DB"]
+
 
 #: Shortest note in seconds (live: held that long; files: shorter ones merged or dropped).
 MIN_NOTE_S = 0.04
@@ -58,6 +62,38 @@ def velocity_from_db(db: float, db_low: float = -70.0, db_high: float = -25.0) -
     return int(min(127, max(1, round(v))))
 
 
+_HIST_LOW, _HIST_BINS = -150.0, 300  # HumToMidi's loudness histogram: -150..0 dB in 0.5 dB bins
+
+#: Velocity 127 lies this far (dB) above a take's loud level (the 95th percentile of its voiced frames' loudness).
+LEVEL_HEADROOM_DB = 10.0
+
+
+def velocity_scale(level_db: float, db_low: float = -70.0, db_high: float = -25.0,
+                   headroom_db: float = LEVEL_HEADROOM_DB) -> tuple[float, float]:
+    """The loudness (dB) of velocity 1 and 127 for a take whose loud level is ``level_db``.
+
+    The scale ``db_low..db_high`` moves down with a quiet take, so that its loud level lies ``headroom_db`` under
+    velocity 127 (never up: a take louder than ``db_high - headroom_db`` keeps the scale and reaches 127). A voice
+    30 dB under another (a mic's gain turned down) then gets the same velocities; before, it got velocity 1.
+
+    Parameters
+    ----------
+    level_db : float
+        The take's loud level (dB, the tracker's loudness): the 95th percentile of its voiced frames, or live a
+        running peak.
+    db_low, db_high : float
+        The scale of a take at full level (:func:`velocity_from_db`).
+    headroom_db : float
+
+    Returns
+    -------
+    (float, float)
+        ``(low, high)`` for :func:`velocity_from_db`.
+    """
+    shift = min(0.0, float(level_db) + headroom_db - db_high) if math.isfinite(level_db) else 0.0
+    return db_low + shift, db_high + shift
+
+
 class HumToMidi:
     """Streaming voice-to-MIDI converter (see the module docstring).
 
@@ -81,11 +117,19 @@ class HumToMidi:
         Shortest note (seconds): a younger note's note-off or change to another note waits until it is this old
         (note-ons after silence never wait). 0 for none (a file's notes then go through
         :func:`merge_short_notes`).
+    follow_level : bool
+        Velocities on a scale that follows the voice's level (:func:`velocity_scale`): live, the level is the peak
+        loudness of the voiced frames, falling ``level_release_db_s`` per second of voiced frames (it starts at
+        ``db_high - LEVEL_HEADROOM_DB``, so a loud voice gets the fixed scale at once and a voice 35 dB
+        quieter the same velocities after about 6 s of singing). A file takes its own loud level afterwards:
+        :meth:`relevel`. False: the fixed scale ``db_low..db_high``.
+    level_release_db_s : float
     """
 
     def __init__(self, bend_range: float = 2.0, change: float = 0.75, settle_s: float = 0.04,
                  release_s: float = 0.03, channel: int = 0, db_low: float = -70.0, db_high: float = -25.0,
-                 bend_cents: float = 3.0, min_note_s: float = MIN_NOTE_S):
+                 bend_cents: float = 3.0, min_note_s: float = MIN_NOTE_S, follow_level: bool = True,
+                 level_release_db_s: float = 6.0):
         self.bend_range = float(bend_range)
         self.change = float(change)
         self.settle_s = float(settle_s)
@@ -94,6 +138,8 @@ class HumToMidi:
         self.db_low, self.db_high = float(db_low), float(db_high)
         self.bend_cents = float(bend_cents)
         self.min_note_s = max(0.0, float(min_note_s))
+        self.follow_level = bool(follow_level)
+        self.level_release_db_s = max(0.0, float(level_release_db_s))
         self.reset()
 
     def reset(self) -> None:
@@ -104,17 +150,27 @@ class HumToMidi:
         self._candidate: int | None = None
         self._candidate_since = 0.0
         self._note_on_t = 0.0
+        self._peak = self.db_high - LEVEL_HEADROOM_DB  # the running loud level (follow_level)
+        self._last_t: float | None = None
+        self._hist = np.zeros(_HIST_BINS, np.int64)  # the voiced frames' loudness, 0.5 dB bins (relevel)
+        self._onset_db: list = []  # each note-on's loudness, in order (relevel)
 
     def _bend_value(self, semitones: float) -> int:
         v = int(round(8192 * semitones / self.bend_range))
         return max(-8192, min(8191, v))
+
+    def _scale(self, level_db: float | None = None) -> tuple[float, float]:
+        if not self.follow_level:
+            return self.db_low, self.db_high
+        return velocity_scale(self._peak if level_db is None else level_db, self.db_low, self.db_high)
 
     def _start(self, t: float, pitch: float, db: float, out: list) -> None:
         self.note = int(min(127, max(0, round(pitch))))
         bend = self._bend_value(pitch - self.note)
         out.append(mido.Message("pitchwheel", channel=self.channel, pitch=bend, time=t))
         out.append(mido.Message("note_on", channel=self.channel, note=self.note,
-                                velocity=velocity_from_db(db, self.db_low, self.db_high), time=t))
+                                velocity=velocity_from_db(db, *self._scale()), time=t))
+        self._onset_db.append(db)
         self._bend = bend
         self._candidate = None
         self._note_on_t = t
@@ -144,6 +200,11 @@ class HumToMidi:
         list of mido.Message
         """
         out: list = []
+        dt = 0.0 if self._last_t is None else max(0.0, t - self._last_t)
+        self._last_t = t
+        if voiced and f0_hz > 0 and math.isfinite(db):
+            self._peak = max(db, self._peak - self.level_release_db_s * dt)
+            self._hist[min(_HIST_BINS - 1, max(0, int((db - _HIST_LOW) * 2.0)))] += 1
         if not voiced or f0_hz <= 0:
             if self.note is not None:
                 if self._unvoiced_since is None:
@@ -185,6 +246,38 @@ class HumToMidi:
         out: list = []
         self._stop(t, out)
         return out
+
+    def take_level(self) -> float:
+        """The loud level of the frames so far: the 95th percentile of the voiced frames' loudness (dB, to 0.5 dB);
+        NaN before any voiced frame."""
+        n = int(self._hist.sum())
+        if n == 0:
+            return float("nan")
+        k = int(np.searchsorted(np.cumsum(self._hist), 0.95 * n))
+        return _HIST_LOW + (k + 0.5) / 2.0
+
+    def relevel(self, messages: list) -> list:
+        """A file's velocities on the scale of its own loud level (:meth:`take_level`, :func:`velocity_scale`).
+
+        Parameters
+        ----------
+        messages : list of mido.Message
+            Everything this converter returned since :meth:`reset`, in order (before
+            :func:`merge_short_notes`); changed in place.
+
+        Returns
+        -------
+        list of mido.Message
+            ``messages``.
+        """
+        if not self.follow_level:
+            return messages
+        scale = self._scale(self.take_level())
+        dbs = iter(self._onset_db)
+        for m in messages:
+            if m.type == "note_on" and m.velocity > 0:
+                m.velocity = velocity_from_db(next(dbs), *scale)
+        return messages
 
 
 def write_midi_file(path: str | os.PathLike, messages, program: int = 0) -> int:
