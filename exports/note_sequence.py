@@ -123,7 +123,25 @@ def check_qpm(qpm, what: str = "qpm") -> float:
 
 @dataclass
 class Note:
-    """One note (magenta.js ``NoteSequence.Note``): pitch, velocity, times in seconds and/or quantized steps."""
+    """One note (magenta.js ``NoteSequence.Note``): pitch, velocity, times in seconds and/or quantized steps.
+
+    Attributes
+    ----------
+    pitch : int
+        MIDI note number (0 .. 127 in a MIDI file; 60 is middle C).
+    velocity : int
+        1 .. 127 (0 is kept as given; a MIDI file gets at least 1).
+    start_time, end_time : float
+        Seconds.
+    quantized_start_step, quantized_end_step : int or None
+        Steps of the grid of :meth:`NoteSequence.quantize` (None when not quantized).
+    program : int
+        General MIDI program 0 .. 127.
+    instrument : int
+        Track index.
+    is_drum : bool
+        A percussion note (MIDI channel 10).
+    """
 
     pitch: int
     velocity: int = 100
@@ -555,7 +573,17 @@ class NoteSequence:
 
     @classmethod
     def from_midi(cls, path: str | os.PathLike) -> "NoteSequence":
-        """Read a MIDI file.
+        """Read a MIDI file (magenta.js ``midiToSequenceProto``: every track's notes, tempos, time signatures).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A Standard MIDI File (``.mid``).
+
+        Returns
+        -------
+        NoteSequence
+            Times in seconds, not quantized (:meth:`quantize` for MusicRNN/MusicVAE).
 
         Raises
         ------

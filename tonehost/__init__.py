@@ -8,7 +8,9 @@ The API map (everything here is importable as ``tonehost.NAME``)
 Models, in the shape of magenta.js's classes:
 
 - :class:`OnsetsAndFrames` (``checkpoint=None``) -- piano transcription: ``.transcribe(audio, sample_rate)`` ->
-  :class:`NoteSequence`; ``.stream(sample_rate)`` -> ``push(block) -> events``, ``finish()``.
+  :class:`NoteSequence` (``audio`` ``[n]`` or ``[n, channels]``, any int or float dtype, 1 kHz .. 1 MHz);
+  ``.transcribe_file(path)``; ``.stream(sample_rate, max_chunk=8)`` -> a :class:`TranscriptionStream`:
+  ``push(block) -> events`` (note-ons/offs, ``time`` in seconds), ``finish()``, ``note_sequence``.
 - :class:`DDSP` (``checkpoint=None, instrument="violin"``) -- an instrument:
   ``.synthesize(f0_hz, loudness_db)`` -> audio; ``.render(voice_audio, sample_rate)`` -> audio.
 - :func:`track_pitch` (``audio, sample_rate``) -> ``(times, f0_hz, confidence)``: the live f0 tracker.
@@ -16,7 +18,7 @@ Models, in the shape of magenta.js's classes:
   ``basic_rnn_folk`` (basic_rnn's format, works offline) or a hosted basic_rnn, melody_rnn, drum_kit_rnn,
   chord_pitches_improv: ``.continue_sequence(seq, steps, temperature=None,
   chord_progression=None, rng=None)`` -> :class:`NoteSequence` of the new steps; ``.stream(...)`` -> a step-wise
-  generator for live use (``feed_sequence``, ``sample``, ``take``).
+  generator for live use (``feed_sequence``, ``sample``, ``take`` -> event codes, ``to_note_sequence``).
 - :class:`MusicVAE` (``checkpoint=None, seed=None``) -- the shipped 2-bar melody model ``mel_2bar_folk``
   (mel_2bar_small's format, works offline) or any of the 25 hosted MusicVAE checkpoints (melody, drums, NADE
   drums, chords, 16-bar, trio, multitrack, GrooVAE): ``.encode(seqs, chord_progression=None,
@@ -24,21 +26,29 @@ Models, in the shape of magenta.js's classes:
   ``.sample(n, temperature=0.5)``; ``.interpolate(seqs, n_interps)`` (2 or 4 corners); ``.similar(seq, n,
   similarity)``; ``.groove(drums)`` (GrooVAE over any length, window by window).
 
+Randomness: ``seed=`` / ``rng=`` take None (fresh entropy), a whole number >= 0 or a ``numpy.random.Generator``;
+the same seed gives the same result. Sizes are capped (:mod:`tonehost.realtime.pipelines.limits`: 4096 MusicRNN
+steps, 1000 MusicVAE sequences a call).
+
 Data:
 
 - :class:`NoteSequence`, :class:`Note` -- magenta.js's fields (``pitch``, ``velocity``, ``start_time``,
-  ``end_time``, ``quantized_start_step``, ...); ``from_midi``/``to_midi``, ``from_pretty_midi``/
-  ``to_pretty_midi``, ``to_json``/``from_json``, ``quantize``.
-- :func:`read_audio` (``path``) -> ``(samples, sample_rate)``.
+  ``end_time`` in seconds, ``quantized_start_step``, ...); ``from_midi``/``to_midi``, ``from_pretty_midi``/
+  ``to_pretty_midi``, ``to_json``/``from_json`` (magenta.js's camelCase, or the proto field names), ``quantize``,
+  ``unquantize``.
+- :func:`read_audio` (``path, mono=True``) -> ``(samples, sample_rate)``: float32 ``[n]`` (or ``[n, channels]``
+  with ``mono=False``) and Hz.
 
 Checkpoints: :mod:`checkpoints` -- ``list()``, ``info(id)``, ``fetch(id)`` (as ``tonehost checkpoints``).
 
-Live audio: :class:`Engine`, :class:`EngineConfig` -- a full-duplex stream whose callback never takes the GIL;
-workers read input (``read_input``), write output (``write_output``) or push synth control frames
-(``push_frame``); ``stats()`` counts every xrun, drop and underrun.
+Live audio: :class:`Engine`, :class:`EngineConfig` (every field checked when made; see its help) -- a full-duplex
+stream whose callback never takes the GIL; workers read input (``read_input``), write output (``write_output``) or
+push synth control frames (``push_frame``); ``stats()`` counts every xrun, drop and underrun.
 
-Errors: every failure a user can fix is a :class:`TonehostError` (one sentence naming the file or device and the
-fix); subclasses in :mod:`tonehost.exports.errors`.
+Errors: every failure a user can fix is a :class:`TonehostError` (one sentence naming the file, device or
+argument and the fix); subclasses in :mod:`tonehost.exports.errors` (``UsageError`` for an argument of the wrong
+kind or range, ``AudioFileError``, ``DeviceError``, ``ModelError``, ``CheckpointError``; a NoteSequence's own
+``SequenceError``). Arguments are checked before a model loads or a download starts.
 
 The packages
 ------------

@@ -48,6 +48,18 @@ def list(extra_index=None) -> builtins.list[Checkpoint]:  # noqa: A001 - the CLI
 def info(checkpoint_id: str, extra_index=None) -> Checkpoint:
     """The index entry of ``checkpoint_id``.
 
+    Parameters
+    ----------
+    checkpoint_id : str
+        An id of :func:`list` (``onsets_frames_uni``, ``mel_2bar_small``, ...).
+    extra_index : str, os.PathLike or list of them, optional
+        User index files.
+
+    Returns
+    -------
+    Checkpoint
+        ``id, model, size_mb, description, url``, mirrors, format and known files.
+
     Raises
     ------
     CheckpointNotFoundError
@@ -101,7 +113,29 @@ def fetch(source: str | os.PathLike, to: str | os.PathLike | None = None, offlin
 
 
 def cached(source: str, extra_index=None) -> Path | None:
-    """The verified cached directory of ``source``, or None when it is not (completely) in the cache."""
+    """The cached directory of ``source``, or None when it is not (completely) in the cache.
+
+    A download is moved into the cache only once complete and verified; this looks it up without reading or
+    hashing its files again (:func:`fetch` does that).
+
+    Parameters
+    ----------
+    source : str or os.PathLike
+        An index id, an http(s) URL or a local checkpoint directory (returned as it is).
+    extra_index : str, os.PathLike or list of them, optional
+        User index files.
+
+    Returns
+    -------
+    pathlib.Path or None
+
+    Raises
+    ------
+    CheckpointNotFoundError
+        An unknown id.
+    UsageError
+        ``source`` is not a ``str`` or ``os.PathLike``.
+    """
     return cached_path(source, None, extra_index)
 
 

@@ -281,7 +281,30 @@ class _Stopper:
 
 
 class Engine:
-    """A running audio graph. Use as a context manager, or call :meth:`start` / :meth:`stop`."""
+    """A running audio graph. Use as a context manager, or call :meth:`start` / :meth:`stop`.
+
+    Making one opens nothing (no device is needed until :meth:`start`).
+
+    Parameters
+    ----------
+    config : EngineConfig, optional
+        What to open (default ``EngineConfig()``: the default device, 48 kHz, 128-frame blocks, mono in, stereo out).
+    **overrides
+        Fields of :class:`EngineConfig` to change (``Engine(block_size=256)``); the caller's config is left as it was.
+
+    Raises
+    ------
+    UsageError
+        ``config`` is not an :class:`EngineConfig`, an override names no field, or a field is outside its range
+        (:func:`check_config`).
+    DeviceError
+        From :meth:`start`: the device is missing or cannot run the rate, channels or block size.
+
+    Examples
+    --------
+    >>> with Engine(in_channels=1, out_channels=0) as eng:     # doctest: +SKIP
+    ...     eng.wait_input(4800); n = eng.read_input(buf)
+    """
 
     _cps: float | None = None
 

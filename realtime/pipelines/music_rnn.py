@@ -178,7 +178,18 @@ class MusicRNN:
 
     # -- the step ------------------------------------------------------------------------------------
     def initial_state(self, batch: int = 1) -> dict[str, np.ndarray]:
-        """Zero state: ``c{l}``, ``h{l}`` ``[batch, H_l]`` (and ``attention``, ``attention_state``)."""
+        """Zero state: ``c{l}``, ``h{l}`` ``[batch, H_l]`` float32 (and ``attention``, ``attention_state``), what
+        :meth:`step` takes first.
+
+        Parameters
+        ----------
+        batch : int
+            Rows run side by side.
+
+        Returns
+        -------
+        dict of str to numpy.ndarray
+        """
         state = {}
         for l, u in enumerate(self.units):
             state[f"c{l}"] = np.zeros((batch, u), np.float32)
@@ -248,7 +259,31 @@ class MusicRNN:
     def stream(self, temperature: float | None = None, rng=None,
                chords: Sequence[str] | Callable[[int], str] | None = None,
                steps_per_chord: int | None = None) -> "MusicRNNStream":
-        """A step-wise generator (see :class:`MusicRNNStream`)."""
+        """A step-wise generator for live use (see :class:`MusicRNNStream`): ``feed_sequence(primer)``, then
+        ``sample()`` / ``take(n)`` draw event codes one step at a time, ``to_note_sequence(events)`` decodes them.
+
+        Parameters
+        ----------
+        temperature : float, optional
+            None or 0: argmax; else sampling from ``softmax(logits / temperature)``, (0, 100].
+        rng : int, numpy.random.Generator or callable, optional
+            Seed, generator, or a sampler ``f(probs) -> event code`` (as :meth:`continue_sequence`).
+        chords : sequence of str or callable, optional
+            For a chord-conditioned model: chord symbols, or ``step -> symbol``.
+        steps_per_chord : int, optional
+            Steps each chord of a list lasts (cycling).
+
+        Returns
+        -------
+        MusicRNNStream
+
+        Raises
+        ------
+        UsageError
+            A bad temperature or rng, chords given to a model without them or missing for one.
+        ChordError
+            A chord symbol the encoder cannot encode.
+        """
         return MusicRNNStream(self, temperature, rng, chords, steps_per_chord)
 
     def continue_sequence_and_return_probabilities(self, seq: NoteSequence, steps: int,
@@ -310,7 +345,25 @@ class MusicRNN:
                           chord_progression: Sequence[str] | None = None, rng=None) -> NoteSequence:
         """magenta.js ``continueSequence``: the ``steps`` new steps as a NoteSequence starting at step 0.
 
-        See :meth:`continue_sequence_and_return_probabilities` for the parameters and errors.
+        Parameters
+        ----------
+        seq : NoteSequence
+            The primer, quantized per quarter (``seq.quantize(4)``), at least one step long. Not modified.
+        steps : int
+            New steps (1 .. :data:`~tonehost.realtime.pipelines.limits.MAX_STEPS`; 4 per quarter note at
+            ``quantize(4)``).
+        temperature, chord_progression, rng :
+            As :meth:`continue_sequence_and_return_probabilities`.
+
+        Returns
+        -------
+        NoteSequence
+            Quantized, the primer's steps per quarter, 120 qpm; its notes' ``quantized_start_step`` count from 0.
+
+        Raises
+        ------
+        UsageError, ConverterError, ChordError
+            As :meth:`continue_sequence_and_return_probabilities`.
         """
         return self.continue_sequence_and_return_probabilities(seq, steps, temperature, chord_progression,
                                                                rng).sequence
@@ -467,7 +520,18 @@ class MusicRNNStream:
         return True
 
     def feed_sequence(self, seq: NoteSequence) -> None:
-        """Feed a quantized sequence through the model's converter (a primer, or a phrase just played)."""
+        """Feed a quantized sequence through the model's converter (a primer, or a phrase just played).
+
+        Parameters
+        ----------
+        seq : NoteSequence
+            Quantized per quarter (``seq.quantize(4)``).
+
+        Raises
+        ------
+        ConverterError
+            Not a NoteSequence, not quantized, or what the converter rejects (a pitch out of the model's range).
+        """
         self.feed_tensor(self.model.encode(seq))
 
     def probabilities(self) -> np.ndarray:
@@ -509,8 +573,23 @@ class MusicRNNStream:
         return event
 
     def take(self, n: int) -> list[int]:
-        """:meth:`sample` ``n`` times (``n``: 1 .. :data:`~tonehost.realtime.pipelines.limits.MAX_STEPS`; a
-        larger or bad ``n`` is a :class:`UsageError`, as in :meth:`MusicRNN.continue_sequence`)."""
+        """:meth:`sample` ``n`` times.
+
+        Parameters
+        ----------
+        n : int
+            1 .. :data:`~tonehost.realtime.pipelines.limits.MAX_STEPS`.
+
+        Returns
+        -------
+        list of int
+            The event codes drawn (:meth:`to_note_sequence` decodes them).
+
+        Raises
+        ------
+        UsageError
+            A larger or bad ``n`` (as in :meth:`MusicRNN.continue_sequence`); nothing fed yet.
+        """
         return [self.sample() for _ in range(check_steps(n, "n"))]
 
     def __iter__(self) -> Iterator[int]:
