@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 import time
 import types
@@ -99,7 +100,7 @@ def degrade(x, sr, condition: str, seed: int = 0):
     scaled); ``clip:DB`` (clipped DB under the peak); conditions joined with ``+`` apply in order."""
     y = np.asarray(x, np.float64)
     rng = np.random.default_rng(seed)
-    for part in condition.split("+"):
+    for part in re.split(r"\+(?=[a-z])", condition):  # "gain:+20" is one part
         name, *arg = part.split(":")
         level = _active_rms(y, sr)
         if name == "clean":

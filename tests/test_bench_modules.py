@@ -38,3 +38,15 @@ def test_bench_scripts_do_not_edit_sys_path():
         src = p.read_text()
         assert "sys.path" not in src.replace("``sys.path``", ""), p.name
         assert "__file__" not in src or p.name == "_common.py", p.name
+
+
+def test_pitch_peers_conditions_parse_signed_values():
+    """``--condition gain:+20`` was split at its sign ("could not convert string to float: ''")."""
+    import numpy as np
+
+    from bench.pitch_peers import degrade
+    x = np.sin(np.arange(1600) / 10.0).astype(np.float32) * 0.01
+    assert np.allclose(degrade(x, 16000, "gain:+20"), 10 * x, rtol=1e-5, atol=1e-7)
+    assert np.allclose(degrade(x, 16000, "gain:-20+gain:+20"), x, rtol=1e-5, atol=1e-7)
+    y = degrade(x, 16000, "gain:+20+clip:6")
+    assert np.max(np.abs(y)) < 0.51 * np.max(np.abs(10 * x)) * 1.0 + 1e-6
