@@ -405,3 +405,19 @@ def test_vae_similarity_and_interpolation_inputs(vae, melody):
     with pytest.raises(errors.UsageError, match="interpolate takes a list of 2 or 4 NoteSequences"):
         vae.interpolate(melody, 3)
     assert len(vae.similar(melody, 2, np.float32(0.5))) == 2 and len(vae.interpolate((melody, melody), 3)) == 3
+
+
+@pytest.mark.parametrize("seconds", [1.5, 2.01])
+def test_a_finished_stream_is_as_long_as_its_input(piano, data_dir, seconds):
+    """TranscriptionStream.note_sequence.total_time was the last mel frame's end (up to 32 ms past the input:
+    3.008 s for 3 s), where transcribe gives the input's length; the notes were already equal."""
+    audio, sr = tonehost.read_audio(data_dir / "piano" / "stereo_sample.wav")
+    x = audio[:int(sr * seconds)]
+    whole = piano.transcribe(x, sr)
+    stream = piano.stream(sr)
+    for i in range(0, len(x), 1000):
+        stream.push(x[i:i + 1000])
+        assert stream.note_sequence.total_time <= i / sr + 1000 / sr + 1e-9
+    stream.finish()
+    assert stream.note_sequence.total_time == whole.total_time == len(x) / sr
+    assert stream.note_sequence.notes == whole.notes

@@ -865,8 +865,12 @@ class TranscriptionStream:
 
     @property
     def note_sequence(self) -> NoteSequence:
-        """The notes finished so far as a NoteSequence (times in seconds of the input)."""
-        return notes_to_sequence(self._transcriber.notes, self._transcriber.frames_done * FRAME_SECONDS)
+        """The notes finished so far as a NoteSequence (times in seconds of the input); ``total_time`` the seconds
+        decoded so far, after :meth:`finish` the input's length, as :meth:`OnsetsAndFrames.transcribe` gives it
+        (it was the last frame's end, up to 32 ms past the input)."""
+        heard = self._resampler.n_in / self.sample_rate
+        done = heard if self._done else min(heard, self._transcriber.frames_done * FRAME_SECONDS)
+        return notes_to_sequence(self._transcriber.notes, done)
 
 
 class OnsetsAndFrames:
