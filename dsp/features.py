@@ -138,6 +138,9 @@ class TrackerConfig:
     # window, falling performance_release_db_s while nothing is played, frozen while a background tone sounds,
     # starting at performance_db (dB power). A voice is never that steady; 0 below_db: off
     background_below_db: float = 25.0
+    background_over_floor_db: float = 12.0  # ... and at most this far over the noise floor (floor_*): a tone that
+    # rose out of a quiet room is played, however quiet (a -50 dB steady tone was background under the -20 dB
+    # starting performance level)
     background_cents: float = 5.0
     background_s: float = 0.1
     performance_db: float = -20.0
@@ -315,7 +318,7 @@ def _track_block(x, hist, keep, st, hop, width, loud_win, min_lag, max_lag, wind
                 else:
                     st[_S_BG_ANCHOR] = cents
                     st[_S_BG_RUN] = 1.0
-                if pw_win < st[_S_PERF] - bg_par[0]:
+                if pw_win < st[_S_PERF] - bg_par[0] and pw_win < st[_S_FLOOR] + bg_par[9]:
                     if st[_S_BG_RUN] >= bg_par[2]:
                         background = True
                         st[_S_BG_CENTS] = st[_S_BG_ANCHOR]
@@ -406,7 +409,7 @@ class VoiceTracker:
         c = self.cfg
         if not 1 <= int(c.hop) <= MAX_HOP:
             raise ValueError(f"the tracker's hop must be 1 to {MAX_HOP} samples at 16 kHz, got {c.hop}")
-        for name in ("floor_margin_db", "floor_rise_db_s", "floor_smooth_s", "gate_min_db"):
+        for name in ("floor_margin_db", "floor_rise_db_s", "floor_smooth_s", "gate_min_db", "background_over_floor_db"):
             v = getattr(c, name)
             if not isinstance(v, (int, float)) or not math.isfinite(v) or (name == "floor_smooth_s" and v <= 0) \
                     or (name == "floor_rise_db_s" and v < 0):
@@ -438,7 +441,8 @@ class VoiceTracker:
                                  max(1.0, round(c.background_s * c.sample_rate / c.hop)),
                                  c.performance_release_db_s * c.hop / c.sample_rate, c.floor_margin_db,
                                  c.floor_rise_db_s * c.hop / c.sample_rate, c.gate_min_db,
-                                 min(1.0, c.hop / (c.floor_smooth_s * c.sample_rate)), -(-c.window // c.hop)])
+                                 min(1.0, c.hop / (c.floor_smooth_s * c.sample_rate)), -(-c.window // c.hop),
+                                 c.background_over_floor_db])
         self._hmm_par = np.array([f_lo, c.hmm_bin_cents, beta_b, c.hmm_absmin, c.hmm_floor, c.hmm_jump,
                                   c.hmm_reseed_margin, c.hmm_reseed_max, c.hmm_yin_weight, c.hmm_mean_bins,
                                   1.0 if c.hmm_onset_seed else 0.0, c.hmm_sub_margin])

@@ -102,3 +102,19 @@ def test_the_gate_starts_at_gate_db_and_streams_as_one_call():
     assert np.array_equal(np.concatenate([p.voiced for p in parts]), whole.voiced)
     with pytest.raises(ValueError):
         VoiceTracker(TrackerConfig(floor_smooth_s=0.0))
+
+
+@pytest.mark.parametrize("amp_db", [-40.0, -50.0, -60.0])
+def test_a_quiet_steady_tone_is_played_not_background(amp_db):
+    """A steady test tone at -40..-60 dBFS in a quiet room was taken for a background tone (25 dB under the
+    performance level the tracker starts with, -20 dB) after 0.1 s: at -50 dBFS nothing of it was voiced. A tone
+    that rose out of the room is played (TrackerConfig.background_over_floor_db); a hum AT the floor stays
+    background (test_a_hum_alone_in_a_quiet_room_stays_unvoiced)."""
+    f = np.r_[np.zeros(SR // 2), np.full(3 * SR, 220.0), np.zeros(SR // 2)]
+    x = voice_like(f, SR, amplitude=10 ** (amp_db / 20))
+    t, est, _ = track_pitch(x, SR)
+    m = (t > 0.6) & (t < 3.4)
+    assert np.mean(np.abs(est[m] - 220.0) < 2.0) >= 0.9
+    t, est, _ = track_pitch(x, SR, config=TrackerConfig(background_over_floor_db=1000.0))  # the rule before
+    if amp_db <= -50.0:
+        assert np.mean(est[m] > 0) < 0.1
