@@ -42,7 +42,9 @@ from tonehost.dsp.resample import Resampler
 from tonehost.dsp.yin import (_refine, median3, predominant_lag, scratch, tail_aperiodicity, window_length,
                                yin_first_dip, yin_frame)
 # Numba's cache keys on this file's text, not on the kernels it inlines from dsp/yin.py: change this tag when they
-# change (yin kernels: 8, predominant_lag keeps a complex whose partials 3..8 are there; four samples per pass
+# change (yin kernels: 9b, predominant_lag stops counting partials once a complex is out of reach and tries
+# sub-multiples deepest first; it keeps a
+# complex whose partials 3..8 are there; four samples per pass
 # over a reversed window copy, phasor Hann, two partials per pass, tail_aperiodicity through tail_sums, yin_cmnd's
 # block cache with the unaligned-hop fallback, predominant_lag's
 # one-pass sums; pitch_hmm: the prediction per kernel tap, F(prefix) kept, far dips skipped).

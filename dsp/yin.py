@@ -786,9 +786,10 @@ def predominant_lag(x, start, n, cmnd, lag, min_lag, max_lag, missing_share, max
     # 3..8, a major third 3, 6 and 7): it stays the period
     present = 0
     held = 0.0
+    top = min(8, int(math.ceil(0.5 * lag)) - 1)  # the last partial under Nyquist (k / lag < 0.5)
     for k in range(3, 9):
-        if k / lag >= 0.5:
-            break
+        if k / lag >= 0.5 or present + top - k + 1 < COMPLEX_PARTIALS:
+            break  # (too few partials left to make a complex: the answer is known, the rest is not summed)
         p = partial_power(x, start, n, k / lag)
         held += p
         if p >= COMPLEX_SHARE * ms:
@@ -798,19 +799,29 @@ def predominant_lag(x, start, n, cmnd, lag, min_lag, max_lag, missing_share, max
                 present += 1
     if present >= COMPLEX_PARTIALS and held >= COMPLEX_HELD * ms:
         return lag
-    best = -1
-    best_val = max_sub_cmnd
-    for k in range(2, 9):
-        sub = lag / k
-        if sub < min_lag:
-            break
-        m = _local_min_near(cmnd, int(sub + 0.5), min_lag, max_lag, 1)
-        if cmnd[m] < best_val and partial_power(x, start, n, 1.0 / m) / ms >= missing_share:
-            best = m
-            best_val = cmnd[m]
-    if best < 0:
-        return lag
-    return _refine(cmnd, best, max_lag)
+    # the deepest dip under max_sub_cmnd among the sub-multiples whose fundamental is present (the first k on a
+    # tie): the dips in order of depth, each one's fundamental summed only until one has it
+    tried = 0  # bit k: sub-multiple k tested
+    while True:
+        best = -1
+        best_val = max_sub_cmnd
+        best_k = 0
+        for k in range(2, 9):
+            sub = lag / k
+            if sub < min_lag:
+                break
+            if tried & (1 << k):
+                continue
+            m = _local_min_near(cmnd, int(sub + 0.5), min_lag, max_lag, 1)
+            if cmnd[m] < best_val:
+                best = m
+                best_val = cmnd[m]
+                best_k = k
+        if best < 0:
+            return lag
+        if partial_power(x, start, n, 1.0 / best) / ms >= missing_share:
+            return _refine(cmnd, best, max_lag)
+        tried |= 1 << best_k
 
 
 @njit(nogil=True, cache=True)
