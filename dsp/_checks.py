@@ -93,8 +93,8 @@ def check_audio(audio, name: str = "audio") -> np.ndarray:
     Raises
     ------
     ValueError
-        A file name instead of samples (with how to read it), something that is not an array of numbers, more
-        than 2 dimensions, or ``[channels, n]`` (librosa's layout, at most 8 rows of over 64 columns: it used to be
+        A file name instead of samples (with how to read it), something that is not an array of numbers, 64-bit
+        integers (a list of Python ints: no audio format's PCM), more than 2 dimensions, or ``[channels, n]`` (librosa's layout, at most 8 rows of over 64 columns: it used to be
         taken as 2 frames of thousands of channels, giving no frames and no error).
     """
     if isinstance(audio, (str, bytes, os.PathLike)):
@@ -108,6 +108,12 @@ def check_audio(audio, name: str = "audio") -> np.ndarray:
     if a.dtype.kind not in "fiu" or a.ndim not in (1, 2):
         raise ValueError(f"{name} must be a numeric array [n] or [n, channels], got {a.dtype} of shape "
                          f"{list(a.shape)}")
+    if a.dtype.kind in "iu" and a.dtype.itemsize > 4:
+        # no audio format stores 64-bit integers, but a Python list of ints becomes int64: scaled as PCM by 2**63
+        # it was silence (transcribe found no notes, the instrument stayed mute)
+        raise ValueError(f"{name} holds {a.dtype} samples, which no audio format stores (a list of Python ints "
+                         "becomes int64); pass floats in [-1, 1] or whole-number PCM as int16/int32, e.g. "
+                         "np.asarray(samples, np.int16)")
     if a.ndim == 2 and a.shape[0] <= 8 < 64 < a.shape[1]:  # >64 "channels" of <=8 frames: [channels, n]
         raise ValueError(f"{name} has shape {list(a.shape)}: tonehost takes [n, channels] (soundfile's layout); "
                          "for librosa's [channels, n] pass audio.T")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tonehost.exports.errors import ModelError
+from tonehost.exports.errors import ModelError, UsageError
 
 __all__ = ["make_session"]
 
@@ -32,11 +32,21 @@ def make_session(model, threads: int = 1):
     ------
     ModelError
         The file is missing or is not a model ONNX Runtime can load.
+    UsageError
+        ``threads`` not a whole number.
     """
+    import math
+
     import onnxruntime as ort
 
+    try:  # threads="x" (OnsetsAndFrames, MusicRNN, MusicVAE take it) was a ValueError from int() in here
+        n = float(threads)
+    except (TypeError, ValueError):
+        n = float("nan")
+    if isinstance(threads, (str, bool)) or not (math.isfinite(n) and n == int(n)):
+        raise UsageError(f"threads must be a whole number (1 .. {4 * (os.cpu_count() or 1)}), got {threads!r}")
     so = ort.SessionOptions()
-    so.intra_op_num_threads = min(max(1, int(threads)), 4 * (os.cpu_count() or 1))
+    so.intra_op_num_threads = min(max(1, int(n)), 4 * (os.cpu_count() or 1))
     so.inter_op_num_threads = 1
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if hasattr(model, "SerializeToString"):

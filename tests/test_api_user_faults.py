@@ -421,3 +421,34 @@ def test_a_finished_stream_is_as_long_as_its_input(piano, data_dir, seconds):
     stream.finish()
     assert stream.note_sequence.total_time == whole.total_time == len(x) / sr
     assert stream.note_sequence.notes == whole.notes
+
+
+def test_a_list_of_ints_is_refused_not_heard_as_silence(piano):
+    """A list of Python ints becomes int64, which was scaled as PCM by 2**63: transcribe found no notes where the
+    same samples as int16 gave notes, and track_pitch / DDSP.render heard silence."""
+    x = (np.sin(np.arange(16000) * 0.1) * 10000).astype(np.int16)
+    with pytest.raises(errors.UsageError, match="int64 samples.*np.int16"):
+        piano.transcribe(x.tolist(), 16000)
+    with pytest.raises(errors.UsageError, match="int64 samples"):
+        piano.stream(16000).push(x.astype(np.int64))
+    with pytest.raises(ValueError, match="int64 samples"):
+        tonehost.track_pitch(x.tolist(), 16000)
+    assert np.mean(tonehost.track_pitch(x, 16000)[1] > 0) > 0.5  # the int16 samples themselves are heard
+
+
+def test_threads_must_be_a_whole_number():
+    """threads="x" was a ValueError from int() inside the session factory (every model class takes threads=)."""
+    from tonehost.exports.onnx_session import make_session
+    for bad in ("x", 1.5, None, True, float("nan")):
+        with pytest.raises(errors.UsageError, match="threads must be a whole number"):
+            make_session(b"", bad)
+
+
+def test_a_tiny_temperature_samples_as_argmax(rnn, melody):
+    """temperature=1e-40 divided the float32 logits into inf and the softmax into NaN: MusicRNN and MusicVAE drew
+    the last class every step. Under MIN_TEMPERATURE the samplers take argmax, the limit of sampling."""
+    from tonehost.exports.tfjs.random import MIN_TEMPERATURE, check_temperature
+    assert check_temperature(1e-40) is None and check_temperature(MIN_TEMPERATURE) == MIN_TEMPERATURE
+    a = rnn.continue_sequence(melody, 16, temperature=1e-40, rng=np.random.default_rng(0))
+    b = rnn.continue_sequence(melody, 16, temperature=None)
+    assert [(n.pitch, n.quantized_start_step) for n in a.notes] == [(n.pitch, n.quantized_start_step) for n in b.notes]

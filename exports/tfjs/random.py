@@ -21,12 +21,17 @@ from typing import Callable
 import numpy as np
 
 __all__ = ["alea", "mulberry32", "js_number_to_string", "multinomial_from_probs", "CdfSampler",
-           "TfjsMultinomial", "softmax32", "check_temperature", "MAX_TEMPERATURE"]
+           "TfjsMultinomial", "softmax32", "check_temperature", "MAX_TEMPERATURE",
+           "MIN_TEMPERATURE"]
 
 #: The largest sampling temperature accepted. ``softmax(logits / T)`` is within 1 % of uniform well before it for
 #: the logits of Magenta's models (|logit| < 50), and a float32 ``T`` overflows to inf past 3.4e38 (numpy warned
 #: "overflow encountered in cast" for ``--temperature 1e308`` and sampled uniformly).
 MAX_TEMPERATURE = 100.0
+#: Temperatures above 0 and under this sample as argmax: the float32 logits divided by 1e-40 overflowed to inf and
+#: the softmax to NaN (MusicRNN and MusicVAE then always drew the last class); the limit of sampling as the
+#: temperature falls is argmax.
+MIN_TEMPERATURE = 1e-6
 
 _TWO_M32 = 2.3283064365386963e-10  # 2 ** -32
 
@@ -129,7 +134,8 @@ def js_number_to_string(x: float) -> str:
 
 
 def check_temperature(temperature) -> float | None:
-    """A sampling temperature as the samplers use it: ``None`` for argmax (``None`` or 0), else a float.
+    """A sampling temperature as the samplers use it: ``None`` for argmax (``None``, 0, or above 0 and under
+    :data:`MIN_TEMPERATURE`), else a float.
 
     Parameters
     ----------
@@ -156,7 +162,7 @@ def check_temperature(temperature) -> float | None:
     if isinstance(temperature, (str, bool)) or not (math.isfinite(t) and 0 < t <= MAX_TEMPERATURE):
         raise UsageError(f"temperature must be 0 (argmax) or a number in (0, {MAX_TEMPERATURE:g}], got "
                          f"{temperature!r}")
-    return t
+    return None if t < MIN_TEMPERATURE else t
 
 
 def softmax32(logits: np.ndarray) -> np.ndarray:
