@@ -83,7 +83,9 @@ class LiveNormalizer:
     whole-file statistics are replaced by ones that settle fast and then hold:
 
     - loudness: the level statistic is the mean loudness of *voiced* frames only (a DC offset, breath, room noise
-      and silence never enter it): the median of the first ``level_seed_seconds`` of voicing, then an exponential
+      and silence never enter it): the median of the first ``level_seed_seconds`` of voicing (of the frames within
+      ``level_seed_span_db`` of the loudest of them: a soft pickup, a breath or a hum under the voice does not
+      hold the level down while the first note plays 20 dB too loud), then an exponential
       mean with time constant ``stats_seconds`` (seconds of voicing, not of wall time: it does not move while
       nobody sings). The shift is ``meanLoudness - level``; the clip to averageMaxLoudness is kept; the final
       min/mean rescale is dropped (the identity when the quietest frame sits at -120 dB, which silence gives).
@@ -129,6 +131,7 @@ class LiveNormalizer:
     stats_seconds: float = 20.0
     seed_seconds: float = 0.1
     level_seed_seconds: float = 1.0
+    level_seed_span_db: float = 15.0  # the seed's median counts voiced frames within this of its loudest
     release_frames: int = 8
     active_db: float = -90.0  # loudness_db above which a voiced frame updates the level statistic
     phrase_gap_seconds: float = 0.3
@@ -197,7 +200,13 @@ class LiveNormalizer:
         if len(self._ld_seed) < seed_n:
             self._ld_seed.append(db)
             srt = sorted(self._ld_seed)
-            self._ld_mean = srt[len(srt) // 2]
+            # the median of the frames within level_seed_span_db of the loudest: a take's first voiced frames
+            # may be a soft pickup, a breath or a hum far under the voice, and as the whole seed's median they
+            # held the level down while the first note played 20 dB over it (then dropped) for as long again
+            j = 0
+            while srt[j] < srt[-1] - self.level_seed_span_db:
+                j += 1
+            self._ld_mean = srt[j + (len(srt) - j) // 2]
         else:
             alpha = 1.0 / max(1.0, self.stats_seconds * self.frame_rate)
             self._ld_mean += alpha * (db - self._ld_mean)
@@ -403,7 +412,7 @@ class LiveNormalizer:
                         1.0 / max(1.0, self.stats_seconds * self.frame_rate),
                         math.exp(-1.0 / max(1.0, self.register_seconds * self.frame_rate)), seed_pitch,
                         self.phrase_gap_seconds * self.frame_rate, self.hysteresis, self.register_headroom,
-                        self.start_headroom, self.pitch_shift, 2.0], np.float64)
+                        self.start_headroom, self.pitch_shift, 2.0, self.level_seed_span_db], np.float64)
         _normalize_frames(f0, db, v, f0_out, db_out, st, par, hist, ld_seed, sp)
         self._ld_mean = None if math.isnan(st[0]) else float(st[0])
         self._gain, self._hist_total = float(st[1]), float(st[2])
@@ -454,6 +463,7 @@ def _normalize_frames(f0_in, db_in, voiced_in, f0_out, db_out, st, par, hist, ld
     seed_level, alpha, decay, seed_n = int(par[10]), par[11], par[12], int(par[13])
     gap_frames, reg_headroom, start_headroom, pitch_shift = par[14], par[16], par[17], par[18]
     two = par[19]  # 2.0 read at run time: LLVM would turn pow(2.0, x) into exp2(x) (not always the same last bit)
+    seed_span = par[20]
     level_on = not (math.isnan(mean_ld) or math.isnan(max_ld))
     register_on = auto_reg and not math.isnan(mp)
     for i in range(f0_in.shape[0]):
@@ -469,7 +479,10 @@ def _normalize_frames(f0_in, db_in, voiced_in, f0_out, db_out, st, par, hist, ld
                     n += 1
                     st[10] = n
                     srt = np.sort(ld_seed[:n])
-                    st[0] = srt[n // 2]
+                    j = 0
+                    while srt[j] < srt[n - 1] - seed_span:
+                        j += 1
+                    st[0] = srt[j + (n - j) // 2]
                 else:
                     st[0] += alpha * (db - st[0])
             level = st[0] if not math.isnan(st[0]) else (st[12] if not math.isnan(st[12]) else mean_ld)
