@@ -452,3 +452,16 @@ def test_a_tiny_temperature_samples_as_argmax(rnn, melody):
     a = rnn.continue_sequence(melody, 16, temperature=1e-40, rng=np.random.default_rng(0))
     b = rnn.continue_sequence(melody, 16, temperature=None)
     assert [(n.pitch, n.quantized_start_step) for n in a.notes] == [(n.pitch, n.quantized_start_step) for n in b.notes]
+
+
+def test_engine_set_param_checks_its_value():
+    """Engine.set_param("bogus", 1) was a KeyError and set_param("input_gain", nan) put NaN into the callback's
+    gains (silence); the values now have EngineConfig's ranges."""
+    e = tonehost.Engine(tonehost.EngineConfig())
+    for name, value, match in (("bogus", 1, "takes input_gain"), ("input_gain", float("nan"), "from 0 to 16"),
+                               ("output_gain", -1.0, "from 0 to 16"), ("synth", 0.5, "0 .off. or 1"),
+                               ("monitor", "1", "from 0 to 16")):
+        with pytest.raises(errors.UsageError, match=match):
+            e.set_param(name, value)
+    e.set_param("output_gain", 2.0)
+    e.set_param("synth", 0)

@@ -670,10 +670,31 @@ class Engine:
 
     # ------------------------------------------------------------- parameters
     def set_param(self, name: str, value: float) -> None:
-        """Set ``input_gain``, ``output_gain``, ``monitor``, ``synth`` (0/1), ``noise`` (0/1) or ``ring_out``."""
+        """Set ``input_gain``, ``output_gain``, ``monitor`` (linear gains 0..:data:`MAX_GAIN`, as
+        :class:`EngineConfig`), ``synth``, ``noise`` or ``ring_out`` (0 off / 1 on) while running.
+
+        Raises
+        ------
+        UsageError
+            An unknown name (it was a KeyError), or a value out of its range (a NaN gain reached the callback
+            and silenced the output).
+        """
+        import math
+        import numbers
+
+        from tonehost.exports.errors import UsageError
+
         index = {"input_gain": cb.P_IN_GAIN, "output_gain": cb.P_OUT_GAIN, "monitor": cb.P_MONITOR,
-                 "synth": cb.P_SYNTH_ON, "noise": cb.P_NOISE_ON, "ring_out": cb.P_RING_OUT_ON}[name]
-        self._params[index] = float(value)
+                 "synth": cb.P_SYNTH_ON, "noise": cb.P_NOISE_ON, "ring_out": cb.P_RING_OUT_ON}
+        if name not in index:
+            raise UsageError(f"Engine.set_param takes {', '.join(index)}, got {name!r:.60}")
+        gain = name in ("input_gain", "output_gain", "monitor")
+        ok = isinstance(value, numbers.Real) and math.isfinite(value) and (
+            0.0 <= value <= MAX_GAIN if gain else value in (0, 1))
+        if not ok:
+            want = f"a number from 0 to {MAX_GAIN:g}" if gain else "0 (off) or 1 (on)"
+            raise UsageError(f"Engine.set_param {name} must be {want}, got {value!r:.60}")
+        self._params[index[name]] = float(value)
 
     # ------------------------------------------------------------------ stats
     def stats(self) -> dict:
