@@ -35,7 +35,8 @@ import mido
 import numpy as np
 
 __all__ = ["HumToMidi", "PolyphonyWatch", "write_midi_file", "velocity_from_db", "velocity_scale",
-           "merge_short_notes", "check_polyphony", "MIN_NOTE_S", "MAX_NOTES_PER_S", "LEVEL_HEADROOM_DB"]
+           "merge_short_notes", "check_polyphony", "MIN_NOTE_S", "MAX_NOTES_PER_S", "LEVEL_HEADROOM_DB",
+           "ATTACK_S"]
 
 
 #: Shortest note in seconds (live: held that long; files: shorter ones merged or dropped).
@@ -64,17 +65,23 @@ def velocity_from_db(db: float, db_low: float = -70.0, db_high: float = -25.0) -
 
 _HIST_LOW, _HIST_BINS = -150.0, 300  # HumToMidi's loudness histogram: -150..0 dB in 0.5 dB bins
 
+#: A file's note velocity (:meth:`HumToMidi.relevel`) is the loudest frame of its first ATTACK_S seconds.
+ATTACK_S = 0.05
+
 #: Velocity 127 lies this far (dB) above a take's loud level (the 95th percentile of its voiced frames' loudness).
 LEVEL_HEADROOM_DB = 10.0
 
 
 def velocity_scale(level_db: float, db_low: float = -70.0, db_high: float = -25.0,
-                   headroom_db: float = LEVEL_HEADROOM_DB) -> tuple[float, float]:
+                   headroom_db: float = LEVEL_HEADROOM_DB, up: bool = False) -> tuple[float, float]:
     """The loudness (dB) of velocity 1 and 127 for a take whose loud level is ``level_db``.
 
     The scale ``db_low..db_high`` moves down with a quiet take, so that its loud level lies ``headroom_db`` under
-    velocity 127 (never up: a take louder than ``db_high - headroom_db`` keeps the scale and reaches 127). A voice
-    30 dB under another (a mic's gain turned down) then gets the same velocities; before, it got velocity 1.
+    velocity 127 (with ``up`` False, never up: a take louder than ``db_high - headroom_db`` keeps the scale and
+    reaches 127; live, where the first notes come before the level is known). A voice 30 dB under another (a
+    mic's gain turned down) then gets the same velocities; before, it got velocity 1. With ``up`` (a whole file,
+    :meth:`HumToMidi.relevel`) the scale moves up too: a hot input (gain up 20 dB, clipping) gave FDA speech
+    velocities of median 112 where the same take at its own gain gave 76, a sung phrase 125 against 64.
 
     Parameters
     ----------
@@ -84,13 +91,17 @@ def velocity_scale(level_db: float, db_low: float = -70.0, db_high: float = -25.
     db_low, db_high : float
         The scale of a take at full level (:func:`velocity_from_db`).
     headroom_db : float
+    up : bool
+        Move the scale up for a loud take as well as down for a quiet one.
 
     Returns
     -------
     (float, float)
         ``(low, high)`` for :func:`velocity_from_db`.
     """
-    shift = min(0.0, float(level_db) + headroom_db - db_high) if math.isfinite(level_db) else 0.0
+    shift = float(level_db) + headroom_db - db_high if math.isfinite(level_db) else 0.0
+    if not up:
+        shift = min(0.0, shift)
     return db_low + shift, db_high + shift
 
 
@@ -153,7 +164,8 @@ class HumToMidi:
         self._peak = self.db_high - LEVEL_HEADROOM_DB  # the running loud level (follow_level)
         self._last_t: float | None = None
         self._hist = np.zeros(_HIST_BINS, np.int64)  # the voiced frames' loudness, 0.5 dB bins (relevel)
-        self._onset_db: list = []  # each note-on's loudness, in order (relevel)
+        self._onset_db: list = []  # each note's attack loudness (its loudest in ATTACK_S), in order (relevel)
+        self._attack_prev: float | None = None
 
     def _bend_value(self, semitones: float) -> int:
         v = int(round(8192 * semitones / self.bend_range))
@@ -162,9 +174,14 @@ class HumToMidi:
     def _scale(self, level_db: float | None = None) -> tuple[float, float]:
         if not self.follow_level:
             return self.db_low, self.db_high
-        return velocity_scale(self._peak if level_db is None else level_db, self.db_low, self.db_high)
+        if level_db is None:  # live: the running peak, the scale never above the full-level one
+            return velocity_scale(self._peak, self.db_low, self.db_high)
+        return velocity_scale(level_db, self.db_low, self.db_high, up=True)  # a whole file's own level
 
     def _start(self, t: float, pitch: float, db: float, out: list) -> None:
+        if self._attack_prev is not None:
+            self._onset_db[-1] = self._attack_prev  # this frame starts the next note: not the old note's attack
+            self._attack_prev = None
         self.note = int(min(127, max(0, round(pitch))))
         bend = self._bend_value(pitch - self.note)
         out.append(mido.Message("pitchwheel", channel=self.channel, pitch=bend, time=t))
@@ -200,6 +217,7 @@ class HumToMidi:
         list of mido.Message
         """
         out: list = []
+        self._attack_prev = None  # the last note's attack level before this frame (see below)
         dt = 0.0 if self._last_t is None else max(0.0, t - self._last_t)
         self._last_t = t
         if voiced and f0_hz > 0 and math.isfinite(db):
@@ -213,6 +231,12 @@ class HumToMidi:
                     self._stop(t, out)
             return out
         self._unvoiced_since = None
+        if self.note is not None and t - self._note_on_t <= ATTACK_S + 1e-9 and math.isfinite(db):
+            # a file's velocity (relevel) is the loudest frame of the note's attack, not its first frame: that
+            # one lies somewhere on the rise, lower the later the tracker voices it (a quiet or noisy take later).
+            # A frame that starts the next note is that note's (_start appends it), so it is undone there.
+            self._attack_prev = self._onset_db[-1]
+            self._onset_db[-1] = max(self._onset_db[-1], db)
         pitch = 69.0 + 12.0 * math.log2(f0_hz / 440.0)
         if self.note is None:
             self._start(t, pitch, db, out)

@@ -56,3 +56,58 @@ def test_a_soft_start_does_not_make_the_first_note_blare(tmp_path: Path, under_d
     note = db[int((pre_s + 0.05) / 0.05):int(1.9 / 0.05)]   # the main note, its attack's 50 ms left out
     settled = np.median(db[int(1.0 / 0.05):int(1.9 / 0.05)])
     assert np.max(np.abs(note - settled)) < 3.0, np.round(note, 1)
+
+
+# ----------------------------------------------------------------------------- pitch --midi: velocities
+
+def sung_phrase(sr: int = SR) -> np.ndarray:
+    """Five sung notes with vibrato (0.3 semitone, 5.5 Hz, growing over 0.3 s), a 30 ms attack and a 50 ms
+    release each, with a pause."""
+    segs = []
+    for f, d in [(220, 0.6), (247, 0.6), (277, 0.8), (0, 0.5), (330, 0.7), (262, 1.0)]:
+        n = int(sr * d)
+        if f == 0:
+            segs.append(np.zeros(n))
+            continue
+        t = np.arange(n) / sr
+        f0 = f * 2 ** (0.3 / 12 * np.sin(2 * np.pi * 5.5 * t) * np.clip(t / 0.3, 0, 1))
+        segs.append(voice_like(f0, sr, 0.3) * np.clip(t / 0.03, 0, 1) * np.clip((d - t) / 0.05, 0, 1))
+    return np.concatenate(segs)
+
+
+def midi_velocities(path: Path) -> list:
+    import mido
+    return [(m.note, m.velocity) for m in mido.MidiFile(path) if m.type == "note_on" and m.velocity > 0]
+
+
+def test_a_hot_or_quiet_input_gives_the_clean_takes_velocities(tmp_path: Path):
+    """``pitch --midi`` of one sung phrase recorded at the mic's right gain, 35 dB down and 20 dB hot (clipping
+    6 dB under its peak): the velocities were median 64 / 72 / 125 (the hot take's pinned near 127: the scale
+    moved down for a quiet take but never up; and each note's velocity was its first voiced frame's loudness,
+    somewhere on the attack, later on a quiet take). Now a file's scale follows its loud level both ways and a
+    note's velocity is the loudest frame of its first 50 ms: the three takes' velocities agree within 3."""
+    x = sung_phrase()
+    hot = np.clip(x * 10.0, -0.5 * 10 * np.abs(x).max(), 0.5 * 10 * np.abs(x).max())
+    hot /= max(1.0, np.abs(hot).max() / 0.999)
+    got = {}
+    for name, y in (("clean", x), ("quiet", x * 10 ** (-35 / 20)), ("hot", hot)):
+        sf.write(tmp_path / f"{name}.wav", y.astype(np.float32), SR, subtype="FLOAT")
+        rc, _, err = main("pitch", tmp_path / f"{name}.wav", "-o", tmp_path / f"{name}.csv",
+                          "--midi", tmp_path / f"{name}.mid")
+        assert rc == 0, err
+        got[name] = midi_velocities(tmp_path / f"{name}.mid")
+    notes = [n for n, _ in got["clean"]]
+    assert notes[:4] == [57, 59, 61, 64] and notes[-1] == 60, got
+    for name in ("quiet", "hot"):
+        assert [n for n, _ in got[name]] == notes, got
+        assert all(abs(a - b) <= 3 for (_, a), (_, b) in zip(got["clean"], got[name])), got
+    assert all(80 <= v <= 115 for _, v in got["clean"]), got  # the loud level 10 dB under 127
+
+
+def test_a_files_scale_moves_up_live_it_does_not():
+    """The file's scale (``relevel``) moves up with a loud take; the live one keeps the full-level scale."""
+    from tonehost.realtime.midi.hum import HumToMidi, velocity_scale
+    assert velocity_scale(-15.0) == (-70.0, -25.0)
+    assert velocity_scale(-15.0, up=True) == (-50.0, -5.0)  # -15 dB lies 10 dB under 127
+    hum = HumToMidi()
+    assert hum._scale() == (-70.0, -25.0)
