@@ -152,6 +152,12 @@ class TrackerConfig:
     # once and rises floor_rise_db_s), and a frame under gate_min_db always is. A quiet mic in a quiet room is
     # heard (a voice at -65 dBFS was never voiced under the fixed -60 dB gate); a steady hum or fan AT the floor
     # stays gated. floor_margin_db 6 and floor_smooth_s 0.03 were chosen on FDA 001-010 and synthetic hums only
+    # for revoice_s after a note's end, a frame revoice_cents or more from its pitch starts a note only with a
+    # confidence of revoice_conf (an abruptly stopped note's last window dips at a multiple of its period: a voiced
+    # frame two octaves down, which hum -> MIDI held as a 40 ms note); 0 s: off
+    revoice_s: float = 0.01
+    revoice_cents: float = 700.0
+    revoice_conf: float = 0.8
     floor_margin_db: float = 6.0
     floor_rise_db_s: float = 1.0
     floor_smooth_s: float = 0.03
@@ -347,8 +353,12 @@ def _track_block(x, hist, keep, st, hop, width, loud_win, min_lag, max_lag, wind
                 st[_S_UNV_RUN] += 1
                 if st[_S_UNV_RUN] > hold or pw_db < gate or background:
                     voiced = False
-        elif conf >= on or (tail < onset_tail and aper < onset_aper and rel_db > -20.0 and pw_db >= gate
-                            and not background):
+        elif (conf >= on or (tail < onset_tail and aper < onset_aper and rel_db > -20.0 and pw_db >= gate
+                             and not background)) and not (
+                st[_S_STABLE_AGE] < bg_par[10] and raw_f0 > 0.0 and st[_S_STABLE_F0] > 0.0 and conf < bg_par[12]
+                and abs(math.log2(raw_f0 / st[_S_STABLE_F0])) * 1200.0 >= bg_par[11]):
+            # (not a frame just after a note's end, far from its pitch, unless it is clearly voiced: the end of
+            # an abruptly stopped note dips at a multiple of its period, TrackerConfig.revoice_*)
             # a note start: the newest samples already repeat at the period while the full window still
             # holds the silence before the note (its aperiodicity lags by half the window)
             voiced = True
@@ -365,6 +375,11 @@ def _track_block(x, hist, keep, st, hop, width, loud_win, min_lag, max_lag, wind
             st[_S_R0] = raw_f0
             st[_S_R1] = raw_f0
             st[_S_R2] = raw_f0
+            if raw_f0 > 0.0:
+                # the note's first frame reports its own period: a start on the newest samples' periodicity alone
+                # (its confidence under voicing_off) reported the last note's pitch for a frame (hum -> MIDI
+                # played a 40 ms note at that pitch before each note that followed a pause)
+                st[_S_F0] = raw_f0
         st[_S_VOICED] = 1.0 if voiced else 0.0
         if not background:
             st[_S_PERF] = max(pw_win if voiced else -80.0, st[_S_PERF] - bg_par[3])
@@ -411,7 +426,8 @@ class VoiceTracker:
         c = self.cfg
         if not 1 <= int(c.hop) <= MAX_HOP:
             raise ValueError(f"the tracker's hop must be 1 to {MAX_HOP} samples at 16 kHz, got {c.hop}")
-        for name in ("floor_margin_db", "floor_rise_db_s", "floor_smooth_s", "gate_min_db", "background_over_floor_db"):
+        for name in ("floor_margin_db", "floor_rise_db_s", "floor_smooth_s", "gate_min_db", "background_over_floor_db",
+                     "revoice_s", "revoice_cents", "revoice_conf"):
             v = getattr(c, name)
             if not isinstance(v, (int, float)) or not math.isfinite(v) or (name == "floor_smooth_s" and v <= 0) \
                     or (name == "floor_rise_db_s" and v < 0):
@@ -444,7 +460,8 @@ class VoiceTracker:
                                  c.performance_release_db_s * c.hop / c.sample_rate, c.floor_margin_db,
                                  c.floor_rise_db_s * c.hop / c.sample_rate, c.gate_min_db,
                                  min(1.0, c.hop / (c.floor_smooth_s * c.sample_rate)), -(-c.window // c.hop),
-                                 c.background_over_floor_db])
+                                 c.background_over_floor_db, max(0.0, round(c.revoice_s * c.sample_rate / c.hop)),
+                                 c.revoice_cents, c.revoice_conf])
         self._hmm_par = np.array([f_lo, c.hmm_bin_cents, beta_b, c.hmm_absmin, c.hmm_floor, c.hmm_jump,
                                   c.hmm_reseed_margin, c.hmm_reseed_max, c.hmm_yin_weight, c.hmm_mean_bins,
                                   1.0 if c.hmm_onset_seed else 0.0, c.hmm_sub_margin])
