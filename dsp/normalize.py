@@ -133,7 +133,7 @@ class LiveNormalizer:
     level_seed_seconds: float = 1.0
     level_seed_span_db: float = 15.0  # the seed's median counts voiced frames within this of its loudest
     release_frames: int = 8
-    active_db: float = -90.0  # loudness_db above which a voiced frame updates the level statistic
+    active_db: float = LOWEST_LD  # loudness_db above which a voiced frame updates the level statistic
     phrase_gap_seconds: float = 0.3
     register_seconds: float = 8.0
     hysteresis: float = 6.0

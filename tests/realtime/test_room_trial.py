@@ -111,3 +111,36 @@ def test_a_files_scale_moves_up_live_it_does_not():
     assert velocity_scale(-15.0, up=True) == (-50.0, -5.0)  # -15 dB lies 10 dB under 127
     hum = HumToMidi()
     assert hum._scale() == (-70.0, -25.0)
+
+
+# ----------------------------------------------------------------------------- render / render --live: a low quiet hum
+
+def dark_hum(db: float, seconds: float = 3.0, f0: float = 110.0) -> np.ndarray:
+    """A low hum (110 Hz, 0.3 semitone vibrato, weak 2nd and 3rd partials), 0.2 s of silence either side, its
+    held part at ``db`` dBFS (power). A-weighting puts its loudness ~20 dB under its power."""
+    n = int(SR * seconds)
+    t = np.arange(n) / SR
+    ph = 2 * np.pi * np.cumsum(f0 * 2 ** (0.3 / 12 * np.sin(2 * np.pi * 5.5 * t))) / SR
+    x = np.sin(ph) + 0.3 * np.sin(2 * ph) + 0.1 * np.sin(3 * ph)
+    x *= np.clip((t - 0.2) / 0.03, 0, 1) * np.clip((seconds - 0.2 - t) / 0.05, 0, 1)
+    x /= np.sqrt(np.mean(x[int(0.3 * SR):int(2.5 * SR)] ** 2))
+    return x * 10 ** (db / 20)
+
+
+@pytest.mark.parametrize("live", [False, True])
+def test_a_low_quiet_hum_the_tracker_hears_is_played_at_the_instruments_level(tmp_path: Path, live):
+    """A low hum 70 dB under full scale (a quiet mic, a male voice; MDB's singer 35 dB down): the tracker voices
+    all of it, yet ``render`` and ``render --live`` played it 26 dB under the same hum at -30 dBFS (-62 against
+    -36 dB; MDB 35 dB down: the first 1.2 s of ``render --live`` at -58 dB against -36). The normaliser counted
+    only voiced frames over a fixed loudness of -90 dB into its level (the frames the tracker voices reach
+    -98: its gate follows the room since 4bfffc4), so it had no level or the loudest frames' only. Now every
+    voiced frame counts; the -70 dB hum plays within 1.5 dB of the -30 dB one."""
+    got = {}
+    for db in (-30.0, -70.0):
+        src, out = tmp_path / f"hum{db:.0f}.wav", tmp_path / f"out{db:.0f}.wav"
+        sf.write(src, dark_hum(db).astype(np.float32), SR, subtype="FLOAT")
+        rc, _, err = main("render", src, "-o", out, *(["--live"] if live else []))
+        assert rc == 0, err
+        y, sr = sf.read(out)
+        got[db] = frames_db(y, sr, 0.25)[2:10]   # 0.5..2.5 s: the held hum
+    assert np.max(np.abs(got[-70.0] - got[-30.0])) < 1.5, (np.round(got[-30.0], 1), np.round(got[-70.0], 1))
