@@ -158,6 +158,9 @@ class TrackerConfig:
     revoice_s: float = 0.01
     revoice_cents: float = 700.0
     revoice_conf: float = 0.8
+    # ... and a voiced frame that falls revoice_cents or more below the note while its newest samples no longer
+    # repeat (tail aperiodicity end_tail or more) ends the note
+    end_tail: float = 0.9
     floor_margin_db: float = 6.0
     floor_rise_db_s: float = 1.0
     floor_smooth_s: float = 0.03
@@ -346,6 +349,12 @@ def _track_block(x, hist, keep, st, hop, width, loud_win, min_lag, max_lag, wind
         if pw_db < gate or background:
             conf = 0.0
         voiced = st[_S_VOICED] > 0.5
+        if (voiced and bg_par[10] > 0.0 and raw_f0 > 0.0 and st[_S_F0] > 0.0 and tail >= bg_par[13]
+                and math.log2(st[_S_F0] / raw_f0) * 1200.0 >= bg_par[11]):
+            # a note that stops abruptly: its last windows, part silence, dip deepest at a multiple of the period
+            # (a C5 read as 52 Hz for two frames) while the newest samples no longer repeat (TrackerConfig.revoice_*)
+            conf = min(conf, off - 1e-9)
+            st[_S_UNV_RUN] = hold
         if voiced:
             if conf >= off:
                 st[_S_UNV_RUN] = 0
@@ -356,7 +365,7 @@ def _track_block(x, hist, keep, st, hop, width, loud_win, min_lag, max_lag, wind
         elif (conf >= on or (tail < onset_tail and aper < onset_aper and rel_db > -20.0 and pw_db >= gate
                              and not background)) and not (
                 st[_S_STABLE_AGE] < bg_par[10] and raw_f0 > 0.0 and st[_S_STABLE_F0] > 0.0 and conf < bg_par[12]
-                and abs(math.log2(raw_f0 / st[_S_STABLE_F0])) * 1200.0 >= bg_par[11]):
+                and tail >= bg_par[13] and abs(math.log2(raw_f0 / st[_S_STABLE_F0])) * 1200.0 >= bg_par[11]):
             # (not a frame just after a note's end, far from its pitch, unless it is clearly voiced: the end of
             # an abruptly stopped note dips at a multiple of its period, TrackerConfig.revoice_*)
             # a note start: the newest samples already repeat at the period while the full window still
@@ -427,7 +436,7 @@ class VoiceTracker:
         if not 1 <= int(c.hop) <= MAX_HOP:
             raise ValueError(f"the tracker's hop must be 1 to {MAX_HOP} samples at 16 kHz, got {c.hop}")
         for name in ("floor_margin_db", "floor_rise_db_s", "floor_smooth_s", "gate_min_db", "background_over_floor_db",
-                     "revoice_s", "revoice_cents", "revoice_conf"):
+                     "revoice_s", "revoice_cents", "revoice_conf", "end_tail"):
             v = getattr(c, name)
             if not isinstance(v, (int, float)) or not math.isfinite(v) or (name == "floor_smooth_s" and v <= 0) \
                     or (name == "floor_rise_db_s" and v < 0):
@@ -461,7 +470,7 @@ class VoiceTracker:
                                  c.floor_rise_db_s * c.hop / c.sample_rate, c.gate_min_db,
                                  min(1.0, c.hop / (c.floor_smooth_s * c.sample_rate)), -(-c.window // c.hop),
                                  c.background_over_floor_db, max(0.0, round(c.revoice_s * c.sample_rate / c.hop)),
-                                 c.revoice_cents, c.revoice_conf])
+                                 c.revoice_cents, c.revoice_conf, c.end_tail])
         self._hmm_par = np.array([f_lo, c.hmm_bin_cents, beta_b, c.hmm_absmin, c.hmm_floor, c.hmm_jump,
                                   c.hmm_reseed_margin, c.hmm_reseed_max, c.hmm_yin_weight, c.hmm_mean_bins,
                                   1.0 if c.hmm_onset_seed else 0.0, c.hmm_sub_margin])
