@@ -132,6 +132,7 @@ class LiveNormalizer:
     seed_seconds: float = 0.1
     level_seed_seconds: float = 1.0
     level_seed_span_db: float = 15.0  # the seed's median counts voiced frames within this of its loudest
+    register_span_db: float = 20.0  # a voiced frame further under the level statistic does not count for the register
     release_frames: int = 8
     active_db: float = LOWEST_LD  # loudness_db above which a voiced frame updates the level statistic
     phrase_gap_seconds: float = 0.3
@@ -282,11 +283,19 @@ class LiveNormalizer:
         """
         s = self.settings
         db = loudness_db + self.input_gain_db
+        strong = True  # the frame counts for the register statistics
         if self.db_kind == "power_db":
             db = min(0.0, max(VST_PW_FLOOR, db))
         elif s.mean_loudness is not None and s.average_max_loudness is not None:
+            prev_level = self._ld_mean
             if voiced and db > self.active_db:
                 self._update_level(db)
+            # far under the performance's level: mains hum or a fan the tracker took for voice in a pause, a
+            # breath; its pitch does not say where the singer sings (a 50 Hz hum 25 dB under FDA speech moved the
+            # register of the next sentence an octave up)
+            strong = self._ld_mean is None or db >= self._ld_mean - self.register_span_db
+            if voiced and prev_level is not None and db > prev_level + self.register_span_db:
+                self._seed_pitch = []  # the first phrase's register seed so far came from such frames: restart it
             if self._ld_mean is None and onset:
                 # nothing voiced yet: a note start heard before the tracker (onset) stands in for the level
                 # statistic until the tracker's first voiced frame (not kept), so the note starts at the
@@ -320,7 +329,7 @@ class LiveNormalizer:
                         if reg is not None:
                             self._decide(reg)
                             self._phrase_decided = True
-                    if not self._phrase_decided:  # first phrase: the median of its first seed_seconds
+                    if not self._phrase_decided and strong:  # first phrase: the median of its first seed_seconds
                         self._seed_pitch.append(midi)
                         srt = sorted(self._seed_pitch)
                         med = srt[len(srt) // 2]
@@ -328,7 +337,8 @@ class LiveNormalizer:
                         # the running median of the seed frames: a phrase's first notes, so leave it room to rise
                         self._decide(med, hysteresis=False, headroom=self.start_headroom)
                         self._phrase_decided = len(self._seed_pitch) >= seed_n
-                self._add_pitch(midi)
+                if strong:
+                    self._add_pitch(midi)
             else:
                 self._gap += 1
                 if self._gap >= self.phrase_gap_seconds * self.frame_rate:
@@ -412,7 +422,8 @@ class LiveNormalizer:
                         1.0 / max(1.0, self.stats_seconds * self.frame_rate),
                         math.exp(-1.0 / max(1.0, self.register_seconds * self.frame_rate)), seed_pitch,
                         self.phrase_gap_seconds * self.frame_rate, self.hysteresis, self.register_headroom,
-                        self.start_headroom, self.pitch_shift, 2.0, self.level_seed_span_db], np.float64)
+                        self.start_headroom, self.pitch_shift, 2.0, self.level_seed_span_db,
+                        self.register_span_db], np.float64)
         _normalize_frames(f0, db, v, f0_out, db_out, st, par, hist, ld_seed, sp)
         self._ld_mean = None if math.isnan(st[0]) else float(st[0])
         self._gain, self._hist_total = float(st[1]), float(st[2])
@@ -463,15 +474,17 @@ def _normalize_frames(f0_in, db_in, voiced_in, f0_out, db_out, st, par, hist, ld
     seed_level, alpha, decay, seed_n = int(par[10]), par[11], par[12], int(par[13])
     gap_frames, reg_headroom, start_headroom, pitch_shift = par[14], par[16], par[17], par[18]
     two = par[19]  # 2.0 read at run time: LLVM would turn pow(2.0, x) into exp2(x) (not always the same last bit)
-    seed_span = par[20]
+    seed_span, reg_span = par[20], par[21]
     level_on = not (math.isnan(mean_ld) or math.isnan(max_ld))
     register_on = auto_reg and not math.isnan(mp)
     for i in range(f0_in.shape[0]):
         voiced = voiced_in[i]
         db = db_in[i] + gain_db
+        strong = True
         if power:
             db = min(0.0, max(VST_PW_FLOOR, db))
         elif level_on:
+            prev_level = st[0]
             if voiced and db > active_db:
                 n = int(st[10])
                 if n < seed_level:
@@ -485,6 +498,9 @@ def _normalize_frames(f0_in, db_in, voiced_in, f0_out, db_out, st, par, hist, ld
                     st[0] = srt[j + (n - j) // 2]
                 else:
                     st[0] += alpha * (db - st[0])
+            strong = math.isnan(st[0]) or db >= st[0] - reg_span
+            if voiced and not math.isnan(prev_level) and db > prev_level + reg_span:
+                st[11] = 0
             level = st[0] if not math.isnan(st[0]) else (st[12] if not math.isnan(st[12]) else mean_ld)
             shift = mean_ld - level
             db = min(max_ld, max(LOWEST_LD, db + shift))
@@ -517,7 +533,7 @@ def _normalize_frames(f0_in, db_in, voiced_in, f0_out, db_out, st, par, hist, ld
                             if reg >= 0:
                                 _decide_k(st, par, float(reg), True, reg_headroom)
                                 st[7] = 1.0
-                    if st[7] < 0.5:
+                    if st[7] < 0.5 and strong:
                         n = int(st[11])
                         seed_pitch[n] = midi
                         n += 1
@@ -525,16 +541,17 @@ def _normalize_frames(f0_in, db_in, voiced_in, f0_out, db_out, st, par, hist, ld
                         srt = np.sort(seed_pitch[:n])
                         _decide_k(st, par, srt[n // 2], False, start_headroom)
                         st[7] = 1.0 if n >= seed_n else 0.0
-                st[1] /= decay
-                k = min(127, max(0, int(np.rint(midi))))
-                hist[k] += st[1]
-                st[2] += st[1]
-                if st[1] > 1e6:
-                    g = st[1]
-                    for j in range(128):
-                        hist[j] = hist[j] / g
-                    st[2] /= g
-                    st[1] = 1.0
+                if strong:
+                    st[1] /= decay
+                    k = min(127, max(0, int(np.rint(midi))))
+                    hist[k] += st[1]
+                    st[2] += st[1]
+                    if st[1] > 1e6:
+                        g = st[1]
+                        for j in range(128):
+                            hist[j] = hist[j] / g
+                        st[2] /= g
+                        st[1] = 1.0
             else:
                 st[6] += 1
                 if st[6] >= gap_frames:

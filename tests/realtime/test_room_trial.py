@@ -144,3 +144,38 @@ def test_a_low_quiet_hum_the_tracker_hears_is_played_at_the_instruments_level(tm
         y, sr = sf.read(out)
         got[db] = frames_db(y, sr, 0.25)[2:10]   # 0.5..2.5 s: the held hum
     assert np.max(np.abs(got[-70.0] - got[-30.0])) < 1.5, (np.round(got[-30.0], 1), np.round(got[-70.0], 1))
+
+
+# ----------------------------------------------------------------------------- render --live / play: the register
+
+def vibrato_note(f0: float, seconds: float, sr: int = SR) -> np.ndarray:
+    t = np.arange(int(sr * seconds)) / sr
+    x = voice_like(f0 * 2 ** (0.3 / 12 * np.sin(2 * np.pi * 5.5 * t)), sr, 0.3)
+    return x * np.clip(t / 0.03, 0, 1) * np.clip((seconds - t) / 0.05, 0, 1)
+
+
+def test_a_soft_low_sound_between_phrases_does_not_move_the_next_phrase_an_octave(tmp_path: Path):
+    """A phrase at 300 Hz, a pause holding a soft low voiced sound 25 dB under it (80 Hz: the mains hum and
+    harmonics the tracker takes for voice in FDA's pauses under ``hum:50:-25``, a voice in the next room), and the
+    same phrase again: ``render --live`` played the second phrase an octave above the first (the low frames filled
+    the register's history; FDA rl001 + sb002 under ``hum:50:-25``: sb002 at MIDI 83.1 against 71.5 clean). Now a
+    voiced frame 20 dB or more under the level statistic does not count for the register: both phrases sound at
+    the same pitch."""
+    gap = np.zeros(int(SR * 0.5))
+    x = np.concatenate([vibrato_note(300.0, 1.0), gap, 10 ** (-25 / 20) * vibrato_note(80.0, 2.0), gap,
+                        vibrato_note(300.0, 1.0)])
+    src, out = tmp_path / "take.wav", tmp_path / "out.wav"
+    sf.write(src, x.astype(np.float32), SR)
+    rc, _, err = main("render", src, "-o", out, "--live")
+    assert rc == 0, err
+    y, sr = sf.read(out)
+    from tonehost.dsp.features import track_pitch
+    t, f0, _ = track_pitch(y, sr)
+
+    def played(a, b):
+        m = (t > a) & (t < b) & (f0 > 0)
+        assert m.mean() > 0.3 * ((t > a) & (t < b)).mean()
+        return 69 + 12 * np.log2(np.median(f0[m]) / 440)
+
+    first, second = played(0.2, 0.9), played(4.2, 4.9)
+    assert abs(second - first) < 1.0, (first, second)
