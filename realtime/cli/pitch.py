@@ -90,7 +90,7 @@ def _run(args) -> int:
     to_stdout = str(args.output) == "-"
     out = None if to_stdout else Path(args.output)
     t0 = time.perf_counter()
-    n_frames = 0
+    n_frames = n_voiced = 0
     hum = midi_msgs = None
     if args.midi:
         from tonehost.realtime.midi.hum import HumToMidi
@@ -107,8 +107,13 @@ def _run(args) -> int:
         w = csv.writer(fh)
         w.writerow(["time", "f0_hz", "confidence"])
 
+        peak_in = 0.0  # the input's peak, for the message when nothing was voiced
+
         def blocks():
+            nonlocal peak_in
             for b in audio.blocks():
+                if len(b):
+                    peak_in = max(peak_in, float(np.max(np.abs(b))))
                 yield b
                 bar_add(bar, len(b))
 
@@ -140,6 +145,7 @@ def _run(args) -> int:
             for ti, fi, ci in zip(t, f, c):
                 w.writerow([f"{ti:.4f}", f"{fi:.3f}", f"{ci:.3f}"])
             n_frames += len(t)
+            n_voiced += int(np.count_nonzero(np.asarray(f) > 0))
             if hum is not None:
                 for ti, fi, vi, li in zip(t, f, v, ld):
                     midi_msgs.extend(hum.frame(float(ti), float(fi), bool(vi), float(li)))
@@ -162,4 +168,7 @@ def _run(args) -> int:
     print(msg, file=sys.stderr if to_stdout else sys.stdout)
     if hum is not None:
         check_polyphony(raw_notes, duration, args.audio)
+    if n_frames and not n_voiced:
+        from tonehost.realtime.cli.render import nothing_voiced
+        nothing_voiced(args.audio, peak_in, "f0 is 0 throughout" + (" and the MIDI file holds no notes" if hum else ""))
     return 0

@@ -16,6 +16,41 @@ from tonehost.realtime.cli.outputs import atomic_output, audio_format, audio_out
 DEFAULT_LIVE_BLOCK = 128
 #: The longest ``--tail`` in seconds (the reverb rings 3 s; a minute is more than any tail needs).
 MAX_TAIL_S = 60.0
+#: An input peaking under this (dBFS) is called too quiet when nothing in it was voiced.
+QUIET_INPUT_DBFS = -50.0
+#: An output peaking under this (-60 dBFS) played nothing (a voiced frame plays at -40..-10 dBFS; the instruments'
+#: residue over noise or silence lies at -76 / -124).
+SILENT_OUTPUT = 1e-3
+
+
+def nothing_voiced(where, input_peak: float, what: str) -> None:
+    """Warn (one :class:`~tonehost.exports.errors.TonehostWarning` line) that nothing in ``where`` was voiced,
+    with the likely reason read from the input's peak: too quiet (under :data:`QUIET_INPUT_DBFS`), or no pitch.
+
+    ``render`` wrote a silent file (``peak -123.5 dBFS``) and ``pitch --midi`` a file of 0 notes for a take 60 dB
+    down, without a word on why; a user took the instrument, the file or the model for broken.
+
+    Parameters
+    ----------
+    where : str or os.PathLike
+        The input, as the user named it.
+    input_peak : float
+        The input's largest absolute sample (full scale 1.0).
+    what : str
+        What came of it (``"the output is silent"``, ``"no notes"``).
+    """
+    import warnings
+
+    from tonehost.exports.errors import TonehostWarning
+
+    db = 20.0 * np.log10(input_peak) if input_peak > 0 else float("-inf")
+    level = "is digital silence" if input_peak <= 0 else f"peaks at {db:.1f} dBFS"
+    if db < QUIET_INPUT_DBFS:
+        why = "too quiet for the voice tracker: raise the recording level (the mic's gain) and record again"
+    else:
+        why = ("no steady pitch was found in it (noise, percussion or a chord?): hum or sing one note at a "
+               "time")
+    warnings.warn(f"{where}: nothing was voiced, {what}; the input {level}, {why}", TonehostWarning, stacklevel=2)
 
 
 def register(subparsers) -> None:
@@ -72,26 +107,33 @@ def run(args) -> int:
     out = Path(args.output)
     t0 = time.perf_counter()
     peak, n_out = 0.0, 0
+    peak_in = [0.0]
     with AudioFile(args.voice) as voice:  # a missing, empty or broken file: one AudioFileError line
         dur_in = voice.duration
+
+        def blocks():  # the input's peak, for the message when nothing was voiced
+            for b in voice.blocks():
+                if len(b):
+                    peak_in[0] = max(peak_in[0], float(np.max(np.abs(b))))
+                yield b
         from tonehost.realtime.pipelines.offline import can_render_fast, render_live_stream, render_stream
         analysing = None
         if args.live and not pipe.cfg.reverb:
             # play's live instrument, block by block at D = 0 (play with --reverb keeps the pipeline's path)
             from tonehost.realtime.pipelines.live_voice import LiveInstrument
-            outs = render_live_stream(LiveInstrument(pipe), voice.blocks(), voice.sample_rate, tail_s=tail,
+            outs = render_live_stream(LiveInstrument(pipe), blocks(), voice.sample_rate, tail_s=tail,
                                       block_size=block)
         elif not can_render_fast(pipe):  # (the DDSP-VST pitch model) block by block, two passes
             if not args.live:  # the first pass under a bar of its own, as the fast path's (it had none)
                 with seconds_bar("analysing", voice.frames, voice.sample_rate, leave=False) as bar:
-                    pipe.preset(*pipe.file_statistics(_counted(voice.blocks(), bar), voice.sample_rate))
-            outs = pipe.render_blocks(voice.blocks(), voice.sample_rate, tail_s=tail, fast=False)
+                    pipe.preset(*pipe.file_statistics(_counted(blocks(), bar), voice.sample_rate))
+            outs = pipe.render_blocks(blocks(), voice.sample_rate, tail_s=tail, fast=False)
         else:
             # one pass of the voice tracker: without --live it measures the whole recording's voiced pitch and
             # level first (magenta.js normalises over the whole file) and keeps the frames for the render
             analysing = None if args.live else seconds_bar("analysing", voice.frames, voice.sample_rate,
                                                            leave=False)
-            outs = render_stream(pipe, voice.blocks(), voice.sample_rate, tail_s=tail, whole_file=not args.live,
+            outs = render_stream(pipe, blocks(), voice.sample_rate, tail_s=tail, whole_file=not args.live,
                                  on_input=None if args.live else (lambda n: bar_add(analysing, n)))
         out.parent.mkdir(parents=True, exist_ok=True)
         with atomic_output(out) as part, sf.SoundFile(str(part), "w", sr, 1, format=fmt, subtype=subtype) as w, \
@@ -115,4 +157,6 @@ def run(args) -> int:
     shift = f"{pipe.normalizer.octave_shift:+d} oct" if pipe.cfg.auto_register else "off (--no-auto-register)"
     print(f"{out}: {dur:.2f} s rendered in {dt:.2f} s ({dur / max(dt, 1e-9):.1f}x real time), {level}; register "
           f"shift {shift}; model {pipe.controls.path.name}")
+    if dur_in > 0 and peak < SILENT_OUTPUT:
+        nothing_voiced(args.voice, peak_in[0], f"so the output is silent (peak under {20 * np.log10(SILENT_OUTPUT):.0f} dBFS)")
     return 0

@@ -179,3 +179,36 @@ def test_a_soft_low_sound_between_phrases_does_not_move_the_next_phrase_an_octav
 
     first, second = played(0.2, 0.9), played(4.2, 4.9)
     assert abs(second - first) < 1.0, (first, second)
+
+
+# ----------------------------------------------------------------------------- messages: nothing voiced
+
+@pytest.mark.parametrize("take, why", [("too_quiet", "too quiet"), ("noise", "no steady pitch")])
+@pytest.mark.parametrize("command", ["render", "render --live", "pitch --midi"])
+def test_a_take_with_nothing_voiced_says_so_and_why(tmp_path: Path, take, why, command):
+    """A sung phrase recorded 70 dB down (a mic's gain at its lowest, the wrong input) or a take of room noise:
+    ``render`` wrote a silent file (``peak -123.5 dBFS``) and ``pitch --midi`` a file of 0 notes, without a word
+    on why. Now one warning line names the file, that nothing was voiced, the input's peak and what to do."""
+    x = sung_phrase() * 10 ** (-70 / 20) if take == "too_quiet" else \
+        np.random.default_rng(0).standard_normal(3 * SR) * 0.01
+    src = tmp_path / "take.wav"
+    sf.write(src, x.astype(np.float32), SR, subtype="FLOAT")
+    if command == "pitch --midi":
+        rc, _, err = main("pitch", src, "-o", tmp_path / "f0.csv", "--midi", tmp_path / "take.mid")
+    else:
+        rc, _, err = main("render", src, "-o", tmp_path / "out.wav", *command.split()[1:])
+    assert rc == 0, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("tonehost: warning: "), err
+    peak = 20 * np.log10(np.abs(x).max())
+    for word in (str(src), "nothing was voiced", why, f"peaks at {peak:.1f} dBFS"):
+        assert word in lines[0], (word, lines[0])
+
+
+def test_a_voiced_take_gets_no_such_warning(tmp_path: Path):
+    src = tmp_path / "take.wav"
+    sf.write(src, (sung_phrase() * 10 ** (-35 / 20)).astype(np.float32), SR, subtype="FLOAT")
+    for argv in (("render", src, "-o", tmp_path / "out.wav"),
+                 ("pitch", src, "-o", tmp_path / "f0.csv", "--midi", tmp_path / "take.mid")):
+        rc, _, err = main(*argv)
+        assert rc == 0 and "warning" not in err, err
