@@ -79,9 +79,10 @@ def velocity_scale(level_db: float, db_low: float = -70.0, db_high: float = -25.
     The scale ``db_low..db_high`` moves down with a quiet take, so that its loud level lies ``headroom_db`` under
     velocity 127 (with ``up`` False, never up: a take louder than ``db_high - headroom_db`` keeps the scale and
     reaches 127; live, where the first notes come before the level is known). A voice 30 dB under another (a
-    mic's gain turned down) then gets the same velocities; before, it got velocity 1. With ``up`` (a whole file,
-    :meth:`HumToMidi.relevel`) the scale moves up too: a hot input (gain up 20 dB, clipping) gave FDA speech
-    velocities of median 112 where the same take at its own gain gave 76, a sung phrase 125 against 64.
+    mic's gain turned down) then gets the same velocities; before, it got velocity 1. With ``up`` (what
+    :class:`HumToMidi` uses, live and for a file) the scale moves up too: a hot input (gain up 20 dB, clipping)
+    gave FDA speech velocities of median 112 where the same take at its own gain gave 76, a sung phrase 125
+    against 64 (live, ``play --midi-out``: 104-127 against 51-96, now 58-99).
 
     Parameters
     ----------
@@ -131,9 +132,9 @@ class HumToMidi:
     follow_level : bool
         Velocities on a scale that follows the voice's level (:func:`velocity_scale`): live, the level is the peak
         loudness of the voiced frames, falling ``level_release_db_s`` per second of voiced frames (it starts at
-        ``db_high - LEVEL_HEADROOM_DB``, so a loud voice gets the fixed scale at once and a voice 35 dB
-        quieter the same velocities after about 6 s of singing). A file takes its own loud level afterwards:
-        :meth:`relevel`. False: the fixed scale ``db_low..db_high``.
+        ``db_high - LEVEL_HEADROOM_DB``: a voice at full level gets the fixed scale at once, a louder one (a hot
+        input) moves it up at once, a voice 35 dB quieter gets the same velocities after about 6 s of singing). A
+        file takes its own loud level afterwards: :meth:`relevel`. False: the fixed scale ``db_low..db_high``.
     level_release_db_s : float
     """
 
@@ -174,9 +175,7 @@ class HumToMidi:
     def _scale(self, level_db: float | None = None) -> tuple[float, float]:
         if not self.follow_level:
             return self.db_low, self.db_high
-        if level_db is None:  # live: the running peak, the scale never above the full-level one
-            return velocity_scale(self._peak, self.db_low, self.db_high)
-        return velocity_scale(level_db, self.db_low, self.db_high, up=True)  # a whole file's own level
+        return velocity_scale(self._peak if level_db is None else level_db, self.db_low, self.db_high, up=True)
 
     def _start(self, t: float, pitch: float, db: float, out: list) -> None:
         if self._attack_prev is not None:

@@ -104,13 +104,22 @@ def test_a_hot_or_quiet_input_gives_the_clean_takes_velocities(tmp_path: Path):
     assert all(80 <= v <= 115 for _, v in got["clean"]), got  # the loud level 10 dB under 127
 
 
-def test_a_files_scale_moves_up_live_it_does_not():
-    """The file's scale (``relevel``) moves up with a loud take; the live one keeps the full-level scale."""
+def test_a_hot_voice_moves_the_scale_up_live_too():
+    """``play --midi-out`` (HumToMidi frame by frame): the sung phrase 20 dB hot, clipping, gave velocities 104-127
+    (the running level rose with the voice, but the scale never moved above the full-level one); the same phrase
+    at the right gain 51-96. Now the scale follows the running level up too: none over 100 (10 dB headroom)."""
+    from tonehost.dsp.features import VoiceTracker
     from tonehost.realtime.midi.hum import HumToMidi, velocity_scale
-    assert velocity_scale(-15.0) == (-70.0, -25.0)
-    assert velocity_scale(-15.0, up=True) == (-50.0, -5.0)  # -15 dB lies 10 dB under 127
-    hum = HumToMidi()
-    assert hum._scale() == (-70.0, -25.0)
+    assert velocity_scale(-15.0) == (-70.0, -25.0)                # the default: down only
+    assert velocity_scale(-15.0, up=True) == (-50.0, -5.0)        # -15 dB lies 10 dB under 127
+    x = sung_phrase()
+    hot = np.clip(x * 10.0, -5 * np.abs(x).max(), 5 * np.abs(x).max())
+    tr, hum, out = VoiceTracker(), HumToMidi(), []
+    fr = tr.process(hot.astype(np.float32))
+    for k in range(len(fr)):
+        out += hum.frame(k * tr.cfg.hop / SR, float(fr.f0_hz[k]), bool(fr.voiced[k]), float(fr.loudness_db[k]))
+    v = [m.velocity for m in out if m.type == "note_on" and m.velocity > 0]
+    assert len(v) >= 5 and max(v) <= 100, v
 
 
 # ----------------------------------------------------------------------------- render / render --live: a low quiet hum
