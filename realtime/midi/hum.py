@@ -36,9 +36,12 @@ import numpy as np
 
 __all__ = ["HumToMidi", "PolyphonyWatch", "write_midi_file", "velocity_from_db", "velocity_scale",
            "merge_short_notes", "check_polyphony", "MIN_NOTE_S", "MAX_NOTES_PER_S", "LEVEL_HEADROOM_DB",
-           "ATTACK_S"]
+           "ATTACK_S", "LEAP_SEMITONES_S"]
 
 
+#: A pitch moving faster than this (semitones per second) is crossing a leap: the new note waits for it to stop (vibrato
+#: moves under 10, the tracker crosses a leap at several hundred).
+LEAP_SEMITONES_S = 100.0
 #: Shortest note in seconds (live: held that long; files: shorter ones merged or dropped).
 MIN_NOTE_S = 0.04
 #: More notes per second than this (before merging) and the input looks polyphonic or noisy.
@@ -162,6 +165,8 @@ class HumToMidi:
         self._candidate: int | None = None
         self._candidate_since = 0.0
         self._note_on_t = 0.0
+        self._prev_pitch: float | None = None  # the last voiced frame's pitch (semitones)
+        self._leap_since: float | None = None  # when the pitch left the bend range
         self._peak = self.db_high - LEVEL_HEADROOM_DB  # the running loud level (follow_level)
         self._last_t: float | None = None
         self._hist = np.zeros(_HIST_BINS, np.int64)  # the voiced frames' loudness, 0.5 dB bins (relevel)
@@ -223,6 +228,8 @@ class HumToMidi:
             self._peak = max(db, self._peak - self.level_release_db_s * dt)
             self._hist[min(_HIST_BINS - 1, max(0, int((db - _HIST_LOW) * 2.0)))] += 1
         if not voiced or f0_hz <= 0:
+            self._prev_pitch = None
+            self._leap_since = None
             if self.note is not None:
                 if self._unvoiced_since is None:
                     self._unvoiced_since = t
@@ -238,14 +245,25 @@ class HumToMidi:
             self._onset_db[-1] = max(self._onset_db[-1], db)
         pitch = 69.0 + 12.0 * math.log2(f0_hz / 440.0)
         if self.note is None:
+            self._prev_pitch = pitch
             self._start(t, pitch, db, out)
             return out
         dev = pitch - self.note
         nearest = int(round(pitch))
-        if abs(dev) >= self.bend_range - 0.05 and self._old_enough(t):  # out of the bend range: a new note now
-            self._stop(t, out)
-            self._start(t, pitch, db, out)
+        moving = (self._prev_pitch is not None and dt > 0.0
+                  and abs(pitch - self._prev_pitch) / dt > LEAP_SEMITONES_S)
+        self._prev_pitch = pitch
+        if abs(dev) >= self.bend_range - 0.05 and self._old_enough(t):  # out of the bend range: a new note ...
+            if self._leap_since is None:
+                self._leap_since = t
+            # ... once the pitch has stopped moving (or after settle_s): the tracker crosses a leap in a few frames,
+            # and the first frame past the bend range lies mid-way (E4 -> G4 started an F#4, 42 ms before G4)
+            if not moving or t - self._leap_since >= self.settle_s - 1e-9:
+                self._stop(t, out)
+                self._start(t, pitch, db, out)
+                return out
             return out
+        self._leap_since = None
         if abs(dev) >= self.change and abs(pitch - nearest) < 0.5:
             if self._candidate != nearest:
                 self._candidate, self._candidate_since = nearest, t
