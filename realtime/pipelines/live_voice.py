@@ -238,6 +238,10 @@ class LiveInstrument:
     adaptive_delay : bool
         Let ``D`` grow on late frames and shrink back after a clean stretch (:class:`AdaptiveDelay`); False:
         ``D`` stays what :meth:`attach` set.
+    onset_unconfirmed_db : float
+        A note start plays this much softer (dB of the model's loudness input) until the tracker confirms it
+        voiced: a tap, a knock or a cough opens the onset path too, and played a 26-42 ms note at a sung note's
+        level; a sung note is confirmed within a few ms, so only its first frames are softer (0: off).
 
     Attributes
     ----------
@@ -254,8 +258,9 @@ class LiveInstrument:
     def __init__(self, pipeline, onset: bool = True, onset_delay_ms: float = 1.0, onset_ramp_ms: float = 0.5,
                  onset_confirm_ms: float = 20.0, gap_hold_ms: float = 0.0, jump_ramp_ms: float = 0.5,
                  change_detect: bool = True, change_hold_ms: float = 15.0, change_align_ms: float = 3.5,
-                 adaptive_delay: bool = True):
+                 adaptive_delay: bool = True, onset_unconfirmed_db: float = 12.0):
         self.pipe = pipeline
+        self.onset_unconfirmed_db = float(onset_unconfirmed_db)
         self.adaptive_delay = bool(adaptive_delay)
         self.adaptive = None
         self._last_due = -(1 << 62)
@@ -468,6 +473,8 @@ class LiveInstrument:
             db = float(power_db(ms) if info.db_kind == "power_db" else loudness_db(ms))
             hold = c <= self._onset_until or c - self._last_voiced_c <= self._gap_hold16
             f0n, dbn = pipe.normalizer(f0, db, voiced, onset=hold and not voiced)
+            if not voiced and c <= self._onset_until:
+                dbn -= self.onset_unconfirmed_db  # not yet a voice: a tap or a cough stays a whisper
             if f0n <= 0 and c <= self._onset_until:  # the first note, nothing tracked yet: the instrument's register
                 mp = pipe.normalizer.settings.mean_pitch
                 f0n = 440.0 * 2.0 ** (((mp if mp is not None else 57.0) - 69.0) / 12.0)

@@ -221,3 +221,37 @@ def test_a_voiced_take_gets_no_such_warning(tmp_path: Path):
                  ("pitch", src, "-o", tmp_path / "f0.csv", "--midi", tmp_path / "take.mid")):
         rc, _, err = main(*argv)
         assert rc == 0 and "warning" not in err, err
+
+
+def test_a_tap_or_a_cough_is_no_note_live():
+    """``play`` (and ``render --live``): a tap, a knock or a cough opens the onset path before the tracker has
+    decided, and played a 26-42 ms violin note at a sung note's level (-38 dB in 10 ms windows, a sung note -35);
+    an unconfirmed start now plays 12 dB softer (LiveInstrument.onset_unconfirmed_db) while a sung note, confirmed
+    within a few ms, keeps its level and its onset latency."""
+    from tonehost.dsp.features import voice_like
+    from tonehost.realtime.pipelines.instrument import ControlsModel, InstrumentPipeline, PipelineConfig
+    from tonehost.realtime.pipelines.live_voice import LiveInstrument
+    from conftest import ROOT
+    violin = ROOT / "exports" / "shipped" / "violin.onnx"
+    sr = 48000
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(4 * sr) * 10 ** (-70 / 20)
+    for t0 in (0.5, 1.5, 2.5):  # taps: decaying clicks
+        i, n = int(t0 * sr), int(0.03 * sr)
+        x[i:i + n] += rng.standard_normal(n) * np.exp(-np.arange(n) / (0.004 * sr)) * 0.3
+    f = np.zeros(len(x))
+    f[int(3.2 * sr):int(3.8 * sr)] = 220.0  # then a sung note
+    x = x + voice_like(f, sr)
+
+    def peaks(**kw):
+        live = LiveInstrument(InstrumentPipeline(ControlsModel(violin), PipelineConfig(sample_rate=sr)), **kw)
+        y = live.render(x, 128)
+        k = sr // 100
+        db = 10 * np.log10(np.mean(y[:len(y) // k * k].reshape(-1, k) ** 2, axis=1) + 1e-12)
+        return [float(db[int(t0 * 100):int(t0 * 100) + 10].max()) for t0 in (0.5, 1.5, 2.5)], \
+            float(db[int(3.3 * 100):int(3.7 * 100)].mean())
+
+    taps, note = peaks()
+    taps_before, note_before = peaks(onset_unconfirmed_db=0.0)
+    assert max(taps) < note - 9.0 and max(taps_before) > note_before - 6.0, (taps, note, taps_before, note_before)
+    assert abs(note - note_before) < 0.5
