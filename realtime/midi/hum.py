@@ -134,10 +134,11 @@ class HumToMidi:
         :func:`merge_short_notes`).
     follow_level : bool
         Velocities on a scale that follows the voice's level (:func:`velocity_scale`): live, the level is the peak
-        loudness of the voiced frames, falling ``level_release_db_s`` per second of voiced frames (it starts at
-        ``db_high - LEVEL_HEADROOM_DB``: a voice at full level gets the fixed scale at once, a louder one (a hot
-        input) moves it up at once, a voice 35 dB quieter gets the same velocities after about 6 s of singing). A
-        file takes its own loud level afterwards: :meth:`relevel`. False: the fixed scale ``db_low..db_high``.
+        loudness of the voiced frames, falling ``level_release_db_s`` per second of voiced frames and starting at
+        the first voiced frame's (a quiet mic's first notes got velocity 1 for seconds while a level that started
+        at full scale came down; now the first note plays as loud as the take's loud level would, and the level
+        rises at once with a louder voice). A file takes its own loud level afterwards: :meth:`relevel`. False:
+        the fixed scale ``db_low..db_high``.
     level_release_db_s : float
     """
 
@@ -167,7 +168,7 @@ class HumToMidi:
         self._note_on_t = 0.0
         self._prev_pitch: float | None = None  # the last voiced frame's pitch (semitones)
         self._leap_since: float | None = None  # when the pitch left the bend range
-        self._peak = self.db_high - LEVEL_HEADROOM_DB  # the running loud level (follow_level)
+        self._peak: float | None = None  # the running loud level (follow_level); the first voiced frame's
         self._last_t: float | None = None
         self._hist = np.zeros(_HIST_BINS, np.int64)  # the voiced frames' loudness, 0.5 dB bins (relevel)
         self._onset_db: list = []  # each note's attack loudness (its loudest in ATTACK_S), in order (relevel)
@@ -180,7 +181,10 @@ class HumToMidi:
     def _scale(self, level_db: float | None = None) -> tuple[float, float]:
         if not self.follow_level:
             return self.db_low, self.db_high
-        return velocity_scale(self._peak if level_db is None else level_db, self.db_low, self.db_high, up=True)
+        level = self._peak if level_db is None else level_db
+        if level is None:
+            return self.db_low, self.db_high
+        return velocity_scale(level, self.db_low, self.db_high, up=True)
 
     def _start(self, t: float, pitch: float, db: float, out: list) -> None:
         if self._attack_prev is not None:
@@ -225,7 +229,7 @@ class HumToMidi:
         dt = 0.0 if self._last_t is None else max(0.0, t - self._last_t)
         self._last_t = t
         if voiced and f0_hz > 0 and math.isfinite(db):
-            self._peak = max(db, self._peak - self.level_release_db_s * dt)
+            self._peak = db if self._peak is None else max(db, self._peak - self.level_release_db_s * dt)
             self._hist[min(_HIST_BINS - 1, max(0, int((db - _HIST_LOW) * 2.0)))] += 1
         if not voiced or f0_hz <= 0:
             self._prev_pitch = None
