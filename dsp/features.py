@@ -13,6 +13,8 @@ suppression (:func:`tonehost.dsp.yin.yin_frame`), then:
 - a level gate that follows the room: under ``gate_db`` (-60 dB) a frame counts only if it stands
   ``floor_margin_db`` over the running noise floor, so a quiet mic in a quiet room is heard while a hum at the
   floor is not (:class:`TrackerConfig`'s ``floor_*``);
+- clean note edges: a note's first frame reports its own period, and a note that stops abruptly ends there
+  instead of reading a multiple of its period in its last, part-silent windows (``revoice_*``, ``end_tail``);
 - a continuity hint (the last stable note's period) so YIN's octave jumps at weak note edges are suppressed;
 - a 3-frame median on f0 inside voiced runs (one frame of extra delay, removes single-frame spikes);
 - while unvoiced the last f0 is held (DDSP needs a pitch all the time; loudness does the muting).
@@ -152,19 +154,20 @@ class TrackerConfig:
     # once and rises floor_rise_db_s), and a frame under gate_min_db always is. A quiet mic in a quiet room is
     # heard (a voice at -65 dBFS was never voiced under the fixed -60 dB gate); a steady hum or fan AT the floor
     # stays gated. floor_margin_db 6 and floor_smooth_s 0.03 were chosen on FDA 001-010 and synthetic hums only
-    # for revoice_s after a note's end, a frame revoice_cents or more from its pitch starts a note only with a
-    # confidence of revoice_conf (an abruptly stopped note's last window dips at a multiple of its period: a voiced
-    # frame two octaves down, which hum -> MIDI held as a 40 ms note); 0 s: off
-    revoice_s: float = 0.01
-    revoice_cents: float = 700.0
-    revoice_conf: float = 0.8
-    # ... and a voiced frame that falls revoice_cents or more below the note while its newest samples no longer
-    # repeat (tail aperiodicity end_tail or more) ends the note
-    end_tail: float = 0.9
     floor_margin_db: float = 6.0
     floor_rise_db_s: float = 1.0
     floor_smooth_s: float = 0.03
     gate_min_db: float = -78.0
+    # note edges: for revoice_s after a note's end, a frame revoice_cents or more from its pitch and whose newest
+    # samples do not repeat (tail aperiodicity end_tail or more) starts a note only with a confidence of
+    # revoice_conf (an abruptly stopped note's last window dips at a multiple of its period: a voiced
+    # frame two octaves down, which hum -> MIDI held as a 40 ms note); 0 s: off
+    revoice_s: float = 0.01
+    revoice_cents: float = 700.0
+    revoice_conf: float = 0.8
+    # ... and a voiced frame that falls revoice_cents or more below the note while its newest samples do not repeat
+    # ends the note (tests/dsp/test_note_edges.py; chosen on synthetic tones and FDA 001-010)
+    end_tail: float = 0.9
 
     @property
     def min_lag(self) -> int:
