@@ -168,6 +168,9 @@ class TrackerConfig:
     # ... and a voiced frame that falls revoice_cents or more below the note while its newest samples do not repeat
     # ends the note (tests/dsp/test_note_edges.py; chosen on synthetic tones and FDA 001-010)
     end_tail: float = 0.9
+    # ... and a note that starts above high_start_hz (whistling) needs revoice_conf too: a stop consonant's burst
+    # rings at 2 kHz for a frame or two (FDA rl001 at 0.91 s: one voiced frame at 2097 Hz, a chirp)
+    high_start_hz: float = 1000.0
 
     @property
     def min_lag(self) -> int:
@@ -368,7 +371,8 @@ def _track_block(x, hist, keep, st, hop, width, loud_win, min_lag, max_lag, wind
         elif (conf >= on or (tail < onset_tail and aper < onset_aper and rel_db > -20.0 and pw_db >= gate
                              and not background)) and not (
                 st[_S_STABLE_AGE] < bg_par[10] and raw_f0 > 0.0 and st[_S_STABLE_F0] > 0.0 and conf < bg_par[12]
-                and tail >= bg_par[13] and abs(math.log2(raw_f0 / st[_S_STABLE_F0])) * 1200.0 >= bg_par[11]):
+                and tail >= bg_par[13] and abs(math.log2(raw_f0 / st[_S_STABLE_F0])) * 1200.0 >= bg_par[11]) \
+                and not (raw_f0 > bg_par[14] and conf < bg_par[12]):
             # (not a frame just after a note's end, far from its pitch, unless it is clearly voiced: the end of
             # an abruptly stopped note dips at a multiple of its period, TrackerConfig.revoice_*)
             # a note start: the newest samples already repeat at the period while the full window still
@@ -439,7 +443,7 @@ class VoiceTracker:
         if not 1 <= int(c.hop) <= MAX_HOP:
             raise ValueError(f"the tracker's hop must be 1 to {MAX_HOP} samples at 16 kHz, got {c.hop}")
         for name in ("floor_margin_db", "floor_rise_db_s", "floor_smooth_s", "gate_min_db", "background_over_floor_db",
-                     "revoice_s", "revoice_cents", "revoice_conf", "end_tail"):
+                     "revoice_s", "revoice_cents", "revoice_conf", "end_tail", "high_start_hz"):
             v = getattr(c, name)
             if not isinstance(v, (int, float)) or not math.isfinite(v) or (name == "floor_smooth_s" and v <= 0) \
                     or (name == "floor_rise_db_s" and v < 0):
@@ -473,7 +477,7 @@ class VoiceTracker:
                                  c.floor_rise_db_s * c.hop / c.sample_rate, c.gate_min_db,
                                  min(1.0, c.hop / (c.floor_smooth_s * c.sample_rate)), -(-c.window // c.hop),
                                  c.background_over_floor_db, max(0.0, round(c.revoice_s * c.sample_rate / c.hop)),
-                                 c.revoice_cents, c.revoice_conf, c.end_tail])
+                                 c.revoice_cents, c.revoice_conf, c.end_tail, c.high_start_hz])
         self._hmm_par = np.array([f_lo, c.hmm_bin_cents, beta_b, c.hmm_absmin, c.hmm_floor, c.hmm_jump,
                                   c.hmm_reseed_margin, c.hmm_reseed_max, c.hmm_yin_weight, c.hmm_mean_bins,
                                   1.0 if c.hmm_onset_seed else 0.0, c.hmm_sub_margin])
