@@ -93,6 +93,16 @@ def run_main(*argv):
     return rc, out.getvalue(), err.getvalue()
 
 
+def default_sigint() -> None:
+    """``preexec_fn`` for a child a test stops with Ctrl-C: SIGINT back to its default action.
+
+    A test run started in the background by a script (``cmd &`` in a non-interactive shell) ignores SIGINT, every
+    child inherits that, and a child Python then never raises KeyboardInterrupt (it honours the ignore, as it should).
+    """
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def one_error_line(err: str, *words) -> str:
     """The one ``tonehost: error: ...`` line of ``err`` (asserted: one line, no traceback, holding ``words``)."""
     lines = [ln for ln in err.splitlines() if ln.strip()]

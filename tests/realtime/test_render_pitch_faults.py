@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import one_error_line
+from conftest import default_sigint, one_error_line
 from conftest import run_main as main
 from tonehost.dsp.features import voice_like
 from tonehost.realtime.midi.hum import HumToMidi
@@ -87,7 +87,7 @@ def test_an_interrupted_render_leaves_no_partial_file(tmp_path):
     sf.write(src, x, SR)
     out = tmp_path / "o" / "violin.wav"
     proc = subprocess.Popen([TONEHOST, "render", str(src), "-o", str(out), "--live"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     try:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and proc.poll() is None:
