@@ -41,12 +41,11 @@ from tonehost.dsp.pitch_hmm import hmm_reset, hmm_seed, hmm_step, n_bins, transi
 # Numba caches _track_block keyed on this file only, not on the kernels it inlines from other modules: edit this
 # line when dsp/pitch_hmm.py's kernels change (pitch_hmm kernels: 3, the sub-multiple reseed).
 from tonehost.dsp.resample import Resampler
-from tonehost.dsp.yin import (_refine, median3, predominant_lag, scratch, tail_aperiodicity, window_length,
-                               yin_first_dip, yin_frame)
+from tonehost.dsp.yin import (SUB_OCTAVE_MARGIN, SUB_OCTAVE_RATIO, _refine, median3, predominant_lag, scratch,
+                               sub_octave_lag, tail_aperiodicity, window_length, yin_first_dip, yin_frame)
 # Numba's cache keys on this file's text, not on the kernels it inlines from dsp/yin.py: change this tag when they
-# change (yin kernels: 9b, predominant_lag stops counting partials once a complex is out of reach and tries
-# sub-multiples deepest first; it keeps a
-# complex whose partials 3..8 are there; four samples per pass
+# change (yin kernels: 9d, sub_octave_lag; predominant_lag stops counting partials once a complex is out of reach
+# and tries sub-multiples deepest first; it keeps a complex whose partials 3..8 are there; four samples per pass
 # over a reversed window copy, phasor Hann, two partials per pass, tail_aperiodicity through tail_sums, yin_cmnd's
 # block cache with the unaligned-hop fallback, predominant_lag's
 # one-pass sums; pitch_hmm: the prediction per kernel tap, F(prefix) kept, far dips skipped).
@@ -171,6 +170,12 @@ class TrackerConfig:
     # ... and a note that starts above high_start_hz (whistling) needs revoice_conf too: a stop consonant's burst
     # rings at 2 kHz for a frame or two (FDA rl001 at 0.91 s: one voiced frame at 2097 Hz, a chirp)
     high_start_hz: float = 1000.0
+    # weak odd partials: YIN's pick is half the period when the mean squared difference at twice the pick is under
+    # sub_octave_ratio of the pick's and its CMND sub_octave_margin under the pick's (dsp.yin.sub_octave_lag: a
+    # tenor's /u/ at 155 Hz through a phone's 300 Hz high-pass read an octave up for a whole note); chosen on
+    # bench.sung_synth and FDA 001-010; ratio 0: off
+    sub_octave_ratio: float = SUB_OCTAVE_RATIO
+    sub_octave_margin: float = SUB_OCTAVE_MARGIN
 
     @property
     def min_lag(self) -> int:
@@ -293,21 +298,32 @@ def _track_block(x, hist, keep, st, hop, width, loud_win, min_lag, max_lag, wind
                 if k >= 2 and abs(r - k) < 0.06 * k and c0 <= aper + clear_margin:
                     period = _refine(cmnd, p0, max_lag)
                     aper = c0
+        yin_period = period
+        yin_aper = aper
+        if bg_par[15] > 0.0 and period > 0.0:
+            # weak odd partials (a low voice through a small mic singing /u/): the period is twice YIN's pick
+            period, aper = sub_octave_lag(d, cmnd, period, aper, min_lag, max_lag, bg_par[15], bg_par[16])
+        # the voicing features (periodicity, the newest samples', the level window) stay YIN's own pick's when only
+        # the double replaced it: the voicing model was fitted on those
+        v_period = yin_period if period != yin_period else period
+        v_aper = yin_aper
         span = min(window, int(max(width, period) + 2 * period))
         pred = predominant_lag(hist, end - span, span, cmnd, period, min_lag, max_lag, missing_share,
                                max_sub_cmnd)
-        yin_period = period
         if pred != period:
             period = pred
             aper = cmnd[int(pred + 0.5)]
+            v_period = period
+            v_aper = aper
         raw_f0 = sr / period if period > 0 else 0.0
         if use_hmm:
+            # the candidate track hears the same: the dip at YIN's own pick moves to the period chosen over it
             nb = post.shape[0]
             raw_f0 = hmm_step(cmnd, min_lag, max_lag, sr, hmm_par, kern, post, hmm_work[0:nb],
-                              hmm_work[nb:2 * nb], lags, dips[0], dips[1], yin_period if pred != yin_period else 0.0,
-                              pred, period, aper)
-        tail = tail_aperiodicity(hist, end, tail_n, period)
-        w = int(max(width, period + 0.5))
+                              hmm_work[nb:2 * nb], lags, dips[0], dips[1],
+                              yin_period if period != yin_period else 0.0, period, period, aper)
+        tail = tail_aperiodicity(hist, end, tail_n, v_period)
+        w = int(max(width, v_period + 0.5))
         msw = 0.0
         for i in range(end - w, end):
             msw += hist[i] * hist[i]
@@ -328,7 +344,7 @@ def _track_block(x, hist, keep, st, hop, width, loud_win, min_lag, max_lag, wind
         # a steady tone well under the performance level is background (TrackerConfig.background_*)
         background = False
         if bg_par[0] > 0.0:
-            if period > 0.0 and aper < 0.3:
+            if period > 0.0 and v_aper < 0.3:
                 cents = 1200.0 * math.log2(sr / period / 55.0)
                 if st[_S_BG_RUN] > 0.0 and abs(cents - st[_S_BG_ANCHOR]) <= bg_par[1]:
                     st[_S_BG_RUN] += 1.0
@@ -346,7 +362,7 @@ def _track_block(x, hist, keep, st, hop, width, loud_win, min_lag, max_lag, wind
             else:
                 st[_S_BG_RUN] = 0.0
         # calibrated voicing probability (voicing_probability)
-        a = min(max(aper, 0.0), 1.5)
+        a = min(max(v_aper, 0.0), 1.5)
         t = min(max(tail, 0.0), 1.5)
         z = (weights[0] + weights[1] * a + weights[2] * t + weights[3] * max(rel_db, -60.0)
              + weights[4] * math.log(max(a, 1e-3)) + weights[5] * math.log(max(t, 1e-3)))
@@ -368,7 +384,7 @@ def _track_block(x, hist, keep, st, hop, width, loud_win, min_lag, max_lag, wind
                 st[_S_UNV_RUN] += 1
                 if st[_S_UNV_RUN] > hold or pw_db < gate or background:
                     voiced = False
-        elif (conf >= on or (tail < onset_tail and aper < onset_aper and rel_db > -20.0 and pw_db >= gate
+        elif (conf >= on or (tail < onset_tail and v_aper < onset_aper and rel_db > -20.0 and pw_db >= gate
                              and not background)) and not (
                 st[_S_STABLE_AGE] < bg_par[10] and raw_f0 > 0.0 and st[_S_STABLE_F0] > 0.0 and conf < bg_par[12]
                 and tail >= bg_par[13] and abs(math.log2(raw_f0 / st[_S_STABLE_F0])) * 1200.0 >= bg_par[11]) \
@@ -477,7 +493,8 @@ class VoiceTracker:
                                  c.floor_rise_db_s * c.hop / c.sample_rate, c.gate_min_db,
                                  min(1.0, c.hop / (c.floor_smooth_s * c.sample_rate)), -(-c.window // c.hop),
                                  c.background_over_floor_db, max(0.0, round(c.revoice_s * c.sample_rate / c.hop)),
-                                 c.revoice_cents, c.revoice_conf, c.end_tail, c.high_start_hz])
+                                 c.revoice_cents, c.revoice_conf, c.end_tail, c.high_start_hz,
+                                 c.sub_octave_ratio, c.sub_octave_margin])
         self._hmm_par = np.array([f_lo, c.hmm_bin_cents, beta_b, c.hmm_absmin, c.hmm_floor, c.hmm_jump,
                                   c.hmm_reseed_margin, c.hmm_reseed_max, c.hmm_yin_weight, c.hmm_mean_bins,
                                   1.0 if c.hmm_onset_seed else 0.0, c.hmm_sub_margin])

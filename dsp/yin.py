@@ -22,7 +22,8 @@ import numpy as np
 from numba import njit
 
 __all__ = ["yin_cmnd", "window_length", "yin_first_dip", "yin_frame", "partial_power", "predominant_lag",
-           "tail_aperiodicity", "tail_sums", "median3", "glide", "scratch"]
+           "sub_octave_lag", "SUB_OCTAVE_RATIO", "SUB_OCTAVE_MARGIN", "tail_aperiodicity", "tail_sums", "median3",
+           "glide", "scratch"]
 
 
 @njit(nogil=True, cache=True)
@@ -822,6 +823,72 @@ def predominant_lag(x, start, n, cmnd, lag, min_lag, max_lag, missing_share, max
         if partial_power(x, start, n, 1.0 / best) / ms >= missing_share:
             return _refine(cmnd, best, max_lag)
         tried |= 1 << best_k
+
+
+#: :func:`sub_octave_lag`'s defaults (:attr:`tonehost.dsp.features.TrackerConfig.sub_octave_ratio`, ``..._margin``).
+SUB_OCTAVE_RATIO = 0.3
+SUB_OCTAVE_MARGIN = 0.03
+
+
+@njit(nogil=True, cache=True)
+def sub_octave_lag(d, cmnd, lag, aper, min_lag, max_lag, ratio, margin):
+    """Twice YIN's period when the window repeats far better there: a voice whose odd partials are weak.
+
+    A voice whose even partials dominate - a tenor singing /u/ or /i/ (first formant near 300 Hz) at 155 Hz through
+    a small mic or a phone that takes the fundamental away - dips under YIN's threshold at half its period (the
+    odd partials hold a few percent of the power), and the first-dip rule reads it an octave up for the whole
+    note. At the true period T the odd partials cancel too: with ``P_odd`` their power and ``N`` stationary
+    noise's, the mean squared difference per sample is about ``4 P_odd + 2 N`` at T/2 and ``2 N`` at T. For a
+    period that is right, its double repeats no better (jitter and vibrato make it worse, noise adds the same at
+    both, and low-frequency noise more at the longer lag), so a much smaller difference at twice the pick means
+    the pick is half the period. The raw difference is compared as well as the CMND, whose running mean favours
+    longer lags in coloured noise; and the pick must be clearly imperfect (its CMND ``margin`` over the double's:
+    odd partials holding a percent or two of the power), since a clean tone's two differences are both near zero
+    and their ratio is noise.
+
+    Parameters
+    ----------
+    d : float64 array
+        The window's difference function per sample of the integration width, lags ``0..max_lag``
+        (:func:`yin_cmnd`'s ``d`` after the call).
+    cmnd : float64 array
+        Its cumulative-mean-normalised difference.
+    lag : float
+        YIN's period in samples; ``aper`` its CMND value.
+    min_lag, max_lag : int
+        Lag range.
+    ratio : float
+        The double's difference must be under ``ratio`` times the pick's (0.3, :data:`SUB_OCTAVE_RATIO`) ...
+    margin : float
+        ... and its CMND under the pick's by more than ``margin`` (0.03, :data:`SUB_OCTAVE_MARGIN`).
+
+    Returns
+    -------
+    (period, aperiodicity) : (float, float)
+        ``(lag, aper)`` unchanged, or the refined double and its CMND value.
+    """
+    if lag <= 0.0 or 2.0 * lag >= max_lag - 2:
+        return lag, aper
+    m1 = _local_min_near(d, int(lag + 0.5), max(min_lag, 1), max_lag, 1)
+    m2 = _local_min_near(cmnd, int(2.0 * lag + 0.5), min_lag, max_lag, 2)
+    # each dip's floor between the lags (a parabola through the three samples round it): at a high note's short
+    # lags the nearest whole lag lies well up the dip's side and its own value would favour the double
+    if _dip_floor(cmnd, m2) < _dip_floor(cmnd, m1) - margin and _dip_floor(d, m2) < ratio * _dip_floor(d, m1):
+        return _refine(cmnd, m2, max_lag), cmnd[m2]
+    return lag, aper
+
+
+@njit(nogil=True, cache=True)
+def _dip_floor(a, i):
+    """The lowest value of the parabola through ``a[i - 1], a[i], a[i + 1]`` (``a[i]`` where it has none), at
+    least 0."""
+    if i < 1 or i + 1 >= a.shape[0]:
+        return a[i]
+    den = a[i - 1] - 2.0 * a[i] + a[i + 1]
+    if den <= 0.0:
+        return a[i]
+    v = a[i] - (a[i + 1] - a[i - 1]) ** 2 / (8.0 * den)
+    return max(v, 0.0)
 
 
 @njit(nogil=True, cache=True)
