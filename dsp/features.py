@@ -305,7 +305,7 @@ def _track_block(x, hist, keep, st, hop, width, loud_win, min_lag, max_lag, wind
             period, aper = sub_octave_lag(d, cmnd, period, aper, min_lag, max_lag, bg_par[15], bg_par[16])
         # the voicing features (periodicity, the newest samples', the level window) stay YIN's own pick's when only
         # the double replaced it: the voicing model was fitted on those
-        v_period = yin_period if period != yin_period else period
+        v_period = yin_period
         v_aper = yin_aper
         span = min(window, int(max(width, period) + 2 * period))
         pred = predominant_lag(hist, end - span, span, cmnd, period, min_lag, max_lag, missing_share,
