@@ -149,6 +149,7 @@ def check_config(cfg: "EngineConfig") -> None:
     import math
     import numbers
 
+    from tonehost.dsp._checks import check_int
     from tonehost.exports.errors import UsageError
 
     def bad(name, want):
@@ -158,9 +159,10 @@ def check_config(cfg: "EngineConfig") -> None:
         return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) and math.isfinite(v)
 
     def whole(name, lo, hi):
-        v = getattr(cfg, name)
-        if not (real(v) and v == int(v) and lo <= v <= hi):
-            raise bad(name, f"a whole number from {lo} to {hi}")
+        try:  # "EngineConfig <name> must be a whole number from lo to hi, got ..."
+            check_int(f"EngineConfig {name}", getattr(cfg, name), lo, hi)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
 
     def number(name, lo, hi, lo_open=False, what="a number"):
         v = getattr(cfg, name)
