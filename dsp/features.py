@@ -145,6 +145,18 @@ class TrackerConfig:
     # rose out of a quiet room is played, however quiet (a -50 dB steady tone was background under the -20 dB
     # starting performance level)
     background_cents: float = 5.0
+    # a tone that IS the room's floor (within background_dip_over_floor_db of it) also stays the same tone while its
+    # pitch is within background_max_cents and the window repeats at the tone's period nearly as well as at its own
+    # (CMND there at most background_dip + background_dip_share x the frame's own over it), and a quarter of a run's
+    # frames may miss without restarting it: a dull low tone's dip is flat, so its period estimate wanders with the
+    # room's noise (a 50 Hz hum over a -60 dBFS room read 49.7-50.4 Hz, 20 cents, from frame to frame; it was
+    # never steady for background_s and played as a drone in every pause) while nothing measurable moved; a sung
+    # note's vibrato or drift lifts the CMND at its old period by 0.05-0.3 (tests/dsp/test_background_tones.py;
+    # chosen on synthetic hums and FDA 001-010). 0 dip: off
+    background_dip: float = 0.01
+    background_dip_share: float = 0.5
+    background_max_cents: float = 100.0
+    background_dip_over_floor_db: float = 3.0
     background_s: float = 0.1
     performance_db: float = -20.0
     performance_release_db_s: float = 1.0
@@ -227,8 +239,8 @@ class FeatureFrames:
 # Tracker state (float64 array) and parameters for :func:`_track_block`.
 _S_FILL, _S_SINCE, _S_DCX, _S_DCY, _S_VOICED, _S_UNV_RUN, _S_V_RUN, _S_F0, _S_STABLE_F0, _S_STABLE_AGE, \
     _S_R0, _S_R1, _S_R2, _S_PEAK, _S_FRAMES, _S_BG_ANCHOR, _S_BG_RUN, _S_PERF, _S_BG_CENTS, _S_BG_DB, \
-    _S_FLOOR, _S_SMOOTH = range(22)
-_N_STATE = 22
+    _S_FLOOR, _S_SMOOTH, _S_BG_MISS, _S_VOICED_MAX = range(24)
+_N_STATE = 24
 _N_OUT = 9  # f0, conf, voiced, pw_db, ld_db, raw_f0, aper, tail, rel_db
 
 #: The lowest input rate (Hz) :func:`track_pitch` and the instrument take: a voice's pitch needs at least its
@@ -238,6 +250,33 @@ MIN_VOICE_RATE = 1000
 #: The longest hop :class:`VoiceTracker` and :func:`track_pitch` take (samples at 16 kHz: 1 s). Longer hops are no
 #: pitch track, and the HMM's transition kernel grows with the hop (its size is memory).
 MAX_HOP = 16000
+
+
+@njit(nogil=True, cache=True)
+def _cmnd_at(cmnd, lag, min_lag, max_lag):
+    """The CMND at a fractional ``lag`` (linear between its two whole lags); 2.0 outside ``[min_lag, max_lag - 1)``."""
+    if lag < min_lag or lag >= max_lag - 1:
+        return 2.0
+    i = int(lag)
+    f = lag - i
+    return cmnd[i] * (1.0 - f) + cmnd[i + 1] * f
+
+
+@njit(nogil=True, cache=True)
+def _same_tone(cmnd, period, cents, tone_cents, tol_cents, max_cents, dip, share, min_lag, max_lag):
+    """Whether a frame whose period is ``period`` (``cents`` re 55 Hz) still holds the tone at ``tone_cents``: its
+    pitch within ``tol_cents``; or within ``max_cents`` of the tone or of its octave (up or down) while the window
+    repeats at the tone's period within ``dip + share * c`` (CMND) of its own CMND ``c``
+    (:attr:`TrackerConfig.background_dip`: a flat dip's estimate wanders with noise; ``dip`` 0: the first test only).
+    """
+    off = abs(cents - tone_cents)
+    if off <= tol_cents:
+        return True
+    if dip <= 0.0 or (off > max_cents and abs(off - 1200.0) > max_cents):  # (or an octave off: the tracker's own
+        return False                                                           # octave error on a noisy tone)
+    tone_lag = period * 2.0 ** ((cents - tone_cents) / 1200.0)
+    here = _cmnd_at(cmnd, period, min_lag, max_lag)
+    return _cmnd_at(cmnd, tone_lag, min_lag, max_lag) - here <= dip + share * here
 
 
 @njit(nogil=True, cache=True)
@@ -346,21 +385,32 @@ def _track_block(x, hist, keep, st, hop, width, loud_win, min_lag, max_lag, wind
         if bg_par[0] > 0.0:
             if period > 0.0 and v_aper < 0.3:
                 cents = 1200.0 * math.log2(sr / period / 55.0)
-                if st[_S_BG_RUN] > 0.0 and abs(cents - st[_S_BG_ANCHOR]) <= bg_par[1]:
+                # (the wandering tone's test only for a tone at the floor and well under something really played:
+                # a quiet take with no pause has its floor at its own level and no louder performance)
+                dip = bg_par[18] if (pw_win < st[_S_FLOOR] + bg_par[20]
+                                     and pw_win < st[_S_VOICED_MAX] - bg_par[0]) else 0.0
+                if st[_S_BG_RUN] > 0.0 and _same_tone(cmnd, period, cents, st[_S_BG_ANCHOR], bg_par[1], bg_par[17],
+                                                      dip, bg_par[19], min_lag, max_lag):
                     st[_S_BG_RUN] += 1.0
+                elif dip > 0.0 and st[_S_BG_RUN] > 0.0 and st[_S_BG_MISS] < 0.25 * min(st[_S_BG_RUN], bg_par[2]):
+                    # a noisy tone's odd frame (a quarter of the run's, up to a quarter of background_s) does not
+                    # restart it
+                    st[_S_BG_MISS] += 1.0
                 else:
                     st[_S_BG_ANCHOR] = cents
                     st[_S_BG_RUN] = 1.0
+                    st[_S_BG_MISS] = 0.0
                 if pw_win < st[_S_PERF] - bg_par[0] and pw_win < st[_S_FLOOR] + bg_par[9]:
                     if st[_S_BG_RUN] >= bg_par[2]:
                         background = True
                         st[_S_BG_CENTS] = st[_S_BG_ANCHOR]
                         st[_S_BG_DB] = pw_win
-                    elif (st[_S_BG_DB] > -900.0 and abs(cents - st[_S_BG_CENTS]) <= 20.0
-                          and abs(pw_win - st[_S_BG_DB]) <= 6.0):
+                    elif (st[_S_BG_DB] > -900.0 and abs(pw_win - st[_S_BG_DB]) <= 6.0
+                          and _same_tone(cmnd, period, cents, st[_S_BG_CENTS], 20.0, bg_par[17], dip, bg_par[19],
+                                         min_lag, max_lag)):
                         background = True
-            else:
-                st[_S_BG_RUN] = 0.0
+            elif pw_win >= st[_S_FLOOR] + bg_par[20]:
+                st[_S_BG_RUN] = 0.0  # (an aperiodic frame at the floor is the room over the tone: the run goes on)
         # calibrated voicing probability (voicing_probability)
         a = min(max(v_aper, 0.0), 1.5)
         t = min(max(tail, 0.0), 1.5)
@@ -415,6 +465,8 @@ def _track_block(x, hist, keep, st, hop, width, loud_win, min_lag, max_lag, wind
         st[_S_VOICED] = 1.0 if voiced else 0.0
         if not background:
             st[_S_PERF] = max(pw_win if voiced else -80.0, st[_S_PERF] - bg_par[3])
+            if voiced:
+                st[_S_VOICED_MAX] = max(st[_S_VOICED_MAX], pw_win)
         if voiced and conf >= off:
             st[_S_R0] = st[_S_R1]
             st[_S_R1] = st[_S_R2]
@@ -459,7 +511,8 @@ class VoiceTracker:
         if not 1 <= int(c.hop) <= MAX_HOP:
             raise ValueError(f"the tracker's hop must be 1 to {MAX_HOP} samples at 16 kHz, got {c.hop}")
         for name in ("floor_margin_db", "floor_rise_db_s", "floor_smooth_s", "gate_min_db", "background_over_floor_db",
-                     "revoice_s", "revoice_cents", "revoice_conf", "end_tail", "high_start_hz"):
+                     "revoice_s", "revoice_cents", "revoice_conf", "end_tail", "high_start_hz", "background_dip",
+                     "background_dip_share", "background_max_cents", "background_dip_over_floor_db"):
             v = getattr(c, name)
             if not isinstance(v, (int, float)) or not math.isfinite(v) or (name == "floor_smooth_s" and v <= 0) \
                     or (name == "floor_rise_db_s" and v < 0):
@@ -494,7 +547,8 @@ class VoiceTracker:
                                  min(1.0, c.hop / (c.floor_smooth_s * c.sample_rate)), -(-c.window // c.hop),
                                  c.background_over_floor_db, max(0.0, round(c.revoice_s * c.sample_rate / c.hop)),
                                  c.revoice_cents, c.revoice_conf, c.end_tail, c.high_start_hz,
-                                 c.sub_octave_ratio, c.sub_octave_margin])
+                                 c.sub_octave_ratio, c.sub_octave_margin, c.background_max_cents,
+                                 c.background_dip, c.background_dip_share, c.background_dip_over_floor_db])
         self._hmm_par = np.array([f_lo, c.hmm_bin_cents, beta_b, c.hmm_absmin, c.hmm_floor, c.hmm_jump,
                                   c.hmm_reseed_margin, c.hmm_reseed_max, c.hmm_yin_weight, c.hmm_mean_bins,
                                   1.0 if c.hmm_onset_seed else 0.0, c.hmm_sub_margin])
@@ -514,6 +568,7 @@ class VoiceTracker:
         st[_S_PEAK] = -80.0
         st[_S_PERF] = self.cfg.performance_db
         st[_S_BG_DB] = -1000.0  # no background tone heard yet
+        st[_S_VOICED_MAX] = -1000.0  # nor anything voiced
         st[_S_FLOOR] = self.cfg.gate_db - self.cfg.floor_margin_db  # the gate starts at gate_db
         st[_S_SMOOTH] = 10.0 ** (st[_S_FLOOR] / 10.0)
         hmm_reset(self._post)
