@@ -145,18 +145,23 @@ class TrackerConfig:
     # rose out of a quiet room is played, however quiet (a -50 dB steady tone was background under the -20 dB
     # starting performance level)
     background_cents: float = 5.0
-    # a tone that IS the room's floor (within background_dip_over_floor_db of it) also stays the same tone while its
-    # pitch is within background_max_cents and the window repeats at the tone's period nearly as well as at its own
-    # (CMND there at most background_dip + background_dip_share x the frame's own over it), and a quarter of a run's
-    # frames may miss without restarting it: a dull low tone's dip is flat, so its period estimate wanders with the
-    # room's noise (a 50 Hz hum over a -60 dBFS room read 49.7-50.4 Hz, 20 cents, from frame to frame; it was
-    # never steady for background_s and played as a drone in every pause) while nothing measurable moved; a sung
-    # note's vibrato or drift lifts the CMND at its old period by 0.05-0.3 (tests/dsp/test_background_tones.py;
-    # chosen on synthetic hums and FDA 001-010). 0 dip: off
+    # a second, wandering run follows a tone that IS the room's floor (frames within background_dip_over_floor_db of
+    # it): a frame is the run's tone while its pitch is within background_max_cents of it or of its octave and the
+    # window repeats at the tone's period nearly as well as at its own (CMND there at most background_dip +
+    # background_dip_share x the frame's own over it); a miss restarts it only past one in four (each hit pays back
+    # a quarter, at most a quarter of the run it needs owed), and louder sounds over the tone (notes, breaths, the
+    # noise's peaks) hold it. It needs background_s once something 25 dB louder was voiced, background_unheard_s
+    # before (a quiet take with no pause has its floor at its own level). A dull low tone's dip is flat, so its
+    # period estimate wanders with the room's noise (a 50 Hz hum over a -60 dBFS room read 49.7-50.4 Hz from frame
+    # to frame, 60 Hz 58-64 Hz where it stands 7 dB over the noise): it was never 5 cents steady for background_s
+    # and played as a drone in every pause, while a sung note's vibrato or drift lifts the CMND at its old period
+    # by 0.05-0.3 (tests/dsp/test_background_tones.py; chosen on synthetic hums and voices and FDA 001-010).
+    # 0 dip: off
     background_dip: float = 0.01
     background_dip_share: float = 0.5
     background_max_cents: float = 100.0
     background_dip_over_floor_db: float = 3.0
+    background_unheard_s: float = 0.4
     background_s: float = 0.1
     performance_db: float = -20.0
     performance_release_db_s: float = 1.0
@@ -239,8 +244,8 @@ class FeatureFrames:
 # Tracker state (float64 array) and parameters for :func:`_track_block`.
 _S_FILL, _S_SINCE, _S_DCX, _S_DCY, _S_VOICED, _S_UNV_RUN, _S_V_RUN, _S_F0, _S_STABLE_F0, _S_STABLE_AGE, \
     _S_R0, _S_R1, _S_R2, _S_PEAK, _S_FRAMES, _S_BG_ANCHOR, _S_BG_RUN, _S_PERF, _S_BG_CENTS, _S_BG_DB, \
-    _S_FLOOR, _S_SMOOTH, _S_BG_MISS, _S_VOICED_MAX = range(24)
-_N_STATE = 24
+    _S_FLOOR, _S_SMOOTH, _S_BG_MISS, _S_VOICED_MAX, _S_BG_ANCHOR2, _S_BG_RUN2 = range(26)
+_N_STATE = 26
 _N_OUT = 9  # f0, conf, voiced, pw_db, ld_db, raw_f0, aper, tail, rel_db
 
 #: The lowest input rate (Hz) :func:`track_pitch` and the instrument take: a voice's pitch needs at least its
@@ -383,34 +388,49 @@ def _track_block(x, hist, keep, st, hop, width, loud_win, min_lag, max_lag, wind
         # a steady tone well under the performance level is background (TrackerConfig.background_*)
         background = False
         if bg_par[0] > 0.0:
+            # a frame near the floor (within background_dip_over_floor_db) may hold a wandering tone
+            near = pw_win < st[_S_FLOOR] + bg_par[20]
             if period > 0.0 and v_aper < 0.3:
                 cents = 1200.0 * math.log2(sr / period / 55.0)
-                # (the wandering tone's test only for a tone at the floor and well under something really played:
-                # a quiet take with no pause has its floor at its own level and no louder performance)
-                dip = bg_par[18] if (pw_win < st[_S_FLOOR] + bg_par[20]
-                                     and pw_win < st[_S_VOICED_MAX] - bg_par[0]) else 0.0
-                if st[_S_BG_RUN] > 0.0 and _same_tone(cmnd, period, cents, st[_S_BG_ANCHOR], bg_par[1], bg_par[17],
-                                                      dip, bg_par[19], min_lag, max_lag):
+                # the steady run: within background_cents of its first frame
+                if st[_S_BG_RUN] > 0.0 and abs(cents - st[_S_BG_ANCHOR]) <= bg_par[1]:
                     st[_S_BG_RUN] += 1.0
-                elif dip > 0.0 and st[_S_BG_RUN] > 0.0 and st[_S_BG_MISS] < 0.25 * min(st[_S_BG_RUN], bg_par[2]):
-                    # a noisy tone's odd frame (a quarter of the run's, up to a quarter of background_s) does not
-                    # restart it
-                    st[_S_BG_MISS] += 1.0
                 else:
                     st[_S_BG_ANCHOR] = cents
                     st[_S_BG_RUN] = 1.0
+                # the wandering run, at the floor only (TrackerConfig.background_dip); before anything 25 dB louder
+                # was voiced (a quiet take with no pause has its floor at its own level) it must last
+                # background_unheard_s
+                heard = pw_win < st[_S_VOICED_MAX] - bg_par[0]
+                need = bg_par[2] if heard else bg_par[21]
+                held = st[_S_BG_RUN2] > 0.0 and _same_tone(cmnd, period, cents, st[_S_BG_ANCHOR2], bg_par[1],
+                                                           bg_par[17], bg_par[18], bg_par[19], min_lag, max_lag)
+                if not near:
+                    pass  # (a louder sound over the tone - a note, a breath, the noise's peaks - holds the run)
+                elif held:
+                    st[_S_BG_RUN2] += 1.0
+                    st[_S_BG_MISS] = max(0.0, st[_S_BG_MISS] - 0.25)
+                elif st[_S_BG_RUN2] > 0.0 and st[_S_BG_MISS] < 0.25 * min(st[_S_BG_RUN2], need):
+                    # a noisy tone's odd frame (up to one in four) does not restart the run, and once the run is
+                    # long enough it is the tone too
+                    st[_S_BG_MISS] += 1.0
+                    held = st[_S_BG_RUN2] >= need
+                else:
+                    st[_S_BG_ANCHOR2] = cents
+                    st[_S_BG_RUN2] = 1.0
                     st[_S_BG_MISS] = 0.0
                 if pw_win < st[_S_PERF] - bg_par[0] and pw_win < st[_S_FLOOR] + bg_par[9]:
-                    if st[_S_BG_RUN] >= bg_par[2]:
+                    if st[_S_BG_RUN] >= bg_par[2] or (held and st[_S_BG_RUN2] >= need):
                         background = True
-                        st[_S_BG_CENTS] = st[_S_BG_ANCHOR]
+                        st[_S_BG_CENTS] = st[_S_BG_ANCHOR] if st[_S_BG_RUN] >= bg_par[2] else st[_S_BG_ANCHOR2]
                         st[_S_BG_DB] = pw_win
                     elif (st[_S_BG_DB] > -900.0 and abs(pw_win - st[_S_BG_DB]) <= 6.0
-                          and _same_tone(cmnd, period, cents, st[_S_BG_CENTS], 20.0, bg_par[17], dip, bg_par[19],
-                                         min_lag, max_lag)):
+                          and _same_tone(cmnd, period, cents, st[_S_BG_CENTS], 20.0, bg_par[17],
+                                         bg_par[18] if near or abs(pw_win - st[_S_BG_DB]) <= bg_par[20] else 0.0,
+                                         bg_par[19], min_lag, max_lag)):
                         background = True
-            elif pw_win >= st[_S_FLOOR] + bg_par[20]:
-                st[_S_BG_RUN] = 0.0  # (an aperiodic frame at the floor is the room over the tone: the run goes on)
+            else:
+                st[_S_BG_RUN] = 0.0  # (the wandering run goes on: the room or a louder sound over the tone)
         # calibrated voicing probability (voicing_probability)
         a = min(max(v_aper, 0.0), 1.5)
         t = min(max(tail, 0.0), 1.5)
@@ -512,7 +532,8 @@ class VoiceTracker:
             raise ValueError(f"the tracker's hop must be 1 to {MAX_HOP} samples at 16 kHz, got {c.hop}")
         for name in ("floor_margin_db", "floor_rise_db_s", "floor_smooth_s", "gate_min_db", "background_over_floor_db",
                      "revoice_s", "revoice_cents", "revoice_conf", "end_tail", "high_start_hz", "background_dip",
-                     "background_dip_share", "background_max_cents", "background_dip_over_floor_db"):
+                     "background_dip_share", "background_max_cents", "background_dip_over_floor_db",
+                     "background_unheard_s"):
             v = getattr(c, name)
             if not isinstance(v, (int, float)) or not math.isfinite(v) or (name == "floor_smooth_s" and v <= 0) \
                     or (name == "floor_rise_db_s" and v < 0):
@@ -548,7 +569,8 @@ class VoiceTracker:
                                  c.background_over_floor_db, max(0.0, round(c.revoice_s * c.sample_rate / c.hop)),
                                  c.revoice_cents, c.revoice_conf, c.end_tail, c.high_start_hz,
                                  c.sub_octave_ratio, c.sub_octave_margin, c.background_max_cents,
-                                 c.background_dip, c.background_dip_share, c.background_dip_over_floor_db])
+                                 c.background_dip, c.background_dip_share, c.background_dip_over_floor_db,
+                                 max(1.0, round(c.background_unheard_s * c.sample_rate / c.hop))])
         self._hmm_par = np.array([f_lo, c.hmm_bin_cents, beta_b, c.hmm_absmin, c.hmm_floor, c.hmm_jump,
                                   c.hmm_reseed_margin, c.hmm_reseed_max, c.hmm_yin_weight, c.hmm_mean_bins,
                                   1.0 if c.hmm_onset_seed else 0.0, c.hmm_sub_margin])

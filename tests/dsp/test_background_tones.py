@@ -85,6 +85,20 @@ def test_hum_over_room_noise_in_the_pauses_is_not_voiced(f_hum, below_db, noise_
     assert voiced_share(t, f0, 2.1, 8.0) < most
 
 
+@pytest.mark.parametrize("f_hum", [50.0, 60.0, 100.0])
+def test_hum_over_room_noise_before_the_first_note_is_not_voiced_for_long(f_hum):
+    # the session starts with the hum and the room: nothing louder has been played yet, so the wandering tone must
+    # hold background_unheard_s (0.4 s) first; then the note is played, and the pause after it is quiet
+    f = np.r_[np.zeros(3 * SR), np.full(2 * SR, 220.0), np.zeros(3 * SR)]
+    x = voice_like(f, SR, 0.3) + hum(len(f), f=f_hum, amplitude=0.3 * 10 ** (-35 / 20))
+    x = x + room_noise(len(x), -62, seed=int(f_hum))
+    t, f0, _ = track_pitch(x, SR)
+    assert voiced_share(t, f0, 0.0, 2.9) < 0.25  # at most the first 0.4 s and a few odd frames (was 0.98-1.0)
+    assert voiced_share(t, f0, 1.0, 2.9) < 0.03
+    assert voiced_share(t, f0, 3.1, 4.9) > 0.98
+    assert voiced_share(t, f0, 5.1, 8.0) < 0.03
+
+
 def test_hum_over_room_noise_was_voiced_without_the_dip_test():
     off = dataclasses.replace(TrackerConfig(), background_dip=0.0)
     t, f0, _ = track_pitch(hum_over_room(60.0, 30, -60), SR, config=off)
