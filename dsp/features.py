@@ -128,7 +128,9 @@ class TrackerConfig:
     hmm_absmin: float = 0.01
     hmm_reseed_margin: float = 0.1  # a clear YIN pick (CMND under hmm_reseed_max) this much deeper than the
     hmm_reseed_max: float = 0.3  # tracked dip restarts the track there
-    hmm_mean_bins: int = 10  # a weak frame's f0 leans on the posterior's mean over the best bin +- this many
+    hmm_mean_bins: int = 3  # a weak frame's f0 leans on the posterior's mean over the best bin +- this many (10,
+    # +-200 cents, reached into a second mode: the last syllable's reverberant tail; FDA 001-010 reverb:0.4 0.708 ->
+    # 0.722, highpass:300 0.800 -> 0.805, clean 0.8462 -> 0.8467; bench.sung_synth pink:10 0.9354 -> 0.9346)
     hmm_yin_weight: float = 0.3  # observation weight of the frame's own YIN pick (when under hmm_reseed_max)
     hmm_onset_seed: bool = True  # a voiced stretch starts at YIN's pick when the track's dip is clearly shallower
     hmm_sub_margin: float = 0.05  # a track on a multiple of YIN's clear pick's period restarts at the pick unless
