@@ -1,8 +1,8 @@
 """Streaming voice features for DDSP instruments: f0 + confidence and loudness, tuned for humming and singing.
 
 :class:`VoiceTracker` turns 16 kHz mono samples, pushed in blocks of any size, into one feature frame per ``hop``
-samples (default 64 = 4 ms, the magenta.js control rate of 250 frames/s). Per frame it runs YIN with octave-error
-suppression (:func:`tonehost.dsp.yin.yin_frame`), then:
+samples (default 32 = 2 ms, 500 frames/s; magenta.js' control rate is 64 = 4 ms). Per frame it runs YIN with
+octave-error suppression (:func:`tonehost.dsp.yin.yin_frame`), then:
 
 - the reported f0 follows the frame's CMND dips through a forward HMM (:mod:`tonehost.dsp.pitch_hmm`, pYIN's
   threshold shares, no look-ahead), so weak frames at the edges of voiced stretches keep to the voice's track
@@ -13,6 +13,8 @@ suppression (:func:`tonehost.dsp.yin.yin_frame`), then:
 - a level gate that follows the room: under ``gate_db`` (-60 dB) a frame counts only if it stands
   ``floor_margin_db`` over the running noise floor, so a quiet mic in a quiet room is heard while a hum at the
   floor is not (:class:`TrackerConfig`'s ``floor_*``);
+- background tones: a steady tone 25 dB under the performance level and near the room's noise floor (mains hum,
+  a fan's whine) is unvoiced, also where its pitch estimate wanders over the room's noise (``background_*``);
 - clean note edges: a note's first frame reports its own period, and a note that stops abruptly ends there
   instead of reading a multiple of its period in its last, part-silent windows (``revoice_*``, ``end_tail``);
 - a continuity hint (the last stable note's period) so YIN's octave jumps at weak note edges are suppressed;
