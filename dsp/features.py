@@ -41,7 +41,7 @@ from tonehost.dsp.channels import mix_to_mono
 from tonehost.dsp.loudness import loudness_db, power_db
 from tonehost.dsp.pitch_hmm import hmm_reset, hmm_seed, hmm_step, n_bins, transition_kernel
 # Numba caches _track_block keyed on this file only, not on the kernels it inlines from other modules: edit this
-# line when dsp/pitch_hmm.py's kernels change (pitch_hmm kernels: 3, the sub-multiple reseed).
+# line when dsp/pitch_hmm.py's kernels change (pitch_hmm kernels: 4, the reseed margin grows with the pick's CMND).
 from tonehost.dsp.resample import Resampler
 from tonehost.dsp.yin import (SUB_OCTAVE_MARGIN, SUB_OCTAVE_RATIO, _refine, median3, predominant_lag, scratch,
                                sub_octave_lag, tail_aperiodicity, window_length, yin_first_dip, yin_frame)
@@ -128,8 +128,13 @@ class TrackerConfig:
     hmm_floor: float = 0.01
     hmm_threshold_mean: float = 0.1  # mean of the Beta(2, b) YIN threshold distribution (pYIN's 0.1)
     hmm_absmin: float = 0.01
-    hmm_reseed_margin: float = 0.1  # a clear YIN pick (CMND under hmm_reseed_max) this much deeper than the
-    hmm_reseed_max: float = 0.3  # tracked dip restarts the track there
+    hmm_reseed_margin: float = 0.1  # a clear YIN pick (CMND c under hmm_reseed_max) more than margin + scale x c
+    hmm_reseed_max: float = 0.3  # deeper than the tracked dip restarts the track there; a fixed 0.1 let noise
+    hmm_reseed_scale: float = 0.75  # restart it (a soprano in 10 dB pink noise dips 0.15-0.45 at every multiple
+    # of her period, and the track jumped to whichever was deepest in a frame): bench.sung_synth pink:10 0.937 ->
+    # 0.948; FDA 001-010 pink:10 0.8106 -> 0.8158, clean 0.8467 -> 0.8478, highpass:300 0.8052 -> 0.8039, reverb
+    # unchanged; a clear pick (c ~ 0.02) restarts as before, step latencies unchanged (larger scales or margins
+    # kept an abruptly ended legato phrase on its sixth sub-harmonic, tests/realtime/test_hum_leaps.py)
     hmm_mean_bins: int = 3  # a weak frame's f0 leans on the posterior's mean over the best bin +- this many (10,
     # +-200 cents, reached into a second mode: the last syllable's reverberant tail; FDA 001-010 reverb:0.4 0.708 ->
     # 0.722, highpass:300 0.800 -> 0.805, clean 0.8462 -> 0.8467; bench.sung_synth pink:10 0.9354 -> 0.9346)
@@ -577,7 +582,7 @@ class VoiceTracker:
                                  max(1.0, round(c.background_unheard_s * c.sample_rate / c.hop))])
         self._hmm_par = np.array([f_lo, c.hmm_bin_cents, beta_b, c.hmm_absmin, c.hmm_floor, c.hmm_jump,
                                   c.hmm_reseed_margin, c.hmm_reseed_max, c.hmm_yin_weight, c.hmm_mean_bins,
-                                  1.0 if c.hmm_onset_seed else 0.0, c.hmm_sub_margin])
+                                  1.0 if c.hmm_onset_seed else 0.0, c.hmm_sub_margin, c.hmm_reseed_scale])
         #: When a list, every frame appends its voicing features (aper, tail_aper, rel_db, pw_db, raw_f0).
         self.features_log: list | None = None
         #: NaN/inf input samples :meth:`process` replaced by zeros so far.

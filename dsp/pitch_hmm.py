@@ -107,10 +107,11 @@ def hmm_step(cmnd, min_lag, max_lag, sample_rate, par, kern, post, pred, obs, la
         Rate (Hz).
     par : float64 array
         ``fmin, bin_cents, beta_b, absmin, floor, jump, reseed_margin, reseed_max, yin_weight, mean_bins``
-        and optionally ``[10]`` (the caller's onset-seed flag, unused here) and ``[11] sub_margin``: the lowest
-        bin's frequency (Hz), the bin spacing (cents), the threshold distribution ``Beta(2, beta_b)``, the deepest
-        dip's weight for thresholds below every dip, the observation floor, the jump probability (see the module
-        docstring), and the YIN pick's terms below (``sub_margin`` negative or absent: no sub-multiple restart).
+        and optionally ``[10]`` (the caller's onset-seed flag, unused here), ``[11] sub_margin`` and ``[12]
+        reseed_scale``: the lowest bin's frequency (Hz), the bin spacing (cents), the threshold distribution
+        ``Beta(2, beta_b)``, the deepest dip's weight for thresholds below every dip, the observation floor, the
+        jump probability (see the module docstring), and the YIN pick's terms below (``sub_margin`` negative or
+        absent: no sub-multiple restart; ``reseed_scale`` absent: 0).
     kern : float64 array, length 2 * band + 1
         :func:`transition_kernel`.
     post : float64 array, length n_bins
@@ -127,8 +128,9 @@ def hmm_step(cmnd, min_lag, max_lag, sample_rate, par, kern, post, pred, obs, la
         The frame's own YIN pick (period in samples, its CMND value). When its dip is under ``reseed_max`` it
         adds ``yin_weight`` to its bin's observation (YIN's own rule - the first dip under its threshold, octave
         checks, the predominant tone - helps decide clear frames, the threshold shares the unclear ones), and
-        when the most probable bin's dip is more than ``reseed_margin`` shallower, the pick wins and the state
-        restarts there (a new note is followed as fast as by YIN alone). It also wins when the tracked period is a
+        when the most probable bin's dip is more than ``reseed_margin + reseed_scale * yin_val`` shallower (a
+        noisy pick is no clear pick: in heavy noise every multiple of the period dips 0.15-0.45), the pick wins
+        and the state restarts there (a new note is followed as fast as by YIN alone). It also wins when the tracked period is a
         multiple (2x, 3x, ... within 6 %) of the pick's and its dip is not deeper than the pick's by more than
         ``sub_margin``: a periodic signal dips about as deep at every multiple of its period, so the threshold
         shares alone keep a track that locked on a sub-harmonic (a creaky onset, an octave-up step) there for tens
@@ -152,6 +154,7 @@ def hmm_step(cmnd, min_lag, max_lag, sample_rate, par, kern, post, pred, obs, la
     yin_weight = par[8]
     mean_bins = int(par[9])
     sub_margin = par[11] if par.shape[0] > 11 else -1.0
+    reseed_scale = par[12] if par.shape[0] > 12 else 0.0
     # dips in lag order and their threshold shares
     nm = 0
     for t in range(max(min_lag, 1), max_lag):
@@ -255,7 +258,7 @@ def hmm_step(cmnd, min_lag, max_lag, sample_rate, par, kern, post, pred, obs, la
         ratio = (sample_rate / out) / yin_lag
         k = math.floor(ratio + 0.5)
         sub = sub_margin >= 0.0 and k >= 2 and abs(ratio - k) < 0.06 * k and c_out > yin_val - sub_margin
-        if c_out > yin_val + reseed_margin or sub:
+        if c_out > yin_val * (1.0 + reseed_scale) + reseed_margin or sub:
             out = sample_rate / yin_lag
             hmm_seed(post, out, fmin, bin_cents)
     return out
