@@ -542,7 +542,7 @@ class VoiceTracker:
         for name in ("floor_margin_db", "floor_rise_db_s", "floor_smooth_s", "gate_min_db", "background_over_floor_db",
                      "revoice_s", "revoice_cents", "revoice_conf", "end_tail", "high_start_hz", "background_dip",
                      "background_dip_share", "background_max_cents", "background_dip_over_floor_db",
-                     "background_unheard_s"):
+                     "background_unheard_s", "hmm_reseed_margin", "hmm_reseed_scale"):
             v = getattr(c, name)
             if not isinstance(v, (int, float)) or not math.isfinite(v) or (name == "floor_smooth_s" and v <= 0) \
                     or (name == "floor_rise_db_s" and v < 0):
