@@ -73,7 +73,7 @@ def load_sets(quick: bool) -> dict:
 # --condition: the same degradation applied to every file before every tracker (a mic in a room rather than a
 # studio). Seeded per file, so each tracker hears the same signal.
 
-def _pink(n, rng):
+def pink_noise(n, rng):
     """Pink (1/f power) noise of unit RMS (white noise shaped in the frequency domain)."""
     spec = np.fft.rfft(rng.standard_normal(n))
     f = np.arange(len(spec), dtype=float)
@@ -106,7 +106,7 @@ def degrade(x, sr, condition: str, seed: int = 0):
         if name == "clean":
             continue
         if name == "pink":
-            y = y + level * 10 ** (-float(arg[0]) / 20) * _pink(len(y), rng)
+            y = y + level * 10 ** (-float(arg[0]) / 20) * pink_noise(len(y), rng)
         elif name == "hum":
             f, db = float(arg[0]), float(arg[1])
             t = np.arange(len(y)) / sr

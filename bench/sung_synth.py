@@ -63,8 +63,8 @@ def phrase(voice: str, seed: int, sr: int = SR):
     n_notes = int(rng.integers(6, 13))
     note = float(rng.integers(lo + 3, hi - 3))
     lead = rng.uniform(0.2, 0.5)
-    f0_parts, amp_parts, env_parts, form_parts = [np.zeros(int(lead * sr))], [np.zeros(int(lead * sr))], \
-        [np.zeros(int(lead * sr))], [np.zeros((int(lead * sr), 5))]
+    f0_parts, env_parts, form_parts = [np.zeros(int(lead * sr))], [np.zeros(int(lead * sr))], \
+        [np.zeros((int(lead * sr), 5))]
     fr_scale = FORMANT_SCALE[voice]
     prev_f = None
     for i in range(n_notes):
@@ -93,20 +93,17 @@ def phrase(voice: str, seed: int, sr: int = SR):
         vowel = VOWELS[rng.choice(list(VOWELS))]
         forms = np.array(vowel) * fr_scale * rng.uniform(0.9, 1.1)
         f0_parts.append(f)
-        amp_parts.append(np.ones(n))
         env_parts.append(env)
         form_parts.append(np.repeat(forms[None], n, axis=0))
         prev_f = f[-1]
         if not legato or rng.random() < 0.4:  # a gap (a breath or a consonant)
             gap = int(rng.uniform(0.03, 0.15) * sr)
             f0_parts.append(np.zeros(gap))
-            amp_parts.append(np.zeros(gap))
             env_parts.append(np.zeros(gap))
             form_parts.append(np.repeat(forms[None], gap, axis=0))
             prev_f = None
     tail = int(0.3 * sr)
     f0_parts.append(np.zeros(tail))
-    amp_parts.append(np.zeros(tail))
     env_parts.append(np.zeros(tail))
     form_parts.append(np.zeros((tail, 5)))
     f0 = np.concatenate(f0_parts)

@@ -351,15 +351,14 @@ def _track_block(x, hist, keep, st, hop, width, loud_win, min_lag, max_lag, wind
                 if k >= 2 and abs(r - k) < 0.06 * k and c0 <= aper + clear_margin:
                     period = _refine(cmnd, p0, max_lag)
                     aper = c0
+        # the voicing features (periodicity, the newest samples', the level window) stay YIN's own pick's when only
+        # the double below replaces it: the voicing model was fitted on those
         yin_period = period
-        yin_aper = aper
+        v_period = period
+        v_aper = aper
         if bg_par[15] > 0.0 and period > 0.0:
             # weak odd partials (a low voice through a small mic singing /u/): the period is twice YIN's pick
             period, aper = sub_octave_lag(d, cmnd, period, aper, min_lag, max_lag, bg_par[15], bg_par[16])
-        # the voicing features (periodicity, the newest samples', the level window) stay YIN's own pick's when only
-        # the double replaced it: the voicing model was fitted on those
-        v_period = yin_period
-        v_aper = yin_aper
         span = min(window, int(max(width, period) + 2 * period))
         pred = predominant_lag(hist, end - span, span, cmnd, period, min_lag, max_lag, missing_share,
                                max_sub_cmnd)

@@ -55,7 +55,9 @@ def test_hum_in_the_pauses_is_not_voiced(below_db):
 
 
 def room_noise(n, dbfs, seed=0):
-    """Pink noise (1/f power, 20 Hz - 8 kHz) at ``dbfs`` RMS: a quiet room through a mic preamp."""
+    """Pink noise (1/f power, 20 Hz - 8 kHz) at ``dbfs`` RMS: a quiet room through a mic preamp. (Not
+    :func:`bench.pitch_peers.pink_noise`: that one runs down to the file's lowest bin, so most of its RMS lies
+    under 20 Hz, which no mic passes, and the same dBFS puts far less noise where the hum is.)"""
     rng = np.random.default_rng(seed)
     spec = np.fft.rfft(rng.standard_normal(n))
     f = np.fft.rfftfreq(n, 1 / SR)
