@@ -79,6 +79,28 @@ def rpa(runs, shift=0.0):
     return float(np.mean(s))
 
 
+#: Wrong-pitch kinds by the estimate's ratio to the reference (each within 100 cents of its ratio):
+#: ``(name, cents of the ratio)``; a wrong frame that is none of them is ``< 3 semitones`` or ``other``.
+RATIO_KINDS = (("octave up", 1200.0), ("octave down", -1200.0), ("fifth up", 702.0), ("fifth down", -702.0),
+               ("x3 up", 1902.0), ("x3 down", -1902.0))
+
+
+def error_kind(cents):
+    """The kind of each wrong estimate from its offset to the reference (cents, array-like): a name of
+    :data:`RATIO_KINDS`, ``< 3 semitones`` (50-300 cents, no ratio) or ``other``; ``""`` where it is right (within
+    50 cents). Shared by :func:`classify` and :func:`bench.sung_synth.classify`."""
+    c = np.asarray(cents, dtype=np.float64)
+    out = np.where(np.abs(c) <= 50, "", np.where(np.abs(c) < 300, "< 3 semitones", "other")).astype(object)
+    for name, at in RATIO_KINDS:
+        out[(np.abs(c - at) < 100) & (np.abs(c) > 50)] = name
+    return out
+
+
+#: :func:`classify`'s keys for the ratio kinds of :func:`error_kind`.
+_RATIO_KEYS = {"octave_up": "octave up", "octave_down": "octave down", "x3_up": "x3 up", "x1.5_up": "fifth up",
+               "x1.5_down": "fifth down", "sub_x3": "x3 down"}
+
+
 def classify(ours, swift):
     """Counts of error classes over all dev files (frames on the reference grid)."""
     tot = {"ref_voiced": 0, "errors": 0}
@@ -104,16 +126,10 @@ def classify(ours, swift):
         tot["errors"] += int(err.sum())
         per_file[name] = {"voiced": int(v.sum()), "errors": int(err.sum()), "swift_errors": int((v & ~ok_s).sum())}
         cents_off += list(d[err])
-        masks = {
-            "octave_up": np.abs(d - 1200) < 100, "octave_down": np.abs(d + 1200) < 100,
-            "x3_up": np.abs(d - 1902) < 100, "x1.5_up": np.abs(d - 702) < 100, "x1.5_down": np.abs(d + 702) < 100,
-            "sub_x3": np.abs(d + 1902) < 100,
-            "edge": dist <= 0.030, "unvoiced": ev <= 0, "low": 1200 * np.log2(np.maximum(rf[:len(v)], 1e-3) / 80) < 0,
-        }
-        ratio = np.zeros(len(v), bool)
-        for k in ("octave_up", "octave_down", "x3_up", "x1.5_up", "x1.5_down", "sub_x3"):
-            ratio |= masks[k]
-        masks["other_ratio"] = ~ratio
+        kind = error_kind(d)
+        masks = {k: kind == name for k, name in _RATIO_KEYS.items()}
+        masks.update(edge=dist <= 0.030, unvoiced=ev <= 0, low=1200 * np.log2(np.maximum(rf[:len(v)], 1e-3) / 80) < 0)
+        masks["other_ratio"] = np.isin(kind, ["< 3 semitones", "other"])
         masks["unvoiced_not_edge"] = masks["unvoiced"] & ~masks["edge"]
         masks["edge_or_unvoiced"] = masks["unvoiced"] | masks["edge"]
         for k, m in masks.items():

@@ -154,34 +154,22 @@ def phrase(voice: str, seed: int, sr: int = SR):
 
 
 def classify(rt, rf, t, f):
-    """Counts of tonehost's wrong ref-voiced frames by kind."""
+    """Counts of tonehost's wrong ref-voiced frames by kind (:func:`bench.pitch_errors.error_kind`, ``no
+    estimate`` where there is none), with ``, edge`` (within 2 frames before / 3 after a reference voicing change)
+    and ``, unvoiced`` (our tracker calls the frame unvoiced)."""
+    from bench.pitch_errors import error_kind
     est = np.interp(rt, t, f, left=0.0, right=0.0)
     voiced_ref = rf > 0
     edge = np.zeros_like(voiced_ref)
-    ch = np.flatnonzero(np.diff(voiced_ref.astype(int)) != 0)
-    for c in ch:
+    for c in np.flatnonzero(np.diff(voiced_ref.astype(int)) != 0):
         edge[max(0, c - 2):c + 4] = True
+    e = np.abs(est)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kind = error_kind(np.where(e > 0, 1200 * np.log2(e / np.where(voiced_ref, rf, 1.0)), np.inf))
+    kind[e <= 0] = "no estimate"
     out = {}
-    for i in np.flatnonzero(voiced_ref):
-        e = abs(est[i])
-        if e <= 0:
-            k = "no estimate"
-        else:
-            c = 1200 * np.log2(e / rf[i])
-            if abs(c) <= 50:
-                continue
-            if abs(abs(c) - 1200) <= 100:
-                k = "octave " + ("up" if c > 0 else "down")
-            elif abs(abs(c) - 702) <= 100:
-                k = "fifth " + ("up" if c > 0 else "down")
-            elif abs(abs(c) - 1902) <= 100:
-                k = "x3 " + ("up" if c > 0 else "down")
-            elif abs(c) < 300:
-                k = "< 3 semitones"
-            else:
-                k = "other"
-        k += ", edge" if edge[i] else ""
-        k += ", unvoiced" if est[i] < 0 else ""
+    for i in np.flatnonzero(voiced_ref & (kind != "")):
+        k = kind[i] + (", edge" if edge[i] else "") + (", unvoiced" if est[i] < 0 else "")
         out[k] = out.get(k, 0) + 1
     return out
 
