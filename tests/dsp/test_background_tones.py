@@ -87,24 +87,54 @@ def test_hum_over_room_noise_in_the_pauses_is_not_voiced(f_hum, below_db, noise_
     assert voiced_share(t, f0, 2.1, 8.0) < most
 
 
-@pytest.mark.parametrize("f_hum", [50.0, 60.0, 100.0])
-def test_hum_over_room_noise_before_the_first_note_is_not_voiced_for_long(f_hum):
-    # the session starts with the hum and the room: nothing louder has been played yet, so the wandering tone must
-    # hold background_unheard_s (0.4 s) first; then the note is played, and the pause after it is quiet
+@pytest.mark.parametrize("f_hum,most", [(50.0, 0.06), (60.0, 0.06), (49.0, 0.06), (61.5, 0.06), (100.0, 0.25)])
+def test_hum_over_room_noise_before_the_first_note_is_not_voiced_for_long(f_hum, most):
+    # the session starts with the hum and the room: nothing louder has been played yet, so a wandering tone must
+    # hold background_unheard_s (0.4 s) first - but mains hum's 50 or 60 Hz (a mains supply drifts +-1.5 Hz) only
+    # background_s (0.1 s: TrackerConfig.background_mains_cents; 0.15-0.17 voiced before it); then the note is
+    # played, and the pause after it is quiet
     f = np.r_[np.zeros(3 * SR), np.full(2 * SR, 220.0), np.zeros(3 * SR)]
     x = voice_like(f, SR, 0.3) + hum(len(f), f=f_hum, amplitude=0.3 * 10 ** (-35 / 20))
     x = x + room_noise(len(x), -62, seed=int(f_hum))
     t, f0, _ = track_pitch(x, SR)
-    assert voiced_share(t, f0, 0.0, 2.9) < 0.25  # at most the first 0.4 s and a few odd frames (was 0.98-1.0)
+    assert voiced_share(t, f0, 0.0, 2.9) < most  # at most the first 0.1 / 0.4 s and a few odd frames (was 0.98-1.0)
     assert voiced_share(t, f0, 1.0, 2.9) < 0.03
+    if most < 0.1:
+        assert voiced_share(t, f0, 0.2, 2.9) < 0.01
     assert voiced_share(t, f0, 3.1, 4.9) > 0.98
     assert voiced_share(t, f0, 5.1, 8.0) < 0.03
 
 
+@pytest.mark.parametrize("f_hum", [50.0, 60.0])
+def test_a_short_take_that_opens_on_mains_hum(f_hum):
+    """A take opens on 0.3 s of mains hum over a room, then a legato phrase with 60 ms breaths: the hum's voiced
+    frames were its whole lead-in (never 0.4 s of it: bench.sung_synth hum:50:-30+pink:40, voicing false alarm
+    0.240, now 0.091), each frame just under the starting performance level flickering; now its first 0.1 s."""
+    rng = np.random.default_rng(int(f_hum))
+    lead, breath = np.zeros(int(0.3 * SR)), np.zeros(int(0.06 * SR))
+    notes = [voice_like(human_f0(0.5, f, rng), SR, 0.3) for f in (220.0, 247.0, 262.0, 247.0)]
+    x = np.concatenate([lead] + [p for n in notes for p in (n, breath)])
+    x = x + hum(len(x), f=f_hum, amplitude=0.3 * 10 ** (-35 / 20)) + room_noise(len(x), -62, seed=3)
+    t, f0, _ = track_pitch(x, SR)
+    assert voiced_share(t, f0, 0.0, 0.28) < 0.5  # was 1.0
+    assert voiced_share(t, f0, 0.15, 0.28) < 0.05
+    old = dataclasses.replace(TrackerConfig(), background_mains_cents=0.0)
+    t, f0, _ = track_pitch(x, SR, config=old)
+    assert voiced_share(t, f0, 0.15, 0.28) > 0.5  # the rule off: the whole lead-in played
+    t, f0, _ = track_pitch(x, SR)
+    for k in range(4):  # the notes play
+        a = 0.3 + k * 0.56
+        assert voiced_share(t, f0, a + 0.05, a + 0.45) > 0.97
+
+
 def test_hum_over_room_noise_was_voiced_without_the_dip_test():
+    # (a 50 or 60 Hz hum is now held as background by the steady run and the hysteresis on its level alone; a
+    # 100 Hz buzz, inside a voice's range, needs the dip test)
     off = dataclasses.replace(TrackerConfig(), background_dip=0.0)
-    t, f0, _ = track_pitch(hum_over_room(60.0, 30, -60), SR, config=off)
+    t, f0, _ = track_pitch(hum_over_room(100.0, 30, -60), SR, config=off)
     assert voiced_share(t, f0, 2.1, 8.0) > 0.5
+    t, f0, _ = track_pitch(hum_over_room(100.0, 30, -60), SR)
+    assert voiced_share(t, f0, 2.1, 8.0) < 0.03
 
 
 def test_hum_before_the_first_note_is_not_voiced():
