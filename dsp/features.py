@@ -308,6 +308,11 @@ def _same_tone(cmnd, period, cents, tone_cents, tol_cents, max_cents, dip, share
 #: +-4 dB with its phase: at a take's start, under the assumed performance level, it flickered voiced)
 _BG_SAME_DB = 6.0
 
+#: Frames under this aperiodicity (CMND at the period) are looked at as a possible background tone. A hum that
+#: stands 3 dB over the room's noise reads 0.3-0.4 on a frame in ten (was: under 0.3), which the voicing model,
+#: with the running peak decayed to the hum, voiced at 0.50-0.60: 8-10% of the pauses
+_BG_MAX_APER = 0.5
+
 #: Mains hum's fundamentals (50 and 60 Hz) in cents over 55 Hz, the background runs' pitch scale.
 _MAINS_CENTS = (1200.0 * math.log2(50.0 / 55.0), 1200.0 * math.log2(60.0 / 55.0))
 
@@ -435,7 +440,7 @@ def _track_block(x, hist, keep, st, hop, width, loud_win, min_lag, max_lag, wind
         if bg_par[0] > 0.0:
             # a frame near the floor (within background_dip_over_floor_db) may hold a wandering tone
             near = pw_win < st[_S_FLOOR] + bg_par[20]
-            if period > 0.0 and v_aper < 0.3:
+            if period > 0.0 and v_aper < _BG_MAX_APER:
                 cents = 1200.0 * math.log2(sr / period / 55.0)
                 # the steady run: within background_cents of its first frame
                 if st[_S_BG_RUN] > 0.0 and abs(cents - st[_S_BG_ANCHOR]) <= bg_par[1]:

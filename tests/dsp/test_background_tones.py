@@ -76,12 +76,13 @@ def hum_over_room(f_hum, below_db, noise_dbfs):
 @pytest.mark.parametrize("f_hum", [50.0, 60.0, 100.0])
 @pytest.mark.parametrize("below_db,noise_dbfs,most", [(30, -70, 0.03), (30, -60, 0.03), (30, -55, 0.03),
                                                       (40, -70, 0.03), (40, -65, 0.03), (40, -60, 0.03),
-                                                      (30, -50, 0.12)])
+                                                      (30, -50, 0.03), (35, -52, 0.03), (40, -55, 0.03)])
 def test_hum_over_room_noise_in_the_pauses_is_not_voiced(f_hum, below_db, noise_dbfs, most):
     # a real hum never sounds alone: over a room's noise a mostly-fundamental hum's period estimate wanders 10-50
     # cents from frame to frame (its CMND dip is flat), so it was never 5 cents steady for 0.1 s and the pause was
-    # a voiced drone (18 of these 21 cases failed, voiced share up to 1.0; 0.97 where the hum stands 7 dB over the
-    # noise)
+    # a voiced drone (18 of the first 21 cases failed, voiced share up to 1.0; 0.97 where the hum stands 7 dB over
+    # the noise). Where it stands 3-7 dB over the noise, one frame in ten reads an aperiodicity of 0.3-0.4, which
+    # the background test skipped and the voicing model voiced: 5-11% of the pause (features._BG_MAX_APER)
     t, f0, _ = track_pitch(hum_over_room(f_hum, below_db, noise_dbfs), SR)
     assert voiced_share(t, f0, 0.1, 1.9) > 0.98
     assert voiced_share(t, f0, 2.1, 8.0) < most
