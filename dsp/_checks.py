@@ -25,8 +25,8 @@ MAX_BLOCK = 1 << 24
 MAX_FRAME = 1 << 20
 
 
-def check_int(name: str, value, lo: int, hi: int) -> int:
-    """``value`` as an ``int`` if it is a whole number in ``[lo, hi]``.
+def check_int(name: str, value, lo: int, hi: int | None) -> int:
+    """``value`` as an ``int`` if it is a whole number in ``[lo, hi]`` (``hi`` None: no upper bound).
 
     Parameters
     ----------
@@ -35,7 +35,7 @@ def check_int(name: str, value, lo: int, hi: int) -> int:
     value : int-like
         Python or numpy integer, or a float with a whole value (16000.0).
     lo, hi : int
-        Allowed range, both included.
+        Allowed range, both included; ``hi`` None for none.
 
     Returns
     -------
@@ -53,13 +53,15 @@ def check_int(name: str, value, lo: int, hi: int) -> int:
     elif isinstance(value, numbers.Real) and not isinstance(value, bool):
         v = float(value)
         ok = math.isfinite(v) and v == math.floor(v)
-    if ok and lo <= int(value) <= hi:
+    if ok and lo <= int(value) and (hi is None or int(value) <= hi):
         return int(value)
-    raise ValueError(f"{name} must be a whole number from {lo} to {hi}, got {value!r}")
+    raise ValueError(f"{name} must be a whole number " + (f"of {lo} or more" if hi is None else f"from {lo} to {hi}")
+                     + f", got {value!r}")
 
 
-def check_real(name: str, value, lo: float, hi: float, lo_open: bool = False) -> float:
-    """``value`` as a ``float`` if it is finite and in ``[lo, hi]`` (``(lo, hi]`` with ``lo_open``).
+def check_real(name: str, value, lo: float, hi: float, lo_open: bool = False, hi_open: bool = False) -> float:
+    """``value`` as a ``float`` if it is finite and in ``[lo, hi]`` (``lo`` excluded with ``lo_open``, ``hi`` with
+    ``hi_open``; +-inf for no bound).
 
     Raises
     ------
@@ -69,10 +71,10 @@ def check_real(name: str, value, lo: float, hi: float, lo_open: bool = False) ->
     """
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         v = float(value)
-        if math.isfinite(v) and (v > lo if lo_open else v >= lo) and v <= hi:
+        if math.isfinite(v) and (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi):
             return v
-    left = "(" if lo_open else "["
-    raise ValueError(f"{name} must be a finite number in {left}{lo:g}, {hi:g}], got {value!r}")
+    left, right = "(" if lo_open else "[", ")" if hi_open else "]"
+    raise ValueError(f"{name} must be a finite number in {left}{lo:g}, {hi:g}{right}, got {value!r}")
 
 
 def check_audio(audio, name: str = "audio") -> np.ndarray:

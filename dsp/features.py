@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from tonehost.dsp._checks import MAX_RATE, check_audio, check_int, pcm_as_float, zero_non_finite
+from tonehost.dsp._checks import MAX_RATE, check_audio, check_int, check_real, pcm_as_float, zero_non_finite
 from tonehost.dsp.channels import mix_to_mono
 from tonehost.dsp.loudness import loudness_db, power_db
 from tonehost.dsp.pitch_hmm import hmm_reset, hmm_seed, hmm_step, n_bins, transition_kernel
@@ -574,26 +574,27 @@ def _track_block(x, hist, keep, st, hop, width, loud_win, min_lag, max_lag, wind
     return n_out
 
 
-#: TrackerConfig fields with a bound beyond "a finite number": ``(low, low_open, high, high_open)`` (None: none).
+#: TrackerConfig fields with a range (:func:`tonehost.dsp._checks.check_int` / ``check_real``): ``(lo, hi)`` or
+#: ``(lo, hi, lo_open, hi_open)``; every other number need only be finite.
 _CONFIG_BOUNDS = {
-    "sample_rate": (1000, False, None, False), "fmin": (0.0, True, None, False), "width": (1, False, None, False),
-    "loudness_window": (1, False, None, False), "tail": (1, False, None, False), "hold_frames": (0, False, None, False),
-    "hmm_bin_cents": (0.0, True, None, False), "hmm_cents_per_ms": (0.0, True, None, False),
-    "hmm_threshold_mean": (0.0, True, 1.0, True), "hmm_mean_bins": (0, False, None, False),
-    "guess_median": (1, False, None, False), "floor_smooth_s": (0.0, True, None, False),
-    "floor_rise_db_s": (0.0, False, None, False), "performance_release_db_s": (0.0, False, None, False),
-    "peak_release_db_s": (0.0, False, None, False), "dc_cutoff_hz": (0.0, False, None, False),
-    "median_blend_cents": (0.0, False, None, False), "background_mains_cents": (0.0, False, None, False),
+    "sample_rate": (1000, None), "hop": (1, MAX_HOP), "width": (1, None), "loudness_window": (1, None),
+    "tail": (1, None), "hold_frames": (0, None), "hmm_mean_bins": (0, None), "guess_median": (1, None),
+    "fmin": (0.0, math.inf, True, False), "hmm_bin_cents": (0.0, math.inf, True, False),
+    "hmm_cents_per_ms": (0.0, math.inf, True, False), "hmm_threshold_mean": (0.0, 1.0, True, True),
+    "floor_smooth_s": (0.0, math.inf, True, False), "floor_rise_db_s": (0.0, math.inf),
+    "performance_release_db_s": (0.0, math.inf), "peak_release_db_s": (0.0, math.inf),
+    "dc_cutoff_hz": (0.0, math.inf), "median_blend_cents": (0.0, math.inf), "background_mains_cents": (0.0, math.inf),
 }
 
 
 def _check_config(c) -> None:
     """Check every field of a :class:`TrackerConfig` before the tracker's kernel sees it.
 
-    A bool field must be True or False; an int field a whole number; a float field a finite number (a NaN in any
-    threshold silently switched its rule off, or on for good); ``voicing_weights`` six finite numbers; the fields
-    of ``_CONFIG_BOUNDS`` inside their range; ``hop`` 1 to ``MAX_HOP``; ``fmax`` above ``fmin`` and under half
-    the sample rate.
+    A bool field must be True or False; an int field a whole number (an int, not 128.0); a float field a finite
+    number (a NaN in any threshold silently switched its rule off, or on for good); ``voicing_weights`` six finite
+    numbers; the fields of ``_CONFIG_BOUNDS`` inside their range (the range checks are
+    :func:`tonehost.dsp._checks.check_int` and ``check_real``); ``fmax`` above ``fmin`` and under half the sample
+    rate.
 
     Raises
     ------
@@ -606,30 +607,23 @@ def _check_config(c) -> None:
     if not isinstance(c, TrackerConfig):
         raise ValueError(f"config must be a TrackerConfig, got {type(c).__name__}")
     for f in dataclasses.fields(TrackerConfig):
-        v = getattr(c, f.name)
-        kind = type(f.default)
+        v, name, kind = getattr(c, f.name), f"TrackerConfig.{f.name}", type(f.default)
         if kind is bool:
-            ok, want = isinstance(v, (bool, np.bool_)), "True or False"
+            if not isinstance(v, (bool, np.bool_)):
+                raise ValueError(f"{name} must be True or False, got {v!r}")
         elif kind is int:
-            ok, want = isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)), "a whole number"
+            if not isinstance(v, numbers.Integral) or isinstance(v, bool):  # (check_int takes 128.0: not here)
+                raise ValueError(f"{name} must be a whole number, got {v!r}")
+            check_int(name, v, *_CONFIG_BOUNDS[f.name])
         elif kind is float:
-            ok = (isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) and math.isfinite(v))
-            want = "a finite number"
+            check_real(name, v, *_CONFIG_BOUNDS.get(f.name, (-math.inf, math.inf)))
         else:  # voicing_weights
             try:
                 ok = len(v) == len(f.default) and all(isinstance(w, numbers.Real) and math.isfinite(w) for w in v)
             except TypeError:
                 ok = False
-            want = f"{len(f.default)} finite numbers"
-        if ok and f.name in _CONFIG_BOUNDS:
-            lo, lo_open, hi, hi_open = _CONFIG_BOUNDS[f.name]
-            ok = (lo is None or (v > lo if lo_open else v >= lo)) and (hi is None or (v < hi if hi_open else v <= hi))
-            want += "".join([f" above {lo}" if lo_open else f" of {lo} or more"] if lo is not None else []) \
-                + ("" if hi is None else f" and {'under' if hi_open else 'at most'} {hi}")
-        if not ok:
-            raise ValueError(f"TrackerConfig.{f.name} must be {want}, got {v!r}")
-    if not 1 <= c.hop <= MAX_HOP:
-        raise ValueError(f"the tracker's hop must be 1 to {MAX_HOP} samples at 16 kHz, got {c.hop}")
+            if not ok:
+                raise ValueError(f"{name} must be {len(f.default)} finite numbers, got {v!r}")
     if not c.fmin < c.fmax < c.sample_rate / 2:
         raise ValueError(f"TrackerConfig.fmax must be above fmin ({c.fmin} Hz) and under half the sample rate "
                          f"({c.sample_rate / 2:g} Hz), got {c.fmax!r}")
