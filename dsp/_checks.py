@@ -1,8 +1,9 @@
 """Argument checks for the public (Python-level) entries of :mod:`tonehost.dsp`.
 
-One home for "bad size or rate -> one clear ``ValueError`` naming the argument, its value and the allowed range",
-raised before any work. Called only from Python wrappers and constructors, never from Numba kernels (the audio
-callback calls those, with arguments checked when their state was made).
+One home for "bad size or rate -> one clear :class:`~tonehost.dsp.errors.ArgumentError` (a ``UsageError`` and a
+``ValueError``) naming the argument, its value and the allowed range", raised before any work. Called only from
+Python wrappers and constructors, never from Numba kernels (the audio callback calls those, with arguments checked
+when their state was made).
 """
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import numbers
 import os
 
 import numpy as np
+
+from tonehost.dsp.errors import ArgumentError
 
 __all__ = ["check_int", "check_real", "check_audio", "pcm_as_float", "zero_non_finite", "MAX_RATE", "MAX_HOP",
            "MAX_BLOCK", "MAX_FRAME"]
@@ -43,7 +46,7 @@ def check_int(name: str, value, lo: int, hi: int | None) -> int:
 
     Raises
     ------
-    ValueError
+    ArgumentError
         ``value`` is not a whole number (NaN, 2.5, a string, a bool) or lies outside ``[lo, hi]``; the message names
         ``name``, the value and the range.
     """
@@ -55,7 +58,7 @@ def check_int(name: str, value, lo: int, hi: int | None) -> int:
         ok = math.isfinite(v) and v == math.floor(v)
     if ok and lo <= int(value) and (hi is None or int(value) <= hi):
         return int(value)
-    raise ValueError(f"{name} must be a whole number " + (f"of {lo} or more" if hi is None else f"from {lo} to {hi}")
+    raise ArgumentError(f"{name} must be a whole number " + (f"of {lo} or more" if hi is None else f"from {lo} to {hi}")
                      + f", got {value!r}")
 
 
@@ -65,7 +68,7 @@ def check_real(name: str, value, lo: float, hi: float, lo_open: bool = False, hi
 
     Raises
     ------
-    ValueError
+    ArgumentError
         ``value`` is not a real number, is NaN or infinite, or lies outside the range; the message names ``name``,
         the value and the range.
     """
@@ -74,7 +77,7 @@ def check_real(name: str, value, lo: float, hi: float, lo_open: bool = False, hi
         if math.isfinite(v) and (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi):
             return v
     left, right = "(" if lo_open else "[", ")" if hi_open else "]"
-    raise ValueError(f"{name} must be a finite number in {left}{lo:g}, {hi:g}{right}, got {value!r}")
+    raise ArgumentError(f"{name} must be a finite number in {left}{lo:g}, {hi:g}{right}, got {value!r}")
 
 
 def check_audio(audio, name: str = "audio") -> np.ndarray:
@@ -94,30 +97,30 @@ def check_audio(audio, name: str = "audio") -> np.ndarray:
 
     Raises
     ------
-    ValueError
+    ArgumentError
         A file name instead of samples (with how to read it), something that is not an array of numbers, 64-bit
         integers (a list of Python ints: no audio format's PCM), more than 2 dimensions, or ``[channels, n]`` (librosa's layout, at most 8 rows of over 64 columns: it used to be
         taken as 2 frames of thousands of channels, giving no frames and no error).
     """
     if isinstance(audio, (str, bytes, os.PathLike)):
-        raise ValueError(f"{name} is a file name ({os.fsdecode(audio)!r}), not samples; read it first: "
+        raise ArgumentError(f"{name} is a file name ({os.fsdecode(audio)!r}), not samples; read it first: "
                          "audio, sr = tonehost.read_audio(path)")
     try:
         a = np.asarray(audio)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} is not an array of samples ({exc}); pass a numpy array [n] or [n, channels]") \
+        raise ArgumentError(f"{name} is not an array of samples ({exc}); pass a numpy array [n] or [n, channels]") \
             from None
     if a.dtype.kind not in "fiu" or a.ndim not in (1, 2):
-        raise ValueError(f"{name} must be a numeric array [n] or [n, channels], got {a.dtype} of shape "
+        raise ArgumentError(f"{name} must be a numeric array [n] or [n, channels], got {a.dtype} of shape "
                          f"{list(a.shape)}")
     if a.dtype.kind in "iu" and a.dtype.itemsize > 4:
         # no audio format stores 64-bit integers, but a Python list of ints becomes int64: scaled as PCM by 2**63
         # it was silence (transcribe found no notes, the instrument stayed mute)
-        raise ValueError(f"{name} holds {a.dtype} samples, which no audio format stores (a list of Python ints "
+        raise ArgumentError(f"{name} holds {a.dtype} samples, which no audio format stores (a list of Python ints "
                          "becomes int64); pass floats in [-1, 1] or whole-number PCM as int16/int32, e.g. "
                          "np.asarray(samples, np.int16)")
     if a.ndim == 2 and a.shape[0] <= 8 < 64 < a.shape[1]:  # >64 "channels" of <=8 frames: [channels, n]
-        raise ValueError(f"{name} has shape {list(a.shape)}: tonehost takes [n, channels] (soundfile's layout); "
+        raise ArgumentError(f"{name} has shape {list(a.shape)}: tonehost takes [n, channels] (soundfile's layout); "
                          "for librosa's [channels, n] pass audio.T")
     return a
 

@@ -39,6 +39,7 @@ from numba import njit
 
 from tonehost.dsp._checks import MAX_RATE, check_audio, check_int, check_real, pcm_as_float, zero_non_finite
 from tonehost.dsp.channels import mix_to_mono
+from tonehost.dsp.errors import ArgumentError, NonFiniteAudioWarning
 from tonehost.dsp.loudness import loudness_db, power_db
 from tonehost.dsp.pitch_hmm import hmm_reset, hmm_seed, hmm_step, n_bins, transition_kernel
 # Numba caches _track_block keyed on this file only, not on the kernels it inlines from other modules: edit this
@@ -598,22 +599,22 @@ def _check_config(c) -> None:
 
     Raises
     ------
-    ValueError
+    ArgumentError
         ``TrackerConfig.NAME must be ..., got VALUE`` for the first field out of place.
     """
     import dataclasses
     import numbers
 
     if not isinstance(c, TrackerConfig):
-        raise ValueError(f"config must be a TrackerConfig, got {type(c).__name__}")
+        raise ArgumentError(f"config must be a TrackerConfig, got {type(c).__name__}")
     for f in dataclasses.fields(TrackerConfig):
         v, name, kind = getattr(c, f.name), f"TrackerConfig.{f.name}", type(f.default)
         if kind is bool:
             if not isinstance(v, (bool, np.bool_)):
-                raise ValueError(f"{name} must be True or False, got {v!r}")
+                raise ArgumentError(f"{name} must be True or False, got {v!r}")
         elif kind is int:
             if not isinstance(v, numbers.Integral) or isinstance(v, bool):  # (check_int takes 128.0: not here)
-                raise ValueError(f"{name} must be a whole number, got {v!r}")
+                raise ArgumentError(f"{name} must be a whole number, got {v!r}")
             check_int(name, v, *_CONFIG_BOUNDS[f.name])
         elif kind is float:
             check_real(name, v, *_CONFIG_BOUNDS.get(f.name, (-math.inf, math.inf)))
@@ -623,9 +624,9 @@ def _check_config(c) -> None:
             except TypeError:
                 ok = False
             if not ok:
-                raise ValueError(f"{name} must be {len(f.default)} finite numbers, got {v!r}")
+                raise ArgumentError(f"{name} must be {len(f.default)} finite numbers, got {v!r}")
     if not c.fmin < c.fmax < c.sample_rate / 2:
-        raise ValueError(f"TrackerConfig.fmax must be above fmin ({c.fmin} Hz) and under half the sample rate "
+        raise ArgumentError(f"TrackerConfig.fmax must be above fmin ({c.fmin} Hz) and under half the sample rate "
                          f"({c.sample_rate / 2:g} Hz), got {c.fmax!r}")
 
 
@@ -640,7 +641,7 @@ class VoiceTracker:
 
     Raises
     ------
-    ValueError
+    ArgumentError
         ``config`` is no TrackerConfig, or one of its fields is out of place (a NaN, a float where a count goes, a
         value out of its range): one line naming the field (:func:`_check_config`).
     """
@@ -864,7 +865,7 @@ def track_pitch(audio: np.ndarray, sample_rate: int, hop_length: int | None = No
 
     Raises
     ------
-    ValueError
+    ArgumentError
         ``hop_length`` not a whole number from 1 to :data:`MAX_HOP` (16000 = 1 s); ``sample_rate`` not a whole
         number of Hz from :data:`MIN_VOICE_RATE` (1000) to :data:`~tonehost.dsp._checks.MAX_RATE`; ``audio`` a file
         name, not numeric, more
@@ -968,15 +969,15 @@ def track_pitch_blocks(blocks, sample_rate: int, hop_length: int | None = None,
 
     Raises
     ------
-    ValueError
+    ArgumentError
         ``hop_length`` not a whole number from 1 to :data:`MAX_HOP`, or ``sample_rate`` not a whole number of Hz
         from :data:`MIN_VOICE_RATE` to :data:`~tonehost.dsp._checks.MAX_RATE`; ``config`` not a
         :class:`TrackerConfig`; ``unvoiced_guess`` not a bool.
     """
     if config is not None and not isinstance(config, TrackerConfig):  # 123: an AttributeError deep inside
-        raise ValueError(f"config must be a TrackerConfig, got {type(config).__name__}")
+        raise ArgumentError(f"config must be a TrackerConfig, got {type(config).__name__}")
     if not isinstance(unvoiced_guess, (bool, np.bool_)):  # "no" was taken as True
-        raise ValueError(f"unvoiced_guess must be True or False, got {unvoiced_guess!r}")
+        raise ArgumentError(f"unvoiced_guess must be True or False, got {unvoiced_guess!r}")
     cfg = config or TrackerConfig()
     if hop_length is None:
         hop_length = cfg.hop
@@ -1035,7 +1036,7 @@ def track_pitch_blocks(blocks, sample_rate: int, hop_length: int | None = None,
                 yield got
     if n_bad:
         warnings.warn(f"audio: {n_bad} non-finite sample{'s' if n_bad != 1 else ''} (NaN or infinity) replaced by "
-                      "silence; check the recording or the program that wrote it", RuntimeWarning, stacklevel=3)
+                      "silence; check the recording or the program that wrote it", NonFiniteAudioWarning, stacklevel=3)
     if n_in == 0:
         return
     # Flush the resampler and pad so the last real samples reach the analysis centre; stop at the input's end.

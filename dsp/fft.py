@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from tonehost.dsp.errors import ArgumentError
+
 
 def plan_size(n: int) -> int:
     """Length of the plan array for an ``n``-point FFT."""
@@ -21,7 +23,7 @@ def plan_size(n: int) -> int:
 def make_fft_plan(n: int) -> np.ndarray:
     """Build the plan for an ``n``-point FFT (``n`` a power of two)."""
     if n < 2 or n & (n - 1):
-        raise ValueError(f"FFT size must be a power of two >= 2, got {n}")
+        raise ArgumentError(f"FFT size must be a power of two >= 2, got {n}")
     bits = n.bit_length() - 1
     idx = np.arange(n)
     rev = np.zeros(n, dtype=np.int64)

@@ -113,7 +113,7 @@ def make_harmonic_state(n_harmonics: int) -> np.ndarray:
 
     Raises
     ------
-    ValueError
+    ArgumentError
         ``n_harmonics`` not a whole number in 1..100.
     """
     n_harmonics = check_int("n_harmonics", n_harmonics, 1, MAX_HARMONICS)
@@ -128,7 +128,7 @@ def make_frame_buffer(capacity: int, n_harmonics: int, dtype=np.float32) -> np.n
 
     Raises
     ------
-    ValueError
+    ArgumentError
         ``capacity`` not in 1..2**24 or ``n_harmonics`` not in 1..100.
     """
     capacity = check_int("capacity", capacity, 1, MAX_BLOCK)
@@ -362,7 +362,7 @@ def render_harmonic(f0_hz, amplitude, distribution, sample_rate, hop_length, blo
 
     Raises
     ------
-    ValueError
+    ArgumentError
         ``sample_rate``, ``hop_length`` or ``block_size`` outside those ranges (or not a number).
     """
     sample_rate = check_real("sample_rate", sample_rate, 0.0, MAX_RATE, lo_open=True)

@@ -19,6 +19,7 @@ import math
 import numpy as np
 from numba import njit
 
+from tonehost.dsp.errors import ArgumentError
 from tonehost.dsp._checks import MAX_BLOCK, MAX_FRAME, MAX_HOP, MAX_RATE, check_int
 from tonehost.dsp.fft import fft_inplace, make_fft_plan
 
@@ -100,7 +101,7 @@ def make_power_state(frame: int = 1024, hop: int = 320, mode: int = MODE_VST) ->
 
     Raises
     ------
-    ValueError
+    ArgumentError
         ``frame`` not in 1..2**20, ``hop`` not in 1..2**20, or ``mode`` not 0 or 1.
     """
     frame = check_int("frame", frame, 1, MAX_FRAME)
@@ -164,7 +165,7 @@ def vst_power(audio, frame: int = 1024, hop: int = 320):
 
     Raises
     ------
-    ValueError
+    ArgumentError
         ``frame`` or ``hop`` not a whole number in 1..2**20.
     """
     frame = check_int("frame", frame, 1, MAX_FRAME)
@@ -181,7 +182,7 @@ def mjs_power(audio, sample_rate: int = 16000, frame: int = 1024, frame_rate: in
 
     Raises
     ------
-    ValueError
+    ArgumentError
         ``sample_rate`` not in 1..1e6, ``frame`` not in 1..2**20, or ``frame_rate`` not in 1..``sample_rate``.
     """
     sample_rate = check_int("sample_rate", sample_rate, 1, MAX_RATE)
@@ -237,7 +238,7 @@ def compute_loudness(audio, sample_rate: int = 16000, frame_rate: int = 250, n_f
 
     Raises
     ------
-    ValueError
+    ArgumentError
         ``sample_rate``, ``frame_rate`` or ``n_fft`` outside those ranges, or ``frame_rate`` not dividing
         ``sample_rate``.
     """
@@ -245,7 +246,7 @@ def compute_loudness(audio, sample_rate: int = 16000, frame_rate: int = 250, n_f
     frame_rate = check_int("frame_rate", frame_rate, 1, sample_rate)
     n_fft = check_int("n_fft", n_fft, 1, MAX_FRAME)
     if sample_rate % frame_rate:
-        raise ValueError(f"frame_rate {frame_rate} must divide sample_rate {sample_rate}")
+        raise ArgumentError(f"frame_rate {frame_rate} must divide sample_rate {sample_rate}")
     audio = np.asarray(audio, dtype=np.float64)
     hop = sample_rate // frame_rate
     n_frames = -(-len(audio) // hop)
@@ -273,7 +274,7 @@ def make_aloudness_state(sample_rate: int = 16000, frame_rate: int = 250, n_fft:
 
     Raises
     ------
-    ValueError
+    ArgumentError
         ``sample_rate`` not in 1..1e6, ``frame_rate`` not in 1..``sample_rate``, or ``n_fft`` not a power of two
         in 2..2**20.
     """
@@ -281,7 +282,7 @@ def make_aloudness_state(sample_rate: int = 16000, frame_rate: int = 250, n_fft:
     frame_rate = check_int("frame_rate", frame_rate, 1, sample_rate)
     n_fft = check_int("n_fft", n_fft, 2, MAX_FRAME)
     if n_fft & (n_fft - 1):
-        raise ValueError(f"n_fft must be a power of two from 2 to {MAX_FRAME}, got {n_fft}")
+        raise ArgumentError(f"n_fft must be a power of two from 2 to {MAX_FRAME}, got {n_fft}")
     hop = sample_rate // frame_rate
     nb = n_fft // 2 + 1
     freqs = np.arange(nb) * sample_rate / n_fft
@@ -359,7 +360,7 @@ def compute_loudness_streaming(audio, sample_rate: int = 16000, frame_rate: int 
 
     Raises
     ------
-    ValueError
+    ArgumentError
         ``block_size`` not in 1..2**24, or ``sample_rate``, ``frame_rate``, ``n_fft`` as
         :func:`make_aloudness_state`.
     """

@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from tonehost.dsp.errors import ArgumentError
 from tonehost.dsp._checks import MAX_BLOCK, MAX_FRAME, MAX_HOP, check_int
 
 #: Most magnitudes per noise frame accepted (FIR 8192; DDSP uses 65).
@@ -91,7 +92,7 @@ def zero_phase_window(ir_size: int, window_size: int = 0) -> np.ndarray:
 
     Raises
     ------
-    ValueError
+    ArgumentError
         ``ir_size`` not in 1..2**20 or ``window_size`` not in 0..2**20 (whole numbers).
     """
     ir_size = check_int("ir_size", ir_size, 1, MAX_FRAME)
@@ -132,7 +133,7 @@ def make_noise_state(n_bands: int = 65, seed: int = 0, window_size: int = 0, dty
 
     Raises
     ------
-    ValueError
+    ArgumentError
         ``n_bands`` not a whole number in 2..4097, ``window_size`` not in 0..2**20, or ``dtype`` not float32 or
         float64.
     """
@@ -140,7 +141,7 @@ def make_noise_state(n_bands: int = 65, seed: int = 0, window_size: int = 0, dty
     window_size = check_int("window_size", window_size, 0, MAX_FRAME)
     dtype = np.dtype(dtype)
     if dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
-        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+        raise ArgumentError(f"dtype must be float32 or float64, got {dtype}")
     N = fir_length(n_bands)
     k = np.arange(n_bands)[:, None]
     wz = zero_phase_window(N, window_size)
@@ -175,7 +176,7 @@ def make_noise_frame_buffer(capacity: int, n_bands: int = 65, dtype=np.float32) 
 
     Raises
     ------
-    ValueError
+    ArgumentError
         ``capacity`` not in 1..2**24 or ``n_bands`` not in 2..4097.
     """
     capacity = check_int("capacity", capacity, 1, MAX_BLOCK)
@@ -406,7 +407,7 @@ def white_noise(n: int, seed: int = 0) -> np.ndarray:
 
     Raises
     ------
-    ValueError
+    ArgumentError
         ``n`` not a whole number in 0..2**24.
     """
     n = check_int("n", n, 0, MAX_BLOCK)
@@ -437,7 +438,7 @@ def render_noise(magnitudes, hop_length, seed=0, block_size=0, window_size=0, ou
 
     Raises
     ------
-    ValueError
+    ArgumentError
         ``hop_length``, ``block_size``, ``window_size`` or the band count ``B`` outside those ranges.
     """
     hop_length = check_int("hop_length", hop_length, 1, MAX_HOP)

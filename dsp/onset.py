@@ -118,7 +118,7 @@ class OnsetLoudness:
 
     Raises
     ------
-    ValueError
+    ArgumentError
         ``sample_rate`` not a whole number in 1..1e6, ``window`` not in 1..32768, ``short`` or ``quiet`` not in
         0..2**20.
 

@@ -54,6 +54,7 @@ import math
 import numpy as np
 from numba import njit
 
+from tonehost.dsp.errors import ArgumentError
 from tonehost.dsp.features import voice_like
 from tonehost.dsp.yin import _refine, tail_sums
 
@@ -389,7 +390,7 @@ class PitchChangeDetector:
                  unvoiced_clear: int = 10, max_drop_db: float = 6.0, min_periods: float = 0.67,
                  search_periods: float = 3.5, calm_gap: float = 0.3):
         if tail < 4 or every < 1 or confirm < 1:
-            raise ValueError("tail >= 4, every >= 1 and confirm >= 1 are required")
+            raise ArgumentError("tail >= 4, every >= 1 and confirm >= 1 are required")
         self.sample_rate = int(sample_rate)
         self.min_lag = max(2, int(math.floor(sample_rate / fmax)))
         self.max_lag = int(math.ceil(sample_rate / fmin))

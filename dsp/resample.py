@@ -56,7 +56,7 @@ def design_polyphase(L: int, M: int, zero_crossings: int = 32, rolloff: float = 
 
     Raises
     ------
-    ValueError
+    ArgumentError
         ``L`` or ``M`` not in 1..1e6, ``zero_crossings`` not in 1..1024, ``rolloff`` not in (0, 1], or ``beta``
         not in [0, 100].
     """
@@ -90,7 +90,7 @@ class Resampler:
 
     Raises
     ------
-    ValueError
+    ArgumentError
         A rate outside 1..1e6 (or not a whole number), or a design argument as :func:`design_polyphase`.
 
     Attributes
@@ -399,7 +399,7 @@ def resample(x, sample_rate: int, target_rate: int, block_size: int = 0, compens
 
     Raises
     ------
-    ValueError
+    ArgumentError
         A rate or ``block_size`` outside those ranges, or a ``design`` argument as :func:`design_polyphase`.
     """
     block_size = check_int("block_size", block_size, 0, MAX_BLOCK)
@@ -438,7 +438,7 @@ def resample_to(x, sample_rate: int, target_rate: int) -> np.ndarray:
 
     Raises
     ------
-    ValueError
+    ArgumentError
         A rate that is not a whole number in 1..1e6.
     """
     from scipy.signal import resample_poly

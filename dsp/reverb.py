@@ -13,6 +13,7 @@ import math
 import numpy as np
 from numba import njit
 
+from tonehost.dsp.errors import ArgumentError
 from tonehost.dsp._checks import MAX_RATE, check_int, check_real
 
 
@@ -21,13 +22,13 @@ def decaying_noise_ir(sample_rate: int, decay_s: float = 3.0, seed: int = 0) -> 
 
     Raises
     ------
-    ValueError
+    ArgumentError
         ``sample_rate`` not a whole number in 1..1e6, or ``decay_s`` not in (0, 60] s (or under one sample).
     """
     sample_rate = check_int("sample_rate", sample_rate, 1, MAX_RATE)
     decay_s = check_real("decay_s", decay_s, 0.0, 60.0, lo_open=True)
     if int(decay_s * sample_rate) < 1:
-        raise ValueError(f"decay_s must last at least one sample (1/{sample_rate} s), got {decay_s!r}")
+        raise ArgumentError(f"decay_s must last at least one sample (1/{sample_rate} s), got {decay_s!r}")
     n = int(decay_s * sample_rate)
     rng = np.random.default_rng(seed)
     env = np.exp(-math.log(1000.0) * np.arange(n) / n)
@@ -63,7 +64,7 @@ class Reverb:
 
     Raises
     ------
-    ValueError
+    ArgumentError
         ``sample_rate`` not a whole number in 1..1e6, ``decay_s`` not in (0, 60], ``pre_delay_s`` not in [0, 10].
     """
 

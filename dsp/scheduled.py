@@ -181,7 +181,7 @@ class ScheduledSynth:
 
     Raises
     ------
-    ValueError
+    ArgumentError
         ``n_harmonics`` not in 1..100, ``n_noise_bands`` not 0 or 2..4097, ``sample_rate`` not in (0, 1e6],
         ``capacity`` not in 1..2**24.
     """

@@ -6,7 +6,8 @@ else; programs that build on tonehost catch :class:`TonehostError`.
 
 Hierarchy::
 
-    TonehostError
+    TonehostError              (with UsageError and the warnings' root, defined in tonehost.dsp.errors, the lowest
+    |                           layer, so that dsp's argument checks raise them too: dsp.errors.ArgumentError)
     |-- UsageError             a bad option value or argument combination
     |-- AudioFileError         an audio file that is missing, unreadable, truncated or empty
     |-- DeviceError            an audio or MIDI device that is missing or cannot do what was asked
@@ -17,36 +18,12 @@ Hierarchy::
 """
 from __future__ import annotations
 
-from pathlib import Path
+from tonehost.dsp.errors import NonFiniteAudioWarning, TonehostError, TonehostWarning, UsageError
 
 __all__ = ["TonehostError", "UsageError", "AudioFileError", "DeviceError", "ModelError", "CheckpointError",
            "CheckpointFormatError", "CheckpointNotFoundError", "CheckpointDownloadError",
            "CheckpointIntegrityError", "CheckpointOfflineError", "TonehostWarning", "NonFiniteAudioWarning",
            "DownloadRetryWarning"]
-
-
-class TonehostError(Exception):
-    """Root of tonehost's errors: one clear sentence naming the file or device and the fix.
-
-    Parameters
-    ----------
-    message : str
-        The sentence; also ``str(exc)`` and ``exc.user_message``.
-    path : str or Path, optional
-        The file, URL or device concerned, kept for programs that want it.
-    """
-
-    def __init__(self, message: str, path: str | Path | None = None):
-        super().__init__(message)
-        self.user_message = message
-        self.path = None if path is None else str(path)
-
-    def __str__(self) -> str:
-        return self.user_message
-
-
-class UsageError(TonehostError):
-    """An option value or a combination of arguments that cannot work (``--blocksize 0``, no output given)."""
 
 
 class AudioFileError(TonehostError):
@@ -83,16 +60,6 @@ class CheckpointIntegrityError(CheckpointError):
 
 class CheckpointOfflineError(CheckpointError):
     """Offline mode was asked for, and the checkpoint is not (completely) in the cache."""
-
-
-class TonehostWarning(UserWarning):
-    """Root of tonehost's warnings: something was repaired and the run goes on; the command line prints the one
-    sentence as ``tonehost: warning: ...``."""
-
-
-class NonFiniteAudioWarning(TonehostWarning):
-    """An audio file or input held NaN or infinite samples; they were replaced by zeros (the message names the
-    file and the count)."""
 
 
 class DownloadRetryWarning(TonehostWarning):

@@ -465,3 +465,22 @@ def test_engine_set_param_checks_its_value():
             e.set_param(name, value)
     e.set_param("output_gain", 2.0)
     e.set_param("synth", 0)
+
+
+def test_track_pitch_failures_are_tonehost_errors():
+    """``track_pitch(x, 0)`` raised a plain ValueError that ``except tonehost.TonehostError`` missed (transcribe and
+    render raise UsageError for the same inputs), and its NaN warning was a plain RuntimeWarning that a filter on
+    NonFiniteAudioWarning missed. dsp's checks now raise dsp.errors.ArgumentError: a UsageError and a ValueError."""
+    x = np.zeros(1600, np.float32)
+    for args, words in (((x, 0), "sample_rate"), ((x, 16000.5), "sample_rate"), (("take.wav", 16000), "file name"),
+                        ((np.zeros((2, 3, 4)), 16000), "numeric"), (([1, 2, 3], 16000), "int64")):
+        with pytest.raises(tonehost.TonehostError, match=words) as e:
+            tonehost.track_pitch(*args)
+        assert isinstance(e.value, errors.UsageError) and isinstance(e.value, ValueError), type(e.value)
+    with pytest.raises(errors.UsageError, match="hop_length"):
+        tonehost.track_pitch(x, 16000, hop_length=0)
+    y = np.zeros(16000)
+    y[5] = np.nan
+    with pytest.warns(errors.NonFiniteAudioWarning, match="1 non-finite sample"):
+        tonehost.track_pitch(y, 16000)
+

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from tonehost.dsp import harmonic, loudness, mel, noise, onset, resample, reverb, scheduled
+from tonehost.dsp.errors import ArgumentError, TonehostError
 
 NAN = float("nan")
 ABSURD = 10 ** 12
@@ -81,6 +82,8 @@ def test_bad_argument_is_one_clear_value_error(name, arg, call, value):
         return
     with pytest.raises(ValueError) as err:
         call(value)
+    # one of tonehost's errors as well, caught by ``except tonehost.TonehostError`` (a plain ValueError was not)
+    assert isinstance(err.value, TonehostError) and isinstance(err.value, ArgumentError), type(err.value)
     msg = str(err.value)
     assert msg.startswith(arg) or f" {arg} " in f" {msg} ", msg
     assert repr(value) in msg or str(value) in msg, msg
