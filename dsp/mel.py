@@ -49,7 +49,7 @@ def hann_window(length: int = N_FFT) -> np.ndarray:
 
     Raises
     ------
-    ValueError
+    ArgumentError
         ``length`` not a whole number in 2..2**20.
     """
     length = check_int("length", length, 2, MAX_FRAME)
@@ -73,7 +73,7 @@ def mel_filterbank(sample_rate: int = SAMPLE_RATE, n_fft: int = N_FFT, n_mels: i
 
     Raises
     ------
-    ValueError
+    ArgumentError
         ``sample_rate`` not in 1..1e6, ``n_fft`` not in 2..2**20, or ``n_mels`` not in 1..1024 (whole numbers).
     """
     sample_rate = check_int("sample_rate", sample_rate, 1, MAX_RATE)
@@ -180,7 +180,9 @@ def _frames(padded: np.ndarray, n: int) -> np.ndarray:
 
 
 def frame_count(n_samples: int) -> int:
-    """Number of mel frames magenta.js produces for ``n_samples`` of 16 kHz audio."""
+    """Number of mel frames magenta.js produces for ``n_samples`` of 16 kHz audio (0 for no audio)."""
+    if n_samples <= 0:  # (the formula gives one frame of nothing; reflecting an empty signal is undefined)
+        return 0
     return (n_samples + 2 * _PAD - N_FFT) // HOP + 1
 
 
@@ -196,8 +198,10 @@ def log_mel(audio: np.ndarray) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        float32 ``[frame_count(len(audio)), 229]``.
+        float32 ``[frame_count(len(audio)), 229]``; no rows for no audio.
     """
+    if len(audio) == 0:
+        return np.zeros((0, N_MELS), dtype=np.float32)
     padded = reflect_pad(audio)
     n = frame_count(len(audio))
     return frames_to_log_mel(_frames(padded, n))

@@ -44,7 +44,8 @@ def make_session(model, threads: int = 1):
     except (TypeError, ValueError):
         n = float("nan")
     if isinstance(threads, (str, bool)) or not (math.isfinite(n) and n == int(n)):
-        raise UsageError(f"threads must be a whole number (1 .. {4 * (os.cpu_count() or 1)}), got {threads!r}")
+        raise UsageError(f"threads must be a whole number (taken as 1 .. {4 * (os.cpu_count() or 1)}: fewer is 1, "
+                         f"more is the most), got {threads!r}")
     so = ort.SessionOptions()
     so.intra_op_num_threads = min(max(1, int(n)), 4 * (os.cpu_count() or 1))
     so.inter_op_num_threads = 1

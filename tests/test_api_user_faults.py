@@ -484,3 +484,16 @@ def test_track_pitch_failures_are_tonehost_errors():
     with pytest.warns(errors.NonFiniteAudioWarning, match="1 non-finite sample"):
         tonehost.track_pitch(y, 16000)
 
+
+def test_a_stream_finished_before_any_audio_is_empty(piano):
+    """``finish()`` with nothing pushed (a live session stopped before its first block) was an IndexError from the
+    log-mel's reflect padding of no samples."""
+    for sr in (16000, 44100):
+        st = piano.stream(sr)
+        assert st.finish() == [] and len(st.note_sequence.notes) == 0
+        st = piano.stream(sr)
+        st.push(np.zeros(0, np.float32))
+        assert st.finish() == []
+    from tonehost.dsp.mel import frame_count, log_mel
+    assert log_mel(np.zeros(0, np.float32)).shape == (0, 229) and frame_count(0) == 0
+    assert log_mel(np.zeros(1, np.float32)).shape == (1, 229)

@@ -98,4 +98,5 @@ def __getattr__(name: str):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(__all__))
+    # (not the module's own plumbing: the ``annotations`` future flag and ``importlib``)
+    return sorted((set(globals()) - {"annotations", "importlib"}) | set(__all__))

@@ -7,9 +7,9 @@ The same three actions as ``tonehost checkpoints``::
     checkpoints.info("onsets_frames_uni")  # one entry: urls, mirrors, format, known files
     checkpoints.fetch("ddsp_violin")       # -> Path of the complete, verified directory in the cache
 
-Modules: :mod:`~tonehost.exports.checkpoints.index` (the 35 hosted checkpoints and user index files),
-:mod:`~tonehost.exports.checkpoints.download` (resumable, verified, atomic fetching with mirrors and an offline
-mode), :mod:`~tonehost.exports.checkpoints.shipped` (the models trained by the project).
+Modules: :mod:`~tonehost.exports.checkpoints.index` (the 35 hosted checkpoints, the DDSP-VST pitch model and user
+index files), :mod:`~tonehost.exports.checkpoints.download` (resumable, verified, atomic fetching with mirrors and
+an offline mode), :mod:`~tonehost.exports.checkpoints.shipped` (the models trained by the project).
 """
 from __future__ import annotations
 
