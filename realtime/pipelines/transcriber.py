@@ -84,7 +84,10 @@ class Decoding:
         on their partials, and keeps short notes that no lower note explains.
     velocity : str
         ``"model"``: the velocity head (magenta.js ``clip(v, 0, 1) * 80 + 10``); ``"loudness"``: from the key's
-        level at its onset (:func:`loudness_velocity`), which follows how hard the key was struck.
+        level at its onset (:func:`loudness_velocity`), which follows how hard the key was struck. The level is
+        on the calibration renders' scale until an onset would get more than 127: from then on the scale moves
+        down so that the loudest onset so far is 127 (a recording hotter than the renders gave every note 127);
+        offline (:func:`transcribe_array`, :func:`transcribe_file`) the whole input's loudest onset sets it.
     min_onset_rise_db : float, optional
         An onset counts only if the key's level over the onset frame and the next two exceeds its level over the
         three frames before by at least this much (a key re-detected in its own decay does not rise); ``None``
@@ -154,6 +157,7 @@ PARTIAL_INTERVALS = (12, 19, 24, 28, 31)
 #: ``python -m tonehost.exports.training.recipes.fit_velocity`` refits it. Level: :func:`onset_levels` peak.
 LOUDNESS_VELOCITY = (2.24856, 0.0216432, -0.0133962, 0.000111979)
 _PITCH_WEIGHTS = None
+_LOG_MAX_VELOCITY = float(np.log10(127.0))
 
 
 def loudness_velocity(level_db: np.ndarray, pitch: np.ndarray) -> np.ndarray:
@@ -171,10 +175,15 @@ def loudness_velocity(level_db: np.ndarray, pitch: np.ndarray) -> np.ndarray:
     numpy.ndarray
         int32 velocities; about ``40 log10`` of the amplitude, as piano samplers map velocity to gain.
     """
+    return np.clip(np.round(10.0 ** loudness_log_velocity(level_db, pitch)), 1, 127).astype(np.int32)
+
+
+def loudness_log_velocity(level_db: np.ndarray, pitch: np.ndarray) -> np.ndarray:
+    """``log10`` of :func:`loudness_velocity` before rounding and clipping (float64, same shape): over
+    ``log10(127)`` where the calibration would give more than 127."""
     c0, c1, c2, c3 = LOUDNESS_VELOCITY
     p = np.asarray(pitch, np.float64)
-    v = 10.0 ** (c0 + c1 * np.asarray(level_db, np.float64) + c2 * p + c3 * p * p)
-    return np.clip(np.round(v), 1, 127).astype(np.int32)
+    return c0 + c1 * np.asarray(level_db, np.float64) + c2 * p + c3 * p * p
 
 
 def onset_levels(mel_db: np.ndarray, first: int, count: int,
@@ -293,6 +302,9 @@ class NoteDecoder:
         self._shown = np.zeros(N_PITCHES, dtype=bool)  # note-on emitted (past ghost_frames, or not a ghost)
         self._last_onset = np.full(N_PITCHES, -10, dtype=np.int64)  # frame of each key's latest onset
         self._prev_onsets = np.zeros(N_PITCHES, dtype=bool)
+        self._velocity_shift = 0.0  # log10 units the loudness velocities are moved down (>= 0; see push)
+        self._onset_lv: dict = {}  # (frame, key) -> unshifted log10 velocity of a recent onset (kept notes only)
+        self._notes_lv: list = []  # the same for each of self.notes (None: not a loudness velocity)
         self._ev = np.empty((0, 5), np.int64)  # event rows of _decode_frames, reused
         self.frame = 0
         self.notes: list[Note] = []
@@ -314,6 +326,7 @@ class NoteDecoder:
             if self.keep_notes:
                 self.notes.append(Note(pitch=p + MIN_PITCH, velocity=int(self._vel[p]),
                                        start_time=int(self._start[p]) * FRAME_SECONDS, end_time=f * FRAME_SECONDS))
+                self._notes_lv.append(self._onset_lv.get((int(self._start[p]), p)))
             events.append(NoteEvent("off", p + MIN_PITCH, 0, f, f * FRAME_SECONDS))
         self._start[p] = -1
         self._shown[p] = False
@@ -343,7 +356,17 @@ class NoteDecoder:
         if d.velocity == "loudness" and levels is not None:
             vels = np.zeros(onsets.shape, np.int32)
             at = np.nonzero(onsets)
-            vels[at] = loudness_velocity(levels[0][at], at[1] + MIN_PITCH)
+            lv = loudness_log_velocity(levels[0][at], at[1] + MIN_PITCH)
+            # The calibration's scale holds for the level of its renders; a recording made hotter than them (a
+            # close mic, a normalised file) gave every note 127. The loudest onset so far that would exceed 127
+            # moves the scale down (frame by frame, causal: live and offline alike) until it is 127 itself.
+            over = np.full(K, -np.inf)
+            np.maximum.at(over, at[0], lv - _LOG_MAX_VELOCITY)
+            shift = np.maximum.accumulate(np.maximum(over, self._velocity_shift))
+            self._velocity_shift = float(shift[-1])
+            vels[at] = np.clip(np.round(10.0 ** (lv - shift[at[0]])), 1, 127).astype(np.int32)
+            if self.keep_notes:  # (settle_velocities reads them)
+                self._onset_lv.update(zip(zip((at[0] + self.frame).tolist(), at[1].tolist()), lv.tolist()))
         else:
             vels = midi_velocity(velocities)
         wait = max(0, int(d.ghost_frames)) + 1
@@ -362,8 +385,23 @@ class NoteDecoder:
                 if self.keep_notes:
                     self.notes.append(Note(pitch=p + MIN_PITCH, velocity=v, start_time=s * FRAME_SECONDS,
                                            end_time=f * FRAME_SECONDS))
+                    self._notes_lv.append(self._onset_lv.get((s, p)))
                 events.append(NoteEvent("off", p + MIN_PITCH, 0, f, f * FRAME_SECONDS))
+        if len(self._onset_lv) > 1024:  # only sounding notes' starts and the newest frames can still be read
+            keep = self.frame - 8
+            self._onset_lv = {(f, p): v for (f, p), v in self._onset_lv.items()
+                              if f >= keep or self._start[p] == f}
         return events
+
+    def settle_velocities(self) -> None:
+        """Offline, after :meth:`finish`: the kept notes' loudness velocities on the scale of the whole input (its
+        loudest onset that would exceed 127 is 127), not the scale of the loudest onset before each note, which
+        live events must use. Nothing changes where no onset exceeded 127 or velocities come from the model."""
+        if self._velocity_shift <= 0.0:
+            return
+        for note, lv in zip(self.notes, self._notes_lv):
+            if lv is not None:
+                note.velocity = int(np.clip(np.round(10.0 ** (lv - self._velocity_shift)), 1, 127))
 
     def finish(self) -> list[NoteEvent]:
         """End every sounding note at the current frame (end of input); partials' ghosts are dropped."""
@@ -636,6 +674,7 @@ def transcribe_array(session, audio: np.ndarray, sample_rate: int, block: int | 
         tr.push_audio(rs.process(mono[i:i + step]))
     tr.push_audio(rs.flush())
     tr.finish()
+    tr.decoder.settle_velocities()
     return tr
 
 
@@ -682,6 +721,7 @@ def transcribe_file(session, path, progress: Callable[[float], object] | None = 
                 progress(len(block) / f.sample_rate)
         tr.push_audio(rs.flush())
         tr.finish()
+        tr.decoder.settle_velocities()
         return tr, f.duration
 
 
@@ -846,7 +886,10 @@ class TranscriptionStream:
 
     def finish(self) -> list[NoteEvent]:
         """End of input: the last frames' events and note-offs for what still sounds (a second call returns
-        ``[]``; :meth:`push` after it is a UsageError).
+        ``[]``; :meth:`push` after it is a UsageError). :attr:`note_sequence` is then :meth:`OnsetsAndFrames.
+        transcribe`'s result, velocities too: those of the events sent before it may differ on a recording hotter
+        than the velocity calibration (:class:`Decoding` ``velocity``: live, the loudest onset so far sets the
+        scale; the finished record takes the whole input's).
 
         Returns
         -------
@@ -856,7 +899,9 @@ class TranscriptionStream:
             return []
         self._done = True
         events = self._transcriber.push_audio(self._resampler.flush())
-        return events + self._transcriber.finish()
+        events += self._transcriber.finish()
+        self._transcriber.decoder.settle_velocities()
+        return events
 
     @property
     def sounding(self) -> list[int]:
