@@ -13,15 +13,17 @@ One function per place, so every module agrees:
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 from tonehost.exports.errors import UsageError
 
 __all__ = ["SHIPPED_DIR", "cache_dir", "shared_dir", "shared_data_dir", "atomic_output", "atomic_leftovers",
-           "current_umask"]
+           "write_failure", "current_umask"]
 
 #: Models trained by the tonehost project, shipped inside the package (``exports/shipped/``).
 SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"
@@ -97,8 +99,10 @@ def atomic_output(path):
     Raises
     ------
     UsageError
-        The folder cannot be written or the disk is full (the message names the file). On any error, Ctrl-C
-        included, the temporary file is removed and ``path`` is left as it was.
+        The folder cannot be written or the disk is full (the message names the file), also where the writer
+        inside the block fails so: an ``OSError`` of a full disk or quota, or a soundfile error (``render`` and
+        ``pitch`` on a full disk ended in a traceback of libsndfile's "System error." or of an ``OSError``).
+        On any error, Ctrl-C included, the temporary file is removed and ``path`` is left as it was.
     """
     path = Path(path)
     try:
@@ -113,10 +117,46 @@ def atomic_output(path):
             os.replace(tmp, path)
         except OSError as exc:
             raise UsageError(f"cannot write {path}: {exc.strerror or exc}; pick a writable place", path) from None
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        reason = write_failure(exc, path.parent)
+        if reason:
+            raise UsageError(f"cannot write {path}: {reason}; free some space or pick another place", path) \
+                from None
         raise
+
+
+#: errno values that only a write gives: the disk, the quota or the file size limit is full.
+_FULL_ERRNOS = frozenset(getattr(errno, n) for n in ("ENOSPC", "EDQUOT", "EFBIG") if hasattr(errno, n))
+
+
+def write_failure(exc: BaseException, folder) -> str | None:
+    """What went wrong, when ``exc`` is a write into ``folder`` failing (``None`` otherwise): an ``OSError`` of a
+    full disk, quota or file size limit (its ``strerror``), or an error of soundfile's (libsndfile says only
+    "System error."; where ``folder``'s disk has no room left, that is named).
+
+    Parameters
+    ----------
+    exc : BaseException
+        The exception a writer raised.
+    folder : str or os.PathLike
+        Where it wrote.
+
+    Returns
+    -------
+    str or None
+    """
+    if isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS:
+        return exc.strerror or str(exc)
+    if type(exc).__module__.split(".")[0] == "soundfile" and isinstance(exc, Exception):
+        said = f"libsndfile: {(str(exc).splitlines() or ['?'])[0]}"
+        try:
+            full = shutil.disk_usage(folder).free < (1 << 20)
+        except OSError:
+            full = False
+        return f"{os.strerror(errno.ENOSPC)} ({said})" if full else said
+    return None
 
 
 def atomic_leftovers(path) -> list[Path]:

@@ -22,6 +22,7 @@ thread: the parallelism is across files.
 """
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
@@ -325,12 +326,27 @@ class _Manifest:
         self._f = open(self.path, "a")
 
     def append(self, rec: dict) -> None:
-        self._f.write(json.dumps(rec) + "\n")
-        self._f.flush()
-        os.fsync(self._f.fileno())
+        try:
+            self._f.write(json.dumps(rec) + "\n")
+            self._f.flush()
+            os.fsync(self._f.fileno())
+        except OSError as exc:  # a full disk was a chained OSError traceback (append, then close)
+            self._failed(exc)
 
     def close(self) -> None:
-        self._f.close()
+        try:
+            self._f.close()
+        except OSError as exc:
+            self._failed(exc)
+
+    def _failed(self, exc: OSError) -> None:
+        from tonehost.exports.paths import write_failure
+
+        with contextlib.suppress(OSError):
+            self._f.close()
+        reason = write_failure(exc, self.path.parent) or exc.strerror or str(exc)
+        raise UsageError(f"cannot write {self.path}: {reason}; free some space or pick another --out-dir (a "
+                         "rerun skips the files already done)", self.path) from None
 
 
 def _remove_temporaries(jobs: list[Job]) -> None:

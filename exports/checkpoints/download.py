@@ -30,6 +30,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import sys
 import time
 import urllib.error
@@ -224,6 +225,16 @@ class _Transient(Exception):
     """A failure worth retrying (network error, dropped connection, 5xx, 429, timeout)."""
 
 
+#: getaddrinfo's "no such host" codes (not EAI_AGAIN, "temporary failure in name resolution", which is retried).
+_NO_SUCH_HOST = frozenset(getattr(socket, n) for n in ("EAI_NONAME", "EAI_NODATA", "EAI_ADDRFAMILY")
+                          if hasattr(socket, n))
+
+
+class _Unreachable(_Transient):
+    """The server's host name does not resolve (no network, no DNS, a typo): retrying the same host only waits
+    (8-15 s of retries before the one error, on a machine without a network); the next mirror is still tried."""
+
+
 def _join(base: str, name: str) -> str:
     return base.rstrip("/") + "/" + urllib.parse.quote(name)
 
@@ -263,7 +274,12 @@ class Transport:
                 raise _Transient(f"HTTP {exc.code} for {url}") from None
             raise _Missing(f"HTTP {exc.code} for {url}") from None
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
-            raise _Transient(f"{exc.__class__.__name__}: {getattr(exc, 'reason', exc)}") from None
+            reason = getattr(exc, "reason", exc)
+            if isinstance(reason, socket.gaierror) and reason.errno in _NO_SUCH_HOST:
+                host = urllib.parse.urlsplit(url).hostname
+                raise _Unreachable(f"the host name {host} was not found ({reason.strerror}; no network or DNS "
+                                   "here?)") from None
+            raise _Transient(f"{exc.__class__.__name__}: {reason}") from None
         with resp:
             first, total = 0, None
             length = resp.headers.get("Content-Length")
@@ -366,6 +382,8 @@ class Downloader:
                     return
             except _Transient as exc:
                 last = str(exc)
+                if isinstance(exc, _Unreachable):
+                    raise
                 if got_bytes > 0 and resumes < self.max_resumes:
                     resumes += 1  # progress was made: resume at once, without counting a failure
                     continue

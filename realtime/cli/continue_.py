@@ -67,6 +67,17 @@ def _bar_beat(step: int) -> str:
     return f"bar {step // 16 + 1} beat {step % 16 // 4 + 1}"
 
 
+def _one_after_another(notes) -> bool:
+    """Whether ``notes`` (that start on one grid step) sound one after another in time, none over the next."""
+    ns = sorted(notes, key=lambda n: n.start_time)
+    return all(a.end_time <= b.start_time + 1e-3 for a, b in zip(ns, ns[1:]))
+
+
+def _longest(notes):
+    """The longest of ``notes`` in seconds (the first of equals)."""
+    return max(notes, key=lambda n: n.end_time - n.start_time)
+
+
 def _check_primer(path: str, seq: NoteSequence, model, skip_polyphony: bool) -> NoteSequence:
     """The primer the converter will read, or a one-sentence error naming the file and the fix."""
     from tonehost.exports.sequences import DrumsOneHotConverter, MelodyConverter
@@ -87,10 +98,27 @@ def _check_primer(path: str, seq: NoteSequence, model, skip_polyphony: bool) -> 
         for n in seq.notes:
             starts.setdefault(n.quantized_start_step, []).append(n)
         chords = [s for s, ns in sorted(starts.items()) if len(ns) > 1]
+        # notes one after another that the grid put on one step are a one-voice line finer than the grid (a sung
+        # line from `pitch --midi`: scoops and passing notes under a sixteenth), not a chord: it was refused as
+        # polyphonic; the longest of each such step is kept
+        grid = [s for s in chords if _one_after_another(starts[s])]
+        chords = [s for s in chords if s not in grid]
         if chords and not skip_polyphony:
             raise UsageError(f"{path} is polyphonic ({len(starts[chords[0]])} notes start together at "
                              f"{_bar_beat(chords[0])}{f' and {len(chords) - 1} more places' if len(chords) > 1 else ''}"
                              "); give a one-voice melody, or pass --skip-polyphony to keep the highest note")
+        if grid and not skip_polyphony:
+            import warnings
+
+            from tonehost.exports.errors import TonehostWarning
+
+            drop = {id(n) for s in grid for n in starts[s] if n is not _longest(starts[s])}
+            keep = [i for i, n in enumerate(seq.notes) if id(n) not in drop]
+            seq = seq.copy()
+            seq.notes = [seq.notes[i] for i in keep]
+            warnings.warn(f"{path}: {len(drop)} note{'s' if len(drop) != 1 else ''} shorter than the model's "
+                          f"sixteenth-note grid shared a step with the next (a one-voice line); the longest note "
+                          "of each step is kept", TonehostWarning, stacklevel=2)
         lo, hi = conv.min_pitch, conv.max_pitch
         kept = [max(ns, key=lambda n: n.pitch) for ns in starts.values()]
         out_of_range = sorted({n.pitch for n in kept if not lo <= n.pitch <= hi})
@@ -149,6 +177,7 @@ def cmd_continue(args) -> int:
     qpm = args.qpm or primer.qpm
     out.unquantize(qpm).to_midi(out_path)
     name = model.checkpoint_dir.name if model.checkpoint_dir else args.checkpoint
-    print(f"{name}: {T}-step primer + {args.steps} new steps ({len(cont.notes)} notes) in {t_gen:.2f} s "
+    print(f"{name}: {T}-step primer + {args.steps} new steps ({options.counted(len(cont.notes), 'note')}) in "
+          f"{t_gen:.2f} s "
           f"(model ready in {t_load:.2f} s) -> {out_path}")
     return 0

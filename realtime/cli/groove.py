@@ -74,7 +74,8 @@ def cmd_groove(args) -> int:
     t_run = time.perf_counter() - t1
     result.to_midi(out)
     n_windows = int(np.ceil(max(1e-9, result.total_time) / (model.num_steps * 60.0 / seq.qpm / 4) - 1e-9))
-    print(f"{model.name}: {len(seq.notes)} hits in {n_windows} window{'s' if n_windows != 1 else ''} of "
-          f"{model.num_steps // 16:g} bar{'s' if model.num_steps > 16 else ''} -> {len(result.notes)} notes in "
+    print(f"{model.name}: {options.counted(len(seq.notes), 'hit')} in {options.counted(n_windows, 'window')} of "
+          f"{model.num_steps // 16:g} bar{'s' if model.num_steps > 16 else ''} -> "
+          f"{options.counted(len(result.notes), 'note')} in "
           f"{t_run:.2f} s (model ready in {t_load:.2f} s) -> {out}")
     return 0

@@ -22,7 +22,7 @@ from tonehost.realtime.pipelines.instrument_ranges import MAX_GAIN, MAX_INPUT_GA
 
 __all__ = ["add_instrument_args", "instrument_from_args", "audio_device", "Parser", "ExamplesHelpFormatter", "positive_int",
            "non_negative_int", "positive_float", "non_negative_float", "finite_float", "sample_rate", "block_size",
-           "int_range", "float_range", "temperature", "tempo_qpm", "chord_progression", "threads",
+           "counted", "int_range", "float_range", "temperature", "tempo_qpm", "chord_progression", "threads",
            "checkpoint_ref", "instrument_name", "output_file", "output_file_or_stdout", "output_dir", "writes_file",
            "MIN_SAMPLE_RATE",
            "MAX_SAMPLE_RATE", "MIN_BLOCK_SIZE", "MAX_BLOCK_SIZE", "MAX_GAIN", "MAX_PITCH_SHIFT", "MAX_INPUT_GAIN_DB",
@@ -223,6 +223,11 @@ def instrument_name(text: str) -> str:
     return name
 
 
+def counted(n: int, noun: str) -> str:
+    """``"1 note"``, ``"2 notes"``: a count and its noun for the commands' summary lines ("1 notes" was printed)."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def clip_note(peak: float) -> str:
     """``" CLIP"`` when a peak (linear, 1 = 0 dBFS) is above full scale, else ``""``: the clip warning of ``play``'s
     status line, for any command that reports a level (``render``'s summary may use it too)."""
@@ -367,14 +372,16 @@ def add_instrument_args(p) -> None:
     p.add_argument("--gain", type=float_range(0.0, MAX_GAIN), default=1.0,
                    help=f"output gain, linear, 0..{MAX_GAIN:g} (+{20 * math.log10(MAX_GAIN):.0f} dB; default 1); "
                    "play shows CLIP when the output goes over 0 dBFS")
+    p.add_argument("--offline", action="store_true", help="never download a checkpoint: a hosted instrument must "
+                   "be in the cache (`tonehost checkpoints fetch ID`)")
 
 
 def instrument_from_args(args, sample_rate: int = 48000):
     """A :class:`~tonehost.realtime.pipelines.instrument.DDSP` from :func:`add_instrument_args`' options."""
     from tonehost.realtime.pipelines.instrument import DDSP
 
-    return DDSP(args.checkpoint, instrument=args.instrument, sample_rate=sample_rate, tracker=args.tracker,
-                input_gain_db=args.input_gain, pitch_shift=args.pitch_shift,
+    return DDSP(args.checkpoint, instrument=args.instrument, sample_rate=sample_rate, offline=args.offline,
+                tracker=args.tracker, input_gain_db=args.input_gain, pitch_shift=args.pitch_shift,
                 auto_register=not args.no_auto_register, reverb=args.reverb, output_gain=args.gain)
 
 

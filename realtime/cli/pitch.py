@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from tonehost.exports.errors import UsageError
-from tonehost.realtime.cli.options import float_range, output_file, output_file_or_stdout
+from tonehost.realtime.cli.options import counted, float_range, output_file, output_file_or_stdout
 from tonehost.realtime.cli.outputs import atomic_output, bar_add, midi_output, named_output, refuse_same_file, \
     seconds_bar
 
@@ -164,7 +164,7 @@ def _run(args) -> int:
     msg = (f"{'standard output' if to_stdout else out}: {n_frames} frame{'' if n_frames == 1 else 's'}, "
            f"{duration:.2f} s of audio in {dt:.2f} s{speed}")
     if hum is not None:
-        msg += f"; {args.midi}: {notes} notes"
+        msg += f"; {args.midi}: {counted(notes, 'note')}"
     print(msg, file=sys.stderr if to_stdout else sys.stdout)
     if hum is not None:
         check_polyphony(raw_notes, duration, args.audio)

@@ -133,7 +133,7 @@ def _stdin_lines():
             yield line.decode(errors="replace")
 
 
-def typed_model(text: str, status=None) -> Path:
+def typed_model(text: str, status=None, offline: bool = False) -> Path:
     """The controls model for what the player typed while playing: an instrument, an index id, a folder or a .onnx.
 
     Parameters
@@ -143,6 +143,8 @@ def typed_model(text: str, status=None) -> Path:
         progress bar, one retry), a checkpoint folder, or a ``.onnx`` controls model.
     status : StatusLine, optional
         Where to say that a download starts.
+    offline : bool
+        Never download: a hosted instrument must be in the cache (``play --offline``).
 
     Returns
     -------
@@ -173,6 +175,10 @@ def typed_model(text: str, status=None) -> Path:
         return instrument_model(name)
     ckpt_id = f"ddsp_{name}"
     cached = checkpoints.cached(ckpt_id)
+    if cached is None and offline:
+        raise CheckpointError(f"{ckpt_id} is not in the cache, and --offline downloads nothing; fetch it once with "
+                              f"`tonehost checkpoints fetch {ckpt_id}`, or play a local one with --checkpoint DIR",
+                              ckpt_id)
     if cached is None:
         if status is not None:
             status.message(f"fetching {ckpt_id} (hosted checkpoint, about 4 MB) ...")
@@ -186,7 +192,7 @@ def typed_model(text: str, status=None) -> Path:
     return instrument_model(checkpoint=str(cached))
 
 
-def switch_instrument(pipe, text: str, status) -> bool:
+def switch_instrument(pipe, text: str, status, offline: bool = False) -> bool:
     """Switch ``pipe`` to the instrument the player typed; any failure is one line and the current one plays on.
 
     The console thread calls this for every line that is not ``q``: it must outlive every typo, corrupt or
@@ -201,6 +207,8 @@ def switch_instrument(pipe, text: str, status) -> bool:
         What was typed (see :func:`typed_model`).
     status : StatusLine
         Where the one line goes (``switched to ...`` or ``cannot switch to ...: <reason>``).
+    offline : bool
+        ``play --offline``: a hosted instrument that is not cached is not downloaded.
 
     Returns
     -------
@@ -210,7 +218,7 @@ def switch_instrument(pipe, text: str, status) -> bool:
     from tonehost.realtime.pipelines.instrument import ControlsModel
 
     try:
-        pipe.set_controls(ControlsModel(typed_model(text, status)))
+        pipe.set_controls(ControlsModel(typed_model(text, status, offline)))
     except TonehostError as exc:  # a bad name, a corrupt or missing model, a failed download
         status.message(f"cannot switch to {one_line(text)}: {one_line(exc.user_message)}")
         return False
@@ -418,7 +426,7 @@ def run(args) -> int:
                 if cmd in ("q", "quit", "exit"):
                     session.request_stop()
                     return
-                switch_instrument(pipe, cmd, status)
+                switch_instrument(pipe, cmd, status, args.offline)
 
         if sys.stdin is not None:
             threading.Thread(target=console, daemon=True, name="play-console").start()

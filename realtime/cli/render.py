@@ -96,6 +96,8 @@ def run(args) -> int:
     from tonehost.realtime.io import AudioFile
 
     refuse_same_file([args.voice], [("-o", args.output)])  # before anything is opened or created
+    if args.gain == 0:  # (a silent file, and a warning that blamed the voice: "no steady pitch was found")
+        raise UsageError("--gain 0 renders silence; give a gain above 0 (1 plays the model's own level)")
     if args.block_size is not None and not args.live:  # was taken and ignored: the file sounded the same
         raise UsageError("--block-size is the audio block of `play`, which render imitates with --live: add --live, "
                          "or drop --block-size (the default render does not depend on it)")
@@ -159,4 +161,13 @@ def run(args) -> int:
           f"shift {shift}; model {pipe.controls.path.name}")
     if dur_in > 0 and peak < SILENT_OUTPUT:
         nothing_voiced(args.voice, peak_in[0], f"so the output is silent (peak under {20 * np.log10(SILENT_OUTPUT):.0f} dBFS)")
+    if peak > 1.0 and subtype not in ("FLOAT", "DOUBLE"):  # (a 16-bit FLAC at --gain 16 was clipped without a word)
+        import warnings
+
+        from tonehost.exports.errors import TonehostWarning
+
+        over = 20 * np.log10(peak)
+        warnings.warn(f"{out}: the output peaks at {over:+.1f} dBFS, over full scale, and {fmt} {subtype} holds "
+                      f"nothing louder: the loudest parts are clipped; lower --gain to {args.gain / peak:.3g} or "
+                      "less, or write a float WAV (-o NAME.wav keeps every level)", TonehostWarning, stacklevel=2)
     return 0

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tonehost.exports.errors import UsageError
 from tonehost.realtime.cli.outputs import midi_output, tsv_output
-from tonehost.realtime.cli.options import (block_size, checkpoint_ref, non_negative_float, output_dir,
+from tonehost.realtime.cli.options import (block_size, checkpoint_ref, counted, non_negative_float, output_dir,
                                            positive_float, sample_rate, threads)
 
 HELP = "transcribe piano audio to MIDI with Onsets and Frames (a file, or --live from the microphone)"
@@ -150,7 +150,8 @@ def cmd_transcribe(args) -> int:
     took = time.perf_counter() - t0
     write_outputs(seq.notes, args.output, args.notes)
     dur = seq.total_time
-    print(f"{len(seq.notes)} notes from {dur:.1f} s of audio in {took:.2f} s ({dur / max(took, 1e-9):.0f}x real "
+    print(f"{counted(len(seq.notes), 'note')} from {dur:.1f} s of audio in {took:.2f} s "
+          f"({dur / max(took, 1e-9):.0f}x real "
           f"time)" + "".join(f" -> {x}" for x in (args.output, args.notes) if x))
     return 0
 
@@ -180,7 +181,7 @@ def cmd_recover(args) -> int:
     if args.live or args.audio:
         raise UsageError("--recover TAKE.mid works alone: it rebuilds a take from its journal")
     rec = recover_take(args.recover)
-    print(f"{rec.path}: recovered {len(rec.notes)} notes ({rec.closed} still sounding, closed at the last "
+    print(f"{rec.path}: recovered {counted(len(rec.notes), 'note')} ({rec.closed} still sounding, closed at the last "
           f"journalled time) from the take started {rec.started or 'earlier'}")
     return 0
 
@@ -199,7 +200,7 @@ def _recover_leftover(take) -> None:
     stamp = jp.stat().st_mtime
     name = f"{take.stem}-recovered-{time.strftime('%Y%m%d-%H%M%S', time.localtime(stamp))}{take.suffix or '.mid'}"
     rec = recover_take(take, out=take.with_name(name))
-    print(f"found the journal of an interrupted take: recovered {len(rec.notes)} notes into {rec.path}",
+    print(f"found the journal of an interrupted take: recovered {counted(len(rec.notes), 'note')} into {rec.path}",
           file=sys.stderr)
 
 
@@ -320,7 +321,7 @@ def cmd_live(args) -> int:
     starts = ""
     if writer and start == "first_note" and writer.first_onset is not None:
         starts = f"; the file starts at the first note, {writer.first_onset:.2f} s into the session"
-    print(f"{count} notes{where} ({session.elapsed:.1f} s{starts})"
+    print(f"{counted(count, 'note')}{where} ({session.elapsed:.1f} s{starts})"
           + ("; stopped: the audio stream was lost" if session.lost else ""), file=sys.stderr)
     if session.lost:
         raise DeviceError(session.lost)

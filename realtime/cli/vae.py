@@ -241,7 +241,7 @@ def write_output(results, path: str, model, qpm: float | None, split: bool, inpu
 def _report(model, what: str, results, paths, t_load: float, t_run: float) -> None:
     notes = sum(len(r.notes) for r in results)
     where = paths[0] if len(paths) == 1 else f"{paths[0]} .. {paths[-1].name}"
-    print(f"{model.name}: {what}: {len(results)} sequence{'s' if len(results) != 1 else ''}, {notes} notes in "
+    print(f"{model.name}: {what}: {options.counted(len(results), 'sequence')}, {options.counted(notes, 'note')} in "
           f"{t_run:.2f} s (model ready in {t_load:.2f} s) -> {where}")
 
 

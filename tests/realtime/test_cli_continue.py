@@ -107,3 +107,24 @@ def test_bad_numbers_are_refused_while_parsing(ckpts, tmp_path, capsys, option, 
     rc, out, err = _run(capsys, "continue", ok, "-o", tmp_path / "o.mid", "--checkpoint", ckpts["basic_rnn"],
                         f"{option}={value}")
     assert rc == 2 and len(err.strip().splitlines()) == 1 and option in err, err
+
+
+def test_a_sung_line_from_pitch_midi_continues(ckpts, tmp_path, capsys):
+    """hum -> `pitch --midi` -> `continue`: a one-voice line whose scoops and passing notes are shorter than a
+    sixteenth put two notes on one grid step and was refused as polyphonic. Notes one after another on one step
+    are a line, not a chord: the longest of each step is kept (one warning); a real chord is still refused."""
+    # 55 for 88 ms then 57 (one step at 120 qpm is 125 ms), 58 then 57 at 0.36 s, a held 55: one voice
+    line = [(55, 0.077, 0.165), (57, 0.165, 0.225), (58, 0.225, 0.362), (57, 0.362, 0.477), (55, 0.512, 0.806),
+            (57, 0.845, 1.4)]
+    primer = _midi(tmp_path / "hum.mid", line)
+    rc, text, err = _run(capsys, "continue", primer, "-o", tmp_path / "c.mid", "--checkpoint", ckpts["basic_rnn"],
+                         "--steps", 16)
+    assert rc == 0, err
+    warn = [ln for ln in err.splitlines() if ln.startswith("tonehost: warning:")]
+    assert len(warn) == 1 and "one-voice line" in warn[0] and "longest" in warn[0], err
+    got = NoteSequence.from_midi(tmp_path / "c.mid")
+    first = sorted(got.notes, key=lambda n: n.start_time)[0]
+    assert first.pitch == 55  # (the longer note of step 0; 57 lasted 60 ms)
+    chord = _midi(tmp_path / "chord.mid", [(55, 0.0, 0.1), (60, 0.05, 0.1), (57, 0.2, 0.5)])  # 55 and 60 overlap
+    rc, text, err = _run(capsys, "continue", chord, "-o", tmp_path / "d.mid", "--checkpoint", ckpts["basic_rnn"])
+    assert rc == 1 and "is polyphonic" in err, err

@@ -476,6 +476,53 @@ def test_download_retries_are_announced(tmp_path):
     assert f"127.0.0.1:{port}/ckpt/weights_manifest.json" in msgs[0]
 
 
+def test_a_host_that_does_not_resolve_is_not_retried(tmp_path):
+    """On a machine without a network, `render --instrument flute` took 8 s and `vae sample --checkpoint
+    mel_2bar_small` 15 s to fail: every mirror retried a host name that cannot resolve 4 times with back-off. A
+    name that is not found (``.invalid`` never resolves, RFC 2606) now fails at once and says so; a server that
+    refuses the connection is still retried (and announced) as before."""
+    import socket
+    import time
+    import warnings
+
+    from tonehost.exports.checkpoints.download import fetch_checkpoint
+    from tonehost.exports.errors import CheckpointDownloadError, DownloadRetryWarning
+
+    t0 = time.monotonic()
+    with warnings.catch_warnings(record=True) as got, pytest.raises(CheckpointDownloadError) as err:
+        warnings.simplefilter("always")
+        fetch_checkpoint("http://no-such-host.invalid/ckpt", cache_dir=tmp_path, progress=False, retries=3,
+                         backoff=1.0, timeout=5.0)
+    assert time.monotonic() - t0 < 5.0  # (3 retries at 1, 2, 4 s back-off: 7 s and more)
+    assert not [w for w in got if issubclass(w.category, DownloadRetryWarning)]
+    assert "no-such-host.invalid was not found" in str(err.value), err.value
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.warns(DownloadRetryWarning) as got, pytest.raises(CheckpointDownloadError):
+        fetch_checkpoint(f"http://127.0.0.1:{port}/ckpt", cache_dir=tmp_path, progress=False, retries=1,
+                         backoff=0.01, timeout=2.0)
+    assert len([w for w in got if issubclass(w.category, DownloadRetryWarning)]) == 1
+
+
+def test_render_and_play_take_offline(tmp_path, monkeypatch, capsys):
+    """`render` and `play` had no --offline (transcribe, continue and vae do): a hosted instrument that is not
+    cached was always looked for on the network. With it, one line says how to fetch it; a typed instrument in
+    `play` is not fetched either."""
+    from tonehost.exports.errors import CheckpointError
+    from tonehost.realtime.cli.play import typed_model
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    hum = tmp_path / "hum.wav"
+    sf.write(hum, (0.3 * np.sin(2 * np.pi * 220 * np.arange(16000) / 16000)).astype(np.float32), 16000)
+    assert main(["render", str(hum), "-o", str(tmp_path / "x.wav"), "--instrument", "flute", "--offline"]) == 1
+    err = capsys.readouterr().err
+    assert "ddsp_flute" in err and "offline" in err and "checkpoints fetch ddsp_flute" in err, err
+    with pytest.raises(CheckpointError, match="--offline downloads nothing"):
+        typed_model("flute", None, offline=True)
+    assert main(["render", str(hum), "-o", str(tmp_path / "x.wav"), "--offline"]) == 0  # the shipped violin
+
+
 @pytest.mark.parametrize("name", ["-", "/dev/stdin", "/dev/zero"])
 def test_standard_input_and_devices_are_named_as_such(name, tmp_path, capsys):
     """`cat take.wav | tonehost transcribe - -o x.mid` (or /dev/stdin) said "audio file - not found"."""
@@ -635,3 +682,28 @@ def test_a_wav_header_with_an_absurd_rate_is_one_line(rate, tmp_path, capsys):
     assert main(["transcribe", str(bad), "-o", str(tmp_path / "x.mid")]) == 1
     err = capsys.readouterr().err
     assert f"says its sample rate is {rate} Hz" in err and "\n" == err[-1] and err.count("\n") == 1, err
+
+
+
+@pytest.mark.parametrize("command", ["render", "pitch", "transcribe-folder"])
+def test_a_disk_that_fills_while_writing_is_one_line(command, tmp_path, data_dir):
+    """A disk that filled while ``render`` wrote its WAV (a traceback of libsndfile's "System error."), ``pitch``
+    its CSV or a folder ``transcribe`` its manifest (OSError tracebacks, the manifest's chained) now says which file
+    could not be written, exit 1, and leaves no part of it (the full disk: RLIMIT_FSIZE, writes fail with EFBIG)."""
+    hum = tmp_path / "hum.wav"
+    sf.write(hum, (0.3 * np.sin(2 * np.pi * 220 * np.arange(16000) / 16000)).astype(np.float32), 16000)
+    if command == "transcribe-folder":
+        (tmp_path / "in").mkdir()
+        x, sr = sf.read(data_dir / "piano" / "stereo_sample.wav", frames=3 * 44100)
+        sf.write(tmp_path / "in" / "take.wav", x, sr)
+        argv, limit, out = ["transcribe", str(tmp_path / "in"), "--out-dir", str(tmp_path / "out")], 300, None
+    else:
+        out = tmp_path / ("out.wav" if command == "render" else "out.csv")
+        argv, limit = [command, str(hum), "-o", str(out)], 4096
+    proc = _run_on_a_small_disk(argv, limit)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    line = proc.stderr.strip().splitlines()[-1]
+    assert line.startswith("tonehost: error: cannot write ") and "free some space" in line, proc.stderr
+    if out is not None:
+        assert str(out) in line and not out.exists(), line
+        assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

@@ -299,3 +299,30 @@ def _abs(mf):
         t += m.time
         if not m.is_meta:
             yield m.copy(time=t)
+
+
+def test_a_render_louder_than_its_format_holds_says_so(tmp_path, data_dir):
+    """``render -o x.flac --gain 16`` printed ``peak 3.2 dBFS`` and exited 0 while the 16-bit FLAC held the loud
+    parts clipped at full scale; now one warning names the file, the peak and the gain that fits. A float WAV
+    keeps every level: no warning."""
+    voice = data_dir / "voice" / "fda" / "sb001.wav"  # (FDA 001-010: development files)
+    rc, out, err = main("render", voice, "-o", tmp_path / "loud.flac", "--gain", 16)
+    assert rc == 0, err
+    import re
+    assert float(re.search(r"peak (-?[\d.]+) dBFS", out).group(1)) > 0.0, out  # over full scale
+    warn = [ln for ln in err.splitlines() if ln.startswith("tonehost: warning:")]
+    assert len(warn) == 1 and "loud.flac" in warn[0] and "clipped" in warn[0] and "lower --gain to" in warn[0], err
+    peak = float(np.max(np.abs(sf.read(tmp_path / "loud.flac")[0])))
+    assert peak == pytest.approx(1.0, abs=1e-3)  # the clipping the warning speaks of
+    rc, out, err = main("render", voice, "-o", tmp_path / "loud.wav", "--gain", 16)
+    assert rc == 0 and "warning" not in err, err
+    assert float(np.max(np.abs(sf.read(tmp_path / "loud.wav")[0]))) > 1.0
+    rc, out, err = main("render", voice, "-o", tmp_path / "quiet.flac")
+    assert rc == 0 and "warning" not in err, err
+
+
+def test_a_render_at_gain_zero_is_refused(tmp_path, hum):
+    """``render --gain 0`` wrote a silent file and warned that the voice had no steady pitch."""
+    rc, out, err = main("render", hum, "-o", tmp_path / "x.wav", "--gain", 0)
+    assert rc == 1 and not (tmp_path / "x.wav").exists()
+    one_error_line(err, "--gain 0 renders silence")
