@@ -180,7 +180,7 @@ def test_next_live_start_recovers_a_leftover_journal_into_a_sibling(tmp_path, da
                         str(data_dir / "piano" / "stereo_sample.wav"), "-o", str(take), "-q", "--seconds", "1"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    m = re.search(r"recovered 1 notes into (\S+)", r.stderr)
+    m = re.search(r"recovered 1 note into (\S+)", r.stderr)  # ("1 notes" before)
     assert m, r.stderr
     sibling = tmp_path / os.path.basename(m.group(1))
     assert sibling.name.startswith("take-recovered-") and sibling.suffix == ".mid"
