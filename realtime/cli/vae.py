@@ -356,6 +356,10 @@ def read_z(path: str, z_dims: int) -> np.ndarray:
         else:
             data = json.loads(p.read_text())
             z = np.asarray(data["z"] if isinstance(data, dict) else data, dtype=np.float32)
+    except UnicodeDecodeError:  # a binary file (a .mid given to decode): not the decoder's byte offset
+        what = "a MIDI file; `vae encode` it first" if p.read_bytes()[:4] == b"MThd" else "a binary file"
+        raise UsageError(f"{p} is not a latent vector file (a JSON list of lists or a .npy, as `tonehost vae "
+                         f"encode` writes) but {what}") from None
     except (ValueError, KeyError, OSError, TypeError) as exc:
         raise UsageError(f"{p} is not a latent vector file (a JSON list of lists or a .npy, as `tonehost vae "
                          f"encode` writes): {str(exc).splitlines()[0][:80]}") from None

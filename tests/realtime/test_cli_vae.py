@@ -139,7 +139,8 @@ def test_chords_trio_and_drum_models(ckpts, midis, tmp_path, capsys):
     (["vae", "sample", "-o", "{tmp}/a.mid", "--key", "12"], "argument --key: expected a whole number from 0 to 11", 2),
     (["groove", "{drums0}", "-o", "{tmp}/a.mid", "--threads", "0"], "argument --threads", 2),
     (["vae", "decode", "{mel0}", "-o", "{tmp}/a.mid", "--checkpoint", "{mel_2bar_small}"],
-     "not a latent vector file", 1),
+     "not a latent vector file (a JSON list of lists or a .npy, as `tonehost vae encode` writes) but a MIDI file; "
+     "`vae encode` it first", 1),  # (it quoted the decoder: 'utf-8' codec can't decode byte 0xdc in position 13)
     (["vae", "interpolate", "{drums0}", "{mel0}", "-o", "{tmp}/a.mid", "--checkpoint", "{mel_2bar_small}"],
      "melody model", 1),
     (["vae", "sample", "-o", "{tmp}/a.mid", "--checkpoint", "{tmp}/missing_dir_x"], "missing_dir_x", 1),
