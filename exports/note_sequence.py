@@ -154,14 +154,22 @@ class Note:
     is_drum: bool = False
 
     def to_json(self) -> dict:
-        """magenta.js JSON of the note (camelCase keys; quantized steps only when set)."""
-        d = {"pitch": int(self.pitch), "velocity": int(self.velocity), "startTime": float(self.start_time),
-             "endTime": float(self.end_time), "program": int(self.program), "instrument": int(self.instrument),
-             "isDrum": bool(self.is_drum)}
+        """magenta.js JSON of the note (camelCase keys; quantized steps only when set).
+
+        Raises
+        ------
+        SequenceError
+            A field that JSON cannot hold as magenta.js reads it (``Note(pitch="x")`` was int()'s ValueError, a
+            NaN time became JSON's invalid ``NaN``); the message names the field.
+        """
+        d = {"pitch": _whole(self.pitch, "note pitch"), "velocity": _whole(self.velocity, "note velocity"),
+             "startTime": _finite(self.start_time, "note start_time"),
+             "endTime": _finite(self.end_time, "note end_time"), "program": _whole(self.program, "note program"),
+             "instrument": _whole(self.instrument, "note instrument"), "isDrum": bool(self.is_drum)}
         if self.quantized_start_step is not None:
-            d["quantizedStartStep"] = int(self.quantized_start_step)
+            d["quantizedStartStep"] = _whole(self.quantized_start_step, "note quantized_start_step")
         if self.quantized_end_step is not None:
-            d["quantizedEndStep"] = int(self.quantized_end_step)
+            d["quantizedEndStep"] = _whole(self.quantized_end_step, "note quantized_end_step")
         return d
 
     @classmethod

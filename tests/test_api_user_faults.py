@@ -497,3 +497,13 @@ def test_a_stream_finished_before_any_audio_is_empty(piano):
     from tonehost.dsp.mel import frame_count, log_mel
     assert log_mel(np.zeros(0, np.float32)).shape == (0, 229) and frame_count(0) == 0
     assert log_mel(np.zeros(1, np.float32)).shape == (1, 229)
+
+
+def test_a_note_that_json_cannot_hold_is_named():
+    """``Note(pitch="x").to_json()`` was int()'s ValueError from inside the library; a NaN time wrote JSON's
+    invalid ``NaN``."""
+    assert Note(60, 80, 0.0, 1.0).to_json()["pitch"] == 60
+    with pytest.raises(errors.TonehostError, match="note pitch must be a whole number, got 'x'"):
+        Note("x").to_json()
+    with pytest.raises(errors.TonehostError, match="note start_time must be a finite number"):
+        Note(60, start_time=float("nan")).to_json()
