@@ -507,3 +507,16 @@ def test_a_note_that_json_cannot_hold_is_named():
         Note("x").to_json()
     with pytest.raises(errors.TonehostError, match="note start_time must be a finite number"):
         Note(60, start_time=float("nan")).to_json()
+
+
+def test_sampling_leaves_no_thread_behind():
+    """``MusicVAE().sample()`` (progress off) started tqdm's monitor thread, which stayed for the rest of the
+    caller's process (a disabled bar still starts it). A fresh process: no thread but the main one afterwards."""
+    import subprocess
+    import sys
+
+    code = ("import threading, tonehost\nv = tonehost.MusicVAE(seed=1)\nv.sample(2)\n"
+            "print(sorted(t.name for t in threading.enumerate()))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "['MainThread']", r.stdout

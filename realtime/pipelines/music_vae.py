@@ -522,8 +522,10 @@ class MusicVAE:
         rng = self.rng if rng is None else _generator(rng)
         ctrl = self._decoder_controls(self.control_tensor(chord_progression, key, extra_controls))
         decs = self.arch.decoders
-        with tqdm(total=self.num_steps * len(decs), unit="step", desc=f"{self.name} decode", disable=not progress,
-                  delay=1.0, leave=False, file=sys.stderr) as bar:
+        if not progress:  # (a disabled tqdm still starts tqdm's monitor thread, left running in the caller's process)
+            return self._decode(z, ctrl, temperature, rng, return_logits, None)
+        with tqdm(total=self.num_steps * len(decs), unit="step", desc=f"{self.name} decode", delay=1.0, leave=False,
+                  file=sys.stderr) as bar:
             return self._decode(z, ctrl, temperature, rng, return_logits, bar)
 
     def _decode(self, z, ctrl, temperature, rng, return_logits: bool, bar):
