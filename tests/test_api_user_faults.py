@@ -520,3 +520,18 @@ def test_sampling_leaves_no_thread_behind():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "['MainThread']", r.stdout
+
+
+def test_a_melody_vae_refuses_drums_it_would_read_as_silence(vae, melody):
+    """``MusicVAE().similar(drums, ...)`` and ``decode(encode(drums))`` returned made-up melodies without a word:
+    the melody converter drops drum notes, so a drum-only sequence encoded as two bars of rests (the CLI refused
+    it). An empty sequence is still two bars of rests, as in magenta.js."""
+    drums = NoteSequence(notes=[Note(36, 100, 0.5 * k, 0.5 * k + 0.1, is_drum=True) for k in range(8)],
+                         total_time=4.0)
+    for call in (lambda: vae.encode(drums), lambda: vae.similar(drums, 2, 0.9),
+                 lambda: vae.interpolate([drums, melody], 3)):
+        with pytest.raises(errors.UsageError, match="holds only drums and mel_2bar_folk is a melody model"):
+            call()
+    assert vae.encode(NoteSequence(total_time=4.0)).shape == (1, vae.z_dims)
+    mixed = NoteSequence(notes=drums.notes + [Note(60, 80, 0.0, 0.5)], total_time=4.0)
+    assert vae.encode(mixed).shape == (1, vae.z_dims)  # the melody notes are read, the drums dropped

@@ -109,7 +109,8 @@ class MusicRNNSpec:
         """
         if not isinstance(spec, Mapping) or spec.get("type") != "MusicRNN":
             kind = spec.get("type") if isinstance(spec, Mapping) else type(spec).__name__
-            raise CheckpointFormatError(f"{source} describes a {kind!r} model, not MusicRNN; {_FIX}", source)
+            what = "no model type" if kind is None else f"a {kind!r} model"  # (it said "describes a None model")
+            raise CheckpointFormatError(f"{source} describes {what}, not MusicRNN; {_FIX}", source)
         raw = copy.deepcopy(dict(spec))
         try:
             conv = converter_from_spec(copy.deepcopy(raw.get("dataConverter")))

@@ -51,6 +51,8 @@ def cmd_groove(args) -> int:
     # --temperature, --seed, --threads and -o (its folder created) were checked while parsing (cli.options)
     src, out = Path(args.input), Path(args.output)
     seq = NoteSequence.from_midi(src)  # a missing, empty, truncated or non-MIDI file, or a folder: one line
+    if not seq.notes:  # (before the model loads: it was said after a hosted checkpoint's download)
+        raise UsageError(f"{src} has no notes")
     t0 = time.perf_counter()
     model = MusicVAE(args.checkpoint, seed=args.seed, offline=args.offline, threads=args.threads)
     t_load = time.perf_counter() - t0

@@ -155,21 +155,27 @@ def keep_kit_drums(seq, model, src) -> None:
         seq.notes = [n for n in seq.notes if n.pitch in known]
 
 
-def read_input(path: str, model):
-    """A MIDI file as the model's input: the notes its converter reads, quantized to its grid; the
-    one-sentence error names the file."""
+def read_midi(path: str):
+    """A MIDI file's notes, before any model loads (an empty file was reported only after a hosted checkpoint
+    was downloaded); the one-sentence error names the file."""
     from tonehost.exports.note_sequence import NoteSequence
 
     p = Path(path)
     seq = NoteSequence.from_midi(p)  # a missing, empty, truncated or non-MIDI file, or a folder: one line
     if not seq.notes:
         raise UsageError(f"{p} has no notes")
+    return seq
+
+
+def read_input(path: str, model, seq=None):
+    """A MIDI file (``seq``: as :func:`read_midi` read it) as the model's input: the notes its converter reads,
+    quantized to its grid; the one-sentence error names the file."""
+    p = Path(path)
+    seq = read_midi(p) if seq is None else seq
     kind = model.spec["dataConverter"]["type"]
     if kind.startswith("Melody"):
+        model.check_input(seq, str(p))
         seq.notes = [n for n in seq.notes if not n.is_drum]
-        if not seq.notes:
-            raise UsageError(f"{p} holds only drums and {model.name} is a melody model; use a drum checkpoint "
-                             "(drums_2bar_hikl_small, groovae_2bar_humanize)")
     elif kind.startswith("Drum"):
         keep_kit_drums(seq, model, p)
     try:
@@ -283,9 +289,10 @@ def cmd_interpolate(args) -> int:
     elif len(args.inputs) == 4 and args.steps ** 2 > MAX_RESULTS:
         raise UsageError(f"4 corners and --steps {args.steps} make a {args.steps}x{args.steps} grid "
                          f"({args.steps ** 2} sequences); at most {MAX_RESULTS}: use --steps 31 or less, or --grid WxH")
+    raw = [read_midi(p) for p in args.inputs]
     model, t_load = _load(args)
     kw = controls(args, model)
-    seqs = [read_input(p, model) for p in args.inputs]
+    seqs = [read_input(p, model, r) for p, r in zip(args.inputs, raw)]
     qpm = args.qpm or seqs[0].qpm
     t0 = time.perf_counter()
     results = model.interpolate(seqs, n_interps, temperature=args.temperature, qpm=qpm,
@@ -297,9 +304,10 @@ def cmd_interpolate(args) -> int:
 
 
 def cmd_similar(args) -> int:
+    raw = read_midi(args.input)
     model, t_load = _load(args)
     kw = controls(args, model)
-    seq = read_input(args.input, model)
+    seq = read_input(args.input, model, raw)
     qpm = args.qpm or seq.qpm
     t0 = time.perf_counter()
     results = model.similar(seq, args.num, args.similarity, temperature=args.temperature, qpm=qpm,
@@ -311,9 +319,10 @@ def cmd_similar(args) -> int:
 
 
 def cmd_encode(args) -> int:
+    raw = [read_midi(p) for p in args.inputs]
     model, t_load = _load(args)
     kw = controls(args, model)
-    seqs = [read_input(p, model) for p in args.inputs]
+    seqs = [read_input(p, model, r) for p, r in zip(args.inputs, raw)]
     z = model.encode(seqs, **kw)
     if args.output == "-":
         try:
@@ -355,6 +364,9 @@ def read_z(path: str, z_dims: int) -> np.ndarray:
             z = np.load(p, allow_pickle=False)
         else:
             data = json.loads(p.read_text())
+            if isinstance(data, dict) and "z" not in data:  # (the message ended in KeyError's bare "'z'")
+                raise UsageError(f"{p} is a JSON object without a \"z\" list (`tonehost vae encode` writes a list "
+                                 "of lists)")
             z = np.asarray(data["z"] if isinstance(data, dict) else data, dtype=np.float32)
     except UnicodeDecodeError:  # a binary file (a .mid given to decode): not the decoder's byte offset
         what = "a MIDI file; `vae encode` it first" if p.read_bytes()[:4] == b"MThd" else "a binary file"
@@ -366,9 +378,12 @@ def read_z(path: str, z_dims: int) -> np.ndarray:
     z = np.asarray(z, np.float32)
     if z.ndim == 1:
         z = z[None, :]
-    if z.ndim != 2 or z.shape[1] != z_dims or not np.all(np.isfinite(z)):
+    if z.ndim != 2 or z.shape[1] != z_dims:
         raise UsageError(f"{p} holds shape {list(z.shape)}; this model decodes finite [n, {z_dims}] vectors "
                          "(encode with the same checkpoint)")
+    if not np.all(np.isfinite(z)):  # (it said "holds shape [1, 128]" of a right shape holding NaN)
+        raise UsageError(f"{p} holds {int(np.count_nonzero(~np.isfinite(z)))} NaN or infinite values; this model "
+                         f"decodes finite [n, {z_dims}] vectors")
     if len(z) > MAX_RESULTS:  # 100000 vectors decoded for minutes without a word
         raise UsageError(f"{p} holds {len(z)} vectors; decode at most {MAX_RESULTS} at a time (split the file)")
     return z

@@ -357,6 +357,20 @@ class MusicVAE:
         return self.sessions["controls"].run(["controls_out"], {"controls": chunks})[0]
 
     # -- encode ------------------------------------------------------------------------------------------
+    def check_input(self, seq: NoteSequence, where: str = "the sequence") -> None:
+        """Refuse what the model's converter would silently read as something else: a melody model given only drum
+        notes (the converter drops drums: it encoded an empty melody, and ``similar`` or ``decode(encode(...))``
+        returned made-up melodies without a word). An empty sequence is a bar of rests, as in magenta.js.
+
+        Raises
+        ------
+        UsageError
+            ``where`` holds only drums and this is a melody model.
+        """
+        if self.spec["dataConverter"]["type"].startswith("Melody") and seq.notes and all(n.is_drum for n in seq.notes):
+            raise UsageError(f"{where} holds only drums and {self.name} is a melody model; use a drum checkpoint "
+                             "(drums_2bar_hikl_small, groovae_2bar_humanize)")
+
     def to_tensor(self, seq: NoteSequence) -> np.ndarray:
         """The converter's tensor of one sequence, ``[num_steps, D_in]`` float32. An unquantized sequence is
         quantized at the model's steps per quarter first (the groove converter quantizes itself).
@@ -364,12 +378,13 @@ class MusicVAE:
         Raises
         ------
         UsageError
-            The sequence does not convert to ``num_steps`` rows.
+            The sequence does not convert to ``num_steps`` rows, or :meth:`check_input` refuses it.
         ConverterError
             A sequence the converter rejects (polyphony, pitch range, too long for a groove model).
         """
         if not isinstance(seq, NoteSequence):
             raise UsageError(f"encode takes NoteSequences, got {type(seq).__name__}")
+        self.check_input(seq)
         s = copy.deepcopy(seq)
         if self.spec["dataConverter"]["type"] != "GrooveConverter" and not s.is_quantized:
             s = s.quantize(self.steps_per_quarter)
@@ -514,8 +529,10 @@ class MusicVAE:
                              f"or numpy.random.randn(n, {self.z_dims})), got {type(z).__name__} {z!r:.40}") from None
         if z.ndim == 1:
             z = z[None, :]
-        if z.ndim != 2 or z.shape[1] != self.z_dims or not np.all(np.isfinite(z)):
-            raise UsageError(f"z must be finite [n, {self.z_dims}] for {self.name}, got shape {list(z.shape)}")
+        if z.ndim != 2 or z.shape[1] != self.z_dims or not np.all(np.isfinite(z)):  # (NaN read as a shape fault)
+            got = f"shape {list(z.shape)}" if z.ndim != 2 or z.shape[1] != self.z_dims else \
+                f"{int(np.count_nonzero(~np.isfinite(z)))} NaN or infinite values"
+            raise UsageError(f"z must be finite [n, {self.z_dims}] for {self.name}, got {got}")
         check_batch(z.shape[0], "the number of latent vectors (rows of z)")
         z = np.ascontiguousarray(z)
         temperature = check_temperature(temperature)

@@ -194,3 +194,37 @@ def test_outputs_into_missing_folders_like_every_command(ckpts, midis, tmp_path,
     out = tmp_path / "other" / "h.mid"
     rc, text, err = _run(capsys, "groove", midis["drums0"], "-o", out, "--checkpoint", ckpts["groovae_2bar_humanize"])
     assert rc == 0 and out.is_file(), err
+
+
+@pytest.mark.parametrize("argv", [["vae", "encode", "{empty}", "-o", "{tmp}/z.json", "--checkpoint", "mel_2bar_small"],
+                                  ["vae", "similar", "{empty}", "-o", "{tmp}/s.mid", "--checkpoint", "mel_2bar_small"],
+                                  ["groove", "{empty}", "-o", "{tmp}/g.mid"]])
+def test_an_empty_input_is_named_before_any_download(tmp_path, capsys, monkeypatch, argv):
+    """`vae encode empty.mid --checkpoint mel_2bar_small` and `groove empty.mid` reported "could not download
+    ..." (here, with no network) - with a network, ~16 MB came down before the user learnt the file is empty."""
+    import mido
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # nothing cached
+    m = mido.MidiFile()
+    m.tracks.append(mido.MidiTrack())
+    m.save(tmp_path / "empty.mid")
+    rc, out, err = _run(capsys, *[a.format(empty=tmp_path / "empty.mid", tmp=tmp_path) for a in argv])
+    assert rc == 1 and err.strip() == f"tonehost: error: {tmp_path / 'empty.mid'} has no notes", err
+    assert not (tmp_path / "cache" / "tonehost" / "checkpoints").exists() or \
+        not any((tmp_path / "cache" / "tonehost" / "checkpoints").iterdir())
+
+
+def test_latent_files_name_what_is_wrong(tmp_path, capsys):
+    """NaN vectors of the right shape were reported as "holds shape [1, 128]" (in Python "got shape [1, 128]"), and
+    a JSON object without "z" ended in KeyError's bare ": 'z'"."""
+    import tonehost
+
+    (tmp_path / "nan.json").write_text(json.dumps([[float("nan")] * 128]))  # (Python writes NaN)
+    (tmp_path / "obj.json").write_text(json.dumps({"foo": [1]}))
+    for name, words in (("nan.json", "holds 128 NaN or infinite values"), ("obj.json", 'without a "z" list')):
+        rc, out, err = _run(capsys, "vae", "decode", tmp_path / name, "-o", tmp_path / "d.mid")
+        assert rc == 1 and words in err and err.count("\n") == 1, err
+    with pytest.raises(tonehost.TonehostError, match="got 1 NaN or infinite values"):
+        z = np.zeros((1, 128))
+        z[0, 3] = np.inf
+        tonehost.MusicVAE().decode(z)
