@@ -522,6 +522,25 @@ def test_sampling_leaves_no_thread_behind():
     assert r.stdout.strip() == "['MainThread']", r.stdout
 
 
+def test_the_shipped_models_can_be_found(capsys):
+    """The only models that work offline were in no list: `checkpoints list` showed the 36 hosted entries,
+    `checkpoints info basic_rnn_folk` answered "unknown checkpoint id ... Did you mean basic_rnn?"."""
+    from tonehost.realtime.cli import main
+
+    shipped = tonehost.checkpoints.shipped()
+    assert set(shipped) == {"onsets_frames_small", "violin", "basic_rnn_folk", "mel_2bar_folk"}
+    assert all(p is not None and p.exists() for p in shipped.values()), shipped
+    assert tonehost.checkpoints.fetch("mel_2bar_folk") == shipped["mel_2bar_folk"]  # no download: its folder
+    with pytest.raises(errors.CheckpointNotFoundError, match="basic_rnn_folk is shipped with tonehost"):
+        tonehost.checkpoints.info("basic_rnn_folk")
+    assert main(["checkpoints", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "shipped with tonehost" in out and all(str(p) in out for p in shipped.values()), out
+    assert main(["checkpoints", "info", "basic_rnn_folk"]) == 0
+    out = capsys.readouterr().out
+    assert "MusicRNN" in out and str(shipped["basic_rnn_folk"]) in out and "works offline" in out, out
+
+
 def test_a_melody_vae_refuses_drums_it_would_read_as_silence(vae, melody):
     """``MusicVAE().similar(drums, ...)`` and ``decode(encode(drums))`` returned made-up melodies without a word:
     the melody converter drops drum notes, so a drum-only sequence encoded as two bars of rests (the CLI refused

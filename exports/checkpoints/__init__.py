@@ -6,6 +6,7 @@ The same three actions as ``tonehost checkpoints``::
     checkpoints.list()                    # [Checkpoint(id='ddsp_violin', model='DDSP', ...), ...]
     checkpoints.info("onsets_frames_uni")  # one entry: urls, mirrors, format, known files
     checkpoints.fetch("ddsp_violin")       # -> Path of the complete, verified directory in the cache
+    checkpoints.shipped()                 # {'basic_rnn_folk': Path(...), ...}: the models that work offline
 
 Modules: :mod:`~tonehost.exports.checkpoints.index` (the 35 hosted checkpoints, the DDSP-VST pitch model and user
 index files), :mod:`~tonehost.exports.checkpoints.download` (resumable, verified, atomic fetching with mirrors and
@@ -20,7 +21,7 @@ from pathlib import Path
 from tonehost.exports.checkpoints.download import cached_path, default_cache_dir, fetch_checkpoint
 from tonehost.exports.checkpoints.index import Checkpoint, FileSpec, all_checkpoints, get_checkpoint
 
-__all__ = ["list", "info", "fetch", "cached", "cache_dir", "Checkpoint", "FileSpec"]
+__all__ = ["list", "info", "fetch", "cached", "cache_dir", "shipped", "Checkpoint", "FileSpec"]
 
 
 def list(extra_index=None) -> builtins.list[Checkpoint]:  # noqa: A001 - the CLI's verb
@@ -137,6 +138,20 @@ def cached(source: str, extra_index=None) -> Path | None:
         ``source`` is not a ``str`` or ``os.PathLike``.
     """
     return cached_path(source, None, extra_index)
+
+
+def shipped() -> dict[str, Path | None]:
+    """The models shipped with tonehost, which work offline (``onsets_frames_small``, ``violin``,
+    ``basic_rnn_folk``, ``mel_2bar_folk``: the defaults), and where each is (None: installed without its data).
+    :func:`list` holds the hosted ones; :func:`fetch` of a shipped name returns its folder.
+
+    Returns
+    -------
+    dict of str to pathlib.Path or None
+    """
+    from tonehost.exports.checkpoints.shipped import shipped_models
+
+    return shipped_models()
 
 
 def cache_dir() -> Path:

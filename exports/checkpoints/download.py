@@ -683,6 +683,11 @@ def fetch_checkpoint(source: str | os.PathLike, to: str | os.PathLike | None = N
     """
     check_fetch_options(source, to=to, cache_dir=cache_dir, extra_index=extra_index, retries=retries,
                         backoff=backoff, timeout=timeout)
+    from tonehost.exports.checkpoints.shipped import SHIPPED_MODELS, shipped_models
+    if isinstance(source, str) and source in SHIPPED_MODELS and to is None:  # on disk, complete: its folder
+        path = shipped_models()[source]
+        if path is not None:
+            return path
     try:
         return _fetch_checkpoint(source, to, cache_dir, offline, progress, extra_index=extra_index,
                                  retries=retries, backoff=backoff, timeout=timeout, force=force)

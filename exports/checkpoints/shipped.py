@@ -166,3 +166,33 @@ def shipped_checkpoint(name: str) -> Path | None:
     if name == PIANO_TRANSCRIBER:
         return default_transcriber_dir()
     return None
+
+
+#: The models shipped inside the package, by the name ``--checkpoint`` takes: ``(model family, description)``.
+SHIPPED_MODELS = {
+    PIANO_TRANSCRIBER: ("OnsetsAndFrames", "piano transcription, Onsets and Frames' layers format (the default of "
+                                           "tonehost transcribe and OnsetsAndFrames())"),
+    "violin": ("DDSP", "the violin, a controls model in the streaming ONNX contract (the default of play, render "
+                       "and DDSP())"),
+    MELODY_RNN: ("MusicRNN", "melodies, basic_rnn's format, trained on music21's folk tunes (the default of "
+                             "continue, jam and MusicRNN())"),
+    MELODY_VAE: ("MusicVAE", "2-bar melodies, mel_2bar_small's format, trained on the same tunes (the default of "
+                             "vae and MusicVAE())"),
+}
+
+
+def shipped_models() -> dict[str, Path | None]:
+    """Each model shipped with tonehost (:data:`SHIPPED_MODELS`, they work offline) and its path in this
+    installation (None where the package was installed without its data).
+
+    Returns
+    -------
+    dict of str to pathlib.Path or None
+    """
+    out: dict[str, Path | None] = {}
+    for name in SHIPPED_MODELS:
+        try:
+            out[name] = default_instrument_path(name) if name in SHIPPED_INSTRUMENTS else shipped_checkpoint(name)
+        except CheckpointError:
+            out[name] = None
+    return out

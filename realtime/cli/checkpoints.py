@@ -97,13 +97,42 @@ def cmd_list(args) -> int:
         print(f"{cid:<{w_id}}  {model:<{w_model}}  {size:>7}  {short}")
     print(f"\n{len(rows)} checkpoints; * = in the cache ({args.cache_dir or default_cache_dir()}). "
           "`tonehost checkpoints info ID` for details.")
+    _print_shipped()
     return 0
+
+
+def _print_shipped() -> None:
+    """The models shipped with tonehost (no download; `--checkpoint NAME` takes them): they were in no list, and
+    `checkpoints info basic_rnn_folk` answered "unknown checkpoint id"."""
+    from tonehost.exports.checkpoints.shipped import SHIPPED_MODELS, shipped_models
+
+    paths = shipped_models()
+    w = max(len(n) for n in SHIPPED_MODELS)
+    print("\nshipped with tonehost (no download, they work offline; each command's default):")
+    for name, (model, desc) in SHIPPED_MODELS.items():
+        where = paths[name] if paths[name] is not None else "(not installed: reinstall tonehost with its data)"
+        print(f"  {name:<{w}}  {model:<15}  {where}")
 
 
 def cmd_info(args) -> int:
     from tonehost.exports.checkpoints.download import LockFile, cached_path, default_cache_dir
     from tonehost.exports.checkpoints.index import get_checkpoint
 
+    from tonehost.exports.checkpoints.shipped import SHIPPED_MODELS, shipped_models
+
+    if args.id in SHIPPED_MODELS:
+        model, desc = SHIPPED_MODELS[args.id]
+        path = shipped_models()[args.id]
+        if args.json:
+            print(json.dumps({"id": args.id, "model": model, "description": desc, "shipped": True,
+                              "path": None if path is None else str(path)}, indent=2))
+            return 0
+        print(f"id:          {args.id}")
+        print(f"model:       {model}")
+        print("description: " + textwrap.fill(desc, 100, subsequent_indent=" " * 13))
+        print(f"shipped:     with tonehost, at {path} (works offline; no download)" if path is not None else
+              "shipped:     with tonehost, but this installation lacks its data: reinstall tonehost")
+        return 0
     c = get_checkpoint(args.id, args.index)
     path = cached_path(c.id, args.cache_dir, args.index)
     record = LockFile(args.cache_dir or default_cache_dir()).get(c.id)
