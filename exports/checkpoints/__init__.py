@@ -6,7 +6,7 @@ The same three actions as ``tonehost checkpoints``::
     checkpoints.list()                    # [Checkpoint(id='ddsp_violin', model='DDSP', ...), ...]
     checkpoints.info("onsets_frames_uni")  # one entry: urls, mirrors, format, known files
     checkpoints.fetch("ddsp_violin")       # -> Path of the complete, verified directory in the cache
-    checkpoints.shipped()                 # {'basic_rnn_folk': Path(...), ...}: the models that work offline
+    checkpoints.shipped_models()          # {'basic_rnn_folk': Path(...), ...}: the models that work offline
 
 Modules: :mod:`~tonehost.exports.checkpoints.index` (the 35 hosted checkpoints, the DDSP-VST pitch model and user
 index files), :mod:`~tonehost.exports.checkpoints.download` (resumable, verified, atomic fetching with mirrors and
@@ -21,7 +21,7 @@ from pathlib import Path
 from tonehost.exports.checkpoints.download import cached_path, default_cache_dir, fetch_checkpoint
 from tonehost.exports.checkpoints.index import Checkpoint, FileSpec, all_checkpoints, get_checkpoint
 
-__all__ = ["list", "info", "fetch", "cached", "cache_dir", "shipped", "Checkpoint", "FileSpec"]
+__all__ = ["list", "info", "fetch", "cached", "cache_dir", "shipped_models", "Checkpoint", "FileSpec"]
 
 
 def list(extra_index=None) -> builtins.list[Checkpoint]:  # noqa: A001 - the CLI's verb
@@ -64,11 +64,23 @@ def info(checkpoint_id: str, extra_index=None) -> Checkpoint:
     Raises
     ------
     CheckpointNotFoundError
-        Unknown id (the message suggests the nearest ones).
+        Unknown id (the message suggests the nearest ones), or the name of a shipped model (it says so).
     UsageError
         ``checkpoint_id`` is not a string (None, a number).
     """
-    return get_checkpoint(checkpoint_id, extra_index)
+    from tonehost.exports.checkpoints.shipped import SHIPPED_MODELS
+    from tonehost.exports.errors import CheckpointNotFoundError
+
+    try:
+        return get_checkpoint(checkpoint_id, extra_index)
+    except CheckpointNotFoundError as exc:
+        if checkpoint_id not in SHIPPED_MODELS:
+            raise
+        # (it was "unknown checkpoint id 'basic_rnn_folk'. Did you mean basic_rnn?")
+        close = exc.user_message.partition("Did you mean ")[2].partition("?")[0]
+        raise CheckpointNotFoundError(f"{checkpoint_id} is shipped with tonehost, not hosted: it needs no download "
+                                      "and works offline (checkpoints.shipped_models() says where it is)"
+                                      + (f"; hosted ones like it: {close}" if close else "")) from None
 
 
 def fetch(source: str | os.PathLike, to: str | os.PathLike | None = None, offline: bool = False,
@@ -140,7 +152,7 @@ def cached(source: str, extra_index=None) -> Path | None:
     return cached_path(source, None, extra_index)
 
 
-def shipped() -> dict[str, Path | None]:
+def shipped_models() -> dict[str, Path | None]:
     """The models shipped with tonehost, which work offline (``onsets_frames_small``, ``violin``,
     ``basic_rnn_folk``, ``mel_2bar_folk``: the defaults), and where each is (None: installed without its data).
     :func:`list` holds the hosted ones; :func:`fetch` of a shipped name returns its folder.
@@ -149,9 +161,9 @@ def shipped() -> dict[str, Path | None]:
     -------
     dict of str to pathlib.Path or None
     """
-    from tonehost.exports.checkpoints.shipped import shipped_models
+    from tonehost.exports.checkpoints import shipped
 
-    return shipped_models()
+    return shipped.shipped_models()
 
 
 def cache_dir() -> Path:

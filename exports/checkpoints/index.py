@@ -359,13 +359,7 @@ def get_checkpoint(checkpoint_id: str, extra_index=None) -> Checkpoint:
     if checkpoint_id in entries:
         return entries[checkpoint_id]
     import difflib
-
-    from tonehost.exports.checkpoints.shipped import SHIPPED_MODELS
     close = difflib.get_close_matches(checkpoint_id.strip().lower(), list(entries), n=3)
-    if checkpoint_id in SHIPPED_MODELS:  # (it was "unknown checkpoint id 'basic_rnn_folk'. Did you mean basic_rnn?")
-        raise CheckpointNotFoundError(f"{checkpoint_id} is shipped with tonehost, not hosted: it needs no download "
-                                      "and works offline (`tonehost checkpoints list` shows where it is)"
-                                      + (f"; hosted ones like it: {', '.join(close)}" if close else ""))
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     raise CheckpointNotFoundError(f"unknown checkpoint id {checkpoint_id!r}.{hint} See `tonehost checkpoints "
                                   f"list`, or add your own to a JSON index file named by ${INDEX_ENV}.")
