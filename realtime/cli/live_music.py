@@ -165,14 +165,17 @@ def run_session(session, args, status, what: str, closers=(), in_channels: int =
         if worker is not None and worker.running:
             worker.stop(timeout=1.0)
         session.stop()
+        # a server that went away or hangs: JACK MIDI ports are left to the OS (closing one blocks inside libjack,
+        # for good where the server hangs), as play and transcribe --live do
+        lost = bool(engine is not None and engine.failure())
         if engine is not None:
             stats = engine.stats()
             engine.close()
         for c in closers:
             if c is not None:
-                c.close()
+                c.close(abandon=lost and getattr(getattr(c, "_port", None), "system", "") == "JACK")
         if session.midi_out is not None:
-            session.midi_out.close()
+            session.midi_out.close(abandon=lost)
         if session.fluid is not None:
             session.fluid.close()
         status.done()

@@ -302,12 +302,13 @@ class MidiOutTarget:
             self.send([0x80 | ch, pitch, 0])
         self._sounding.clear()
 
-    def close(self) -> None:
-        """Silence and close the port."""
+    def close(self, abandon: bool = False) -> None:
+        """Silence and close the port (``abandon=True``: the audio server went away or hangs; a JACK port is then
+        left to the operating system: closing it blocked ``jam --midi-out`` for good, Ctrl-C included)."""
         try:
             self.all_off()
         finally:
-            self._port.close()
+            self._port.close(abandon=abandon and self._port.system == "JACK")
 
 
 class InstrumentVoice:

@@ -110,3 +110,32 @@ def _midi_notes(path) -> list[tuple[float, int, int]]:
         if m.type == "note_on" and m.velocity > 0:
             out.append((round(t, 6), m.note, m.velocity))
     return out
+
+
+def test_jam_with_midi_out_exits_when_the_jack_server_hangs(private_jack):
+    """`jam --listen hum --midi-out ans` under a JACK server that hangs (SIGSTOP) never exited, Ctrl-C included:
+    closing its JACK MIDI port blocked inside libjack. The port is now left to the OS, as play and transcribe
+    --live leave theirs: the watchdog's one line, exit 1, within seconds."""
+    proc = subprocess.Popen([sys.executable, "-m", "tonehost", "jam", "--listen", "hum", "--midi-out", "ans",
+                             "--duration", "120"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=private_jack.env)
+    err = Lines(proc.stderr)
+    try:
+        assert err.wait_for(r"count-in at", count=1, proc=proc), err.text()
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        private_jack.kill(19)  # SIGSTOP: the server hangs
+        try:
+            proc.wait(timeout=20)
+            took = time.monotonic() - t0
+        except subprocess.TimeoutExpired:
+            took = float("inf")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = err.text()
+    assert took < 6.0, f"exited {took:.2f} s after the server hung:\n{text}"
+    assert proc.returncode == 1, text
+    assert "JACK" in _one_error_line(text), text
+
