@@ -27,7 +27,9 @@ def register(subparsers) -> None:
         "while you play: the encoder follows the\ntaps step by step (z is ready at the close unless you tap in "
         "the last half step), then the decoder runs one\nstep at a time and each step's hits are scheduled at "
         "once. Hits it misses are counted late and dropped, never\nwaited for. A window without taps repeats the "
-        "last groove (--no-hold: silence). q + Enter or Ctrl-C stops\nwith a summary.")
+        "last groove (--no-hold: silence). q + Enter or Ctrl-C stops\nwith a summary.\n\n"
+        "tonehost ships no tap2drum model: the hosted tap2drum_Nbar is downloaded once (tap2drum_1bar: 15.6 MB; `tonehost "
+        "checkpoints fetch\ntap2drum_1bar` ahead of a session without a network), or give --checkpoint DIR.")
     p.add_argument("--mic", action="store_true", help="detect taps (claps, knocks) from the mic instead of MIDI")
     p.add_argument("--bars", type=int, choices=[1, 2, 3, 4], default=1, help="window length in bars: picks "
                    "tap2drum_Nbar (default 1)")

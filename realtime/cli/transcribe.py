@@ -68,7 +68,8 @@ def register(subparsers) -> None:
                       "or index; otherwise a virtual port of that name is created)")
     live.add_argument("--input-file", metavar="AUDIO", help="live mode fed from this file in real time "
                       "instead of the microphone")
-    live.add_argument("--seconds", type=positive_float, help="stop after this many seconds")
+    live.add_argument("--seconds", "--duration", type=positive_float, dest="seconds",
+                      help="stop after this many seconds (--duration, as play and jam call it, is the same)")
     live.add_argument("--quiet", "-q", action="store_true", help="do not print notes")
     live.add_argument("--lead-in", type=non_negative_float, default=0.0, metavar="SECONDS",
                       help="live: keep this much time before the first note in the take (default 0: the file "
@@ -248,6 +249,7 @@ def cmd_live(args) -> int:
     close_source = lambda: None  # noqa: E731
     session = Session(duration=args.seconds)
     still: list[int] = []  # notes sounding when the session stopped: they end there and count in the summary
+    started = False  # the session ran: the take is written even if it holds no note
     try:
         port = MidiPortOut(args.midi_out) if args.midi_out else None
         # a microphone take starts at its first note; a file keeps its own times (as offline transcription does)
@@ -295,6 +297,7 @@ def cmd_live(args) -> int:
                 writer.mark(live.transcriber.frames_done * 0.032)
                 writer.flush()
 
+        started = True
         with session:
             session.run(tick, every=0.25)
             live.stop()  # re-raises a worker error (a bug)
@@ -307,7 +310,9 @@ def cmd_live(args) -> int:
         if port:
             for pitch in still:
                 port.note_off(pitch)
-        if writer:
+        if writer and not started and writer.n_notes == 0:
+            writer.discard()  # no device, Ctrl-C during the set-up: no empty take, no journal left to "recover"
+        elif writer:
             writer.close(t_end)
         if port:
             port.close(abandon=bool(session.lost) and port.system == "JACK")  # a dead server: no 1-s wait

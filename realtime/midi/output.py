@@ -15,6 +15,7 @@ The file is type 0 at 120 bpm, 480 ppq.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import datetime as _dt
 import json
 import os
@@ -397,6 +398,20 @@ class MidiFileWriter:
             on, off, pitch, vel = (n.start_time, n.end_time, n.pitch, n.velocity) if hasattr(n, "start_time") else n
             out.append((on - o, off - o, pitch, vel))
         return out
+
+    def discard(self) -> None:
+        """The take never started (the device failed to open, Ctrl-C during the set-up): drop the journal and the
+        empty file this writer made (a file it found is kept as it was). ``transcribe --live -o take.mid`` with no
+        audio server left a 36-byte MIDI file of no notes, and the next take "recovered 0 notes" from its journal."""
+        with self._lock:
+            if self._journal is not None:
+                self._journal.close()
+                self._journal = None
+                with contextlib.suppress(OSError):
+                    journal_path(self.path).unlink()
+            if not self.kept_earlier and not self._open and self.n_notes == 0:
+                with contextlib.suppress(OSError):
+                    self.path.unlink()
 
     def close(self, t: float | None = None) -> None:
         """End the sounding notes at ``t`` (default: the latest time seen), write the final file, drop the journal."""

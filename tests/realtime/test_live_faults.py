@@ -139,3 +139,21 @@ def test_jam_with_midi_out_exits_when_the_jack_server_hangs(private_jack):
     assert proc.returncode == 1, text
     assert "JACK" in _one_error_line(text), text
 
+
+def test_a_live_take_that_never_started_leaves_no_file(tmp_path):
+    """`transcribe --live -o take.mid` with no audio server said so (exit 1) but left a 36-byte MIDI file of no
+    notes and its journal (the next take then "recovered 0 notes" from it); an earlier take of that name is
+    kept as it was."""
+    import os
+
+    env = {**os.environ, "JACK_DEFAULT_SERVER": "tonehost-no-such-server", "JACK_NO_START_SERVER": "1"}
+    take = tmp_path / "take.mid"
+    r = subprocess.run([sys.executable, "-m", "tonehost", "transcribe", "--live", "-o", str(take)],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], list(tmp_path.iterdir())
+    take.write_bytes(b"MThd-earlier")
+    r = subprocess.run([sys.executable, "-m", "tonehost", "transcribe", "--live", "-o", str(take)],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 1 and take.read_bytes() == b"MThd-earlier"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["take.mid"], list(tmp_path.iterdir())
