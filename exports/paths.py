@@ -120,10 +120,11 @@ def atomic_output(path):
     except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        reason = write_failure(exc, path.parent)
-        if reason:
-            raise UsageError(f"cannot write {path}: {reason}; free some space or pick another place", path) \
-                from None
+        failed = write_failure(exc, path.parent)
+        if failed:
+            reason, full = failed
+            fix = "free some space or pick another place" if full else "pick another place or format"
+            raise UsageError(f"cannot write {path}: {reason}; {fix}", path) from None
         raise
 
 
@@ -131,10 +132,11 @@ def atomic_output(path):
 _FULL_ERRNOS = frozenset(getattr(errno, n) for n in ("ENOSPC", "EDQUOT", "EFBIG") if hasattr(errno, n))
 
 
-def write_failure(exc: BaseException, folder) -> str | None:
-    """What went wrong, when ``exc`` is a write into ``folder`` failing (``None`` otherwise): an ``OSError`` of a
-    full disk, quota or file size limit (its ``strerror``), or an error of soundfile's (libsndfile says only
-    "System error."; where ``folder``'s disk has no room left, that is named).
+def write_failure(exc: BaseException, folder) -> tuple[str, bool] | None:
+    """What went wrong, when ``exc`` is a write into ``folder`` failing (``None`` otherwise), and whether it was
+    for lack of room: an ``OSError`` of a full disk, quota or file size limit (its ``strerror``; full), or an error
+    of soundfile's (libsndfile says only "System error." for a failed write(2): taken as room lacking, as the
+    disk's free space is named where it ran out).
 
     Parameters
     ----------
@@ -145,17 +147,20 @@ def write_failure(exc: BaseException, folder) -> str | None:
 
     Returns
     -------
-    str or None
+    (str, bool) or None
+        The reason, and whether the disk, quota or file size limit was full.
     """
     if isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS:
-        return exc.strerror or str(exc)
+        return exc.strerror or str(exc), True
     if type(exc).__module__.split(".")[0] == "soundfile" and isinstance(exc, Exception):
         said = f"libsndfile: {(str(exc).splitlines() or ['?'])[0]}"
         try:
             full = shutil.disk_usage(folder).free < (1 << 20)
         except OSError:
             full = False
-        return f"{os.strerror(errno.ENOSPC)} ({said})" if full else said
+        if full:
+            return f"{os.strerror(errno.ENOSPC)} ({said})", True
+        return said, "System error" in said  # (SFE_SYSTEM: the operating system refused the write)
     return None
 
 

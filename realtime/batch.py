@@ -344,7 +344,7 @@ class _Manifest:
 
         with contextlib.suppress(OSError):
             self._f.close()
-        reason = write_failure(exc, self.path.parent) or exc.strerror or str(exc)
+        reason = (write_failure(exc, self.path.parent) or (exc.strerror or str(exc),))[0]
         raise UsageError(f"cannot write {self.path}: {reason}; free some space or pick another --out-dir (a "
                          "rerun skips the files already done)", self.path) from None
 

@@ -359,7 +359,8 @@ class NoteDecoder:
             lv = loudness_log_velocity(levels[0][at], at[1] + MIN_PITCH)
             # The calibration's scale holds for the level of its renders; a recording made hotter than them (a
             # close mic, a normalised file) gave every note 127. The loudest onset so far that would exceed 127
-            # moves the scale down (frame by frame, causal: live and offline alike) until it is 127 itself.
+            # moves the scale down (frame by frame, causal, as live events need) until it is 127 itself; offline,
+            # settle_velocities puts every kept note on the whole input's scale at the end.
             over = np.full(K, -np.inf)
             np.maximum.at(over, at[0], lv - _LOG_MAX_VELOCITY)
             shift = np.maximum.accumulate(np.maximum(over, self._velocity_shift))
