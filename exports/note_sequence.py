@@ -517,8 +517,9 @@ class NoteSequence:
 
     # -- pretty_midi / MIDI files ---------------------------------------------------------------------
     def to_pretty_midi(self):
-        """A ``pretty_midi.PrettyMIDI``: one instrument per (program, instrument, is_drum), the first tempo and
-        time signature. A quantized sequence without times is unquantized first (at its tempo).
+        """A ``pretty_midi.PrettyMIDI``: one instrument per (program, instrument, is_drum), the tempo map (every
+        tempo change: only the first was written, so a DAW's beat grid went wrong after it) and the time
+        signatures. A quantized sequence without times is unquantized first (at its tempo).
 
         Raises
         ------
@@ -533,7 +534,14 @@ class NoteSequence:
         if self.is_quantized and self.notes and all(n.end_time == 0 for n in self.notes):
             seq = self.unquantize()
         pm = pretty_midi.PrettyMIDI(initial_tempo=seq.qpm, resolution=seq.ticks_per_quarter)
-        tick = 60.0 / (seq.qpm * seq.ticks_per_quarter)  # seconds per tick at the tempo written
+        # the tempo changes after the first, as note_seq's sequence_proto_to_pretty_midi writes them (pretty_midi
+        # has no public call for it: the same two members); note times stay in seconds through the map
+        for t in sorted(seq.tempos[1:], key=lambda t: t.time):
+            if t.time > 0:
+                pm._tick_scales.append((pm.time_to_tick(t.time), 60.0 / (float(t.qpm) * pm.resolution)))
+                pm._update_tick_to_time(0)
+        slowest = min([float(t.qpm) for t in seq.tempos] or [seq.qpm])
+        tick = 60.0 / (slowest * seq.ticks_per_quarter)  # seconds per tick at the slowest tempo written
         for ts in seq.time_signatures:
             pm.time_signature_changes.append(pretty_midi.TimeSignature(ts.numerator, ts.denominator, ts.time))
         tracks: dict[tuple, object] = {}
@@ -649,10 +657,12 @@ class NoteSequence:
         before 0 s starts at 0 s in the file: a GrooVAE hit played early on the first step)."""
         doing = "cannot make a MIDI file of the sequence" if p is None else f"cannot write {p}"
         self._check_fields(doing, p)
-        for t in self.tempos[:1] or [Tempo(0.0, DEFAULT_QPM)]:
+        for t in self.tempos or [Tempo(0.0, DEFAULT_QPM)]:  # (every tempo is written: the tempo map)
             if not (isinstance(t.qpm, numbers.Real) and math.isfinite(t.qpm) and MIN_QPM <= t.qpm <= MAX_QPM):
                 raise SequenceError(f"{doing}: tempo {t.qpm!r:.20} qpm is outside what a MIDI file holds "
                                     f"({MIN_QPM:g}..{MAX_QPM:g}); give a tempo in that range", p)
+            if not (isinstance(t.time, numbers.Real) and math.isfinite(t.time)):
+                raise SequenceError(f"{doing}: a tempo change at {t.time!r:.20} s; give it a finite time", p)
         for n in self.notes:
             bad = ("pitch", n.pitch) if not 0 <= n.pitch <= 127 else \
                 ("program", n.program) if not 0 <= n.program <= 127 else None

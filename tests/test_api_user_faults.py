@@ -556,3 +556,17 @@ def test_a_melody_vae_refuses_drums_it_would_read_as_silence(vae, melody):
     assert vae.encode(NoteSequence(total_time=4.0)).shape == (1, vae.z_dims)
     mixed = NoteSequence(notes=drums.notes + [Note(60, 80, 0.0, 0.5)], total_time=4.0)
     assert vae.encode(mixed).shape == (1, vae.z_dims)  # the melody notes are read, the drums dropped
+
+
+def test_a_midi_file_keeps_its_tempo_map(tmp_path):
+    """``to_midi`` wrote only the first tempo: a file read with 120 qpm, then 60 from 2 s, came back at 120
+    throughout (note times in seconds survived, a DAW's beat grid did not)."""
+    from tonehost.exports.note_sequence import Tempo
+
+    seq = NoteSequence(notes=[Note(60, 80, t, t + 0.4) for t in (0.0, 1.0, 2.5, 3.0, 4.2)],
+                       tempos=[Tempo(0.0, 120.0), Tempo(2.0, 60.0)], total_time=5.0)
+    back = NoteSequence.from_midi(seq.to_midi(tmp_path / "map.mid"))
+    assert [(round(t.time, 4), round(t.qpm, 3)) for t in back.tempos] == [(0.0, 120.0), (2.0, 60.0)]
+    assert [round(n.start_time, 3) for n in back.notes] == [0.0, 1.0, 2.5, 3.0, 4.2]
+    with pytest.raises(errors.TonehostError, match="tempo 2000.0 qpm is outside"):
+        NoteSequence(notes=seq.notes, tempos=[Tempo(0.0, 120.0), Tempo(1.0, 2000.0)]).to_midi(tmp_path / "x.mid")
