@@ -542,6 +542,9 @@ def _run_dask(todo: list[Job], spec: ModelSpec, scheduler: str, finished: Callab
         raise UsageError("--scheduler needs Dask's distributed package: pip install 'tonehost[cluster]'") from None
     try:
         client = Client(scheduler, timeout=20)
+    except ValueError as exc:  # ("missing port number in address 'foo'": a traceback from inside distributed)
+        raise UsageError(f"--scheduler {scheduler!r} is not a Dask scheduler address ({exc}); give one such as "
+                         "tcp://10.0.0.5:8786") from None
     except (OSError, TimeoutError) as exc:
         raise TonehostError(f"cannot reach the Dask scheduler at {scheduler} ({exc}); start one with "
                             "`dask scheduler` and workers with `dask worker ADDRESS`, or drop --scheduler") from None

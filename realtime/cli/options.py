@@ -22,7 +22,7 @@ from tonehost.realtime.pipelines.instrument_ranges import MAX_GAIN, MAX_INPUT_GA
 
 __all__ = ["add_instrument_args", "instrument_from_args", "audio_device", "Parser", "ExamplesHelpFormatter", "positive_int",
            "non_negative_int", "positive_float", "non_negative_float", "finite_float", "sample_rate", "block_size",
-           "counted", "int_range", "float_range", "temperature", "tempo_qpm", "chord_progression", "threads",
+           "counted", "scheduler_address", "int_range", "float_range", "temperature", "tempo_qpm", "chord_progression", "threads",
            "checkpoint_ref", "instrument_name", "output_file", "output_file_or_stdout", "output_dir", "writes_file",
            "MIN_SAMPLE_RATE",
            "MAX_SAMPLE_RATE", "MIN_BLOCK_SIZE", "MAX_BLOCK_SIZE", "MAX_GAIN", "MAX_PITCH_SHIFT", "MAX_INPUT_GAIN_DB",
@@ -221,6 +221,23 @@ def instrument_name(text: str) -> str:
         raise argparse.ArgumentTypeError(f"expected an instrument, one of {', '.join(INSTRUMENTS)}, got {text!r} "
                                          f"({hint})")
     return name
+
+
+def scheduler_address(text: str) -> str:
+    """argparse type: a Dask scheduler address, ``[tcp://]HOST:PORT`` (``--scheduler foo`` was a 30-line traceback
+    from inside distributed: "missing port number in address 'foo'")."""
+    import urllib.parse
+
+    t = text.strip()
+    u = urllib.parse.urlsplit(t if "://" in t else "tcp://" + t)
+    try:
+        port = u.port
+    except ValueError:
+        port = None
+    if not u.hostname or port is None or not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"expected a Dask scheduler address HOST:PORT or tcp://HOST:PORT (e.g. "
+                                         f"tcp://10.0.0.5:8786), got {text!r}")
+    return t
 
 
 def counted(n: int, noun: str) -> str:

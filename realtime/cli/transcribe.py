@@ -9,7 +9,7 @@ from pathlib import Path
 from tonehost.exports.errors import UsageError
 from tonehost.realtime.cli.outputs import midi_output, tsv_output
 from tonehost.realtime.cli.options import (block_size, checkpoint_ref, counted, non_negative_float, output_dir,
-                                           positive_float, sample_rate, threads)
+                                           positive_float, sample_rate, scheduler_address, threads)
 
 HELP = "transcribe piano audio to MIDI with Onsets and Frames (a file, or --live from the microphone)"
 NAMES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
@@ -55,7 +55,7 @@ def register(subparsers) -> None:
     batch.add_argument("--tsv", action="store_true", help="also write a notes TSV beside each .mid")
     batch.add_argument("--jobs", "-j", type=threads, default=None, metavar="N",
                        help="local worker processes, 1 .. 4x the cores (default: one per core)")
-    batch.add_argument("--scheduler", metavar="ADDRESS", help="run on this Dask distributed scheduler "
+    batch.add_argument("--scheduler", metavar="ADDRESS", type=scheduler_address, help="run on this Dask distributed scheduler "
                        "(tcp://host:8786) instead of local processes; workers need tonehost and the paths")
     batch.add_argument("--force", action="store_true", help="transcribe every file again, even those done")
     batch.add_argument("--no-progress", action="store_true", help="no progress bar")

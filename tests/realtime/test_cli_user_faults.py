@@ -707,3 +707,17 @@ def test_a_disk_that_fills_while_writing_is_one_line(command, tmp_path, data_dir
     if out is not None:
         assert str(out) in line and not out.exists(), line
         assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+@pytest.mark.parametrize("address", ["foo", "tcp://127.0.0.1", "127.0.0.1:99999", "tcp://:8786"])
+def test_a_scheduler_address_without_a_port_is_one_line(address, tmp_path, capsys, data_dir):
+    """`transcribe corpus --out-dir out --scheduler foo` was a 30-line traceback from inside distributed ("missing
+    port number in address 'foo'") and left an empty manifest; now it is refused while parsing."""
+    assert main(["transcribe", str(data_dir / "piano"), "--out-dir", str(tmp_path / "out"), "--scheduler",
+                 address]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "argument --scheduler: expected a Dask scheduler address" in err, err
+    assert not (tmp_path / "out" / "manifest.jsonl").exists()
+    from tonehost.realtime.cli.options import scheduler_address
+    assert scheduler_address("10.0.0.5:8786") == "10.0.0.5:8786"
+    assert scheduler_address("tcp://127.0.0.1:8786") == "tcp://127.0.0.1:8786"
