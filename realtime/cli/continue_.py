@@ -116,7 +116,7 @@ def _check_primer(path: str, seq: NoteSequence, model, skip_polyphony: bool) -> 
             keep = [i for i, n in enumerate(seq.notes) if id(n) not in drop]
             seq = seq.copy()
             seq.notes = [seq.notes[i] for i in keep]
-            warnings.warn(f"{path}: {len(drop)} note{'s' if len(drop) != 1 else ''} shorter than the model's "
+            warnings.warn(f"{path}: {options.counted(len(drop), 'note')} shorter than the model's "
                           f"sixteenth-note grid shared a step with the next (a one-voice line); the longest note "
                           "of each step is kept", TonehostWarning, stacklevel=2)
         lo, hi = conv.min_pitch, conv.max_pitch

@@ -173,7 +173,7 @@ def run_session(session, args, status, what: str, closers=(), in_channels: int =
             engine.close()
         for c in closers:
             if c is not None:
-                c.close(abandon=lost and getattr(getattr(c, "_port", None), "system", "") == "JACK")
+                c.close(abandon=lost)
         if session.midi_out is not None:
             session.midi_out.close(abandon=lost)
         if session.fluid is not None:

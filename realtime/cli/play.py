@@ -464,9 +464,9 @@ def run(args) -> int:
         if engine is not None:
             engine.close()  # bounded: a lost stream is left to the OS instead of blocking in PortAudio
         if midi_port is not None:  # a dead JACK server: leave its MIDI port to the OS (closing blocks ~1 s)
-            midi_port.close(abandon=bool(engine is not None and engine.failure()) and midi_port.system == "JACK")
+            midi_port.close(abandon=bool(engine is not None and engine.failure()))
         if hum_port is not None:
-            hum_port.close(abandon=bool(engine is not None and engine.failure()) and hum_port.system == "JACK")
+            hum_port.close(abandon=bool(engine is not None and engine.failure()))
         status.done()
     times = poly.block_times if poly is not None else (live.block_times if live is not None else pipe.block_times)
     bt = np.asarray(times or [0.0]) * 1e6

@@ -315,7 +315,7 @@ def cmd_live(args) -> int:
         elif writer:
             writer.close(t_end)
         if port:
-            port.close(abandon=bool(session.lost) and port.system == "JACK")  # a dead server: no 1-s wait
+            port.close(abandon=bool(session.lost))  # a dead server: no 1-s wait
     notes = live.transcriber.notes
     if args.notes:
         write_notes_tsv(args.notes, writer.shifted(notes) if writer else notes)

@@ -343,7 +343,9 @@ class MidiInput:
         return self._port.describe()
 
     def close(self, abandon: bool = False) -> None:
-        """Stop reading and close the port (``abandon=True``: the server went away, leave it to the OS)."""
+        """Stop reading and close the port (``abandon=True``: the audio server went away or hangs; a JACK port is left
+        to the OS without waiting for its reader, :meth:`~tonehost.realtime.midi.ports.MidiPort.close`)."""
+        abandon = abandon and self.system == "JACK"
         self.reader.stop(wait=not abandon)
         self._port.close(abandon=abandon)
 

@@ -404,11 +404,7 @@ class MidiFileWriter:
         empty file this writer made (a file it found is kept as it was). ``transcribe --live -o take.mid`` with no
         audio server left a 36-byte MIDI file of no notes, and the next take "recovered 0 notes" from its journal."""
         with self._lock:
-            if self._journal is not None:
-                self._journal.close()
-                self._journal = None
-                with contextlib.suppress(OSError):
-                    journal_path(self.path).unlink()
+            self._drop_journal()
             if not self.kept_earlier and not self._open and self.n_notes == 0:
                 with contextlib.suppress(OSError):
                     self.path.unlink()
@@ -420,13 +416,15 @@ class MidiFileWriter:
             for pitch in list(self._open):
                 self._finish(pitch, max(end, self._open[pitch][0]))
             self._write()
-            if self._journal is not None:
-                self._journal.close()
-                self._journal = None
-                try:
-                    journal_path(self.path).unlink()
-                except OSError:
-                    pass
+            self._drop_journal()
+
+    def _drop_journal(self) -> None:
+        """Close the journal and remove it (the take is on disk, or was never made)."""
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+            with contextlib.suppress(OSError):
+                journal_path(self.path).unlink()
 
 
 @dataclass

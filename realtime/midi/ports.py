@@ -228,10 +228,11 @@ class OpenPort:
     def close(self, abandon: bool = False) -> None:
         """Close the port and free the client.
 
-        ``abandon=True`` (the JACK server went away): leave both to the operating system instead; closing a JACK
-        MIDI port whose server is gone blocks for about a second inside libjack.
+        ``abandon=True`` (the audio server went away or hangs): a JACK port and its client are left to the operating
+        system instead (closing a JACK MIDI port whose server is gone blocks for about a second inside libjack, for
+        good where the server hangs); a port of another system, which does not depend on that server, is closed.
         """
-        if abandon:
+        if abandon and self.system == "JACK":
             _abandoned.append(self.rt)
             return
         try:

@@ -308,7 +308,7 @@ class MidiOutTarget:
         try:
             self.all_off()
         finally:
-            self._port.close(abandon=abandon and self._port.system == "JACK")
+            self._port.close(abandon=abandon)
 
 
 class InstrumentVoice:
